@@ -1,0 +1,8 @@
+//! iot-canary: proves AWS IoT Core authorization stays tight.
+//!
+//! The decision logic (policy evaluation, verdict classification, config validation) is pure;
+//! the daemon, the lab and the HTTP surfaces are thin IO around it.
+
+pub mod exit;
+pub mod logging;
+pub mod verdict;
