@@ -28,15 +28,26 @@ fn action() -> impl Strategy<Value = IotAction> {
 
 fn action_pattern() -> impl Strategy<Value = &'static str> {
     prop::sample::select(vec![
-        "*", "iot:*", "iot:Publish", "iot:pub*", "iot:Subscribe", "iot:Receive", "iot:Connect",
-        "iot:*Shadow", "IOT:RetainPublish", "iot:?onnect",
+        "*",
+        "iot:*",
+        "iot:Publish",
+        "iot:pub*",
+        "iot:Subscribe",
+        "iot:Receive",
+        "iot:Connect",
+        "iot:*Shadow",
+        "IOT:RetainPublish",
+        "iot:?onnect",
     ])
 }
 
 /// Short strings over an alphabet that exercises wildcards and literal MQTT characters.
 fn fragment() -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(vec!['a', 'b', '/', '+', '#', '*', '?']), 0..6)
-        .prop_map(|v| v.into_iter().collect())
+    prop::collection::vec(
+        prop::sample::select(vec!['a', 'b', '/', '+', '#', '*', '?']),
+        0..6,
+    )
+    .prop_map(|v| v.into_iter().collect())
 }
 
 fn literal_name() -> impl Strategy<Value = String> {
@@ -47,7 +58,10 @@ fn literal_name() -> impl Strategy<Value = String> {
 fn resource_pattern() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("*".to_owned()),
-        (prop::sample::select(vec!["client", "topic", "topicfilter", "thing", "*"]), fragment())
+        (
+            prop::sample::select(vec!["client", "topic", "topicfilter", "thing", "*"]),
+            fragment()
+        )
             .prop_map(|(kind, f)| format!("{ARN}:{kind}/{f}")),
         fragment().prop_map(|f| format!("{ARN}:topic/${{aws:username}}{f}")),
     ]
@@ -77,20 +91,29 @@ fn statement(effect: Option<&'static str>) -> impl Strategy<Value = String> {
         prop::collection::vec(resource_pattern(), 1..3),
         condition(),
     )
-        .prop_map(|(effect, not_action, actions, not_resource, resources, cond)| {
-            let a = if not_action { "NotAction" } else { "Action" };
-            let r = if not_resource { "NotResource" } else { "Resource" };
-            let cond = cond.map_or(String::new(), |c| format!(r#","Condition":{c}"#));
-            format!(
-                r#"{{"Effect":"{effect}","{a}":{},"{r}":{}{cond}}}"#,
-                serde_json::to_string(&actions).unwrap(),
-                serde_json::to_string(&resources).unwrap()
-            )
-        })
+        .prop_map(
+            |(effect, not_action, actions, not_resource, resources, cond)| {
+                let a = if not_action { "NotAction" } else { "Action" };
+                let r = if not_resource {
+                    "NotResource"
+                } else {
+                    "Resource"
+                };
+                let cond = cond.map_or(String::new(), |c| format!(r#","Condition":{c}"#));
+                format!(
+                    r#"{{"Effect":"{effect}","{a}":{},"{r}":{}{cond}}}"#,
+                    serde_json::to_string(&actions).unwrap(),
+                    serde_json::to_string(&resources).unwrap()
+                )
+            },
+        )
 }
 
 fn doc(statements: &[String]) -> String {
-    format!(r#"{{"Version":"2012-10-17","Statement":[{}]}}"#, statements.join(","))
+    format!(
+        r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
+        statements.join(",")
+    )
 }
 
 fn policy(name: &str, statements: &[String]) -> Arc<Policy> {
@@ -102,7 +125,15 @@ fn statements() -> impl Strategy<Value = Vec<String>> {
 }
 
 fn decide(set: &PolicySet, a: IotAction, resource: &str, c: &RequestContext) -> Decision {
-    authorize(set, &Request { action: a, resource, context: c }).decision
+    authorize(
+        set,
+        &Request {
+            action: a,
+            resource,
+            context: c,
+        },
+    )
+    .decision
 }
 
 /// Naive reference glob: `*` any run, `?` one char, everything else literal.
@@ -110,7 +141,9 @@ fn reference_glob(p: &[char], t: &[char]) -> bool {
     match (p.first(), t.first()) {
         (None, None) => true,
         (None, Some(_)) => false,
-        (Some('*'), _) => reference_glob(&p[1..], t) || (!t.is_empty() && reference_glob(p, &t[1..])),
+        (Some('*'), _) => {
+            reference_glob(&p[1..], t) || (!t.is_empty() && reference_glob(p, &t[1..]))
+        }
         (Some('?'), Some(_)) => reference_glob(&p[1..], &t[1..]),
         (Some(c), Some(d)) if c == d => reference_glob(&p[1..], &t[1..]),
         _ => false,
