@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod broker;
+pub mod fuzz_entry;
 pub mod gateway;
 pub mod scenario;
 pub mod shadow;
