@@ -3,3 +3,4 @@
 //! Cognito user pool + identity pool, credential-vending API. Enforces with `crate::policy`.
 
 pub mod scenario;
+pub mod identity;
