@@ -2,5 +2,6 @@
 //! broker with AWS IoT authorization, device shadow service, admin API. Identity plane: STS,
 //! Cognito user pool + identity pool, credential-vending API. Enforces with `crate::policy`.
 
-pub mod scenario;
 pub mod identity;
+pub mod scenario;
+pub mod state;

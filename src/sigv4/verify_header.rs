@@ -6,21 +6,11 @@
 //! re-encoded RFC 3986, sorted), the signed headers (lower-case name, trimmed values with
 //! inner whitespace collapsed), the signed-header list and the payload's SHA-256.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use hmac::{Hmac, Mac};
 use http::HeaderMap;
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use sha2::{Digest, Sha256};
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// RFC 3986 unreserved characters stay, everything else is percent-encoded.
-const URI_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+use super::verify as v;
 
 /// AWS accepts header-signed requests whose `X-Amz-Date` is within 15 minutes of its clock.
 pub const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -119,7 +109,7 @@ pub fn verify(auth: &AuthHeader, req: &SignedRequest<'_>, secret: &str, now: Sys
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| HeaderSigError::Incomplete("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header".into()))?;
-    let signed_at = parse_amz_date(amz_date)
+    let signed_at = v::parse_amz_date(amz_date)
         .ok_or_else(|| HeaderSigError::Incomplete(format!("Invalid X-Amz-Date: {amz_date}")))?;
     if !amz_date.starts_with(&auth.date) {
         return Err(HeaderSigError::Mismatch);
@@ -132,140 +122,43 @@ pub fn verify(auth: &AuthHeader, req: &SignedRequest<'_>, secret: &str, now: Sys
         return Err(HeaderSigError::Skewed(amz_date.to_string()));
     }
     let canonical = canonical_request(auth, req)?;
-    let string_to_sign = format!(
-        "AWS4-HMAC-SHA256\n{amz_date}\n{}/{}/{}/aws4_request\n{}",
-        auth.date,
-        auth.region,
-        auth.service,
-        hex::encode(Sha256::digest(canonical.as_bytes()))
-    );
-    let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
-    let expected = hex::decode(&auth.signature).map_err(|_| HeaderSigError::Mismatch)?;
-    let mut mac = HmacSha256::new_from_slice(&key).map_err(|_| HeaderSigError::Mismatch)?;
-    mac.update(string_to_sign.as_bytes());
-    mac.verify_slice(&expected).map_err(|_| HeaderSigError::Mismatch)
+    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+    let key = v::signing_key(secret, &auth.date, &auth.region, &auth.service);
+    let computed = hex::encode(v::hmac_sha256(
+        &key,
+        v::string_to_sign(amz_date, &scope, &canonical).as_bytes(),
+    ));
+    if v::constant_time_eq(&computed, &auth.signature) {
+        Ok(())
+    } else {
+        Err(HeaderSigError::Mismatch)
+    }
 }
 
 fn canonical_request(auth: &AuthHeader, req: &SignedRequest<'_>) -> Result<String, HeaderSigError> {
-    let mut headers = String::new();
-    for name in &auth.signed_headers {
-        let values: Vec<String> = req
-            .headers
-            .get_all(name.as_str())
-            .iter()
-            .map(|v| collapse_ws(&String::from_utf8_lossy(v.as_bytes())))
-            .collect();
-        if values.is_empty() {
-            // A header listed as signed but absent cannot have been signed as sent.
-            return Err(HeaderSigError::Mismatch);
-        }
-        headers.push_str(name);
-        headers.push(':');
-        headers.push_str(&values.join(","));
-        headers.push('\n');
-    }
-    Ok(format!(
-        "{}\n{}\n{}\n{}\n{}\n{}",
-        req.method,
-        canonical_uri(req.path),
-        canonical_query(req.query),
-        headers,
-        auth.signed_headers.join(";"),
-        hex::encode(Sha256::digest(req.body))
-    ))
-}
-
-fn collapse_ws(v: &str) -> String {
-    v.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn canonical_uri(path: &str) -> String {
-    let mut segments: Vec<&str> = Vec::new();
-    for seg in path.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    let mut out = String::from("/");
-    out.push_str(
-        &segments
-            .iter()
-            .map(|s| utf8_percent_encode(s, URI_ENCODE).to_string())
-            .collect::<Vec<_>>()
-            .join("/"),
-    );
-    if path.ends_with('/') && !segments.is_empty() {
-        out.push('/');
-    }
-    out
-}
-
-fn canonical_query(query: &str) -> String {
-    let mut pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            let dec = |s: &str| percent_decode_str(&s.replace('+', "%20")).decode_utf8_lossy().into_owned();
-            (
-                utf8_percent_encode(&dec(k), URI_ENCODE).to_string(),
-                utf8_percent_encode(&dec(v), URI_ENCODE).to_string(),
-            )
-        })
-        .collect();
-    pairs.sort();
-    pairs
+    let headers: Vec<(String, String)> = req
+        .headers
         .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    // HMAC accepts keys of any length, so construction cannot fail.
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
-    let k = hmac(format!("AWS4{secret}").as_bytes(), date.as_bytes());
-    let k = hmac(&k, region.as_bytes());
-    let k = hmac(&k, service.as_bytes());
-    hmac(&k, b"aws4_request")
-}
-
-/// `YYYYMMDDTHHMMSSZ` -> time.
-pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (y, mo, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (h, mi, se) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    // Days from civil (Howard Hinnant's algorithm), proleptic Gregorian.
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (mo + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + h * 3600 + mi * 60 + se;
-    u64::try_from(secs).ok().map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .collect();
+    // A header listed as signed but absent cannot have been signed as sent.
+    let canonical_headers = v::canonical_headers(&headers, &auth.signed_headers).map_err(|_| HeaderSigError::Mismatch)?;
+    let query = v::decode_query(req.query)
+        .map_err(|_| HeaderSigError::Incomplete("malformed query string".into()))?;
+    Ok(v::canonical_request(
+        req.method,
+        &v::canonical_uri(req.path, true),
+        &v::canonical_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
+        &canonical_headers,
+        &auth.signed_headers.join(";"),
+        &v::sha256_hex(req.body),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
     use aws_credential_types::Credentials;
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_smithy_runtime_api::client::identity::Identity;
@@ -377,26 +270,4 @@ mod tests {
         }
     }
 
-    #[test]
-    fn canonical_parts() {
-        assert_eq!(canonical_uri("/"), "/");
-        assert_eq!(canonical_uri(""), "/");
-        assert_eq!(canonical_uri("/a/./b/../c"), "/a/c");
-        assert_eq!(canonical_uri("/a%20b"), "/a%2520b");
-        assert_eq!(canonical_query("b=2&a=1&a=0"), "a=0&a=1&b=2");
-        assert_eq!(canonical_query("k=a%2Fb&x"), "k=a%2Fb&x=");
-        assert_eq!(canonical_query(""), "");
-    }
-
-    #[test]
-    fn amz_date_parsing() {
-        assert_eq!(parse_amz_date("20260101T000000Z"), Some(t0()));
-        assert_eq!(
-            parse_amz_date("20240229T235959Z"),
-            Some(UNIX_EPOCH + Duration::from_secs(1_709_251_199))
-        );
-        for bad in ["2026-01-01T00:00:00Z", "20261301T000000Z", "20260101T250000Z", "20260101T000000", ""] {
-            assert_eq!(parse_amz_date(bad), None, "{bad}");
-        }
-    }
 }
