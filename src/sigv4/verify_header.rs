@@ -46,9 +46,11 @@ pub struct AuthHeader {
 }
 
 pub fn parse_authorization(value: &str) -> Result<AuthHeader, HeaderSigError> {
-    let rest = value
-        .strip_prefix("AWS4-HMAC-SHA256 ")
-        .ok_or_else(|| HeaderSigError::Incomplete("Authorization header requires the AWS4-HMAC-SHA256 algorithm".into()))?;
+    let rest = value.strip_prefix("AWS4-HMAC-SHA256 ").ok_or_else(|| {
+        HeaderSigError::Incomplete(
+            "Authorization header requires the AWS4-HMAC-SHA256 algorithm".into(),
+        )
+    })?;
     let (mut credential, mut signed, mut signature) = (None, None, None);
     for part in rest.split(',') {
         let part = part.trim();
@@ -60,7 +62,9 @@ pub fn parse_authorization(value: &str) -> Result<AuthHeader, HeaderSigError> {
             signature = Some(v);
         }
     }
-    let missing = |k: &str| HeaderSigError::Incomplete(format!("Authorization header requires '{k}' parameter"));
+    let missing = |k: &str| {
+        HeaderSigError::Incomplete(format!("Authorization header requires '{k}' parameter"))
+    };
     let credential = credential.ok_or_else(|| missing("Credential"))?;
     let signed = signed.ok_or_else(|| missing("SignedHeaders"))?;
     let signature = signature.ok_or_else(|| missing("Signature"))?;
@@ -71,14 +75,20 @@ pub fn parse_authorization(value: &str) -> Result<AuthHeader, HeaderSigError> {
         ));
     };
     if akid.is_empty() || date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(HeaderSigError::Incomplete("Credential should be scoped to a valid date".into()));
+        return Err(HeaderSigError::Incomplete(
+            "Credential should be scoped to a valid date".into(),
+        ));
     }
     if signature.len() != 64 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(HeaderSigError::Incomplete("Signature must be 64 hexadecimal characters".into()));
+        return Err(HeaderSigError::Incomplete(
+            "Signature must be 64 hexadecimal characters".into(),
+        ));
     }
     let signed_headers: Vec<String> = signed.split(';').map(str::to_ascii_lowercase).collect();
     if !signed_headers.iter().any(|h| h == "host") {
-        return Err(HeaderSigError::Incomplete("'Host' must be a signed header".into()));
+        return Err(HeaderSigError::Incomplete(
+            "'Host' must be a signed header".into(),
+        ));
     }
     Ok(AuthHeader {
         access_key_id: (*akid).to_string(),
@@ -103,7 +113,12 @@ pub struct SignedRequest<'a> {
 }
 
 /// Verifies `auth` over `req` with `secret`; `now` bounds the `X-Amz-Date` skew.
-pub fn verify(auth: &AuthHeader, req: &SignedRequest<'_>, secret: &str, now: SystemTime) -> Result<(), HeaderSigError> {
+pub fn verify(
+    auth: &AuthHeader,
+    req: &SignedRequest<'_>,
+    secret: &str,
+    now: SystemTime,
+) -> Result<(), HeaderSigError> {
     let amz_date = req
         .headers
         .get("x-amz-date")
@@ -122,7 +137,10 @@ pub fn verify(auth: &AuthHeader, req: &SignedRequest<'_>, secret: &str, now: Sys
         return Err(HeaderSigError::Skewed(amz_date.to_string()));
     }
     let canonical = canonical_request(auth, req)?;
-    let scope = format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service);
+    let scope = format!(
+        "{}/{}/{}/aws4_request",
+        auth.date, auth.region, auth.service
+    );
     let key = v::signing_key(secret, &auth.date, &auth.region, &auth.service);
     let computed = hex::encode(v::hmac_sha256(
         &key,
@@ -139,10 +157,16 @@ fn canonical_request(auth: &AuthHeader, req: &SignedRequest<'_>) -> Result<Strin
     let headers: Vec<(String, String)> = req
         .headers
         .iter()
-        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     // A header listed as signed but absent cannot have been signed as sent.
-    let canonical_headers = v::canonical_headers(&headers, &auth.signed_headers).map_err(|_| HeaderSigError::Mismatch)?;
+    let canonical_headers = v::canonical_headers(&headers, &auth.signed_headers)
+        .map_err(|_| HeaderSigError::Mismatch)?;
     let query = v::decode_query(req.query)
         .map_err(|_| HeaderSigError::Incomplete("malformed query string".into()))?;
     Ok(v::canonical_request(
@@ -158,10 +182,10 @@ fn canonical_request(auth: &AuthHeader, req: &SignedRequest<'_>) -> Result<Strin
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::UNIX_EPOCH;
     use aws_credential_types::Credentials;
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_smithy_runtime_api::client::identity::Identity;
+    use std::time::UNIX_EPOCH;
 
     const BODY: &[u8] = b"Action=GetCallerIdentity&Version=2011-06-15";
 
@@ -171,7 +195,13 @@ mod tests {
 
     /// Signs a request the way the SDK does (aws-sigv4, header location) and returns it.
     fn signed(token: Option<&str>, at: SystemTime) -> http::Request<Vec<u8>> {
-        let creds = Credentials::new("AKIDEXAMPLE", "secret1", token.map(str::to_string), None, "t");
+        let creds = Credentials::new(
+            "AKIDEXAMPLE",
+            "secret1",
+            token.map(str::to_string),
+            None,
+            "t",
+        );
         let identity: Identity = creds.into();
         let params = aws_sigv4::sign::v4::SigningParams::builder()
             .identity(&identity)
@@ -194,13 +224,23 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.as_str(), v.to_str().unwrap()))
             .collect();
-        let signable = SignableRequest::new("POST", "http://127.0.0.1:4100/", headers.into_iter(), SignableBody::Bytes(BODY)).unwrap();
+        let signable = SignableRequest::new(
+            "POST",
+            "http://127.0.0.1:4100/",
+            headers.into_iter(),
+            SignableBody::Bytes(BODY),
+        )
+        .unwrap();
         let (instr, _) = sign(signable, &params).unwrap().into_parts();
         instr.apply_to_request_http1x(&mut req);
         req
     }
 
-    fn check(req: &http::Request<Vec<u8>>, secret: &str, now: SystemTime) -> Result<AuthHeader, HeaderSigError> {
+    fn check(
+        req: &http::Request<Vec<u8>>,
+        secret: &str,
+        now: SystemTime,
+    ) -> Result<AuthHeader, HeaderSigError> {
         let auth = req
             .headers()
             .get("authorization")
@@ -228,7 +268,11 @@ mod tests {
         // The session token is a signed header in header mode.
         let req = signed(Some("tok/en+=="), t0());
         let auth = check(&req, "secret1", t0()).unwrap();
-        assert!(auth.signed_headers.iter().any(|h| h == "x-amz-security-token"));
+        assert!(
+            auth.signed_headers
+                .iter()
+                .any(|h| h == "x-amz-security-token")
+        );
     }
 
     #[test]
@@ -237,12 +281,21 @@ mod tests {
         assert_eq!(check(&req, "secret2", t0()), Err(HeaderSigError::Mismatch));
         let mut tampered = req.clone();
         *tampered.body_mut() = b"Action=AssumeRole&Version=2011-06-15".to_vec();
-        assert_eq!(check(&tampered, "secret1", t0()), Err(HeaderSigError::Mismatch));
+        assert_eq!(
+            check(&tampered, "secret1", t0()),
+            Err(HeaderSigError::Mismatch)
+        );
         let mut swapped = req.clone();
-        swapped.headers_mut().insert("x-amz-security-token", "other".parse().unwrap());
-        assert_eq!(check(&swapped, "secret1", t0()), Err(HeaderSigError::Mismatch));
+        swapped
+            .headers_mut()
+            .insert("x-amz-security-token", "other".parse().unwrap());
+        assert_eq!(
+            check(&swapped, "secret1", t0()),
+            Err(HeaderSigError::Mismatch)
+        );
         let mut host = req;
-        host.headers_mut().insert("host", "127.0.0.1:4101".parse().unwrap());
+        host.headers_mut()
+            .insert("host", "127.0.0.1:4101".parse().unwrap());
         assert_eq!(check(&host, "secret1", t0()), Err(HeaderSigError::Mismatch));
     }
 
@@ -250,8 +303,14 @@ mod tests {
     fn clock_skew_window_is_fifteen_minutes_both_ways() {
         let req = signed(None, t0());
         assert!(check(&req, "secret1", t0() + Duration::from_secs(14 * 60)).is_ok());
-        assert!(matches!(check(&req, "secret1", t0() + Duration::from_secs(16 * 60)), Err(HeaderSigError::Skewed(_))));
-        assert!(matches!(check(&req, "secret1", t0() - Duration::from_secs(16 * 60)), Err(HeaderSigError::Skewed(_))));
+        assert!(matches!(
+            check(&req, "secret1", t0() + Duration::from_secs(16 * 60)),
+            Err(HeaderSigError::Skewed(_))
+        ));
+        assert!(matches!(
+            check(&req, "secret1", t0() - Duration::from_secs(16 * 60)),
+            Err(HeaderSigError::Skewed(_))
+        ));
     }
 
     #[test]
@@ -266,8 +325,10 @@ mod tests {
             "Basic dXNlcjpwYXNz",
             "AWS4-HMAC-SHA256 Credential=/20260101/us-east-1/sts/aws4_request, SignedHeaders=host, Signature=ZZ00000000000000000000000000000000000000000000000000000000000000",
         ] {
-            assert!(matches!(parse_authorization(bad), Err(HeaderSigError::Incomplete(_))), "{bad}");
+            assert!(
+                matches!(parse_authorization(bad), Err(HeaderSigError::Incomplete(_))),
+                "{bad}"
+            );
         }
     }
-
 }

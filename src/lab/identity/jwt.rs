@@ -38,13 +38,16 @@ impl std::fmt::Debug for JwtSigner {
 }
 
 fn epoch(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl JwtSigner {
     pub fn generate() -> Result<Self, JwtError> {
         let key = RsaKeyPair::generate(KeySize::Rsa2048).map_err(|_| JwtError::Key)?;
-        let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.public_key().as_ref());
+        let digest =
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, key.public_key().as_ref());
         let kid = URL_SAFE_NO_PAD.encode(&digest.as_ref()[..12]);
         Ok(JwtSigner { key, kid })
     }
@@ -77,7 +80,8 @@ impl JwtSigner {
     /// Returns the claims; callers check `iss`, `aud`/`client_id` and `token_use`.
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<Map<String, Value>, JwtError> {
         let mut parts = token.split('.');
-        let (Some(h), Some(c), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(JwtError::Malformed);
         };
@@ -109,7 +113,9 @@ impl JwtSigner {
 }
 
 fn decode_json(part: &str) -> Result<Value, JwtError> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| JwtError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| JwtError::Malformed)?;
     serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)
 }
 
@@ -182,7 +188,9 @@ mod tests {
         assert_eq!(c["aud"], "client1");
         assert_eq!(c["token_use"], "id");
         assert_eq!(c["exp"], 1_800_003_600u64);
-        let a = signer().verify(&signer().sign(&claims(t, "access")).unwrap(), t).unwrap();
+        let a = signer()
+            .verify(&signer().sign(&claims(t, "access")).unwrap(), t)
+            .unwrap();
         assert_eq!(a["client_id"], "client1");
         assert_eq!(a["username"], "alice");
     }

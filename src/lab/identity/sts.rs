@@ -36,7 +36,10 @@ impl Params {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `Prefix.member.N.suffix` values in N order (awsQuery list encoding).
@@ -73,7 +76,10 @@ pub struct AssumeRoleInput {
 impl AssumeRoleInput {
     /// Parses and applies the API model's constraints (`ValidationError` as STS answers).
     pub fn parse(p: &Params) -> Result<Self, AwsError> {
-        let role_arn = p.get("RoleArn").ok_or_else(|| null_member("roleArn"))?.to_string();
+        let role_arn = p
+            .get("RoleArn")
+            .ok_or_else(|| null_member("roleArn"))?
+            .to_string();
         if !(20..=2048).contains(&role_arn.len()) {
             return Err(AwsError::validation(format!(
                 "1 validation error detected: Value '{}' at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20",
@@ -97,7 +103,10 @@ impl AssumeRoleInput {
             None => None,
             Some(s) => {
                 let d: i64 = s.parse().map_err(|_| {
-                    AwsError::bad_request("MalformedQueryString", format!("DurationSeconds: '{s}' is not an integer"))
+                    AwsError::bad_request(
+                        "MalformedQueryString",
+                        format!("DurationSeconds: '{s}' is not an integer"),
+                    )
                 })?;
                 if d < MIN_DURATION as i64 {
                     return Err(AwsError::validation(format!(
@@ -122,7 +131,11 @@ impl AssumeRoleInput {
                 )));
             }
         }
-        let policy_arns: Vec<String> = p.members("PolicyArns", "arn").into_iter().map(|(_, v)| v).collect();
+        let policy_arns: Vec<String> = p
+            .members("PolicyArns", "arn")
+            .into_iter()
+            .map(|(_, v)| v)
+            .collect();
         if policy_arns.len() > MAX_POLICY_ARNS {
             return Err(AwsError::validation(format!(
                 "1 validation error detected: Value at 'policyArns' failed to satisfy constraint: Member must have length less than or equal to {MAX_POLICY_ARNS}"
@@ -141,10 +154,18 @@ impl AssumeRoleInput {
 /// Who is calling, as far as trust and `GetCallerIdentity` are concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
-    IamUser { name: String },
-    AssumedRole { role: String, session_name: String },
+    IamUser {
+        name: String,
+    },
+    AssumedRole {
+        role: String,
+        session_name: String,
+    },
     /// Cognito identity-pool credentials (an assumed role in AWS terms).
-    Cognito { role: String, identity_id: String },
+    Cognito {
+        role: String,
+        identity_id: String,
+    },
 }
 
 impl Caller {
@@ -163,8 +184,12 @@ impl Caller {
     pub fn user_id(&self) -> String {
         match self {
             Caller::IamUser { name } => format!("AIDA{}", stable_id(name)),
-            Caller::AssumedRole { role, session_name } => format!("AROA{}:{session_name}", stable_id(role)),
-            Caller::Cognito { role, .. } => format!("AROA{}:CognitoIdentityCredentials", stable_id(role)),
+            Caller::AssumedRole { role, session_name } => {
+                format!("AROA{}:{session_name}", stable_id(role))
+            }
+            Caller::Cognito { role, .. } => {
+                format!("AROA{}:CognitoIdentityCredentials", stable_id(role))
+            }
         }
     }
 
@@ -211,11 +236,11 @@ fn find_role<'a>(scenario: &'a Scenario, role_arn: &str) -> Option<&'a Role> {
 
 /// Resolves `policy_arns` (`arn:aws:iam::ACCOUNT:policy/NAME` or AWS-managed
 /// `arn:aws:iam::aws:policy/NAME`) to the scenario's documents.
-fn managed_policy<'a>(
+fn managed_policy(
     scenario: &Scenario,
     arn: &str,
-    lookup: &impl Fn(&str) -> Option<&'a str>,
-) -> Result<&'a str, AwsError> {
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<String, AwsError> {
     let name = arn
         .strip_prefix("arn:aws:iam::")
         .and_then(|r| r.split_once(':'))
@@ -233,11 +258,11 @@ fn managed_policy<'a>(
 /// AssumeRole decision: trust, duration bounds, session policies and their size.
 /// `lookup` returns a named policy document's JSON; `check_policy` parses a policy with the
 /// engine (an error becomes `MalformedPolicyDocument`).
-pub fn assume_role<'a>(
+pub fn assume_role(
     scenario: &Scenario,
     caller: &Caller,
     input: &AssumeRoleInput,
-    lookup: impl Fn(&str) -> Option<&'a str>,
+    lookup: impl Fn(&str) -> Option<String>,
     check_policy: impl Fn(&str) -> Result<(), String>,
     now: SystemTime,
 ) -> Result<SessionGrant, AwsError> {
@@ -252,34 +277,48 @@ pub fn assume_role<'a>(
         )
     };
     let role = find_role(scenario, &input.role_arn).ok_or_else(denied)?;
-    let trusted = role.trusted.iter().any(|t| t == "*" || t == caller.trust_name());
+    let trusted = role
+        .trusted
+        .iter()
+        .any(|t| t == "*" || t == caller.trust_name());
     if !trusted {
         return Err(denied());
     }
     let max = role.max_session_duration.unwrap_or(DEFAULT_DURATION);
     // Role chaining caps sessions at one hour whatever the role allows.
-    let max = if matches!(caller, Caller::IamUser { .. }) { max } else { max.min(3600) };
+    let max = if matches!(caller, Caller::IamUser { .. }) {
+        max
+    } else {
+        max.min(3600)
+    };
     let duration = input.duration_seconds.unwrap_or(DEFAULT_DURATION.min(max));
     if duration > max {
         return Err(AwsError::validation(
             "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
         ));
     }
-    session_grant(scenario, role, input, &lookup, &check_policy, now + Duration::from_secs(duration))
+    session_grant(
+        scenario,
+        role,
+        input,
+        &lookup,
+        &check_policy,
+        now + Duration::from_secs(duration),
+    )
 }
 
 /// The checks that follow trust; shared with the vending API, which assumes its own role.
-pub fn session_grant<'a>(
+pub fn session_grant(
     scenario: &Scenario,
     role: &Role,
     input: &AssumeRoleInput,
-    lookup: &impl Fn(&str) -> Option<&'a str>,
+    lookup: &impl Fn(&str) -> Option<String>,
     check_policy: &impl Fn(&str) -> Result<(), String>,
     expiration: SystemTime,
 ) -> Result<SessionGrant, AwsError> {
-    let mut docs: Vec<&str> = Vec::new();
-    if let Some(p) = input.policy.as_deref() {
-        docs.push(p);
+    let mut docs: Vec<String> = Vec::new();
+    if let Some(p) = &input.policy {
+        docs.push(p.clone());
     }
     for arn in &input.policy_arns {
         docs.push(managed_policy(scenario, arn, lookup)?);
@@ -287,7 +326,10 @@ pub fn session_grant<'a>(
     let mut statements = Vec::new();
     for doc in &docs {
         let v: serde_json::Value = serde_json::from_str(doc).map_err(|e| {
-            AwsError::bad_request("MalformedPolicyDocument", format!("Syntax errors in policy: {e}"))
+            AwsError::bad_request(
+                "MalformedPolicyDocument",
+                format!("Syntax errors in policy: {e}"),
+            )
         })?;
         match v.get("Statement") {
             Some(serde_json::Value::Array(a)) => statements.extend(a.iter().cloned()),
@@ -304,13 +346,16 @@ pub fn session_grant<'a>(
     let (session_policy, packed) = if docs.is_empty() {
         (None, None)
     } else {
-        let merged = serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
+        let merged =
+            serde_json::json!({ "Version": "2012-10-17", "Statement": statements }).to_string();
         let packed = packed_size(input.policy.as_deref(), &input.policy_arns);
         let percent = u32::try_from(packed * 100 / PACKED_POLICY_BUDGET).unwrap_or(u32::MAX);
         if packed > PACKED_POLICY_BUDGET {
             return Err(AwsError::bad_request(
                 "PackedPolicyTooLarge",
-                format!("Packed policy consumes {percent}% of allotted space, please use smaller policy for session."),
+                format!(
+                    "Packed policy consumes {percent}% of allotted space, please use smaller policy for session."
+                ),
             ));
         }
         (Some(merged), Some(percent.max(1)))
@@ -355,7 +400,11 @@ pub fn packed_size(policy: Option<&str>, policy_arns: &[String]) -> usize {
         size += rest[..i].chars().count();
         let after = &rest[i..];
         // Skip to just after the fifth ':' (arn:aws:svc:region:account:).
-        let cut = after.match_indices(':').nth(4).map(|(j, _)| j + 1).unwrap_or(after.len());
+        let cut = after
+            .match_indices(':')
+            .nth(4)
+            .map(|(j, _)| j + 1)
+            .unwrap_or(after.len());
         size += 1;
         rest = &after[cut..];
     }
@@ -445,13 +494,21 @@ mod tests {
     }
 
     fn params(kv: &[(&str, &str)]) -> Params {
-        Params(kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Params(
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     const ARN: &str = "arn:aws:iam::123456789012:role/DeviceAccess";
 
     fn input(extra: &[(&str, &str)]) -> Result<AssumeRoleInput, AwsError> {
-        let mut kv = vec![("Action", "AssumeRole"), ("RoleArn", ARN), ("RoleSessionName", "dev-1")];
+        let mut kv = vec![
+            ("Action", "AssumeRole"),
+            ("RoleArn", ARN),
+            ("RoleSessionName", "dev-1"),
+        ];
         kv.extend_from_slice(extra);
         AssumeRoleInput::parse(&params(&kv))
     }
@@ -461,10 +518,12 @@ mod tests {
         let docs = s.policies.clone();
         assume_role(
             &s,
-            &Caller::IamUser { name: caller.into() },
+            &Caller::IamUser {
+                name: caller.into(),
+            },
             inp,
             |n| match docs.get(n) {
-                Some(crate::lab::scenario::PolicySource::Inline(j)) => Some(j.as_str()),
+                Some(crate::lab::scenario::PolicySource::Inline(j)) => Some(j.clone()),
                 _ => None,
             },
             |_| Ok(()),
@@ -484,7 +543,10 @@ mod tests {
         assert_eq!(i.duration_seconds, Some(900));
         assert_eq!(
             i.policy_arns,
-            vec!["arn:aws:iam::123456789012:policy/A", "arn:aws:iam::123456789012:policy/B"]
+            vec![
+                "arn:aws:iam::123456789012:policy/A",
+                "arn:aws:iam::123456789012:policy/B"
+            ]
         );
     }
 
@@ -493,12 +555,28 @@ mod tests {
         let e = AssumeRoleInput::parse(&params(&[("RoleArn", ARN)])).unwrap_err();
         assert_eq!(e.code, "ValidationError");
         assert!(e.message.contains("roleSessionName"));
-        assert_eq!(input(&[("DurationSeconds", "899")]).unwrap_err().code, "ValidationError");
-        assert_eq!(input(&[("DurationSeconds", "43201")]).unwrap_err().code, "ValidationError");
-        assert_eq!(input(&[("DurationSeconds", "ten")]).unwrap_err().code, "MalformedQueryString");
-        let e = AssumeRoleInput::parse(&params(&[("RoleArn", ARN), ("RoleSessionName", "bad name!")])).unwrap_err();
+        assert_eq!(
+            input(&[("DurationSeconds", "899")]).unwrap_err().code,
+            "ValidationError"
+        );
+        assert_eq!(
+            input(&[("DurationSeconds", "43201")]).unwrap_err().code,
+            "ValidationError"
+        );
+        assert_eq!(
+            input(&[("DurationSeconds", "ten")]).unwrap_err().code,
+            "MalformedQueryString"
+        );
+        let e = AssumeRoleInput::parse(&params(&[
+            ("RoleArn", ARN),
+            ("RoleSessionName", "bad name!"),
+        ]))
+        .unwrap_err();
         assert_eq!(e.code, "ValidationError");
-        let long = format!("{{\"Version\":\"2012-10-17\",\"Statement\":[],\"x\":\"{}\"}}", "a".repeat(2100));
+        let long = format!(
+            "{{\"Version\":\"2012-10-17\",\"Statement\":[],\"x\":\"{}\"}}",
+            "a".repeat(2100)
+        );
         let e = input(&[("Policy", &long)]).unwrap_err();
         assert_eq!(e.code, "ValidationError");
         assert!(e.message.contains("2048"));
@@ -516,7 +594,10 @@ mod tests {
             role_arn: "arn:aws:iam::999999999999:role/DeviceAccess".into(),
             ..i.clone()
         };
-        assert_eq!(run("integrator", &other_account).unwrap_err().code, "AccessDenied");
+        assert_eq!(
+            run("integrator", &other_account).unwrap_err().code,
+            "AccessDenied"
+        );
         let nobody = AssumeRoleInput {
             role_arn: "arn:aws:iam::123456789012:role/Nobody".into(),
             ..i
@@ -526,11 +607,19 @@ mod tests {
 
     #[test]
     fn duration_bounds_follow_the_role() {
-        let g = run("integrator", &input(&[("DurationSeconds", "7200")]).unwrap()).unwrap();
+        let g = run(
+            "integrator",
+            &input(&[("DurationSeconds", "7200")]).unwrap(),
+        )
+        .unwrap();
         assert_eq!(g.expiration, UNIX_EPOCH + Duration::from_secs(8200));
         let g = run("integrator", &input(&[]).unwrap()).unwrap();
         assert_eq!(g.expiration, UNIX_EPOCH + Duration::from_secs(4600));
-        let e = run("integrator", &input(&[("DurationSeconds", "7201")]).unwrap()).unwrap_err();
+        let e = run(
+            "integrator",
+            &input(&[("DurationSeconds", "7201")]).unwrap(),
+        )
+        .unwrap_err();
         assert_eq!(e.code, "ValidationError");
         assert!(e.message.contains("MaxSessionDuration"));
     }
@@ -540,10 +629,18 @@ mod tests {
         let inline = r#"{"Version":"2012-10-17","Statement":{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/dev-1"}}"#;
         let g = run(
             "integrator",
-            &input(&[("Policy", inline), ("PolicyArns.member.1.arn", "arn:aws:iam::123456789012:policy/Broad")]).unwrap(),
+            &input(&[
+                ("Policy", inline),
+                (
+                    "PolicyArns.member.1.arn",
+                    "arn:aws:iam::123456789012:policy/Broad",
+                ),
+            ])
+            .unwrap(),
         )
         .unwrap();
-        let merged: serde_json::Value = serde_json::from_str(g.session_policy.as_deref().unwrap()).unwrap();
+        let merged: serde_json::Value =
+            serde_json::from_str(g.session_policy.as_deref().unwrap()).unwrap();
         assert_eq!(merged["Statement"].as_array().unwrap().len(), 2);
         assert!(g.packed_policy_percent.unwrap() >= 1);
         let g = run("integrator", &input(&[]).unwrap()).unwrap();
@@ -557,7 +654,11 @@ mod tests {
         assert_eq!(e.code, "MalformedPolicyDocument");
         let e = run(
             "integrator",
-            &input(&[("PolicyArns.member.1.arn", "arn:aws:iam::123456789012:policy/Missing")]).unwrap(),
+            &input(&[(
+                "PolicyArns.member.1.arn",
+                "arn:aws:iam::123456789012:policy/Missing",
+            )])
+            .unwrap(),
         )
         .unwrap_err();
         assert_eq!(e.code, "MalformedPolicyDocument");
@@ -611,7 +712,11 @@ mod tests {
         assert!(x.contains("<SecretAccessKey>s&amp;k</SecretAccessKey>"));
         assert!(x.contains("<Expiration>2030-01-01T00:00:00Z</Expiration>"));
         assert!(x.contains("<PackedPolicySize>7</PackedPolicySize>"));
-        let x = caller_identity_xml("123456789012", &Caller::IamUser { name: "ops".into() }, "r2");
+        let x = caller_identity_xml(
+            "123456789012",
+            &Caller::IamUser { name: "ops".into() },
+            "r2",
+        );
         assert!(x.contains("<Arn>arn:aws:iam::123456789012:user/ops</Arn>"));
         assert!(x.contains("<Account>123456789012</Account>"));
     }
