@@ -254,7 +254,7 @@ fn sts_request(
                 &caller,
                 &input,
                 |name| lab.policy_json(name),
-                |json| check_policy(json),
+                check_policy,
                 now,
             )?;
             let session_policy = parse_session_policy(grant.session_policy.as_deref())?;

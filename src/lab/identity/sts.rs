@@ -247,7 +247,7 @@ fn managed_policy(
         .filter(|(acct, _)| *acct == scenario.account_id || *acct == "aws")
         .and_then(|(_, p)| p.strip_prefix("policy/"))
         .and_then(|p| p.rsplit('/').next());
-    name.and_then(|n| lookup(n)).ok_or_else(|| {
+    name.and_then(lookup).ok_or_else(|| {
         AwsError::bad_request(
             "MalformedPolicyDocument",
             format!("Policy {arn} does not exist or is not attachable."),
