@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod broker;
+pub mod demo;
 pub mod gateway;
 pub mod identity;
 pub mod scenario;
