@@ -47,6 +47,12 @@ enum Command {
     Lab {
         #[arg(long)]
         scenario: PathBuf,
+        /// Gateway address (the identity and admin listeners take free ports on the same IP).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Serve ws:// instead of wss:// (no TLS, no CA file).
+        #[arg(long)]
+        plain: bool,
     },
     /// Embedded lab + embedded scenario + canaries.toml.
     Demo {
@@ -159,10 +165,71 @@ fn main() -> ExitCode {
         Command::Policy {
             command: PolicyCommand::Size { files },
         } => policy_size(&files),
+        Command::Lab {
+            scenario,
+            listen,
+            plain,
+        } => run_lab(&scenario, listen, plain),
         other => {
             eprintln!("iot-canary: {other:?} is not built yet");
             Exit::Usage
         }
     };
     ExitCode::from(exit.code())
+}
+
+fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {
+    let loaded = match iot_canary::lab::scenario::load(scenario) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("iot-canary lab: {e}");
+            return Exit::Usage;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("iot-canary lab: cannot start the async runtime: {e}");
+            return Exit::Blind;
+        }
+    };
+    runtime.block_on(async move {
+        let mut config = iot_canary::lab::LabConfig::new(loaded);
+        config.listen = listen;
+        config.plain = plain;
+        let lab = match iot_canary::lab::start(config).await {
+            Ok(lab) => lab,
+            Err(e) => {
+                eprintln!("iot-canary lab: {e}");
+                return Exit::Usage;
+            }
+        };
+        println!("{}", lab.ready_line());
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        lab.shutdown().await;
+        Exit::Ok
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
