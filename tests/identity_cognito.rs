@@ -8,7 +8,6 @@ use std::time::SystemTime;
 
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
 use identity_common::*;
-use iot_canary::lab::state::Target;
 
 const POOL: &str = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de";
 const CLIENT: &str = "labappclient00000000000001";
@@ -67,23 +66,30 @@ async fn authenticated_identity_is_role_intersect_iot_policy() {
     drop(m);
 
     // Detaching her IoT policy (admin API) leaves the role alone: nothing is allowed.
-    lab.state()
-        .detach_policy(
-            "AliceDevices",
-            Target::Identity(id.clone()),
-            lab.state().now(),
-        )
-        .unwrap();
+    let body =
+        serde_json::json!({ "policy": "AliceDevices", "target": { "identity": id } }).to_string();
+    let json = [("content-type", "application/json")];
+    let (s, b) = raw_http(
+        &lab.endpoints.admin,
+        "POST",
+        "/detach",
+        &json,
+        body.as_bytes(),
+    )
+    .await;
+    assert!((200..300).contains(&s), "detach: {s} {b}");
     let (o, _) = connect(&lab, &creds, &format!("{id}-detached")).await;
     assert_eq!(o, ConnectOutcome::Refused("NotAuthorized".into()));
     // ... and re-attaching restores access.
-    lab.state()
-        .attach_policy(
-            "AliceDevices",
-            Target::Identity(id.clone()),
-            lab.state().now(),
-        )
-        .unwrap();
+    let (s, b) = raw_http(
+        &lab.endpoints.admin,
+        "POST",
+        "/attach",
+        &json,
+        body.as_bytes(),
+    )
+    .await;
+    assert!((200..300).contains(&s), "attach: {s} {b}");
     // (A different client id: AWS allows one CONNECT per second per client id.)
     let _m = connect_ok(&lab, &creds, &format!("{id}-reattached")).await;
     lab.shutdown().await;
