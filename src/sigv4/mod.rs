@@ -3,3 +3,4 @@
 //! public so other verifiers (STS `Authorization` headers) and signers reuse them.
 
 pub mod verify;
+pub mod verify_header;
