@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod broker;
 pub mod demo;
+pub mod fuzz_entry;
 pub mod gateway;
 pub mod identity;
 pub mod scenario;
