@@ -23,18 +23,18 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-// pub mod assume_role;
+pub mod assume_role;
 pub mod cache;
-// pub mod cognito;
-// pub mod cognito_guest;
+pub mod cognito;
+pub mod cognito_guest;
 pub mod config;
-// pub mod credential_endpoint;
+pub mod credential_endpoint;
 pub mod error;
-// pub mod profile;
+pub mod profile;
 pub mod refresh;
-// mod sdk;
+mod sdk;
 pub mod secret;
-// pub mod set;
+pub mod set;
 pub mod r#static;
 
 pub use cache::{CacheStatus, CredentialCache};
@@ -42,7 +42,7 @@ pub use config::{Endpoints, IdentityConfig, IdentityKind, validate_identities};
 pub use error::{FailureReason, IdentityError};
 pub use refresh::RefreshPolicy;
 pub use secret::{Env, Secret, SecretRef};
-// pub use set::IdentitySet;
+pub use set::IdentitySet;
 
 /// Credentials as a probe needs them to presign a websocket URL.
 #[derive(Clone, PartialEq, Eq)]

@@ -60,9 +60,7 @@ pub(crate) fn cognito_identity_client(ctx: &IdentityContext) -> aws_sdk_cognitoi
 }
 
 /// Cognito user pools: InitiateAuth is unsigned, so no credentials.
-pub(crate) fn cognito_idp_client(
-    ctx: &IdentityContext,
-) -> aws_sdk_cognitoidentityprovider::Client {
+pub(crate) fn cognito_idp_client(ctx: &IdentityContext) -> aws_sdk_cognitoidentityprovider::Client {
     use aws_sdk_cognitoidentityprovider::config;
     let mut b = config::Builder::new()
         .behavior_version(config::BehaviorVersion::latest())
@@ -86,10 +84,9 @@ where
             "{operation}: request could not be built: {}",
             DisplayErrorContext(err)
         )),
-        SdkError::TimeoutError(_) => IdentityError::new(
-            FailureReason::Timeout,
-            format!("{operation}: timed out"),
-        ),
+        SdkError::TimeoutError(_) => {
+            IdentityError::new(FailureReason::Timeout, format!("{operation}: timed out"))
+        }
         SdkError::DispatchFailure(d) => {
             let reason = if d.is_timeout() {
                 FailureReason::Timeout
