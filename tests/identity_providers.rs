@@ -227,7 +227,15 @@ async fn cognito_user_and_guest_get_identity_pool_credentials() {
     let lab = start_lab(None).await;
     let set = build(&lab.endpoints.sts, "", RefreshPolicy::default());
 
-    let alice = current(&set, "alice").await.expect("cognito alice");
+    // Many probes asking at once share one sign-in.
+    let cache = set.get("alice").unwrap();
+    let all = futures_util::future::join_all((0..8).map(|_| cache.current())).await;
+    let alice = all[0].clone().expect("cognito alice");
+    assert!(
+        all.iter()
+            .all(|r| r.as_ref().unwrap().access_key_id == alice.access_key_id)
+    );
+    assert_eq!(cache.status().fetches, 1);
     let want_id = cognito_identity_id("us-east-1", POOL, "alice");
     assert_eq!(alice.identity_id.as_deref(), Some(want_id.as_str()));
     assert_eq!(alice.username.as_deref(), Some("alice"));
@@ -473,6 +481,8 @@ enum Relay {
     Up,
     Down,
     Unavailable,
+    /// Accept and read, never answer.
+    Stall,
 }
 
 async fn start_relay(upstream: std::net::SocketAddr) -> (String, watch::Sender<Relay>) {
@@ -489,6 +499,11 @@ async fn start_relay(upstream: std::net::SocketAddr) -> (String, watch::Sender<R
                 let mode = *rx.borrow_and_update();
                 match mode {
                     Relay::Down => {}
+                    Relay::Stall => {
+                        // Hold the socket open until the relay is switched again.
+                        let _ = rx.wait_for(|m| *m != Relay::Stall).await;
+                        drop(inbound);
+                    }
                     Relay::Unavailable => {
                         use tokio::io::AsyncReadExt;
                         let mut buf = [0u8; 8192];
@@ -539,6 +554,7 @@ async fn sts_and_cognito_outages_are_classified_then_recover() {
     let policy = RefreshPolicy {
         backoff_base: Duration::from_millis(100),
         backoff_max: Duration::from_millis(400),
+        fetch_timeout: Duration::from_secs(2),
         ..RefreshPolicy::default()
     };
     let set = build(&url, "", policy);
@@ -572,6 +588,12 @@ async fn sts_and_cognito_outages_are_classified_then_recover() {
     assert_eq!(e.reason, FailureReason::Service, "{e}");
     assert_eq!(alice.status().consecutive_failures, 2);
 
+    // A stalled service: the cache's fetch timeout classifies it as timeout.
+    relay.send(Relay::Stall).unwrap();
+    wait_retry(alice).await;
+    let e = current(&set, "alice").await.unwrap_err();
+    assert_eq!(e.reason, FailureReason::Timeout, "{e}");
+
     // Recovery after the backoff.
     relay.send(Relay::Up).unwrap();
     wait_retry(dev).await;
@@ -588,5 +610,6 @@ async fn sts_and_cognito_outages_are_classified_then_recover() {
         assert_eq!(st.failures[&FailureReason::Service], 1);
         assert!(st.usable);
     }
+    assert_eq!(alice.status().failures[&FailureReason::Timeout], 1);
     lab.shutdown().await;
 }

@@ -40,6 +40,40 @@ pub enum IdentityKind {
     CredentialEndpoint(CredentialEndpointConfig),
 }
 
+impl IdentityConfig {
+    /// Every secret reference of this identity with its config key stem (e.g. `password`),
+    /// for `check` to report on without fetching.
+    pub fn secret_refs(&self) -> Vec<(&'static str, &SecretRef)> {
+        fn login(l: &CognitoLogin) -> Vec<(&'static str, &SecretRef)> {
+            let mut v = vec![("password", &l.password)];
+            if let Some(s) = &l.app_client_secret {
+                v.push(("app_client_secret", s));
+            }
+            v
+        }
+        match &self.kind {
+            IdentityKind::Static(c) => {
+                let mut v = vec![
+                    ("access_key_id", &c.access_key_id),
+                    ("secret_access_key", &c.secret_access_key),
+                ];
+                if let Some(t) = &c.session_token {
+                    v.push(("session_token", t));
+                }
+                v
+            }
+            IdentityKind::Cognito(c) => login(&c.login),
+            IdentityKind::CredentialEndpoint(c) => match &c.auth {
+                EndpointAuth::Cognito { login: l, .. } => login(l),
+                EndpointAuth::Bearer(b) => vec![("bearer_token", b)],
+            },
+            IdentityKind::Profile(_)
+            | IdentityKind::AssumeRole(_)
+            | IdentityKind::CognitoGuest(_) => Vec::new(),
+        }
+    }
+}
+
 impl IdentityKind {
     /// The `kind` value as written in canaries.toml.
     pub fn as_str(&self) -> &'static str {

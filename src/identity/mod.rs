@@ -4,7 +4,8 @@
 //!
 //! - [`IdentityConfig`] — serde type of one `[[identity]]` table of canaries.toml (embed as
 //!   `identity: Vec<IdentityConfig>`); [`Endpoints`] for `[endpoints]`;
-//!   [`validate_identities`] for cross-identity checks (unique names, `source` references).
+//!   [`validate_identities`] for cross-identity checks (unique names, `source` references);
+//!   [`secret_file_warnings`] for `check` (secret files readable by group/others).
 //! - [`IdentityContext`] — region, endpoint overrides and environment used by every provider.
 //! - [`IdentitySet::build`] — one shared [`CredentialCache`] per identity; probes call
 //!   [`CredentialCache::current`] and get [`SessionCredentials`] or an [`IdentityError`]
@@ -41,7 +42,7 @@ pub use cache::{CacheStatus, CredentialCache};
 pub use config::{Endpoints, IdentityConfig, IdentityKind, validate_identities};
 pub use error::{FailureReason, IdentityError};
 pub use refresh::RefreshPolicy;
-pub use secret::{Env, Secret, SecretRef};
+pub use secret::{Env, Secret, SecretRef, secret_file_warnings};
 pub use set::IdentitySet;
 
 /// Credentials as a probe needs them to presign a websocket URL.

@@ -170,6 +170,20 @@ pub fn loose_permissions_warning(path: &Path) -> Option<String> {
     None
 }
 
+/// Warnings about an identity's secret files (group/other accessible), each naming the
+/// identity and key; for `check`, which reports them without fetching.
+pub fn secret_file_warnings(identity: &super::config::IdentityConfig) -> Vec<String> {
+    identity
+        .secret_refs()
+        .into_iter()
+        .filter_map(|(key, r)| match r {
+            SecretRef::File(p) => loose_permissions_warning(p)
+                .map(|w| format!("identity `{}`, `{key}_file`: {w}", identity.name)),
+            SecretRef::Env(_) => None,
+        })
+        .collect()
+}
+
 fn warn_if_loose(path: &Path) {
     if let Some(w) = loose_permissions_warning(path) {
         tracing::warn!("{w}");
@@ -231,6 +245,20 @@ mod tests {
         }
         let v = resolve(&SecretRef::File(path.clone()), &Env::default()).unwrap();
         assert_eq!(v.expose(), "s3cret");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let id: crate::identity::IdentityConfig = toml::from_str(&format!(
+                "name = \"alice\"\nkind = \"cognito\"\nuser_pool_id = \"p\"\napp_client_id = \"c\"\nidentity_pool_id = \"i\"\nusername = \"alice\"\npassword_file = {:?}\n",
+                path.display().to_string()
+            ))
+            .unwrap();
+            assert!(secret_file_warnings(&id).is_empty());
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            let w = secret_file_warnings(&id);
+            assert_eq!(w.len(), 1, "{w:?}");
+            assert!(w[0].contains("identity `alice`, `password_file`"), "{w:?}");
+        }
         let missing = dir.path().join("nope");
         let err = resolve(&SecretRef::File(missing), &Env::default()).unwrap_err();
         assert!(err.message.contains("cannot read secret file"), "{err}");
