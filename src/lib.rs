@@ -4,6 +4,7 @@
 //! the daemon, the lab and the HTTP surfaces are thin IO around it.
 
 pub mod exit;
+pub mod identity;
 pub mod lab;
 pub mod logging;
 pub mod policy;
