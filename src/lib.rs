@@ -8,4 +8,5 @@ pub mod exit;
 pub mod lab;
 pub mod logging;
 pub mod policy;
+pub mod sigv4;
 pub mod verdict;

@@ -18,7 +18,10 @@ pub struct Issue {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{}: cannot read: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}", render(path, issues))]
     Invalid { path: PathBuf, issues: Vec<Issue> },
 }
@@ -43,7 +46,11 @@ fn render(path: &Path, issues: &[Issue]) -> String {
 
 impl fmt::Display for Issue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: `{}`: {}", self.line, self.col, self.key, self.message)
+        write!(
+            f,
+            "{}:{}: `{}`: {}",
+            self.line, self.col, self.key, self.message
+        )
     }
 }
 
@@ -94,7 +101,9 @@ impl<'a> Locator<'a> {
     pub fn key_on_line(&self, offset: usize) -> Option<String> {
         let offset = offset.min(self.src.len());
         let start = self.src[..offset].rfind('\n').map_or(0, |i| i + 1);
-        let end = self.src[offset..].find('\n').map_or(self.src.len(), |i| offset + i);
+        let end = self.src[offset..]
+            .find('\n')
+            .map_or(self.src.len(), |i| offset + i);
         let line = &self.src[start..end];
         let (k, _) = line.split_once('=')?;
         let k = k.trim().trim_matches('"');
@@ -109,7 +118,12 @@ impl<'a> Locator<'a> {
             (false, true) => table,
             (false, false) => format!("{table}.{key}"),
         };
-        Issue { line, col, key, message: message.into() }
+        Issue {
+            line,
+            col,
+            key,
+            message: message.into(),
+        }
     }
 }
 

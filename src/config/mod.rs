@@ -26,8 +26,14 @@ pub const PLACEHOLDERS: [&str; 5] = ["identity_id", "username", "principal", "id
 pub const DEFAULT_CLIENT_ID: &str = "${principal}-iot-canary";
 
 /// Identity kinds (interface: `kind` of `[[identity]]`).
-pub const IDENTITY_KINDS: [&str; 6] =
-    ["static", "profile", "assume-role", "cognito", "cognito-guest", "credential-endpoint"];
+pub const IDENTITY_KINDS: [&str; 6] = [
+    "static",
+    "profile",
+    "assume-role",
+    "cognito",
+    "cognito-guest",
+    "credential-endpoint",
+];
 
 /// The validated configuration.
 #[derive(Debug, Clone)]
@@ -108,7 +114,9 @@ pub struct Server {
 impl Default for Server {
     fn default() -> Self {
         // A literal, so the parse cannot fail.
-        Server { listen: SocketAddr::from(([127, 0, 0, 1], 9464)) }
+        Server {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
     }
 }
 
@@ -222,15 +230,20 @@ struct RawCanary {
 
 /// Reads and validates a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let src = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let src = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse(path, &src)
 }
 
 /// Validates config text; `path` names the file in errors and anchors relative `ca_file`s.
 pub fn parse(path: &Path, src: &str) -> Result<Config, ConfigError> {
     let loc = Locator::new(src);
-    let invalid = |issues| ConfigError::Invalid { path: path.to_path_buf(), issues };
+    let invalid = |issues| ConfigError::Invalid {
+        path: path.to_path_buf(),
+        issues,
+    };
     let raw: RawConfig = toml::from_str(src).map_err(|e| invalid(vec![toml_issue(&loc, &e)]))?;
     validate::build(path, &loc, raw).map_err(invalid)
 }
@@ -239,7 +252,11 @@ fn toml_issue(loc: &Locator<'_>, e: &toml::de::Error) -> Issue {
     let span = e.span().unwrap_or(0..0);
     let message = e.message().trim().to_string();
     // Prefer the key the message names (unknown/missing field), else the key on that line.
-    let named = message.split('`').nth(1).filter(|k| !k.contains(' ')).map(str::to_string);
+    let named = message
+        .split('`')
+        .nth(1)
+        .filter(|k| !k.contains(' '))
+        .map(str::to_string);
     let key = if message.starts_with("unknown field") || message.starts_with("missing field") {
         named
     } else {

@@ -66,10 +66,19 @@ fn base_config_parses_with_defaults() {
     assert_eq!(c.server.listen.to_string(), "127.0.0.1:9464");
     assert_eq!(c.target.mqtt_version, MqttVersion::V5);
     assert_eq!(c.target.url(), "wss://127.0.0.1:8883/mqtt");
-    assert_eq!(c.identities[0].params.get("username").and_then(|v| v.as_str()), Some("alice"));
+    assert_eq!(
+        c.identities[0]
+            .params
+            .get("username")
+            .and_then(|v| v.as_str()),
+        Some("alice")
+    );
     assert_eq!(c.identities[1].line, line_of(BASE, "name = \"ops\"") - 1);
     let r = &c.canaries[1];
-    assert_eq!((r.action, r.expect, r.qos), (ProbeAction::Receive, Expect::Deny, 1));
+    assert_eq!(
+        (r.action, r.expect, r.qos),
+        (ProbeAction::Receive, Expect::Deny, 1)
+    );
     assert_eq!(r.client_id, DEFAULT_CLIENT_ID);
     assert_eq!(r.timeout, Duration::from_secs(5));
 }
@@ -87,7 +96,10 @@ fn unknown_key_names_line_and_key() {
 fn bad_duration_and_percent_are_located() {
     let src = BASE.replace("interval = \"30s\"", "interval = \"30 seconds\"");
     let is = one_issue(&src);
-    assert_eq!((is.line, is.key.as_str()), (line_of(&src, "interval"), "schedule.interval"));
+    assert_eq!(
+        (is.line, is.key.as_str()),
+        (line_of(&src, "interval"), "schedule.interval")
+    );
     assert!(is.message.contains("invalid duration"));
     let src = BASE.replace("jitter = \"10%\"", "jitter = \"10\"");
     let is = one_issue(&src);
@@ -96,13 +108,20 @@ fn bad_duration_and_percent_are_located() {
 
 #[test]
 fn missing_identity_and_witness_are_reported_together() {
-    let src = BASE.replace("identity = \"alice\"\naction = \"receive\"", "identity = \"mallory\"\naction = \"receive\"")
+    let src = BASE
+        .replace(
+            "identity = \"alice\"\naction = \"receive\"",
+            "identity = \"mallory\"\naction = \"receive\"",
+        )
         .replace("witness = \"ops\"", "witness = \"opz\"");
     let issues = p(&src).unwrap_err();
     let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
     assert!(keys.contains(&"canary[1].identity"), "{issues:?}");
     assert!(keys.contains(&"canary[1].witness"), "{issues:?}");
-    let w = issues.iter().find(|i| i.key == "canary[1].witness").unwrap();
+    let w = issues
+        .iter()
+        .find(|i| i.key == "canary[1].witness")
+        .unwrap();
     assert_eq!(w.line, line_of(&src, "opz"));
 }
 
@@ -123,13 +142,32 @@ fn receive_needs_witness() {
 
 #[test]
 fn fields_must_fit_the_action() {
-    let src = BASE.replace("topic_filter = \"devices/alice-lamp/#\"", "topic = \"devices/alice-lamp/x\"");
+    let src = BASE.replace(
+        "topic_filter = \"devices/alice-lamp/#\"",
+        "topic = \"devices/alice-lamp/x\"",
+    );
     let issues = p(&src).unwrap_err();
-    assert!(issues.iter().any(|i| i.message.contains("needs `topic_filter`")), "{issues:?}");
-    assert!(issues.iter().any(|i| i.message.contains("`topic` does not apply")), "{issues:?}");
-    let src = BASE.replace("topic_filter = \"devices/alice-lamp/#\"", "topic_filter = \"devices/#/x\"");
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.message.contains("needs `topic_filter`")),
+        "{issues:?}"
+    );
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.message.contains("`topic` does not apply")),
+        "{issues:?}"
+    );
+    let src = BASE.replace(
+        "topic_filter = \"devices/alice-lamp/#\"",
+        "topic_filter = \"devices/#/x\"",
+    );
     assert!(one_issue(&src).message.contains("invalid topic filter"));
-    let src = BASE.replace("topic = \"devices/bob-plug/telemetry\"", "topic = \"devices/+/telemetry\"");
+    let src = BASE.replace(
+        "topic = \"devices/bob-plug/telemetry\"",
+        "topic = \"devices/+/telemetry\"",
+    );
     assert!(one_issue(&src).message.contains("no wildcards"));
 }
 
@@ -160,7 +198,10 @@ fn shared_literal_client_id_across_identities_collides() {
 
 #[test]
 fn unknown_placeholder_and_kind_are_errors() {
-    let src = BASE.replace("endpoint = \"127.0.0.1:8883\"", "endpoint = \"127.0.0.1:8883\"\nclient_id = \"${user}-x\"");
+    let src = BASE.replace(
+        "endpoint = \"127.0.0.1:8883\"",
+        "endpoint = \"127.0.0.1:8883\"\nclient_id = \"${user}-x\"",
+    );
     assert!(one_issue(&src).message.contains("unknown placeholder"));
     let src = BASE.replace("kind = \"static\"", "kind = \"magic\"");
     let is = one_issue(&src);
@@ -176,13 +217,24 @@ fn missing_target_is_reported() {
 #[test]
 fn errors_render_file_line_and_key() {
     let src = BASE.replace("concurrency = 4", "concurrency = 0");
-    let e = parse(Path::new("conf/c.toml"), &src).unwrap_err().to_string();
-    assert_eq!(e, format!("conf/c.toml:{}:15: `schedule.concurrency`: must be a positive integer", line_of(&src, "concurrency")));
+    let e = parse(Path::new("conf/c.toml"), &src)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        format!(
+            "conf/c.toml:{}:15: `schedule.concurrency`: must be a positive integer",
+            line_of(&src, "concurrency")
+        )
+    );
 }
 
 #[test]
 fn ca_file_is_relative_to_the_config() {
-    let src = BASE.replace("endpoint = \"127.0.0.1:8883\"", "endpoint = \"127.0.0.1:8883\"\nca_file = \"lab-ca.pem\"");
+    let src = BASE.replace(
+        "endpoint = \"127.0.0.1:8883\"",
+        "endpoint = \"127.0.0.1:8883\"\nca_file = \"lab-ca.pem\"",
+    );
     let c = p(&src).unwrap();
     assert_eq!(c.target.ca_file.unwrap(), PathBuf::from("/etc/lab-ca.pem"));
 }

@@ -12,7 +12,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let bad = || format!("invalid duration `{s}`: expected e.g. \"500ms\", \"30s\", \"5m\", \"1h\"");
+    let bad =
+        || format!("invalid duration `{s}`: expected e.g. \"500ms\", \"30s\", \"5m\", \"1h\"");
     if num.is_empty() {
         return Err(bad());
     }
@@ -31,7 +32,9 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 impl<'de> serde::Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s).map(Dur).map_err(serde::de::Error::custom)
+        parse_duration(&s)
+            .map(Dur)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -58,7 +61,9 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
 impl<'de> serde::Deserialize<'de> for Percent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_percent(&s).map(Percent).map_err(serde::de::Error::custom)
+        parse_percent(&s)
+            .map(Percent)
+            .map_err(serde::de::Error::custom)
     }
 }
 
@@ -72,7 +77,16 @@ mod tests {
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        for bad in ["", "30", "s", "1.5s", "-1s", "5 min", "5d", "99999999999999999h"] {
+        for bad in [
+            "",
+            "30",
+            "s",
+            "1.5s",
+            "-1s",
+            "5 min",
+            "5d",
+            "99999999999999999h",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -20,7 +20,10 @@ impl Issues<'_> {
 }
 
 pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Config, Vec<Issue>> {
-    let mut is = Issues { loc, list: Vec::new() };
+    let mut is = Issues {
+        loc,
+        list: Vec::new(),
+    };
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
     // [target]
@@ -29,7 +32,11 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         is.at(&rt.region, "region", "must not be empty");
     }
     if rt.endpoint.get_ref().trim().is_empty() {
-        is.at(&rt.endpoint, "endpoint", "must not be empty (host[:port] of the IoT data endpoint)");
+        is.at(
+            &rt.endpoint,
+            "endpoint",
+            "must not be empty (host[:port] of the IoT data endpoint)",
+        );
     }
     let client_id = match &rt.client_id {
         Some(c) => {
@@ -87,7 +94,11 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     if let Some(l) = raw.server.and_then(|s| s.listen) {
         match l.get_ref().parse::<SocketAddr>() {
             Ok(a) => server.listen = a,
-            Err(_) => is.at(&l, "listen", format!("`{}` is not an address like 127.0.0.1:9464", l.get_ref())),
+            Err(_) => is.at(
+                &l,
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:9464", l.get_ref()),
+            ),
         }
     }
 
@@ -98,13 +109,21 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         let span = ri.span();
         let ri = ri.into_inner();
         if !identity_names.insert(ri.name.get_ref().clone()) {
-            is.at(&ri.name, "name", format!("duplicate identity name `{}`", ri.name.get_ref()));
+            is.at(
+                &ri.name,
+                "name",
+                format!("duplicate identity name `{}`", ri.name.get_ref()),
+            );
         }
         if !IDENTITY_KINDS.contains(&ri.kind.get_ref().as_str()) {
             is.at(
                 &ri.kind,
                 "kind",
-                format!("unknown identity kind `{}`, expected one of: {}", ri.kind.get_ref(), IDENTITY_KINDS.join(", ")),
+                format!(
+                    "unknown identity kind `{}`, expected one of: {}",
+                    ri.kind.get_ref(),
+                    IDENTITY_KINDS.join(", ")
+                ),
             );
         }
         identities.push(IdentitySpec {
@@ -133,23 +152,37 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             is.at(&rc.name, "name", "must not be empty");
         }
         if !identity_names.contains(rc.identity.get_ref()) {
-            is.at(&rc.identity, "identity", format!("no [[identity]] named `{}`", rc.identity.get_ref()));
+            is.at(
+                &rc.identity,
+                "identity",
+                format!("no [[identity]] named `{}`", rc.identity.get_ref()),
+            );
         }
         let action = *rc.action.get_ref();
         let expect = rc.expect.unwrap_or(Expect::Deny);
         if expect == Expect::Allow {
             control_identities.insert(rc.identity.get_ref().clone());
         } else {
-            deny_identities.entry(rc.identity.get_ref().clone()).or_insert(rc.identity.clone());
+            deny_identities
+                .entry(rc.identity.get_ref().clone())
+                .or_insert(rc.identity.clone());
         }
 
         check_fields(&mut is, &rc, action);
 
         if let Some(w) = &rc.witness {
             if !identity_names.contains(w.get_ref()) {
-                is.at(w, "witness", format!("no [[identity]] named `{}`", w.get_ref()));
+                is.at(
+                    w,
+                    "witness",
+                    format!("no [[identity]] named `{}`", w.get_ref()),
+                );
             } else if w.get_ref() == rc.identity.get_ref() {
-                is.at(w, "witness", "the witness must be a different (privileged) identity");
+                is.at(
+                    w,
+                    "witness",
+                    "the witness must be a different (privileged) identity",
+                );
             }
         }
         let qos = match &rc.qos {
@@ -161,7 +194,11 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             }
         };
         if action == ProbeAction::Publish && qos == 0 && rc.witness.is_none() {
-            is.at(&rc.action, "witness", "a QoS 0 publish has no PUBACK; it needs a `witness` to observe it");
+            is.at(
+                &rc.action,
+                "witness",
+                "a QoS 0 publish has no PUBACK; it needs a `witness` to observe it",
+            );
         }
         let template = match &rc.client_id {
             Some(c) => {
@@ -209,9 +246,14 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     }
 
     for (key, users) in &client_ids {
-        let identity_specific = ["${identity_id}", "${username}", "${principal}", "${identity}"]
-            .iter()
-            .any(|p| key.contains(p));
+        let identity_specific = [
+            "${identity_id}",
+            "${username}",
+            "${principal}",
+            "${identity}",
+        ]
+        .iter()
+        .any(|p| key.contains(p));
         let distinct: BTreeSet<&str> = users.iter().map(|u| u.1.as_str()).collect();
         let has_connect = users.iter().any(|u| u.2);
         if users.len() > 1 && (has_connect || (distinct.len() > 1 && !identity_specific)) {
@@ -263,7 +305,11 @@ fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str) {
                 is.at(
                     s,
                     key,
-                    format!("unknown placeholder `${{{}}}`, expected one of: {}", &after[..j], PLACEHOLDERS.join(", ")),
+                    format!(
+                        "unknown placeholder `${{{}}}`, expected one of: {}",
+                        &after[..j],
+                        PLACEHOLDERS.join(", ")
+                    ),
                 );
                 return;
             }
@@ -293,22 +339,30 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
         is.at(&rc.action, key, format!("action `{action}` needs `{key}`"));
     };
     let extra = |is: &mut Issues<'_>, s: &Spanned<String>, key: &str| {
-        is.at(s, key, format!("`{key}` does not apply to action `{action}`"));
+        is.at(
+            s,
+            key,
+            format!("`{key}` does not apply to action `{action}`"),
+        );
     };
     match (&rc.topic, need_topic) {
         (None, true) => missing(is, "topic"),
         (Some(t), false) => extra(is, t, "topic"),
-        (Some(t), true) if t.get_ref().contains(['#', '+']) || t.get_ref().is_empty() => {
-            is.at(t, "topic", "a topic name must be non-empty and contain no wildcards (`#`, `+`)")
-        }
+        (Some(t), true) if t.get_ref().contains(['#', '+']) || t.get_ref().is_empty() => is.at(
+            t,
+            "topic",
+            "a topic name must be non-empty and contain no wildcards (`#`, `+`)",
+        ),
         _ => {}
     }
     match (&rc.topic_filter, need_filter, allow_filter) {
         (None, true, _) => missing(is, "topic_filter"),
         (Some(t), _, false) => extra(is, t, "topic_filter"),
-        (Some(t), _, true) if !valid_filter(t.get_ref()) => {
-            is.at(t, "topic_filter", "invalid topic filter (`#` only as the last level, `+` only as a whole level)")
-        }
+        (Some(t), _, true) if !valid_filter(t.get_ref()) => is.at(
+            t,
+            "topic_filter",
+            "invalid topic filter (`#` only as the last level, `+` only as a whole level)",
+        ),
         _ => {}
     }
     match (&rc.thing, need_thing) {
