@@ -7,6 +7,7 @@ pub mod config;
 pub mod exit;
 pub mod lab;
 pub mod logging;
+pub mod mqtt;
 pub mod policy;
 pub mod sigv4;
 pub mod verdict;
