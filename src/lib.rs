@@ -9,5 +9,6 @@ pub mod lab;
 pub mod logging;
 pub mod mqtt;
 pub mod policy;
+pub mod probe;
 pub mod sigv4;
 pub mod verdict;

@@ -283,6 +283,8 @@ pub enum Observation {
     NotDelivered,
     /// The witness could not set up or observe, so the probe proves nothing.
     WitnessFailed,
+    /// The client reported something that is neither an answer nor a transport failure.
+    Unexpected { detail: String },
 }
 
 /// The verdict of one probe before control pairing.
@@ -331,6 +333,7 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
         (_, Observation::TimedOut { .. }) => Final(Inc(Reason::Timeout)),
         (_, Observation::Aborted) => Final(Inc(Reason::Aborted)),
         (_, Observation::WitnessFailed) => Final(Inc(Reason::WitnessFailed)),
+        (_, Observation::Unexpected { .. }) => Final(Inc(Reason::Protocol)),
         (_, Observation::Delivered) => Final(Allowed),
         (_, Observation::NotDelivered) => Final(Denied),
 
@@ -519,6 +522,7 @@ mod tests {
             ),
             (Aborted, Reason::Aborted),
             (WitnessFailed, Reason::WitnessFailed),
+            (Unexpected { detail: "x".into() }, Reason::Protocol),
         ];
         for version in MqttVersion::ALL {
             for action in ProbeAction::ALL {

@@ -4,6 +4,7 @@
 //! reconnects by itself, so every event belongs to the connection it was opened on.
 
 mod codes;
+pub mod pool;
 mod session;
 
 use std::future::Future;
