@@ -4,6 +4,7 @@
 //! the daemon, the lab and the HTTP surfaces are thin IO around it.
 
 pub mod config;
+pub mod daemon;
 pub mod exit;
 pub mod lab;
 pub mod logging;

@@ -1,6 +1,8 @@
 //! rumqttc's reason enums → the wire reason codes the verdict table speaks.
 
-use rumqttc::v5::mqttbytes::v5::{ConnectReturnCode as C5, PubAckReason, SubscribeReasonCode as S5};
+use rumqttc::v5::mqttbytes::v5::{
+    ConnectReturnCode as C5, PubAckReason, SubscribeReasonCode as S5,
+};
 
 pub fn connack_v5(c: C5) -> u8 {
     match c {

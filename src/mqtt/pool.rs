@@ -75,7 +75,12 @@ impl SessionPool {
     }
 
     /// A connection for `key`: the pooled MQTT 5 one if alive (and `reuse`), else a fresh one.
-    pub async fn lease(&self, key: SessionKey, opts: SessionOptions, reuse: bool) -> Result<Lease, ConnectFailure> {
+    pub async fn lease(
+        &self,
+        key: SessionKey,
+        opts: SessionOptions,
+        reuse: bool,
+    ) -> Result<Lease, ConnectFailure> {
         let keep = reuse && key.version == MqttVersion::V5;
         let slot = if keep {
             let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
@@ -88,16 +93,25 @@ impl SessionPool {
             if s.is_alive() {
                 s.drain();
                 if s.is_alive() {
-                    return Ok(Lease { guard, keep, fresh: false });
+                    return Ok(Lease {
+                        guard,
+                        keep,
+                        fresh: false,
+                    });
                 }
             }
             *guard = None;
         }
         self.pace(&key.client_id).await;
-        self.connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.connects
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let s = Session::connect(opts).await?;
         *guard = Some(s);
-        Ok(Lease { guard, keep, fresh: true })
+        Ok(Lease {
+            guard,
+            keep,
+            fresh: true,
+        })
     }
 
     async fn pace(&self, client_id: &str) {
@@ -133,7 +147,13 @@ mod tests {
         let gap = Duration::from_secs(1);
         assert_eq!(pacing_wait(None, t, gap), Duration::ZERO);
         assert_eq!(pacing_wait(Some(t), t, gap), gap);
-        assert_eq!(pacing_wait(Some(t), t + Duration::from_millis(300), gap), Duration::from_millis(700));
-        assert_eq!(pacing_wait(Some(t), t + Duration::from_secs(5), gap), Duration::ZERO);
+        assert_eq!(
+            pacing_wait(Some(t), t + Duration::from_millis(300), gap),
+            Duration::from_millis(700)
+        );
+        assert_eq!(
+            pacing_wait(Some(t), t + Duration::from_secs(5), gap),
+            Duration::ZERO
+        );
     }
 }

@@ -46,9 +46,17 @@ pub enum CloseCause {
 /// Something the connection saw after CONNACK.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Suback { codes: Vec<u8> },
-    Puback { code: u8 },
-    Publish { topic: String, payload: Bytes, retain: bool },
+    Suback {
+        codes: Vec<u8>,
+    },
+    Puback {
+        code: u8,
+    },
+    Publish {
+        topic: String,
+        payload: Bytes,
+        retain: bool,
+    },
     Closed(CloseCause),
 }
 
@@ -79,13 +87,18 @@ impl Session {
     /// Opens a connection and waits for CONNACK (no timeout here: callers bound it).
     pub async fn connect(opts: SessionOptions) -> Result<Session, ConnectFailure> {
         if opts.client_id.is_empty() || opts.client_id.starts_with(' ') {
-            return Err(ConnectFailure::Closed(CloseCause::Protocol("invalid client id".into())));
+            return Err(ConnectFailure::Closed(CloseCause::Protocol(
+                "invalid client id".into(),
+            )));
         }
         let cred_failed = Arc::new(Mutex::new(false));
         let modifier = presigner(&opts, cred_failed.clone());
         let (tx, rx) = mpsc::unbounded_channel();
         let (ack_tx, ack_rx) = oneshot::channel();
-        let transport = match (&opts.endpoint.ca_pem, opts.endpoint.url.starts_with("ws://")) {
+        let transport = match (
+            &opts.endpoint.ca_pem,
+            opts.endpoint.url.starts_with("ws://"),
+        ) {
             (_, true) => rumqttc::Transport::Ws,
             (Some(ca), false) => rumqttc::Transport::wss(ca.as_ref().clone(), None, None),
             (None, false) => rumqttc::Transport::wss_with_default_config(),
@@ -129,14 +142,22 @@ impl Session {
                 task.abort();
                 Err(f)
             }
-            Err(_) => Err(ConnectFailure::Closed(CloseCause::Protocol("event loop ended".into()))),
+            Err(_) => Err(ConnectFailure::Closed(CloseCause::Protocol(
+                "event loop ended".into(),
+            ))),
         }
     }
 
     pub async fn subscribe(&self, filter: &str, qos: u8) -> Result<(), CloseCause> {
         let r = match &self.client {
-            Client::V4(c) => c.subscribe(filter, qos_v4(qos)).await.map_err(|e| e.to_string()),
-            Client::V5(c) => c.subscribe(filter, qos_v5(qos)).await.map_err(|e| e.to_string()),
+            Client::V4(c) => c
+                .subscribe(filter, qos_v4(qos))
+                .await
+                .map_err(|e| e.to_string()),
+            Client::V5(c) => c
+                .subscribe(filter, qos_v5(qos))
+                .await
+                .map_err(|e| e.to_string()),
         };
         r.map_err(|_| CloseCause::PeerClosed)
     }
@@ -149,10 +170,22 @@ impl Session {
         };
     }
 
-    pub async fn publish(&self, topic: &str, payload: Bytes, qos: u8, retain: bool) -> Result<(), CloseCause> {
+    pub async fn publish(
+        &self,
+        topic: &str,
+        payload: Bytes,
+        qos: u8,
+        retain: bool,
+    ) -> Result<(), CloseCause> {
         let r = match &self.client {
-            Client::V4(c) => c.publish(topic, qos_v4(qos), retain, payload).await.map_err(|e| e.to_string()),
-            Client::V5(c) => c.publish(topic, qos_v5(qos), retain, payload).await.map_err(|e| e.to_string()),
+            Client::V4(c) => c
+                .publish(topic, qos_v4(qos), retain, payload)
+                .await
+                .map_err(|e| e.to_string()),
+            Client::V5(c) => c
+                .publish(topic, qos_v5(qos), retain, payload)
+                .await
+                .map_err(|e| e.to_string()),
         };
         r.map_err(|_| CloseCause::PeerClosed)
     }
@@ -206,11 +239,19 @@ impl Drop for Session {
 }
 
 fn qos_v4(q: u8) -> rumqttc::QoS {
-    if q == 0 { rumqttc::QoS::AtMostOnce } else { rumqttc::QoS::AtLeastOnce }
+    if q == 0 {
+        rumqttc::QoS::AtMostOnce
+    } else {
+        rumqttc::QoS::AtLeastOnce
+    }
 }
 
 fn qos_v5(q: u8) -> rumqttc::v5::mqttbytes::QoS {
-    if q == 0 { rumqttc::v5::mqttbytes::QoS::AtMostOnce } else { rumqttc::v5::mqttbytes::QoS::AtLeastOnce }
+    if q == 0 {
+        rumqttc::v5::mqttbytes::QoS::AtMostOnce
+    } else {
+        rumqttc::v5::mqttbytes::QoS::AtLeastOnce
+    }
 }
 
 type Modifier = Box<
@@ -225,7 +266,8 @@ fn presigner(opts: &SessionOptions, failed: Arc<Mutex<bool>>) -> Modifier {
     let region = opts.endpoint.region.clone();
     let creds = opts.credentials.clone();
     Box::new(move |mut req: http::Request<()>| {
-        let (base, region, creds, failed) = (base.clone(), region.clone(), creds.clone(), failed.clone());
+        let (base, region, creds, failed) =
+            (base.clone(), region.clone(), creds.clone(), failed.clone());
         Box::pin(async move {
             let signed = match creds.credentials().await {
                 Ok(c) => presign_url(&base, &region, &c, SystemTime::now(), URL_VALIDITY)
@@ -272,21 +314,31 @@ async fn drive_v5(
                     Packet::ConnAck(c) => {
                         if let Some(a) = ack.take() {
                             let code = codes::connack_v5(c.code);
-                            let _ = a.send(if code == 0 { Ok(now) } else { Err(ConnectFailure::Refused(code)) });
+                            let _ = a.send(if code == 0 {
+                                Ok(now)
+                            } else {
+                                Err(ConnectFailure::Refused(code))
+                            });
                             if code != 0 {
                                 return;
                             }
                         }
                         continue;
                     }
-                    Packet::SubAck(s) => Event::Suback { codes: s.return_codes.iter().map(codes::suback_v5).collect() },
-                    Packet::PubAck(p) => Event::Puback { code: codes::puback_v5(&p.reason) },
+                    Packet::SubAck(s) => Event::Suback {
+                        codes: s.return_codes.iter().map(codes::suback_v5).collect(),
+                    },
+                    Packet::PubAck(p) => Event::Puback {
+                        code: codes::puback_v5(&p.reason),
+                    },
                     Packet::Publish(p) => Event::Publish {
                         topic: String::from_utf8_lossy(&p.topic).into_owned(),
                         payload: p.payload,
                         retain: p.retain,
                     },
-                    Packet::Disconnect(d) => Event::Closed(CloseCause::ServerDisconnect(d.reason_code as u8)),
+                    Packet::Disconnect(d) => {
+                        Event::Closed(CloseCause::ServerDisconnect(d.reason_code as u8))
+                    }
                     _ => continue,
                 };
                 let closing = matches!(ev, Event::Closed(_));
@@ -309,7 +361,8 @@ async fn drive_v5(
                     }
                     E::MqttState(StateError::ConnFail { reason }) => {
                         if let Some(a) = ack.take() {
-                            let _ = a.send(Err(ConnectFailure::Refused(codes::connack_v5(*reason))));
+                            let _ =
+                                a.send(Err(ConnectFailure::Refused(codes::connack_v5(*reason))));
                         }
                         return;
                     }
@@ -327,7 +380,12 @@ async fn drive_v5(
     }
 }
 
-async fn drive_v4(mut el: rumqttc::EventLoop, tx: EventTx, ack: AckTx, cred_failed: Arc<Mutex<bool>>) {
+async fn drive_v4(
+    mut el: rumqttc::EventLoop,
+    tx: EventTx,
+    ack: AckTx,
+    cred_failed: Arc<Mutex<bool>>,
+) {
     use rumqttc::{ConnectionError as E, Event as RE, Packet, StateError};
     let mut ack = Some(ack);
     loop {
@@ -338,16 +396,26 @@ async fn drive_v4(mut el: rumqttc::EventLoop, tx: EventTx, ack: AckTx, cred_fail
                     Packet::ConnAck(c) => {
                         if let Some(a) = ack.take() {
                             let code = codes::connack_v4(c.code);
-                            let _ = a.send(if code == 0 { Ok(now) } else { Err(ConnectFailure::Refused(code)) });
+                            let _ = a.send(if code == 0 {
+                                Ok(now)
+                            } else {
+                                Err(ConnectFailure::Refused(code))
+                            });
                             if code != 0 {
                                 return;
                             }
                         }
                         continue;
                     }
-                    Packet::SubAck(s) => Event::Suback { codes: s.return_codes.iter().map(codes::suback_v4).collect() },
+                    Packet::SubAck(s) => Event::Suback {
+                        codes: s.return_codes.iter().map(codes::suback_v4).collect(),
+                    },
                     Packet::PubAck(_) => Event::Puback { code: 0 },
-                    Packet::Publish(p) => Event::Publish { topic: p.topic.clone(), payload: p.payload, retain: p.retain },
+                    Packet::Publish(p) => Event::Publish {
+                        topic: p.topic.clone(),
+                        payload: p.payload,
+                        retain: p.retain,
+                    },
                     _ => continue,
                 };
                 if tx.send((now, ev)).is_err() {
@@ -400,16 +468,21 @@ fn io_cause(e: &std::io::Error) -> CloseCause {
         return CloseCause::Tls;
     }
     match e.kind() {
-        K::ConnectionRefused | K::NotFound | K::AddrNotAvailable | K::HostUnreachable | K::NetworkUnreachable => {
-            CloseCause::Network
+        K::ConnectionRefused
+        | K::NotFound
+        | K::AddrNotAvailable
+        | K::HostUnreachable
+        | K::NetworkUnreachable => CloseCause::Network,
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
+            CloseCause::PeerClosed
         }
-        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => CloseCause::PeerClosed,
         _ => CloseCause::Network,
     }
 }
 
 fn is_tls(e: &std::io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+    e.get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
 }
 
 fn ws_cause(e: &tokio_tungstenite::tungstenite::Error) -> CloseCause {

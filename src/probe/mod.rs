@@ -16,7 +16,9 @@ use bytes::Bytes;
 
 use crate::config::Canary;
 use crate::mqtt::pool::{Lease, SessionKey, SessionPool};
-use crate::mqtt::{CloseCause, ConnectFailure, CredentialProvider, Endpoint, Event, SessionOptions};
+use crate::mqtt::{
+    CloseCause, ConnectFailure, CredentialProvider, Endpoint, Event, SessionOptions,
+};
 use crate::verdict::{MqttVersion, Observation, ProbeAction, Waiting};
 
 /// One line of the evidence trail.
@@ -92,20 +94,27 @@ pub async fn run(mut ctx: ProbeCtx<'_>) -> Evidence {
 pub fn describe(obs: &Observation) -> String {
     match obs {
         Observation::CredentialsUnavailable => "no credentials for the identity".into(),
-        Observation::UpgradeRejected { status } => format!("websocket upgrade refused with HTTP {status}"),
+        Observation::UpgradeRejected { status } => {
+            format!("websocket upgrade refused with HTTP {status}")
+        }
         Observation::TlsFailed => "TLS handshake failed".into(),
         Observation::NetworkFailed => "network failure before any MQTT answer".into(),
         Observation::TimedOut { waiting_for } => format!("timed out waiting for {waiting_for:?}"),
         Observation::Aborted => "abandoned".into(),
         Observation::Connack { code } => format!("CONNACK 0x{code:02X}"),
         Observation::ServerDisconnect { code, .. } => format!("server DISCONNECT 0x{code:02X}"),
-        Observation::ClosedWithoutAck { waiting_for, after_ms } => {
+        Observation::ClosedWithoutAck {
+            waiting_for,
+            after_ms,
+        } => {
             format!("socket closed {after_ms} ms after the request without {waiting_for:?}")
         }
         Observation::Puback { code } => format!("PUBACK 0x{code:02X}"),
         Observation::Suback { code } => format!("SUBACK 0x{code:02X}"),
         Observation::Delivered => "delivered (the canary's traffic got through)".into(),
-        Observation::NotDelivered => "not delivered although the witness proved it was routed".into(),
+        Observation::NotDelivered => {
+            "not delivered although the witness proved it was routed".into()
+        }
         Observation::WitnessFailed => "the witness could not observe".into(),
         Observation::Unexpected { detail } => format!("unexpected: {detail}"),
     }
@@ -145,7 +154,10 @@ impl<'a> ProbeCtx<'a> {
 
     fn note(&mut self, what: impl Into<String>) {
         let at_ms = self.ms(Instant::now());
-        self.steps.push(Step { at_ms, what: what.into() });
+        self.steps.push(Step {
+            at_ms,
+            what: what.into(),
+        });
     }
 
     fn payload(&self, kind: &str) -> Bytes {
@@ -164,7 +176,11 @@ impl<'a> ProbeCtx<'a> {
         };
         let version = self.canary.mqtt_version;
         (
-            SessionKey { identity: actor.identity.clone(), client_id: client_id.clone(), version },
+            SessionKey {
+                identity: actor.identity.clone(),
+                client_id: client_id.clone(),
+                version,
+            },
             SessionOptions {
                 endpoint: self.endpoint.clone(),
                 version,
@@ -179,12 +195,22 @@ impl<'a> ProbeCtx<'a> {
     async fn open(&mut self, client_id: String, reuse: bool) -> Result<Lease, Observation> {
         let (key, opts) = self.options(Role::Canary, client_id.clone());
         let t0 = Instant::now();
-        self.note(format!("CONNECT as `{client_id}` (MQTT {})", self.canary.mqtt_version));
-        let r = tokio::time::timeout_at(self.deadline.into(), self.pool.lease(key, opts, reuse)).await;
+        self.note(format!(
+            "CONNECT as `{client_id}` (MQTT {})",
+            self.canary.mqtt_version
+        ));
+        let r =
+            tokio::time::timeout_at(self.deadline.into(), self.pool.lease(key, opts, reuse)).await;
         match r {
-            Err(_) => Err(Observation::TimedOut { waiting_for: Waiting::Connack }),
+            Err(_) => Err(Observation::TimedOut {
+                waiting_for: Waiting::Connack,
+            }),
             Ok(Ok(lease)) => {
-                let how = if lease.fresh { "CONNACK 0x00" } else { "reusing the open connection" };
+                let how = if lease.fresh {
+                    "CONNACK 0x00"
+                } else {
+                    "reusing the open connection"
+                };
                 self.note(how);
                 Ok(lease)
             }
@@ -206,10 +232,16 @@ impl<'a> ProbeCtx<'a> {
             return Err(Observation::WitnessFailed);
         };
         let (key, opts) = self.options(Role::Witness, w.client_id.clone());
-        self.note(format!("witness `{}` CONNECT as `{}`", w.identity, w.client_id));
-        match tokio::time::timeout_at(self.deadline.into(), self.pool.lease(key, opts, true)).await {
+        self.note(format!(
+            "witness `{}` CONNECT as `{}`",
+            w.identity, w.client_id
+        ));
+        match tokio::time::timeout_at(self.deadline.into(), self.pool.lease(key, opts, true)).await
+        {
             Ok(Ok(l)) => Ok(l),
-            Err(_) => Err(Observation::TimedOut { waiting_for: Waiting::Witness }),
+            Err(_) => Err(Observation::TimedOut {
+                waiting_for: Waiting::Witness,
+            }),
             Ok(Err(e)) => {
                 self.note(format!("witness connect failed: {e:?}"));
                 Err(Observation::WitnessFailed)
@@ -229,7 +261,11 @@ impl<'a> ProbeCtx<'a> {
         loop {
             let next = tokio::time::timeout_at(until.into(), lease.session().next_event()).await;
             match next {
-                Err(_) => return Err(Observation::TimedOut { waiting_for: waiting }),
+                Err(_) => {
+                    return Err(Observation::TimedOut {
+                        waiting_for: waiting,
+                    });
+                }
                 Ok((at, Event::Closed(cause))) => {
                     let after = at.saturating_duration_since(t0).as_millis() as u64;
                     self.note(format!("connection closed: {cause:?}"));
@@ -270,7 +306,10 @@ impl<'a> ProbeCtx<'a> {
         qos: u8,
         retain: bool,
     ) -> Result<Option<u8>, Observation> {
-        self.note(format!("PUBLISH `{topic}` QoS {qos}{}", if retain { " retain" } else { "" }));
+        self.note(format!(
+            "PUBLISH `{topic}` QoS {qos}{}",
+            if retain { " retain" } else { "" }
+        ));
         if let Err(c) = lease.session().publish(topic, payload, qos, retain).await {
             return Err(close_observation(c, Waiting::Puback, 0));
         }
@@ -293,7 +332,9 @@ impl<'a> ProbeCtx<'a> {
         let nonce = self.nonce.clone();
         match self
             .wait_for(lease, Waiting::Delivery, until, |ev| match ev {
-                Event::Publish { payload, topic, .. } if contains(payload, &nonce) => Some(topic.clone()),
+                Event::Publish { payload, topic, .. } if contains(payload, &nonce) => {
+                    Some(topic.clone())
+                }
                 _ => None,
             })
             .await
@@ -322,8 +363,14 @@ fn close_observation(cause: CloseCause, waiting: Waiting, after_ms: u64) -> Obse
         CloseCause::UpgradeRejected(status) => Observation::UpgradeRejected { status },
         CloseCause::Tls => Observation::TlsFailed,
         CloseCause::Network => Observation::NetworkFailed,
-        CloseCause::PeerClosed => Observation::ClosedWithoutAck { waiting_for: waiting, after_ms },
-        CloseCause::ServerDisconnect(code) => Observation::ServerDisconnect { code, waiting_for: waiting },
+        CloseCause::PeerClosed => Observation::ClosedWithoutAck {
+            waiting_for: waiting,
+            after_ms,
+        },
+        CloseCause::ServerDisconnect(code) => Observation::ServerDisconnect {
+            code,
+            waiting_for: waiting,
+        },
         CloseCause::Credentials => Observation::CredentialsUnavailable,
         CloseCause::Protocol(detail) => Observation::Unexpected { detail },
     }
@@ -336,7 +383,11 @@ fn puback_ok(code: u8) -> bool {
 
 /// The witness subscribes to `topic` (to observe or to prove routing); any refusal is
 /// `WitnessFailed`.
-async fn witness_subscribe(ctx: &mut ProbeCtx<'_>, w: &mut Lease, topic: &str) -> Result<(), Observation> {
+async fn witness_subscribe(
+    ctx: &mut ProbeCtx<'_>,
+    w: &mut Lease,
+    topic: &str,
+) -> Result<(), Observation> {
     match ctx.subscribe(w, topic).await {
         Ok(c) if c <= 2 => Ok(()),
         Ok(_) | Err(_) => {

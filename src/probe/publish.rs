@@ -26,7 +26,11 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
     obs
 }
 
-async fn attempt(ctx: &mut ProbeCtx<'_>, topic: &str, witness: Option<&mut super::Lease>) -> Observation {
+async fn attempt(
+    ctx: &mut ProbeCtx<'_>,
+    topic: &str,
+    witness: Option<&mut super::Lease>,
+) -> Observation {
     let mut lease = match ctx.open(ctx.actor.client_id.clone(), true).await {
         Ok(l) => l,
         Err(o) => return o,
@@ -37,7 +41,9 @@ async fn attempt(ctx: &mut ProbeCtx<'_>, topic: &str, witness: Option<&mut super
         Err(o) => o,
         Ok(Some(code)) if !puback_ok(code) => Observation::Puback { code },
         Ok(ack) => match witness {
-            None => Observation::Puback { code: ack.unwrap_or(0) },
+            None => Observation::Puback {
+                code: ack.unwrap_or(0),
+            },
             Some(w) => {
                 let until = ctx.grace_deadline();
                 match ctx.wait_nonce(w, until).await {
@@ -73,7 +79,9 @@ async fn not_seen(
         return Observation::Puback { code };
     }
     let marker_nonce = format!("{}-marker", ctx.nonce);
-    let payload = bytes::Bytes::from(format!(r#"{{"iot_canary":true,"kind":"marker","nonce":"{marker_nonce}"}}"#));
+    let payload = bytes::Bytes::from(format!(
+        r#"{{"iot_canary":true,"kind":"marker","nonce":"{marker_nonce}"}}"#
+    ));
     ctx.note("witness publishes a marker to prove the topic routes");
     match ctx.publish(w, topic, payload, 1, false).await {
         Ok(Some(c)) if puback_ok(c) => {}
@@ -91,7 +99,10 @@ async fn not_seen(
 
 /// If the canary's connection has closed (5: DISCONNECT, 3.1.1: socket close), that is the
 /// observation.
-async fn canary_closed_or(ctx: &mut ProbeCtx<'_>, canary: &mut super::Lease) -> Option<Observation> {
+async fn canary_closed_or(
+    ctx: &mut ProbeCtx<'_>,
+    canary: &mut super::Lease,
+) -> Option<Observation> {
     let now = std::time::Instant::now();
     match ctx
         .wait_for(canary, crate::verdict::Waiting::Puback, now, |_| None::<()>)

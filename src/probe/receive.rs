@@ -7,7 +7,11 @@ use crate::verdict::Observation;
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
     let topic = ctx.canary.topic.clone().unwrap_or_default();
-    let filter = ctx.canary.topic_filter.clone().unwrap_or_else(|| topic.clone());
+    let filter = ctx
+        .canary
+        .topic_filter
+        .clone()
+        .unwrap_or_else(|| topic.clone());
     let mut lease = match ctx.open(ctx.actor.client_id.clone(), true).await {
         Ok(l) => l,
         Err(o) => return o,

@@ -24,7 +24,11 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         _ => ("delete", Some(DELETE_DEFAULT_SHADOW)),
     };
     let thing = ctx.canary.thing.clone().unwrap_or_default();
-    let shadow = ctx.canary.shadow.clone().or(default_shadow.map(String::from));
+    let shadow = ctx
+        .canary
+        .shadow
+        .clone()
+        .or(default_shadow.map(String::from));
     let request = shadow_topic(&thing, shadow.as_deref(), op);
     let responses = format!("{request}/+");
     let mut lease = match ctx.open(ctx.actor.client_id.clone(), true).await {
@@ -46,10 +50,15 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
     }
     let token = ctx.nonce.clone();
     let body = match op {
-        "update" => format!(r#"{{"state":{{"reported":{{"iot_canary_probe":null}}}},"clientToken":"{token}"}}"#),
+        "update" => format!(
+            r#"{{"state":{{"reported":{{"iot_canary_probe":null}}}},"clientToken":"{token}"}}"#
+        ),
         _ => format!(r#"{{"clientToken":"{token}"}}"#),
     };
-    let obs = match ctx.publish(&mut lease, &request, Bytes::from(body), 1, false).await {
+    let obs = match ctx
+        .publish(&mut lease, &request, Bytes::from(body), 1, false)
+        .await
+    {
         Err(o) => o,
         Ok(code) => {
             let code = code.unwrap_or(0);
