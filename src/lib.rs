@@ -11,5 +11,6 @@ pub mod logging;
 pub mod mqtt;
 pub mod policy;
 pub mod probe;
+pub mod report;
 pub mod sigv4;
 pub mod verdict;
