@@ -9,6 +9,7 @@ pub mod exit;
 pub mod lab;
 pub mod logging;
 pub mod mqtt;
+pub mod observe;
 pub mod policy;
 pub mod probe;
 pub mod report;
