@@ -11,7 +11,10 @@ pub mod logging;
 pub mod mqtt;
 pub mod observe;
 pub mod policy;
+<<<<<<< HEAD
 pub mod probe;
 pub mod report;
+=======
+>>>>>>> lab-data
 pub mod sigv4;
 pub mod verdict;

@@ -8,6 +8,14 @@
 //! - `PolicySet` (how a principal's policies combine)
 //! - `authorize(&PolicySet, &Request) -> AuthResult`
 
+mod conditions;
+mod document;
+mod eval;
+mod matching;
+pub mod size;
+pub mod testfile;
+mod variables;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -18,7 +26,9 @@ use std::time::SystemTime;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Policy {
     pub name: String,
-    // statements etc.: owned by the policy engine
+    /// `Version` as written; `None` when absent (then `${...}` is literal text, as in IAM).
+    version: Option<String>,
+    statements: Vec<document::Statement>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -33,14 +43,25 @@ pub enum PolicyError {
 }
 
 impl Policy {
+    /// Parses a policy document as AWS accepts it; unknown elements and operators, and
+    /// malformed values, are errors with a JSON path (never a silent deny).
     pub fn parse(name: &str, json: &str) -> Result<Policy, PolicyError> {
-        let _ = json;
-        todo!("policy engine: parse {name}")
+        document::parse(name, json)
+    }
+
+    /// `Version` as written in the document.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// The statement labels in document order: `Sid`, or `#index` without one.
+    pub fn statement_labels(&self) -> impl Iterator<Item = &str> {
+        self.statements.iter().map(|s| s.label.as_str())
     }
 
     /// Plaintext size as STS counts it for the 2,048-character session policy limit.
     pub fn plaintext_len(json: &str) -> usize {
-        json.chars().count()
+        size::plaintext_len(json)
     }
 }
 
@@ -58,6 +79,24 @@ pub enum IotAction {
 }
 
 impl IotAction {
+    pub const ALL: [IotAction; 8] = [
+        IotAction::Connect,
+        IotAction::Publish,
+        IotAction::Subscribe,
+        IotAction::Receive,
+        IotAction::RetainPublish,
+        IotAction::GetThingShadow,
+        IotAction::UpdateThingShadow,
+        IotAction::DeleteThingShadow,
+    ];
+
+    /// Parses `iot:Publish` (case-insensitive; the `iot:` prefix is required).
+    pub fn from_name(name: &str) -> Option<IotAction> {
+        IotAction::ALL
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
+    }
+
     /// `iot:Connect`, `iot:Publish`, ...
     pub const fn name(self) -> &'static str {
         match self {
@@ -165,7 +204,42 @@ impl AuthResult {
     }
 }
 
-pub fn authorize(set: &PolicySet, request: &Request<'_>) -> AuthResult {
-    let _ = (set, request);
-    todo!("policy engine: authorize")
+impl Decision {
+    /// `ALLOWED`, `EXPLICIT_DENY`, `IMPLICIT_DENY`, as AWS IoT's `AuthResult.authDecision`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Decision::Allowed => "ALLOWED",
+            Decision::ExplicitDeny => "EXPLICIT_DENY",
+            Decision::ImplicitDeny => "IMPLICIT_DENY",
+        }
+    }
 }
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for StatementRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.policy, self.statement)
+    }
+}
+
+/// Decides one request. Pure and allocation-light: it runs on every lab publish and delivery.
+pub fn authorize(set: &PolicySet, request: &Request<'_>) -> AuthResult {
+    eval::authorize(set, request)
+}
+
+/// A retained publish: needs both `iot:Publish` and `iot:RetainPublish` on `topic`.
+pub fn authorize_retained_publish(
+    set: &PolicySet,
+    topic: &str,
+    context: &RequestContext,
+) -> AuthResult {
+    eval::authorize_retained_publish(set, topic, context)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,309 @@
+//! Parsing IAM / AWS IoT policy JSON into compiled statements, with a JSON path in every
+//! error.
+//!
+//! Grammar: IAM "IAM JSON policy element reference"
+//! (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements.html) and
+//! "Grammar of the IAM JSON policy language"
+//! (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html);
+//! AWS IoT policies use the same grammar
+//! (https://docs.aws.amazon.com/iot/latest/developerguide/iot-policies.html).
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+use super::conditions::{Condition, parse_condition};
+use super::matching::{ArnPattern, Pattern, Syntax};
+use super::{Policy, PolicyError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Effect {
+    Allow,
+    Deny,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Statement {
+    /// `Sid`, or `#index` (0-based, as in the JSON path) when there is none.
+    pub(crate) label: String,
+    pub(crate) effect: Effect,
+    /// `NotAction` when true.
+    pub(crate) not_action: bool,
+    pub(crate) actions: Vec<Pattern>,
+    /// `NotResource` when true.
+    pub(crate) not_resource: bool,
+    pub(crate) resources: Vec<ArnPattern>,
+    pub(crate) conditions: Vec<Condition>,
+}
+
+pub(crate) fn parse(name: &str, json: &str) -> Result<Policy, PolicyError> {
+    let fail = |path: &str, message: String| PolicyError::Invalid {
+        policy: name.to_owned(),
+        path: path.to_owned(),
+        message,
+    };
+    let doc: Value = serde_json::from_str(json).map_err(|e| {
+        fail(
+            "$",
+            format!(
+                "not valid JSON (line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+    })?;
+    let Value::Object(top) = doc else {
+        return Err(fail("$", "a policy document must be a JSON object".into()));
+    };
+    let mut version = None;
+    let mut statement = None;
+    for (key, value) in &top {
+        match key.as_str() {
+            "Version" => match value.as_str() {
+                Some(v @ ("2012-10-17" | "2008-10-17")) => version = Some(v.to_owned()),
+                _ => {
+                    return Err(fail(
+                        "$.Version",
+                        format!("must be \"2012-10-17\" or \"2008-10-17\", got {value}"),
+                    ));
+                }
+            },
+            "Id" => {
+                if !value.is_string() {
+                    return Err(fail("$.Id", "must be a string".into()));
+                }
+            }
+            "Statement" => statement = Some(value),
+            other => return Err(fail(&format!("$.{other}"), "unknown policy element".into())),
+        }
+    }
+    // IAM "Version": without 2012-10-17, `${...}` is not a variable but literal text.
+    let variables = version.as_deref() == Some("2012-10-17");
+    let Some(statement) = statement else {
+        return Err(fail("$", "missing `Statement`".into()));
+    };
+    let mut statements = Vec::new();
+    let mut sids = BTreeSet::new();
+    match statement {
+        Value::Object(obj) => {
+            statements.push(parse_statement(obj, "$.Statement", 0, variables, &fail)?);
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                let path = format!("$.Statement[{i}]");
+                let Value::Object(obj) = item else {
+                    return Err(fail(&path, "a statement must be a JSON object".into()));
+                };
+                statements.push(parse_statement(obj, &path, i, variables, &fail)?);
+            }
+        }
+        _ => {
+            return Err(fail(
+                "$.Statement",
+                "must be a statement object or an array of them".into(),
+            ));
+        }
+    }
+    for (i, s) in statements.iter().enumerate() {
+        if !s.label.starts_with('#') && !sids.insert(s.label.clone()) {
+            return Err(fail(
+                &format!("$.Statement[{i}].Sid"),
+                format!("duplicate Sid `{}`", s.label),
+            ));
+        }
+    }
+    Ok(Policy {
+        name: name.to_owned(),
+        version,
+        statements,
+    })
+}
+
+fn parse_statement(
+    obj: &Map<String, Value>,
+    path: &str,
+    index: usize,
+    variables: bool,
+    fail: &impl Fn(&str, String) -> PolicyError,
+) -> Result<Statement, PolicyError> {
+    let mut sid = None;
+    let mut effect = None;
+    let mut action: Option<(bool, Vec<String>)> = None;
+    let mut resource: Option<(bool, Vec<String>)> = None;
+    let mut conditions = Vec::new();
+    for (key, value) in obj {
+        let kpath = format!("{path}.{key}");
+        match key.as_str() {
+            "Sid" => match value.as_str() {
+                Some(s) => sid = Some(s.to_owned()),
+                None => return Err(fail(&kpath, "must be a string".into())),
+            },
+            "Effect" => match value.as_str() {
+                Some("Allow") => effect = Some(Effect::Allow),
+                Some("Deny") => effect = Some(Effect::Deny),
+                _ => {
+                    return Err(fail(
+                        &kpath,
+                        format!("must be \"Allow\" or \"Deny\", got {value}"),
+                    ));
+                }
+            },
+            "Action" | "NotAction" => {
+                if action.is_some() {
+                    return Err(fail(
+                        &kpath,
+                        "a statement has either Action or NotAction, not both".into(),
+                    ));
+                }
+                let list = string_list(value, &kpath, fail)?;
+                for (i, a) in list.iter().enumerate() {
+                    if a != "*" && !a.contains(':') {
+                        return Err(fail(
+                            &format!("{kpath}[{i}]"),
+                            format!("action `{a}` must be `service:action` or `*`"),
+                        ));
+                    }
+                }
+                action = Some((key == "NotAction", list));
+            }
+            "Resource" | "NotResource" => {
+                if resource.is_some() {
+                    return Err(fail(
+                        &kpath,
+                        "a statement has either Resource or NotResource, not both".into(),
+                    ));
+                }
+                let list = string_list(value, &kpath, fail)?;
+                for (i, r) in list.iter().enumerate() {
+                    if r != "*" && !r.starts_with("arn:") {
+                        return Err(fail(
+                            &format!("{kpath}[{i}]"),
+                            format!("resource `{r}` must be an ARN (`arn:...`) or `*`"),
+                        ));
+                    }
+                }
+                resource = Some((key == "NotResource", list));
+            }
+            "Condition" => conditions = parse_conditions(value, &kpath, variables, fail)?,
+            "Principal" | "NotPrincipal" => {
+                return Err(fail(
+                    &kpath,
+                    "identity, session and IoT policies cannot name a principal".into(),
+                ));
+            }
+            _ => return Err(fail(&kpath, "unknown statement element".into())),
+        }
+    }
+    let Some(effect) = effect else {
+        return Err(fail(path, "missing `Effect`".into()));
+    };
+    let Some((not_action, actions)) = action else {
+        return Err(fail(path, "missing `Action` or `NotAction`".into()));
+    };
+    let Some((not_resource, resources)) = resource else {
+        return Err(fail(path, "missing `Resource` or `NotResource`".into()));
+    };
+    let action_syntax = Syntax {
+        wildcards: true,
+        variables: false,
+        case_insensitive: true,
+    };
+    let resource_syntax = Syntax {
+        wildcards: true,
+        variables,
+        case_insensitive: false,
+    };
+    Ok(Statement {
+        label: sid.unwrap_or_else(|| format!("#{index}")),
+        effect,
+        not_action,
+        actions: actions
+            .iter()
+            .map(|a| Pattern::compile(a, action_syntax))
+            .collect(),
+        not_resource,
+        resources: resources
+            .iter()
+            .map(|r| ArnPattern::compile(r, resource_syntax))
+            .collect(),
+        conditions,
+    })
+}
+
+fn string_list(
+    value: &Value,
+    path: &str,
+    fail: &impl Fn(&str, String) -> PolicyError,
+) -> Result<Vec<String>, PolicyError> {
+    match value {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) if items.is_empty() => Err(fail(path, "must not be empty".into())),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| fail(&format!("{path}[{i}]"), "must be a string".into()))
+            })
+            .collect(),
+        _ => Err(fail(path, "must be a string or an array of strings".into())),
+    }
+}
+
+fn parse_conditions(
+    value: &Value,
+    path: &str,
+    variables: bool,
+    fail: &impl Fn(&str, String) -> PolicyError,
+) -> Result<Vec<Condition>, PolicyError> {
+    let Value::Object(ops) = value else {
+        return Err(fail(
+            path,
+            "must be an object of condition operators".into(),
+        ));
+    };
+    let mut out = Vec::new();
+    for (op, block) in ops {
+        let Value::Object(keys) = block else {
+            return Err(fail(
+                &format!("{path}.{op}"),
+                "must be an object of condition keys".into(),
+            ));
+        };
+        for (key, vals) in keys {
+            let kpath = format!("{path}.{op}.{key}");
+            let raw = condition_values(vals, &kpath, fail)?;
+            let cond = parse_condition(op, key, &raw, variables)
+                .map_err(|e| fail(&format!("{path}{}", e.path), e.message))?;
+            out.push(cond);
+        }
+    }
+    Ok(out)
+}
+
+/// Condition values may be strings, numbers or booleans, alone or in an array.
+fn condition_values(
+    value: &Value,
+    path: &str,
+    fail: &impl Fn(&str, String) -> PolicyError,
+) -> Result<Vec<String>, PolicyError> {
+    let scalar = |v: &Value, p: &str| match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        _ => Err(fail(
+            p,
+            "condition values must be strings, numbers or booleans".into(),
+        )),
+    };
+    match value {
+        Value::Array(items) if items.is_empty() => Err(fail(path, "must not be empty".into())),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| scalar(v, &format!("{path}[{i}]")))
+            .collect(),
+        v => Ok(vec![scalar(v, path)?]),
+    }
+}

@@ -1,0 +1,268 @@
+//! Evaluation of one request against a principal's policy set.
+//!
+//! Rules: IAM "Policy evaluation logic"
+//! (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_evaluation-logic.html)
+//! and AWS IoT `AuthResult` (https://docs.aws.amazon.com/iot/latest/apireference/API_AuthResult.html):
+//! an explicit deny anywhere wins, else an allow (in every layer that must agree), else an
+//! implicit deny. Layers:
+//! - session policies: "the intersection of the role's identity-based policy and the session
+//!   policies" (https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session);
+//! - Cognito authenticated: "An action is allowed only if both policies allow the requested
+//!   action" (https://docs.aws.amazon.com/iot/latest/developerguide/cog-iot-policies.html);
+//!   no IoT policy attached means authorization fails.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use super::document::{Effect, Statement};
+use super::{
+    AuthResult, Decision, IotAction, Policy, PolicySet, Request, RequestContext, StatementRef,
+};
+
+/// What one layer (a list of policies combined by union) says about a request.
+struct Layer<'p> {
+    deny: Option<(&'p Policy, &'p Statement)>,
+    allow: Option<(&'p Policy, &'p Statement)>,
+}
+
+fn statement_applies(s: &Statement, action: IotAction, arn: &str, ctx: &RequestContext) -> bool {
+    let action_hit = s.actions.iter().any(|p| p.matches(action.name(), ctx));
+    if action_hit == s.not_action {
+        return false;
+    }
+    let resource_hit = s
+        .resources
+        .iter()
+        .any(|p| p.is_any() || p.matches(arn, ctx));
+    if resource_hit == s.not_resource {
+        return false;
+    }
+    s.conditions.iter().all(|c| c.matches(ctx))
+}
+
+fn evaluate_layer<'p>(
+    policies: &'p [Arc<Policy>],
+    action: IotAction,
+    arn: &str,
+    ctx: &RequestContext,
+) -> Layer<'p> {
+    let mut allow = None;
+    for policy in policies {
+        for s in &policy.statements {
+            // An allow already found only needs denies from here on.
+            if allow.is_some() && s.effect == Effect::Allow {
+                continue;
+            }
+            if statement_applies(s, action, arn, ctx) {
+                match s.effect {
+                    Effect::Deny => {
+                        return Layer {
+                            deny: Some((&**policy, s)),
+                            allow,
+                        };
+                    }
+                    Effect::Allow => allow = Some((&**policy, s)),
+                }
+            }
+        }
+    }
+    Layer { deny: None, allow }
+}
+
+fn sref(hit: (&Policy, &Statement)) -> StatementRef {
+    StatementRef {
+        policy: hit.0.name.clone(),
+        statement: hit.1.label.clone(),
+    }
+}
+
+fn explicit_deny(
+    hit: (&Policy, &Statement),
+    layer: &str,
+    action: IotAction,
+    arn: &str,
+) -> AuthResult {
+    AuthResult {
+        decision: Decision::ExplicitDeny,
+        explanation: format!(
+            "explicit deny: statement {} of {} ({layer}) denies {} on {arn}",
+            hit.1.label,
+            hit.0.name,
+            action.name()
+        ),
+        deciding: Some(sref(hit)),
+    }
+}
+
+fn implicit_deny(layer: &str, action: IotAction, arn: &str) -> AuthResult {
+    AuthResult {
+        decision: Decision::ImplicitDeny,
+        deciding: None,
+        explanation: format!(
+            "implicit deny: no statement in the {layer} allows {} on {arn}",
+            action.name()
+        ),
+    }
+}
+
+fn single(
+    policies: &[Arc<Policy>],
+    layer: &str,
+    action: IotAction,
+    arn: &str,
+    ctx: &RequestContext,
+) -> AuthResult {
+    let l = evaluate_layer(policies, action, arn, ctx);
+    if let Some(hit) = l.deny {
+        return explicit_deny(hit, layer, action, arn);
+    }
+    match l.allow {
+        Some(hit) => AuthResult {
+            decision: Decision::Allowed,
+            explanation: format!(
+                "allowed: statement {} of {} ({layer}) allows {} on {arn}",
+                hit.1.label,
+                hit.0.name,
+                action.name()
+            ),
+            deciding: Some(sref(hit)),
+        },
+        None => implicit_deny(layer, action, arn),
+    }
+}
+
+/// Both layers must allow; a deny in either wins. The deciding statement of an allow is the
+/// one from the narrowing layer (`inner`), the explanation names both.
+fn intersect(
+    (outer, outer_name): (&[Arc<Policy>], &str),
+    (inner, inner_name): (&[Arc<Policy>], &str),
+    action: IotAction,
+    arn: &str,
+    ctx: &RequestContext,
+) -> AuthResult {
+    let a = evaluate_layer(outer, action, arn, ctx);
+    if let Some(hit) = a.deny {
+        return explicit_deny(hit, outer_name, action, arn);
+    }
+    let b = evaluate_layer(inner, action, arn, ctx);
+    if let Some(hit) = b.deny {
+        return explicit_deny(hit, inner_name, action, arn);
+    }
+    match (a.allow, b.allow) {
+        (Some(ha), Some(hb)) => AuthResult {
+            decision: Decision::Allowed,
+            explanation: format!(
+                "allowed: statement {} of {} ({inner_name}) and statement {} of {} ({outer_name}) both allow {} on {arn}",
+                hb.1.label,
+                hb.0.name,
+                ha.1.label,
+                ha.0.name,
+                action.name()
+            ),
+            deciding: Some(sref(hb)),
+        },
+        (None, _) => implicit_deny(outer_name, action, arn),
+        (Some(_), None) => implicit_deny(inner_name, action, arn),
+    }
+}
+
+pub(crate) fn authorize(set: &PolicySet, request: &Request<'_>) -> AuthResult {
+    let ctx = request.context;
+    let action = request.action;
+    let arn: Cow<'_, str> = if request.resource.starts_with("arn:") {
+        Cow::Borrowed(request.resource)
+    } else {
+        Cow::Owned(action.resource_arn(&ctx.region, &ctx.account_id, request.resource))
+    };
+    let arn = &*arn;
+    match set {
+        PolicySet::Iam { policies } => single(policies, "identity policies", action, arn, ctx),
+        PolicySet::AssumedRole {
+            role_policies,
+            session_policies,
+        } => {
+            // AssumeRole without a session policy: the role's permissions, unchanged.
+            if session_policies.is_empty() {
+                single(role_policies, "role policies", action, arn, ctx)
+            } else {
+                intersect(
+                    (role_policies, "role policies"),
+                    (session_policies, "session policy"),
+                    action,
+                    arn,
+                    ctx,
+                )
+            }
+        }
+        PolicySet::CognitoAuthenticated {
+            role_policies,
+            iot_policies,
+        } => {
+            if iot_policies.is_empty() {
+                let l = evaluate_layer(role_policies, action, arn, ctx);
+                if let Some(hit) = l.deny {
+                    return explicit_deny(hit, "identity-pool role policies", action, arn);
+                }
+                return AuthResult {
+                    decision: Decision::ImplicitDeny,
+                    deciding: None,
+                    explanation: format!(
+                        "implicit deny: no AWS IoT policy is attached to the Cognito identity, so {} on {arn} fails authorization",
+                        action.name()
+                    ),
+                };
+            }
+            intersect(
+                (role_policies, "identity-pool role policies"),
+                (iot_policies, "IoT policies attached to the identity"),
+                action,
+                arn,
+                ctx,
+            )
+        }
+        PolicySet::CognitoUnauthenticated { role_policies } => single(
+            role_policies,
+            "unauthenticated role policies",
+            action,
+            arn,
+            ctx,
+        ),
+    }
+}
+
+/// A retained publish needs both `iot:Publish` and `iot:RetainPublish` on the topic
+/// (https://docs.aws.amazon.com/iot/latest/developerguide/iot-action-resources.html). An
+/// explicit deny of either outranks an implicit deny of the other.
+pub(crate) fn authorize_retained_publish(
+    set: &PolicySet,
+    topic: &str,
+    ctx: &RequestContext,
+) -> AuthResult {
+    let publish = authorize(
+        set,
+        &Request {
+            action: IotAction::Publish,
+            resource: topic,
+            context: ctx,
+        },
+    );
+    let retain = authorize(
+        set,
+        &Request {
+            action: IotAction::RetainPublish,
+            resource: topic,
+            context: ctx,
+        },
+    );
+    match (publish.decision, retain.decision) {
+        (Decision::ExplicitDeny, _) => publish,
+        (_, Decision::ExplicitDeny) => retain,
+        (Decision::ImplicitDeny, _) => publish,
+        (_, Decision::ImplicitDeny) => retain,
+        (Decision::Allowed, Decision::Allowed) => AuthResult {
+            decision: Decision::Allowed,
+            explanation: format!("{}; {}", publish.explanation, retain.explanation),
+            deciding: retain.deciding,
+        },
+    }
+}

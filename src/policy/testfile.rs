@@ -1,0 +1,1 @@
+//! `policy test` files (see ARCHITECTURE.md, "Policy test files").
