@@ -11,10 +11,7 @@ pub mod logging;
 pub mod mqtt;
 pub mod observe;
 pub mod policy;
-<<<<<<< HEAD
 pub mod probe;
 pub mod report;
-=======
->>>>>>> lab-data
 pub mod sigv4;
 pub mod verdict;
