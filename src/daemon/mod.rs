@@ -304,7 +304,12 @@ impl Daemon {
         let witness = match &c.witness {
             None => None,
             Some(w) => {
-                let template = format!("{}-witness", self.config.target.client_id);
+                let base = &self.config.target.client_id;
+                let template = if base.contains("${canary}") {
+                    format!("{base}-witness")
+                } else {
+                    format!("{base}-witness-${{canary}}")
+                };
                 match self.actor(w, &template, &c.name).await {
                     Ok(a) => Some(a),
                     Err((_, why)) => return Err((Observation::WitnessFailed, why)),
@@ -313,6 +318,17 @@ impl Daemon {
         };
         Ok((actor, witness))
     }
+}
+
+/// The broker endpoint a config points at (reads `ca_file`).
+pub fn endpoint(config: &Config) -> Result<Endpoint, std::io::Error> {
+    let ca_pem = match &config.target.ca_file {
+        Some(p) => Some(Arc::new(std::fs::read(p).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+        })?)),
+        None => None,
+    };
+    Ok(Endpoint { url: config.target.url(), region: config.target.region.clone(), ca_pem })
 }
 
 struct ProbeRun {
