@@ -12,7 +12,7 @@ use iot_canary::daemon::{self, Daemon, FixedIdentity, IdentityCreds, IdentitySou
 use iot_canary::exit::Exit;
 use iot_canary::lab::{self, LabConfig, RunningLab};
 use iot_canary::report;
-use iot_canary::verdict::{Standing, Verdict};
+use iot_canary::verdict::{Observation, Standing, Verdict};
 
 const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
 
@@ -26,7 +26,8 @@ fn tight_policy() -> String {
 }
 
 fn hole_policy() -> String {
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#.to_string()
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#
+        .to_string()
 }
 
 fn scenario(dev_policy: &str) -> String {
@@ -70,28 +71,104 @@ fn canaries(version: &str) -> String {
             "\n[[canary]]\nname = \"{name}-v{v}\"\nidentity = \"dev\"\naction = \"{action}\"\nexpect = \"{expect}\"\nmqtt_version = \"{version}\"\n{extra}\n"
         ));
     };
-    add("connect-other", "connect", "deny", "client_id = \"other-lamp-v${canary}\"");
-    add("connect-own", "connect", "allow", "client_id = \"dev-own-${canary}\"");
-    add("sub-other", "subscribe", "deny", "topic_filter = \"devices/other-lamp/#\"");
-    add("sub-own", "subscribe", "allow", "topic_filter = \"devices/dev-lamp/#\"");
-    add("pub-other", "publish", "deny", "topic = \"devices/other-lamp/cmd\"\nwitness = \"ops\"");
-    add("pub-own", "publish", "allow", "topic = \"devices/dev-lamp/cmd\"\nwitness = \"ops\"");
-    add("pub0-other", "publish", "deny", "topic = \"devices/other-lamp/cmd\"\nwitness = \"ops\"\nqos = 0");
-    add("recv-other", "receive", "deny", "topic = \"devices/other-lamp/telemetry\"\nwitness = \"ops\"");
-    add("recv-own", "receive", "allow", "topic = \"devices/dev-lamp/telemetry\"\nwitness = \"ops\"");
-    add("retain-other", "retain", "deny", "topic = \"devices/other-lamp/state\"");
-    add("retain-own", "retain", "allow", "topic = \"devices/dev-lamp/state\"");
-    add("shget-other", "shadow-get", "deny", "thing = \"other-lamp\"");
+    add(
+        "connect-other",
+        "connect",
+        "deny",
+        "client_id = \"other-lamp-v${canary}\"",
+    );
+    add(
+        "connect-own",
+        "connect",
+        "allow",
+        "client_id = \"dev-own-${canary}\"",
+    );
+    add(
+        "sub-other",
+        "subscribe",
+        "deny",
+        "topic_filter = \"devices/other-lamp/#\"",
+    );
+    add(
+        "sub-own",
+        "subscribe",
+        "allow",
+        "topic_filter = \"devices/dev-lamp/#\"",
+    );
+    add(
+        "pub-other",
+        "publish",
+        "deny",
+        "topic = \"devices/other-lamp/cmd\"\nwitness = \"ops\"",
+    );
+    add(
+        "pub-own",
+        "publish",
+        "allow",
+        "topic = \"devices/dev-lamp/cmd\"\nwitness = \"ops\"",
+    );
+    add(
+        "pub0-other",
+        "publish",
+        "deny",
+        "topic = \"devices/other-lamp/cmd\"\nwitness = \"ops\"\nqos = 0",
+    );
+    add(
+        "recv-other",
+        "receive",
+        "deny",
+        "topic = \"devices/other-lamp/telemetry\"\nwitness = \"ops\"",
+    );
+    add(
+        "recv-own",
+        "receive",
+        "allow",
+        "topic = \"devices/dev-lamp/telemetry\"\nwitness = \"ops\"",
+    );
+    add(
+        "retain-other",
+        "retain",
+        "deny",
+        "topic = \"devices/other-lamp/state\"",
+    );
+    add(
+        "retain-own",
+        "retain",
+        "allow",
+        "topic = \"devices/dev-lamp/state\"",
+    );
+    add(
+        "shget-other",
+        "shadow-get",
+        "deny",
+        "thing = \"other-lamp\"",
+    );
     add("shget-own", "shadow-get", "allow", "thing = \"dev-lamp\"");
-    add("shupd-other", "shadow-update", "deny", "thing = \"other-lamp\"");
-    add("shupd-own", "shadow-update", "allow", "thing = \"dev-lamp\"");
-    add("shdel-other", "shadow-delete", "deny", "thing = \"other-lamp\"");
+    add(
+        "shupd-other",
+        "shadow-update",
+        "deny",
+        "thing = \"other-lamp\"",
+    );
+    add(
+        "shupd-own",
+        "shadow-update",
+        "allow",
+        "thing = \"dev-lamp\"",
+    );
+    add(
+        "shdel-other",
+        "shadow-delete",
+        "deny",
+        "thing = \"other-lamp\"",
+    );
     out
 }
 
 async fn start_lab(dev_policy: &str) -> RunningLab {
     let dir = tempfile::tempdir().unwrap();
-    let loaded = lab::scenario::parse(&scenario(dev_policy), "test-scenario", dir.path()).expect("scenario");
+    let loaded =
+        lab::scenario::parse(&scenario(dev_policy), "test-scenario", dir.path()).expect("scenario");
     let mut cfg = LabConfig::new(loaded);
     cfg.ca_file = Some(dir.keep().join("lab-ca.pem"));
     lab::start(cfg).await.expect("lab starts")
@@ -134,8 +211,14 @@ kind = "static"
         }))
     };
     let mut ids = BTreeMap::new();
-    ids.insert("ops".to_string(), fixed("AKIALABOPS0000000001", "lab-secret-ops"));
-    ids.insert("dev".to_string(), fixed("AKIALABDEV0000000001", "lab-secret-dev"));
+    ids.insert(
+        "ops".to_string(),
+        fixed("AKIALABOPS0000000001", "lab-secret-ops"),
+    );
+    ids.insert(
+        "dev".to_string(),
+        fixed("AKIALABDEV0000000001", "lab-secret-dev"),
+    );
     Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL)
 }
 
@@ -158,6 +241,32 @@ async fn tight(version: &str) {
         assert_eq!(r.standing, Standing::Ok, "{}\n{}", r.canary, show(&reports));
     }
     assert_eq!(report::exit_of(&reports), Exit::Ok);
+    for r in reports
+        .iter()
+        .filter(|r| r.expect == iot_canary::verdict::Expect::Deny)
+    {
+        let confirmed = r
+            .evidence
+            .steps
+            .iter()
+            .any(|s| s.what.starts_with("denial confirmed"));
+        let obs = &r.evidence.observation;
+        if version == "3.1.1" {
+            // 3.1.1 only closes the socket: every denial must rest on a later control.
+            assert!(confirmed, "{}: {obs:?}", r.canary);
+        } else {
+            assert!(!confirmed, "{}", r.canary);
+            let explicit = matches!(
+                obs,
+                Observation::Connack { code: 0x87 }
+                    | Observation::Suback { code: 0x87 }
+                    | Observation::Puback { code: 0x87 }
+                    | Observation::ServerDisconnect { code: 0x87, .. }
+                    | Observation::NotDelivered
+            );
+            assert!(explicit, "{}: {obs:?}", r.canary);
+        }
+    }
     lab.shutdown().await;
 }
 
@@ -166,7 +275,11 @@ async fn hole(version: &str) {
     let d = daemon_for(&lab, version);
     let reports = round(&d).await;
     for r in &reports {
-        let want = if r.expect == iot_canary::verdict::Expect::Deny { Standing::Breach } else { Standing::Ok };
+        let want = if r.expect == iot_canary::verdict::Expect::Deny {
+            Standing::Breach
+        } else {
+            Standing::Ok
+        };
         assert_eq!(r.standing, want, "{}\n{}", r.canary, show(&reports));
         assert_eq!(r.verdict, Verdict::Allowed);
     }
@@ -181,7 +294,13 @@ async fn hole(version: &str) {
         .unwrap();
     assert_eq!(recv["standing"], "breach");
     assert_eq!(recv["evidence"]["observation"]["kind"], "delivered");
-    assert!(recv["evidence"]["steps"].as_array().unwrap().iter().any(|s| s["what"].as_str().unwrap().contains("received the nonce")));
+    assert!(
+        recv["evidence"]["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["what"].as_str().unwrap().contains("received the nonce"))
+    );
     lab.shutdown().await;
 }
 

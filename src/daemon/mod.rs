@@ -328,7 +328,11 @@ pub fn endpoint(config: &Config) -> Result<Endpoint, std::io::Error> {
         })?)),
         None => None,
     };
-    Ok(Endpoint { url: config.target.url(), region: config.target.region.clone(), ca_pem })
+    Ok(Endpoint {
+        url: config.target.url(),
+        region: config.target.region.clone(),
+        ca_pem,
+    })
 }
 
 struct ProbeRun {

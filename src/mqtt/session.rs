@@ -368,6 +368,9 @@ async fn drive_v5(
                     }
                     E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
                     E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
+                    E::MqttState(StateError::Deserialization(
+                        rumqttc::v5::mqttbytes::Error::Io(io),
+                    )) => io_cause(io),
                     E::Websocket(w) => ws_cause(w),
                     E::Tls(_) => CloseCause::Tls,
                     E::Timeout(_) => CloseCause::Network,
@@ -434,6 +437,9 @@ async fn drive_v4(
                     }
                     E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
                     E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
+                    E::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(
+                        io,
+                    ))) => io_cause(io),
                     E::Websocket(w) => ws_cause(w),
                     E::Tls(_) => CloseCause::Tls,
                     E::NetworkTimeout | E::FlushTimeout => CloseCause::Network,
