@@ -6,6 +6,7 @@
 pub mod config;
 pub mod daemon;
 pub mod exit;
+pub mod identity;
 pub mod lab;
 pub mod logging;
 pub mod mqtt;
