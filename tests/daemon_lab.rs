@@ -192,10 +192,14 @@ delivery_grace = "700ms"
 [[identity]]
 name = "ops"
 kind = "static"
+access_key_id_env = "UNUSED_KEY"
+secret_access_key_env = "UNUSED_SECRET"
 
 [[identity]]
 name = "dev"
 kind = "static"
+access_key_id_env = "UNUSED_KEY"
+secret_access_key_env = "UNUSED_SECRET"
 {canaries}"#,
         mqtt = lab.endpoints.mqtt,
         ca = lab.endpoints.ca_file,

@@ -127,6 +127,8 @@ pub struct IdentitySpec {
     pub name: String,
     pub kind: String,
     pub params: toml::Table,
+    /// The identity module's typed view of the table.
+    pub config: crate::identity::IdentityConfig,
     /// 1-based line of the table, for errors raised later (credential fetches).
     pub line: usize,
 }

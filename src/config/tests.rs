@@ -14,6 +14,9 @@ concurrency = 4
 [[identity]]
 name = "alice"
 kind = "cognito"
+user_pool_id = "us-east-1_LabPool01"
+app_client_id = "labappclient00000000000001"
+identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
 username = "alice"
 password_env = "ALICE_PASSWORD"
 
@@ -206,6 +209,15 @@ fn unknown_placeholder_and_kind_are_errors() {
     let src = BASE.replace("kind = \"static\"", "kind = \"magic\"");
     let is = one_issue(&src);
     assert_eq!(is.key, "identity[1].kind");
+}
+
+#[test]
+fn identity_schema_errors_name_the_identity_table() {
+    let src = BASE.replace("user_pool_id = \"us-east-1_LabPool01\"\n", "");
+    let is = one_issue(&src);
+    assert_eq!(is.key, "identity[0]");
+    assert_eq!(is.line, line_of(&src, "[[identity]]"));
+    assert!(is.message.contains("user_pool_id"), "{is:?}");
 }
 
 #[test]

@@ -126,12 +126,31 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 ),
             );
         }
-        identities.push(IdentitySpec {
-            name: ri.name.into_inner(),
-            kind: ri.kind.into_inner(),
-            params: ri.params.into_iter().collect(),
-            line: loc.line_col(span.start).0,
-        });
+        let params: toml::Table = ri.params.into_iter().collect();
+        let mut whole = params.clone();
+        whole.insert(
+            "name".into(),
+            toml::Value::String(ri.name.get_ref().clone()),
+        );
+        whole.insert(
+            "kind".into(),
+            toml::Value::String(ri.kind.get_ref().clone()),
+        );
+        match toml::Value::Table(whole).try_into::<crate::identity::IdentityConfig>() {
+            Ok(config) => identities.push(IdentitySpec {
+                name: ri.name.into_inner(),
+                kind: ri.kind.into_inner(),
+                params,
+                config,
+                line: loc.line_col(span.start).0,
+            }),
+            Err(e) if IDENTITY_KINDS.contains(&ri.kind.get_ref().as_str()) => {
+                is.list
+                    .push(loc.issue(span, "", e.message().trim().to_string()));
+            }
+            // Unknown kinds are already reported above.
+            Err(_) => {}
+        }
     }
 
     // [[canary]]
