@@ -1,6 +1,8 @@
 //! The canary daemon: runs rounds of probes (`once`, `run`), pairs denials with controls, and
 //! keeps the results store that reports and metrics read.
 
+pub mod identities;
+pub mod modes;
 pub mod plan;
 pub mod store;
 

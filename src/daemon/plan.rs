@@ -128,6 +128,14 @@ pub fn expand_client_id(
     Ok(out)
 }
 
+/// `--settle`: two consecutive rounds agree on every canary's verdict.
+pub fn settled(
+    prev: &[(String, crate::verdict::Verdict)],
+    cur: &[(String, crate::verdict::Verdict)],
+) -> bool {
+    !cur.is_empty() && prev == cur
+}
+
 /// The gate's exit code over a round's standings.
 pub fn exit_for(standings: impl IntoIterator<Item = Standing>) -> Exit {
     standings.into_iter().fold(Exit::Ok, |acc, s| {
@@ -269,6 +277,16 @@ mod tests {
                 .unwrap_err()
                 .contains("identity_id")
         );
+    }
+
+    #[test]
+    fn settling() {
+        use crate::verdict::{Reason, Verdict};
+        let a = vec![("x".to_string(), Verdict::Denied)];
+        let b = vec![("x".to_string(), Verdict::Inconclusive(Reason::Timeout))];
+        assert!(settled(&a, &a));
+        assert!(!settled(&a, &b));
+        assert!(!settled(&[], &[]));
     }
 
     #[test]
