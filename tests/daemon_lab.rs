@@ -12,7 +12,7 @@ use iot_canary::daemon::{self, Daemon, FixedIdentity, IdentityCreds, IdentitySou
 use iot_canary::exit::Exit;
 use iot_canary::lab::{self, LabConfig, RunningLab};
 use iot_canary::report;
-use iot_canary::verdict::{Observation, Standing, Verdict};
+use iot_canary::verdict::{Observation, Reason, Standing, Verdict};
 
 const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
 
@@ -326,4 +326,147 @@ async fn hole_mqtt5_every_deny_canary_breaches() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hole_mqtt311_every_deny_canary_breaches() {
     hole("3.1.1").await;
+}
+
+/// Faults never read as denials: every probe is inconclusive with the fault's reason.
+async fn fault_case(version: &str, faults: iot_canary::lab::state::Faults, want: Reason) {
+    let lab = start_lab(&tight_policy()).await;
+    lab.state().set_faults(faults.clone());
+    let d = daemon_for_timeout(&lab, version, "2s");
+    let reports = tokio::time::timeout(
+        std::time::Duration::from_secs(120),
+        d.round(Some("sub-*"), &|_| {}),
+    )
+    .await
+    .expect("round finishes");
+    assert!(
+        reports.iter().any(|r| r.canary.starts_with("sub-other")),
+        "{}",
+        show(&reports)
+    );
+    for r in &reports {
+        assert!(
+            matches!(r.verdict, Verdict::Inconclusive(_)),
+            "{faults:?}: {} must be inconclusive\n{}",
+            r.canary,
+            show(&reports)
+        );
+    }
+    let deny = reports
+        .iter()
+        .find(|r| r.canary.starts_with("sub-other"))
+        .unwrap();
+    assert_eq!(
+        deny.verdict,
+        Verdict::Inconclusive(want),
+        "{faults:?} {version}\n{}",
+        show(&reports)
+    );
+    assert_eq!(report::exit_of(&reports), Exit::Blind);
+    lab.shutdown().await;
+}
+
+fn daemon_for_timeout(lab: &RunningLab, version: &str, timeout: &str) -> Daemon {
+    let d = daemon_for(lab, version);
+    let mut cfg = (*d.config).clone();
+    for c in &mut cfg.canaries {
+        c.timeout = iot_canary::config::units::parse_duration(timeout).unwrap();
+    }
+    Daemon::new(
+        Arc::new(cfg),
+        d.endpoint.clone(),
+        d.identities.clone(),
+        Shard::ALL,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_are_inconclusive_never_denied() {
+    use iot_canary::lab::state::Faults;
+    let f = Faults::default;
+    for version in ["5", "3.1.1"] {
+        fault_case(
+            version,
+            Faults {
+                refuse_upgrades: true,
+                ..f()
+            },
+            Reason::UpgradeRejected,
+        )
+        .await;
+        fault_case(version, Faults { stall: true, ..f() }, Reason::Timeout).await;
+        fault_case(
+            version,
+            Faults {
+                clock_skew_secs: 3600,
+                ..f()
+            },
+            Reason::UpgradeRejected,
+        )
+        .await;
+    }
+    // MQTT 5: an explicit 0x97 is throttling; a socket dropped after CONNECT is a network
+    // failure.
+    fault_case(
+        "5",
+        Faults {
+            quota_exceeded: true,
+            ..f()
+        },
+        Reason::Throttled,
+    )
+    .await;
+    fault_case(
+        "5",
+        Faults {
+            drop_after_connect: true,
+            ..f()
+        },
+        Reason::Network,
+    )
+    .await;
+    // 3.1.1: the drop hits the control too, so the close cannot be confirmed as a denial.
+    fault_case(
+        "3.1.1",
+        Faults {
+            drop_after_connect: true,
+            ..f()
+        },
+        Reason::Network,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_credentials_are_inconclusive_credentials() {
+    let lab = start_lab(&tight_policy()).await;
+    let d = daemon_for(&lab, "5");
+    let mut ids = d.identities.clone();
+    let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    ids.insert(
+        "dev".into(),
+        Arc::new(FixedIdentity(IdentityCreds {
+            credentials: Credentials::new(
+                "AKIALABDEV0000000001",
+                "lab-secret-dev",
+                Some("tok".into()),
+                Some(past),
+                "t",
+            ),
+            identity_id: None,
+            username: None,
+        })),
+    );
+    let d = Daemon::new(d.config.clone(), d.endpoint.clone(), ids, Shard::ALL);
+    let reports = round(&d).await;
+    for r in &reports {
+        assert_eq!(
+            r.verdict,
+            Verdict::Inconclusive(Reason::Credentials),
+            "{}",
+            show(&reports)
+        );
+    }
+    assert_eq!(report::exit_of(&reports), Exit::Blind);
+    lab.shutdown().await;
 }
