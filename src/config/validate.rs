@@ -8,6 +8,9 @@ use toml::Spanned;
 
 use super::*;
 
+/// (canary name, identity, is a connect canary, span of the client id)
+type ClientIdUse = (String, String, bool, std::ops::Range<usize>);
+
 struct Issues<'a> {
     loc: &'a Locator<'a>,
     list: Vec<Issue>,
@@ -159,8 +162,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     let mut deny_identities: BTreeMap<String, Spanned<String>> = BTreeMap::new();
     let mut control_identities = BTreeSet::new();
     // effective client id key -> (canary name, identity, is connect canary, span)
-    let mut client_ids: BTreeMap<String, Vec<(String, String, bool, std::ops::Range<usize>)>> =
-        BTreeMap::new();
+    let mut client_ids: BTreeMap<String, Vec<ClientIdUse>> = BTreeMap::new();
     for rc in raw.canary {
         let rc = rc.into_inner();
         let name = rc.name.get_ref().clone();

@@ -51,10 +51,10 @@ impl Lease {
     /// Returns the connection to the pool if it can carry another probe, else closes it.
     pub async fn release(mut self) {
         let alive = self.guard.as_ref().is_some_and(Session::is_alive);
-        if !(self.keep && alive) {
-            if let Some(s) = self.guard.take() {
-                s.close().await;
-            }
+        if !(self.keep && alive)
+            && let Some(s) = self.guard.take()
+        {
+            s.close().await;
         }
     }
 }
