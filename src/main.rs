@@ -40,6 +40,12 @@ enum Command {
     Lab {
         #[arg(long)]
         scenario: PathBuf,
+        /// Gateway address (the identity and admin listeners take free ports on the same IP).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Serve ws:// instead of wss:// (no TLS, no CA file).
+        #[arg(long)]
+        plain: bool,
     },
     /// Embedded lab + embedded scenario + canaries.toml.
     Demo {
@@ -50,8 +56,96 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum PolicyCommand {
-    /// Run policy unit-test files.
-    Test { files: Vec<PathBuf> },
+    /// Run policy unit-test files (exit 0 all agree, 1 any disagree, 3 bad file).
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: PolicyTestFormat,
+    },
+    /// Session policy plaintext size against the 2,048-character STS limit (exit 1 if over).
+    Size {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum PolicyTestFormat {
+    Table,
+    Json,
+}
+
+/// `policy test`: every file is loaded first, so one bad file fails the run before any case.
+fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
+    use iot_canary::policy::testfile;
+    let mut loaded = Vec::new();
+    let mut bad = false;
+    for path in files {
+        let label = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => match testfile::load(&label, &text) {
+                Ok(f) => loaded.push(f),
+                Err(e) => {
+                    eprintln!("iot-canary: bad policy test file: {e}");
+                    bad = true;
+                }
+            },
+            Err(e) => {
+                eprintln!("iot-canary: cannot read {label}: {e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        return Exit::Usage;
+    }
+    let outcomes: Vec<_> = loaded.iter().flat_map(testfile::run).collect();
+    match format {
+        PolicyTestFormat::Table => print!("{}", testfile::render_table(&outcomes)),
+        PolicyTestFormat::Json => match serde_json::to_string_pretty(&outcomes) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("iot-canary: cannot render JSON: {e}");
+                return Exit::Usage;
+            }
+        },
+    }
+    if outcomes.iter().all(|o| o.agree) {
+        Exit::Ok
+    } else {
+        Exit::Breach
+    }
+}
+
+/// `policy size`: plaintext characters per file against the session-policy limit.
+fn policy_size(files: &[PathBuf]) -> Exit {
+    use iot_canary::policy::size::session_policy_size;
+    let mut exit = Exit::Ok;
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("iot-canary: cannot read {}: {e}", path.display());
+                return Exit::Usage;
+            }
+        };
+        let r = session_policy_size(&text);
+        let minified = r
+            .minified_chars
+            .map_or_else(|| "not valid JSON".to_owned(), |n| format!("{n} minified"));
+        println!(
+            "{}: {} plaintext characters ({minified}), limit {}: {}",
+            path.display(),
+            r.plaintext_chars,
+            r.limit,
+            if r.within_limit { "ok" } else { "OVER LIMIT" }
+        );
+        if !r.within_limit {
+            exit = exit.worst(Exit::Breach);
+        }
+    }
+    exit
 }
 
 fn main() -> ExitCode {
@@ -62,10 +156,77 @@ fn main() -> ExitCode {
         Command::Once(a) => cmd_daemon::once(a),
         Command::Check(a) => cmd_daemon::check(a),
         Command::Demo { once } => cmd_daemon::demo(once),
+        Command::Policy {
+            command: PolicyCommand::Test { files, format },
+        } => policy_test(&files, format),
+        Command::Policy {
+            command: PolicyCommand::Size { files },
+        } => policy_size(&files),
+        Command::Lab {
+            scenario,
+            listen,
+            plain,
+        } => run_lab(&scenario, listen, plain),
         other => {
             eprintln!("iot-canary: {other:?} is not built yet");
             Exit::Usage
         }
     };
     ExitCode::from(exit.code())
+}
+
+fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {
+    let loaded = match iot_canary::lab::scenario::load(scenario) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("iot-canary lab: {e}");
+            return Exit::Usage;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("iot-canary lab: cannot start the async runtime: {e}");
+            return Exit::Blind;
+        }
+    };
+    runtime.block_on(async move {
+        let mut config = iot_canary::lab::LabConfig::new(loaded);
+        config.listen = listen;
+        config.plain = plain;
+        let lab = match iot_canary::lab::start(config).await {
+            Ok(lab) => lab,
+            Err(e) => {
+                eprintln!("iot-canary lab: {e}");
+                return Exit::Usage;
+            }
+        };
+        println!("{}", lab.ready_line());
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        lab.shutdown().await;
+        Exit::Ok
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -24,23 +24,23 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 // pub mod assume_role;
-// pub mod cache;
+pub mod cache;
 // pub mod cognito;
 // pub mod cognito_guest;
 pub mod config;
 // pub mod credential_endpoint;
 pub mod error;
 // pub mod profile;
-// pub mod refresh;
+pub mod refresh;
 // mod sdk;
 pub mod secret;
 // pub mod set;
 pub mod r#static;
 
-// pub use cache::{CacheStatus, CredentialCache};
+pub use cache::{CacheStatus, CredentialCache};
 pub use config::{Endpoints, IdentityConfig, IdentityKind, validate_identities};
 pub use error::{FailureReason, IdentityError};
-// pub use refresh::RefreshPolicy;
+pub use refresh::RefreshPolicy;
 pub use secret::{Env, Secret, SecretRef};
 // pub use set::IdentitySet;
 

@@ -106,14 +106,17 @@ struct AttachBody {
     target: TargetSpec,
 }
 
-fn resolve(state: &LabState, t: TargetSpec) -> Result<Target, Response> {
+fn resolve(state: &LabState, t: TargetSpec) -> Result<Target, Box<Response>> {
     Ok(match t {
         TargetSpec::IamUser(n) => Target::IamUser(n),
         TargetSpec::Role(n) => Target::Role(n),
         TargetSpec::Identity(id) => Target::Identity(id),
         TargetSpec::CognitoUser(u) => {
             let Some(c) = &state.scenario().cognito else {
-                return Err(err(StatusCode::NOT_FOUND, "the scenario has no [cognito]"));
+                return Err(Box::new(err(
+                    StatusCode::NOT_FOUND,
+                    "the scenario has no [cognito]",
+                )));
             };
             Target::Identity(cognito_identity_id(state.region(), &c.identity_pool_id, &u))
         }
@@ -123,7 +126,7 @@ fn resolve(state: &LabState, t: TargetSpec) -> Result<Target, Response> {
 async fn attach(State(a): State<Admin>, Json(b): Json<AttachBody>) -> Response {
     let target = match resolve(&a.state, b.target) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match a.state.attach_policy(&b.policy, target, a.state.now()) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -134,7 +137,7 @@ async fn attach(State(a): State<Admin>, Json(b): Json<AttachBody>) -> Response {
 async fn detach(State(a): State<Admin>, Json(b): Json<AttachBody>) -> Response {
     let target = match resolve(&a.state, b.target) {
         Ok(t) => t,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     match a.state.detach_policy(&b.policy, target, a.state.now()) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),

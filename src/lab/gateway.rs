@@ -204,6 +204,8 @@ impl Gateway {
         }
         let state = self.state.clone();
         let mut outcome: Option<Principal> = None;
+        // The handshake callback's signature is fixed by tungstenite.
+        #[allow(clippy::result_large_err)]
         let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
             let headers: Vec<(String, String)> = req
                 .headers()

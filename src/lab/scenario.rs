@@ -69,6 +69,10 @@ pub struct Cognito {
     /// Lifetime of issued credentials and tokens, seconds (AWS: 3600).
     #[serde(default)]
     pub credentials_ttl: Option<u64>,
+    /// Lifetime of user-pool id/access tokens, seconds (AWS default 3600); defaults to
+    /// `credentials_ttl` when that is set, so one knob expires both in tests.
+    #[serde(default)]
+    pub token_ttl: Option<u64>,
     #[serde(default)]
     pub user: Vec<CognitoUser>,
 }
@@ -467,7 +471,7 @@ policies = ["P"]
         let e = err(&format!("{OK}colour = \"red\"\n"));
         assert_eq!(e.file, "s.toml");
         assert_eq!(e.key, "colour");
-        assert_eq!(e.line, 11, "{e}");
+        assert_eq!(e.line, 10, "{e}");
     }
 
     #[test]
@@ -509,7 +513,7 @@ policies = ["P"]
         );
         let e = err(&dup);
         assert_eq!(e.key, "iam_user[1].name");
-        assert_eq!(e.line, 12);
+        assert_eq!(e.line, 11);
     }
 
     #[test]
@@ -518,7 +522,7 @@ policies = ["P"]
             "{OK}[[thing]]\nname = \"lamp\"\nowner = \"mallory\"\n"
         ));
         assert_eq!(e.key, "thing[0].owner");
-        assert_eq!(e.line, 13);
+        assert_eq!(e.line, 12);
     }
 
     #[test]

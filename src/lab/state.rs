@@ -125,10 +125,12 @@ impl<T: Clone> Versioned<T> {
     }
 }
 
+/// A policy document and its JSON; `None` in a version = the policy was deleted.
+type PolicyVersion = Option<(Arc<Policy>, String)>;
+
 #[derive(Debug)]
 struct World {
-    /// `None` in a version = the policy was deleted.
-    policies: BTreeMap<String, Versioned<Option<(Arc<Policy>, String)>>>,
+    policies: BTreeMap<String, Versioned<PolicyVersion>>,
     attachments: BTreeMap<Target, Versioned<BTreeSet<String>>>,
     things: BTreeMap<String, ThingInfo>,
     credentials: HashMap<String, IssuedCredentials>,

@@ -5,3 +5,4 @@
 
 pub mod presign;
 pub mod verify;
+pub mod verify_header;

@@ -42,6 +42,7 @@ struct Session {
 }
 
 /// Authorization of one action for a principal at `now` (pure apart from the state read).
+#[allow(clippy::too_many_arguments)] // each argument is one independent request fact
 pub fn authorize(
     state: &LabState,
     principal: &Principal,
@@ -174,8 +175,13 @@ where
     if let Some(id) = s.conn_id {
         s.ctx.broker.unregister(id);
     }
-    // Dropping the stream hangs up without a websocket close handshake, as AWS does.
-    drop(ws);
+    // Hang up without a websocket close handshake; a transport-level shutdown (TLS
+    // close_notify + FIN) is what the AWS CRT reports as AWS_ERROR_MQTT_UNEXPECTED_HANGUP.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        use tokio::io::AsyncWriteExt;
+        ws.get_mut().shutdown().await
+    })
+    .await;
 }
 
 impl Session {
