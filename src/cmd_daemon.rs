@@ -202,10 +202,95 @@ async fn shutdown_signal() {
     }
 }
 
+/// `demo`: the embedded lab with the demo scenario, and the repo's canaries.toml pointed at it.
 pub fn demo(once: bool) -> Exit {
-    let _ = once;
-    eprintln!(
-        "iot-canary: `demo` needs the embedded demo scenario and the Cognito identity kinds, which are not merged into this build yet"
-    );
-    Exit::Usage
+    let path = PathBuf::from("canaries.toml");
+    let mut cfg = match load(&path) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let inner = || -> anyhow::Result<Exit> {
+        let rt = runtime()?;
+        rt.block_on(async move {
+            let loaded =
+                iot_canary::lab::demo::load().map_err(|e| anyhow::anyhow!("demo scenario: {e}"))?;
+            // The demo hands its own child config the lab's secrets through env overrides
+            // (never inline in canaries.toml, never in the process environment).
+            let mut vars: Vec<(String, String)> = Vec::new();
+            for u in &loaded.scenario.iam_user {
+                let up = u.name.to_uppercase().replace('-', "_");
+                vars.push((
+                    format!("IOT_CANARY_DEMO_{up}_ACCESS_KEY_ID"),
+                    u.access_key_id.clone(),
+                ));
+                vars.push((
+                    format!("IOT_CANARY_DEMO_{up}_SECRET_ACCESS_KEY"),
+                    u.secret_access_key.clone(),
+                ));
+            }
+            if let Some(c) = &loaded.scenario.cognito {
+                for u in &c.user {
+                    let up = u.username.to_uppercase().replace('-', "_");
+                    vars.push((format!("IOT_CANARY_DEMO_{up}_PASSWORD"), u.password.clone()));
+                }
+            }
+            let dir = std::env::temp_dir().join(format!("iot-canary-demo-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut lc = iot_canary::lab::LabConfig::new(loaded);
+            lc.ca_file = Some(dir.join("lab-ca.pem"));
+            let lab = iot_canary::lab::start(lc)
+                .await
+                .context("starting the embedded lab")?;
+            eprintln!("iot-canary demo: lab ready: {}", lab.ready_line());
+            cfg.target.endpoint = lab.endpoints.mqtt.clone();
+            cfg.target.ca_file = Some(PathBuf::from(&lab.endpoints.ca_file));
+            cfg.endpoints = config::Endpoints {
+                sts: Some(lab.endpoints.sts.clone()),
+                cognito_identity: Some(lab.endpoints.cognito_identity.clone()),
+                cognito_idp: Some(lab.endpoints.cognito_idp.clone()),
+            };
+            let endpoint = daemon::endpoint(&cfg).context("reading the lab CA")?;
+            let ids = identities::build(&cfg, Env::with_overrides(vars));
+            let listen = cfg.server.listen;
+            let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
+            let print: Arc<dyn Fn(&daemon::CanaryReport) + Send + Sync> =
+                Arc::new(|r| println!("{}", report::line(r)));
+            let exit = if once {
+                let reports = modes::once(&d, None, None, &*print).await;
+                d.pool.close_all().await;
+                let s = report::summary(&reports);
+                println!(
+                    "\n{} ok, {} breach, {} control failed, {} blind",
+                    s.ok, s.breach, s.control_failed, s.blind
+                );
+                report::exit_of(&reports)
+            } else {
+                // A busy default port should not stop the demo: fall back to any free port.
+                let addr = match iot_canary::observe::http::serve(
+                    listen,
+                    d.config.clone(),
+                    d.store.clone(),
+                )
+                .await
+                {
+                    Ok(a) => a,
+                    Err(_) => iot_canary::observe::http::serve(
+                        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                        d.config.clone(),
+                        d.store.clone(),
+                    )
+                    .await
+                    .context("binding the metrics server")?,
+                };
+                println!("metrics: http://{addr}/metrics  (Ctrl-C to stop)");
+                let grace = d.config.schedule.timeout + Duration::from_secs(5);
+                modes::run(d, shutdown_signal(), grace, print).await;
+                Exit::Ok
+            };
+            lab.shutdown().await;
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(exit)
+        })
+    };
+    inner().unwrap_or_else(fail)
 }
