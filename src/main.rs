@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod cmd_daemon;
 use iot_canary::exit::Exit;
 use iot_canary::logging::{self, LogFormat};
 
@@ -24,20 +26,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Daemon: probe forever, serve metrics, alert.
-    Run {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Run(cmd_daemon::RunArgs),
     /// One round (after a policy deploy), then exit with the gate's exit code.
-    Once {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Once(cmd_daemon::OnceArgs),
     /// Validate the config.
-    Check {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Check(cmd_daemon::CheckArgs),
     /// Policy tools (offline).
     Policy {
         #[command(subcommand)]
@@ -159,6 +152,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let exit = match cli.command {
+        Command::Run(a) => cmd_daemon::run(a),
+        Command::Once(a) => cmd_daemon::once(a),
+        Command::Check(a) => cmd_daemon::check(a),
+        Command::Demo { once } => cmd_daemon::demo(once),
         Command::Policy {
             command: PolicyCommand::Test { files, format },
         } => policy_test(&files, format),
@@ -170,10 +167,6 @@ fn main() -> ExitCode {
             listen,
             plain,
         } => run_lab(&scenario, listen, plain),
-        other => {
-            eprintln!("iot-canary: {other:?} is not built yet");
-            Exit::Usage
-        }
     };
     ExitCode::from(exit.code())
 }
