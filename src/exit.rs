@@ -33,7 +33,11 @@ impl Exit {
                 Exit::Usage => 3,
             }
         }
-        if rank(other) > rank(self) { other } else { self }
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
     }
 }
 

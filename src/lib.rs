@@ -3,8 +3,10 @@
 //! The decision logic (policy evaluation, verdict classification, config validation) is pure;
 //! the daemon, the lab and the HTTP surfaces are thin IO around it.
 
+pub mod alert;
 pub mod exit;
 pub mod lab;
 pub mod logging;
+pub mod observe;
 pub mod policy;
 pub mod verdict;

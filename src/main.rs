@@ -8,7 +8,11 @@ use iot_canary::exit::Exit;
 use iot_canary::logging::{self, LogFormat};
 
 #[derive(Parser, Debug)]
-#[command(name = "iot-canary", version, about = "Proves AWS IoT Core authorization stays tight")]
+#[command(
+    name = "iot-canary",
+    version,
+    about = "Proves AWS IoT Core authorization stays tight"
+)]
 struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "auto")]

@@ -14,7 +14,9 @@ pub enum Expect {
 }
 
 /// Probe kinds (interface: `action` in canaries.toml and the `action` metric label).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum ProbeAction {
     Connect,
@@ -61,7 +63,9 @@ impl fmt::Display for ProbeAction {
 
 /// Why a probe could not see (interface: the `reason` label of
 /// `iot_canary_inconclusive_total`; a fixed list so label cardinality stays bounded).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// No answer within the probe timeout.
@@ -177,10 +181,18 @@ mod tests {
         let rows = [
             (Deny, Verdict::Denied, Standing::Ok),
             (Deny, Verdict::Allowed, Standing::Breach),
-            (Deny, Verdict::Inconclusive(Reason::Timeout), Standing::Blind),
+            (
+                Deny,
+                Verdict::Inconclusive(Reason::Timeout),
+                Standing::Blind,
+            ),
             (Allow, Verdict::Allowed, Standing::Ok),
             (Allow, Verdict::Denied, Standing::ControlFailed),
-            (Allow, Verdict::Inconclusive(Reason::Network), Standing::Blind),
+            (
+                Allow,
+                Verdict::Inconclusive(Reason::Network),
+                Standing::Blind,
+            ),
         ];
         for (e, v, s) in rows {
             assert_eq!(standing(e, v), s, "{e:?} {v:?}");
@@ -191,7 +203,11 @@ mod tests {
     fn reason_labels_are_unique_snake_case() {
         let mut seen = std::collections::BTreeSet::new();
         for r in Reason::ALL {
-            assert!(r.as_str().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+            assert!(
+                r.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_')
+            );
             assert!(seen.insert(r.as_str()));
         }
     }

@@ -79,9 +79,9 @@ impl IotAction {
             IotAction::Connect => "client",
             IotAction::Publish | IotAction::Receive | IotAction::RetainPublish => "topic",
             IotAction::Subscribe => "topicfilter",
-            IotAction::GetThingShadow | IotAction::UpdateThingShadow | IotAction::DeleteThingShadow => {
-                "thing"
-            }
+            IotAction::GetThingShadow
+            | IotAction::UpdateThingShadow
+            | IotAction::DeleteThingShadow => "thing",
         };
         format!("arn:aws:iot:{region}:{account}:{kind}/{name}")
     }
