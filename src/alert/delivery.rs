@@ -58,12 +58,14 @@ impl Dispatcher {
         let mut workers = Vec::new();
         let mut tasks = Vec::new();
         for s in settings {
-            let client = HttpClient::new(s.ca_file.as_deref(), s.timeout).map_err(|source| {
-                DeliveryError {
-                    notifier: s.name.clone(),
-                    source,
-                }
-            })?;
+            let needs_tls = s.url.expose().starts_with("https:");
+            let client =
+                HttpClient::new(s.ca_file.as_deref(), s.timeout, needs_tls).map_err(|source| {
+                    DeliveryError {
+                        notifier: s.name.clone(),
+                        source,
+                    }
+                })?;
             let notifier = notifier::build(s);
             let w = Worker {
                 settings: s.clone(),

@@ -60,7 +60,13 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    pub fn new(ca_file: Option<&Path>, timeout: Duration) -> Result<Self, ClientError> {
+    /// `needs_tls`: the endpoint is https, so an empty trust store is a config error (for a
+    /// plain-http Alertmanager in a minimal image without CA certificates it is not).
+    pub fn new(
+        ca_file: Option<&Path>,
+        timeout: Duration,
+        needs_tls: bool,
+    ) -> Result<Self, ClientError> {
         let mut roots = rustls::RootCertStore::empty();
         // A broken system cert among many must not take the notifier down: add what parses.
         let native = rustls_native_certs::load_native_certs();
@@ -81,7 +87,7 @@ impl HttpClient {
                 return Err(ca_err("no PEM certificate found".into()));
             }
         }
-        if roots.is_empty() {
+        if roots.is_empty() && needs_tls {
             return Err(ClientError::NoRoots);
         }
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -150,6 +156,20 @@ impl HttpClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ca_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        let t = Duration::from_secs(1);
+        let e = HttpClient::new(Some(&bad), t, true).err().unwrap();
+        assert!(e.to_string().contains("bad.pem") && e.to_string().contains("no PEM"), "{e}");
+        let missing = dir.path().join("missing.pem");
+        let e = HttpClient::new(Some(&missing), t, true).err().unwrap();
+        assert!(matches!(e, ClientError::CaFile { .. }), "{e}");
+        assert!(HttpClient::new(None, t, false).is_ok());
+    }
 
     #[test]
     fn retryable_table() {
