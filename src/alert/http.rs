@@ -164,7 +164,10 @@ mod tests {
         std::fs::write(&bad, "not a certificate").unwrap();
         let t = Duration::from_secs(1);
         let e = HttpClient::new(Some(&bad), t, true).err().unwrap();
-        assert!(e.to_string().contains("bad.pem") && e.to_string().contains("no PEM"), "{e}");
+        assert!(
+            e.to_string().contains("bad.pem") && e.to_string().contains("no PEM"),
+            "{e}"
+        );
         let missing = dir.path().join("missing.pem");
         let e = HttpClient::new(Some(&missing), t, true).err().unwrap();
         assert!(matches!(e, ClientError::CaFile { .. }), "{e}");
