@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 tools=target/test-tools
 mkdir -p "$tools"
 
-apt_pkgs=(python3-venv systemd prometheus prometheus-alertmanager)
+apt_pkgs=(python3-venv systemd prometheus prometheus-alertmanager chromium)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

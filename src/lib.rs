@@ -3,6 +3,7 @@
 //! The decision logic (policy evaluation, verdict classification, config validation) is pure;
 //! the daemon, the lab and the HTTP surfaces are thin IO around it.
 
+pub mod alert;
 pub mod config;
 pub mod daemon;
 pub mod exit;

@@ -10,7 +10,11 @@ fn root() -> PathBuf {
 
 fn venv_bin(name: &str) -> PathBuf {
     let p = root().join("target/test-tools/venv/bin").join(name);
-    assert!(p.exists(), "{} missing: run scripts/test-deps.sh", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/test-deps.sh",
+        p.display()
+    );
     p
 }
 
@@ -26,7 +30,10 @@ fn run(cmd: &Path, args: &[&str]) -> std::process::Output {
 fn templates_pass_cfn_lint() {
     let out = run(
         &venv_bin("cfn-lint"),
-        &["deploy/ecs/iot-canary.yaml", "deploy/cloudformation/canary-principals.yaml"],
+        &[
+            "deploy/ecs/iot-canary.yaml",
+            "deploy/cloudformation/canary-principals.yaml",
+        ],
     );
     assert!(
         out.status.success(),
@@ -40,7 +47,11 @@ fn templates_pass_cfn_lint() {
 fn task_role_passes_parliament_and_has_no_iot_actions() {
     let out = run(&venv_bin("python"), &["deploy/ecs/lint_task_role.py"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "parliament findings: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "parliament findings: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json report");
     assert_eq!(report["actions"], serde_json::json!(["sts:AssumeRole"]));
 }

@@ -7,7 +7,10 @@ use std::process::Command;
 fn unit_with_built_binary(dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd/iot-canary.service");
     let text = std::fs::read_to_string(&src).expect("read unit");
-    assert!(text.contains("ExecStart=/usr/bin/iot-canary run"), "unit must start the daemon in run mode");
+    assert!(
+        text.contains("ExecStart=/usr/bin/iot-canary run"),
+        "unit must start the daemon in run mode"
+    );
     // verify checks that ExecStart exists; point it at the binary cargo built for this test.
     let text = text.replace("/usr/bin/iot-canary", env!("CARGO_BIN_EXE_iot-canary"));
     let dst = dir.join("iot-canary.service");
@@ -19,7 +22,9 @@ fn systemd_analyze(args: &[&str]) -> std::process::Output {
     Command::new("systemd-analyze")
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("systemd-analyze not runnable ({e}); install Debian package systemd"))
+        .unwrap_or_else(|e| {
+            panic!("systemd-analyze not runnable ({e}); install Debian package systemd")
+        })
 }
 
 #[test]
@@ -28,14 +33,25 @@ fn unit_verifies() {
     let unit = unit_with_built_binary(dir.path());
     let out = systemd_analyze(&["verify", unit.to_str().expect("utf-8 path")]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success() && stderr.trim().is_empty(), "systemd-analyze verify complained:\n{stderr}");
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "systemd-analyze verify complained:\n{stderr}"
+    );
 }
 
 #[test]
 fn unit_is_type_notify_with_watchdog_and_reload() {
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd/iot-canary.service"))
-        .expect("read unit");
-    for needle in ["Type=notify", "WatchdogSec=", "ExecReload=/bin/kill -HUP $MAINPID", "DynamicUser=yes", "LoadCredential="] {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/systemd/iot-canary.service"),
+    )
+    .expect("read unit");
+    for needle in [
+        "Type=notify",
+        "WatchdogSec=",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "DynamicUser=yes",
+        "LoadCredential=",
+    ] {
         assert!(text.contains(needle), "unit lacks {needle}");
     }
 }
@@ -44,7 +60,12 @@ fn unit_is_type_notify_with_watchdog_and_reload() {
 fn unit_exposure_is_ok_or_better() {
     let dir = tempfile::tempdir().expect("tempdir");
     let unit = unit_with_built_binary(dir.path());
-    let out = systemd_analyze(&["security", "--offline=yes", "--no-pager", unit.to_str().expect("utf-8 path")]);
+    let out = systemd_analyze(&[
+        "security",
+        "--offline=yes",
+        "--no-pager",
+        unit.to_str().expect("utf-8 path"),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
@@ -57,5 +78,8 @@ fn unit_exposure_is_ok_or_better() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("cannot parse exposure from {line:?}"));
     assert!(score <= 2.0, "exposure {score} > 2.0: {line}");
-    assert!(line.contains("OK") || line.contains("SAFE"), "rating not OK/SAFE: {line}");
+    assert!(
+        line.contains("OK") || line.contains("SAFE"),
+        "rating not OK/SAFE: {line}"
+    );
 }

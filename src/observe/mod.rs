@@ -1,5 +1,6 @@
-//! Observability: Prometheus metrics rendered from the results store, and the HTTP surface
-//! (`/metrics`, `/healthz`, `/readyz`).
+//! Observability: Prometheus metrics rendered from the results store, the HTTP surface
+//! (`/metrics`, `/healthz`, `/readyz`) and the status page.
 
 pub mod http;
 pub mod metrics;
+pub mod status_page;
