@@ -232,12 +232,10 @@ impl Broker {
                 .collect()
         };
         for (tx, msg) in targets {
-            if let Err(e) = tx.try_send(msg) {
-                if let mpsc::error::TrySendError::Full(msg) = e
-                    && tokio::time::timeout(SEND_WAIT, tx.send(msg)).await.is_err()
-                {
-                    tracing::debug!("subscriber queue full; message dropped");
-                }
+            if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg)
+                && tokio::time::timeout(SEND_WAIT, tx.send(msg)).await.is_err()
+            {
+                tracing::debug!("subscriber queue full; message dropped");
             }
         }
     }
