@@ -6,7 +6,6 @@
 //! Run: `cargo bench --bench lab_throughput` (prints one line per measurement).
 
 #[path = "../tests/lab_common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::time::{Duration, Instant};
