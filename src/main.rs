@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod cmd_daemon;
 use iot_canary::exit::Exit;
 use iot_canary::logging::{self, LogFormat};
 
@@ -24,20 +26,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Daemon: probe forever, serve metrics, alert.
-    Run {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Run(cmd_daemon::RunArgs),
     /// One round (after a policy deploy), then exit with the gate's exit code.
-    Once {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Once(cmd_daemon::OnceArgs),
     /// Validate the config.
-    Check {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Check(cmd_daemon::CheckArgs),
     /// Policy tools (offline).
     Policy {
         #[command(subcommand)]
@@ -47,6 +40,12 @@ enum Command {
     Lab {
         #[arg(long)]
         scenario: PathBuf,
+        /// Gateway address (the identity and admin listeners take free ports on the same IP).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: std::net::SocketAddr,
+        /// Serve ws:// instead of wss:// (no TLS, no CA file).
+        #[arg(long)]
+        plain: bool,
     },
     /// Embedded lab + embedded scenario + canaries.toml.
     Demo {
@@ -153,16 +152,77 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let exit = match cli.command {
+        Command::Run(a) => cmd_daemon::run(a),
+        Command::Once(a) => cmd_daemon::once(a),
+        Command::Check(a) => cmd_daemon::check(a),
+        Command::Demo { once } => cmd_daemon::demo(once),
         Command::Policy {
             command: PolicyCommand::Test { files, format },
         } => policy_test(&files, format),
         Command::Policy {
             command: PolicyCommand::Size { files },
         } => policy_size(&files),
-        other => {
-            eprintln!("iot-canary: {other:?} is not built yet");
-            Exit::Usage
-        }
+        Command::Lab {
+            scenario,
+            listen,
+            plain,
+        } => run_lab(&scenario, listen, plain),
     };
     ExitCode::from(exit.code())
+}
+
+fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {
+    let loaded = match iot_canary::lab::scenario::load(scenario) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("iot-canary lab: {e}");
+            return Exit::Usage;
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("iot-canary lab: cannot start the async runtime: {e}");
+            return Exit::Blind;
+        }
+    };
+    runtime.block_on(async move {
+        let mut config = iot_canary::lab::LabConfig::new(loaded);
+        config.listen = listen;
+        config.plain = plain;
+        let lab = match iot_canary::lab::start(config).await {
+            Ok(lab) => lab,
+            Err(e) => {
+                eprintln!("iot-canary lab: {e}");
+                return Exit::Usage;
+            }
+        };
+        println!("{}", lab.ready_line());
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        lab.shutdown().await;
+        Exit::Ok
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
