@@ -22,3 +22,14 @@ if [ ! -x "$tools/venv/bin/python" ]; then
   python3 -m venv "$tools/venv"
 fi
 "$tools/venv/bin/pip" install -q --disable-pip-version-check -r scripts/test-requirements.txt
+
+# Independent IAM evaluator for the policy differential test (tests/policy_differential.rs).
+if ! command -v node >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+if [ ! -f "$tools/npm/node_modules/@cloud-copilot/iam-simulate/package.json" ]; then
+  mkdir -p "$tools/npm"
+  npm install --prefix "$tools/npm" --no-audit --no-fund --loglevel=error @cloud-copilot/iam-simulate@0.1.173
+fi

@@ -3,9 +3,16 @@
 //! The decision logic (policy evaluation, verdict classification, config validation) is pure;
 //! the daemon, the lab and the HTTP surfaces are thin IO around it.
 
+pub mod config;
+pub mod daemon;
 pub mod exit;
+pub mod identity;
 pub mod lab;
 pub mod logging;
+pub mod mqtt;
+pub mod observe;
 pub mod policy;
+pub mod probe;
+pub mod report;
 pub mod sigv4;
 pub mod verdict;

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+mod cmd_daemon;
 use iot_canary::exit::Exit;
 use iot_canary::logging::{self, LogFormat};
 
@@ -24,20 +26,11 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Daemon: probe forever, serve metrics, alert.
-    Run {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Run(cmd_daemon::RunArgs),
     /// One round (after a policy deploy), then exit with the gate's exit code.
-    Once {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Once(cmd_daemon::OnceArgs),
     /// Validate the config.
-    Check {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-    },
+    Check(cmd_daemon::CheckArgs),
     /// Policy tools (offline).
     Policy {
         #[command(subcommand)]
@@ -63,23 +56,117 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum PolicyCommand {
-    /// Run policy unit-test files.
-    Test { files: Vec<PathBuf> },
+    /// Run policy unit-test files (exit 0 all agree, 1 any disagree, 3 bad file).
+    Test {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: PolicyTestFormat,
+    },
+    /// Session policy plaintext size against the 2,048-character STS limit (exit 1 if over).
+    Size {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum PolicyTestFormat {
+    Table,
+    Json,
+}
+
+/// `policy test`: every file is loaded first, so one bad file fails the run before any case.
+fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
+    use iot_canary::policy::testfile;
+    let mut loaded = Vec::new();
+    let mut bad = false;
+    for path in files {
+        let label = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => match testfile::load(&label, &text) {
+                Ok(f) => loaded.push(f),
+                Err(e) => {
+                    eprintln!("iot-canary: bad policy test file: {e}");
+                    bad = true;
+                }
+            },
+            Err(e) => {
+                eprintln!("iot-canary: cannot read {label}: {e}");
+                bad = true;
+            }
+        }
+    }
+    if bad {
+        return Exit::Usage;
+    }
+    let outcomes: Vec<_> = loaded.iter().flat_map(testfile::run).collect();
+    match format {
+        PolicyTestFormat::Table => print!("{}", testfile::render_table(&outcomes)),
+        PolicyTestFormat::Json => match serde_json::to_string_pretty(&outcomes) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("iot-canary: cannot render JSON: {e}");
+                return Exit::Usage;
+            }
+        },
+    }
+    if outcomes.iter().all(|o| o.agree) {
+        Exit::Ok
+    } else {
+        Exit::Breach
+    }
+}
+
+/// `policy size`: plaintext characters per file against the session-policy limit.
+fn policy_size(files: &[PathBuf]) -> Exit {
+    use iot_canary::policy::size::session_policy_size;
+    let mut exit = Exit::Ok;
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("iot-canary: cannot read {}: {e}", path.display());
+                return Exit::Usage;
+            }
+        };
+        let r = session_policy_size(&text);
+        let minified = r
+            .minified_chars
+            .map_or_else(|| "not valid JSON".to_owned(), |n| format!("{n} minified"));
+        println!(
+            "{}: {} plaintext characters ({minified}), limit {}: {}",
+            path.display(),
+            r.plaintext_chars,
+            r.limit,
+            if r.within_limit { "ok" } else { "OVER LIMIT" }
+        );
+        if !r.within_limit {
+            exit = exit.worst(Exit::Breach);
+        }
+    }
+    exit
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_format);
     let exit = match cli.command {
+        Command::Run(a) => cmd_daemon::run(a),
+        Command::Once(a) => cmd_daemon::once(a),
+        Command::Check(a) => cmd_daemon::check(a),
+        Command::Demo { once } => cmd_daemon::demo(once),
+        Command::Policy {
+            command: PolicyCommand::Test { files, format },
+        } => policy_test(&files, format),
+        Command::Policy {
+            command: PolicyCommand::Size { files },
+        } => policy_size(&files),
         Command::Lab {
             scenario,
             listen,
             plain,
         } => run_lab(&scenario, listen, plain),
-        other => {
-            eprintln!("iot-canary: {other:?} is not built yet");
-            Exit::Usage
-        }
     };
     ExitCode::from(exit.code())
 }

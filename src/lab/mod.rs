@@ -4,8 +4,10 @@
 
 pub mod admin;
 pub mod broker;
+pub mod demo;
 pub mod fuzz_entry;
 pub mod gateway;
+pub mod identity;
 pub mod scenario;
 pub mod shadow;
 pub mod state;
@@ -115,16 +117,9 @@ impl RunningLab {
     }
 }
 
-/// The identity plane's HTTP services (STS, Cognito, vending). The lab-identity branch
-/// replaces this body with `identity::router(state)`.
+/// The identity plane's HTTP services (STS, Cognito, vending).
 fn identity_router(state: Arc<LabState>) -> axum::Router {
-    let _ = state;
-    axum::Router::new().fallback(|| async {
-        (
-            axum::http::StatusCode::NOT_IMPLEMENTED,
-            "identity plane not built into this lab",
-        )
-    })
+    identity::router(state)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, LabError> {

@@ -69,6 +69,10 @@ pub struct Cognito {
     /// Lifetime of issued credentials and tokens, seconds (AWS: 3600).
     #[serde(default)]
     pub credentials_ttl: Option<u64>,
+    /// Lifetime of user-pool id/access tokens, seconds (AWS default 3600); defaults to
+    /// `credentials_ttl` when that is set, so one knob expires both in tests.
+    #[serde(default)]
+    pub token_ttl: Option<u64>,
     #[serde(default)]
     pub user: Vec<CognitoUser>,
 }

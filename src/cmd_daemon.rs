@@ -1,0 +1,296 @@
+//! The `run`, `once`, `check` and `demo` commands: argument shapes and wiring only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use iot_canary::config::{self, Config};
+use iot_canary::daemon::{self, Daemon, Shard, identities, modes};
+use iot_canary::exit::Exit;
+use iot_canary::identity::Env;
+use iot_canary::report::{self, Format};
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[arg(short, long, default_value = "canaries.toml")]
+    config: PathBuf,
+    /// Run only this replica's share: I/N (0-based), by a stable hash of canary names.
+    #[arg(long, value_parser = Shard::parse)]
+    shard: Option<Shard>,
+}
+
+#[derive(Args, Debug)]
+pub struct OnceArgs {
+    #[arg(short, long, default_value = "canaries.toml")]
+    config: PathBuf,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Write the report here instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Repeat rounds until verdicts are stable or this much time has passed (e.g. 5m).
+    #[arg(long, value_parser = config::units::parse_duration)]
+    settle: Option<Duration>,
+    /// Only canaries whose name matches this glob (their identities' controls run too).
+    #[arg(long)]
+    only: Option<String>,
+    #[arg(long, value_parser = Shard::parse)]
+    shard: Option<Shard>,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[arg(short, long, default_value = "canaries.toml")]
+    config: PathBuf,
+    /// Also fetch every identity's credentials once and report each result.
+    #[arg(long)]
+    credentials: bool,
+}
+
+fn load(path: &Path) -> Result<Config, Exit> {
+    config::load(path).map_err(|e| {
+        eprintln!("iot-canary: {e}");
+        Exit::Usage
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn build(cfg: Config, shard: Option<Shard>) -> anyhow::Result<Daemon> {
+    let endpoint = daemon::endpoint(&cfg).context("reading [target] ca_file")?;
+    let ids = identities::build(&cfg, Env::process());
+    Ok(Daemon::new(
+        Arc::new(cfg),
+        endpoint,
+        ids,
+        shard.unwrap_or(Shard::ALL),
+    ))
+}
+
+fn fail(e: anyhow::Error) -> Exit {
+    eprintln!("iot-canary: {e:#}");
+    Exit::Usage
+}
+
+pub fn check(a: CheckArgs) -> Exit {
+    let cfg = match load(&a.config) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    println!(
+        "{}: ok ({} identities, {} canaries)",
+        a.config.display(),
+        cfg.identities.len(),
+        cfg.canaries.len()
+    );
+    if !a.credentials {
+        return Exit::Ok;
+    }
+    let rt = match runtime() {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let ids = identities::build(&cfg, Env::process());
+    rt.block_on(async {
+        let mut exit = Exit::Ok;
+        for (name, src) in &ids {
+            match src.current().await {
+                Ok(c) => {
+                    let exp = c
+                        .credentials
+                        .expiry()
+                        .and_then(|e| e.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or("never".to_string(), |d| format!("unix {}", d.as_secs()));
+                    println!(
+                        "identity {name}: ok (access key {}, expires {exp})",
+                        c.credentials.access_key_id()
+                    );
+                }
+                Err(e) => {
+                    println!("identity {name}: FAILED: {e}");
+                    exit = Exit::Blind;
+                }
+            }
+        }
+        exit
+    })
+}
+
+pub fn once(a: OnceArgs) -> Exit {
+    let cfg = match load(&a.config) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let inner = || -> anyhow::Result<Exit> {
+        let d = build(cfg, a.shard)?;
+        let rt = runtime()?;
+        let reports = rt.block_on(async {
+            let r = modes::once(
+                &d,
+                a.only.as_deref(),
+                a.settle,
+                &|r| tracing::info!(canary = %r.canary, verdict = r.verdict.label(), "verdict"),
+            )
+            .await;
+            d.pool.close_all().await;
+            r
+        });
+        let text = report::render(a.format, &reports);
+        match &a.output {
+            Some(p) => {
+                std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?
+            }
+            None => print!("{text}"),
+        }
+        Ok(report::exit_of(&reports))
+    };
+    inner().unwrap_or_else(fail)
+}
+
+pub fn run(a: RunArgs) -> Exit {
+    let cfg = match load(&a.config) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let inner = || -> anyhow::Result<Exit> {
+        let listen = cfg.server.listen;
+        let grace = cfg.schedule.timeout + Duration::from_secs(5);
+        let d = Arc::new(build(cfg, a.shard)?);
+        let rt = runtime()?;
+        rt.block_on(async {
+            let addr = iot_canary::observe::http::serve(listen, d.config.clone(), d.store.clone())
+                .await
+                .with_context(|| format!("binding the metrics server on {listen}"))?;
+            eprintln!("iot-canary: metrics on http://{addr}/metrics");
+            modes::run(d, shutdown_signal(), grace, Arc::new(|r| {
+                tracing::info!(canary = %r.canary, verdict = r.verdict.label(), standing = ?r.standing, "verdict")
+            }))
+            .await;
+            Ok::<_, anyhow::Error>(())
+        })?;
+        Ok(Exit::Ok)
+    };
+    inner().unwrap_or_else(fail)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// `demo`: the embedded lab with the demo scenario, and the repo's canaries.toml pointed at it.
+pub fn demo(once: bool) -> Exit {
+    let path = PathBuf::from("canaries.toml");
+    let mut cfg = match load(&path) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
+    let inner = || -> anyhow::Result<Exit> {
+        let rt = runtime()?;
+        rt.block_on(async move {
+            let loaded =
+                iot_canary::lab::demo::load().map_err(|e| anyhow::anyhow!("demo scenario: {e}"))?;
+            // The demo hands its own child config the lab's secrets through env overrides
+            // (never inline in canaries.toml, never in the process environment).
+            let mut vars: Vec<(String, String)> = Vec::new();
+            for u in &loaded.scenario.iam_user {
+                let up = u.name.to_uppercase().replace('-', "_");
+                vars.push((
+                    format!("IOT_CANARY_DEMO_{up}_ACCESS_KEY_ID"),
+                    u.access_key_id.clone(),
+                ));
+                vars.push((
+                    format!("IOT_CANARY_DEMO_{up}_SECRET_ACCESS_KEY"),
+                    u.secret_access_key.clone(),
+                ));
+            }
+            if let Some(c) = &loaded.scenario.cognito {
+                for u in &c.user {
+                    let up = u.username.to_uppercase().replace('-', "_");
+                    vars.push((format!("IOT_CANARY_DEMO_{up}_PASSWORD"), u.password.clone()));
+                }
+            }
+            let dir = std::env::temp_dir().join(format!("iot-canary-demo-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut lc = iot_canary::lab::LabConfig::new(loaded);
+            lc.ca_file = Some(dir.join("lab-ca.pem"));
+            let lab = iot_canary::lab::start(lc)
+                .await
+                .context("starting the embedded lab")?;
+            eprintln!("iot-canary demo: lab ready: {}", lab.ready_line());
+            cfg.target.endpoint = lab.endpoints.mqtt.clone();
+            cfg.target.ca_file = Some(PathBuf::from(&lab.endpoints.ca_file));
+            cfg.endpoints = config::Endpoints {
+                sts: Some(lab.endpoints.sts.clone()),
+                cognito_identity: Some(lab.endpoints.cognito_identity.clone()),
+                cognito_idp: Some(lab.endpoints.cognito_idp.clone()),
+            };
+            let endpoint = daemon::endpoint(&cfg).context("reading the lab CA")?;
+            let ids = identities::build(&cfg, Env::with_overrides(vars));
+            let listen = cfg.server.listen;
+            let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
+            let print: Arc<dyn Fn(&daemon::CanaryReport) + Send + Sync> =
+                Arc::new(|r| println!("{}", report::line(r)));
+            let exit = if once {
+                let reports = modes::once(&d, None, None, &*print).await;
+                d.pool.close_all().await;
+                let s = report::summary(&reports);
+                println!(
+                    "\n{} ok, {} breach, {} control failed, {} blind",
+                    s.ok, s.breach, s.control_failed, s.blind
+                );
+                report::exit_of(&reports)
+            } else {
+                // A busy default port should not stop the demo: fall back to any free port.
+                let addr = match iot_canary::observe::http::serve(
+                    listen,
+                    d.config.clone(),
+                    d.store.clone(),
+                )
+                .await
+                {
+                    Ok(a) => a,
+                    Err(_) => iot_canary::observe::http::serve(
+                        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                        d.config.clone(),
+                        d.store.clone(),
+                    )
+                    .await
+                    .context("binding the metrics server")?,
+                };
+                println!("metrics: http://{addr}/metrics  (Ctrl-C to stop)");
+                let grace = d.config.schedule.timeout + Duration::from_secs(5);
+                modes::run(d, shutdown_signal(), grace, print).await;
+                Exit::Ok
+            };
+            lab.shutdown().await;
+            let _ = std::fs::remove_dir_all(&dir);
+            Ok(exit)
+        })
+    };
+    inner().unwrap_or_else(fail)
+}

@@ -1,0 +1,371 @@
+//! The canary daemon: runs rounds of probes (`once`, `run`), pairs denials with controls, and
+//! keeps the results store that reports and metrics read.
+
+pub mod identities;
+pub mod modes;
+pub mod plan;
+pub mod store;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_credential_types::Credentials;
+use tokio::sync::Semaphore;
+
+use crate::config::{Canary, Config};
+use crate::mqtt::pool::SessionPool;
+use crate::mqtt::{CredentialError, CredentialFuture, CredentialProvider, Endpoint};
+use crate::probe::{self, Actor, Evidence, ProbeCtx, Step};
+use crate::verdict::{
+    Classified, ControlRun, Expect, Observation, Verdict, classify, pair_with_controls, standing,
+};
+pub use plan::Shard;
+use plan::{Principal, expand_client_id};
+pub use store::{CanaryReport, Store};
+
+/// Credentials of one identity plus what client-id placeholders need.
+#[derive(Clone)]
+pub struct IdentityCreds {
+    pub credentials: Credentials,
+    pub identity_id: Option<String>,
+    pub username: Option<String>,
+}
+
+pub type IdentityFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<IdentityCreds, String>> + Send + 'a>>;
+
+/// An identity's shared (refreshing) credentials. Errors are secret-free descriptions and make
+/// the identity's probes `inconclusive(credentials)`.
+pub trait IdentitySource: Send + Sync + 'static {
+    fn current(&self) -> IdentityFuture<'_>;
+}
+
+/// Fixed credentials (tests, `static` keys resolved up front).
+pub struct FixedIdentity(pub IdentityCreds);
+
+impl IdentitySource for FixedIdentity {
+    fn current(&self) -> IdentityFuture<'_> {
+        let c = self.0.clone();
+        Box::pin(async move { Ok(c) })
+    }
+}
+
+struct SigningCreds(Arc<dyn IdentitySource>);
+
+impl CredentialProvider for SigningCreds {
+    fn credentials(&self) -> CredentialFuture {
+        let src = self.0.clone();
+        Box::pin(async move {
+            src.current()
+                .await
+                .map(|c| c.credentials)
+                .map_err(CredentialError)
+        })
+    }
+}
+
+pub struct Daemon {
+    pub config: Arc<Config>,
+    pub endpoint: Endpoint,
+    pub pool: Arc<SessionPool>,
+    pub identities: BTreeMap<String, Arc<dyn IdentitySource>>,
+    pub store: Arc<Store>,
+    pub shard: Shard,
+    permits: Arc<Semaphore>,
+}
+
+impl Daemon {
+    pub fn new(
+        config: Arc<Config>,
+        endpoint: Endpoint,
+        identities: BTreeMap<String, Arc<dyn IdentitySource>>,
+        shard: Shard,
+    ) -> Self {
+        Daemon {
+            pool: Arc::new(SessionPool::new(config.schedule.connect_interval)),
+            permits: Arc::new(Semaphore::new(config.schedule.concurrency)),
+            store: Arc::new(Store::default()),
+            config,
+            endpoint,
+            identities,
+            shard,
+        }
+    }
+
+    /// One round over the selected canaries; results go to the store and are returned in
+    /// config order. `on_verdict` sees each report as it lands.
+    pub async fn round(
+        &self,
+        only: Option<&str>,
+        on_verdict: &(dyn Fn(&CanaryReport) + Sync),
+    ) -> Vec<CanaryReport> {
+        let selected = plan::select(&self.config.canaries, self.shard, only);
+        let round_start = Instant::now();
+        let mut by_identity: BTreeMap<&str, Vec<&Canary>> = BTreeMap::new();
+        for c in &selected {
+            by_identity.entry(c.identity.as_str()).or_default().push(c);
+        }
+        let groups = by_identity.into_iter().map(|(identity, canaries)| {
+            self.identity_round(identity, canaries, round_start, on_verdict)
+        });
+        let mut reports: Vec<CanaryReport> = futures_util::future::join_all(groups)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let order: BTreeMap<&str, usize> = self
+            .config
+            .canaries
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.name.as_str(), i))
+            .collect();
+        reports.sort_by_key(|r| order.get(r.canary.as_str()).copied().unwrap_or(usize::MAX));
+        self.store.record(&reports, SystemTime::now());
+        reports
+    }
+
+    /// Deny canaries first, then the controls on fresh connections, then pairing: a control
+    /// that succeeds after a 3.1.1 socket close is what turns that close into a denial.
+    async fn identity_round(
+        &self,
+        identity: &str,
+        canaries: Vec<&Canary>,
+        round_start: Instant,
+        on_verdict: &(dyn Fn(&CanaryReport) + Sync),
+    ) -> Vec<CanaryReport> {
+        let (controls, denies): (Vec<&Canary>, Vec<&Canary>) =
+            canaries.into_iter().partition(|c| c.is_control());
+        let deny_runs =
+            futures_util::future::join_all(denies.iter().map(|c| self.probe(c, round_start))).await;
+        let control_runs =
+            futures_util::future::join_all(controls.iter().map(|c| self.probe(c, round_start)))
+                .await;
+        let control_summary: Vec<ControlRun> = control_runs
+            .iter()
+            .map(|r| ControlRun {
+                verdict: pair_with_controls(Expect::Allow, r.classified, r.ended_ms, &[]),
+                started_ms: r.started_ms,
+            })
+            .collect();
+        tracing::debug!(
+            identity,
+            controls = control_summary.len(),
+            "identity round done"
+        );
+        let mut out = Vec::new();
+        for (c, r) in denies
+            .iter()
+            .zip(deny_runs)
+            .chain(controls.iter().zip(control_runs))
+        {
+            let verdict = pair_with_controls(c.expect, r.classified, r.ended_ms, &control_summary);
+            let mut evidence = r.evidence;
+            if let (Classified::DeniedIfControlConfirms, Verdict::Denied) = (r.classified, verdict)
+            {
+                evidence.steps.push(Step {
+                    at_ms: r.duration_ms,
+                    what: "denial confirmed: the identity's control succeeded afterwards on a fresh connection".into(),
+                });
+            }
+            if verdict == Verdict::Inconclusive(crate::verdict::Reason::ControlFailed) {
+                evidence.steps.push(Step {
+                    at_ms: r.duration_ms,
+                    what: "downgraded: the identity's control did not succeed in this round".into(),
+                });
+            }
+            let report = CanaryReport {
+                canary: c.name.clone(),
+                identity: c.identity.clone(),
+                action: c.action,
+                expect: c.expect,
+                verdict,
+                standing: standing(c.expect, verdict),
+                subject: subject(c),
+                witness: c.witness.clone(),
+                started_at_unix_ms: r.started_at_unix_ms,
+                duration_ms: r.duration_ms,
+                evidence,
+            };
+            on_verdict(&report);
+            out.push(report);
+        }
+        out
+    }
+
+    async fn probe(&self, c: &Canary, round_start: Instant) -> ProbeRun {
+        // The semaphore is never closed, so acquire only fails if it were; treat as abort.
+        let _permit = self.permits.acquire().await.ok();
+        let started = Instant::now();
+        let started_at_unix_ms = unix_ms(SystemTime::now());
+        let deadline = started + c.timeout;
+        let evidence = match self.actors(c).await {
+            Err(obs) => Evidence {
+                mqtt_version: c.mqtt_version,
+                client_id: String::new(),
+                observation: obs.0,
+                steps: vec![Step {
+                    at_ms: 0,
+                    what: obs.1,
+                }],
+            },
+            Ok((actor, witness)) => {
+                let ctx = ProbeCtx::new(
+                    c,
+                    &self.endpoint,
+                    &self.pool,
+                    actor,
+                    witness,
+                    deadline,
+                    self.config.schedule.delivery_grace,
+                    nonce(),
+                    Duration::from_secs(30),
+                );
+                let client_id = ctx.actor.client_id.clone();
+                // Probes bound every wait by `deadline`; this is the backstop.
+                match tokio::time::timeout_at(
+                    (deadline + Duration::from_secs(2)).into(),
+                    probe::run(ctx),
+                )
+                .await
+                {
+                    Ok(e) => e,
+                    Err(_) => Evidence {
+                        mqtt_version: c.mqtt_version,
+                        client_id,
+                        observation: Observation::TimedOut {
+                            waiting_for: crate::verdict::Waiting::Delivery,
+                        },
+                        steps: vec![],
+                    },
+                }
+            }
+        };
+        let ended = Instant::now();
+        let classified = classify(c.mqtt_version, c.action, &evidence.observation);
+        ProbeRun {
+            classified,
+            started_ms: started.saturating_duration_since(round_start).as_millis() as u64,
+            ended_ms: ended.saturating_duration_since(round_start).as_millis() as u64,
+            duration_ms: ended.saturating_duration_since(started).as_millis() as u64,
+            started_at_unix_ms,
+            evidence,
+        }
+    }
+
+    async fn actor(
+        &self,
+        identity: &str,
+        template: &str,
+        canary: &str,
+    ) -> Result<Actor, (Observation, String)> {
+        let Some(src) = self.identities.get(identity) else {
+            return Err((
+                Observation::CredentialsUnavailable,
+                format!("identity `{identity}` is not available"),
+            ));
+        };
+        let creds = match src.current().await {
+            Ok(c) => c,
+            Err(e) => {
+                self.store.record_credentials(identity, None, Some("fetch"));
+                return Err((
+                    Observation::CredentialsUnavailable,
+                    format!("credentials for `{identity}`: {e}"),
+                ));
+            }
+        };
+        if let Some(exp) = creds.credentials.expiry() {
+            self.store.record_credentials(identity, Some(exp), None);
+            if exp <= SystemTime::now() {
+                return Err((
+                    Observation::CredentialsUnavailable,
+                    format!("credentials for `{identity}` have expired"),
+                ));
+            }
+        }
+        let who = Principal {
+            identity,
+            identity_id: creds.identity_id.as_deref(),
+            username: creds.username.as_deref(),
+        };
+        let client_id = expand_client_id(template, &who, canary)
+            .map_err(|e| (Observation::Unexpected { detail: e.clone() }, e))?;
+        Ok(Actor {
+            identity: identity.to_string(),
+            client_id,
+            credentials: Arc::new(SigningCreds(src.clone())),
+        })
+    }
+
+    async fn actors(&self, c: &Canary) -> Result<(Actor, Option<Actor>), (Observation, String)> {
+        let actor = self.actor(&c.identity, &c.client_id, &c.name).await?;
+        let witness = match &c.witness {
+            None => None,
+            Some(w) => {
+                let base = &self.config.target.client_id;
+                let template = if base.contains("${canary}") {
+                    format!("{base}-witness")
+                } else {
+                    format!("{base}-witness-${{canary}}")
+                };
+                match self.actor(w, &template, &c.name).await {
+                    Ok(a) => Some(a),
+                    Err((_, why)) => return Err((Observation::WitnessFailed, why)),
+                }
+            }
+        };
+        Ok((actor, witness))
+    }
+}
+
+/// The broker endpoint a config points at (reads `ca_file`).
+pub fn endpoint(config: &Config) -> Result<Endpoint, std::io::Error> {
+    let ca_pem = match &config.target.ca_file {
+        Some(p) => Some(Arc::new(std::fs::read(p).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("{}: {e}", p.display()))
+        })?)),
+        None => None,
+    };
+    Ok(Endpoint {
+        url: config.target.url(),
+        region: config.target.region.clone(),
+        ca_pem,
+    })
+}
+
+struct ProbeRun {
+    classified: Classified,
+    started_ms: u64,
+    ended_ms: u64,
+    duration_ms: u64,
+    started_at_unix_ms: u64,
+    evidence: Evidence,
+}
+
+fn subject(c: &Canary) -> String {
+    use crate::verdict::ProbeAction::*;
+    match c.action {
+        Connect => format!("client {}", c.client_id),
+        Subscribe => format!("filter {}", c.topic_filter.as_deref().unwrap_or("")),
+        Publish | Retain | Receive => format!("topic {}", c.topic.as_deref().unwrap_or("")),
+        ShadowGet | ShadowUpdate | ShadowDelete => {
+            format!("thing {}", c.thing.as_deref().unwrap_or(""))
+        }
+    }
+}
+
+fn unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn nonce() -> String {
+    use rand::Rng;
+    let n: u128 = rand::rng().random();
+    format!("iotc-{n:032x}")
+}

@@ -1,0 +1,76 @@
+//! `once` (one round, or `--settle` until stable) and `run` (forever, with metrics) on top of
+//! `Daemon::round`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::plan::{jittered, settled};
+use super::{CanaryReport, Daemon};
+
+/// Pause between `--settle` rounds (AWS propagates policy changes within minutes).
+pub const SETTLE_PAUSE: Duration = Duration::from_secs(10);
+
+/// Runs rounds until two consecutive rounds agree or `settle` has passed; returns the last.
+pub async fn once(
+    d: &Daemon,
+    only: Option<&str>,
+    settle: Option<Duration>,
+    on_verdict: &(dyn Fn(&CanaryReport) + Sync),
+) -> Vec<CanaryReport> {
+    let started = Instant::now();
+    let mut reports = d.round(only, on_verdict).await;
+    let Some(limit) = settle else { return reports };
+    loop {
+        let remaining = limit.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
+            return reports;
+        }
+        tokio::time::sleep(SETTLE_PAUSE.min(remaining)).await;
+        let next = d.round(only, on_verdict).await;
+        let key = |rs: &[CanaryReport]| {
+            rs.iter()
+                .map(|r| (r.canary.clone(), r.verdict))
+                .collect::<Vec<_>>()
+        };
+        let stable = settled(&key(&reports), &key(&next));
+        reports = next;
+        if stable {
+            return reports;
+        }
+    }
+}
+
+/// Probes forever until `shutdown` resolves; an in-flight round gets `grace` to finish.
+pub async fn run(
+    d: Arc<Daemon>,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+    on_verdict: Arc<dyn Fn(&CanaryReport) + Send + Sync>,
+) {
+    tokio::pin!(shutdown);
+    loop {
+        let cb = on_verdict.clone();
+        let round = {
+            let d = d.clone();
+            async move { d.round(None, &*cb).await }
+        };
+        tokio::pin!(round);
+        tokio::select! {
+            _ = &mut round => {}
+            _ = &mut shutdown => {
+                tracing::info!("shutdown: letting the in-flight round finish");
+                if tokio::time::timeout(grace, &mut round).await.is_err() {
+                    tracing::warn!("shutdown: abandoned the in-flight round");
+                }
+                break;
+            }
+        }
+        let unit: f64 = rand::random();
+        let pause = jittered(d.config.schedule.interval, d.config.schedule.jitter, unit);
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    d.pool.close_all().await;
+}

@@ -1,0 +1,301 @@
+//! Pure scheduling decisions: shards, jitter, client-id expansion, canary selection, and the
+//! gate's exit code.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use crate::config::Canary;
+use crate::exit::Exit;
+use crate::verdict::Standing;
+
+/// `--shard I/N`: replica I (0-based) of N.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let bad = || format!("invalid shard `{s}`: expected I/N with 0 <= I < N, e.g. 0/3");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Whether this replica owns `canary_name` (FNV-1a: stable across builds and platforms).
+    pub fn owns(&self, canary_name: &str) -> bool {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in canary_name.as_bytes() {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        (h % u64::from(self.count)) as u32 == self.index
+    }
+}
+
+/// The canaries one round runs: the owned ones matching `only`, plus the controls of every
+/// identity involved (a denial needs its identity's control in the same round, even if another
+/// replica owns and reports that control too).
+pub fn select<'a>(canaries: &'a [Canary], shard: Shard, only: Option<&str>) -> Vec<&'a Canary> {
+    let chosen: Vec<&Canary> = canaries
+        .iter()
+        .filter(|c| shard.owns(&c.name) && only.is_none_or(|g| glob_match(g, &c.name)))
+        .collect();
+    let identities: BTreeSet<&str> = chosen.iter().map(|c| c.identity.as_str()).collect();
+    canaries
+        .iter()
+        .filter(|c| {
+            chosen.iter().any(|x| x.name == c.name)
+                || (c.is_control() && identities.contains(c.identity.as_str()))
+        })
+        .collect()
+}
+
+/// `*` matches any run of characters, `?` one character.
+pub fn glob_match(pattern: &str, name: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// The delay before the next round: `interval` moved by up to ±`jitter`; `unit` in [0, 1).
+pub fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {
+    let spread = interval.as_secs_f64() * jitter.clamp(0.0, 1.0);
+    let offset = spread * (2.0 * unit.clamp(0.0, 1.0) - 1.0);
+    Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.0))
+}
+
+/// What an identity's credentials say about it, for client-id placeholders.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Principal<'a> {
+    pub identity: &'a str,
+    pub identity_id: Option<&'a str>,
+    pub username: Option<&'a str>,
+}
+
+/// Expands `${identity_id}`, `${username}`, `${principal}`, `${identity}`, `${canary}`.
+pub fn expand_client_id(
+    template: &str,
+    who: &Principal<'_>,
+    canary: &str,
+) -> Result<String, String> {
+    let principal = who.identity_id.or(who.username).unwrap_or(who.identity);
+    let mut out = template
+        .replace("${identity}", who.identity)
+        .replace("${canary}", canary);
+    out = out.replace("${principal}", principal);
+    for (ph, val) in [
+        ("${identity_id}", who.identity_id),
+        ("${username}", who.username),
+    ] {
+        if out.contains(ph) {
+            match val {
+                Some(v) => out = out.replace(ph, v),
+                None => {
+                    return Err(format!(
+                        "identity `{}` has no {} for `{ph}`",
+                        who.identity,
+                        &ph[2..ph.len() - 1]
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `--settle`: two consecutive rounds agree on every canary's verdict.
+pub fn settled(
+    prev: &[(String, crate::verdict::Verdict)],
+    cur: &[(String, crate::verdict::Verdict)],
+) -> bool {
+    !cur.is_empty() && prev == cur
+}
+
+/// The gate's exit code over a round's standings.
+pub fn exit_for(standings: impl IntoIterator<Item = Standing>) -> Exit {
+    standings.into_iter().fold(Exit::Ok, |acc, s| {
+        acc.worst(match s {
+            Standing::Ok => Exit::Ok,
+            Standing::Breach => Exit::Breach,
+            Standing::ControlFailed | Standing::Blind => Exit::Blind,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::{Expect, MqttVersion, ProbeAction};
+
+    fn canary(name: &str, identity: &str, expect: Expect) -> Canary {
+        Canary {
+            name: name.into(),
+            identity: identity.into(),
+            action: ProbeAction::Subscribe,
+            expect,
+            topic: None,
+            topic_filter: Some("a/#".into()),
+            thing: None,
+            shadow: None,
+            client_id: "x".into(),
+            witness: None,
+            qos: 1,
+            mqtt_version: MqttVersion::V5,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn shards_partition_without_overlap_and_are_stable() {
+        let names: Vec<String> = (0..500).map(|i| format!("canary-{i}")).collect();
+        for n in 1..=5u32 {
+            let mut counts = vec![0; n as usize];
+            for name in &names {
+                let owners: Vec<u32> = (0..n)
+                    .filter(|i| {
+                        Shard {
+                            index: *i,
+                            count: n,
+                        }
+                        .owns(name)
+                    })
+                    .collect();
+                assert_eq!(owners.len(), 1, "{name} in {n} shards");
+                counts[owners[0] as usize] += 1;
+            }
+            assert!(
+                counts.iter().all(|c| *c > 500 / n as usize / 2),
+                "unbalanced {counts:?}"
+            );
+        }
+        // Pinned values: the hash must not change between releases (replicas would overlap).
+        assert!(
+            Shard { index: 1, count: 2 }.owns("alice-cannot-subscribe-bob-plug")
+                != Shard { index: 0, count: 2 }.owns("alice-cannot-subscribe-bob-plug")
+        );
+    }
+
+    #[test]
+    fn shard_parsing() {
+        assert_eq!(Shard::parse("0/3"), Ok(Shard { index: 0, count: 3 }));
+        for bad in ["3/3", "1/0", "x/2", "1", "-1/2"] {
+            assert!(Shard::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn selection_brings_controls_along() {
+        let cs = vec![
+            canary("a-deny", "alice", Expect::Deny),
+            canary("a-ctl", "alice", Expect::Allow),
+            canary("b-deny", "bob", Expect::Deny),
+            canary("b-ctl", "bob", Expect::Allow),
+        ];
+        let names = |v: Vec<&Canary>| v.iter().map(|c| c.name.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            names(select(&cs, Shard::ALL, Some("a-*"))),
+            ["a-deny", "a-ctl"]
+        );
+        assert_eq!(
+            names(select(&cs, Shard::ALL, Some("b-deny"))),
+            ["b-deny", "b-ctl"]
+        );
+        assert_eq!(names(select(&cs, Shard::ALL, None)).len(), 4);
+        assert!(select(&cs, Shard::ALL, Some("zzz")).is_empty());
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", "anything"));
+        assert!(glob_match("alice-*", "alice-x"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(glob_match("*-bob-*", "alice-cannot-bob-plug"));
+        assert!(!glob_match("alice-*", "bob-x"));
+        assert!(!glob_match("a?c", "ac"));
+    }
+
+    #[test]
+    fn jitter_stays_in_band() {
+        let i = Duration::from_secs(60);
+        assert_eq!(jittered(i, 0.1, 0.5), i);
+        assert_eq!(jittered(i, 0.1, 0.0), Duration::from_secs(54));
+        assert!(jittered(i, 0.1, 0.999) <= Duration::from_secs(66));
+        assert_eq!(jittered(i, 0.0, 0.9), i);
+    }
+
+    #[test]
+    fn client_id_expansion() {
+        let who = Principal {
+            identity: "alice",
+            identity_id: Some("us-east-1:abc"),
+            username: Some("alice"),
+        };
+        assert_eq!(
+            expand_client_id("${principal}-iot-canary-${canary}", &who, "c1").unwrap(),
+            "us-east-1:abc-iot-canary-c1"
+        );
+        assert_eq!(
+            expand_client_id("${username}-x", &who, "c1").unwrap(),
+            "alice-x"
+        );
+        let ops = Principal {
+            identity: "ops",
+            identity_id: None,
+            username: None,
+        };
+        assert_eq!(
+            expand_client_id("${principal}-w", &ops, "c").unwrap(),
+            "ops-w"
+        );
+        assert!(
+            expand_client_id("${identity_id}", &ops, "c")
+                .unwrap_err()
+                .contains("identity_id")
+        );
+    }
+
+    #[test]
+    fn settling() {
+        use crate::verdict::{Reason, Verdict};
+        let a = vec![("x".to_string(), Verdict::Denied)];
+        let b = vec![("x".to_string(), Verdict::Inconclusive(Reason::Timeout))];
+        assert!(settled(&a, &a));
+        assert!(!settled(&a, &b));
+        assert!(!settled(&[], &[]));
+    }
+
+    #[test]
+    fn exit_codes() {
+        use Standing::*;
+        assert_eq!(exit_for([Ok, Ok]), Exit::Ok);
+        assert_eq!(exit_for([Ok, Blind]), Exit::Blind);
+        assert_eq!(exit_for([ControlFailed, Ok]), Exit::Blind);
+        assert_eq!(exit_for([Blind, Breach, ControlFailed]), Exit::Breach);
+        assert_eq!(exit_for([]), Exit::Ok);
+    }
+}

@@ -1,0 +1,129 @@
+//! The results store: each canary's latest report plus the counters metrics are rendered from.
+
+use std::collections::BTreeMap;
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+use crate::probe::Evidence;
+use crate::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
+
+/// One canary's result in one round (the unit of every report format).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CanaryReport {
+    pub canary: String,
+    pub identity: String,
+    pub action: ProbeAction,
+    pub expect: Expect,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub standing: Standing,
+    /// What was tested: topic, topic filter, thing or client id.
+    pub subject: String,
+    pub witness: Option<String>,
+    pub started_at_unix_ms: u64,
+    pub duration_ms: u64,
+    pub evidence: Evidence,
+}
+
+/// Upper bounds (seconds) of `iot_canary_probe_duration_seconds`.
+pub const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
+
+#[derive(Debug, Clone, Default)]
+pub struct Histogram {
+    pub counts: [u64; BUCKETS.len()],
+    pub count: u64,
+    pub sum: f64,
+}
+
+impl Histogram {
+    pub fn observe(&mut self, secs: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if secs <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += secs;
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Snapshot {
+    pub latest: BTreeMap<String, CanaryReport>,
+    pub probes_total: BTreeMap<(String, &'static str), u64>,
+    pub inconclusive_total: BTreeMap<(String, Reason), u64>,
+    pub durations: BTreeMap<ProbeAction, Histogram>,
+    pub round_completed: Option<SystemTime>,
+    pub rounds: u64,
+    pub credential_expiry: BTreeMap<String, SystemTime>,
+    pub credential_failures: BTreeMap<(String, String), u64>,
+}
+
+#[derive(Debug, Default)]
+pub struct Store {
+    inner: RwLock<Snapshot>,
+}
+
+impl Store {
+    pub fn record(&self, reports: &[CanaryReport], completed: SystemTime) {
+        let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        for r in reports {
+            *s.probes_total
+                .entry((r.canary.clone(), r.verdict.label()))
+                .or_default() += 1;
+            if let Verdict::Inconclusive(reason) = r.verdict {
+                *s.inconclusive_total
+                    .entry((r.canary.clone(), reason))
+                    .or_default() += 1;
+            }
+            s.durations
+                .entry(r.action)
+                .or_default()
+                .observe(r.duration_ms as f64 / 1000.0);
+            s.latest.insert(r.canary.clone(), r.clone());
+        }
+        s.round_completed = Some(completed);
+        s.rounds += 1;
+    }
+
+    pub fn record_credentials(
+        &self,
+        identity: &str,
+        expiry: Option<SystemTime>,
+        failure: Option<&str>,
+    ) {
+        let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = expiry {
+            s.credential_expiry.insert(identity.to_string(), e);
+        }
+        if let Some(reason) = failure {
+            *s.credential_failures
+                .entry((identity.to_string(), reason.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    pub fn ready(&self) -> bool {
+        self.inner.read().map(|s| s.rounds > 0).unwrap_or(false)
+    }
+}
+
+/// Control standing per identity from the latest reports (`iot_canary_control_ok`).
+pub fn control_ok(s: &Snapshot, identity: &str) -> bool {
+    let mut any = false;
+    for r in s
+        .latest
+        .values()
+        .filter(|r| r.identity == identity && r.expect == Expect::Allow)
+    {
+        any = true;
+        if r.standing != Standing::Ok {
+            return false;
+        }
+    }
+    any
+}

@@ -1,0 +1,300 @@
+//! Prometheus text exposition, a pure function of the config and a store snapshot. Every
+//! known label set is present from the start (zeros until a probe lands), and label values
+//! come only from the config and fixed enums.
+
+use std::fmt::Write;
+use std::time::SystemTime;
+
+use crate::config::Config;
+use crate::daemon::store::{BUCKETS, Snapshot, control_ok};
+use crate::verdict::{ProbeAction, Reason, Standing, Verdict};
+
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn secs(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn head(o: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+pub fn render(cfg: &Config, s: &Snapshot) -> String {
+    let mut o = String::new();
+    head(
+        &mut o,
+        "iot_canary_breach",
+        "gauge",
+        "1 while the canary's forbidden attempt succeeds.",
+    );
+    for c in &cfg.canaries {
+        let breach = s
+            .latest
+            .get(&c.name)
+            .is_some_and(|r| r.standing == Standing::Breach);
+        let _ = writeln!(
+            o,
+            "iot_canary_breach{{canary=\"{}\",identity=\"{}\",action=\"{}\"}} {}",
+            esc(&c.name),
+            esc(&c.identity),
+            c.action,
+            u8::from(breach)
+        );
+    }
+    head(
+        &mut o,
+        "iot_canary_verdict",
+        "gauge",
+        "The canary's latest verdict (one-hot).",
+    );
+    for c in &cfg.canaries {
+        let cur = s.latest.get(&c.name).map(|r| r.verdict.label());
+        for v in Verdict::LABELS {
+            let _ = writeln!(
+                o,
+                "iot_canary_verdict{{canary=\"{}\",identity=\"{}\",action=\"{}\",verdict=\"{v}\"}} {}",
+                esc(&c.name),
+                esc(&c.identity),
+                c.action,
+                u8::from(cur == Some(v))
+            );
+        }
+    }
+    head(
+        &mut o,
+        "iot_canary_probes_total",
+        "counter",
+        "Probes run, by verdict.",
+    );
+    for c in &cfg.canaries {
+        for v in Verdict::LABELS {
+            let n = s
+                .probes_total
+                .get(&(c.name.clone(), v))
+                .copied()
+                .unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "iot_canary_probes_total{{canary=\"{}\",identity=\"{}\",action=\"{}\",verdict=\"{v}\"}} {n}",
+                esc(&c.name),
+                esc(&c.identity),
+                c.action
+            );
+        }
+    }
+    head(
+        &mut o,
+        "iot_canary_inconclusive_total",
+        "counter",
+        "Inconclusive probes, by reason.",
+    );
+    for c in &cfg.canaries {
+        for r in Reason::ALL {
+            let n = s
+                .inconclusive_total
+                .get(&(c.name.clone(), r))
+                .copied()
+                .unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "iot_canary_inconclusive_total{{canary=\"{}\",reason=\"{r}\"}} {n}",
+                esc(&c.name)
+            );
+        }
+    }
+    head(
+        &mut o,
+        "iot_canary_control_ok",
+        "gauge",
+        "1 while every control of the identity succeeds.",
+    );
+    for i in &cfg.identities {
+        if cfg.canaries.iter().any(|c| c.identity == i.name) {
+            let _ = writeln!(
+                o,
+                "iot_canary_control_ok{{identity=\"{}\"}} {}",
+                esc(&i.name),
+                u8::from(control_ok(s, &i.name))
+            );
+        }
+    }
+    head(
+        &mut o,
+        "iot_canary_probe_duration_seconds",
+        "histogram",
+        "Probe duration.",
+    );
+    for a in ProbeAction::ALL {
+        let h = s.durations.get(&a).cloned().unwrap_or_default();
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "iot_canary_probe_duration_seconds_bucket{{action=\"{a}\",le=\"{b}\"}} {}",
+                h.counts[i]
+            );
+        }
+        let _ = writeln!(
+            o,
+            "iot_canary_probe_duration_seconds_bucket{{action=\"{a}\",le=\"+Inf\"}} {}",
+            h.count
+        );
+        let _ = writeln!(
+            o,
+            "iot_canary_probe_duration_seconds_sum{{action=\"{a}\"}} {}",
+            h.sum
+        );
+        let _ = writeln!(
+            o,
+            "iot_canary_probe_duration_seconds_count{{action=\"{a}\"}} {}",
+            h.count
+        );
+    }
+    head(
+        &mut o,
+        "iot_canary_last_verdict_timestamp_seconds",
+        "gauge",
+        "When the canary's latest verdict landed.",
+    );
+    for c in &cfg.canaries {
+        let t = s
+            .latest
+            .get(&c.name)
+            .map_or(0.0, |r| r.started_at_unix_ms as f64 / 1000.0);
+        let _ = writeln!(
+            o,
+            "iot_canary_last_verdict_timestamp_seconds{{canary=\"{}\"}} {t}",
+            esc(&c.name)
+        );
+    }
+    head(
+        &mut o,
+        "iot_canary_round_last_completed_timestamp_seconds",
+        "gauge",
+        "When the last round completed.",
+    );
+    let _ = writeln!(
+        o,
+        "iot_canary_round_last_completed_timestamp_seconds {}",
+        s.round_completed.map_or(0.0, secs)
+    );
+    head(
+        &mut o,
+        "iot_canary_credentials_expiry_timestamp_seconds",
+        "gauge",
+        "Expiry of the identity's current credentials (0: none/unknown).",
+    );
+    for i in &cfg.identities {
+        let t = s.credential_expiry.get(&i.name).map_or(0.0, |t| secs(*t));
+        let _ = writeln!(
+            o,
+            "iot_canary_credentials_expiry_timestamp_seconds{{identity=\"{}\"}} {t}",
+            esc(&i.name)
+        );
+    }
+    head(
+        &mut o,
+        "iot_canary_credential_failures_total",
+        "counter",
+        "Credential fetch/refresh failures.",
+    );
+    for i in &cfg.identities {
+        let n = s
+            .credential_failures
+            .get(&(i.name.clone(), "fetch".to_string()))
+            .copied()
+            .unwrap_or(0);
+        let _ = writeln!(
+            o,
+            "iot_canary_credential_failures_total{{identity=\"{}\",reason=\"fetch\"}} {n}",
+            esc(&i.name)
+        );
+    }
+    head(
+        &mut o,
+        "iot_canary_config_last_reload_successful",
+        "gauge",
+        "1 if the running config loaded cleanly.",
+    );
+    let _ = writeln!(o, "iot_canary_config_last_reload_successful 1");
+    head(
+        &mut o,
+        "iot_canary_build_info",
+        "gauge",
+        "Build information.",
+    );
+    let _ = writeln!(
+        o,
+        "iot_canary_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::daemon::store::Store;
+
+    fn cfg() -> Config {
+        let src =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/canaries.toml")).unwrap();
+        crate::config::parse(std::path::Path::new("canaries.toml"), &src).unwrap()
+    }
+
+    #[test]
+    fn every_label_set_exists_before_any_probe() {
+        let c = cfg();
+        let m = render(&c, &Store::default().snapshot());
+        for canary in &c.canaries {
+            assert!(m.contains(&format!(
+                "iot_canary_breach{{canary=\"{}\",identity=\"{}\",action=\"{}\"}} 0",
+                canary.name, canary.identity, canary.action
+            )));
+            assert!(m.contains(&format!(
+                "iot_canary_inconclusive_total{{canary=\"{}\",reason=\"control_failed\"}} 0",
+                canary.name
+            )));
+        }
+        assert!(m.contains("iot_canary_control_ok{identity=\"alice\"} 0"));
+        assert!(m.contains("iot_canary_probe_duration_seconds_count{action=\"shadow-delete\"} 0"));
+        assert!(m.contains("iot_canary_build_info{version="));
+    }
+
+    #[test]
+    fn breach_and_verdicts_follow_the_store() {
+        use crate::report::tests::sample;
+        use crate::verdict::*;
+        let c = cfg();
+        let store = Store::default();
+        let mut r = sample(
+            "guest-cannot-read-alice-telemetry",
+            Expect::Deny,
+            Verdict::Allowed,
+            Observation::Delivered,
+        );
+        r.identity = "guest".into();
+        let mut t = sample(
+            "alice-cannot-subscribe-bob-plug",
+            Expect::Deny,
+            Verdict::Inconclusive(Reason::Throttled),
+            Observation::Suback { code: 0x97 },
+        );
+        t.action = ProbeAction::Subscribe;
+        store.record(
+            &[r, t],
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100),
+        );
+        let m = render(&c, &store.snapshot());
+        assert!(m.contains("iot_canary_breach{canary=\"guest-cannot-read-alice-telemetry\",identity=\"guest\",action=\"receive\"} 1"), "{m}");
+        assert!(m.contains("iot_canary_verdict{canary=\"guest-cannot-read-alice-telemetry\",identity=\"guest\",action=\"receive\",verdict=\"allowed\"} 1"));
+        assert!(m.contains("iot_canary_inconclusive_total{canary=\"alice-cannot-subscribe-bob-plug\",reason=\"throttled\"} 1"));
+        assert!(m.contains("iot_canary_probes_total{canary=\"alice-cannot-subscribe-bob-plug\",identity=\"alice\",action=\"subscribe\",verdict=\"inconclusive\"} 1"));
+        assert!(m.contains("iot_canary_round_last_completed_timestamp_seconds 100"));
+    }
+}
