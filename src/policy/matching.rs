@@ -92,8 +92,16 @@ impl Pattern {
         matches!(&*self.toks, [Tok::Star])
     }
 
+    /// True when the pattern has no wildcard and no variable.
+    fn is_literal(&self) -> bool {
+        self.toks.iter().all(|t| matches!(t, Tok::Lit(_)))
+    }
+
     pub(crate) fn matches(&self, text: &str, ctx: &RequestContext) -> bool {
-        let mut groups = self.toks.split(|t| *t == Tok::Star);
+        if !self.toks.iter().any(|t| matches!(t, Tok::Star)) {
+            return self.group_at(&self.toks, text, 0, ctx) == Some(text.len());
+        }
+        let mut groups = self.toks.split(|t| matches!(t, Tok::Star));
         // `split` always yields at least one (possibly empty) group.
         let Some(first) = groups.next() else {
             return text.is_empty();
@@ -176,7 +184,14 @@ impl ArnPattern {
     pub(crate) fn compile(raw: &str, syntax: Syntax) -> ArnPattern {
         let parts = split_arn(raw);
         if parts.len() == 6 {
-            ArnPattern::Parts(parts.iter().map(|p| Pattern::compile(p, syntax)).collect())
+            let compiled: Box<[Pattern]> =
+                parts.iter().map(|p| Pattern::compile(p, syntax)).collect();
+            // With literal leading components, "components 1-5 equal and the resource matches"
+            // is the same as a whole-string match: one prefix compare instead of six matches.
+            if compiled[..5].iter().all(Pattern::is_literal) {
+                return ArnPattern::Whole(Pattern::compile(raw, syntax));
+            }
+            ArnPattern::Parts(compiled)
         } else {
             ArnPattern::Whole(Pattern::compile(raw, syntax))
         }
@@ -351,7 +366,27 @@ mod tests {
             "arn:aws:iot:us-east-1:1:topic/${cognito-identity.amazonaws.com:sub}/*",
             RES,
         );
-        assert!(matches!(sub, ArnPattern::Parts(_)));
+        assert!(
+            matches!(sub, ArnPattern::Whole(_)),
+            "literal leading components collapse"
+        );
+        let parts = ArnPattern::compile(
+            "arn:aws:iot:*:1:topic/${cognito-identity.amazonaws.com:sub}/*",
+            RES,
+        );
+        assert!(matches!(parts, ArnPattern::Parts(_)));
+        let ctx_sub = RequestContext {
+            values: [(
+                "cognito-identity.amazonaws.com:sub".to_string(),
+                vec!["u:1".to_string()],
+            )]
+            .into_iter()
+            .collect(),
+            ..Default::default()
+        };
+        assert!(sub.matches("arn:aws:iot:us-east-1:1:topic/u:1/x", &ctx_sub));
+        assert!(parts.matches("arn:aws:iot:eu-west-1:1:topic/u:1/x", &ctx_sub));
+        assert!(!parts.matches("arn:aws:iot:eu-west-1:1:topic/u:2/x", &ctx_sub));
         assert!(ArnPattern::compile("*", RES).is_any());
     }
 }

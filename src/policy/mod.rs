@@ -122,7 +122,12 @@ impl IotAction {
             | IotAction::UpdateThingShadow
             | IotAction::DeleteThingShadow => "thing",
         };
-        format!("arn:aws:iot:{region}:{account}:{kind}/{name}")
+        let mut arn =
+            String::with_capacity(14 + region.len() + account.len() + kind.len() + name.len());
+        for part in ["arn:aws:iot:", region, ":", account, ":", kind, "/", name] {
+            arn.push_str(part);
+        }
+        arn
     }
 }
 

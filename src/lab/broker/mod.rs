@@ -91,6 +91,9 @@ struct Inner {
 /// capped at 100 per client on AWS).
 const QUEUE: usize = 1024;
 
+/// How long a publisher waits on one subscriber's full queue.
+pub const SEND_WAIT: Duration = Duration::from_secs(1);
+
 #[derive(Debug)]
 pub struct Broker {
     inner: Mutex<Inner>,
@@ -201,34 +204,53 @@ impl Broker {
     }
 
     /// Offers a message to every matching subscription (each session checks iot:Receive).
-    pub fn route(&self, topic: &str, payload: Bytes, qos: u8) {
-        let g = self.lock();
-        for c in g.conns.values() {
-            let best = c
-                .subs
-                .iter()
-                .filter(|(f, _)| decide::topic_matches(topic, f))
-                .map(|(_, q)| *q)
-                .max();
-            if let Some(sub_qos) = best {
-                let msg = ToSession::Deliver {
-                    topic: topic.to_string(),
-                    payload: payload.clone(),
-                    qos: sub_qos.min(qos),
-                    retain: false,
-                };
-                if c.tx.try_send(msg).is_err() {
-                    tracing::debug!(client_id = %c.client_id, "delivery queue full or closed; message dropped");
-                }
+    /// A full queue applies backpressure to the publisher for up to [`SEND_WAIT`], then the
+    /// message is dropped for that subscriber (two sessions publishing to each other with
+    /// full queues cannot deadlock).
+    pub async fn route(&self, topic: &str, payload: Bytes, qos: u8) {
+        let targets: Vec<(mpsc::Sender<ToSession>, ToSession)> = {
+            let g = self.lock();
+            g.conns
+                .values()
+                .filter_map(|c| {
+                    let best = c
+                        .subs
+                        .iter()
+                        .filter(|(f, _)| decide::topic_matches(topic, f))
+                        .map(|(_, q)| *q)
+                        .max()?;
+                    Some((
+                        c.tx.clone(),
+                        ToSession::Deliver {
+                            topic: topic.to_string(),
+                            payload: payload.clone(),
+                            qos: best.min(qos),
+                            retain: false,
+                        },
+                    ))
+                })
+                .collect()
+        };
+        for (tx, msg) in targets {
+            if let Err(mpsc::error::TrySendError::Full(msg)) = tx.try_send(msg)
+                && tokio::time::timeout(SEND_WAIT, tx.send(msg)).await.is_err()
+            {
+                tracing::debug!("subscriber queue full; message dropped");
             }
         }
     }
 
     /// Runs the shadow service for a published request topic and routes its responses.
-    pub fn shadow_request(&self, topic: &shadow::ShadowTopic, payload: &[u8], epoch_secs: u64) {
+    pub async fn shadow_request(
+        &self,
+        topic: &shadow::ShadowTopic,
+        payload: &[u8],
+        epoch_secs: u64,
+    ) {
         let responses = self.lock().shadows.handle(topic, payload, epoch_secs);
         for r in responses {
-            self.route(&r.topic, Bytes::from(r.payload.to_string()), 1);
+            self.route(&r.topic, Bytes::from(r.payload.to_string()), 1)
+                .await;
         }
     }
 

@@ -130,14 +130,24 @@ where
                 Some(Ok(Message::Binary(data))) => {
                     last_seen = tokio::time::Instant::now();
                     buf.extend_from_slice(&data);
-                    s.drain(&mut buf)
+                    s.drain(&mut buf).await
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
                 // MQTT over websockets is binary only; anything else ends the connection.
                 Some(Ok(Message::Text(_))) => decide::disconnect(s.version.unwrap_or(Version::V311), decide::PROTOCOL_ERROR),
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => vec![Action::Close],
             },
-            Some(m) = rx.recv(), if s.conn_id.is_some() => s.on_broker_message(m),
+            Some(m) = rx.recv(), if s.conn_id.is_some() => {
+                // Batch what is already queued so one flush covers many deliveries.
+                let mut actions = s.on_broker_message(m);
+                while !actions.contains(&Action::Close) && actions.len() < 256 {
+                    match rx.try_recv() {
+                        Ok(m) => actions.extend(s.on_broker_message(m)),
+                        Err(_) => break,
+                    }
+                }
+                actions
+            }
             _ = sleep_until(deadline) => {
                 if s.conn_id.is_some() && deadline != cap {
                     decide::disconnect(s.version.unwrap_or(Version::V311), decide::KEEP_ALIVE_TIMEOUT)
@@ -157,7 +167,7 @@ where
                 Action::Send(p) => {
                     let v = s.version.unwrap_or(Version::V311);
                     let bytes = codec::encode(v, &p);
-                    if ws.send(Message::Binary(bytes.into())).await.is_err() {
+                    if ws.feed(Message::Binary(bytes.into())).await.is_err() {
                         close = true;
                         break;
                     }
@@ -167,6 +177,9 @@ where
                     break;
                 }
             }
+        }
+        if ws.flush().await.is_err() {
+            close = true;
         }
         if close {
             break;
@@ -204,7 +217,7 @@ impl Session {
 
     /// Decodes every complete packet in `buf` and collects the actions; stops at the first
     /// close.
-    fn drain(&mut self, buf: &mut BytesMut) -> Vec<Action> {
+    async fn drain(&mut self, buf: &mut BytesMut) -> Vec<Action> {
         let mut out = Vec::new();
         loop {
             if self.version.is_none() {
@@ -221,7 +234,7 @@ impl Session {
             let max = self.ctx.broker.limits.max_packet;
             match codec::decode(self.version(), buf, max) {
                 Ok(Some(p)) => {
-                    let actions = self.on_packet(p);
+                    let actions = self.on_packet(p).await;
                     let closing = actions.contains(&Action::Close);
                     out.extend(actions);
                     if closing {
@@ -242,7 +255,7 @@ impl Session {
         }
     }
 
-    fn on_packet(&mut self, p: Inbound) -> Vec<Action> {
+    async fn on_packet(&mut self, p: Inbound) -> Vec<Action> {
         let v = self.version();
         match (p, self.conn_id) {
             (
@@ -273,7 +286,7 @@ impl Session {
                     // Topic aliases are not emulated (docs/lab.md).
                     return decide::disconnect(v, 0x94);
                 }
-                self.on_publish(topic, qos, retain, pkid, payload)
+                self.on_publish(topic, qos, retain, pkid, payload).await
             }
             (Inbound::Subscribe { pkid, filters }, Some(id)) => {
                 self.on_subscribe(id, pkid, filters)
@@ -334,7 +347,7 @@ impl Session {
         d.actions
     }
 
-    fn on_publish(
+    async fn on_publish(
         &mut self,
         topic: String,
         qos: u8,
@@ -363,7 +376,7 @@ impl Session {
             if retain {
                 self.ctx.broker.retain(&topic, payload.clone(), qos);
             }
-            self.ctx.broker.route(&topic, payload.clone(), qos);
+            self.ctx.broker.route(&topic, payload.clone(), qos).await;
             if let Some(st) = shadow::parse_topic(&topic) {
                 let epoch = self
                     .ctx
@@ -371,7 +384,7 @@ impl Session {
                     .now()
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                self.ctx.broker.shadow_request(&st, &payload, epoch);
+                self.ctx.broker.shadow_request(&st, &payload, epoch).await;
             }
         }
         d.actions
