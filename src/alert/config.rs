@@ -32,7 +32,7 @@ impl NotifierKind {
 }
 
 /// One `[[notifier]]` table as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifierConfig {
     /// Bounded label value of `iot_canary_alerts_sent_total{notifier}`.

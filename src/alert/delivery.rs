@@ -53,6 +53,14 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// No notifiers: submit is a no-op and stats are empty (no runtime needed).
+    pub fn empty() -> Self {
+        Dispatcher {
+            workers: Vec::new(),
+            tasks: Vec::new(),
+        }
+    }
+
     /// Spawns one worker per notifier on the current tokio runtime.
     pub fn start(settings: &[NotifierSettings]) -> Result<Self, DeliveryError> {
         let mut workers = Vec::new();
@@ -213,7 +221,14 @@ impl WorkerTask {
             match result {
                 Ok(_) => {
                     self.counters.success.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(notifier = %s.name, canary = %n.alert.canary, status = n.status(), "alert delivered");
+                    tracing::info!(
+                        notifier = %s.name,
+                        canary = %n.alert.canary,
+                        alertname = n.alert.kind.alertname(),
+                        status = n.status(),
+                        attempts = attempt + 1,
+                        "alert delivered"
+                    );
                     return;
                 }
                 Err(e) => {

@@ -156,6 +156,19 @@ impl AlertState {
         }
     }
 
+    /// After a config reload: new thresholds and dashboard link, keeping what is firing (a
+    /// reload must neither re-page nor silently forget an open breach).
+    pub fn reconfigure(&mut self, cfg: &AlertingConfig) {
+        self.blind_after_rounds = cfg.blind_after_rounds.max(1);
+        self.repeat_interval = cfg.repeat_interval;
+        self.dashboard_url = cfg.dashboard_url.clone();
+        for t in self.canaries.values_mut() {
+            for f in t.firing.values_mut() {
+                f.alert.dashboard_url = cfg.dashboard_url.clone();
+            }
+        }
+    }
+
     /// Feeds one verdict; returns what to send, in order (resolves before fires).
     pub fn observe(&mut self, obs: &Observation<'_>, now: SystemTime) -> Vec<Notification> {
         let repeat_interval = self.repeat_interval;

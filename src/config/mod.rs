@@ -16,6 +16,7 @@ use toml::Spanned;
 pub use error::{ConfigError, Issue, Locator};
 use units::{Dur, Percent};
 
+pub use crate::alert::config::{AlertingConfig, NotifierConfig, NotifierSettings};
 use crate::verdict::{Expect, MqttVersion, ProbeAction};
 
 /// Placeholders a client id template may use; expanded per identity and canary at probe time.
@@ -45,6 +46,19 @@ pub struct Config {
     pub server: Server,
     pub identities: Vec<IdentitySpec>,
     pub canaries: Vec<Canary>,
+    /// `[alerting]`: when the daemon's own notifiers fire and repeat.
+    pub alerting: AlertingConfig,
+    /// `[[notifier]]` tables as written; secrets are loaded by [`resolve_notifiers`].
+    pub notifiers: Vec<NotifierEntry>,
+}
+
+/// One `[[notifier]]` table and where it is, so errors found while loading its secrets can
+/// still name file, line and key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifierEntry {
+    pub config: NotifierConfig,
+    pub line: usize,
+    pub col: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +189,10 @@ struct RawConfig {
     identity: Vec<Spanned<RawIdentity>>,
     #[serde(default)]
     canary: Vec<Spanned<RawCanary>>,
+    #[serde(default)]
+    alerting: Option<Spanned<AlertingConfig>>,
+    #[serde(default)]
+    notifier: Vec<Spanned<NotifierConfig>>,
 }
 
 #[derive(Deserialize)]
@@ -237,6 +255,51 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         source,
     })?;
     parse(path, &src)
+}
+
+/// Reads config text from an environment variable (`run --config-env VAR`, ECS): errors name
+/// the variable as `$VAR` where a file name would go; relative paths resolve from the working
+/// directory.
+pub fn load_env(var: &str) -> Result<Config, ConfigError> {
+    let path = PathBuf::from(format!("${var}"));
+    match std::env::var(var) {
+        Ok(text) => parse(&path, &text),
+        Err(e) => Err(ConfigError::Read {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()),
+        }),
+    }
+}
+
+/// Validates every `[[notifier]]` and loads its secrets (`*_env` through `env`, `*_file`
+/// relative to the config file). Errors carry the notifier table's line and the offending key,
+/// never a secret value.
+pub fn resolve_notifiers(
+    cfg: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<NotifierSettings>, ConfigError> {
+    let base_dir = cfg.path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut out = Vec::new();
+    let mut issues = Vec::new();
+    for (i, n) in cfg.notifiers.iter().enumerate() {
+        match n.config.resolve(env, &base_dir) {
+            Ok(s) => out.push(s),
+            Err(e) => issues.push(Issue {
+                line: n.line,
+                col: n.col,
+                key: format!("notifier[{i}].{}", e.key),
+                message: e.message,
+            }),
+        }
+    }
+    if issues.is_empty() {
+        Ok(out)
+    } else {
+        Err(ConfigError::Invalid {
+            path: cfg.path.clone(),
+            issues,
+        })
+    }
 }
 
 /// Validates config text; `path` names the file in errors and anchors relative `ca_file`s.

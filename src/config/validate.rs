@@ -291,6 +291,54 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         }
     }
 
+    // [alerting]
+    let alerting = match raw.alerting {
+        None => AlertingConfig::default(),
+        Some(a) => {
+            let span = a.span();
+            let a = a.into_inner();
+            if a.blind_after_rounds == 0 {
+                is.list.push(loc.issue(
+                    span.clone(),
+                    "blind_after_rounds",
+                    "must be at least 1 (consecutive blind rounds before a warning fires)",
+                ));
+            }
+            if let Some(u) = &a.dashboard_url
+                && !is_http_url(u)
+            {
+                is.list.push(loc.issue(
+                    span,
+                    "dashboard_url",
+                    format!("`{u}` is not an absolute http:// or https:// URL"),
+                ));
+            }
+            a
+        }
+    };
+
+    // [[notifier]]: names are metric label values, so they must be unique; secrets are loaded
+    // later (`resolve_notifiers`) so parsing stays free of environment and file reads.
+    let mut notifiers = Vec::new();
+    let mut notifier_names = BTreeSet::new();
+    for rn in raw.notifier {
+        let span = rn.span();
+        let n = rn.into_inner();
+        if !notifier_names.insert(n.name.clone()) {
+            is.list.push(loc.issue(
+                span.clone(),
+                "name",
+                format!("duplicate notifier name `{}`", n.name),
+            ));
+        }
+        let (line, col) = loc.line_col(span.start);
+        notifiers.push(NotifierEntry {
+            config: n,
+            line,
+            col,
+        });
+    }
+
     if is.list.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),
@@ -300,10 +348,22 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             server,
             identities,
             canaries,
+            alerting,
+            notifiers,
         })
     } else {
         is.list.sort_by_key(|i| (i.line, i.col));
         Err(is.list)
+    }
+}
+
+fn is_http_url(u: &str) -> bool {
+    match u.parse::<http::Uri>() {
+        Ok(uri) => {
+            matches!(uri.scheme_str(), Some("http" | "https"))
+                && uri.host().is_some_and(|h| !h.is_empty())
+        }
+        Err(_) => false,
     }
 }
 

@@ -1,9 +1,13 @@
 //! The canary daemon: runs rounds of probes (`once`, `run`), pairs denials with controls, and
 //! keeps the results store that reports and metrics read.
 
+pub mod alerting;
 pub mod identities;
+pub mod live;
 pub mod modes;
 pub mod plan;
+pub mod sd_notify;
+pub mod service;
 pub mod store;
 
 use std::collections::BTreeMap;

@@ -57,6 +57,8 @@ pub struct Snapshot {
     pub rounds: u64,
     pub credential_expiry: BTreeMap<String, SystemTime>,
     pub credential_failures: BTreeMap<(String, String), u64>,
+    /// When each canary's standing became Blind or ControlFailed (absent while it sees).
+    pub blind_since: BTreeMap<String, SystemTime>,
 }
 
 #[derive(Debug, Default)]
@@ -80,6 +82,15 @@ impl Store {
                 .entry(r.action)
                 .or_default()
                 .observe(r.duration_ms as f64 / 1000.0);
+            let blind = matches!(r.standing, Standing::Blind | Standing::ControlFailed);
+            if !blind {
+                s.blind_since.remove(&r.canary);
+            } else if !s.blind_since.contains_key(&r.canary) {
+                // The probe's start is when it was last unable to see, not the round's end.
+                let at =
+                    SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(r.started_at_unix_ms);
+                s.blind_since.insert(r.canary.clone(), at);
+            }
             s.latest.insert(r.canary.clone(), r.clone());
         }
         s.round_completed = Some(completed);
@@ -103,6 +114,18 @@ impl Store {
         }
     }
 
+    /// After a reload: forgets canaries and identities the new config no longer has, so their
+    /// series and status rows disappear instead of freezing at their last value.
+    pub fn retain(&self, keep_canary: impl Fn(&str) -> bool, keep_identity: impl Fn(&str) -> bool) {
+        let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
+        s.latest.retain(|c, _| keep_canary(c));
+        s.probes_total.retain(|(c, _), _| keep_canary(c));
+        s.inconclusive_total.retain(|(c, _), _| keep_canary(c));
+        s.blind_since.retain(|c, _| keep_canary(c));
+        s.credential_expiry.retain(|i, _| keep_identity(i));
+        s.credential_failures.retain(|(i, _), _| keep_identity(i));
+    }
+
     pub fn snapshot(&self) -> Snapshot {
         self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
@@ -110,6 +133,30 @@ impl Store {
     pub fn ready(&self) -> bool {
         self.inner.read().map(|s| s.rounds > 0).unwrap_or(false)
     }
+}
+
+/// Why the daemon is not ready (`/readyz`), or `None` when it is: a round has completed, and
+/// every identity probed by this replica got credentials in its latest round that have not
+/// expired by `now`. Pure over the snapshot so it is tested without a clock.
+pub fn not_ready(cfg: &crate::config::Config, s: &Snapshot, now: SystemTime) -> Option<String> {
+    if s.rounds == 0 {
+        return Some("no round completed yet".into());
+    }
+    let probed = |c: &str| cfg.canaries.iter().any(|k| k.name == c);
+    if let Some(r) = s
+        .latest
+        .values()
+        .find(|r| probed(&r.canary) && r.verdict == Verdict::Inconclusive(Reason::Credentials))
+    {
+        return Some(format!("identity `{}` has no credentials", r.identity));
+    }
+    // Witnesses too: their expiry is recorded when they fetch.
+    for i in &cfg.identities {
+        if s.credential_expiry.get(&i.name).is_some_and(|e| *e <= now) {
+            return Some(format!("credentials of identity `{}` have expired", i.name));
+        }
+    }
+    None
 }
 
 /// Control standing per identity from the latest reports (`iot_canary_control_ok`).

@@ -1,62 +1,77 @@
-//! `/metrics`, `/healthz`, `/readyz` over axum; handlers only read the results store.
+//! `/metrics`, `/healthz`, `/readyz` and the status page at `/` over axum; handlers only read
+//! the daemon's live state.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::config::Config;
 use crate::daemon::Store;
+use crate::daemon::alerting::Alerting;
+use crate::daemon::live::Live;
 
-#[derive(Clone)]
-struct AppState {
-    config: Arc<Config>,
-    store: Arc<Store>,
-}
+/// Status page refresh (meta refresh, no script).
+const PAGE_REFRESH_SECS: u32 = 15;
 
-pub fn router(config: Arc<Config>, store: Arc<Store>) -> Router {
+pub fn router(live: Arc<Live>) -> Router {
     Router::new()
+        .route("/", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .with_state(AppState { config, store })
+        .with_state(live)
 }
 
-async fn metrics(State(s): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(l): State<Arc<Live>>) -> impl IntoResponse {
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        super::metrics::render(&s.config, &s.store.snapshot()),
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        l.metrics(),
     )
 }
 
-async fn ready(State(s): State<AppState>) -> impl IntoResponse {
-    if s.store.ready() {
-        (StatusCode::OK, "ready\n")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "no round completed yet\n")
+async fn status(State(l): State<Arc<Live>>) -> impl IntoResponse {
+    (
+        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+        l.status_page(SystemTime::now(), PAGE_REFRESH_SECS),
+    )
+}
+
+async fn ready(State(l): State<Arc<Live>>) -> impl IntoResponse {
+    match l.not_ready(SystemTime::now()) {
+        None => (StatusCode::OK, "ready\n".to_string()),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")),
     }
 }
 
-/// Binds `addr` and serves in the background; returns the bound address (port 0 allowed).
-pub async fn serve(
-    addr: SocketAddr,
-    config: Arc<Config>,
-    store: Arc<Store>,
-) -> std::io::Result<SocketAddr> {
+/// Binds `addr` and serves the live state in the background; returns the bound address.
+pub async fn serve_live(addr: SocketAddr, live: Arc<Live>) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = router(config, store);
+    let app = router(live);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "metrics server stopped");
         }
     });
     Ok(local)
+}
+
+/// [`serve_live`] for a fixed config without notifiers (tests, `demo`).
+pub async fn serve(
+    addr: SocketAddr,
+    config: Arc<Config>,
+    store: Arc<Store>,
+) -> std::io::Result<SocketAddr> {
+    serve_live(
+        addr,
+        Arc::new(Live::new(config, store, Arc::new(Alerting::disabled()))),
+    )
+    .await
 }

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 use std::time::SystemTime;
 
+use crate::alert::AlertStats;
 use crate::config::Config;
 use crate::daemon::store::{BUCKETS, Snapshot, control_ok};
 use crate::verdict::{ProbeAction, Reason, Standing, Verdict};
@@ -25,8 +26,29 @@ fn head(o: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-pub fn render(cfg: &Config, s: &Snapshot) -> String {
-    let mut o = String::new();
+/// Process-level inputs that are not in the results store.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    pub alerts: AlertStats,
+    /// `iot_canary_config_last_reload_successful`.
+    pub reload_ok: bool,
+    /// `process_start_time_seconds`.
+    pub started: SystemTime,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras {
+            alerts: AlertStats::default(),
+            reload_ok: true,
+            started: SystemTime::UNIX_EPOCH,
+        }
+    }
+}
+
+pub fn render(cfg: &Config, s: &Snapshot, x: &Extras) -> String {
+    // ~20 series per canary at ~100 bytes each: one allocation up front.
+    let mut o = String::with_capacity(4096 + cfg.canaries.len() * 2400);
     head(
         &mut o,
         "iot_canary_breach",
@@ -174,6 +196,31 @@ pub fn render(cfg: &Config, s: &Snapshot) -> String {
     }
     head(
         &mut o,
+        "iot_canary_blind_since_timestamp_seconds",
+        "gauge",
+        "When the canary's standing became blind or control-failed (0 while it sees).",
+    );
+    for c in &cfg.canaries {
+        let t = s.blind_since.get(&c.name).map_or(0.0, |t| secs(*t));
+        let _ = writeln!(
+            o,
+            "iot_canary_blind_since_timestamp_seconds{{canary=\"{}\"}} {t}",
+            esc(&c.name)
+        );
+    }
+    head(
+        &mut o,
+        "iot_canary_schedule_interval_seconds",
+        "gauge",
+        "The configured probe interval.",
+    );
+    let _ = writeln!(
+        o,
+        "iot_canary_schedule_interval_seconds {}",
+        cfg.schedule.interval.as_secs_f64()
+    );
+    head(
+        &mut o,
         "iot_canary_round_last_completed_timestamp_seconds",
         "gauge",
         "When the last round completed.",
@@ -221,7 +268,31 @@ pub fn render(cfg: &Config, s: &Snapshot) -> String {
         "gauge",
         "1 if the running config loaded cleanly.",
     );
-    let _ = writeln!(o, "iot_canary_config_last_reload_successful 1");
+    let _ = writeln!(
+        o,
+        "iot_canary_config_last_reload_successful {}",
+        u8::from(x.reload_ok)
+    );
+    head(
+        &mut o,
+        "iot_canary_alerts_sent_total",
+        "counter",
+        "Alert notifications by notifier and result (success, failure = failed attempt, dropped = queue full).",
+    );
+    for (notifier, result, n) in x.alerts.sent_total() {
+        let _ = writeln!(
+            o,
+            "iot_canary_alerts_sent_total{{notifier=\"{}\",result=\"{result}\"}} {n}",
+            esc(notifier)
+        );
+    }
+    head(
+        &mut o,
+        "process_start_time_seconds",
+        "gauge",
+        "Start time of the process since unix epoch in seconds.",
+    );
+    let _ = writeln!(o, "process_start_time_seconds {}", secs(x.started));
     head(
         &mut o,
         "iot_canary_build_info",
@@ -250,7 +321,7 @@ mod tests {
     #[test]
     fn every_label_set_exists_before_any_probe() {
         let c = cfg();
-        let m = render(&c, &Store::default().snapshot());
+        let m = render(&c, &Store::default().snapshot(), &Extras::default());
         for canary in &c.canaries {
             assert!(m.contains(&format!(
                 "iot_canary_breach{{canary=\"{}\",identity=\"{}\",action=\"{}\"}} 0",
@@ -290,7 +361,7 @@ mod tests {
             &[r, t],
             SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100),
         );
-        let m = render(&c, &store.snapshot());
+        let m = render(&c, &store.snapshot(), &Extras::default());
         assert!(m.contains("iot_canary_breach{canary=\"guest-cannot-read-alice-telemetry\",identity=\"guest\",action=\"receive\"} 1"), "{m}");
         assert!(m.contains("iot_canary_verdict{canary=\"guest-cannot-read-alice-telemetry\",identity=\"guest\",action=\"receive\",verdict=\"allowed\"} 1"));
         assert!(m.contains("iot_canary_inconclusive_total{canary=\"alice-cannot-subscribe-bob-plug\",reason=\"throttled\"} 1"));

@@ -106,6 +106,16 @@ code{font-size:.95em}";
 /// Renders the whole page. `refresh_secs` goes into a meta refresh (the page stays current
 /// on a wall screen without any script).
 pub fn render(rows: &[StatusRow<'_>], now: SystemTime, refresh_secs: u32) -> String {
+    render_with_link(rows, now, refresh_secs, None)
+}
+
+/// [`render`] with a link to the Grafana dashboard (`[alerting] dashboard_url`) under the title.
+pub fn render_with_link(
+    rows: &[StatusRow<'_>],
+    now: SystemTime,
+    refresh_secs: u32,
+    dashboard_url: Option<&str>,
+) -> String {
     let ordered = order(rows);
     let count = |r: u8| ordered.iter().filter(|x| rank(x.standing) == r).count();
     let (breach, control, blind, ok, pending) = (count(0), count(1), count(2), count(3), count(4));
@@ -122,7 +132,7 @@ pub fn render(rows: &[StatusRow<'_>], now: SystemTime, refresh_secs: u32) -> Str
 <meta http-equiv=\"refresh\" content=\"{refresh_secs}\">\
 <meta name=\"viewport\" content=\"width=device-width\">\
 <title>{}</title><style>{CSS}</style></head><body>\n\
-<h1>iot-canary</h1>\n<p class=\"summary\">\
+<h1>iot-canary</h1>\n{}<p class=\"summary\">\
 <span class=\"n-breach\">{breach} breach</span>\
 <span class=\"n-control-failed\">{control} control failed</span>\
 <span class=\"n-blind\">{blind} blind</span>\
@@ -131,7 +141,11 @@ pub fn render(rows: &[StatusRow<'_>], now: SystemTime, refresh_secs: u32) -> Str
 <table id=\"canaries\"><thead><tr><th>Standing</th><th>Canary</th><th>Identity</th>\
 <th>Action</th><th>Expect</th><th>Verdict</th><th>Evidence</th><th>Last verdict</th></tr>\
 </thead><tbody>\n",
-        escape(&title)
+        escape(&title),
+        dashboard_url.map_or(String::new(), |u| format!(
+            "<p><a href=\"{}\">Dashboard</a></p>\n",
+            escape(u)
+        ))
     );
     for r in ordered {
         let (class, label) = standing_label(r.standing);
