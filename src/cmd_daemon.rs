@@ -7,7 +7,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use iot_canary::config::{self, Config};
-use iot_canary::daemon::{self, Daemon, Shard, identities, modes};
+use iot_canary::daemon::alerting::Alerting;
+use iot_canary::daemon::live::Live;
+use iot_canary::daemon::service::{Event, Loaded, Service};
+use iot_canary::daemon::{self, Daemon, Shard, identities, modes, sd_notify};
 use iot_canary::exit::Exit;
 use iot_canary::identity::Env;
 use iot_canary::report::{self, Format};
@@ -16,6 +19,10 @@ use iot_canary::report::{self, Format};
 pub struct RunArgs {
     #[arg(short, long, default_value = "canaries.toml")]
     config: PathBuf,
+    /// Read the config TOML from this environment variable instead of a file (ECS task
+    /// definitions); errors name the variable, line and key.
+    #[arg(long, value_name = "VAR", conflicts_with = "config")]
+    config_env: Option<String>,
     /// Run only this replica's share: I/N (0-based), by a stable hash of canary names.
     #[arg(long, value_parser = Shard::parse)]
     shard: Option<Shard>,
@@ -25,6 +32,9 @@ pub struct RunArgs {
 pub struct OnceArgs {
     #[arg(short, long, default_value = "canaries.toml")]
     config: PathBuf,
+    /// Read the config TOML from this environment variable instead of a file.
+    #[arg(long, value_name = "VAR", conflicts_with = "config")]
+    config_env: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     format: Format,
     /// Write the report here instead of stdout.
@@ -49,11 +59,69 @@ pub struct CheckArgs {
     credentials: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct HealthcheckArgs {
+    /// The endpoint to GET; healthy means HTTP 200.
+    #[arg(long, default_value = "http://127.0.0.1:9464/healthz")]
+    url: String,
+    /// Connect/read timeout, e.g. 5s.
+    #[arg(long, value_parser = config::units::parse_duration, default_value = "5s")]
+    timeout: Duration,
+}
+
 fn load(path: &Path) -> Result<Config, Exit> {
     config::load(path).map_err(|e| {
         eprintln!("iot-canary: {e}");
         Exit::Usage
     })
+}
+
+/// Where the config comes from: a file, or (ECS) an environment variable.
+#[derive(Clone)]
+enum Source {
+    File(PathBuf),
+    Env(String),
+}
+
+impl Source {
+    fn new(path: &Path, var: Option<&str>) -> Self {
+        match var {
+            Some(v) => Source::Env(v.to_string()),
+            None => Source::File(path.to_path_buf()),
+        }
+    }
+
+    fn read(&self) -> Result<Config, config::ConfigError> {
+        match self {
+            Source::File(p) => config::load(p),
+            Source::Env(v) => config::load_env(v),
+        }
+    }
+
+    /// Config plus its notifiers' secrets; the error text is located and secret-free.
+    fn read_all(&self) -> Result<Loaded, String> {
+        let cfg = self.read().map_err(|e| e.to_string())?;
+        let notifiers = config::resolve_notifiers(&cfg, &|v| std::env::var(v).ok())
+            .map_err(|e| e.to_string())?;
+        Ok(Loaded {
+            config: cfg,
+            notifiers,
+        })
+    }
+}
+
+pub fn healthcheck(a: HealthcheckArgs) -> Exit {
+    match iot_canary::observe::healthcheck::check(&a.url, a.timeout) {
+        Ok(()) => Exit::Ok,
+        Err(e) => {
+            eprintln!("iot-canary healthcheck: {e}");
+            if e.is_usage() {
+                Exit::Usage
+            } else {
+                Exit::Breach
+            }
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -84,11 +152,16 @@ pub fn check(a: CheckArgs) -> Exit {
         Ok(c) => c,
         Err(e) => return e,
     };
+    if let Err(e) = config::resolve_notifiers(&cfg, &|v| std::env::var(v).ok()) {
+        eprintln!("iot-canary: {e}");
+        return Exit::Usage;
+    }
     println!(
-        "{}: ok ({} identities, {} canaries)",
+        "{}: ok ({} identities, {} canaries, {} notifiers)",
         a.config.display(),
         cfg.identities.len(),
-        cfg.canaries.len()
+        cfg.canaries.len(),
+        cfg.notifiers.len()
     );
     if !a.credentials {
         return Exit::Ok;
@@ -124,24 +197,37 @@ pub fn check(a: CheckArgs) -> Exit {
 }
 
 pub fn once(a: OnceArgs) -> Exit {
-    let cfg = match load(&a.config) {
-        Ok(c) => c,
-        Err(e) => return e,
+    let loaded = match Source::new(&a.config, a.config_env.as_deref()).read_all() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("iot-canary: {e}");
+            return Exit::Usage;
+        }
     };
     let inner = || -> anyhow::Result<Exit> {
+        let Loaded {
+            config: cfg,
+            notifiers,
+        } = loaded;
         let d = build(cfg, a.shard)?;
         let rt = runtime()?;
         let reports = rt.block_on(async {
-            let r = modes::once(
-                &d,
-                a.only.as_deref(),
-                a.settle,
-                &|r| tracing::info!(canary = %r.canary, verdict = r.verdict.label(), "verdict"),
-            )
+            let alerting = Alerting::start(&d.config, &notifiers)?;
+            let r = modes::once(&d, a.only.as_deref(), a.settle, &|r| {
+                alerting.observe(r, std::time::SystemTime::now());
+                tracing::info!(canary = %r.canary, verdict = r.verdict.label(), "verdict")
+            })
             .await;
             d.pool.close_all().await;
-            r
-        });
+            // The gate's alert must leave before the process does, but never hold the pipeline.
+            if !alerting.drain(ONCE_ALERT_DRAIN).await {
+                tracing::warn!(
+                    limit_ms = ONCE_ALERT_DRAIN.as_millis() as u64,
+                    "some alert notifications were not delivered before exit"
+                );
+            }
+            Ok::<_, anyhow::Error>(r)
+        })?;
         let text = report::render(a.format, &reports);
         match &a.output {
             Some(p) => {
@@ -154,30 +240,87 @@ pub fn once(a: OnceArgs) -> Exit {
     inner().unwrap_or_else(fail)
 }
 
+/// Upper bound on delivering `once` mode's alerts before exiting.
+const ONCE_ALERT_DRAIN: Duration = Duration::from_secs(30);
+
 pub fn run(a: RunArgs) -> Exit {
-    let cfg = match load(&a.config) {
-        Ok(c) => c,
-        Err(e) => return e,
+    let source = Source::new(&a.config, a.config_env.as_deref());
+    let Loaded {
+        config: cfg,
+        notifiers,
+    } = match source.read_all() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("iot-canary: {e}");
+            return Exit::Usage;
+        }
     };
+    let shard = a.shard;
     let inner = || -> anyhow::Result<Exit> {
         let listen = cfg.server.listen;
         let grace = cfg.schedule.timeout + Duration::from_secs(5);
-        let d = Arc::new(build(cfg, a.shard)?);
+        let d = Arc::new(build(cfg, shard)?);
         let rt = runtime()?;
         rt.block_on(async {
-            let addr = iot_canary::observe::http::serve(listen, d.config.clone(), d.store.clone())
+            let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
+            let live = Arc::new(Live::new(d.config.clone(), d.store.clone(), alerting));
+            let addr = iot_canary::observe::http::serve_live(listen, live.clone())
                 .await
                 .with_context(|| format!("binding the metrics server on {listen}"))?;
+            tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
             eprintln!("iot-canary: metrics on http://{addr}/metrics");
-            modes::run(d, shutdown_signal(), grace, Arc::new(|r| {
-                tracing::info!(canary = %r.canary, verdict = r.verdict.label(), standing = ?r.standing, "verdict")
-            }))
-            .await;
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            forward_signals(tx)?;
+            let svc = Service {
+                live,
+                grace,
+                notify: sd_notify::SdNotify::from_env(),
+                watchdog: sd_notify::watchdog_period_from_env(),
+                loader: Box::new(move || source.read_all()),
+                builder: Box::new(move |c| build(c, shard).map_err(|e| format!("{e:#}"))),
+                on_verdict: Arc::new(|r| {
+                    tracing::info!(canary = %r.canary, verdict = r.verdict.label(), standing = ?r.standing, "verdict")
+                }),
+            };
+            svc.run(d, rx).await;
             Ok::<_, anyhow::Error>(())
         })?;
         Ok(Exit::Ok)
     };
     inner().unwrap_or_else(fail)
+}
+
+/// SIGHUP -> reload, SIGTERM/SIGINT -> stop. Registered before READY=1, so a reload sent right
+/// after startup never hits the default SIGHUP action (terminate).
+#[cfg(unix)]
+fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::spawn(async move {
+        loop {
+            let ev = tokio::select! {
+                _ = hup.recv() => Event::Reload,
+                _ = term.recv() => Event::Stop,
+                _ = int.recv() => Event::Stop,
+            };
+            tracing::info!(event = ?ev, "signal received");
+            if tx.send(ev).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(Event::Stop).await;
+    });
+    Ok(())
 }
 
 async fn shutdown_signal() {

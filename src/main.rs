@@ -31,6 +31,8 @@ enum Command {
     Once(cmd_daemon::OnceArgs),
     /// Validate the config.
     Check(cmd_daemon::CheckArgs),
+    /// GET a health URL (container HEALTHCHECK): exit 0 on HTTP 200, 1 otherwise.
+    Healthcheck(cmd_daemon::HealthcheckArgs),
     /// Policy tools (offline).
     Policy {
         #[command(subcommand)]
@@ -155,6 +157,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd_daemon::run(a),
         Command::Once(a) => cmd_daemon::once(a),
         Command::Check(a) => cmd_daemon::check(a),
+        Command::Healthcheck(a) => cmd_daemon::healthcheck(a),
         Command::Demo { once } => cmd_daemon::demo(once),
         Command::Policy {
             command: PolicyCommand::Test { files, format },

@@ -1,1 +1,252 @@
+//! `run` mode as a service: rounds on the schedule, alerts from every verdict, SIGHUP reloads
+//! (validated first; applied between rounds so probes in flight are never lost), SIGTERM drains,
+//! and the systemd notifications (READY, RELOADING, WATCHDOG, STOPPING).
+//!
+//! Signals reach this loop as [`Event`]s over a channel, so tests drive it without signals.
 
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::live::Live;
+use super::plan::jittered;
+use super::sd_notify::SdNotify;
+use super::{CanaryReport, Daemon};
+use crate::alert::config::NotifierSettings;
+use crate::config::Config;
+
+/// How long queued alerts may take to go out when the daemon stops.
+pub const STOP_ALERT_DRAIN: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// SIGHUP: re-read the config.
+    Reload,
+    /// SIGTERM / SIGINT: finish the round in flight (bounded), deliver alerts, exit.
+    Stop,
+}
+
+/// A freshly read and validated config with its notifiers' secrets loaded.
+pub struct Loaded {
+    pub config: Config,
+    pub notifiers: Vec<NotifierSettings>,
+}
+
+/// Reads and validates the config (again). The error is the full located message.
+pub type Loader = dyn Fn() -> Result<Loaded, String> + Send + Sync;
+/// Builds a daemon (identities, endpoint) for a validated config.
+pub type Builder = dyn Fn(Config) -> Result<Daemon, String> + Send + Sync;
+
+pub struct Service {
+    pub live: Arc<Live>,
+    /// How long the round in flight may take to finish after a stop request.
+    pub grace: Duration,
+    pub notify: Option<SdNotify>,
+    /// `WATCHDOG=1` period (half of `WATCHDOG_USEC`).
+    pub watchdog: Option<Duration>,
+    pub loader: Box<Loader>,
+    pub builder: Box<Builder>,
+    pub on_verdict: Arc<dyn Fn(&CanaryReport) + Send + Sync>,
+}
+
+/// Ticks every `period`, or never.
+async fn tick(wd: &mut Option<tokio::time::Interval>) {
+    match wd {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+impl Service {
+    fn notify(&self, state: &str) {
+        if let Some(n) = &self.notify {
+            n.send(state);
+        }
+    }
+
+    /// Fetches every identity's first credentials (bounded by the probe timeout), so READY=1
+    /// means "configured and holding credentials". Failures are logged, not fatal: those
+    /// identities' probes turn inconclusive and are alerted on as blind.
+    async fn prefetch(d: &Daemon) {
+        let limit = d.config.schedule.timeout;
+        let fetches = d.identities.iter().map(|(name, src)| async move {
+            match tokio::time::timeout(limit, src.current()).await {
+                Ok(Ok(_)) => tracing::debug!(identity = %name, "first credentials fetched"),
+                Ok(Err(e)) => tracing::warn!(identity = %name, error = %e, "first credentials failed"),
+                Err(_) => tracing::warn!(identity = %name, timeout_ms = limit.as_millis() as u64, "first credentials timed out"),
+            }
+        });
+        futures_util::future::join_all(fetches).await;
+    }
+
+    /// Runs until [`Event::Stop`] (or the sender is dropped).
+    pub async fn run(self, first: Arc<Daemon>, mut events: mpsc::Receiver<Event>) {
+        let mut d = first;
+        let mut wd = self.watchdog.map(|p| {
+            let mut i = tokio::time::interval(p);
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        Self::prefetch(&d).await;
+        self.notify("READY=1");
+        tracing::info!(
+            canaries = d.config.canaries.len(),
+            identities = d.identities.len(),
+            "daemon ready"
+        );
+        let mut pending: Option<(Arc<Daemon>, Vec<NotifierSettings>)> = None;
+        'rounds: loop {
+            let round = {
+                let d = d.clone();
+                let alerting = self.live.alerting.clone();
+                let user = self.on_verdict.clone();
+                async move {
+                    let cb = move |r: &CanaryReport| {
+                        alerting.observe(r, SystemTime::now());
+                        user(r);
+                    };
+                    d.round(None, &cb).await
+                }
+            };
+            tokio::pin!(round);
+            loop {
+                tokio::select! {
+                    _ = &mut round => break,
+                    _ = tick(&mut wd) => self.notify("WATCHDOG=1"),
+                    ev = events.recv() => match ev {
+                        Some(Event::Reload) => {
+                            // Validate now (the operator sees the result at once); apply after
+                            // this round so its probes finish under the config they started with.
+                            if let Some(p) = self.prepare(&d) {
+                                tracing::info!("reload validated; applying after the round in flight");
+                                pending = Some(p);
+                            }
+                        }
+                        Some(Event::Stop) | None => {
+                            self.notify("STOPPING=1");
+                            tracing::info!(grace_ms = self.grace.as_millis() as u64, "stopping: letting the round in flight finish");
+                            if tokio::time::timeout(self.grace, &mut round).await.is_err() {
+                                tracing::warn!("stopping: abandoned the round in flight after the grace period");
+                            }
+                            break 'rounds;
+                        }
+                    },
+                }
+            }
+            if let Some((next, notifiers)) = pending.take() {
+                d = self.apply(&d, next, &notifiers);
+            }
+            let pause = jittered(
+                d.config.schedule.interval,
+                d.config.schedule.jitter,
+                rand::random(),
+            );
+            let sleep = tokio::time::sleep(pause);
+            tokio::pin!(sleep);
+            loop {
+                tokio::select! {
+                    _ = &mut sleep => break,
+                    _ = tick(&mut wd) => self.notify("WATCHDOG=1"),
+                    ev = events.recv() => match ev {
+                        Some(Event::Reload) => {
+                            if let Some((next, notifiers)) = self.prepare(&d) {
+                                d = self.apply(&d, next, &notifiers);
+                                // Probe the new config now rather than after the old pause.
+                                break;
+                            }
+                        }
+                        Some(Event::Stop) | None => {
+                            self.notify("STOPPING=1");
+                            tracing::info!("stopping between rounds");
+                            break 'rounds;
+                        }
+                    },
+                }
+            }
+        }
+        if !self.live.alerting.drain(STOP_ALERT_DRAIN).await {
+            tracing::warn!(
+                limit_ms = STOP_ALERT_DRAIN.as_millis() as u64,
+                "stopping: some alert notifications were not delivered"
+            );
+        }
+        d.pool.close_all().await;
+        tracing::info!("stopped");
+    }
+
+    /// Reads, validates and builds the new config. On failure the old config keeps running and
+    /// `iot_canary_config_last_reload_successful` drops to 0.
+    fn prepare(&self, current: &Daemon) -> Option<(Arc<Daemon>, Vec<NotifierSettings>)> {
+        self.notify("RELOADING=1");
+        let path = current.config.path.display().to_string();
+        let built = (self.loader)().and_then(|loaded| {
+            let mut next = (self.builder)(loaded.config)?;
+            next.store = self.live.store.clone();
+            // Unchanged identities keep their credential cache (no needless re-login).
+            for spec in &next.config.identities {
+                let same = current.config.identities.iter().any(|old| old == spec);
+                if same && let Some(src) = current.identities.get(&spec.name) {
+                    next.identities.insert(spec.name.clone(), src.clone());
+                }
+            }
+            Ok((Arc::new(next), loaded.notifiers))
+        });
+        match built {
+            Ok(p) => Some(p),
+            Err(e) => {
+                self.live.set_reload_ok(false);
+                // Config errors name file, line and key, and never carry secret values.
+                tracing::error!(config = %path, error = %e, "config reload rejected; the previous config keeps running");
+                self.notify("READY=1");
+                None
+            }
+        }
+    }
+
+    fn apply(
+        &self,
+        old: &Arc<Daemon>,
+        next: Arc<Daemon>,
+        notifiers: &[NotifierSettings],
+    ) -> Arc<Daemon> {
+        let cfg = next.config.clone();
+        let names =
+            |c: &Config| -> Vec<String> { c.canaries.iter().map(|k| k.name.clone()).collect() };
+        let (before, after) = (names(&old.config), names(&cfg));
+        let added: Vec<&String> = after.iter().filter(|n| !before.contains(n)).collect();
+        let removed: Vec<&String> = before.iter().filter(|n| !after.contains(n)).collect();
+        self.live.store.retain(
+            |c| cfg.canaries.iter().any(|k| k.name == c),
+            |i| cfg.identities.iter().any(|k| k.name == i),
+        );
+        self.live.set_config(cfg.clone());
+        if let Err(e) = self
+            .live
+            .alerting
+            .reconfigure(&cfg, notifiers, SystemTime::now())
+        {
+            tracing::error!(error = %e, "reload: notifiers could not be rebuilt; the previous notifiers keep running");
+        }
+        self.live.set_reload_ok(true);
+        if old.config.server.listen != cfg.server.listen {
+            tracing::warn!(
+                listen = %cfg.server.listen,
+                "[server] listen changed: takes effect after a restart"
+            );
+        }
+        tracing::info!(
+            config = %cfg.path.display(),
+            canaries = cfg.canaries.len(),
+            added = ?added,
+            removed = ?removed,
+            "config reloaded"
+        );
+        let pool = old.pool.clone();
+        tokio::spawn(async move { pool.close_all().await });
+        self.notify("READY=1");
+        next
+    }
+}
