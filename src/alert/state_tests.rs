@@ -302,3 +302,32 @@ fn due_repeats_and_retain() {
     assert_eq!(gone[0].alert.ends_at, Some(at(1700)));
     assert_eq!(st.firing().count(), 0);
 }
+
+#[test]
+fn reconfigure_keeps_firing_alerts_and_updates_the_link() {
+    let mut st = AlertState::new(&AlertingConfig::default());
+    let ev: Vec<String> = vec!["SUBACK 0x01".into()];
+    let obs = Observation {
+        canary: "c",
+        identity: "alice",
+        action: ProbeAction::Subscribe,
+        expect: Expect::Deny,
+        verdict: Verdict::Allowed,
+        standing: Standing::Breach,
+        evidence: &ev,
+    };
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    assert_eq!(st.observe(&obs, t0).len(), 1);
+    st.reconfigure(&AlertingConfig {
+        dashboard_url: Some("https://g.example/d/x".into()),
+        ..AlertingConfig::default()
+    });
+    // Still firing: no re-fire on the next breach round, and the new link is carried.
+    assert!(st.observe(&obs, t0 + Duration::from_secs(1)).is_empty());
+    let firing: Vec<&Alert> = st.firing().collect();
+    assert_eq!(firing.len(), 1);
+    assert_eq!(
+        firing[0].dashboard_url.as_deref(),
+        Some("https://g.example/d/x")
+    );
+}

@@ -258,3 +258,82 @@ fn the_repo_canaries_toml_is_valid() {
         panic!("{e}");
     }
 }
+
+#[test]
+fn alerting_and_notifiers_parse_and_resolve() {
+    let src = format!(
+        "{BASE}\n[alerting]\nblind_after_rounds = 3\nrepeat_interval = \"1h\"\ndashboard_url = \"https://grafana.example.com/d/iot-canary\"\n\n[[notifier]]\nname = \"am\"\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:9093\"\n\n[[notifier]]\nname = \"chat\"\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n"
+    );
+    let c = p(&src).unwrap();
+    assert_eq!(c.alerting.blind_after_rounds, 3);
+    assert_eq!(c.alerting.repeat_interval, Duration::from_secs(3600));
+    assert_eq!(c.notifiers.len(), 2);
+    assert_eq!(c.notifiers[1].line, line_of(&src, "name = \"chat\"") - 1);
+    let env = |v: &str| {
+        (v == "SLACK_URL").then(|| "https://hooks.slack.com/services/T/B/secret".to_string())
+    };
+    let s = resolve_notifiers(&c, &env).unwrap();
+    assert_eq!(s[0].name, "am");
+    assert_eq!(
+        s[1].url.expose(),
+        "https://hooks.slack.com/services/T/B/secret"
+    );
+
+    // A missing variable is located at the notifier's table and names the key, not a value.
+    let err = resolve_notifiers(&c, &|_| None).unwrap_err().to_string();
+    let line = line_of(&src, "name = \"chat\"") - 1;
+    assert!(
+        err.contains(&format!(
+            "/etc/canaries.toml:{line}:1: `notifier[1].url_env`"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("SLACK_URL is not set"), "{err}");
+}
+
+#[test]
+fn notifier_and_alerting_errors_are_located() {
+    let src =
+        format!("{BASE}\n[[notifier]]\nname = \"am\"\nkind = \"pager\"\nurl = \"http://x\"\n");
+    let is = one_issue(&src);
+    assert_eq!(is.line, line_of(&src, "kind = \"pager\""));
+    assert!(is.key.starts_with("notifier[0]"), "{is:?}");
+
+    let src = format!(
+        "{BASE}\n[[notifier]]\nname = \"am\"\nkind = \"webhook\"\nurl = \"http://x\"\ncolour = 1\n"
+    );
+    let is = one_issue(&src);
+    assert_eq!(is.key, "notifier[0].colour", "{is:?}");
+
+    let src = format!(
+        "{BASE}\n[[notifier]]\nname = \"am\"\nkind = \"webhook\"\nurl = \"http://x\"\n[[notifier]]\nname = \"am\"\nkind = \"webhook\"\nurl = \"http://y\"\n"
+    );
+    let is = one_issue(&src);
+    assert_eq!(is.key, "notifier[1].name", "{is:?}");
+    assert!(is.message.contains("duplicate notifier name"));
+
+    let src = format!("{BASE}\n[alerting]\nblind_after_rounds = 0\n");
+    assert_eq!(one_issue(&src).key, "alerting.blind_after_rounds");
+    let src = format!("{BASE}\n[alerting]\ndashboard_url = \"grafana/d/x\"\n");
+    assert_eq!(one_issue(&src).key, "alerting.dashboard_url");
+    let src = format!("{BASE}\n[alerting]\nrepeat_interval = \"soon\"\n");
+    let is = one_issue(&src);
+    assert_eq!(is.line, line_of(&src, "repeat_interval"));
+    assert_eq!(is.key, "alerting.repeat_interval");
+}
+
+#[test]
+fn config_from_an_environment_variable_names_the_variable() {
+    let var = "IOT_CANARY_TEST_CONFIG_ENV_7";
+    // SAFETY (test-only): this variable name is unique to this test.
+    unsafe { std::env::set_var(var, format!("{BASE}\n[schedule2]\n")) };
+    let err = load_env(var).unwrap_err().to_string();
+    assert!(err.starts_with(&format!("${var}:")), "{err}");
+    assert!(err.contains("schedule2"), "{err}");
+    unsafe { std::env::set_var(var, BASE) };
+    assert_eq!(load_env(var).unwrap().canaries.len(), 2);
+    let err = load_env("IOT_CANARY_TEST_UNSET_VAR_7")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("$IOT_CANARY_TEST_UNSET_VAR_7"), "{err}");
+}

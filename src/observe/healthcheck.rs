@@ -110,8 +110,13 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let serve = |status: &'static str| {
             let (mut c, _) = l.accept().unwrap();
+            let mut req = Vec::new();
             let mut buf = [0u8; 512];
-            let _ = c.read(&mut buf).unwrap();
+            while !req.ends_with(b"\r\n\r\n") {
+                let n = c.read(&mut buf).unwrap();
+                assert!(n > 0, "request cut short");
+                req.extend_from_slice(&buf[..n]);
+            }
             c.write_all(status.as_bytes()).unwrap();
         };
         let url = format!("http://{addr}/healthz");

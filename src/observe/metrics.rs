@@ -368,4 +368,120 @@ mod tests {
         assert!(m.contains("iot_canary_probes_total{canary=\"alice-cannot-subscribe-bob-plug\",identity=\"alice\",action=\"subscribe\",verdict=\"inconclusive\"} 1"));
         assert!(m.contains("iot_canary_round_last_completed_timestamp_seconds 100"));
     }
+
+    #[test]
+    fn extras_blind_since_and_process_series() {
+        use crate::alert::NotifierStats;
+        use crate::report::tests::sample;
+        use crate::verdict::*;
+        let c = cfg();
+        let x = Extras {
+            alerts: AlertStats {
+                notifiers: vec![NotifierStats {
+                    notifier: "oncall".into(),
+                    kind: "alertmanager",
+                    success: 2,
+                    failure: 0,
+                    dropped: 0,
+                    queued: 0,
+                    queue_capacity: 8,
+                    queue_high_water: 1,
+                }],
+            },
+            reload_ok: false,
+            started: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000),
+        };
+        let store = Store::default();
+        let m = render(&c, &store.snapshot(), &x);
+        for want in [
+            "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"success\"} 2",
+            "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"failure\"} 0",
+            "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"dropped\"} 0",
+            "iot_canary_config_last_reload_successful 0",
+            "process_start_time_seconds 1000",
+            "iot_canary_schedule_interval_seconds 30",
+        ] {
+            assert!(m.contains(want), "missing {want}");
+        }
+        for canary in &c.canaries {
+            assert!(m.contains(&format!(
+                "iot_canary_blind_since_timestamp_seconds{{canary=\"{}\"}} 0\n",
+                canary.name
+            )));
+        }
+
+        // Blind since the first blind probe's start; kept through further blind rounds;
+        // back to 0 once the canary sees again.
+        let blind = |at_ms: u64| {
+            let mut r = sample(
+                "alice-cannot-subscribe-bob-plug",
+                Expect::Deny,
+                Verdict::Inconclusive(Reason::Timeout),
+                Observation::Delivered,
+            );
+            r.started_at_unix_ms = at_ms;
+            r
+        };
+        let line =
+            "iot_canary_blind_since_timestamp_seconds{canary=\"alice-cannot-subscribe-bob-plug\"}";
+        store.record(&[blind(5_000)], SystemTime::now());
+        store.record(&[blind(9_000)], SystemTime::now());
+        let m = render(&c, &store.snapshot(), &x);
+        assert!(m.contains(&format!("{line} 5\n")), "{m}");
+        let mut ok = blind(12_000);
+        ok.verdict = Verdict::Denied;
+        ok.standing = Standing::Ok;
+        store.record(&[ok], SystemTime::now());
+        assert!(render(&c, &store.snapshot(), &x).contains(&format!("{line} 0\n")));
+    }
+
+    #[test]
+    fn readiness_needs_a_round_and_fresh_credentials() {
+        use crate::daemon::store::not_ready;
+        use crate::report::tests::sample;
+        use crate::verdict::*;
+        let c = cfg();
+        let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(10_000);
+        let store = Store::default();
+        assert_eq!(
+            not_ready(&c, &store.snapshot(), now).as_deref(),
+            Some("no round completed yet")
+        );
+        let name = "alice-cannot-subscribe-bob-plug";
+        let mut r = sample(
+            name,
+            Expect::Deny,
+            Verdict::Denied,
+            Observation::Suback { code: 0x87 },
+        );
+        store.record(&[r.clone()], now);
+        assert_eq!(not_ready(&c, &store.snapshot(), now), None);
+
+        r.verdict = Verdict::Inconclusive(Reason::Credentials);
+        store.record(&[r.clone()], now);
+        assert_eq!(
+            not_ready(&c, &store.snapshot(), now).as_deref(),
+            Some("identity `alice` has no credentials")
+        );
+        r.verdict = Verdict::Denied;
+        store.record(&[r], now);
+        store.record_credentials("alice", Some(now - std::time::Duration::from_secs(1)), None);
+        assert_eq!(
+            not_ready(&c, &store.snapshot(), now).as_deref(),
+            Some("credentials of identity `alice` have expired")
+        );
+        store.record_credentials(
+            "alice",
+            Some(now + std::time::Duration::from_secs(900)),
+            None,
+        );
+        assert_eq!(not_ready(&c, &store.snapshot(), now), None);
+
+        // A reload that drops the canary and the identity forgets them.
+        store.retain(|k| k != name, |i| i != "alice");
+        let s = store.snapshot();
+        assert!(!s.latest.contains_key(name));
+        assert!(!s.probes_total.keys().any(|(k, _)| k == name));
+        assert!(!s.credential_expiry.contains_key("alice"));
+    }
 }
