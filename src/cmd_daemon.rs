@@ -9,7 +9,7 @@ use clap::Args;
 use iot_canary::config::{self, Config};
 use iot_canary::daemon::alerting::Alerting;
 use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Event, Loaded, Service};
+use iot_canary::daemon::service::{self, Event, Loaded, Service};
 use iot_canary::daemon::{self, Daemon, Shard, identities, modes, sd_notify};
 use iot_canary::exit::Exit;
 use iot_canary::identity::Env;
@@ -258,7 +258,7 @@ pub fn run(a: RunArgs) -> Exit {
     let shard = a.shard;
     let inner = || -> anyhow::Result<Exit> {
         let listen = cfg.server.listen;
-        let grace = cfg.schedule.timeout + Duration::from_secs(5);
+        let grace = service::stop_grace(cfg.schedule.timeout);
         let d = Arc::new(build(cfg, shard)?);
         let rt = runtime()?;
         rt.block_on(async {

@@ -16,6 +16,12 @@ use super::{CanaryReport, Daemon};
 use crate::alert::config::NotifierSettings;
 use crate::config::Config;
 
+/// How long the round in flight may take to finish after a stop request: deny probes, then
+/// the controls, each bounded by the probe timeout (plus the probe backstop).
+pub fn stop_grace(probe_timeout: Duration) -> Duration {
+    probe_timeout * 2 + Duration::from_secs(5)
+}
+
 /// How long queued alerts may take to go out when the daemon stops.
 pub const STOP_ALERT_DRAIN: Duration = Duration::from_secs(5);
 
@@ -98,7 +104,14 @@ impl Service {
             "daemon ready"
         );
         let mut pending: Option<(Arc<Daemon>, Vec<NotifierSettings>)> = None;
+        let mut round_no: u64 = 0;
         'rounds: loop {
+            round_no += 1;
+            tracing::debug!(
+                round = round_no,
+                canaries = d.config.canaries.len(),
+                "round started"
+            );
             let round = {
                 let d = d.clone();
                 let alerting = self.live.alerting.clone();
