@@ -1,0 +1,138 @@
+//! A scrape of a daemon with 1,000 canaries (target: < 50 ms): the results store holds one
+//! round of reports with evidence; measured are (1) rendering the exposition from a store
+//! snapshot and (2) a whole HTTP GET /metrics over loopback against the daemon's server.
+//!
+//! Run: `cargo bench --bench scrape`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use iot_canary::config;
+use iot_canary::daemon::alerting::Alerting;
+use iot_canary::daemon::live::Live;
+use iot_canary::daemon::{CanaryReport, Store};
+use iot_canary::probe::{Evidence, Step};
+use iot_canary::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const CANARIES: usize = 1000;
+
+fn fleet() -> config::Config {
+    let mut t = String::from(
+        "[target]\nregion = \"us-east-1\"\nendpoint = \"127.0.0.1:1\"\nclient_id = \"${identity}-${canary}\"\n",
+    );
+    // 10 identities with 100 canaries each (one control per identity).
+    for id in 0..10 {
+        t.push_str(&format!(
+            "\n[[identity]]\nname = \"user{id}\"\nkind = \"static\"\naccess_key_id_env = \"K\"\nsecret_access_key_env = \"S\"\n"
+        ));
+    }
+    for i in 0..CANARIES {
+        let id = i % 10;
+        let expect = if i < 10 { "\nexpect = \"allow\"" } else { "" };
+        t.push_str(&format!(
+            "\n[[canary]]\nname = \"user{id}-cannot-subscribe-device-{i:04}\"\nidentity = \"user{id}\"\naction = \"subscribe\"\ntopic_filter = \"devices/d{i}/#\"{expect}\n"
+        ));
+    }
+    config::parse(Path::new("fleet.toml"), &t).expect("bench config is valid")
+}
+
+fn reports(cfg: &config::Config) -> Vec<CanaryReport> {
+    cfg.canaries
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let verdict = if i % 97 == 0 {
+                Verdict::Inconclusive(Reason::Timeout)
+            } else if c.expect == iot_canary::verdict::Expect::Allow {
+                Verdict::Allowed
+            } else {
+                Verdict::Denied
+            };
+            CanaryReport {
+                canary: c.name.clone(),
+                identity: c.identity.clone(),
+                action: ProbeAction::Subscribe,
+                expect: c.expect,
+                verdict,
+                standing: standing(c.expect, verdict),
+                subject: format!("filter devices/d{i}/#"),
+                witness: None,
+                started_at_unix_ms: 1_700_000_000_000,
+                duration_ms: 12,
+                evidence: Evidence {
+                    mqtt_version: MqttVersion::V5,
+                    client_id: format!("{}-{}", c.identity, c.name),
+                    observation: Observation::Suback { code: 0x87 },
+                    steps: vec![
+                        Step {
+                            at_ms: 0,
+                            what: "CONNACK 0x00".into(),
+                        },
+                        Step {
+                            at_ms: 3,
+                            what: format!("SUBSCRIBE devices/d{i}/# QoS 1"),
+                        },
+                        Step {
+                            at_ms: 9,
+                            what: "SUBACK 0x87 Not authorized".into(),
+                        },
+                    ],
+                },
+            }
+        })
+        .collect()
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> usize {
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut out = Vec::with_capacity(4 << 20);
+    s.read_to_end(&mut out).await.expect("read");
+    out.len()
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let cfg = Arc::new(fleet());
+    let store = Arc::new(Store::default());
+    store.record(&reports(&cfg), SystemTime::now());
+    let live = Arc::new(Live::new(
+        cfg.clone(),
+        store.clone(),
+        Arc::new(Alerting::disabled()),
+    ));
+    let bytes = live.metrics().len();
+    let series = live
+        .metrics()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .count();
+    eprintln!("1,000 canaries: {series} series, {bytes} bytes per scrape");
+
+    c.bench_function("render_1000_canaries", |b| b.iter(|| live.metrics().len()));
+    let addr = rt
+        .block_on(iot_canary::observe::http::serve_live(
+            "127.0.0.1:0".parse().expect("addr"),
+            live.clone(),
+        ))
+        .expect("serve");
+    c.bench_function("http_scrape_1000_canaries", |b| {
+        b.iter(|| rt.block_on(scrape(addr)))
+    });
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = bench
+}
+criterion_main!(benches);
