@@ -146,6 +146,17 @@ async fn sighup_applies_a_valid_config_and_rejects_an_invalid_one() {
     )
     .await;
 
+    // The container HEALTHCHECK command against the running daemon.
+    let hc = std::process::Command::new(env!("CARGO_BIN_EXE_iot-canary"))
+        .args([
+            "healthcheck",
+            "--url",
+            &format!("http://{}/healthz", p.metrics),
+        ])
+        .status()
+        .unwrap();
+    assert_eq!(hc.code(), Some(0));
+
     // Valid change: dev-other removed, dev-new added.
     let second = format!("{own}{}", canary("dev-new", "devices/new/#", false));
     std::fs::write(&cfg_path, config(&lab, "1s", &second)).unwrap();
