@@ -428,6 +428,15 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
             .is_empty()
     );
 
+    // The status page at `/` puts the breach first, from the same store.
+    let page = get(metrics, "/").await;
+    let first_row = page.find("<tr class=").map(|i| &page[i..]).unwrap_or("");
+    assert!(
+        first_row.starts_with("<tr class=\"breach\" data-canary=\"dev-other\""),
+        "{page}"
+    );
+    assert!(page.contains("<a href=\"http://grafana.invalid/d/iot-canary\">Dashboard</a>"));
+
     // 2. Every expression has data (rate/increase need a few samples: retry, bounded).
     let dash = dashboard_exprs();
     assert!(dash.len() >= 15, "dashboard lost panels? {dash:?}");
