@@ -22,6 +22,14 @@ pub fn stop_grace(probe_timeout: Duration) -> Duration {
     probe_timeout * 2 + Duration::from_secs(5)
 }
 
+/// The longest a healthy round can take: every probe is bounded by its timeout (+2 s backstop),
+/// at most `concurrency` run at once, and controls run after the denials. A round older than
+/// this is wedged, so the watchdog ping is withheld and systemd restarts the service.
+pub fn round_budget(canaries: usize, concurrency: usize, timeout: Duration) -> Duration {
+    let waves = canaries.div_ceil(concurrency.max(1)).max(1) as u32;
+    (timeout + Duration::from_secs(2)) * waves * 2 + Duration::from_secs(30)
+}
+
 /// How long queued alerts may take to go out when the daemon stops.
 pub const STOP_ALERT_DRAIN: Duration = Duration::from_secs(5);
 
@@ -125,10 +133,28 @@ impl Service {
                 }
             };
             tokio::pin!(round);
+            let round_started = tokio::time::Instant::now();
+            let budget = round_budget(
+                d.config.canaries.len(),
+                d.config.schedule.concurrency,
+                d.config.schedule.timeout,
+            );
+            let mut withheld = false;
             loop {
                 tokio::select! {
                     _ = &mut round => break,
-                    _ = tick(&mut wd) => self.notify("WATCHDOG=1"),
+                    _ = tick(&mut wd) => {
+                        if round_started.elapsed() <= budget {
+                            self.notify("WATCHDOG=1");
+                        } else if !withheld {
+                            withheld = true;
+                            tracing::error!(
+                                round = round_no,
+                                budget_ms = budget.as_millis() as u64,
+                                "round exceeded its time budget; withholding the watchdog ping"
+                            );
+                        }
+                    }
                     ev = events.recv() => match ev {
                         Some(Event::Reload) => {
                             // Validate now (the operator sees the result at once); apply after
@@ -261,5 +287,21 @@ impl Service {
         tokio::spawn(async move { pool.close_all().await });
         self.notify("READY=1");
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_budget_table() {
+        let s = Duration::from_secs;
+        // 2 canaries, 16 at once, 10 s timeout: one wave of denials + one of controls.
+        assert_eq!(round_budget(2, 16, s(10)), s(12 * 2 + 30));
+        assert_eq!(round_budget(0, 16, s(10)), s(12 * 2 + 30));
+        assert_eq!(round_budget(1000, 16, s(10)), s(12 * 63 * 2 + 30));
+        assert_eq!(round_budget(5, 0, s(1)), s(3 * 5 * 2 + 30));
+        assert_eq!(stop_grace(s(10)), s(25));
     }
 }
