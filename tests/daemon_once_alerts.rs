@@ -3,13 +3,13 @@
 //! the delivery and never the secret URL or token.
 
 mod alert_support;
-mod daemon_common;
+mod service_common;
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use alert_support::{Answer, Receiver};
-use daemon_common::*;
+use service_common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_delivers_the_breach_alert_before_exiting() {

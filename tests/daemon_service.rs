@@ -3,11 +3,11 @@
 //! NOTIFY_SOCKET), SIGTERM draining the round in flight, and SIGHUP reloads (valid applied,
 //! invalid rejected with the old config still probing).
 
-mod daemon_common;
+mod service_common;
 
 use std::time::{Duration, Instant};
 
-use daemon_common::*;
+use service_common::*;
 use tokio::net::UnixDatagram;
 
 async fn recv(sock: &UnixDatagram, limit: Duration) -> String {

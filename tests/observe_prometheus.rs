@@ -13,7 +13,7 @@
 //! credential-expiry series carry a real expiry; the daemon's own Alertmanager notifier makes
 //! the alerts-sent series exist.
 
-mod daemon_common;
+mod service_common;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use daemon_common::*;
+use service_common::*;
 use iot_canary::config;
 use iot_canary::daemon::alerting::Alerting;
 use iot_canary::daemon::live::Live;
