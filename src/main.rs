@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_daemon;
+mod cmd_demo;
 use iot_canary::exit::Exit;
 use iot_canary::logging::{self, LogFormat};
 
@@ -48,10 +49,7 @@ enum Command {
         plain: bool,
     },
     /// Embedded lab + embedded scenario + canaries.toml.
-    Demo {
-        #[arg(long)]
-        once: bool,
-    },
+    Demo(cmd_demo::DemoArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -155,7 +153,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd_daemon::run(a),
         Command::Once(a) => cmd_daemon::once(a),
         Command::Check(a) => cmd_daemon::check(a),
-        Command::Demo { once } => cmd_daemon::demo(once),
+        Command::Demo(a) => cmd_demo::demo(a),
         Command::Policy {
             command: PolicyCommand::Test { files, format },
         } => policy_test(&files, format),

@@ -13,9 +13,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::config::{Canary, Config};
+use crate::identity::CacheStatus;
 use crate::mqtt::pool::SessionPool;
 use crate::mqtt::{CredentialError, CredentialFuture, CredentialProvider, Endpoint};
 use crate::probe::{self, Actor, Evidence, ProbeCtx, Step};
@@ -41,6 +42,12 @@ pub type IdentityFuture<'a> =
 /// the identity's probes `inconclusive(credentials)`.
 pub trait IdentitySource: Send + Sync + 'static {
     fn current(&self) -> IdentityFuture<'_>;
+
+    /// The credential cache's state for metrics (`None`: not cache-backed, e.g. fixed test
+    /// credentials).
+    fn status(&self) -> Option<CacheStatus> {
+        None
+    }
 }
 
 /// Fixed credentials (tests, `static` keys resolved up front).
@@ -75,6 +82,9 @@ pub struct Daemon {
     pub store: Arc<Store>,
     pub shard: Shard,
     permits: Arc<Semaphore>,
+    /// Flipped to `true` at the shutdown drain deadline: in-flight and queued probes end as
+    /// `inconclusive(aborted)` and are still recorded.
+    abort: watch::Sender<bool>,
 }
 
 impl Daemon {
@@ -92,6 +102,22 @@ impl Daemon {
             endpoint,
             identities,
             shard,
+            abort: watch::Sender::new(false),
+        }
+    }
+
+    /// Abandons every in-flight and queued probe: each ends as `inconclusive(aborted)`, and
+    /// the round still completes and records them.
+    pub fn abort_in_flight(&self) {
+        self.abort.send_replace(true);
+    }
+
+    /// Copies every cache-backed identity's credential status into the store (metrics).
+    pub fn sync_credentials(&self) {
+        for src in self.identities.values() {
+            if let Some(st) = src.status() {
+                self.store.record_credentials(st);
+            }
         }
     }
 
@@ -124,6 +150,7 @@ impl Daemon {
             .map(|(i, c)| (c.name.as_str(), i))
             .collect();
         reports.sort_by_key(|r| order.get(r.canary.as_str()).copied().unwrap_or(usize::MAX));
+        self.sync_credentials();
         self.store.record(&reports, SystemTime::now());
         reports
     }
@@ -190,6 +217,7 @@ impl Daemon {
                 duration_ms: r.duration_ms,
                 evidence,
             };
+            log_verdict(&report);
             on_verdict(&report);
             out.push(report);
         }
@@ -197,6 +225,37 @@ impl Daemon {
     }
 
     async fn probe(&self, c: &Canary, round_start: Instant) -> ProbeRun {
+        let mut abort = self.abort.subscribe();
+        let queued = Instant::now();
+        let queued_at_unix_ms = unix_ms(SystemTime::now());
+        let run = self.probe_inner(c, round_start);
+        tokio::select! {
+            r = run => r,
+            // `wait_for` only errs if the sender is gone, and `self` owns it.
+            _ = abort.wait_for(|a| *a) => {
+                let ended = Instant::now();
+                let evidence = Evidence {
+                    mqtt_version: c.mqtt_version,
+                    client_id: String::new(),
+                    observation: Observation::Aborted,
+                    steps: vec![Step {
+                        at_ms: ended.saturating_duration_since(queued).as_millis() as u64,
+                        what: "abandoned at the shutdown drain deadline".into(),
+                    }],
+                };
+                ProbeRun {
+                    classified: classify(c.mqtt_version, c.action, &evidence.observation),
+                    started_ms: queued.saturating_duration_since(round_start).as_millis() as u64,
+                    ended_ms: ended.saturating_duration_since(round_start).as_millis() as u64,
+                    duration_ms: ended.saturating_duration_since(queued).as_millis() as u64,
+                    started_at_unix_ms: queued_at_unix_ms,
+                    evidence,
+                }
+            }
+        }
+    }
+
+    async fn probe_inner(&self, c: &Canary, round_start: Instant) -> ProbeRun {
         // The semaphore is never closed, so acquire only fails if it were; treat as abort.
         let _permit = self.permits.acquire().await.ok();
         let started = Instant::now();
@@ -268,10 +327,13 @@ impl Daemon {
                 format!("identity `{identity}` is not available"),
             ));
         };
-        let creds = match src.current().await {
+        let fetched = src.current().await;
+        if let Some(st) = src.status() {
+            self.store.record_credentials(st);
+        }
+        let creds = match fetched {
             Ok(c) => c,
             Err(e) => {
-                self.store.record_credentials(identity, None, Some("fetch"));
                 return Err((
                     Observation::CredentialsUnavailable,
                     format!("credentials for `{identity}`: {e}"),
@@ -279,7 +341,6 @@ impl Daemon {
             }
         };
         if let Some(exp) = creds.credentials.expiry() {
-            self.store.record_credentials(identity, Some(exp), None);
             if exp <= SystemTime::now() {
                 return Err((
                     Observation::CredentialsUnavailable,
@@ -356,6 +417,27 @@ fn subject(c: &Canary) -> String {
             format!("thing {}", c.thing.as_deref().unwrap_or(""))
         }
     }
+}
+
+/// One structured event per verdict (never secrets: names from the config, fixed enums and the
+/// evidence summary, which describes codes and deliveries, not payloads or credentials).
+fn log_verdict(r: &CanaryReport) {
+    let reason = match r.verdict {
+        Verdict::Inconclusive(reason) => reason.to_string(),
+        _ => String::new(),
+    };
+    tracing::info!(
+        canary = %r.canary,
+        identity = %r.identity,
+        action = %r.action,
+        expect = r.expect.as_str(),
+        verdict = r.verdict.label(),
+        reason = %reason,
+        standing = r.standing.as_str(),
+        evidence = %probe::describe(&r.evidence.observation),
+        duration_ms = r.duration_ms,
+        "verdict"
+    );
 }
 
 fn unix_ms(t: SystemTime) -> u64 {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 use std::time::SystemTime;
 
+use crate::identity::CacheStatus;
 use crate::probe::Evidence;
 use crate::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
 
@@ -55,8 +56,9 @@ pub struct Snapshot {
     pub durations: BTreeMap<ProbeAction, Histogram>,
     pub round_completed: Option<SystemTime>,
     pub rounds: u64,
-    pub credential_expiry: BTreeMap<String, SystemTime>,
-    pub credential_failures: BTreeMap<(String, String), u64>,
+    /// Each identity's credential cache as last seen (expiry, failures per reason); absent for
+    /// identities whose credentials do not come from a cache (tests' fixed credentials).
+    pub credentials: BTreeMap<String, CacheStatus>,
 }
 
 #[derive(Debug, Default)]
@@ -86,21 +88,10 @@ impl Store {
         s.rounds += 1;
     }
 
-    pub fn record_credentials(
-        &self,
-        identity: &str,
-        expiry: Option<SystemTime>,
-        failure: Option<&str>,
-    ) {
+    /// Replaces an identity's credential status (the cache's counters are cumulative).
+    pub fn record_credentials(&self, status: CacheStatus) {
         let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = expiry {
-            s.credential_expiry.insert(identity.to_string(), e);
-        }
-        if let Some(reason) = failure {
-            *s.credential_failures
-                .entry((identity.to_string(), reason.to_string()))
-                .or_default() += 1;
-        }
+        s.credentials.insert(status.identity.clone(), status);
     }
 
     pub fn snapshot(&self) -> Snapshot {

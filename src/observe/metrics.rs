@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use crate::config::Config;
 use crate::daemon::store::{BUCKETS, Snapshot, control_ok};
+use crate::identity::FailureReason;
 use crate::verdict::{ProbeAction, Reason, Standing, Verdict};
 
 fn esc(v: &str) -> String {
@@ -187,10 +188,15 @@ pub fn render(cfg: &Config, s: &Snapshot) -> String {
         &mut o,
         "iot_canary_credentials_expiry_timestamp_seconds",
         "gauge",
-        "Expiry of the identity's current credentials (0: none/unknown).",
+        "Expiry of the identity's current credentials (0: none yet, or keys that never expire).",
     );
     for i in &cfg.identities {
-        let t = s.credential_expiry.get(&i.name).map_or(0.0, |t| secs(*t));
+        // 0: no credentials yet, or long-term keys that never expire.
+        let t = s
+            .credentials
+            .get(&i.name)
+            .and_then(|c| c.expiry_timestamp_seconds())
+            .unwrap_or(0.0);
         let _ = writeln!(
             o,
             "iot_canary_credentials_expiry_timestamp_seconds{{identity=\"{}\"}} {t}",
@@ -201,19 +207,21 @@ pub fn render(cfg: &Config, s: &Snapshot) -> String {
         &mut o,
         "iot_canary_credential_failures_total",
         "counter",
-        "Credential fetch/refresh failures.",
+        "Credential fetch/refresh failures, by reason.",
     );
     for i in &cfg.identities {
-        let n = s
-            .credential_failures
-            .get(&(i.name.clone(), "fetch".to_string()))
-            .copied()
-            .unwrap_or(0);
-        let _ = writeln!(
-            o,
-            "iot_canary_credential_failures_total{{identity=\"{}\",reason=\"fetch\"}} {n}",
-            esc(&i.name)
-        );
+        for r in FailureReason::ALL {
+            let n = s
+                .credentials
+                .get(&i.name)
+                .and_then(|c| c.failures.get(&r).copied())
+                .unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "iot_canary_credential_failures_total{{identity=\"{}\",reason=\"{r}\"}} {n}",
+                esc(&i.name)
+            );
+        }
     }
     head(
         &mut o,
