@@ -40,8 +40,17 @@ pub fn identity_set(config: &Config, env: Env) -> Result<IdentitySet, IdentityEr
     // A credential fetch happens inside a probe's time budget: a slow credential service must
     // end that probe as `inconclusive(credentials)`, not outlive its deadline.
     let defaults = RefreshPolicy::default();
+    // Credentials are only handed to a probe if they outlive its whole budget, so expiry
+    // mid-probe shows up as `inconclusive(credentials)` up front, never as a refused connect.
+    let longest = config
+        .canaries
+        .iter()
+        .map(|c| c.timeout)
+        .max()
+        .unwrap_or(config.schedule.timeout);
     let policy = RefreshPolicy {
         fetch_timeout: defaults.fetch_timeout.min(config.schedule.timeout),
+        min_validity: defaults.min_validity.max(longest),
         ..defaults
     };
     IdentitySet::build(&specs, &ctx, &policy)
