@@ -147,7 +147,18 @@ fn policy_size(files: &[PathBuf]) -> Exit {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 3 (the documented code), not clap's default 2, which means "blind".
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                Exit::Ok.code()
+            });
+        }
+    };
     logging::init(cli.log_format);
     let exit = match cli.command {
         Command::Run(a) => cmd_daemon::run(a),

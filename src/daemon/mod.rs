@@ -137,10 +137,13 @@ impl Daemon {
         let groups = by_identity.into_iter().map(|(identity, canaries)| {
             self.identity_round(identity, canaries, round_start, on_verdict)
         });
+        // Controls owned by another replica ran only to pair this replica's denials; that
+        // replica reports them, so shards never overlap in reports.
         let mut reports: Vec<CanaryReport> = futures_util::future::join_all(groups)
             .await
             .into_iter()
             .flatten()
+            .filter(|r| self.shard.owns(&r.canary))
             .collect();
         let order: BTreeMap<&str, usize> = self
             .config
