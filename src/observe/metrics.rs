@@ -270,6 +270,18 @@ mod tests {
             )));
         }
         assert!(m.contains("iot_canary_control_ok{identity=\"alice\"} 0"));
+        for i in &c.identities {
+            assert!(m.contains(&format!(
+                "iot_canary_credentials_expiry_timestamp_seconds{{identity=\"{}\"}} 0",
+                i.name
+            )));
+            for r in FailureReason::ALL {
+                assert!(m.contains(&format!(
+                    "iot_canary_credential_failures_total{{identity=\"{}\",reason=\"{r}\"}} 0",
+                    i.name
+                )));
+            }
+        }
         assert!(m.contains("iot_canary_probe_duration_seconds_count{action=\"shadow-delete\"} 0"));
         assert!(m.contains("iot_canary_build_info{version="));
     }
