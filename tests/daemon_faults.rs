@@ -9,7 +9,6 @@
 
 mod daemon_common;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -343,13 +343,13 @@ impl Daemon {
                 ));
             }
         };
-        if let Some(exp) = creds.credentials.expiry() {
-            if exp <= SystemTime::now() {
-                return Err((
-                    Observation::CredentialsUnavailable,
-                    format!("credentials for `{identity}` have expired"),
-                ));
-            }
+        if let Some(exp) = creds.credentials.expiry()
+            && exp <= SystemTime::now()
+        {
+            return Err((
+                Observation::CredentialsUnavailable,
+                format!("credentials for `{identity}` have expired"),
+            ));
         }
         let who = Principal {
             identity,
