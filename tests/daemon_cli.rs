@@ -451,3 +451,47 @@ async fn settle_rides_out_a_delayed_policy_change() {
     assert_eq!(r["standing"], "breach");
     s.lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_warns_about_secret_files_readable_by_others() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("dev-secret");
+    std::fs::write(&secret, "not-printed-secret\n").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let cfg = dir.path().join("canaries.toml");
+    std::fs::write(
+        &cfg,
+        r#"[target]
+region = "us-east-1"
+endpoint = "x.example"
+
+[[identity]]
+name = "dev"
+kind = "static"
+access_key_id_env = "DEV_KEY"
+secret_access_key_file = "dev-secret"
+
+[[canary]]
+name = "dev-own"
+identity = "dev"
+action = "subscribe"
+topic_filter = "devices/dev-lamp/#"
+expect = "allow"
+"#,
+    )
+    .unwrap();
+    let run = run_bin(&["check", "-c", cfg.to_str().unwrap()], dir.path(), &[]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let warning = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("warning:"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", run.stdout));
+    assert!(warning.contains("secret_access_key_file"), "{warning}");
+    assert!(!run.stdout.contains("not-printed-secret"));
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = run_bin(&["check", "-c", cfg.to_str().unwrap()], dir.path(), &[]).await;
+    assert_eq!(run.code, 0);
+    assert!(!run.stdout.contains("warning:"), "{}", run.stdout);
+}
