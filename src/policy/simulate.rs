@@ -17,7 +17,8 @@ use serde::Serialize;
 use super::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
 use crate::config::{Canary, Config};
 use crate::daemon::plan::{Principal as ClientIdPrincipal, expand_client_id};
-use crate::identity::config::{IdentityKind, SessionPolicy};
+use crate::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
+use crate::lab::identity::vending;
 use crate::lab::scenario::LoadedScenario;
 use crate::lab::state::{LabState, Principal, cognito_identity_id};
 use crate::verdict::{Expect, ProbeAction};
@@ -269,8 +270,9 @@ pub fn compare_with_baseline(results: &mut [SimResult], baseline: &[SimResult]) 
 
 /// Builds each config identity's policy set from a lab scenario, the way the lab would
 /// authorize that identity's credentials. `read` reads `session_policy_file`s (IO stays with
-/// the caller). Kinds that need a live endpoint (profile, credential-endpoint) and static
-/// identities without an `[[iam_user]]` of the same name cannot be simulated.
+/// the caller). `credential-endpoint` identities that sign in as a Cognito user are simulated
+/// as the scenario's `[vending]` would vend for that user; profiles, bearer-token endpoints and
+/// static identities without an `[[iam_user]]` of the same name cannot be simulated.
 pub fn identities_from_scenario(
     config: &Config,
     loaded: &LoadedScenario,
@@ -378,6 +380,45 @@ pub fn identities_from_scenario(
                     })
                 }
             }
+            // The lab's vending API: its role scoped down by the template rendered over the
+            // things the signed-in user owns or was shared (a bearer token names no user).
+            IdentityKind::CredentialEndpoint(c) => match (&sc.vending, &c.auth) {
+                (Some(v), EndpointAuth::Cognito { login, .. }) => {
+                    let username = login.username.clone();
+                    let things = lab.things_accessible_by(&username);
+                    vending::render(
+                        &v.session_policy_template,
+                        &vending::TemplateVars {
+                            username: &username,
+                            region: &sc.region,
+                            account: &sc.account_id,
+                            things: &things,
+                        },
+                    )
+                    .map_err(|e| format!("identity `{name}`: {e}"))
+                    .and_then(|text| {
+                        Policy::parse("session", &text)
+                            .map_err(|e| format!("identity `{name}`: {e}"))
+                    })
+                    .map(|policy| {
+                        (
+                            Principal::AssumedRole {
+                                role: v.role.clone(),
+                                session_name: vending::session_name(&username),
+                                session_policy: Some(Arc::new(policy)),
+                            },
+                            None,
+                            Some(username),
+                        )
+                    })
+                }
+                (None, _) => Err(format!(
+                    "credential-endpoint identity `{name}`: the scenario has no [vending]"
+                )),
+                (Some(_), EndpointAuth::Bearer(_)) => Err(format!(
+                    "credential-endpoint identity `{name}`: a bearer token names no user to simulate"
+                )),
+            },
             other => Err(format!(
                 "identity `{name}`: kind `{}` needs a live credential source and is not simulated offline",
                 other.as_str()
