@@ -4,6 +4,7 @@
 # unlocks them. Seeds come from fuzz/seeds/TARGET; the working corpus is a temporary copy so
 # the run leaves the tree clean.
 #   FUZZ_SECONDS=30 bash scripts/fuzz-smoke.sh        (per target; default 30)
+#   FUZZ_TARGETS="policy_parse"                       (default: every target in fuzz/)
 #   FUZZ_SANITIZER=address|none                       (default: none — stable toolchains ship
 #                                                      no sanitizer runtimes; panics are caught
 #                                                      either way)
@@ -17,7 +18,7 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-targets="$(cargo fuzz list)"
+targets="${FUZZ_TARGETS:-$(cargo fuzz list)}"
 [ -n "$targets" ] || { echo "fuzz-smoke: no fuzz targets found" >&2; exit 1; }
 for target in $targets; do
   mkdir -p "$work/$target"

@@ -69,7 +69,7 @@ pub struct HealthcheckArgs {
     timeout: Duration,
 }
 
-fn load(path: &Path) -> Result<Config, Exit> {
+pub(crate) fn load(path: &Path) -> Result<Config, Exit> {
     config::load(path).map_err(|e| {
         eprintln!("iot-canary: {e}");
         Exit::Usage
@@ -124,7 +124,7 @@ pub fn healthcheck(a: HealthcheckArgs) -> Exit {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -133,7 +133,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn build(cfg: Config, shard: Option<Shard>) -> anyhow::Result<Daemon> {
     let endpoint = daemon::endpoint(&cfg).context("reading [target] ca_file")?;
-    let ids = identities::build(&cfg, Env::process());
+    let ids = identities::build(&cfg, Env::process()).context("building identities")?;
     Ok(Daemon::new(
         Arc::new(cfg),
         endpoint,
@@ -142,7 +142,7 @@ fn build(cfg: Config, shard: Option<Shard>) -> anyhow::Result<Daemon> {
     ))
 }
 
-fn fail(e: anyhow::Error) -> Exit {
+pub(crate) fn fail(e: anyhow::Error) -> Exit {
     eprintln!("iot-canary: {e:#}");
     Exit::Usage
 }
@@ -163,6 +163,11 @@ pub fn check(a: CheckArgs) -> Exit {
         cfg.canaries.len(),
         cfg.notifiers.len()
     );
+    for id in &cfg.identities {
+        for w in iot_canary::identity::secret_file_warnings(&id.config) {
+            println!("warning: {w}");
+        }
+    }
     if !a.credentials {
         return Exit::Ok;
     }
@@ -170,30 +175,74 @@ pub fn check(a: CheckArgs) -> Exit {
         Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let ids = identities::build(&cfg, Env::process());
+    let set = match identities::identity_set(&cfg, Env::process()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("iot-canary: {e}");
+            return Exit::Usage;
+        }
+    };
     rt.block_on(async {
         let mut exit = Exit::Ok;
-        for (name, src) in &ids {
-            match src.current().await {
-                Ok(c) => {
-                    let exp = c
-                        .credentials
-                        .expiry()
-                        .and_then(|e| e.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or("never".to_string(), |d| format!("unix {}", d.as_secs()));
-                    println!(
-                        "identity {name}: ok (access key {}, expires {exp})",
-                        c.credentials.access_key_id()
-                    );
-                }
+        // In config order, one fetch each (an assume-role identity signed by another reuses
+        // that identity's cached credentials).
+        for spec in &cfg.identities {
+            let Some(cache) = set.get(&spec.name) else {
+                continue;
+            };
+            match cache.current().await {
+                Ok(c) => println!(
+                    "identity {} ({}): ok, {}",
+                    spec.name,
+                    spec.kind,
+                    credential_summary(&c, std::time::SystemTime::now())
+                ),
                 Err(e) => {
-                    println!("identity {name}: FAILED: {e}");
+                    println!(
+                        "identity {} ({}): FAILED ({}): {}",
+                        spec.name, spec.kind, e.reason, e.message
+                    );
                     exit = Exit::Blind;
                 }
             }
         }
         exit
     })
+}
+
+/// What `check --credentials` shows about fetched credentials: never the secret key or the
+/// session token; the access key id only abbreviated.
+pub(crate) fn credential_summary(
+    c: &iot_canary::identity::SessionCredentials,
+    now: std::time::SystemTime,
+) -> String {
+    let akid = &c.access_key_id;
+    let short = if akid.len() > 8 {
+        format!("{}…{}", &akid[..4], &akid[akid.len() - 4..])
+    } else {
+        "…".to_string()
+    };
+    let mut out = format!("access key {short}");
+    match c.expiration {
+        None => out.push_str(", never expires"),
+        Some(exp) => {
+            let at = aws_smithy_types::DateTime::from(exp)
+                .fmt(aws_smithy_types::date_time::Format::DateTime)
+                .unwrap_or_else(|_| "?".into());
+            let left = exp.duration_since(now).map(|d| d.as_secs()).unwrap_or(0);
+            out.push_str(&format!(", expires {at} (in {left}s)"));
+        }
+    }
+    if c.session_token.is_some() {
+        out.push_str(", session token present");
+    }
+    if let Some(id) = &c.identity_id {
+        out.push_str(&format!(", identity id {id}"));
+    }
+    if let Some(u) = &c.username {
+        out.push_str(&format!(", user {u}"));
+    }
+    out
 }
 
 pub fn once(a: OnceArgs) -> Exit {
@@ -214,8 +263,8 @@ pub fn once(a: OnceArgs) -> Exit {
         let reports = rt.block_on(async {
             let alerting = Alerting::start(&d.config, &notifiers)?;
             let r = modes::once(&d, a.only.as_deref(), a.settle, &|r| {
+                // The daemon itself logs one structured event per verdict.
                 alerting.observe(r, std::time::SystemTime::now());
-                tracing::info!(canary = %r.canary, verdict = r.verdict.label(), "verdict")
             })
             .await;
             d.pool.close_all().await;
@@ -278,9 +327,8 @@ pub fn run(a: RunArgs) -> Exit {
                 watchdog: sd_notify::watchdog_period_from_env(),
                 loader: Box::new(move || source.read_all()),
                 builder: Box::new(move |c| build(c, shard).map_err(|e| format!("{e:#}"))),
-                on_verdict: Arc::new(|r| {
-                    tracing::info!(canary = %r.canary, verdict = r.verdict.label(), standing = ?r.standing, "verdict")
-                }),
+                // The daemon itself logs one structured event per verdict.
+                on_verdict: Arc::new(|_| {}),
             };
             svc.run(d, rx).await;
             Ok::<_, anyhow::Error>(())
@@ -323,7 +371,7 @@ fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -343,97 +391,4 @@ async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
-}
-
-/// `demo`: the embedded lab with the demo scenario, and the repo's canaries.toml pointed at it.
-pub fn demo(once: bool) -> Exit {
-    let path = PathBuf::from("canaries.toml");
-    let mut cfg = match load(&path) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    let inner = || -> anyhow::Result<Exit> {
-        let rt = runtime()?;
-        rt.block_on(async move {
-            let loaded =
-                iot_canary::lab::demo::load().map_err(|e| anyhow::anyhow!("demo scenario: {e}"))?;
-            // The demo hands its own child config the lab's secrets through env overrides
-            // (never inline in canaries.toml, never in the process environment).
-            let mut vars: Vec<(String, String)> = Vec::new();
-            for u in &loaded.scenario.iam_user {
-                let up = u.name.to_uppercase().replace('-', "_");
-                vars.push((
-                    format!("IOT_CANARY_DEMO_{up}_ACCESS_KEY_ID"),
-                    u.access_key_id.clone(),
-                ));
-                vars.push((
-                    format!("IOT_CANARY_DEMO_{up}_SECRET_ACCESS_KEY"),
-                    u.secret_access_key.clone(),
-                ));
-            }
-            if let Some(c) = &loaded.scenario.cognito {
-                for u in &c.user {
-                    let up = u.username.to_uppercase().replace('-', "_");
-                    vars.push((format!("IOT_CANARY_DEMO_{up}_PASSWORD"), u.password.clone()));
-                }
-            }
-            let dir = std::env::temp_dir().join(format!("iot-canary-demo-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let mut lc = iot_canary::lab::LabConfig::new(loaded);
-            lc.ca_file = Some(dir.join("lab-ca.pem"));
-            let lab = iot_canary::lab::start(lc)
-                .await
-                .context("starting the embedded lab")?;
-            eprintln!("iot-canary demo: lab ready: {}", lab.ready_line());
-            cfg.target.endpoint = lab.endpoints.mqtt.clone();
-            cfg.target.ca_file = Some(PathBuf::from(&lab.endpoints.ca_file));
-            cfg.endpoints = config::Endpoints {
-                sts: Some(lab.endpoints.sts.clone()),
-                cognito_identity: Some(lab.endpoints.cognito_identity.clone()),
-                cognito_idp: Some(lab.endpoints.cognito_idp.clone()),
-            };
-            let endpoint = daemon::endpoint(&cfg).context("reading the lab CA")?;
-            let ids = identities::build(&cfg, Env::with_overrides(vars));
-            let listen = cfg.server.listen;
-            let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
-            let print: Arc<dyn Fn(&daemon::CanaryReport) + Send + Sync> =
-                Arc::new(|r| println!("{}", report::line(r)));
-            let exit = if once {
-                let reports = modes::once(&d, None, None, &*print).await;
-                d.pool.close_all().await;
-                let s = report::summary(&reports);
-                println!(
-                    "\n{} ok, {} breach, {} control failed, {} blind",
-                    s.ok, s.breach, s.control_failed, s.blind
-                );
-                report::exit_of(&reports)
-            } else {
-                // A busy default port should not stop the demo: fall back to any free port.
-                let addr = match iot_canary::observe::http::serve(
-                    listen,
-                    d.config.clone(),
-                    d.store.clone(),
-                )
-                .await
-                {
-                    Ok(a) => a,
-                    Err(_) => iot_canary::observe::http::serve(
-                        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-                        d.config.clone(),
-                        d.store.clone(),
-                    )
-                    .await
-                    .context("binding the metrics server")?,
-                };
-                println!("metrics: http://{addr}/metrics  (Ctrl-C to stop)");
-                let grace = d.config.schedule.timeout + Duration::from_secs(5);
-                modes::run(d, shutdown_signal(), grace, print).await;
-                Exit::Ok
-            };
-            lab.shutdown().await;
-            let _ = std::fs::remove_dir_all(&dir);
-            Ok(exit)
-        })
-    };
-    inner().unwrap_or_else(fail)
 }

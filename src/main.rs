@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_daemon;
+mod cmd_demo;
 use iot_canary::exit::Exit;
 use iot_canary::logging::{self, LogFormat};
 
@@ -49,11 +50,22 @@ enum Command {
         #[arg(long)]
         plain: bool,
     },
-    /// Embedded lab + embedded scenario + canaries.toml.
-    Demo {
+    /// Offline pre-deploy gate: every canary against a lab scenario's policies (exit codes as
+    /// `once`: 0 ok, 1 breach, 2 blind, 3 usage).
+    Simulate {
+        #[arg(short, long, default_value = "canaries.toml")]
+        config: PathBuf,
+        /// The lab scenario holding the identities' policies.
         #[arg(long)]
-        once: bool,
+        lab_scenario: PathBuf,
+        /// A scenario with the currently deployed policies: report access the new ones add.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: PolicyTestFormat,
     },
+    /// Embedded lab + embedded scenario + canaries.toml.
+    Demo(cmd_demo::DemoArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -151,14 +163,25 @@ fn policy_size(files: &[PathBuf]) -> Exit {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 3 (the documented code), not clap's default 2, which means "blind".
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                Exit::Ok.code()
+            });
+        }
+    };
     logging::init(cli.log_format);
     let exit = match cli.command {
         Command::Run(a) => cmd_daemon::run(a),
         Command::Once(a) => cmd_daemon::once(a),
         Command::Check(a) => cmd_daemon::check(a),
         Command::Healthcheck(a) => cmd_daemon::healthcheck(a),
-        Command::Demo { once } => cmd_daemon::demo(once),
+        Command::Demo(a) => cmd_demo::demo(a),
         Command::Policy {
             command: PolicyCommand::Test { files, format },
         } => policy_test(&files, format),
@@ -170,8 +193,67 @@ fn main() -> ExitCode {
             listen,
             plain,
         } => run_lab(&scenario, listen, plain),
+        Command::Simulate {
+            config,
+            lab_scenario,
+            baseline,
+            format,
+        } => simulate(&config, &lab_scenario, baseline.as_deref(), format),
     };
     ExitCode::from(exit.code())
+}
+
+/// `simulate`: IO here (files, clock); the evaluation is `policy::simulate`.
+fn simulate(
+    config: &std::path::Path,
+    scenario: &std::path::Path,
+    baseline: Option<&std::path::Path>,
+    format: PolicyTestFormat,
+) -> Exit {
+    use iot_canary::policy::simulate as sim;
+    let cfg = match iot_canary::config::load(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("iot-canary simulate: {e}");
+            return Exit::Usage;
+        }
+    };
+    let now = std::time::SystemTime::now();
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let run = |path: &std::path::Path| -> Result<Vec<sim::SimResult>, String> {
+        let loaded = iot_canary::lab::scenario::load(path).map_err(|e| e.to_string())?;
+        let ids = sim::identities_from_scenario(&cfg, &loaded, now, &read);
+        Ok(sim::simulate(&cfg.canaries, &ids, now))
+    };
+    let mut results = match run(scenario) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("iot-canary simulate: {e}");
+            return Exit::Usage;
+        }
+    };
+    if let Some(b) = baseline {
+        match run(b) {
+            Ok(base) => sim::compare_with_baseline(&mut results, &base),
+            Err(e) => {
+                eprintln!("iot-canary simulate: baseline: {e}");
+                return Exit::Usage;
+            }
+        }
+    }
+    match format {
+        PolicyTestFormat::Table => print!("{}", sim::render_table(&results)),
+        PolicyTestFormat::Json => match serde_json::to_string_pretty(&results) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("iot-canary simulate: cannot render JSON: {e}");
+                return Exit::Usage;
+            }
+        },
+    }
+    sim::exit_for(&results)
 }
 
 fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {

@@ -13,6 +13,15 @@ pub enum Expect {
     Allow,
 }
 
+impl Expect {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Expect::Deny => "deny",
+            Expect::Allow => "allow",
+        }
+    }
+}
+
 /// Probe kinds (interface: `action` in canaries.toml and the `action` metric label).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
@@ -170,6 +179,17 @@ pub enum Standing {
     ControlFailed,
     /// Inconclusive: the canary could not see.
     Blind,
+}
+
+impl Standing {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Standing::Ok => "ok",
+            Standing::Breach => "breach",
+            Standing::ControlFailed => "control_failed",
+            Standing::Blind => "blind",
+        }
+    }
 }
 
 pub fn standing(expect: Expect, verdict: Verdict) -> Standing {

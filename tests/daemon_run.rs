@@ -203,3 +203,121 @@ topic_filter = "devices/other/#"
         .unwrap();
     lab.shutdown().await;
 }
+
+/// Shutdown with probes stuck in flight (the lab stalls every upgrade): at the drain deadline
+/// they are abandoned as `inconclusive(aborted)`, and that round is recorded, not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_abandoned_at_the_drain_deadline_are_recorded_as_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = lab::scenario::parse(&scenario(), "abort-test", dir.path()).unwrap();
+    let mut lc = LabConfig::new(loaded);
+    lc.ca_file = Some(dir.path().join("ca.pem"));
+    let lab = lab::start(lc).await.unwrap();
+    lab.state().set_faults(iot_canary::lab::state::Faults {
+        stall: true,
+        ..Default::default()
+    });
+    let text = format!(
+        r#"[target]
+region = "us-east-1"
+endpoint = "{}"
+ca_file = "{}"
+client_id = "${{identity}}-${{canary}}"
+
+[schedule]
+interval = "60s"
+timeout = "60s"
+
+[[identity]]
+name = "dev"
+kind = "static"
+access_key_id_env = "UNUSED"
+secret_access_key_env = "UNUSED"
+
+[[canary]]
+name = "dev-own"
+identity = "dev"
+action = "subscribe"
+topic_filter = "devices/dev-lamp/#"
+expect = "allow"
+
+[[canary]]
+name = "dev-other"
+identity = "dev"
+action = "subscribe"
+topic_filter = "devices/other/#"
+"#,
+        lab.endpoints.mqtt, lab.endpoints.ca_file
+    );
+    let cfg = config::parse(Path::new("abort.toml"), &text).unwrap_or_else(|e| panic!("{e}"));
+    let endpoint = daemon::endpoint(&cfg).unwrap();
+    let mut ids: BTreeMap<String, Arc<dyn IdentitySource>> = BTreeMap::new();
+    ids.insert(
+        "dev".into(),
+        Arc::new(FixedIdentity(IdentityCreds {
+            credentials: Credentials::new(
+                "AKIALABDEV0000000001",
+                "lab-secret-dev",
+                None,
+                None,
+                "t",
+            ),
+            identity_id: None,
+            username: None,
+        })),
+    );
+    let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let runner = tokio::spawn(modes::run(
+        d.clone(),
+        async {
+            let _ = stop_rx.await;
+        },
+        Duration::from_millis(500),
+        Arc::new(move |r: &daemon::CanaryReport| {
+            let _ = seen_tx.send(r.clone());
+        }),
+    ));
+    // Wait until the deny probe is stuck on the stalled upgrade (its control is queued behind
+    // it: controls run after the denials they confirm).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.pool.connects() < 1 {
+        assert!(Instant::now() < deadline, "probes never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stopped = Instant::now();
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(20), runner)
+        .await
+        .expect("run mode stops after the drain deadline")
+        .unwrap();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        stopped.elapsed()
+    );
+    let mut seen = Vec::new();
+    while let Ok(r) = seen_rx.try_recv() {
+        seen.push(r);
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    let snap = d.store.snapshot();
+    for name in ["dev-own", "dev-other"] {
+        let r = &snap.latest[name];
+        assert_eq!(
+            r.verdict,
+            iot_canary::verdict::Verdict::Inconclusive(iot_canary::verdict::Reason::Aborted),
+            "{name}: {r:?}"
+        );
+        assert!(
+            r.evidence
+                .steps
+                .iter()
+                .any(|s| s.what.contains("drain deadline")),
+            "{r:?}"
+        );
+    }
+    assert_eq!(snap.rounds, 1);
+    lab.shutdown().await;
+}

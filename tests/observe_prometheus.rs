@@ -9,27 +9,26 @@
 //! not firing, so each must execute and every metric selector in it must match a series. The
 //! breach rule itself must be firing (ALERTS) during the hole.
 //!
-//! The identity `dev` holds real temporary credentials from the lab's STS (AssumeRole), so the
-//! credential-expiry series carry a real expiry; the daemon's own Alertmanager notifier makes
+//! The identity `dev` is an `assume-role` identity: the daemon fetches real temporary credentials
+//! from the lab's STS, so the credential-expiry series carry a real expiry; the daemon's own Alertmanager notifier makes
 //! the alerts-sent series exist.
 
 mod service_common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use aws_credential_types::Credentials;
-use service_common::*;
 use iot_canary::config;
 use iot_canary::daemon::alerting::Alerting;
 use iot_canary::daemon::live::Live;
 use iot_canary::daemon::service::{Event, Service};
-use iot_canary::daemon::{self, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard};
+use iot_canary::daemon::{self, Daemon, Shard};
+use iot_canary::identity::Env;
 use iot_canary::lab::{self, LabConfig};
+use service_common::*;
 use tokio::process::{Child, Command};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/DevRole";
@@ -284,33 +283,6 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
     lc.ca_file = Some(dir.path().join("ca.pem"));
     let lab = lab::start(lc).await.unwrap();
 
-    // Real temporary credentials from the lab's STS.
-    let sts = aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new("us-east-1"))
-            .endpoint_url(&lab.endpoints.sts)
-            .credentials_provider(Credentials::new(DEV_KEY, DEV_SECRET, None, None, "test"))
-            .build(),
-    );
-    let out = sts
-        .assume_role()
-        .role_arn(ROLE)
-        .role_session_name("dev-canary")
-        .duration_seconds(3600)
-        .send()
-        .await
-        .expect("AssumeRole against the lab");
-    let c = out.credentials().unwrap();
-    let expiry = SystemTime::try_from(*c.expiration()).unwrap();
-    let session = Credentials::new(
-        c.access_key_id(),
-        c.secret_access_key(),
-        Some(c.session_token().to_string()),
-        Some(expiry),
-        "lab-sts",
-    );
-
     // Alertmanager.
     let am_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let am_dir = dir.path().join("am");
@@ -342,22 +314,24 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         canary("dev-own", "devices/dev-lamp/#", true),
         canary("dev-other", "devices/other/#", false)
     );
-    let cfg = config::parse(
-        &dir.path().join("canaries.toml"),
-        &config(&lab, "1s", &extra),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    // `dev` is an assume-role identity: the daemon's own STS client (aws-sdk-sts) gets real
+    // temporary credentials from the lab, signed with the static keys of `base`.
+    let text = config(&lab, "1s", &extra).replace(
+        "[[identity]]\nname = \"dev\"\nkind = \"static\"",
+        &format!(
+            "[endpoints]\nsts = \"{}\"\n\n[[identity]]\nname = \"dev\"\nkind = \"assume-role\"\nrole_arn = \"{ROLE}\"\nsession_name = \"dev-canary\"\nsource = \"base\"\n\n[[identity]]\nname = \"base\"\nkind = \"static\"",
+            lab.endpoints.sts
+        ),
+    );
+    let cfg = config::parse(&dir.path().join("canaries.toml"), &text)
+        .unwrap_or_else(|e| panic!("{e}\n{text}"));
     let notifiers = config::resolve_notifiers(&cfg, &|_| None).unwrap();
     let endpoint = daemon::endpoint(&cfg).unwrap();
-    let mut ids: BTreeMap<String, Arc<dyn IdentitySource>> = BTreeMap::new();
-    ids.insert(
-        "dev".into(),
-        Arc::new(FixedIdentity(IdentityCreds {
-            credentials: session,
-            identity_id: None,
-            username: None,
-        })),
-    );
+    let ids = daemon::identities::build(
+        &cfg,
+        Env::with_overrides([("TEST_DEV_KEY", DEV_KEY), ("TEST_DEV_SECRET", DEV_SECRET)]),
+    )
+    .unwrap();
     let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
     let alerting = Arc::new(Alerting::start(&d.config, &notifiers).unwrap());
     let live = Arc::new(Live::new(d.config.clone(), d.store.clone(), alerting));

@@ -83,14 +83,9 @@ impl Target {
     }
 }
 
-/// Optional AWS API endpoint overrides (the lab prints them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Endpoints {
-    pub sts: Option<String>,
-    pub cognito_identity: Option<String>,
-    pub cognito_idp: Option<String>,
-}
+/// Optional AWS API endpoint overrides (`[endpoints]`; the lab prints them). One type shared
+/// with the identity providers, so what `check` validates is what they use.
+pub use crate::identity::Endpoints;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Schedule {

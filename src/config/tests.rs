@@ -337,3 +337,20 @@ fn config_from_an_environment_variable_names_the_variable() {
         .to_string();
     assert!(err.contains("$IOT_CANARY_TEST_UNSET_VAR_7"), "{err}");
 }
+
+#[test]
+fn relative_identity_files_resolve_against_the_config_directory() {
+    let text = BASE.replace(
+        "password_env = \"ALICE_PASSWORD\"",
+        "password_file = \"secrets/alice\"",
+    );
+    let cfg = parse(Path::new("/etc/iot-canary/canaries.toml"), &text).unwrap();
+    let alice = cfg.identities.iter().find(|i| i.name == "alice").unwrap();
+    match &alice.config.kind {
+        crate::identity::IdentityKind::Cognito(c) => assert_eq!(
+            c.login.password,
+            crate::identity::SecretRef::File(PathBuf::from("/etc/iot-canary/secrets/alice"))
+        ),
+        other => panic!("{other:?}"),
+    }
+}

@@ -140,11 +140,14 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             toml::Value::String(ri.kind.get_ref().clone()),
         );
         match toml::Value::Table(whole).try_into::<crate::identity::IdentityConfig>() {
-            Ok(config) => identities.push(IdentitySpec {
+            Ok(mut config) => identities.push(IdentitySpec {
                 name: ri.name.into_inner(),
                 kind: ri.kind.into_inner(),
                 params,
-                config,
+                config: {
+                    config.resolve_paths(&base_dir);
+                    config
+                },
                 line: loc.line_col(span.start).0,
             }),
             Err(e) if IDENTITY_KINDS.contains(&ri.kind.get_ref().as_str()) => {

@@ -1,13 +1,15 @@
-//! Bridges the identity module to the daemon: one shared `CredentialCache` (single-flight,
-//! refresh ahead of expiry, backoff) per identity. Kinds not built into this binary yet report a
-//! credentials failure, which makes their probes `inconclusive(credentials)`.
+//! Bridges the identity module to the daemon: `identity::IdentitySet` builds one shared
+//! `CredentialCache` (single-flight, refresh ahead of expiry, backoff) per configured identity,
+//! of every kind, and each cache is the daemon's `IdentitySource` for that identity.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{IdentityCreds, IdentityFuture, IdentitySource};
 use crate::config::Config;
-use crate::identity::{self, CredentialCache, Env, IdentityKind, RefreshPolicy};
+use crate::identity::{
+    CacheStatus, CredentialCache, Env, IdentityContext, IdentityError, IdentitySet, RefreshPolicy,
+};
 
 impl IdentitySource for CredentialCache {
     fn current(&self) -> IdentityFuture<'_> {
@@ -23,37 +25,49 @@ impl IdentitySource for CredentialCache {
             })
         })
     }
+
+    fn status(&self) -> Option<CacheStatus> {
+        Some(CredentialCache::status(self))
+    }
 }
 
-struct Unsupported(String);
+/// The identity set of a config: `[target] region`, `[endpoints]` overrides, and `env` for
+/// `*_env` secret references. Nothing is fetched yet.
+pub fn identity_set(config: &Config, env: Env) -> Result<IdentitySet, IdentityError> {
+    let ctx =
+        IdentityContext::new(config.target.region.clone(), config.endpoints.clone()).with_env(env);
+    let specs: Vec<_> = config.identities.iter().map(|i| i.config.clone()).collect();
+    // A credential fetch happens inside a probe's time budget: a slow credential service must
+    // end that probe as `inconclusive(credentials)`, not outlive its deadline.
+    let defaults = RefreshPolicy::default();
+    // Credentials are only handed to a probe if they outlive its whole budget, so expiry
+    // mid-probe shows up as `inconclusive(credentials)` up front, never as a refused connect.
+    let longest = config
+        .canaries
+        .iter()
+        .map(|c| c.timeout)
+        .max()
+        .unwrap_or(config.schedule.timeout);
+    let policy = RefreshPolicy {
+        fetch_timeout: defaults.fetch_timeout.min(config.schedule.timeout),
+        min_validity: defaults.min_validity.max(longest),
+        ..defaults
+    };
+    IdentitySet::build(&specs, &ctx, &policy)
+}
 
-impl IdentitySource for Unsupported {
-    fn current(&self) -> IdentityFuture<'_> {
-        let kind = self.0.clone();
-        Box::pin(async move {
-            Err(format!(
-                "identity kind `{kind}` is not available in this build"
-            ))
+/// One shared source per configured identity. Errors are configuration problems (an unknown
+/// or cyclic `source`), which `config::load` already rejects; they map to exit 3.
+pub fn build(
+    config: &Config,
+    env: Env,
+) -> Result<BTreeMap<String, Arc<dyn IdentitySource>>, IdentityError> {
+    let set = identity_set(config, env)?;
+    Ok(set
+        .iter()
+        .map(|(name, cache)| {
+            let src: Arc<dyn IdentitySource> = cache.clone();
+            (name.to_string(), src)
         })
-    }
-}
-
-/// One shared source per configured identity.
-pub fn build(config: &Config, env: Env) -> BTreeMap<String, Arc<dyn IdentitySource>> {
-    let mut out: BTreeMap<String, Arc<dyn IdentitySource>> = BTreeMap::new();
-    for spec in &config.identities {
-        let src: Arc<dyn IdentitySource> = match &spec.config.kind {
-            IdentityKind::Static(s) => Arc::new(CredentialCache::new(
-                spec.name.clone(),
-                Arc::new(identity::r#static::StaticSource::new(
-                    s.clone(),
-                    env.clone(),
-                )),
-                RefreshPolicy::default(),
-            )),
-            other => Arc::new(Unsupported(other.as_str().to_string())),
-        };
-        out.insert(spec.name.clone(), src);
-    }
-    out
+        .collect())
 }

@@ -56,7 +56,7 @@ impl Live {
             reload_ok: self.reload_ok(),
             started: self.started,
         };
-        metrics::render(&self.config(), &self.store.snapshot(), &extras)
+        metrics::render_with(&self.config(), &self.store.snapshot(), &extras)
     }
 
     pub fn not_ready(&self, now: SystemTime) -> Option<String> {

@@ -17,9 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use aws_credential_types::Credentials;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 use crate::config::{Canary, Config};
+use crate::identity::CacheStatus;
 use crate::mqtt::pool::SessionPool;
 use crate::mqtt::{CredentialError, CredentialFuture, CredentialProvider, Endpoint};
 use crate::probe::{self, Actor, Evidence, ProbeCtx, Step};
@@ -45,6 +46,12 @@ pub type IdentityFuture<'a> =
 /// the identity's probes `inconclusive(credentials)`.
 pub trait IdentitySource: Send + Sync + 'static {
     fn current(&self) -> IdentityFuture<'_>;
+
+    /// The credential cache's state for metrics (`None`: not cache-backed, e.g. fixed test
+    /// credentials).
+    fn status(&self) -> Option<CacheStatus> {
+        None
+    }
 }
 
 /// Fixed credentials (tests, `static` keys resolved up front).
@@ -79,6 +86,9 @@ pub struct Daemon {
     pub store: Arc<Store>,
     pub shard: Shard,
     permits: Arc<Semaphore>,
+    /// Flipped to `true` at the shutdown drain deadline: in-flight and queued probes end as
+    /// `inconclusive(aborted)` and are still recorded.
+    abort: watch::Sender<bool>,
 }
 
 impl Daemon {
@@ -96,6 +106,22 @@ impl Daemon {
             endpoint,
             identities,
             shard,
+            abort: watch::Sender::new(false),
+        }
+    }
+
+    /// Abandons every in-flight and queued probe: each ends as `inconclusive(aborted)`, and
+    /// the round still completes and records them.
+    pub fn abort_in_flight(&self) {
+        self.abort.send_replace(true);
+    }
+
+    /// Copies every cache-backed identity's credential status into the store (metrics).
+    pub fn sync_credentials(&self) {
+        for src in self.identities.values() {
+            if let Some(st) = src.status() {
+                self.store.record_credentials(st);
+            }
         }
     }
 
@@ -115,10 +141,13 @@ impl Daemon {
         let groups = by_identity.into_iter().map(|(identity, canaries)| {
             self.identity_round(identity, canaries, round_start, on_verdict)
         });
+        // Controls owned by another replica ran only to pair this replica's denials; that
+        // replica reports them, so shards never overlap in reports.
         let mut reports: Vec<CanaryReport> = futures_util::future::join_all(groups)
             .await
             .into_iter()
             .flatten()
+            .filter(|r| self.shard.owns(&r.canary))
             .collect();
         let order: BTreeMap<&str, usize> = self
             .config
@@ -128,6 +157,7 @@ impl Daemon {
             .map(|(i, c)| (c.name.as_str(), i))
             .collect();
         reports.sort_by_key(|r| order.get(r.canary.as_str()).copied().unwrap_or(usize::MAX));
+        self.sync_credentials();
         self.store.record(&reports, SystemTime::now());
         reports
     }
@@ -194,6 +224,7 @@ impl Daemon {
                 duration_ms: r.duration_ms,
                 evidence,
             };
+            log_verdict(&report);
             on_verdict(&report);
             out.push(report);
         }
@@ -201,6 +232,37 @@ impl Daemon {
     }
 
     async fn probe(&self, c: &Canary, round_start: Instant) -> ProbeRun {
+        let mut abort = self.abort.subscribe();
+        let queued = Instant::now();
+        let queued_at_unix_ms = unix_ms(SystemTime::now());
+        let run = self.probe_inner(c, round_start);
+        tokio::select! {
+            r = run => r,
+            // `wait_for` only errs if the sender is gone, and `self` owns it.
+            _ = abort.wait_for(|a| *a) => {
+                let ended = Instant::now();
+                let evidence = Evidence {
+                    mqtt_version: c.mqtt_version,
+                    client_id: String::new(),
+                    observation: Observation::Aborted,
+                    steps: vec![Step {
+                        at_ms: ended.saturating_duration_since(queued).as_millis() as u64,
+                        what: "abandoned at the shutdown drain deadline".into(),
+                    }],
+                };
+                ProbeRun {
+                    classified: classify(c.mqtt_version, c.action, &evidence.observation),
+                    started_ms: queued.saturating_duration_since(round_start).as_millis() as u64,
+                    ended_ms: ended.saturating_duration_since(round_start).as_millis() as u64,
+                    duration_ms: ended.saturating_duration_since(queued).as_millis() as u64,
+                    started_at_unix_ms: queued_at_unix_ms,
+                    evidence,
+                }
+            }
+        }
+    }
+
+    async fn probe_inner(&self, c: &Canary, round_start: Instant) -> ProbeRun {
         // The semaphore is never closed, so acquire only fails if it were; treat as abort.
         let _permit = self.permits.acquire().await.ok();
         let started = Instant::now();
@@ -272,24 +334,26 @@ impl Daemon {
                 format!("identity `{identity}` is not available"),
             ));
         };
-        let creds = match src.current().await {
+        let fetched = src.current().await;
+        if let Some(st) = src.status() {
+            self.store.record_credentials(st);
+        }
+        let creds = match fetched {
             Ok(c) => c,
             Err(e) => {
-                self.store.record_credentials(identity, None, Some("fetch"));
                 return Err((
                     Observation::CredentialsUnavailable,
                     format!("credentials for `{identity}`: {e}"),
                 ));
             }
         };
-        if let Some(exp) = creds.credentials.expiry() {
-            self.store.record_credentials(identity, Some(exp), None);
-            if exp <= SystemTime::now() {
-                return Err((
-                    Observation::CredentialsUnavailable,
-                    format!("credentials for `{identity}` have expired"),
-                ));
-            }
+        if let Some(exp) = creds.credentials.expiry()
+            && exp <= SystemTime::now()
+        {
+            return Err((
+                Observation::CredentialsUnavailable,
+                format!("credentials for `{identity}` have expired"),
+            ));
         }
         let who = Principal {
             identity,
@@ -360,6 +424,27 @@ fn subject(c: &Canary) -> String {
             format!("thing {}", c.thing.as_deref().unwrap_or(""))
         }
     }
+}
+
+/// One structured event per verdict (never secrets: names from the config, fixed enums and the
+/// evidence summary, which describes codes and deliveries, not payloads or credentials).
+fn log_verdict(r: &CanaryReport) {
+    let reason = match r.verdict {
+        Verdict::Inconclusive(reason) => reason.to_string(),
+        _ => String::new(),
+    };
+    tracing::info!(
+        canary = %r.canary,
+        identity = %r.identity,
+        action = %r.action,
+        expect = r.expect.as_str(),
+        verdict = r.verdict.label(),
+        reason = %reason,
+        standing = r.standing.as_str(),
+        evidence = %probe::describe(&r.evidence.observation),
+        duration_ms = r.duration_ms,
+        "verdict"
+    );
 }
 
 fn unix_ms(t: SystemTime) -> u64 {

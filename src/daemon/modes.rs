@@ -7,8 +7,17 @@ use std::time::{Duration, Instant};
 use super::plan::{jittered, settled};
 use super::{CanaryReport, Daemon};
 
-/// Pause between `--settle` rounds (AWS propagates policy changes within minutes).
+/// Longest pause between `--settle` rounds (AWS propagates policy changes within minutes).
 pub const SETTLE_PAUSE: Duration = Duration::from_secs(10);
+
+/// The pause between `--settle` rounds: a sixth of the settle budget (room for several rounds
+/// after a change lands), between 1 s and [`SETTLE_PAUSE`].
+pub fn settle_pause(settle: Duration) -> Duration {
+    (settle / 6).clamp(Duration::from_secs(1), SETTLE_PAUSE)
+}
+
+/// How long an aborted round may take to record its aborted probes.
+pub const ABORT_BOUND: Duration = Duration::from_secs(5);
 
 /// Runs rounds until two consecutive rounds agree or `settle` has passed; returns the last.
 pub async fn once(
@@ -25,7 +34,7 @@ pub async fn once(
         if remaining.is_zero() {
             return reports;
         }
-        tokio::time::sleep(SETTLE_PAUSE.min(remaining)).await;
+        tokio::time::sleep(settle_pause(limit).min(remaining)).await;
         let next = d.round(only, on_verdict).await;
         let key = |rs: &[CanaryReport]| {
             rs.iter()
@@ -60,7 +69,13 @@ pub async fn run(
             _ = &mut shutdown => {
                 tracing::info!("shutdown: letting the in-flight round finish");
                 if tokio::time::timeout(grace, &mut round).await.is_err() {
-                    tracing::warn!("shutdown: abandoned the in-flight round");
+                    // Drain deadline: what is still in flight ends as inconclusive(aborted)
+                    // and the round records it; the bound only guards against a stuck probe.
+                    tracing::warn!("shutdown: drain deadline passed, aborting in-flight probes");
+                    d.abort_in_flight();
+                    if tokio::time::timeout(ABORT_BOUND, &mut round).await.is_err() {
+                        tracing::warn!("shutdown: abandoned the in-flight round");
+                    }
                 }
                 break;
             }
@@ -73,4 +88,17 @@ pub async fn run(
         }
     }
     d.pool.close_all().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settle_pause_is_a_sixth_of_the_budget_within_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(settle_pause(s(300)), s(10));
+        assert_eq!(settle_pause(s(36)), s(6));
+        assert_eq!(settle_pause(s(2)), s(1));
+    }
 }

@@ -42,7 +42,7 @@ impl Shard {
 
 /// The canaries one round runs: the owned ones matching `only`, plus the controls of every
 /// identity involved (a denial needs its identity's control in the same round, even if another
-/// replica owns and reports that control too).
+/// replica owns and reports that control; `Daemon::round` reports only owned canaries).
 pub fn select<'a>(canaries: &'a [Canary], shard: Shard, only: Option<&str>) -> Vec<&'a Canary> {
     let chosen: Vec<&Canary> = canaries
         .iter()

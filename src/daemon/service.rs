@@ -168,7 +168,13 @@ impl Service {
                             self.notify("STOPPING=1");
                             tracing::info!(grace_ms = self.grace.as_millis() as u64, "stopping: letting the round in flight finish");
                             if tokio::time::timeout(self.grace, &mut round).await.is_err() {
-                                tracing::warn!("stopping: abandoned the round in flight after the grace period");
+                                // Drain deadline: what is still in flight ends as
+                                // inconclusive(aborted) and the round records it.
+                                tracing::warn!("stopping: drain deadline passed, aborting in-flight probes");
+                                d.abort_in_flight();
+                                if tokio::time::timeout(super::modes::ABORT_BOUND, &mut round).await.is_err() {
+                                    tracing::warn!("stopping: abandoned the round in flight");
+                                }
                             }
                             break 'rounds;
                         }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::RwLock;
 use std::time::SystemTime;
 
+use crate::identity::CacheStatus;
 use crate::probe::Evidence;
 use crate::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
 
@@ -55,8 +56,9 @@ pub struct Snapshot {
     pub durations: BTreeMap<ProbeAction, Histogram>,
     pub round_completed: Option<SystemTime>,
     pub rounds: u64,
-    pub credential_expiry: BTreeMap<String, SystemTime>,
-    pub credential_failures: BTreeMap<(String, String), u64>,
+    /// Each identity's credential cache as last seen (expiry, failures per reason); absent for
+    /// identities whose credentials do not come from a cache (tests' fixed credentials).
+    pub credentials: BTreeMap<String, CacheStatus>,
     /// When each canary's standing became Blind or ControlFailed (absent while it sees).
     pub blind_since: BTreeMap<String, SystemTime>,
 }
@@ -97,21 +99,10 @@ impl Store {
         s.rounds += 1;
     }
 
-    pub fn record_credentials(
-        &self,
-        identity: &str,
-        expiry: Option<SystemTime>,
-        failure: Option<&str>,
-    ) {
+    /// Replaces an identity's credential status (the cache's counters are cumulative).
+    pub fn record_credentials(&self, status: CacheStatus) {
         let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(e) = expiry {
-            s.credential_expiry.insert(identity.to_string(), e);
-        }
-        if let Some(reason) = failure {
-            *s.credential_failures
-                .entry((identity.to_string(), reason.to_string()))
-                .or_default() += 1;
-        }
+        s.credentials.insert(status.identity.clone(), status);
     }
 
     /// After a reload: forgets canaries and identities the new config no longer has, so their
@@ -122,8 +113,7 @@ impl Store {
         s.probes_total.retain(|(c, _), _| keep_canary(c));
         s.inconclusive_total.retain(|(c, _), _| keep_canary(c));
         s.blind_since.retain(|c, _| keep_canary(c));
-        s.credential_expiry.retain(|i, _| keep_identity(i));
-        s.credential_failures.retain(|(i, _), _| keep_identity(i));
+        s.credentials.retain(|i, _| keep_identity(i));
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -152,7 +142,8 @@ pub fn not_ready(cfg: &crate::config::Config, s: &Snapshot, now: SystemTime) -> 
     }
     // Witnesses too: their expiry is recorded when they fetch.
     for i in &cfg.identities {
-        if s.credential_expiry.get(&i.name).is_some_and(|e| *e <= now) {
+        let expiry = s.credentials.get(&i.name).and_then(|c| c.expiration);
+        if expiry.is_some_and(|e| e <= now) {
             return Some(format!("credentials of identity `{}` have expired", i.name));
         }
     }

@@ -74,6 +74,58 @@ impl IdentityConfig {
     }
 }
 
+impl IdentityConfig {
+    /// Makes every relative file path of this identity (`*_file`, `credentials_file`,
+    /// `config_file`, `session_policy_file`) relative to `base` — the config file's directory,
+    /// as for `[target] ca_file` — so a config means the same from any working directory.
+    pub fn resolve_paths(&mut self, base: &std::path::Path) {
+        fn fix(p: &mut PathBuf, base: &std::path::Path) {
+            if p.is_relative() && !base.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        }
+        fn secret(r: &mut SecretRef, base: &std::path::Path) {
+            if let SecretRef::File(p) = r {
+                fix(p, base);
+            }
+        }
+        fn login(l: &mut CognitoLogin, base: &std::path::Path) {
+            secret(&mut l.password, base);
+            if let Some(s) = &mut l.app_client_secret {
+                secret(s, base);
+            }
+        }
+        match &mut self.kind {
+            IdentityKind::Static(c) => {
+                secret(&mut c.access_key_id, base);
+                secret(&mut c.secret_access_key, base);
+                if let Some(t) = &mut c.session_token {
+                    secret(t, base);
+                }
+            }
+            IdentityKind::Profile(c) => {
+                for p in [&mut c.config_file, &mut c.credentials_file]
+                    .into_iter()
+                    .flatten()
+                {
+                    fix(p, base);
+                }
+            }
+            IdentityKind::AssumeRole(c) => {
+                if let Some(SessionPolicy::File(p)) = &mut c.session_policy {
+                    fix(p, base);
+                }
+            }
+            IdentityKind::Cognito(c) => login(&mut c.login, base),
+            IdentityKind::CognitoGuest(_) => {}
+            IdentityKind::CredentialEndpoint(c) => match &mut c.auth {
+                EndpointAuth::Cognito { login: l, .. } => login(l, base),
+                EndpointAuth::Bearer(b) => secret(b, base),
+            },
+        }
+    }
+}
+
 impl IdentityKind {
     /// The `kind` value as written in canaries.toml.
     pub fn as_str(&self) -> &'static str {

@@ -105,8 +105,14 @@ impl SessionPool {
         self.pace(&key.client_id).await;
         self.connects
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let s = Session::connect(opts).await?;
-        *guard = Some(s);
+        let s = Session::connect(opts).await;
+        // The CONNECT reached the server at some point before this answer (or failure):
+        // measuring the gap from here keeps the server's view of it at least `gap` too.
+        self.last_connect
+            .lock()
+            .await
+            .insert(key.client_id.clone(), Instant::now());
+        *guard = Some(s?);
         Ok(Lease {
             guard,
             keep,
@@ -114,13 +120,19 @@ impl SessionPool {
         })
     }
 
+    /// Waits until `client_id` may connect again. The slot is reserved before sleeping and the
+    /// lock released, so pacing one client id never delays another's connect.
     async fn pace(&self, client_id: &str) {
-        let mut last = self.last_connect.lock().await;
-        let wait = pacing_wait(last.get(client_id).copied(), Instant::now(), self.gap);
+        let wait = {
+            let mut last = self.last_connect.lock().await;
+            let now = Instant::now();
+            let wait = pacing_wait(last.get(client_id).copied(), now, self.gap);
+            last.insert(client_id.to_string(), now + wait);
+            wait
+        };
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
-        last.insert(client_id.to_string(), Instant::now());
     }
 
     /// Closes every pooled connection (shutdown).

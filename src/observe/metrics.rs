@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use crate::alert::AlertStats;
 use crate::config::Config;
 use crate::daemon::store::{BUCKETS, Snapshot, control_ok};
+use crate::identity::FailureReason;
 use crate::verdict::{ProbeAction, Reason, Standing, Verdict};
 
 fn esc(v: &str) -> String {
@@ -46,7 +47,12 @@ impl Default for Extras {
     }
 }
 
-pub fn render(cfg: &Config, s: &Snapshot, x: &Extras) -> String {
+/// The exposition without process-level inputs (no notifiers, reload ok, start time 0).
+pub fn render(cfg: &Config, s: &Snapshot) -> String {
+    render_with(cfg, s, &Extras::default())
+}
+
+pub fn render_with(cfg: &Config, s: &Snapshot, x: &Extras) -> String {
     // ~20 series per canary at ~100 bytes each: one allocation up front.
     let mut o = String::with_capacity(4096 + cfg.canaries.len() * 2400);
     head(
@@ -234,10 +240,15 @@ pub fn render(cfg: &Config, s: &Snapshot, x: &Extras) -> String {
         &mut o,
         "iot_canary_credentials_expiry_timestamp_seconds",
         "gauge",
-        "Expiry of the identity's current credentials (0: none/unknown).",
+        "Expiry of the identity's current credentials (0: none yet, or keys that never expire).",
     );
     for i in &cfg.identities {
-        let t = s.credential_expiry.get(&i.name).map_or(0.0, |t| secs(*t));
+        // 0: no credentials yet, or long-term keys that never expire.
+        let t = s
+            .credentials
+            .get(&i.name)
+            .and_then(|c| c.expiry_timestamp_seconds())
+            .unwrap_or(0.0);
         let _ = writeln!(
             o,
             "iot_canary_credentials_expiry_timestamp_seconds{{identity=\"{}\"}} {t}",
@@ -248,19 +259,21 @@ pub fn render(cfg: &Config, s: &Snapshot, x: &Extras) -> String {
         &mut o,
         "iot_canary_credential_failures_total",
         "counter",
-        "Credential fetch/refresh failures.",
+        "Credential fetch/refresh failures, by reason.",
     );
     for i in &cfg.identities {
-        let n = s
-            .credential_failures
-            .get(&(i.name.clone(), "fetch".to_string()))
-            .copied()
-            .unwrap_or(0);
-        let _ = writeln!(
-            o,
-            "iot_canary_credential_failures_total{{identity=\"{}\",reason=\"fetch\"}} {n}",
-            esc(&i.name)
-        );
+        for r in FailureReason::ALL {
+            let n = s
+                .credentials
+                .get(&i.name)
+                .and_then(|c| c.failures.get(&r).copied())
+                .unwrap_or(0);
+            let _ = writeln!(
+                o,
+                "iot_canary_credential_failures_total{{identity=\"{}\",reason=\"{r}\"}} {n}",
+                esc(&i.name)
+            );
+        }
     }
     head(
         &mut o,
@@ -321,7 +334,7 @@ mod tests {
     #[test]
     fn every_label_set_exists_before_any_probe() {
         let c = cfg();
-        let m = render(&c, &Store::default().snapshot(), &Extras::default());
+        let m = render(&c, &Store::default().snapshot());
         for canary in &c.canaries {
             assert!(m.contains(&format!(
                 "iot_canary_breach{{canary=\"{}\",identity=\"{}\",action=\"{}\"}} 0",
@@ -333,6 +346,18 @@ mod tests {
             )));
         }
         assert!(m.contains("iot_canary_control_ok{identity=\"alice\"} 0"));
+        for i in &c.identities {
+            assert!(m.contains(&format!(
+                "iot_canary_credentials_expiry_timestamp_seconds{{identity=\"{}\"}} 0",
+                i.name
+            )));
+            for r in FailureReason::ALL {
+                assert!(m.contains(&format!(
+                    "iot_canary_credential_failures_total{{identity=\"{}\",reason=\"{r}\"}} 0",
+                    i.name
+                )));
+            }
+        }
         assert!(m.contains("iot_canary_probe_duration_seconds_count{action=\"shadow-delete\"} 0"));
         assert!(m.contains("iot_canary_build_info{version="));
     }
@@ -361,7 +386,7 @@ mod tests {
             &[r, t],
             SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100),
         );
-        let m = render(&c, &store.snapshot(), &Extras::default());
+        let m = render(&c, &store.snapshot());
         assert!(m.contains("iot_canary_breach{canary=\"guest-cannot-read-alice-telemetry\",identity=\"guest\",action=\"receive\"} 1"), "{m}");
         assert!(m.contains("iot_canary_verdict{canary=\"guest-cannot-read-alice-telemetry\",identity=\"guest\",action=\"receive\",verdict=\"allowed\"} 1"));
         assert!(m.contains("iot_canary_inconclusive_total{canary=\"alice-cannot-subscribe-bob-plug\",reason=\"throttled\"} 1"));
@@ -392,7 +417,7 @@ mod tests {
             started: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000),
         };
         let store = Store::default();
-        let m = render(&c, &store.snapshot(), &x);
+        let m = render_with(&c, &store.snapshot(), &x);
         for want in [
             "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"success\"} 2",
             "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"failure\"} 0",
@@ -426,13 +451,13 @@ mod tests {
             "iot_canary_blind_since_timestamp_seconds{canary=\"alice-cannot-subscribe-bob-plug\"}";
         store.record(&[blind(5_000)], SystemTime::now());
         store.record(&[blind(9_000)], SystemTime::now());
-        let m = render(&c, &store.snapshot(), &x);
+        let m = render_with(&c, &store.snapshot(), &x);
         assert!(m.contains(&format!("{line} 5\n")), "{m}");
         let mut ok = blind(12_000);
         ok.verdict = Verdict::Denied;
         ok.standing = Standing::Ok;
         store.record(&[ok], SystemTime::now());
-        assert!(render(&c, &store.snapshot(), &x).contains(&format!("{line} 0\n")));
+        assert!(render_with(&c, &store.snapshot(), &x).contains(&format!("{line} 0\n")));
     }
 
     #[test]
@@ -465,16 +490,22 @@ mod tests {
         );
         r.verdict = Verdict::Denied;
         store.record(&[r], now);
-        store.record_credentials("alice", Some(now - std::time::Duration::from_secs(1)), None);
+        let status = |exp: SystemTime| crate::identity::CacheStatus {
+            identity: "alice".into(),
+            expiration: Some(exp),
+            usable: true,
+            fetches: 1,
+            consecutive_failures: 0,
+            failures: Default::default(),
+            last_error: None,
+            retry_not_before: None,
+        };
+        store.record_credentials(status(now - std::time::Duration::from_secs(1)));
         assert_eq!(
             not_ready(&c, &store.snapshot(), now).as_deref(),
             Some("credentials of identity `alice` have expired")
         );
-        store.record_credentials(
-            "alice",
-            Some(now + std::time::Duration::from_secs(900)),
-            None,
-        );
+        store.record_credentials(status(now + std::time::Duration::from_secs(900)));
         assert_eq!(not_ready(&c, &store.snapshot(), now), None);
 
         // A reload that drops the canary and the identity forgets them.
@@ -482,6 +513,6 @@ mod tests {
         let s = store.snapshot();
         assert!(!s.latest.contains_key(name));
         assert!(!s.probes_total.keys().any(|(k, _)| k == name));
-        assert!(!s.credential_expiry.contains_key("alice"));
+        assert!(!s.credentials.contains_key("alice"));
     }
 }

@@ -12,6 +12,7 @@ mod conditions;
 mod document;
 mod eval;
 mod matching;
+pub mod simulate;
 pub mod size;
 pub mod testfile;
 mod variables;

@@ -8,7 +8,7 @@ use crate::daemon::plan::exit_for;
 use crate::exit::Exit;
 
 pub use junit::junit;
-pub use table::{line, table};
+pub use table::{header, line, summary_line, table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

@@ -23,7 +23,7 @@ fn standing_text(s: Standing) -> &'static str {
 /// One verdict as a line (`demo` prints these as they land).
 pub fn line(r: &CanaryReport) -> String {
     format!(
-        "{:<14} {:<26} {:<42} {:<7} {:<13} {}",
+        "{:<14} {:<26} {:<47} {:<8} {:<13} {}",
         standing_text(r.standing),
         verdict_text(r.verdict),
         r.canary,
@@ -33,24 +33,37 @@ pub fn line(r: &CanaryReport) -> String {
     )
 }
 
-pub fn table(reports: &[CanaryReport]) -> String {
-    let mut out = format!(
-        "{:<14} {:<26} {:<42} {:<7} {:<13} {}\n",
+/// The column titles of [`line`].
+pub fn header() -> String {
+    format!(
+        "{:<14} {:<26} {:<47} {:<8} {:<13} {}",
         "STANDING", "VERDICT", "CANARY", "IDENTITY", "ACTION", "EVIDENCE"
-    );
-    for r in reports {
-        out.push_str(&line(r));
-        out.push('\n');
-    }
+    )
+}
+
+/// `N ok, N breach, N control failed, N blind -> exit N`.
+pub fn summary_line(reports: &[CanaryReport]) -> String {
     let s = super::summary(reports);
-    out.push_str(&format!(
-        "\n{} ok, {} breach, {} control failed, {} blind -> exit {}\n",
+    format!(
+        "{} ok, {} breach, {} control failed, {} blind -> exit {}",
         s.ok,
         s.breach,
         s.control_failed,
         s.blind,
         super::exit_of(reports).code()
-    ));
+    )
+}
+
+pub fn table(reports: &[CanaryReport]) -> String {
+    let mut out = header();
+    out.push('\n');
+    for r in reports {
+        out.push_str(&line(r));
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&summary_line(reports));
+    out.push('\n');
     out
 }
 
