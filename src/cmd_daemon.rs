@@ -132,14 +132,22 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn build(cfg: Config, shard: Option<Shard>) -> anyhow::Result<Daemon> {
+    let shard = shard.unwrap_or(Shard::ALL);
+    let clashing = daemon::plan::unsharded_client_ids(&cfg.canaries, &cfg.target.client_id, shard);
+    if !clashing.is_empty() {
+        anyhow::bail!(
+            "--shard {}/{}: client id templates of {} (first: `{}`) lack `${{shard}}`; every \
+             replica runs the controls, so replicas would take over each other's connections \
+             (add `${{shard}}` to [target] client_id and to the controls' client_id)",
+            shard.index,
+            shard.count,
+            clashing.len(),
+            clashing[0]
+        );
+    }
     let endpoint = daemon::endpoint(&cfg).context("reading [target] ca_file")?;
     let ids = identities::build(&cfg, Env::process()).context("building identities")?;
-    Ok(Daemon::new(
-        Arc::new(cfg),
-        endpoint,
-        ids,
-        shard.unwrap_or(Shard::ALL),
-    ))
+    Ok(Daemon::new(Arc::new(cfg), endpoint, ids, shard))
 }
 
 pub(crate) fn fail(e: anyhow::Error) -> Exit {

@@ -20,7 +20,14 @@ pub use crate::alert::config::{AlertingConfig, NotifierConfig, NotifierSettings}
 use crate::verdict::{Expect, MqttVersion, ProbeAction};
 
 /// Placeholders a client id template may use; expanded per identity and canary at probe time.
-pub const PLACEHOLDERS: [&str; 5] = ["identity_id", "username", "principal", "identity", "canary"];
+pub const PLACEHOLDERS: [&str; 6] = [
+    "identity_id",
+    "username",
+    "principal",
+    "identity",
+    "canary",
+    "shard",
+];
 
 /// The default client id template: `${principal}` is the Cognito identity id when the identity
 /// has one, else the username, else the identity's name — what the usual policies allow.

@@ -360,7 +360,7 @@ impl Daemon {
             identity_id: creds.identity_id.as_deref(),
             username: creds.username.as_deref(),
         };
-        let client_id = expand_client_id(template, &who, canary)
+        let client_id = expand_client_id(template, &who, canary, self.shard)
             .map_err(|e| (Observation::Unexpected { detail: e.clone() }, e))?;
         Ok(Actor {
             identity: identity.to_string(),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::config::Canary;
 use crate::exit::Exit;
-use crate::verdict::Standing;
+use crate::verdict::{Expect, Standing};
 
 /// `--shard I/N`: replica I (0-based) of N.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +38,31 @@ impl Shard {
         }
         (h % u64::from(self.count)) as u32 == self.index
     }
+}
+
+/// With `--shard I/N` (N > 1) every replica also runs the controls of the identities it probes,
+/// so two replicas would connect with the same control client id at once and AWS IoT would
+/// disconnect the older one (and refuse a second CONNECT within a second). Controls, and the
+/// witness template derived from `[target] client_id`, must therefore contain `${shard}`; deny
+/// canaries run on their owning replica only. Returns the offending names (`[target]` for the
+/// witness template).
+pub fn unsharded_client_ids<'a>(
+    canaries: &'a [Canary],
+    target_client_id: &str,
+    shard: Shard,
+) -> Vec<&'a str> {
+    if shard.count <= 1 {
+        return Vec::new();
+    }
+    let mut out: Vec<&str> = canaries
+        .iter()
+        .filter(|c| c.expect == Expect::Allow && !c.client_id.contains("${shard}"))
+        .map(|c| c.name.as_str())
+        .collect();
+    if !target_client_id.contains("${shard}") {
+        out.insert(0, "[target]");
+    }
+    out
 }
 
 /// The canaries one round runs: the owned ones matching `only`, plus the controls of every
@@ -97,16 +122,19 @@ pub struct Principal<'a> {
     pub username: Option<&'a str>,
 }
 
-/// Expands `${identity_id}`, `${username}`, `${principal}`, `${identity}`, `${canary}`.
+/// Expands `${identity_id}`, `${username}`, `${principal}`, `${identity}`, `${canary}` and
+/// `${shard}` (this replica's index; `0` when unsharded).
 pub fn expand_client_id(
     template: &str,
     who: &Principal<'_>,
     canary: &str,
+    shard: Shard,
 ) -> Result<String, String> {
     let principal = who.identity_id.or(who.username).unwrap_or(who.identity);
     let mut out = template
         .replace("${identity}", who.identity)
-        .replace("${canary}", canary);
+        .replace("${canary}", canary)
+        .replace("${shard}", &shard.index.to_string());
     out = out.replace("${principal}", principal);
     for (ph, val) in [
         ("${identity_id}", who.identity_id),
@@ -201,6 +229,38 @@ mod tests {
     }
 
     #[test]
+    fn sharded_templates_need_the_shard_placeholder() {
+        let mk = |name: &str, id: &str| Canary {
+            client_id: id.to_string(),
+            ..canary(name, "alice", Expect::Deny)
+        };
+        let mut cs = [
+            mk("a", "x-${shard}-${canary}"),
+            mk("b", "x-${canary}"),
+            mk("c", "bob-plug"),
+        ];
+        cs[0].expect = Expect::Allow;
+        cs[1].expect = Expect::Allow;
+        let two = Shard { index: 1, count: 2 };
+        assert!(unsharded_client_ids(&cs, "x-${canary}", Shard::ALL).is_empty());
+        // The deny canary `c` targets a fixed foreign id and runs on one replica only.
+        assert_eq!(unsharded_client_ids(&cs, "x-${shard}", two), ["b"]);
+        assert_eq!(unsharded_client_ids(&cs, "x", two), ["[target]", "b"]);
+        let who = Principal {
+            identity: "alice",
+            ..Default::default()
+        };
+        assert_eq!(
+            expand_client_id("${identity}-${shard}-${canary}", &who, "c", two).unwrap(),
+            "alice-1-c"
+        );
+        assert_eq!(
+            expand_client_id("${identity}-${shard}", &who, "c", Shard::ALL).unwrap(),
+            "alice-0"
+        );
+    }
+
+    #[test]
     fn shard_parsing() {
         assert_eq!(Shard::parse("0/3"), Ok(Shard { index: 0, count: 3 }));
         for bad in ["3/3", "1/0", "x/2", "1", "-1/2"] {
@@ -256,11 +316,11 @@ mod tests {
             username: Some("alice"),
         };
         assert_eq!(
-            expand_client_id("${principal}-iot-canary-${canary}", &who, "c1").unwrap(),
+            expand_client_id("${principal}-iot-canary-${canary}", &who, "c1", Shard::ALL).unwrap(),
             "us-east-1:abc-iot-canary-c1"
         );
         assert_eq!(
-            expand_client_id("${username}-x", &who, "c1").unwrap(),
+            expand_client_id("${username}-x", &who, "c1", Shard::ALL).unwrap(),
             "alice-x"
         );
         let ops = Principal {
@@ -269,11 +329,11 @@ mod tests {
             username: None,
         };
         assert_eq!(
-            expand_client_id("${principal}-w", &ops, "c").unwrap(),
+            expand_client_id("${principal}-w", &ops, "c", Shard::ALL).unwrap(),
             "ops-w"
         );
         assert!(
-            expand_client_id("${identity_id}", &ops, "c")
+            expand_client_id("${identity_id}", &ops, "c", Shard::ALL)
                 .unwrap_err()
                 .contains("identity_id")
         );

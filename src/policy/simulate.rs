@@ -220,6 +220,8 @@ pub fn simulate(
                     username: who.username.as_deref(),
                 },
                 &canary.name,
+                // Offline there are no replicas: evaluate as replica 0.
+                crate::daemon::plan::Shard::ALL,
             ) {
                 Ok(id) => id,
                 Err(e) => return inconclusive(e),
