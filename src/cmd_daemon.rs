@@ -320,7 +320,8 @@ pub fn run(a: RunArgs) -> Exit {
         let rt = runtime()?;
         rt.block_on(async {
             let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
-            let live = Arc::new(Live::new(d.config.clone(), d.store.clone(), alerting));
+            let view = Arc::new(daemon::plan::reported_view(&d.config, d.shard));
+            let live = Arc::new(Live::new(view, d.store.clone(), alerting));
             let addr = iot_canary::observe::http::serve_live(listen, live.clone())
                 .await
                 .with_context(|| format!("binding the metrics server on {listen}"))?;

@@ -65,6 +65,17 @@ pub fn unsharded_client_ids<'a>(
     out
 }
 
+/// What this replica exports on /metrics and the status page: only the canaries it owns, so
+/// two replicas never both export a series for one canary (an unprobed canary would read as
+/// "no breach" on the replica that does not own it).
+pub fn reported_view(cfg: &crate::config::Config, shard: Shard) -> crate::config::Config {
+    let mut view = cfg.clone();
+    if shard.count > 1 {
+        view.canaries.retain(|c| shard.owns(&c.name));
+    }
+    view
+}
+
 /// The canaries one round runs: the owned ones matching `only`, plus the controls of every
 /// identity involved (a denial needs its identity's control in the same round, even if another
 /// replica owns and reports that control; `Daemon::round` reports only owned canaries).
@@ -258,6 +269,33 @@ mod tests {
             expand_client_id("${identity}-${shard}", &who, "c", Shard::ALL).unwrap(),
             "alice-0"
         );
+    }
+
+    #[test]
+    fn replicas_export_disjoint_canaries() {
+        let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/canaries.toml"))
+            .expect("repo canaries.toml");
+        let cfg = crate::config::parse(std::path::Path::new("canaries.toml"), &src)
+            .expect("repo canaries.toml parses");
+        let names = |c: &crate::config::Config| -> BTreeSet<String> {
+            c.canaries.iter().map(|k| k.name.clone()).collect()
+        };
+        let all = names(&reported_view(&cfg, Shard::ALL));
+        assert_eq!(all.len(), cfg.canaries.len());
+        let a = names(&reported_view(&cfg, Shard { index: 0, count: 2 }));
+        let b = names(&reported_view(&cfg, Shard { index: 1, count: 2 }));
+        assert!(a.is_disjoint(&b) && !a.is_empty() && !b.is_empty());
+        assert_eq!(a.union(&b).cloned().collect::<BTreeSet<_>>(), all);
+        let text = crate::observe::metrics::render(
+            &reported_view(&cfg, Shard { index: 0, count: 2 }),
+            &Default::default(),
+        );
+        for name in &b {
+            assert!(
+                !text.contains(&format!("canary=\"{name}\"")),
+                "{name} exported by replica 0"
+            );
+        }
     }
 
     #[test]

@@ -267,7 +267,8 @@ impl Service {
             |c| cfg.canaries.iter().any(|k| k.name == c),
             |i| cfg.identities.iter().any(|k| k.name == i),
         );
-        self.live.set_config(cfg.clone());
+        self.live
+            .set_config(Arc::new(super::plan::reported_view(&cfg, next.shard)));
         if let Err(e) = self
             .live
             .alerting
