@@ -381,10 +381,27 @@ async fn lab_faults_for_non_static_identities_are_inconclusive() {
             Reason::Network,
         ),
     ];
+    let fetches = |d: &Daemon| -> Vec<u64> {
+        IDS.iter()
+            .map(|i| d.identities[*i].status().expect("cache-backed").fetches)
+            .collect()
+    };
     for (what, faults, suffix, reason) in cases {
         f.lab.state().set_faults(faults);
+        let before = fetches(&d);
         let rs = only_ids(round(&d).await);
         f.lab.state().set_faults(Faults::default());
+        if what == "403 upgrades" {
+            // Refused credentials are dropped: the next round signs in afresh (the fault is
+            // gone now, so it succeeds) instead of reusing them until they expire.
+            assert_eq!(fetches(&d), before, "{what}: nothing refetched during the round");
+            let healthy = only_ids(round(&d).await);
+            assert_eq!(report::exit_of(&healthy), Exit::Ok, "{}", report::table(&healthy));
+            let after = fetches(&d);
+            for ((id, b), a) in IDS.iter().zip(&before).zip(&after) {
+                assert_eq!(*a, b + 1, "{what}: {id} not refetched after the 403");
+            }
+        }
         let rs: Vec<CanaryReport> = rs
             .into_iter()
             .filter(|r| suffix.is_none_or(|s| r.canary.ends_with(s)))

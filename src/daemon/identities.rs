@@ -29,6 +29,10 @@ impl IdentitySource for CredentialCache {
     fn status(&self) -> Option<CacheStatus> {
         Some(CredentialCache::status(self))
     }
+
+    fn invalidate(&self) {
+        CredentialCache::invalidate(self);
+    }
 }
 
 /// The identity set of a config: `[target] region`, `[endpoints]` overrides, and `env` for

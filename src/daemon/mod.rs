@@ -52,6 +52,10 @@ pub trait IdentitySource: Send + Sync + 'static {
     fn status(&self) -> Option<CacheStatus> {
         None
     }
+
+    /// The gateway refused these credentials (HTTP 403 at the upgrade): drop them so the next
+    /// probe fetches fresh ones instead of failing the same way until they expire.
+    fn invalidate(&self) {}
 }
 
 /// Fixed credentials (tests, `static` keys resolved up front).
@@ -178,6 +182,21 @@ impl Daemon {
         let control_runs =
             futures_util::future::join_all(controls.iter().map(|c| self.probe(c, round_start)))
                 .await;
+        let refused = deny_runs.iter().chain(&control_runs).any(|r| {
+            matches!(
+                r.classified,
+                Classified::Final(Verdict::Inconclusive(
+                    crate::verdict::Reason::UpgradeRejected
+                ))
+            )
+        });
+        if refused && let Some(src) = self.identities.get(identity) {
+            tracing::info!(
+                identity,
+                "upgrade refused: credentials dropped, refetched next time"
+            );
+            src.invalidate();
+        }
         let control_summary: Vec<ControlRun> = control_runs
             .iter()
             .map(|r| ControlRun {
