@@ -394,9 +394,18 @@ async fn lab_faults_for_non_static_identities_are_inconclusive() {
         if what == "403 upgrades" {
             // Refused credentials are dropped: the next round signs in afresh (the fault is
             // gone now, so it succeeds) instead of reusing them until they expire.
-            assert_eq!(fetches(&d), before, "{what}: nothing refetched during the round");
+            assert_eq!(
+                fetches(&d),
+                before,
+                "{what}: nothing refetched during the round"
+            );
             let healthy = only_ids(round(&d).await);
-            assert_eq!(report::exit_of(&healthy), Exit::Ok, "{}", report::table(&healthy));
+            assert_eq!(
+                report::exit_of(&healthy),
+                Exit::Ok,
+                "{}",
+                report::table(&healthy)
+            );
             let after = fetches(&d);
             for ((id, b), a) in IDS.iter().zip(&before).zip(&after) {
                 assert_eq!(*a, b + 1, "{what}: {id} not refetched after the 403");

@@ -13,6 +13,7 @@
 //! from the lab's STS, so the credential-expiry series carry a real expiry; the daemon's own Alertmanager notifier makes
 //! the alerts-sent series exist.
 
+mod chromium_support;
 mod service_common;
 
 use std::net::SocketAddr;
@@ -410,6 +411,31 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         "{page}"
     );
     assert!(page.contains("<a href=\"http://grafana.invalid/d/iot-canary\">Dashboard</a>"));
+    // The same page as a browser renders it: breach row first in the DOM, and painted (the
+    // breach-row background, see status_page.rs CSS) in a screenshot.
+    let shots = tempfile::tempdir().unwrap();
+    let url = format!("http://{metrics}/");
+    let (dom, rows) = chromium_support::dom_rows(&shots.path().join("dom"), &url).await;
+    assert!(
+        rows.first()
+            .is_some_and(|r| r.contains("class=\"breach\"") && r.contains("dev-other")),
+        "first rendered row is not the breach: {dom}"
+    );
+    let png = shots.path().join("status.png");
+    chromium_support::run_chromium(
+        &shots.path().join("shot"),
+        &[
+            format!("--screenshot={}", png.display()),
+            "--window-size=1200,800".into(),
+        ],
+        &url,
+    )
+    .await;
+    let (breach_y, breach_px, _, _) = chromium_support::find_colour(&png, [0xff, 0xeb, 0xee], 300);
+    assert!(
+        breach_y.is_some() && breach_px > 5_000,
+        "breach row not painted in the daemon's status page ({breach_px} px)"
+    );
 
     // 2. Every expression has data (rate/increase need a few samples: retry, bounded).
     let dash = dashboard_exprs();

@@ -3,22 +3,14 @@
 //! first in the rendered DOM and is visibly painted (its background colour, above the blind
 //! row's) in the screenshot.
 
-use std::path::{Path, PathBuf};
+mod chromium_support;
+
 use std::time::{Duration, SystemTime};
+
+use chromium_support::{find_colour, run_chromium};
 
 use iot_canary::observe::status_page::{StatusRow, render};
 use iot_canary::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
-
-const WAIT: Duration = Duration::from_secs(120);
-
-fn chromium() -> PathBuf {
-    let p = PathBuf::from("/usr/bin/chromium");
-    assert!(
-        p.exists(),
-        "chromium missing: run scripts/test-deps.sh (Debian package chromium)"
-    );
-    p
-}
 
 fn page() -> String {
     let now = SystemTime::now();
@@ -78,67 +70,6 @@ async fn serve(html: String) -> (String, tokio::task::JoinHandle<()>) {
         axum::serve(listener, app).await.unwrap();
     });
     (url, task)
-}
-
-/// Runs headless chromium with the flags that keep it off the network and out of $HOME.
-async fn run_chromium(profile: &Path, extra: &[String], url: &str) -> std::process::Output {
-    let mut cmd = tokio::process::Command::new(chromium());
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .args(extra)
-    .arg(url)
-    .kill_on_drop(true);
-    let out = tokio::time::timeout(WAIT, cmd.output())
-        .await
-        .expect("chromium did not finish in time")
-        .expect("chromium runs");
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// First row (y) containing at least `min` pixels of `rgb`, and the total count.
-fn find_colour(png_path: &Path, rgb: [u8; 3], min: usize) -> (Option<usize>, usize, u32, u32) {
-    let file = std::io::BufReader::new(std::fs::File::open(png_path).unwrap());
-    let mut dec = png::Decoder::new(file);
-    dec.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = dec.read_info().unwrap();
-    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-    let info = reader.next_frame(&mut buf).unwrap();
-    let channels = info.color_type.samples();
-    assert!(
-        channels >= 3,
-        "unexpected colour type {:?}",
-        info.color_type
-    );
-    let (mut first, mut total) = (None, 0);
-    for (y, line) in buf
-        .chunks(info.line_size)
-        .take(info.height as usize)
-        .enumerate()
-    {
-        let n = line
-            .chunks(channels)
-            .filter(|px| px[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 3))
-            .count();
-        total += n;
-        if n >= min && first.is_none() {
-            first = Some(y);
-        }
-    }
-    (first, total, info.width, info.height)
 }
 
 #[tokio::test]
