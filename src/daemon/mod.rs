@@ -89,7 +89,10 @@ impl Daemon {
         shard: Shard,
     ) -> Self {
         Daemon {
-            pool: Arc::new(SessionPool::new(config.schedule.connect_interval)),
+            pool: Arc::new(SessionPool::new(
+                config.schedule.connect_interval,
+                config.schedule.connect_rate,
+            )),
             permits: Arc::new(Semaphore::new(config.schedule.concurrency)),
             lanes: Default::default(),
             store: Arc::new(Store::default()),
