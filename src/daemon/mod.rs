@@ -26,6 +26,9 @@ pub use plan::Shard;
 use plan::{Principal, expand_client_id};
 pub use store::{CanaryReport, Store};
 
+/// MQTT keep-alive of probe connections.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
 /// Credentials of one identity plus what client-id placeholders need.
 #[derive(Clone)]
 pub struct IdentityCreds {
@@ -238,7 +241,7 @@ impl Daemon {
                     deadline,
                     self.config.schedule.delivery_grace,
                     nonce(),
-                    Duration::from_secs(30),
+                    KEEP_ALIVE,
                 );
                 let client_id = ctx.actor.client_id.clone();
                 // Probes bound every wait by `deadline`; this is the backstop.

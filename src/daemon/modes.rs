@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::plan::{jittered, settled};
+use super::plan::{close_between_rounds, jittered, settled};
 use super::{CanaryReport, Daemon};
 
 /// Pause between `--settle` rounds (AWS propagates policy changes within minutes).
@@ -67,6 +67,9 @@ pub async fn run(
         }
         let unit: f64 = rand::random();
         let pause = jittered(d.config.schedule.interval, d.config.schedule.jitter, unit);
+        if close_between_rounds(pause, super::KEEP_ALIVE) {
+            d.pool.close_all().await;
+        }
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = &mut shutdown => break,

@@ -170,11 +170,13 @@ impl SessionPool {
             let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             s.drain().map(|(_, v)| v).collect()
         };
-        for slot in slots {
+        // Concurrently: each close waits (bounded) for its DISCONNECT to flush.
+        futures_util::future::join_all(slots.into_iter().map(|slot| async move {
             if let Some(s) = slot.lock().await.take() {
                 s.close().await;
             }
-        }
+        }))
+        .await;
     }
 }
 
