@@ -309,17 +309,15 @@ async fn drive_v5(
     ack: AckTx,
     cred_failed: Arc<Mutex<bool>>,
 ) {
-    use rumqttc::v5::mqttbytes::v5::Packet;
     use rumqttc::v5::{ConnectionError as E, Event as RE, StateError};
     let mut ack = Some(ack);
     loop {
         match el.poll().await {
             Ok(RE::Incoming(p)) => {
                 let now = Instant::now();
-                let ev = match p {
-                    Packet::ConnAck(c) => {
+                let ev = match incoming_v5(p) {
+                    Incoming::Connack(code) => {
                         if let Some(a) = ack.take() {
-                            let code = codes::connack_v5(c.code);
                             let _ = a.send(if code == 0 {
                                 Ok(now)
                             } else {
@@ -331,21 +329,8 @@ async fn drive_v5(
                         }
                         continue;
                     }
-                    Packet::SubAck(s) => Event::Suback {
-                        codes: s.return_codes.iter().map(codes::suback_v5).collect(),
-                    },
-                    Packet::PubAck(p) => Event::Puback {
-                        code: codes::puback_v5(&p.reason),
-                    },
-                    Packet::Publish(p) => Event::Publish {
-                        topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                        payload: p.payload,
-                        retain: p.retain,
-                    },
-                    Packet::Disconnect(d) => {
-                        Event::Closed(CloseCause::ServerDisconnect(d.reason_code as u8))
-                    }
-                    _ => continue,
+                    Incoming::Event(ev) => ev,
+                    Incoming::Ignore => continue,
                 };
                 let closing = matches!(ev, Event::Closed(_));
                 if tx.send((now, ev)).is_err() || closing {
@@ -395,16 +380,15 @@ async fn drive_v4(
     ack: AckTx,
     cred_failed: Arc<Mutex<bool>>,
 ) {
-    use rumqttc::{ConnectionError as E, Event as RE, Packet, StateError};
+    use rumqttc::{ConnectionError as E, Event as RE, StateError};
     let mut ack = Some(ack);
     loop {
         match el.poll().await {
             Ok(RE::Incoming(p)) => {
                 let now = Instant::now();
-                let ev = match p {
-                    Packet::ConnAck(c) => {
+                let ev = match incoming_v4(p) {
+                    Incoming::Connack(code) => {
                         if let Some(a) = ack.take() {
-                            let code = codes::connack_v4(c.code);
                             let _ = a.send(if code == 0 {
                                 Ok(now)
                             } else {
@@ -416,16 +400,8 @@ async fn drive_v4(
                         }
                         continue;
                     }
-                    Packet::SubAck(s) => Event::Suback {
-                        codes: s.return_codes.iter().map(codes::suback_v4).collect(),
-                    },
-                    Packet::PubAck(_) => Event::Puback { code: 0 },
-                    Packet::Publish(p) => Event::Publish {
-                        topic: p.topic.clone(),
-                        payload: p.payload,
-                        retain: p.retain,
-                    },
-                    _ => continue,
+                    Incoming::Event(ev) => ev,
+                    Incoming::Ignore => continue,
                 };
                 if tx.send((now, ev)).is_err() {
                     return;
@@ -455,6 +431,55 @@ async fn drive_v4(
                 return;
             }
         }
+    }
+}
+
+/// What one packet from the server means to a session (pure; shared with the fuzz entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    /// CONNACK with this reason/return code.
+    Connack(u8),
+    Event(Event),
+    /// Nothing a probe waits for (PINGRESP, UNSUBACK, ...).
+    Ignore,
+}
+
+pub fn incoming_v5(p: rumqttc::v5::mqttbytes::v5::Packet) -> Incoming {
+    use rumqttc::v5::mqttbytes::v5::Packet;
+    match p {
+        Packet::ConnAck(c) => Incoming::Connack(codes::connack_v5(c.code)),
+        Packet::SubAck(s) => Incoming::Event(Event::Suback {
+            codes: s.return_codes.iter().map(codes::suback_v5).collect(),
+        }),
+        Packet::PubAck(p) => Incoming::Event(Event::Puback {
+            code: codes::puback_v5(&p.reason),
+        }),
+        Packet::Publish(p) => Incoming::Event(Event::Publish {
+            topic: String::from_utf8_lossy(&p.topic).into_owned(),
+            payload: p.payload,
+            retain: p.retain,
+        }),
+        Packet::Disconnect(d) => Incoming::Event(Event::Closed(CloseCause::ServerDisconnect(
+            d.reason_code as u8,
+        ))),
+        _ => Incoming::Ignore,
+    }
+}
+
+pub fn incoming_v4(p: rumqttc::Packet) -> Incoming {
+    use rumqttc::Packet;
+    match p {
+        Packet::ConnAck(c) => Incoming::Connack(codes::connack_v4(c.code)),
+        Packet::SubAck(s) => Incoming::Event(Event::Suback {
+            codes: s.return_codes.iter().map(codes::suback_v4).collect(),
+        }),
+        Packet::PubAck(_) => Incoming::Event(Event::Puback { code: 0 }),
+        Packet::Publish(p) => Incoming::Event(Event::Publish {
+            topic: p.topic.clone(),
+            payload: p.payload,
+            retain: p.retain,
+        }),
+        _ => Incoming::Ignore,
     }
 }
 
