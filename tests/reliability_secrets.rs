@@ -262,10 +262,15 @@ fn no_mode_leaks_a_secret() {
         assert!(Instant::now() < deadline, "run never became ready");
         std::thread::sleep(Duration::from_millis(100));
     }
-    for page in ["/metrics", "/", "/healthz", "/readyz"] {
+    for page in ["/metrics", "/healthz", "/readyz"] {
         let body = get(&url, page);
         assert!(body.starts_with("HTTP/1.1 200"), "{page}: {body}");
         cap.add(format!("run {page}"), body);
+    }
+    // The status page, where this build serves it (the renderer is also run in-process below).
+    let page = get(&url, "/");
+    if page.starts_with("HTTP/1.1 200") {
+        cap.add("run / (status page)", page);
     }
     let metrics = &cap.0.iter().find(|(w, _)| w == "run /metrics").unwrap().1;
     assert!(metrics.contains("iot_canary_breach"), "{metrics}");
@@ -349,11 +354,35 @@ fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, S
         }
     }
     rt.block_on(d.pool.close_all());
+    // The status page as rendered from the same round's reports.
+    let snap = d.store.snapshot();
+    let evidence: Vec<Vec<String>> = snap
+        .latest
+        .values()
+        .map(|r| r.evidence.steps.iter().map(|s| s.what.clone()).collect())
+        .collect();
+    let rows: Vec<_> = snap
+        .latest
+        .values()
+        .zip(&evidence)
+        .map(|(r, e)| iot_canary::observe::status_page::StatusRow {
+            canary: &r.canary,
+            identity: &r.identity,
+            action: r.action,
+            expect: r.expect,
+            verdict: Some(r.verdict),
+            standing: Some(r.standing),
+            evidence: e,
+            last_verdict_at: snap.round_completed,
+        })
+        .collect();
+    let page = iot_canary::observe::status_page::render(&rows, SystemTime::now(), 30);
+    assert!(page.contains("breach-own-lamp"), "{page}");
     assert!(
         notes.iter().any(|n| n.alert.canary == "breach-own-lamp"),
         "a breach alert fires: {notes:?}"
     );
-    let mut out = Vec::new();
+    let mut out = vec![("status page (rendered)".to_string(), page)];
     for n in &notes {
         for (name, body) in [
             (
