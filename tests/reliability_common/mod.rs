@@ -67,8 +67,12 @@ pub struct Lab {
 impl Lab {
     /// Starts `iot-canary lab` and waits (bounded) for its ready line.
     pub fn start(dir: &Path, listen: &str, plain: bool) -> Lab {
+        Lab::start_with(dir, listen, plain, &scenario())
+    }
+
+    pub fn start_with(dir: &Path, listen: &str, plain: bool, scenario_text: &str) -> Lab {
         let scenario_path = dir.join("scenario.toml");
-        std::fs::write(&scenario_path, scenario()).expect("write scenario");
+        std::fs::write(&scenario_path, scenario_text).expect("write scenario");
         let mut cmd = Command::new(BIN);
         cmd.args(["lab", "--scenario"])
             .arg(&scenario_path)
