@@ -24,13 +24,20 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def measure(cmd, env, stdout):
-    """Runs cmd; returns (exit status, wall s, cpu s, peak RSS MiB)."""
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, env=env, stdout=stdout, stderr=subprocess.DEVNULL)
-    _, status, ru = os.wait4(p.pid, 0)
-    wall = time.monotonic() - t0
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024.0
+    """Runs cmd; returns (exit status, wall s, cpu s, peak RSS MiB).
+
+    CPU and peak RSS come from /usr/bin/time (wait4 of its own child). Measuring with wait4
+    straight from this Python process would overstate peak RSS: a child forked from Python
+    starts with Python's RSS as its high-water mark, which survives the exec.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        t0 = time.monotonic()
+        p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", t.name, *cmd], env=env,
+                           stdout=stdout, stderr=subprocess.DEVNULL)
+        wall = time.monotonic() - t0
+        fields = t.read().split()[-3:]
+    user, sys_, maxrss_kb = float(fields[0]), float(fields[1]), float(fields[2])
+    return p.returncode, wall, user + sys_, maxrss_kb / 1024.0
 
 
 def lab_state(admin):
