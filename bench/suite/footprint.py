@@ -50,7 +50,12 @@ def world(binary, deny, concurrency, extra_schedule=""):
 
 def scale(a):
     cases = [(100, 64), (1000, 64), (10000, 64), (1000, 8), (1000, 256)]
+    if a.cases:
+        cases = [tuple(int(x) for x in c.split("x")) for c in a.cases.split(",")]
     rows = []
+    if a.merge and os.path.exists(os.path.join(a.out, "scale.json")):
+        with open(os.path.join(a.out, "scale.json")) as f:
+            rows = [r for r in json.load(f) if (r["deny"], r["concurrency"]) not in cases]
     for deny, conc in cases:
         lab, ready, path, env = world(a.bin, deny, conc)
         try:
@@ -74,6 +79,8 @@ def scale(a):
         finally:
             lab.terminate()
             lab.wait(timeout=30)
+    order = {c: i for i, c in enumerate([(100, 64), (1000, 64), (10000, 64), (1000, 8), (1000, 256)])}
+    rows.sort(key=lambda r: order.get((r["deny"], r["concurrency"]), 99))
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "scale.json"), "w") as f:
         json.dump(rows, f, indent=1)
@@ -202,6 +209,8 @@ def main():
     ap.add_argument("--interval", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--out", default="bench/results")
+    ap.add_argument("--cases", help="DENYxCONCURRENCY,... (default: the standard five)")
+    ap.add_argument("--merge", action="store_true", help="replace only these cases in scale.json")
     a = ap.parse_args()
     scale(a) if a.mode == "scale" else run_mode(a)
 

@@ -117,7 +117,9 @@ secret_access_key_env = "SUITE_{user(i).upper()}_SECRET"
         parts.append(canary(f"{me}-ctl-subscribe-own", me, "subscribe",
                             topic_filter=f"devices/{me}-dev/#", expect="allow"))
         for k in range(per_user[i]):
-            other = user((i + 1 + k) % n_users)
+            # Never the user itself (with more than n_users - 1 canaries per user the
+            # targets wrap around).
+            other = user((i + 1 + k % (n_users - 1)) % n_users)
             kind = KINDS[k % len(KINDS)]
             name = f"{me}-deny-{k:03d}-{kind}-{other}"
             if kind == "connect":
