@@ -105,6 +105,8 @@ pub struct Schedule {
     pub concurrency: usize,
     /// Minimum gap between CONNECTs with the same client id (AWS allows 1/s).
     pub connect_interval: Duration,
+    /// Account-wide CONNECTs per second across every client id (AWS default quota: 500/s).
+    pub connect_rate: u32,
     /// How long a canary waits for a message the witness proved was routed.
     pub delivery_grace: Duration,
 }
@@ -117,6 +119,7 @@ impl Default for Schedule {
             timeout: Duration::from_secs(10),
             concurrency: 16,
             connect_interval: Duration::from_secs(1),
+            connect_rate: 500,
             delivery_grace: Duration::from_secs(1),
         }
     }
@@ -215,6 +218,7 @@ struct RawSchedule {
     timeout: Option<Spanned<Dur>>,
     concurrency: Option<Spanned<i64>>,
     connect_interval: Option<Dur>,
+    connect_rate: Option<Spanned<i64>>,
     delivery_grace: Option<Dur>,
 }
 

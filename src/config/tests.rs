@@ -354,3 +354,18 @@ fn relative_identity_files_resolve_against_the_config_directory() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn connect_rate_defaults_to_the_aws_quota_and_must_be_positive() {
+    let c = parse(Path::new("c.toml"), BASE).unwrap();
+    assert_eq!(c.schedule.connect_rate, 500);
+    let src = BASE.replace("concurrency = 4", "concurrency = 4\nconnect_rate = 100");
+    let c = parse(Path::new("c.toml"), &src).unwrap();
+    assert_eq!(c.schedule.connect_rate, 100);
+    let src = BASE.replace("concurrency = 4", "concurrency = 4\nconnect_rate = 0");
+    let e = parse(Path::new("c.toml"), &src).unwrap_err().to_string();
+    assert!(
+        e.contains("`schedule.connect_rate`: must be a positive integer"),
+        "{e}"
+    );
+}

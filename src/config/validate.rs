@@ -87,6 +87,16 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         if let Some(c) = s.connect_interval {
             schedule.connect_interval = c.0;
         }
+        if let Some(r) = &s.connect_rate {
+            match u32::try_from(*r.get_ref()) {
+                Ok(n) if n >= 1 => schedule.connect_rate = n,
+                _ => is.at(
+                    r,
+                    "connect_rate",
+                    "must be a positive integer (CONNECTs per second, account-wide; AWS default 500)",
+                ),
+            }
+        }
         if let Some(d) = s.delivery_grace {
             schedule.delivery_grace = d.0;
         }

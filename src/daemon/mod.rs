@@ -31,6 +31,9 @@ pub use plan::Shard;
 use plan::{Principal, expand_client_id};
 pub use store::{CanaryReport, Store};
 
+/// MQTT keep-alive of probe connections.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
+
 /// Credentials of one identity plus what client-id placeholders need.
 #[derive(Clone)]
 pub struct IdentityCreds {
@@ -93,6 +96,10 @@ pub struct Daemon {
     /// Flipped to `true` at the shutdown drain deadline: in-flight and queued probes end as
     /// `inconclusive(aborted)` and are still recorded.
     abort: watch::Sender<bool>,
+    /// One lane per pooled connection: probes that will share an MQTT 5 connection queue
+    /// here *before* taking a concurrency permit, so permits go to probes that can run now
+    /// instead of idling behind another probe's lease (head-of-line blocking).
+    lanes: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Daemon {
@@ -103,8 +110,12 @@ impl Daemon {
         shard: Shard,
     ) -> Self {
         Daemon {
-            pool: Arc::new(SessionPool::new(config.schedule.connect_interval)),
+            pool: Arc::new(SessionPool::new(
+                config.schedule.connect_interval,
+                config.schedule.connect_rate,
+            )),
             permits: Arc::new(Semaphore::new(config.schedule.concurrency)),
+            lanes: Default::default(),
             store: Arc::new(Store::default()),
             config,
             endpoint,
@@ -282,6 +293,14 @@ impl Daemon {
     }
 
     async fn probe_inner(&self, c: &Canary, round_start: Instant) -> ProbeRun {
+        let lane = lane_key(c).map(|key| {
+            let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            lanes.entry(key).or_default().clone()
+        });
+        let _lane = match lane {
+            Some(l) => Some(l.lock_owned().await),
+            None => None,
+        };
         // The semaphore is never closed, so acquire only fails if it were; treat as abort.
         let _permit = self.permits.acquire().await.ok();
         let started = Instant::now();
@@ -307,7 +326,7 @@ impl Daemon {
                     deadline,
                     self.config.schedule.delivery_grace,
                     nonce(),
-                    Duration::from_secs(30),
+                    KEEP_ALIVE,
                 );
                 let client_id = ctx.actor.client_id.clone();
                 // Probes bound every wait by `deadline`; this is the backstop.
@@ -433,6 +452,14 @@ struct ProbeRun {
     evidence: Evidence,
 }
 
+/// The pooled connection a probe will lease, if any: MQTT 5 probes other than `connect` reuse
+/// the connection of (identity, client id template). Pure.
+pub fn lane_key(c: &Canary) -> Option<String> {
+    let pooled = c.mqtt_version == crate::verdict::MqttVersion::V5
+        && c.action != crate::verdict::ProbeAction::Connect;
+    pooled.then(|| format!("{}\u{0}{}", c.identity, c.client_id))
+}
+
 fn subject(c: &Canary) -> String {
     use crate::verdict::ProbeAction::*;
     match c.action {
@@ -476,4 +503,46 @@ fn nonce() -> String {
     use rand::Rng;
     let n: u128 = rand::rng().random();
     format!("iotc-{n:032x}")
+}
+
+#[cfg(test)]
+mod lane_tests {
+    use super::*;
+    use crate::verdict::{Expect, MqttVersion, ProbeAction};
+
+    fn canary(action: ProbeAction, version: MqttVersion, client_id: &str) -> Canary {
+        Canary {
+            name: "c".into(),
+            identity: "alice".into(),
+            action,
+            expect: Expect::Deny,
+            topic: None,
+            topic_filter: None,
+            thing: None,
+            shadow: None,
+            client_id: client_id.into(),
+            witness: None,
+            qos: 1,
+            mqtt_version: version,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn pooled_probes_share_a_lane_connects_and_311_do_not() {
+        let sub = canary(ProbeAction::Subscribe, MqttVersion::V5, "${principal}-x");
+        let publ = canary(ProbeAction::Publish, MqttVersion::V5, "${principal}-x");
+        assert_eq!(lane_key(&sub), lane_key(&publ));
+        assert!(lane_key(&sub).is_some());
+        let other_id = canary(ProbeAction::Subscribe, MqttVersion::V5, "${principal}-y");
+        assert_ne!(lane_key(&sub), lane_key(&other_id));
+        assert_eq!(
+            lane_key(&canary(ProbeAction::Connect, MqttVersion::V5, "x")),
+            None
+        );
+        assert_eq!(
+            lane_key(&canary(ProbeAction::Subscribe, MqttVersion::V311, "x")),
+            None
+        );
+    }
 }

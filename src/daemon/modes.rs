@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::plan::{jittered, settled};
+use super::plan::{close_between_rounds, jittered, settled};
 use super::{CanaryReport, Daemon};
 
 /// Longest pause between `--settle` rounds (AWS propagates policy changes within minutes).
@@ -82,12 +82,33 @@ pub async fn run(
         }
         let unit: f64 = rand::random();
         let pause = jittered(d.config.schedule.interval, d.config.schedule.jitter, unit);
+        if close_between_rounds(pause, super::KEEP_ALIVE) {
+            d.pool.close_all().await;
+            release_free_memory();
+        }
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = &mut shutdown => break,
         }
     }
     d.pool.close_all().await;
+}
+
+/// Hands freed heap pages back to the OS after the pooled connections closed: each one held
+/// ~150 KB of websocket/TLS buffers, and glibc keeps freed arena memory mapped otherwise, so
+/// RSS between rounds would stay at the round's peak.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim only releases free memory; it takes no pointers and is
+        // safe to call from any thread at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
 }
 
 #[cfg(test)]

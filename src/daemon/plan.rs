@@ -125,6 +125,13 @@ pub fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {
     Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.0))
 }
 
+/// Whether `run` closes the pooled connections while it waits for the next round: a pause
+/// longer than the keep-alive would only keep idle sockets pinging (CPU, ~150 KB of buffers
+/// per connection), so they are closed and the next round connects afresh.
+pub fn close_between_rounds(pause: Duration, keep_alive: Duration) -> bool {
+    pause >= keep_alive
+}
+
 /// What an identity's credentials say about it, for client-id placeholders.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Principal<'a> {
@@ -344,6 +351,14 @@ mod tests {
         assert_eq!(jittered(i, 0.1, 0.0), Duration::from_secs(54));
         assert!(jittered(i, 0.1, 0.999) <= Duration::from_secs(66));
         assert_eq!(jittered(i, 0.0, 0.9), i);
+    }
+
+    #[test]
+    fn idle_connections_close_only_for_long_pauses() {
+        let ka = Duration::from_secs(30);
+        assert!(close_between_rounds(Duration::from_secs(60), ka));
+        assert!(close_between_rounds(ka, ka));
+        assert!(!close_between_rounds(Duration::from_secs(5), ka));
     }
 
     #[test]

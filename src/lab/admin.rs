@@ -62,6 +62,8 @@ async fn show(State(a): State<Admin>) -> Response {
         "propagation_delay_secs": a.state.propagation_delay().as_secs_f64(),
         "faults": faults_json(&a.state.faults()),
         "connections": a.broker.connection_count(),
+        "connects_total": a.broker.connects_total(),
+        "sockets_open": a.broker.sockets_open(),
     }))
     .into_response()
 }

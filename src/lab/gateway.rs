@@ -175,6 +175,7 @@ impl Gateway {
     }
 
     async fn connection(self, tcp: TcpStream, peer: SocketAddr) {
+        let _open = self.broker.socket_guard();
         let _ = tcp.set_nodelay(true);
         match self.tls.clone() {
             Some(acceptor) => {

@@ -4,6 +4,7 @@
 //! reconnects by itself, so every event belongs to the connection it was opened on.
 
 mod codes;
+pub mod fuzz_entry;
 pub mod pool;
 mod session;
 
@@ -11,7 +12,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-pub use session::{CloseCause, ConnectFailure, Event, Session, SessionOptions};
+pub use session::{
+    CloseCause, ConnectFailure, Event, Incoming, Session, SessionOptions, incoming_v4, incoming_v5,
+};
 
 /// A credential source as the MQTT layer needs it; the daemon adapts identities to it.
 pub trait CredentialProvider: Send + Sync + 'static {

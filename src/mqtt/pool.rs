@@ -20,6 +20,30 @@ pub fn pacing_wait(last_connect: Option<Instant>, now: Instant, gap: Duration) -
     }
 }
 
+/// The account-wide spacing for `rate` CONNECTs per second (pure).
+pub fn account_gap(rate: u32) -> Duration {
+    Duration::from_secs(1) / rate.max(1)
+}
+
+/// Reserves the instant of the next CONNECT (pure): no earlier than `now`, `id_gap` after
+/// the client id's last CONNECT (AWS: 1/s per client id) and not before the account-wide
+/// slot `account_next` (AWS: 500/s per account by default). Returns the instant to connect
+/// at and the next free account slot. Reservations are made under a lock and slept outside
+/// it, so a client id waiting for its own gap never delays other client ids.
+pub fn reserve_connect(
+    last_for_id: Option<Instant>,
+    account_next: Option<Instant>,
+    now: Instant,
+    id_gap: Duration,
+    account_gap: Duration,
+) -> (Instant, Instant) {
+    let mut at = now + pacing_wait(last_for_id, now, id_gap);
+    if let Some(slot) = account_next {
+        at = at.max(slot);
+    }
+    (at, at + account_gap)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SessionKey {
     pub identity: String,
@@ -29,9 +53,16 @@ pub struct SessionKey {
 
 pub struct SessionPool {
     slots: std::sync::Mutex<HashMap<SessionKey, Arc<Mutex<Option<Session>>>>>,
-    last_connect: Mutex<HashMap<String, Instant>>,
+    pacing: std::sync::Mutex<Pacing>,
     gap: Duration,
+    account_gap: Duration,
     connects: std::sync::atomic::AtomicU64,
+}
+
+#[derive(Default)]
+struct Pacing {
+    last_connect: HashMap<String, Instant>,
+    account_next: Option<Instant>,
 }
 
 /// Exclusive use of one connection for the duration of a probe.
@@ -60,11 +91,13 @@ impl Lease {
 }
 
 impl SessionPool {
-    pub fn new(connect_gap: Duration) -> Self {
+    /// `connect_gap`: per client id; `connect_rate`: CONNECTs per second account-wide.
+    pub fn new(connect_gap: Duration, connect_rate: u32) -> Self {
         SessionPool {
             slots: Default::default(),
-            last_connect: Default::default(),
+            pacing: Default::default(),
             gap: connect_gap,
+            account_gap: account_gap(connect_rate),
             connects: Default::default(),
         }
     }
@@ -108,9 +141,10 @@ impl SessionPool {
         let s = Session::connect(opts).await;
         // The CONNECT reached the server at some point before this answer (or failure):
         // measuring the gap from here keeps the server's view of it at least `gap` too.
-        self.last_connect
+        self.pacing
             .lock()
-            .await
+            .unwrap_or_else(|e| e.into_inner())
+            .last_connect
             .insert(key.client_id.clone(), Instant::now());
         *guard = Some(s?);
         Ok(Lease {
@@ -123,16 +157,20 @@ impl SessionPool {
     /// Waits until `client_id` may connect again. The slot is reserved before sleeping and the
     /// lock released, so pacing one client id never delays another's connect.
     async fn pace(&self, client_id: &str) {
-        let wait = {
-            let mut last = self.last_connect.lock().await;
-            let now = Instant::now();
-            let wait = pacing_wait(last.get(client_id).copied(), now, self.gap);
-            last.insert(client_id.to_string(), now + wait);
-            wait
+        let at = {
+            let mut p = self.pacing.lock().unwrap_or_else(|e| e.into_inner());
+            let (at, next) = reserve_connect(
+                p.last_connect.get(client_id).copied(),
+                p.account_next,
+                Instant::now(),
+                self.gap,
+                self.account_gap,
+            );
+            p.account_next = Some(next);
+            p.last_connect.insert(client_id.to_string(), at);
+            at
         };
-        if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
-        }
+        tokio::time::sleep_until(at.into()).await;
     }
 
     /// Closes every pooled connection (shutdown).
@@ -141,11 +179,13 @@ impl SessionPool {
             let mut s = self.slots.lock().unwrap_or_else(|p| p.into_inner());
             s.drain().map(|(_, v)| v).collect()
         };
-        for slot in slots {
+        // Concurrently: each close waits (bounded) for its DISCONNECT to flush.
+        futures_util::future::join_all(slots.into_iter().map(|slot| async move {
             if let Some(s) = slot.lock().await.take() {
                 s.close().await;
             }
-        }
+        }))
+        .await;
     }
 }
 
@@ -167,5 +207,59 @@ mod tests {
             pacing_wait(Some(t), t + Duration::from_secs(5), gap),
             Duration::ZERO
         );
+    }
+
+    #[test]
+    fn account_rate_spacing() {
+        assert_eq!(account_gap(500), Duration::from_millis(2));
+        assert_eq!(account_gap(1), Duration::from_secs(1));
+        assert_eq!(account_gap(0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn reservations_respect_both_limits() {
+        let t = Instant::now();
+        let id_gap = Duration::from_secs(1);
+        let acc = Duration::from_millis(2);
+        // First connect: now, and the account slot moves on by one gap.
+        assert_eq!(reserve_connect(None, None, t, id_gap, acc), (t, t + acc));
+        // The account slot is in the future: wait for it.
+        let slot = t + Duration::from_millis(5);
+        assert_eq!(
+            reserve_connect(None, Some(slot), t, id_gap, acc),
+            (slot, slot + acc)
+        );
+        // The client id's gap dominates a free account slot.
+        let (at, next) = reserve_connect(Some(t), Some(t), t, id_gap, acc);
+        assert_eq!(at, t + id_gap);
+        assert_eq!(next, t + id_gap + acc);
+        // A past account slot never moves the connect before now.
+        let later = t + Duration::from_secs(10);
+        assert_eq!(
+            reserve_connect(Some(t), Some(t), later, id_gap, acc).0,
+            later
+        );
+    }
+
+    #[test]
+    fn a_burst_of_distinct_ids_is_spread_at_the_account_rate() {
+        let t = Instant::now();
+        let acc = account_gap(500);
+        let mut next = None;
+        let mut ats = Vec::new();
+        for _ in 0..1000 {
+            let (at, n) = reserve_connect(None, next, t, Duration::from_secs(1), acc);
+            next = Some(n);
+            ats.push(at);
+        }
+        // 1,000 connects at 500/s take 2 s; no window of one second holds more than 500.
+        assert_eq!(*ats.last().unwrap() - t, Duration::from_millis(1998));
+        for (i, a) in ats.iter().enumerate() {
+            let in_window = ats[i..]
+                .iter()
+                .take_while(|b| **b < *a + Duration::from_secs(1))
+                .count();
+            assert!(in_window <= 500, "{in_window} connects within 1 s of #{i}");
+        }
     }
 }

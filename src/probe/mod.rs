@@ -226,7 +226,9 @@ impl<'a> ProbeCtx<'a> {
         }
     }
 
-    /// A (reusable) connection for the witness; any failure is `WitnessFailed`.
+    /// A connection for the witness; any failure is `WitnessFailed`. Not pooled: witness
+    /// client ids are per canary, so a pooled witness would never serve another probe in the
+    /// round and only pile up open sockets (~150 KB each: 1,500 for 10,000 canaries).
     async fn open_witness(&mut self) -> Result<Lease, Observation> {
         let Some(w) = self.witness.clone() else {
             return Err(Observation::WitnessFailed);
@@ -236,7 +238,7 @@ impl<'a> ProbeCtx<'a> {
             "witness `{}` CONNECT as `{}`",
             w.identity, w.client_id
         ));
-        match tokio::time::timeout_at(self.deadline.into(), self.pool.lease(key, opts, true)).await
+        match tokio::time::timeout_at(self.deadline.into(), self.pool.lease(key, opts, false)).await
         {
             Ok(Ok(l)) => Ok(l),
             Err(_) => Err(Observation::TimedOut {

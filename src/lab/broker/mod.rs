@@ -52,6 +52,16 @@ pub enum Kick {
     Admin,
 }
 
+/// Keeps [`Broker::sockets_open`] counted while a connection lives.
+#[derive(Debug)]
+pub struct SocketGuard(std::sync::Arc<Broker>);
+
+impl Drop for SocketGuard {
+    fn drop(&mut self) {
+        self.0.sockets_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Messages to a session task.
 #[derive(Debug, Clone)]
 pub enum ToSession {
@@ -99,6 +109,10 @@ pub struct Broker {
     inner: Mutex<Inner>,
     next_id: AtomicU64,
     pub limits: Limits,
+    /// CONNECT packets received since start (benchmarks count the connects a client made).
+    connects_total: AtomicU64,
+    /// TCP connections the gateway holds open right now (leak checks).
+    sockets_open: AtomicU64,
 }
 
 impl Broker {
@@ -107,6 +121,8 @@ impl Broker {
             inner: Mutex::new(Inner::default()),
             next_id: AtomicU64::new(1),
             limits,
+            connects_total: AtomicU64::new(0),
+            sockets_open: AtomicU64::new(0),
         }
     }
 
@@ -122,6 +138,7 @@ impl Broker {
 
     /// Records a CONNECT attempt for `client_id`; false if the previous one was too recent.
     pub fn connect_attempt(&self, client_id: &str, now: Instant) -> bool {
+        self.connects_total.fetch_add(1, Ordering::Relaxed);
         let mut g = self.lock();
         let ok = g
             .last_connect
@@ -162,6 +179,22 @@ impl Broker {
 
     pub fn connection_count(&self) -> usize {
         self.lock().conns.len()
+    }
+
+    /// CONNECT packets with a valid client id received since start.
+    pub fn connects_total(&self) -> u64 {
+        self.connects_total.load(Ordering::Relaxed)
+    }
+
+    /// TCP connections currently open at the gateway (any stage: TLS, upgrade, MQTT).
+    pub fn sockets_open(&self) -> u64 {
+        self.sockets_open.load(Ordering::Relaxed)
+    }
+
+    /// Counts an open socket until the returned guard drops.
+    pub fn socket_guard(self: &std::sync::Arc<Self>) -> SocketGuard {
+        self.sockets_open.fetch_add(1, Ordering::Relaxed);
+        SocketGuard(self.clone())
     }
 
     pub fn subscribe(&self, id: u64, filters: &[(String, u8)]) {

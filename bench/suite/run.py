@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""Suite benchmark driver: one lab, the generated suite, N interleaved runs of
+`iot-canary once` and of the Python SDK peer against it. Each run records wall time,
+probes/s, connects made (the lab's `connects_total` before/after), CPU seconds (user+sys of
+the child from wait4, which includes every thread the child started) and peak RSS.
+Checks that both clients agree on every verdict, then writes results JSON and a markdown
+summary (medians, min–max, ratios).
+
+usage: run.py --bin target/release/iot-canary --python VENV_PYTHON [--runs 5]
+              [--users 50] [--deny 1000] [--concurrency 64] [--out bench/results]
+"""
+import argparse
+import collections
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def measure(cmd, env, stdout):
+    """Runs cmd; returns (exit status, wall s, cpu s, peak RSS MiB).
+
+    CPU and peak RSS come from /usr/bin/time (wait4 of its own child). Measuring with wait4
+    straight from this Python process would overstate peak RSS: a child forked from Python
+    starts with Python's RSS as its high-water mark, which survives the exec.
+    """
+    with tempfile.NamedTemporaryFile("r", suffix=".time") as t:
+        t0 = time.monotonic()
+        p = subprocess.run(["/usr/bin/time", "-f", "%U %S %M", "-o", t.name, *cmd], env=env,
+                           stdout=stdout, stderr=subprocess.DEVNULL)
+        wall = time.monotonic() - t0
+        fields = t.read().split()[-3:]
+    user, sys_, maxrss_kb = float(fields[0]), float(fields[1]), float(fields[2])
+    return p.returncode, wall, user + sys_, maxrss_kb / 1024.0
+
+
+def lab_state(admin):
+    with urllib.request.urlopen(admin + "/state", timeout=10) as r:
+        return json.load(r)
+
+
+def start_lab(binary, scenario):
+    lab = subprocess.Popen([binary, "lab", "--scenario", scenario], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    line = lab.stdout.readline()
+    if not line:
+        raise SystemExit("lab did not print its ready line")
+    return lab, json.loads(line)
+
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def spread(xs, fmt="{:.2f}"):
+    return f"{fmt.format(med(xs))} ({fmt.format(min(xs))}–{fmt.format(max(xs))})"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--users", type=int, default=50)
+    ap.add_argument("--deny", type=int, default=1000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--out", default="bench/results")
+    a = ap.parse_args()
+    work = tempfile.mkdtemp(prefix="iot-canary-suite-")
+    subprocess.run([sys.executable, os.path.join(HERE, "gen.py"), work, "--users", str(a.users),
+                    "--deny", str(a.deny), "--concurrency", str(a.concurrency)], check=True)
+    lab, ready = start_lab(a.bin, os.path.join(work, "scenario.toml"))
+    try:
+        with open(os.path.join(work, "canaries.in.toml")) as f:
+            text = f.read().replace("@MQTT@", ready["mqtt"]).replace("@CA@", ready["ca_file"])
+        canaries = os.path.join(work, "canaries.toml")
+        with open(canaries, "w") as f:
+            f.write(text)
+        keys_path = os.path.join(work, "keys.json")
+        with open(keys_path) as f:
+            keys = json.load(f)
+        env = dict(os.environ)
+        for ident, (akid, secret) in keys.items():
+            env[f"SUITE_{ident.upper()}_AKID"] = akid
+            env[f"SUITE_{ident.upper()}_SECRET"] = secret
+        env["RUST_LOG"] = "warn"
+        runs = {"iot-canary": [], "peer": []}
+        verdicts = {}
+        for i in range(a.runs):
+            for who in ("iot-canary", "peer"):
+                # The lab allows 1 CONNECT/s per client id; runs reuse client ids.
+                time.sleep(1.5)
+                before = lab_state(ready["admin"])["connects_total"]
+                out = os.path.join(work, f"{who}-{i}.json")
+                if who == "iot-canary":
+                    cmd = [a.bin, "once", "-c", canaries, "--format", "json", "--output", out]
+                    rc, wall, cpu, rss = measure(cmd, env, subprocess.DEVNULL)
+                    with open(out) as f:
+                        got = {c["canary"]: c["verdict"] for c in json.load(f)["canaries"]}
+                else:
+                    cmd = [a.python, os.path.join(HERE, "peer.py"), canaries, keys_path,
+                           "--concurrency", str(a.concurrency)]
+                    with open(out, "w") as f:
+                        rc, wall, cpu, rss = measure(cmd, env, f)
+                    with open(out) as f:
+                        got = json.load(f)["verdicts"]
+                connects = lab_state(ready["admin"])["connects_total"] - before
+                counts = collections.Counter(got.values())
+                verdicts[(who, i)] = got
+                row = {"run": i, "exit": rc, "wall_s": wall, "cpu_s": cpu, "rss_mib": rss,
+                       "probes": len(got), "probes_per_s": len(got) / wall,
+                       "connects": connects, "verdicts": dict(counts)}
+                runs[who].append(row)
+                print(f"{who:10} run {i}: {wall:6.2f} s wall, {cpu:6.2f} s CPU, "
+                      f"{rss:7.1f} MiB, {connects} connects, {dict(counts)}", flush=True)
+        disagreements = sorted(
+            {name for (who, i), v in verdicts.items() for name, verdict in v.items()
+             if verdict != verdicts[("iot-canary", 0)].get(name)})
+        final = lab_state(ready["admin"])
+    finally:
+        lab.terminate()
+        lab.wait(timeout=30)
+    write(a, runs, disagreements, final)
+    return 0 if not disagreements else 1
+
+
+def write(a, runs, disagreements, final):
+    os.makedirs(a.out, exist_ok=True)
+    d, p = runs["iot-canary"], runs["peer"]
+    wall_ratio = [pp["wall_s"] / dd["wall_s"] for dd, pp in zip(d, p)]
+    cpu_ratio = [pp["cpu_s"] / dd["cpu_s"] for dd, pp in zip(d, p)]
+    result = {"params": {"users": a.users, "deny": a.deny, "concurrency": a.concurrency,
+                         "runs": a.runs},
+              "runs": runs, "wall_ratio": wall_ratio, "cpu_ratio": cpu_ratio,
+              "disagreements": disagreements,
+              "lab_after": {k: final[k] for k in ("connections", "sockets_open")},
+              "machine": {"nproc": os.cpu_count(), "loadavg_end": os.getloadavg()}}
+    with open(os.path.join(a.out, "suite.json"), "w") as f:
+        json.dump(result, f, indent=1)
+    col = lambda rows, k: [r[k] for r in rows]  # noqa: E731
+    lines = [
+        "# Suite benchmark",
+        "",
+        f"{a.deny} deny canaries + {a.users} controls over {a.users} static-key identities "
+        f"(+ `ops` witness), MQTT 5 over TLS on loopback, concurrency {a.concurrency}; one "
+        f"round per run, {a.runs} interleaved runs each; median (min–max). Generated by "
+        "`bench/suite/run.sh`.",
+        "",
+        "| | iot-canary `once` | Python awsiotsdk peer | ratio (peer / iot-canary) |",
+        "|---|---|---|---|",
+        f"| wall time (s) | {spread(col(d, 'wall_s'))} | {spread(col(p, 'wall_s'))} | "
+        f"{spread(wall_ratio, '{:.1f}')}× |",
+        f"| CPU user+sys (s) | {spread(col(d, 'cpu_s'))} | {spread(col(p, 'cpu_s'))} | "
+        f"{spread(cpu_ratio, '{:.1f}')}× |",
+        f"| probes/s | {spread(col(d, 'probes_per_s'), '{:.0f}')} | "
+        f"{spread(col(p, 'probes_per_s'), '{:.0f}')} | |",
+        f"| peak RSS (MiB) | {spread(col(d, 'rss_mib'), '{:.1f}')} | "
+        f"{spread(col(p, 'rss_mib'), '{:.1f}')} | |",
+        f"| connects made | {spread(col(d, 'connects'), '{:.0f}')} | "
+        f"{spread(col(p, 'connects'), '{:.0f}')} | |",
+        "",
+        f"Verdicts (every run): iot-canary {d[0]['verdicts']}, peer {p[0]['verdicts']}; "
+        f"canaries on which any run disagreed: {len(disagreements)}"
+        + (f" ({', '.join(disagreements[:10])})" if disagreements else "") + ".",
+        f"Lab after the runs: {result['lab_after']}. Machine: {os.cpu_count()} cores, load "
+        f"average at the end {os.getloadavg()[0]:.1f}.",
+        "",
+        f"Goal (≥5× wall, ≥10× CPU): wall {'met' if min(wall_ratio) >= 5 else 'NOT met in every run' if med(wall_ratio) >= 5 else 'NOT met'}, "
+        f"CPU {'met' if min(cpu_ratio) >= 10 else 'NOT met in every run' if med(cpu_ratio) >= 10 else 'NOT met'}.",
+        "",
+    ]
+    with open(os.path.join(a.out, "summary.md"), "w") as f:
+        f.write("\n".join(lines))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
