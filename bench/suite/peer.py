@@ -7,7 +7,11 @@ verdict rules mirror iot-canary's MQTT 5 ones: an explicit 0x87 is `denied`, suc
 `allowed`, anything else `inconclusive`; receive canaries whose SUBSCRIBE is granted are
 judged by bait (a witness publishes a nonce; not receiving it within the grace is `denied`).
 
-usage: peer.py CANARIES_TOML KEYS_JSON [--concurrency N] [--grace S] > verdicts.json
+With --reuse, the more careful variant: one long-lived client per identity shared by that
+identity's canaries (as iot-canary does); connect canaries and witnesses still connect per
+canary.
+
+usage: peer.py CANARIES_TOML KEYS_JSON [--concurrency N] [--grace S] [--reuse] > verdicts.json
 Prints {"verdicts": {canary: verdict}, "wall_s": ...} as JSON.
 """
 import argparse
@@ -28,7 +32,9 @@ DENIED = 0x87
 
 
 class Peer:
-    def __init__(self, cfg, keys, grace):
+    def __init__(self, cfg, keys, grace, reuse=False):
+        self.reuse = reuse
+        self.shared = {}  # identity -> (client, {nonce: Event})
         url = urlparse(cfg["target"]["endpoint"])
         self.host, self.port = url.hostname, url.port or 443
         self.ca = cfg["target"].get("ca_file")
@@ -116,57 +122,103 @@ class Peer:
             if nonce.encode() in bytes(data.publish_packet.payload):
                 got.set()
 
+        if self.reuse:
+            c, waiters = self.shared_client(ident)
+            if c is None:
+                return "inconclusive"
+            with self.lock:
+                waiters[nonce] = got
+            try:
+                return self.act(k, c, nonce, payload, got, on_message)
+            finally:
+                with self.lock:
+                    waiters.pop(nonce, None)
         c, code = self.client(ident, self.client_id(ident), on_message)
         if code is not None:
             return "inconclusive"
         try:
-            if action == "subscribe":
-                return self.judge(self.subscribe(c, k["topic_filter"]))
-            if action == "publish":
-                if "witness" not in k:
-                    return self.judge(self.publish(c, k["topic"], payload))
-                w, wcode = self.client(k["witness"], self.client_id(k["witness"]), on_message)
-                if wcode is not None:
-                    return "inconclusive"
-                try:
-                    if self.subscribe(w, k["topic"]) >= 0x80:
-                        return "inconclusive"
-                    code = self.publish(c, k["topic"], payload)
-                    if code >= 0x80:
-                        return self.judge(code)
-                    return "allowed" if got.wait(self.grace) else "inconclusive"
-                finally:
-                    w.stop()
-            if action == "receive":
-                code = self.subscribe(c, k.get("topic_filter", k["topic"]))
-                if code >= 0x80:
-                    return self.judge(code)
-                seen = threading.Event()
-
-                def on_bait(data):
-                    if nonce.encode() in bytes(data.publish_packet.payload):
-                        seen.set()
-
-                w, wcode = self.client(k["witness"], self.client_id(k["witness"]), on_bait)
-                if wcode is not None:
-                    return "inconclusive"
-                try:
-                    if self.subscribe(w, k["topic"]) >= 0x80:
-                        return "inconclusive"
-                    if self.publish(w, k["topic"], payload) >= 0x80 or not seen.wait(WAIT):
-                        return "inconclusive"
-                    return "allowed" if got.wait(self.grace) else "denied"
-                finally:
-                    w.stop()
-            if action.startswith("shadow-"):
-                op = action.split("-", 1)[1]
-                shadow = k.get("shadow") or ("iot-canary" if op == "delete" else None)
-                base = f"$aws/things/{k['thing']}/shadow" + (f"/name/{shadow}" if shadow else "")
-                self.subscribe(c, f"{base}/{op}/+")
-                return self.judge(self.publish(c, f"{base}/{op}", payload))
-            return "inconclusive"
+            return self.act(k, c, nonce, payload, got, on_message)
         finally:
             c.stop()
+
+    def shared_client(self, ident):
+        """One client per identity, created once; messages go to the waiting canary by nonce."""
+        with self.lock:
+            entry = self.shared.get(ident)
+            if entry is None:
+                entry = {"ready": threading.Event(), "client": None, "waiters": {}}
+                self.shared[ident] = entry
+                creator = True
+            else:
+                creator = False
+        if creator:
+            waiters = entry["waiters"]
+
+            def on_message(data):
+                body = bytes(data.publish_packet.payload)
+                with self.lock:
+                    hits = [e for n, e in waiters.items() if n.encode() in body]
+                for e in hits:
+                    e.set()
+
+            c, code = self.client(ident, self.client_id(ident), on_message)
+            entry["client"] = c if code is None else None
+            entry["ready"].set()
+        entry["ready"].wait(WAIT)
+        return entry["client"], entry["waiters"]
+
+    def close(self):
+        for entry in self.shared.values():
+            if entry["client"] is not None:
+                entry["client"].stop()
+
+    def act(self, k, c, nonce, payload, got, on_message):
+        action = k["action"]
+        if action == "subscribe":
+            return self.judge(self.subscribe(c, k["topic_filter"]))
+        if action == "publish":
+            if "witness" not in k:
+                return self.judge(self.publish(c, k["topic"], payload))
+            w, wcode = self.client(k["witness"], self.client_id(k["witness"]), on_message)
+            if wcode is not None:
+                return "inconclusive"
+            try:
+                if self.subscribe(w, k["topic"]) >= 0x80:
+                    return "inconclusive"
+                code = self.publish(c, k["topic"], payload)
+                if code >= 0x80:
+                    return self.judge(code)
+                return "allowed" if got.wait(self.grace) else "inconclusive"
+            finally:
+                w.stop()
+        if action == "receive":
+            code = self.subscribe(c, k.get("topic_filter", k["topic"]))
+            if code >= 0x80:
+                return self.judge(code)
+            seen = threading.Event()
+
+            def on_bait(data):
+                if nonce.encode() in bytes(data.publish_packet.payload):
+                    seen.set()
+
+            w, wcode = self.client(k["witness"], self.client_id(k["witness"]), on_bait)
+            if wcode is not None:
+                return "inconclusive"
+            try:
+                if self.subscribe(w, k["topic"]) >= 0x80:
+                    return "inconclusive"
+                if self.publish(w, k["topic"], payload) >= 0x80 or not seen.wait(WAIT):
+                    return "inconclusive"
+                return "allowed" if got.wait(self.grace) else "denied"
+            finally:
+                w.stop()
+        if action.startswith("shadow-"):
+            op = action.split("-", 1)[1]
+            shadow = k.get("shadow") or ("iot-canary" if op == "delete" else None)
+            base = f"$aws/things/{k['thing']}/shadow" + (f"/name/{shadow}" if shadow else "")
+            self.subscribe(c, f"{base}/{op}/+")
+            return self.judge(self.publish(c, f"{base}/{op}", payload))
+        return "inconclusive"
 
 
 def main():
@@ -175,16 +227,18 @@ def main():
     ap.add_argument("keys")
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--grace", type=float, default=1.0)
+    ap.add_argument("--reuse", action="store_true")
     a = ap.parse_args()
     with open(a.canaries, "rb") as f:
         cfg = tomllib.load(f)
     with open(a.keys) as f:
         keys = json.load(f)
-    peer = Peer(cfg, keys, a.grace)
+    peer = Peer(cfg, keys, a.grace, a.reuse)
     canaries = cfg["canary"]
     t0 = time.monotonic()
     with concurrent.futures.ThreadPoolExecutor(a.concurrency) as pool:
         verdicts = dict(zip((k["name"] for k in canaries), pool.map(peer.run, canaries)))
+    peer.close()
     wall = time.monotonic() - t0
     json.dump({"verdicts": verdicts, "wall_s": wall}, sys.stdout)
     print()
