@@ -1,33 +1,7 @@
-//! Secrets (webhook URLs, bearer tokens) wrapped so that `Debug`/`Display` can never leak them
-//! into logs or error messages by accident.
+//! Notifier secrets (webhook URLs, bearer tokens) use the identity module's redacting
+//! [`Secret`]: one type, so `Debug`/`Display` can never leak a secret from either path.
 
-use std::fmt;
-
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The raw value, for the one place that must put it on the wire.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
+pub use crate::identity::Secret;
 
 #[cfg(test)]
 mod tests {

@@ -303,6 +303,30 @@ fn cred_flag(f: &Mutex<bool>) -> bool {
 type AckTx = oneshot::Sender<Result<Instant, ConnectFailure>>;
 type EventTx = mpsc::UnboundedSender<(Instant, Event)>;
 
+/// Hands one decoded server packet to the session; `false` ends the driver (a refused CONNACK,
+/// a server DISCONNECT, or nobody listening any more). Shared by both protocol versions.
+fn deliver(inc: Incoming, ack: &mut Option<AckTx>, tx: &EventTx) -> bool {
+    let now = Instant::now();
+    match inc {
+        Incoming::Connack(code) => match ack.take() {
+            Some(a) => {
+                let _ = a.send(if code == 0 {
+                    Ok(now)
+                } else {
+                    Err(ConnectFailure::Refused(code))
+                });
+                code == 0
+            }
+            None => true,
+        },
+        Incoming::Event(ev) => {
+            let closing = matches!(ev, Event::Closed(_));
+            tx.send((now, ev)).is_ok() && !closing
+        }
+        Incoming::Ignore => true,
+    }
+}
+
 async fn drive_v5(
     mut el: rumqttc::v5::EventLoop,
     tx: EventTx,
@@ -314,26 +338,7 @@ async fn drive_v5(
     loop {
         match el.poll().await {
             Ok(RE::Incoming(p)) => {
-                let now = Instant::now();
-                let ev = match incoming_v5(p) {
-                    Incoming::Connack(code) => {
-                        if let Some(a) = ack.take() {
-                            let _ = a.send(if code == 0 {
-                                Ok(now)
-                            } else {
-                                Err(ConnectFailure::Refused(code))
-                            });
-                            if code != 0 {
-                                return;
-                            }
-                        }
-                        continue;
-                    }
-                    Incoming::Event(ev) => ev,
-                    Incoming::Ignore => continue,
-                };
-                let closing = matches!(ev, Event::Closed(_));
-                if tx.send((now, ev)).is_err() || closing {
+                if !deliver(incoming_v5(p), &mut ack, &tx) {
                     return;
                 }
             }
@@ -385,25 +390,7 @@ async fn drive_v4(
     loop {
         match el.poll().await {
             Ok(RE::Incoming(p)) => {
-                let now = Instant::now();
-                let ev = match incoming_v4(p) {
-                    Incoming::Connack(code) => {
-                        if let Some(a) = ack.take() {
-                            let _ = a.send(if code == 0 {
-                                Ok(now)
-                            } else {
-                                Err(ConnectFailure::Refused(code))
-                            });
-                            if code != 0 {
-                                return;
-                            }
-                        }
-                        continue;
-                    }
-                    Incoming::Event(ev) => ev,
-                    Incoming::Ignore => continue,
-                };
-                if tx.send((now, ev)).is_err() {
+                if !deliver(incoming_v4(p), &mut ack, &tx) {
                     return;
                 }
             }
