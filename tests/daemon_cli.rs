@@ -10,47 +10,18 @@ use std::path::{Path, PathBuf};
 use daemon_common::*;
 use iot_canary::lab::RunningLab;
 
-const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
-const HOLE: &str =
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
-
 fn scenario() -> String {
     let tight = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Connect","Resource":"{ARN}:client/dev-*"}},{{"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"{ARN}:topic/devices/dev-lamp/*"}},{{"Effect":"Allow","Action":"iot:Subscribe","Resource":"{ARN}:topicfilter/devices/dev-lamp/*"}}]}}"#
     );
-    format!(
-        r#"region = "us-east-1"
-account_id = "123456789012"
-
-[policies]
-Witness = '''{HOLE}'''
-Dev = '''{tight}'''
-Leaky = '''{HOLE}'''
-
-[[iam_user]]
-name = "ops"
-access_key_id = "AKIALABOPS0000000001"
-secret_access_key = "lab-secret-ops"
-policies = ["Witness"]
-
-[[iam_user]]
-name = "dev"
-access_key_id = "AKIALABDEV0000000001"
-secret_access_key = "lab-secret-dev"
-policies = ["Dev"]
-
-[[iam_user]]
-name = "leaky"
-access_key_id = "AKIALABLEAKY00000001"
-secret_access_key = "lab-secret-leaky"
-policies = ["Leaky"]
-
-[[role]]
+    scenario_head(&format!("Dev = '''{tight}'''\nLeaky = '''{HOLE}'''"))
+        + &iam_user("dev", "AKIALABDEV0000000001", "lab-secret-dev", "Dev")
+        + &iam_user("leaky", "AKIALABLEAKY00000001", "lab-secret-leaky", "Leaky")
+        + r#"[[role]]
 name = "DevRole"
 policies = ["Dev"]
 trusted = ["ops"]
 "#
-    )
 }
 
 const SECRETS: [(&str, &str); 6] = [

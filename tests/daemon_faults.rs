@@ -23,9 +23,6 @@ use iot_canary::report;
 use iot_canary::verdict::{Reason, Standing, Verdict};
 use tokio::sync::watch;
 
-const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
-const POOL: &str = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de";
-
 fn scenario(ttl: Option<u64>) -> String {
     let tight = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Connect","Resource":"{ARN}:client/dev-*"}},{{"Effect":"Allow","Action":"iot:Subscribe","Resource":"{ARN}:topicfilter/devices/dev-lamp/*"}}]}}"#

@@ -24,9 +24,6 @@ use iot_canary::identity::Env;
 use iot_canary::report;
 use iot_canary::verdict::{Expect, Observation, Standing, Verdict};
 
-const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
-const POOL: &str = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de";
-
 fn tight_policy() -> String {
     format!(
         r#"{{"Version":"2012-10-17","Statement":[
@@ -35,9 +32,6 @@ fn tight_policy() -> String {
  {{"Effect":"Allow","Action":"iot:Subscribe","Resource":["{ARN}:topicfilter/devices/dev-lamp/*","{ARN}:topicfilter/$aws/things/dev-lamp/shadow/*"]}}]}}"#
     )
 }
-
-const HOLE: &str =
-    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
 
 fn scenario() -> String {
     let tight = tight_policy();

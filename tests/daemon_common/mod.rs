@@ -13,6 +13,32 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 /// Every wait in these tests is bounded by this (generous for a loaded 2-core machine).
+/// The lab scenarios' Cognito identity pool id.
+pub const POOL: &str = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de";
+
+/// ARN prefix of the lab account's IoT resources.
+pub const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
+
+/// Allows every IoT action: the witness's policy, and the "hole" the tests open.
+pub const HOLE: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
+
+/// Scenario head shared by the daemon tests: region, account, `[policies]` with the `ops`
+/// witness's `Witness` (= `HOLE`) plus `policies` (TOML lines), and the `ops` IAM user.
+pub fn scenario_head(policies: &str) -> String {
+    format!(
+        "region = \"us-east-1\"\naccount_id = \"123456789012\"\n\n[policies]\nWitness = '''{HOLE}'''\n{policies}\n\n{}",
+        iam_user("ops", "AKIALABOPS0000000001", "lab-secret-ops", "Witness")
+    )
+}
+
+/// One `[[iam_user]]` table with a single policy.
+pub fn iam_user(name: &str, key: &str, secret: &str, policy: &str) -> String {
+    format!(
+        "[[iam_user]]\nname = \"{name}\"\naccess_key_id = \"{key}\"\nsecret_access_key = \"{secret}\"\npolicies = [\"{policy}\"]\n\n"
+    )
+}
+
 pub const WAIT: Duration = Duration::from_secs(120);
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_iot-canary");
