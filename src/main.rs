@@ -203,14 +203,14 @@ fn main() -> ExitCode {
     ExitCode::from(exit.code())
 }
 
-/// `simulate`: IO here (files, clock); the evaluation is `policy::simulate`.
+/// `simulate`: IO here (files, clock); the evaluation is `simulate`.
 fn simulate(
     config: &std::path::Path,
     scenario: &std::path::Path,
     baseline: Option<&std::path::Path>,
     format: PolicyTestFormat,
 ) -> Exit {
-    use iot_canary::policy::simulate as sim;
+    use iot_canary::simulate as sim;
     let cfg = match iot_canary::config::load(config) {
         Ok(c) => c,
         Err(e) => {

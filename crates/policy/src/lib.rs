@@ -12,7 +12,6 @@ mod conditions;
 mod document;
 mod eval;
 mod matching;
-pub mod simulate;
 pub mod size;
 pub mod testfile;
 mod variables;

@@ -14,7 +14,7 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use super::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
+use crate::policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
 use crate::config::{Canary, Config};
 use crate::daemon::plan::{Principal as ClientIdPrincipal, expand_client_id};
 use crate::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
@@ -84,7 +84,7 @@ fn check(
     action: IotAction,
     resource: &str,
 ) -> (bool, SimCheck) {
-    let r: AuthResult = super::authorize(
+    let r: AuthResult = crate::policy::authorize(
         set,
         &Request {
             action,
