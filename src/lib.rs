@@ -8,7 +8,8 @@ pub mod config;
 pub mod daemon;
 pub mod exit;
 pub mod identity;
-pub mod lab;
+/// The emulator lives in its own crate.
+pub use iot_canary_lab as lab;
 pub mod logging;
 pub mod mqtt;
 pub mod observe;

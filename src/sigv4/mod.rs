@@ -1,8 +1,5 @@
-//! AWS Signature Version 4: the pieces both sides share. `verify` checks presigned URLs the
-//! way AWS IoT's websocket gateway does; its canonicalisation and key-derivation helpers are
-//! public so other verifiers (STS `Authorization` headers) and signers reuse them. `presign`
-//! builds the client's presigned websocket URLs.
+//! AWS Signature Version 4, client side: `presign` builds the presigned websocket URLs. The
+//! verifiers are the lab's (`iot_canary_lab::sigv4`).
 
 pub mod presign;
-pub mod verify;
-pub mod verify_header;
+pub use iot_canary_lab::sigv4::{verify, verify_header};

@@ -1,15 +1,18 @@
 //! `lab`: a local AWS IoT Core emulator. Data plane: SigV4 websocket gateway, MQTT 3.1.1/5
 //! broker with AWS IoT authorization, device shadow service, admin API. Identity plane: STS,
-//! Cognito user pool + identity pool, credential-vending API. Enforces with `crate::policy`.
+//! Cognito user pool + identity pool, credential-vending API. Enforces with `iot_canary_policy`.
 
 pub mod admin;
+pub mod authz;
 pub mod broker;
 pub mod demo;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz_entry;
 pub mod gateway;
 pub mod identity;
 pub mod scenario;
 pub mod shadow;
+pub mod sigv4;
 pub mod state;
 pub mod tls;
 

@@ -13,9 +13,9 @@ use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use crate::lab::broker::Broker;
-use crate::lab::broker::session::{self, SessionCtx};
-use crate::lab::state::{LabState, Principal};
+use crate::broker::Broker;
+use crate::broker::session::{self, SessionCtx};
+use crate::state::{LabState, Principal};
 use crate::sigv4::verify::{self, EMPTY_PAYLOAD_SHA256, IOT_SERVICE, RequestParts, TokenMode};
 
 /// An upgrade refusal as AWS IoT answers it: status + `x-amzn-ErrorType`.

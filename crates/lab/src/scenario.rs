@@ -118,7 +118,7 @@ use std::sync::Arc;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
-use crate::policy::Policy;
+use iot_canary_policy::Policy;
 
 /// A scenario error names the file, the line/column and the key it is about.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

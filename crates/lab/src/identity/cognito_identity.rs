@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::cognito_idp::verify_id_token;
 use super::errors::AwsError;
 use super::jwt::JwtSigner;
-use crate::lab::scenario::{Cognito, Scenario};
-use crate::lab::state::cognito_identity_id;
+use crate::scenario::{Cognito, Scenario};
+use crate::state::cognito_identity_id;
 
 pub const DEFAULT_CREDENTIALS_TTL: u64 = 3600;
 
@@ -228,7 +228,7 @@ pub fn credentials_for_identity(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::identity::cognito_idp::{InitiateAuthRequest, RefreshTokens, initiate_auth};
+    use crate::identity::cognito_idp::{InitiateAuthRequest, RefreshTokens, initiate_auth};
     use std::sync::OnceLock;
     use std::time::{Duration, UNIX_EPOCH};
 

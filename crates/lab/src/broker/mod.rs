@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use crate::lab::shadow::{self, Shadows};
+use crate::shadow::{self, Shadows};
 
 /// AWS IoT message-broker limits (aws-iot-authz.md §6); tests shorten them.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,8 +14,8 @@ use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::lab::broker::Broker;
-use crate::lab::state::{Faults, LabState, StateError, Target, ThingInfo, cognito_identity_id};
+use crate::broker::Broker;
+use crate::state::{Faults, LabState, StateError, Target, ThingInfo, cognito_identity_id};
 
 #[derive(Clone)]
 struct Admin {

@@ -26,8 +26,8 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 use rand::Rng;
 use serde_json::json;
 
-use crate::lab::state::{IssuedCredentials, LabState, Principal};
-use crate::policy::Policy;
+use crate::state::{IssuedCredentials, LabState, Principal};
+use iot_canary_policy::Policy;
 use crate::sigv4::verify_header::{self, HeaderSigError, SignedRequest};
 use cognito_identity::{GetCredentialsRequest, GetIdRequest, GuestIds, IdentityKind};
 use cognito_idp::{InitiateAuthRequest, RefreshTokens};

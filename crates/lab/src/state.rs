@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::lab::scenario::LoadedScenario;
-use crate::policy::{Policy, PolicySet};
+use crate::scenario::LoadedScenario;
+use iot_canary_policy::{Policy, PolicySet};
 
 /// Who a set of credentials belongs to (contract shared with the identity plane).
 #[derive(Debug, Clone, PartialEq)]
@@ -247,7 +247,7 @@ impl LabState {
         self.world.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn scenario(&self) -> &crate::lab::scenario::Scenario {
+    pub fn scenario(&self) -> &crate::scenario::Scenario {
         &self.loaded.scenario
     }
 
@@ -521,7 +521,7 @@ impl LabState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lab::scenario;
+    use crate::scenario;
     use std::path::Path;
 
     const SCENARIO: &str = r#"

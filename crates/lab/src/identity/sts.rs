@@ -7,7 +7,7 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 
 use super::errors::{AwsError, xml_escape};
-use crate::lab::scenario::{Role, Scenario};
+use crate::scenario::{Role, Scenario};
 
 /// AWS: "The plaintext that you use for both inline and managed session policies can't
 /// exceed 2,048 characters" (the `Policy` member is modelled with max length 2048).
@@ -523,7 +523,7 @@ mod tests {
             },
             inp,
             |n| match docs.get(n) {
-                Some(crate::lab::scenario::PolicySource::Inline(j)) => Some(j.clone()),
+                Some(crate::scenario::PolicySource::Inline(j)) => Some(j.clone()),
                 _ => None,
             },
             |_| Ok(()),

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use bytes::BytesMut;
 
-use crate::lab::broker::codec::{self, Inbound, Version};
-use crate::lab::broker::decide;
-use crate::lab::shadow;
+use crate::broker::codec::{self, Inbound, Version};
+use crate::broker::decide;
+use crate::shadow;
 use crate::sigv4::verify::{self, EMPTY_PAYLOAD_SHA256, IOT_SERVICE, RequestParts, TokenMode};
 
 /// Feeds `data` as a stream of websocket payloads (split at arbitrary points chosen by the

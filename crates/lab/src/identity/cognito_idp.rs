@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::errors::AwsError;
 use super::jwt::{JwtError, JwtSigner, TokenClaims};
-use crate::lab::scenario::{Cognito, Scenario};
+use crate::scenario::{Cognito, Scenario};
 
 pub const DEFAULT_TOKEN_TTL: u64 = 3600;
 

@@ -17,9 +17,9 @@ use tokio_tungstenite::tungstenite::Message;
 use super::codec::{self, Inbound, Outbound, Version};
 use super::decide::{self, Action};
 use super::{Broker, Kick, ToSession};
-use crate::lab::shadow;
-use crate::lab::state::{LabState, Principal};
-use crate::policy::{self, IotAction, Request, RequestContext};
+use crate::shadow;
+use crate::state::{LabState, Principal};
+use iot_canary_policy::{self as policy, IotAction, Request};
 
 /// Everything a session needs from the gateway.
 pub struct SessionCtx {
@@ -53,30 +53,10 @@ pub fn authorize(
     connect_attributes: &[&str],
     now: SystemTime,
 ) -> bool {
-    let set = state.policy_set_for(principal, now);
-    let mut context = RequestContext {
-        region: state.region().to_string(),
-        account_id: state.account_id().to_string(),
-        client_id: Some(client_id.to_string()),
-        source_ip: Some(source_ip),
-        current_time: Some(now),
-        values: Default::default(),
-    };
-    match principal {
-        Principal::IamUser { name } => {
-            context
-                .values
-                .insert("aws:username".into(), vec![name.clone()]);
-        }
-        Principal::CognitoAuthenticated { identity_id, .. }
-        | Principal::CognitoUnauthenticated { identity_id } => {
-            context.values.insert(
-                "cognito-identity.amazonaws.com:sub".into(),
-                vec![identity_id.clone()],
-            );
-        }
-        Principal::AssumedRole { .. } => {}
-    }
+    let crate::authz::PrincipalAuthz { set, mut context } = state.principal_authz(principal, now);
+    context.client_id = Some(client_id.to_string());
+    context.source_ip = Some(source_ip);
+    context.current_time = Some(now);
     if action == IotAction::Connect {
         context.values.insert(
             "iot:connectattributes".into(),

@@ -5,8 +5,8 @@
 pub const DEMO_SCENARIO: &str = include_str!("scenario.toml");
 
 /// Parses and validates the demo scenario.
-pub fn load() -> Result<crate::lab::scenario::LoadedScenario, crate::lab::scenario::ScenarioError> {
-    crate::lab::scenario::parse(DEMO_SCENARIO, "<embedded demo>", std::path::Path::new("."))
+pub fn load() -> Result<crate::scenario::LoadedScenario, crate::scenario::ScenarioError> {
+    crate::scenario::parse(DEMO_SCENARIO, "<embedded demo>", std::path::Path::new("."))
 }
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ mod tests {
     fn many_things_grow_past_the_sts_limit() {
         let things: Vec<String> = (0..40).map(|i| format!("device-number-{i}")).collect();
         let p = render(T, &vars(&things)).unwrap();
-        assert!(p.len() > crate::lab::identity::sts::MAX_POLICY_PLAINTEXT);
+        assert!(p.len() > crate::identity::sts::MAX_POLICY_PLAINTEXT);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! What the broker does with each packet, as plain functions over data: the authorization
-//! decision comes in as a bool (computed by `crate::policy::authorize`), time comes in as a
+//! decision comes in as a bool (computed by `iot_canary_policy::authorize`), time comes in as a
 //! value. The socket loop only executes the returned [`Action`]s.
 //!
 //! Behaviour per aws-iot-authz.md §2.1: MQTT 3.1.1 closes the socket on any unauthorized
