@@ -133,7 +133,8 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn build(cfg: Config, shard: Option<Shard>) -> anyhow::Result<Daemon> {
     let shard = shard.unwrap_or(Shard::ALL);
-    let clashing = daemon::plan::unsharded_client_ids(&cfg.canaries, &cfg.target.client_id, shard);
+    let clashing =
+        iot_canary::plan::unsharded_client_ids(&cfg.canaries, &cfg.target.client_id, shard);
     if !clashing.is_empty() {
         anyhow::bail!(
             "--shard {}/{}: client id templates of {} (first: `{}`) lack `${{shard}}`; every \
@@ -320,7 +321,7 @@ pub fn run(a: RunArgs) -> Exit {
         let rt = runtime()?;
         rt.block_on(async {
             let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
-            let view = Arc::new(daemon::plan::reported_view(&d.config, d.shard));
+            let view = Arc::new(iot_canary::plan::reported_view(&d.config, d.shard));
             let live = Arc::new(Live::new(view, d.store.clone(), alerting));
             let addr = iot_canary::observe::http::serve_live(listen, live.clone())
                 .await

@@ -15,13 +15,13 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
 use crate::config::{Canary, Config};
-use crate::daemon::plan::{Principal as ClientIdPrincipal, expand_client_id};
 use crate::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
 use crate::lab::identity::vending;
 use crate::lab::scenario::LoadedScenario;
 use crate::lab::state::{LabState, Principal, cognito_identity_id};
+use crate::plan::{Principal as ClientIdPrincipal, expand_client_id};
+use crate::policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
 use crate::verdict::{Expect, ProbeAction};
 
 /// A canary's identity as the policies see it.
@@ -222,7 +222,7 @@ pub fn simulate(
                 },
                 &canary.name,
                 // Offline there are no replicas: evaluate as replica 0.
-                crate::daemon::plan::Shard::ALL,
+                crate::plan::Shard::ALL,
             ) {
                 Ok(id) => id,
                 Err(e) => return inconclusive(e),

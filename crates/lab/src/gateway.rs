@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::broker::Broker;
 use crate::broker::session::{self, SessionCtx};
-use crate::state::{LabState, Principal};
 use crate::sigv4::verify::{self, EMPTY_PAYLOAD_SHA256, IOT_SERVICE, RequestParts, TokenMode};
+use crate::state::{LabState, Principal};
 
 /// An upgrade refusal as AWS IoT answers it: status + `x-amzn-ErrorType`.
 #[derive(Debug, Clone, PartialEq, Eq)]

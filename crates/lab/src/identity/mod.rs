@@ -26,12 +26,12 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 use rand::Rng;
 use serde_json::json;
 
-use crate::state::{IssuedCredentials, LabState, Principal};
-use iot_canary_policy::Policy;
 use crate::sigv4::verify_header::{self, HeaderSigError, SignedRequest};
+use crate::state::{IssuedCredentials, LabState, Principal};
 use cognito_identity::{GetCredentialsRequest, GetIdRequest, GuestIds, IdentityKind};
 use cognito_idp::{InitiateAuthRequest, RefreshTokens};
 use errors::AwsError;
+use iot_canary_policy::Policy;
 use jwt::JwtSigner;
 use sts::{AssumeRoleInput, Caller, MintedCredentials, Params};
 
