@@ -32,6 +32,11 @@ impl Live {
         }
     }
 
+    /// Live state without notifiers (tests, `demo`).
+    pub fn without_alerts(config: Arc<Config>, store: Arc<Store>) -> Arc<Self> {
+        Arc::new(Live::new(config, store, Arc::new(Alerting::disabled())))
+    }
+
     pub fn config(&self) -> Arc<Config> {
         self.config
             .read()

@@ -1,10 +1,9 @@
-//! The canary daemon: runs rounds of probes (`once`, `run`), pairs denials with controls, and
-//! keeps the results store that reports and metrics read.
+//! The canary daemon: runs rounds of probes, pairs denials with controls, and keeps the
+//! results store that reports and metrics read. `service` is the one loop around rounds.
 
 pub mod alerting;
 pub mod identities;
 pub mod live;
-pub mod modes;
 pub mod sd_notify;
 pub mod service;
 

@@ -1,11 +1,14 @@
-//! `run` mode as a service: rounds on the schedule, alerts from every verdict, SIGHUP reloads
-//! (validated first; applied between rounds so probes in flight are never lost), SIGTERM drains,
-//! and the systemd notifications (READY, RELOADING, WATCHDOG, STOPPING).
+//! The one service loop: `run`, `once`, `demo` and the tests all drive rounds through it.
+//! Rounds on the schedule (or once, or until settled), alerts from every verdict, SIGHUP
+//! reloads (validated at once, applied between rounds so probes in flight are never lost), a
+//! stop that lets the round in flight finish for a grace period and then records what is still
+//! running as `inconclusive(aborted)`, idle connections closed and freed memory handed back
+//! during long pauses, and the systemd notifications (READY, RELOADING, WATCHDOG, STOPPING).
 //!
 //! Signals reach this loop as [`Event`]s over a channel, so tests drive it without signals.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -14,7 +17,7 @@ use super::sd_notify::SdNotify;
 use super::{CanaryReport, Daemon};
 use iot_canary_core::config::Config;
 use iot_canary_core::config::alerting::NotifierSettings;
-use iot_canary_core::plan::jittered;
+use iot_canary_core::plan::{close_between_rounds, jittered, settled};
 
 /// How long the round in flight may take to finish after a stop request: deny probes, then
 /// the controls, each bounded by the probe timeout (plus the probe backstop).
@@ -30,8 +33,24 @@ pub fn round_budget(canaries: usize, concurrency: usize, timeout: Duration) -> D
     (timeout + Duration::from_secs(2)) * waves * 2 + Duration::from_secs(30)
 }
 
-/// How long queued alerts may take to go out when the daemon stops.
+/// Longest pause between `--settle` rounds (AWS propagates policy changes within minutes).
+pub const SETTLE_PAUSE: Duration = Duration::from_secs(10);
+
+/// The pause between `--settle` rounds: a sixth of the settle budget (room for several rounds
+/// after a change lands), between 1 s and [`SETTLE_PAUSE`].
+pub fn settle_pause(settle: Duration) -> Duration {
+    (settle / 6).clamp(Duration::from_secs(1), SETTLE_PAUSE)
+}
+
+/// How long an aborted round may take to record its aborted probes.
+pub const ABORT_BOUND: Duration = Duration::from_secs(5);
+
+/// How long queued alerts may take to go out when a long-running daemon stops.
 pub const STOP_ALERT_DRAIN: Duration = Duration::from_secs(5);
+
+/// How long a one-shot gate waits for its alerts before exiting: they must leave before the
+/// process does, but never hold the pipeline.
+pub const ONCE_ALERT_DRAIN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
@@ -39,6 +58,19 @@ pub enum Event {
     Reload,
     /// SIGTERM / SIGINT: finish the round in flight (bounded), deliver alerts, exit.
     Stop,
+}
+
+/// Which rounds the loop runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rounds {
+    /// `run` and live `demo`: every `[schedule] interval` (jittered) until stopped.
+    Forever,
+    /// `once`: one round over the canaries matching `only`, or with `settle` rounds until two
+    /// consecutive rounds agree or the time is up.
+    Once {
+        only: Option<String>,
+        settle: Option<Duration>,
+    },
 }
 
 /// A freshly read and validated config with its notifiers' secrets loaded.
@@ -52,16 +84,35 @@ pub type Loader = dyn Fn() -> Result<Loaded, String> + Send + Sync;
 /// Builds a daemon (identities, endpoint) for a validated config.
 pub type Builder = dyn Fn(Config) -> Result<Daemon, String> + Send + Sync;
 
+/// How a reload is done; without it SIGHUP is logged and ignored.
+pub struct Reload {
+    pub loader: Box<Loader>,
+    pub builder: Box<Builder>,
+}
+
 pub struct Service {
     pub live: Arc<Live>,
+    pub rounds: Rounds,
     /// How long the round in flight may take to finish after a stop request.
     pub grace: Duration,
+    /// How long queued alerts may take to go out at the end.
+    pub alert_drain: Duration,
     pub notify: Option<SdNotify>,
     /// `WATCHDOG=1` period (half of `WATCHDOG_USEC`).
     pub watchdog: Option<Duration>,
-    pub loader: Box<Loader>,
-    pub builder: Box<Builder>,
+    pub reload: Option<Reload>,
+    /// Sees each verdict as it lands (after the alert state machine has).
     pub on_verdict: Arc<dyn Fn(&CanaryReport) + Send + Sync>,
+}
+
+/// What the loop ended with.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The last round's reports (for `once`, the report of the gate).
+    pub reports: Vec<CanaryReport>,
+    /// A stop request cut the last round short: what had not finished within the grace period
+    /// is `inconclusive(aborted)`, and a gate must say its report is incomplete.
+    pub interrupted: bool,
 }
 
 /// Ticks every `period`, or never.
@@ -74,7 +125,33 @@ async fn tick(wd: &mut Option<tokio::time::Interval>) {
     }
 }
 
+/// How one round ended.
+struct RoundEnd {
+    reports: Vec<CanaryReport>,
+    /// A stop arrived while it ran.
+    stop: bool,
+}
+
 impl Service {
+    /// A loop over `rounds` with the defaults every caller starts from: the drain grace of
+    /// `d`'s probe timeout, no systemd, no reload, no verdict callback.
+    pub fn new(live: Arc<Live>, d: &Daemon, rounds: Rounds) -> Self {
+        let alert_drain = match rounds {
+            Rounds::Forever => STOP_ALERT_DRAIN,
+            Rounds::Once { .. } => ONCE_ALERT_DRAIN,
+        };
+        Service {
+            live,
+            rounds,
+            grace: stop_grace(d.config.schedule.timeout),
+            alert_drain,
+            notify: None,
+            watchdog: None,
+            reload: None,
+            on_verdict: Arc::new(|_| {}),
+        }
+    }
+
     fn notify(&self, state: &str) {
         if let Some(n) = &self.notify {
             n.send(state);
@@ -96,139 +173,224 @@ impl Service {
         futures_util::future::join_all(fetches).await;
     }
 
-    /// Runs until [`Event::Stop`] (or the sender is dropped).
-    pub async fn run(self, first: Arc<Daemon>, mut events: mpsc::Receiver<Event>) {
+    /// Runs until the rounds are done, [`Event::Stop`] arrives, or the sender is dropped.
+    pub async fn run(self, first: Arc<Daemon>, mut events: mpsc::Receiver<Event>) -> Outcome {
         let mut d = first;
         let mut wd = self.watchdog.map(|p| {
             let mut i = tokio::time::interval(p);
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
-        Self::prefetch(&d).await;
+        let (only, settle) = match &self.rounds {
+            Rounds::Forever => {
+                Self::prefetch(&d).await;
+                (None, None)
+            }
+            Rounds::Once { only, settle } => (only.clone(), *settle),
+        };
         self.notify("READY=1");
         tracing::info!(
             canaries = d.config.canaries.len(),
             identities = d.identities.len(),
             "daemon ready"
         );
+        let started = Instant::now();
         let mut pending: Option<(Arc<Daemon>, Vec<NotifierSettings>)> = None;
+        let mut outcome = Outcome::default();
         let mut round_no: u64 = 0;
-        'rounds: loop {
+        loop {
             round_no += 1;
-            tracing::debug!(
-                round = round_no,
-                canaries = d.config.canaries.len(),
-                "round started"
-            );
-            let round = {
-                let d = d.clone();
-                let alerting = self.live.alerting.clone();
-                let user = self.on_verdict.clone();
-                async move {
-                    let cb = move |r: &CanaryReport| {
-                        alerting.observe(r, SystemTime::now());
-                        user(r);
-                    };
-                    d.round(None, &cb).await
-                }
-            };
-            tokio::pin!(round);
-            let round_started = tokio::time::Instant::now();
-            let budget = round_budget(
-                d.config.canaries.len(),
-                d.config.schedule.concurrency,
-                d.config.schedule.timeout,
-            );
-            let mut withheld = false;
-            loop {
-                tokio::select! {
-                    _ = &mut round => break,
-                    _ = tick(&mut wd) => {
-                        if round_started.elapsed() <= budget {
-                            self.notify("WATCHDOG=1");
-                        } else if !withheld {
-                            withheld = true;
-                            tracing::error!(
-                                round = round_no,
-                                budget_ms = budget.as_millis() as u64,
-                                "round exceeded its time budget; withholding the watchdog ping"
-                            );
-                        }
-                    }
-                    ev = events.recv() => match ev {
-                        Some(Event::Reload) => {
-                            // Validate now (the operator sees the result at once); apply after
-                            // this round so its probes finish under the config they started with.
-                            if let Some(p) = self.prepare(&d) {
-                                tracing::info!("reload validated; applying after the round in flight");
-                                pending = Some(p);
-                            }
-                        }
-                        Some(Event::Stop) | None => {
-                            self.notify("STOPPING=1");
-                            tracing::info!(grace_ms = self.grace.as_millis() as u64, "stopping: letting the round in flight finish");
-                            if tokio::time::timeout(self.grace, &mut round).await.is_err() {
-                                // Drain deadline: what is still in flight ends as
-                                // inconclusive(aborted) and the round records it.
-                                tracing::warn!("stopping: drain deadline passed, aborting in-flight probes");
-                                d.abort_in_flight();
-                                if tokio::time::timeout(super::modes::ABORT_BOUND, &mut round).await.is_err() {
-                                    tracing::warn!("stopping: abandoned the round in flight");
-                                }
-                            }
-                            break 'rounds;
-                        }
-                    },
-                }
+            let end = self
+                .round(
+                    &d,
+                    round_no,
+                    only.as_deref(),
+                    &mut events,
+                    &mut wd,
+                    &mut pending,
+                )
+                .await;
+            let previous = std::mem::replace(&mut outcome.reports, end.reports);
+            if end.stop {
+                outcome.interrupted = true;
+                break;
             }
             if let Some((next, notifiers)) = pending.take() {
                 d = self.apply(&d, next, &notifiers);
             }
-            let pause = jittered(
-                d.config.schedule.interval,
-                d.config.schedule.jitter,
-                rand::random(),
-            );
-            let sleep = tokio::time::sleep(pause);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    _ = tick(&mut wd) => self.notify("WATCHDOG=1"),
-                    ev = events.recv() => match ev {
-                        Some(Event::Reload) => {
-                            if let Some((next, notifiers)) = self.prepare(&d) {
-                                d = self.apply(&d, next, &notifiers);
-                                // Probe the new config now rather than after the old pause.
-                                break;
-                            }
-                        }
-                        Some(Event::Stop) | None => {
-                            self.notify("STOPPING=1");
-                            tracing::info!("stopping between rounds");
-                            break 'rounds;
-                        }
-                    },
+            let pause = match self.rounds {
+                Rounds::Forever => jittered(
+                    d.config.schedule.interval,
+                    d.config.schedule.jitter,
+                    rand::random(),
+                ),
+                Rounds::Once { .. } => {
+                    let Some(limit) = settle else { break };
+                    let key = |rs: &[CanaryReport]| {
+                        rs.iter()
+                            .map(|r| (r.canary.clone(), r.verdict))
+                            .collect::<Vec<_>>()
+                    };
+                    let remaining = limit.saturating_sub(started.elapsed());
+                    if (round_no > 1 && settled(&key(&previous), &key(&outcome.reports)))
+                        || remaining.is_zero()
+                    {
+                        break;
+                    }
+                    settle_pause(limit).min(remaining)
                 }
+            };
+            if self.pause(&mut d, pause, &mut events, &mut wd).await {
+                break;
             }
         }
-        if !self.live.alerting.drain(STOP_ALERT_DRAIN).await {
+        if !self.live.alerting.drain(self.alert_drain).await {
             tracing::warn!(
-                limit_ms = STOP_ALERT_DRAIN.as_millis() as u64,
+                limit_ms = self.alert_drain.as_millis() as u64,
                 "stopping: some alert notifications were not delivered"
             );
         }
         d.pool.close_all().await;
         tracing::info!("stopped");
+        outcome
+    }
+
+    /// One round, with the watchdog fed and events handled while it runs: a reload is
+    /// validated now and applied after the round; a stop lets it finish within the grace
+    /// period, then aborts what is still in flight (recorded as `inconclusive(aborted)`).
+    async fn round(
+        &self,
+        d: &Arc<Daemon>,
+        round_no: u64,
+        only: Option<&str>,
+        events: &mut mpsc::Receiver<Event>,
+        wd: &mut Option<tokio::time::Interval>,
+        pending: &mut Option<(Arc<Daemon>, Vec<NotifierSettings>)>,
+    ) -> RoundEnd {
+        tracing::debug!(
+            round = round_no,
+            canaries = d.config.canaries.len(),
+            "round started"
+        );
+        let round = {
+            let d = d.clone();
+            let alerting = self.live.alerting.clone();
+            let user = self.on_verdict.clone();
+            let only = only.map(str::to_owned);
+            async move {
+                let cb = move |r: &CanaryReport| {
+                    alerting.observe(r, SystemTime::now());
+                    user(r);
+                };
+                d.round(only.as_deref(), &cb).await
+            }
+        };
+        tokio::pin!(round);
+        let round_started = tokio::time::Instant::now();
+        let budget = round_budget(
+            d.config.canaries.len(),
+            d.config.schedule.concurrency,
+            d.config.schedule.timeout,
+        );
+        let mut withheld = false;
+        loop {
+            tokio::select! {
+                reports = &mut round => return RoundEnd { reports, stop: false },
+                _ = tick(wd) => {
+                    if round_started.elapsed() <= budget {
+                        self.notify("WATCHDOG=1");
+                    } else if !withheld {
+                        withheld = true;
+                        tracing::error!(
+                            round = round_no,
+                            budget_ms = budget.as_millis() as u64,
+                            "round exceeded its time budget; withholding the watchdog ping"
+                        );
+                    }
+                }
+                ev = events.recv() => match ev {
+                    Some(Event::Reload) => {
+                        // Validate now (the operator sees the result at once); apply after
+                        // this round so its probes finish under the config they started with.
+                        if let Some(p) = self.prepare(d) {
+                            tracing::info!("reload validated; applying after the round in flight");
+                            *pending = Some(p);
+                        }
+                    }
+                    Some(Event::Stop) | None => {
+                        self.notify("STOPPING=1");
+                        tracing::info!(grace_ms = self.grace.as_millis() as u64, "stopping: letting the round in flight finish");
+                        let reports = match tokio::time::timeout(self.grace, &mut round).await {
+                            Ok(r) => r,
+                            Err(_) => {
+                                // Drain deadline: what is still in flight ends as
+                                // inconclusive(aborted) and the round records it.
+                                tracing::warn!("stopping: drain deadline passed, aborting in-flight probes");
+                                d.abort_in_flight();
+                                match tokio::time::timeout(ABORT_BOUND, &mut round).await {
+                                    Ok(r) => r,
+                                    Err(_) => {
+                                        tracing::warn!("stopping: abandoned the round in flight");
+                                        Vec::new()
+                                    }
+                                }
+                            }
+                        };
+                        return RoundEnd { reports, stop: true };
+                    }
+                },
+            }
+        }
+    }
+
+    /// The pause before the next round. Idle pooled connections are closed and freed memory is
+    /// returned when the pause outlasts the keep-alive. Returns `true` when a stop arrived.
+    async fn pause(
+        &self,
+        d: &mut Arc<Daemon>,
+        pause: Duration,
+        events: &mut mpsc::Receiver<Event>,
+        wd: &mut Option<tokio::time::Interval>,
+    ) -> bool {
+        if close_between_rounds(pause, super::KEEP_ALIVE) {
+            d.pool.close_all().await;
+            release_free_memory();
+        }
+        let sleep = tokio::time::sleep(pause);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return false,
+                _ = tick(wd) => self.notify("WATCHDOG=1"),
+                ev = events.recv() => match ev {
+                    Some(Event::Reload) => {
+                        if let Some((next, notifiers)) = self.prepare(d) {
+                            *d = self.apply(d, next, &notifiers);
+                            // Probe the new config now rather than after the old pause.
+                            return false;
+                        }
+                    }
+                    Some(Event::Stop) | None => {
+                        self.notify("STOPPING=1");
+                        tracing::info!("stopping between rounds");
+                        return true;
+                    }
+                },
+            }
+        }
     }
 
     /// Reads, validates and builds the new config. On failure the old config keeps running and
     /// `iot_canary_config_last_reload_successful` drops to 0.
     fn prepare(&self, current: &Daemon) -> Option<(Arc<Daemon>, Vec<NotifierSettings>)> {
+        let Some(reload) = &self.reload else {
+            tracing::warn!("reload requested, but this mode has no config file to re-read");
+            return None;
+        };
         self.notify("RELOADING=1");
         let path = current.config.path.display().to_string();
-        let built = (self.loader)().and_then(|loaded| {
-            let mut next = (self.builder)(loaded.config)?;
+        let built = (reload.loader)().and_then(|loaded| {
+            let mut next = (reload.builder)(loaded.config)?;
             next.store = self.live.store.clone();
             // Unchanged identities keep their credential cache (no needless re-login).
             for spec in &next.config.identities {
@@ -299,6 +461,23 @@ impl Service {
     }
 }
 
+/// Hands freed heap pages back to the OS after the pooled connections closed: each one held
+/// ~150 KB of websocket/TLS buffers, and glibc keeps freed arena memory mapped otherwise, so
+/// RSS between rounds would stay at the round's peak.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        unsafe extern "C" {
+            fn malloc_trim(pad: usize) -> i32;
+        }
+        // SAFETY: glibc's malloc_trim only releases free memory; it takes no pointers and is
+        // safe to call from any thread at any time.
+        unsafe {
+            malloc_trim(0);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +491,13 @@ mod tests {
         assert_eq!(round_budget(1000, 16, s(10)), s(12 * 63 * 2 + 30));
         assert_eq!(round_budget(5, 0, s(1)), s(3 * 5 * 2 + 30));
         assert_eq!(stop_grace(s(10)), s(25));
+    }
+
+    #[test]
+    fn settle_pause_is_a_sixth_of_the_budget_within_bounds() {
+        let s = Duration::from_secs;
+        assert_eq!(settle_pause(s(300)), s(10));
+        assert_eq!(settle_pause(s(36)), s(6));
+        assert_eq!(settle_pause(s(2)), s(1));
     }
 }

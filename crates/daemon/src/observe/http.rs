@@ -12,10 +12,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::daemon::Store;
-use crate::daemon::alerting::Alerting;
 use crate::daemon::live::Live;
-use iot_canary_core::config::Config;
 
 /// Status page refresh (meta refresh, no script).
 const PAGE_REFRESH_SECS: u32 = 15;
@@ -61,17 +58,4 @@ pub async fn serve_live(addr: SocketAddr, live: Arc<Live>) -> std::io::Result<So
         }
     });
     Ok(local)
-}
-
-/// [`serve_live`] for a fixed config without notifiers (tests, `demo`).
-pub async fn serve(
-    addr: SocketAddr,
-    config: Arc<Config>,
-    store: Arc<Store>,
-) -> std::io::Result<SocketAddr> {
-    serve_live(
-        addr,
-        Arc::new(Live::new(config, store, Arc::new(Alerting::disabled()))),
-    )
-    .await
 }

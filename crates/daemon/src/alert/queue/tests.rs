@@ -1,6 +1,6 @@
 use super::*;
-use crate::alert::state::{Alert, fingerprint};
 use NotificationKind::{Fire, Repeat, Resolve};
+use iot_canary_core::alert::state::{Alert, fingerprint};
 use iot_canary_core::verdict::{Expect, ProbeAction, Standing, Verdict};
 use std::time::SystemTime;
 
