@@ -319,7 +319,7 @@ fn no_mode_leaks_a_secret() {
 }
 
 fn demo_secrets(root: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(root.join("src/lab/demo/scenario.toml")).unwrap();
+    let text = std::fs::read_to_string(root.join("crates/lab/src/demo/scenario.toml")).unwrap();
     let v: toml::Value = toml::from_str(&text).unwrap();
     let mut out = Vec::new();
     for u in v["iam_user"].as_array().into_iter().flatten() {

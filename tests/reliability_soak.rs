@@ -30,7 +30,7 @@ fn soak_secs() -> u64 {
 }
 
 fn scenario_text(root: &std::path::Path) -> String {
-    let demo = std::fs::read_to_string(root.join("src/lab/demo/scenario.toml")).unwrap();
+    let demo = std::fs::read_to_string(root.join("crates/lab/src/demo/scenario.toml")).unwrap();
     demo.replacen(
         "[cognito]\n",
         &format!("[cognito]\ncredentials_ttl = {TTL_SECS}\n"),
