@@ -5,12 +5,11 @@
 //!
 //! Run: `cargo bench --bench lab_throughput` (prints one line per measurement).
 
-#[path = "../tests/lab_common/mod.rs"]
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{ALICE, Ev, Mqtt, OPS, connect, start_lab, test_limits};
+use iot_canary_testkit::lab::{self, Options, test_limits};
+use iot_canary_testkit::mqtt::{Ev, Handle, Mqtt, connect};
+use iot_canary_testkit::scenario::{ALICE, OPS, Scenario};
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -21,7 +20,7 @@ fn main() {
     rt.block_on(async {
         let mut limits = test_limits();
         limits.publishes_per_second = u32::MAX;
-        let lab = start_lab(false, limits).await;
+        let lab = lab::start(&Scenario::fixture("alice"), Options::tls().limits(limits)).await;
 
         // Warm-up.
         for i in 0..10 {
@@ -40,7 +39,7 @@ fn main() {
                 tasks.push(async move {
                     for i in 0..per {
                         let c = connect(lab_ref, Mqtt::V5, ALICE, &format!("alice-{w}-{i}")).connected().await;
-                        if let common::Handle::V5(h) = &c.handle {
+                        if let Handle::V5(h) = &c.handle {
                             let _ = h.disconnect().await;
                         }
                     }

@@ -8,7 +8,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use iot_canary::policy::{IotAction, Policy, PolicySet, Request, RequestContext, authorize};
+use iot_canary_policy::{IotAction, Policy, PolicySet, Request, RequestContext, authorize};
 
 const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
 

@@ -9,12 +9,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use iot_canary::config;
-use iot_canary::daemon::alerting::Alerting;
-use iot_canary::daemon::live::Live;
-use iot_canary::daemon::{CanaryReport, Store};
-use iot_canary::evidence::{Evidence, Step};
-use iot_canary::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
+use iot_canary_core::config;
+use iot_canary_daemon::daemon::alerting::Alerting;
+use iot_canary_daemon::daemon::live::Live;
+use iot_canary_daemon::daemon::{CanaryReport, Store};
+use iot_canary_core::evidence::{Evidence, Step};
+use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CANARIES: usize = 1000;
@@ -46,7 +46,7 @@ fn reports(cfg: &config::Config) -> Vec<CanaryReport> {
         .map(|(i, c)| {
             let verdict = if i % 97 == 0 {
                 Verdict::Inconclusive(Reason::Timeout)
-            } else if c.expect == iot_canary::verdict::Expect::Allow {
+            } else if c.expect == iot_canary_core::verdict::Expect::Allow {
                 Verdict::Allowed
             } else {
                 Verdict::Denied
@@ -120,7 +120,7 @@ fn bench(c: &mut Criterion) {
 
     c.bench_function("render_1000_canaries", |b| b.iter(|| live.metrics().len()));
     let addr = rt
-        .block_on(iot_canary::observe::http::serve_live(
+        .block_on(iot_canary_daemon::observe::http::serve_live(
             "127.0.0.1:0".parse().expect("addr"),
             live.clone(),
         ))

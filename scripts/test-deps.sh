@@ -23,7 +23,7 @@ if [ ! -x "$tools/venv/bin/python" ]; then
 fi
 "$tools/venv/bin/pip" install -q --disable-pip-version-check -r scripts/test-requirements.txt
 
-# Independent IAM evaluator for the policy differential test (tests/policy_differential.rs).
+# Independent IAM evaluator for the policy differential test (crates/policy/tests/it/differential.rs).
 if ! command -v node >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use iot_canary::config::{self, Config};
-use iot_canary::daemon::alerting::Alerting;
-use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Control, Loaded, Reload, Rounds, Service};
-use iot_canary::daemon::{self, Daemon, Shard, identities, sd_notify};
-use iot_canary::exit::Exit;
-use iot_canary::identity::Env;
-use iot_canary::report::{self, Format};
+use iot_canary_core::config::{self, Config};
+use iot_canary_daemon::daemon::alerting::Alerting;
+use iot_canary_daemon::daemon::live::Live;
+use iot_canary_daemon::daemon::service::{Control, Loaded, Reload, Rounds, Service};
+use iot_canary_daemon::daemon::{self, Daemon, Shard, identities, sd_notify};
+use iot_canary_core::exit::Exit;
+use iot_canary_daemon::identity::Env;
+use iot_canary_core::report::{self, Format};
 
 /// `--format table|json|junit`, listed in `--help`.
 pub(crate) fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
@@ -117,7 +117,7 @@ impl Source {
 }
 
 pub fn healthcheck(a: HealthcheckArgs) -> Exit {
-    match iot_canary::observe::healthcheck::check(&a.url, a.timeout) {
+    match iot_canary_daemon::observe::healthcheck::check(&a.url, a.timeout) {
         Ok(()) => Exit::Ok,
         Err(e) => {
             eprintln!("iot-canary healthcheck: {e}");
@@ -140,7 +140,7 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn build(cfg: Config, shard: Option<Shard>) -> anyhow::Result<Daemon> {
     let shard = shard.unwrap_or(Shard::ALL);
     let clashing =
-        iot_canary::plan::unsharded_client_ids(&cfg.canaries, &cfg.target.client_id, shard);
+        iot_canary_core::plan::unsharded_client_ids(&cfg.canaries, &cfg.target.client_id, shard);
     if !clashing.is_empty() {
         anyhow::bail!(
             "--shard {}/{}: client id templates of {} (first: `{}`) lack `${{shard}}`; every \
@@ -179,7 +179,7 @@ pub fn check(a: CheckArgs) -> Exit {
         cfg.notifiers.len()
     );
     for id in &cfg.identities {
-        for w in iot_canary::identity::secret_file_warnings(&id.config) {
+        for w in iot_canary_daemon::identity::secret_file_warnings(&id.config) {
             println!("warning: {w}");
         }
     }
@@ -228,7 +228,7 @@ pub fn check(a: CheckArgs) -> Exit {
 /// What `check --credentials` shows about fetched credentials: never the secret key or the
 /// session token; the access key id only abbreviated.
 pub(crate) fn credential_summary(
-    c: &iot_canary::identity::SessionCredentials,
+    c: &iot_canary_daemon::identity::SessionCredentials,
     now: std::time::SystemTime,
 ) -> String {
     let akid = &c.access_key_id;
@@ -320,9 +320,9 @@ pub fn run(a: RunArgs) -> Exit {
         let rt = runtime()?;
         rt.block_on(async {
             let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
-            let view = Arc::new(iot_canary::plan::reported_view(&d.config, d.shard));
+            let view = Arc::new(iot_canary_core::plan::reported_view(&d.config, d.shard));
             let live = Arc::new(Live::new(view, d.store.clone(), alerting));
-            let addr = iot_canary::observe::http::serve_live(listen, live.clone())
+            let addr = iot_canary_daemon::observe::http::serve_live(listen, live.clone())
                 .await
                 .with_context(|| format!("binding the metrics server on {listen}"))?;
             tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");

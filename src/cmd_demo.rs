@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Args;
-use iot_canary::config::{self, Config};
-use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Rounds, Service};
-use iot_canary::daemon::{self, Daemon, Shard, identities};
-use iot_canary::exit::Exit;
-use iot_canary::identity::{Env, IdentityKind};
-use iot_canary::report::{self, Format};
+use iot_canary_core::config::{self, Config};
+use iot_canary_daemon::daemon::live::Live;
+use iot_canary_daemon::daemon::service::{Rounds, Service};
+use iot_canary_daemon::daemon::{self, Daemon, Shard, identities};
+use iot_canary_core::exit::Exit;
+use iot_canary_daemon::identity::{Env, IdentityKind};
+use iot_canary_core::report::{self, Format};
 
 use crate::cmd_daemon::{fail, format_parser, forward_signals, load, runtime};
 
@@ -50,7 +50,7 @@ fn demo_config(path: Option<&Path>) -> Result<Config, Exit> {
 
 /// Secrets of the demo world for the config's `*_env` references: handed to this process's
 /// identity providers only (never inline in canaries.toml, never exported to the environment).
-fn demo_secrets(loaded: &iot_canary::lab::scenario::LoadedScenario) -> Vec<(String, String)> {
+fn demo_secrets(loaded: &iot_canary_lab::scenario::LoadedScenario) -> Vec<(String, String)> {
     let var = |name: &str| name.to_uppercase().replace('-', "_");
     let mut vars = Vec::new();
     for u in &loaded.scenario.iam_user {
@@ -77,7 +77,7 @@ fn demo_secrets(loaded: &iot_canary::lab::scenario::LoadedScenario) -> Vec<(Stri
 
 /// Points the config at the in-process lab: the broker, its CA, the AWS API endpoints and the
 /// vending API.
-fn point_at_lab(cfg: &mut Config, lab: &iot_canary::lab::RunningLab) {
+fn point_at_lab(cfg: &mut Config, lab: &iot_canary_lab::RunningLab) {
     cfg.target.endpoint = lab.endpoints.mqtt.clone();
     cfg.target.ca_file = Some(PathBuf::from(&lab.endpoints.ca_file));
     cfg.endpoints = config::Endpoints {
@@ -101,13 +101,13 @@ pub fn demo(a: DemoArgs) -> Exit {
         let rt = runtime()?;
         rt.block_on(async move {
             let loaded =
-                iot_canary::lab::demo::load().map_err(|e| anyhow::anyhow!("demo scenario: {e}"))?;
+                iot_canary_lab::demo::load().map_err(|e| anyhow::anyhow!("demo scenario: {e}"))?;
             let vars = demo_secrets(&loaded);
             let dir = std::env::temp_dir().join(format!("iot-canary-demo-{}", std::process::id()));
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let mut lc = iot_canary::lab::LabConfig::new(loaded);
+            let mut lc = iot_canary_lab::LabConfig::new(loaded);
             lc.ca_file = Some(dir.join("lab-ca.pem"));
-            let lab = iot_canary::lab::start(lc)
+            let lab = iot_canary_lab::start(lc)
                 .await
                 .context("starting the embedded lab")?;
             eprintln!("iot-canary demo: lab ready: {}", lab.ready_line());
@@ -169,9 +169,9 @@ async fn once(d: Arc<Daemon>, format: Format) -> anyhow::Result<Exit> {
 async fn live(d: Arc<Daemon>, listen: SocketAddr) -> anyhow::Result<Exit> {
     let live = Live::without_alerts(d.config.clone(), d.store.clone());
     // A busy default port should not stop the demo: fall back to any free port.
-    let addr = match iot_canary::observe::http::serve_live(listen, live.clone()).await {
+    let addr = match iot_canary_daemon::observe::http::serve_live(listen, live.clone()).await {
         Ok(a) => a,
-        Err(_) => iot_canary::observe::http::serve_live(
+        Err(_) => iot_canary_daemon::observe::http::serve_live(
             SocketAddr::from(([127, 0, 0, 1], 0)),
             live.clone(),
         )

@@ -7,8 +7,8 @@ use clap::{Parser, Subcommand};
 
 mod cmd_daemon;
 mod cmd_demo;
-use iot_canary::exit::Exit;
-use iot_canary::logging::{self, LogFormat};
+use iot_canary_core::exit::Exit;
+use iot_canary_daemon::logging::{self, LogFormat};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -92,7 +92,7 @@ enum PolicyTestFormat {
 
 /// `policy test`: every file is loaded first, so one bad file fails the run before any case.
 fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
-    use iot_canary::policy::testfile;
+    use iot_canary_policy::testfile;
     let mut loaded = Vec::new();
     let mut bad = false;
     for path in files {
@@ -134,7 +134,7 @@ fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
 
 /// `policy size`: plaintext characters per file against the session-policy limit.
 fn policy_size(files: &[PathBuf]) -> Exit {
-    use iot_canary::policy::size::session_policy_size;
+    use iot_canary_policy::size::session_policy_size;
     let mut exit = Exit::Ok;
     for path in files {
         let text = match std::fs::read_to_string(path) {
@@ -211,7 +211,7 @@ fn simulate(
     format: PolicyTestFormat,
 ) -> Exit {
     use iot_canary::simulate as sim;
-    let cfg = match iot_canary::config::load(config) {
+    let cfg = match iot_canary_core::config::load(config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("iot-canary simulate: {e}");
@@ -223,7 +223,7 @@ fn simulate(
         std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
     };
     let run = |path: &std::path::Path| -> Result<Vec<sim::SimResult>, String> {
-        let loaded = iot_canary::lab::scenario::load(path).map_err(|e| e.to_string())?;
+        let loaded = iot_canary_lab::scenario::load(path).map_err(|e| e.to_string())?;
         let ids = sim::identities_from_scenario(&cfg, &loaded, now, &read);
         Ok(sim::simulate(&cfg.canaries, &ids, now))
     };
@@ -257,7 +257,7 @@ fn simulate(
 }
 
 fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {
-    let loaded = match iot_canary::lab::scenario::load(scenario) {
+    let loaded = match iot_canary_lab::scenario::load(scenario) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("iot-canary lab: {e}");
@@ -272,10 +272,10 @@ fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool
         }
     };
     runtime.block_on(async move {
-        let mut config = iot_canary::lab::LabConfig::new(loaded);
+        let mut config = iot_canary_lab::LabConfig::new(loaded);
         config.listen = listen;
         config.plain = plain;
-        let lab = match iot_canary::lab::start(config).await {
+        let lab = match iot_canary_lab::start(config).await {
             Ok(lab) => lab,
             Err(e) => {
                 eprintln!("iot-canary lab: {e}");

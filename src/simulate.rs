@@ -15,14 +15,14 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::config::{Canary, Config};
-use crate::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
-use crate::lab::identity::vending;
-use crate::lab::scenario::LoadedScenario;
-use crate::lab::state::{LabState, Principal, cognito_identity_id};
-use crate::plan::{ClientIdVars, expand_client_id};
-use crate::policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
-use crate::verdict::{Expect, ProbeAction};
+use iot_canary_core::config::{Canary, Config};
+use iot_canary_daemon::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
+use iot_canary_lab::identity::vending;
+use iot_canary_lab::scenario::LoadedScenario;
+use iot_canary_lab::state::{LabState, Principal, cognito_identity_id};
+use iot_canary_core::plan::{ClientIdVars, expand_client_id};
+use iot_canary_policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
+use iot_canary_core::verdict::{Expect, ProbeAction};
 
 /// A canary's identity as the policies see it.
 #[derive(Debug, Clone)]
@@ -85,7 +85,7 @@ fn check(
     action: IotAction,
     resource: &str,
 ) -> (bool, SimCheck) {
-    let r: AuthResult = crate::policy::authorize(
+    let r: AuthResult = iot_canary_policy::authorize(
         set,
         &Request {
             action,
@@ -222,7 +222,7 @@ pub fn simulate(
                 },
                 &canary.name,
                 // Offline there are no replicas: evaluate as replica 0.
-                crate::plan::Shard::ALL,
+                iot_canary_core::plan::Shard::ALL,
             ) {
                 Ok(id) => id,
                 Err(e) => return inconclusive(e),
@@ -489,8 +489,8 @@ pub fn render_table(results: &[SimResult]) -> String {
 
 impl SimStanding {
     /// The live standing this offline one stands for (an offline blind is a live blind).
-    pub fn standing(self) -> crate::verdict::Standing {
-        use crate::verdict::Standing;
+    pub fn standing(self) -> iot_canary_core::verdict::Standing {
+        use iot_canary_core::verdict::Standing;
         match self {
             SimStanding::Ok => Standing::Ok,
             SimStanding::Breach => Standing::Breach,
@@ -500,15 +500,15 @@ impl SimStanding {
 }
 
 /// The gate's exit, decided exactly as `once` decides it.
-pub fn gate_exit(results: &[SimResult]) -> crate::exit::Exit {
-    crate::plan::exit_for(results.iter().map(|r| r.standing.standing()))
+pub fn gate_exit(results: &[SimResult]) -> iot_canary_core::exit::Exit {
+    iot_canary_core::plan::exit_for(results.iter().map(|r| r.standing.standing()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::exit::Exit;
-    use crate::verdict::MqttVersion;
+    use iot_canary_core::exit::Exit;
+    use iot_canary_core::verdict::MqttVersion;
     use std::time::{Duration, UNIX_EPOCH};
 
     fn canary(name: &str, action: ProbeAction, expect: Expect) -> Canary {

@@ -1,0 +1,53 @@
+//! Daemon-side helpers shared by the modules (testkit cannot hold them: it does not depend on
+//! the daemon): daemons over fixed keys, bounded rounds.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use iot_canary_core::config::{self, Config};
+use iot_canary_daemon::daemon::{
+    self, CanaryReport, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard,
+};
+
+/// A config from test text (the file name only labels errors).
+pub fn parse(name: &str, text: &str) -> Config {
+    config::parse(Path::new(name), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// An identity that always hands out these static keys.
+pub fn fixed(keys: (&str, &str)) -> Arc<dyn IdentitySource> {
+    Arc::new(FixedIdentity(IdentityCreds {
+        credentials: Credentials::new(keys.0, keys.1, None, None, "test"),
+        identity_id: None,
+        username: None,
+    }))
+}
+
+/// A daemon over `cfg` whose identities are `(name, keys)` pairs of static keys.
+pub fn daemon_with_keys(cfg: Config, keys: &[(&str, (&str, &str))]) -> Daemon {
+    let ids: BTreeMap<String, Arc<dyn IdentitySource>> = keys
+        .iter()
+        .map(|(name, k)| (name.to_string(), fixed(*k)))
+        .collect();
+    daemon_with(cfg, ids)
+}
+
+/// A daemon over `cfg` with the given identity sources.
+pub fn daemon_with(cfg: Config, ids: BTreeMap<String, Arc<dyn IdentitySource>>) -> Daemon {
+    let endpoint = daemon::endpoint(&cfg).expect("CA readable");
+    Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL)
+}
+
+/// One round of every canary (or those `only` selects), bounded.
+pub async fn round_of(d: &Daemon, only: Option<&str>) -> Vec<CanaryReport> {
+    tokio::time::timeout(Duration::from_secs(180), d.round(only, &|_| {}))
+        .await
+        .expect("round finishes within 180 s")
+}
+
+pub async fn round(d: &Daemon) -> Vec<CanaryReport> {
+    round_of(d, None).await
+}

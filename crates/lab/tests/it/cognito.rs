@@ -1,0 +1,319 @@
+//! Cognito user pool + identity pool against the in-process lab with the real SDK crates
+//! (aws-sdk-cognitoidentityprovider, aws-sdk-cognitoidentity), then MQTT with the issued
+//! credentials: authenticated = role ∩ IoT policy on the identity id; guests = guest role.
+
+use std::time::SystemTime;
+
+use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+use iot_canary_testkit::lab::start_plain;
+use iot_canary_testkit::mqtt::{ConnectOutcome, connect_ok, connect_v5};
+use iot_canary_testkit::scenario::{
+    DEMO_APP_CLIENT as CLIENT, DEMO_POOL as POOL, DEMO_PROVIDER as PROVIDER, OPS, Scenario,
+};
+use iot_canary_testkit::sdk::{cognito_identity, cognito_idp, id_token, identity_credentials, sts};
+use iot_canary_testkit::sigv4::Creds;
+use iot_canary_testkit::{WAIT, nonce};
+
+use crate::raw_http;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authenticated_identity_is_role_intersect_iot_policy() {
+    let lab = start_plain(&Scenario::demo()).await;
+    let tok = id_token(&lab, CLIENT, "alice", "alice-lab-password-1").await;
+    let (id, creds, exp) = identity_credentials(&lab, POOL, Some((PROVIDER, &tok))).await;
+    assert!(id.starts_with("us-east-1:"));
+    let left = exp.duration_since(SystemTime::now()).unwrap().as_secs();
+    assert!(
+        (3500..=3600).contains(&left),
+        "one hour credentials, got {left}s"
+    );
+    // Stable id across sign-ins.
+    let tok2 = id_token(&lab, CLIENT, "alice", "alice-lab-password-1").await;
+    let (id2, _, _) = identity_credentials(&lab, POOL, Some((PROVIDER, &tok2))).await;
+    assert_eq!(id, id2);
+
+    // Client id: only her identity id (IoT policy), although the role allows any.
+    let (o, _) = connect_v5(&lab, &creds, "alice").await;
+    assert_eq!(o, ConnectOutcome::Refused("NotAuthorized".into()));
+    let mut m = connect_ok(&lab, &creds, &format!("{id}-app")).await;
+    assert!(m.subscribe("devices/alice-lamp/telemetry").await);
+    assert!(
+        m.subscribe("$aws/things/alice-thermostat/shadow/get/accepted")
+            .await
+    );
+    assert!(m.publish("devices/alice-lamp/cmd", "on").await);
+    // The role allows bob's plug; her IoT policy does not.
+    assert!(!m.subscribe("devices/bob-plug/telemetry").await);
+    assert!(!m.publish("devices/bob-plug/cmd", "off").await);
+    drop(m);
+
+    // Receive is checked per delivery: ops publishes to her topic, she receives it.
+    let mut m = connect_ok(&lab, &creds, &format!("{id}-rx")).await;
+    assert!(m.subscribe("devices/alice-lamp/telemetry").await);
+    let mut witness = connect_ok(&lab, &Creds::from(OPS), "ops-witness-1").await;
+    let n = nonce("lamp");
+    assert!(witness.publish("devices/alice-lamp/telemetry", &n).await);
+    assert!(m.received("devices/alice-lamp/telemetry", &n, WAIT).await);
+    drop(m);
+
+    // Detaching her IoT policy (admin API) leaves the role alone: nothing is allowed.
+    let body =
+        serde_json::json!({ "policy": "AliceDevices", "target": { "identity": id } }).to_string();
+    let json = [("content-type", "application/json")];
+    let (s, b) = raw_http(
+        &lab.endpoints.admin,
+        "POST",
+        "/detach",
+        &json,
+        body.as_bytes(),
+    )
+    .await;
+    assert!((200..300).contains(&s), "detach: {s} {b}");
+    let (o, _) = connect_v5(&lab, &creds, &format!("{id}-detached")).await;
+    assert_eq!(o, ConnectOutcome::Refused("NotAuthorized".into()));
+    // ... and re-attaching restores access.
+    let (s, b) = raw_http(
+        &lab.endpoints.admin,
+        "POST",
+        "/attach",
+        &json,
+        body.as_bytes(),
+    )
+    .await;
+    assert!((200..300).contains(&s), "attach: {s} {b}");
+    // (A different client id: AWS allows one CONNECT per second per client id.)
+    let _m = connect_ok(&lab, &creds, &format!("{id}-reattached")).await;
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_get_the_unauthenticated_role_including_the_demo_hole() {
+    let lab = start_plain(&Scenario::demo()).await;
+    let (gid, guest, _) = identity_credentials(&lab, POOL, None).await;
+    let (gid2, _, _) = identity_credentials(&lab, POOL, None).await;
+    assert_ne!(gid, gid2, "each GetId without logins is a new guest");
+    let (o, _) = connect_v5(&lab, &guest, "alice-lamp").await;
+    assert_eq!(o, ConnectOutcome::Refused("NotAuthorized".into()));
+    let mut g = connect_ok(&lab, &guest, &gid).await;
+    // The hole: devices/* covers alice's telemetry.
+    assert!(g.subscribe("devices/alice-lamp/telemetry").await);
+    let mut witness = connect_ok(&lab, &Creds::from(OPS), "ops-witness-2").await;
+    let n = nonce("hole");
+    assert!(witness.publish("devices/alice-lamp/telemetry", &n).await);
+    assert!(g.received("devices/alice-lamp/telemetry", &n, WAIT).await);
+    // What stays tight for guests.
+    assert!(!g.publish("devices/alice-lamp/cmd", "x").await);
+    assert!(
+        !g.subscribe("$aws/things/alice-lamp/shadow/get/accepted")
+            .await
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_pool_flows_and_errors() {
+    let lab = start_plain(&Scenario::demo()).await;
+    let idp = cognito_idp(&lab);
+    let out = idp
+        .initiate_auth()
+        .auth_flow(AuthFlowType::UserPasswordAuth)
+        .client_id(CLIENT)
+        .auth_parameters("USERNAME", "bob")
+        .auth_parameters("PASSWORD", "bob-lab-password-1")
+        .send()
+        .await
+        .unwrap();
+    let r = out.authentication_result().unwrap();
+    assert_eq!(r.expires_in(), 3600);
+    assert_eq!(r.token_type(), Some("Bearer"));
+    assert!(r.access_token().is_some());
+    let refresh = r.refresh_token().unwrap().to_string();
+    let out = idp
+        .initiate_auth()
+        .auth_flow(AuthFlowType::RefreshTokenAuth)
+        .client_id(CLIENT)
+        .auth_parameters("REFRESH_TOKEN", &refresh)
+        .send()
+        .await
+        .unwrap();
+    let fresh = out
+        .authentication_result()
+        .unwrap()
+        .id_token()
+        .unwrap()
+        .to_string();
+    let (id, _, _) = identity_credentials(&lab, POOL, Some((PROVIDER, &fresh))).await;
+    assert_eq!(
+        id,
+        iot_canary_lab::state::cognito_identity_id("us-east-1", POOL, "bob")
+    );
+
+    let e = idp
+        .initiate_auth()
+        .auth_flow(AuthFlowType::UserPasswordAuth)
+        .client_id(CLIENT)
+        .auth_parameters("USERNAME", "bob")
+        .auth_parameters("PASSWORD", "wrong")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error().unwrap().is_not_authorized_exception(),
+        "{e:?}"
+    );
+    let e = idp
+        .initiate_auth()
+        .auth_flow(AuthFlowType::UserPasswordAuth)
+        .client_id("no-such-client")
+        .auth_parameters("USERNAME", "bob")
+        .auth_parameters("PASSWORD", "bob-lab-password-1")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error()
+            .unwrap()
+            .is_resource_not_found_exception(),
+        "{e:?}"
+    );
+    let e = idp
+        .initiate_auth()
+        .auth_flow(AuthFlowType::RefreshTokenAuth)
+        .client_id(CLIENT)
+        .auth_parameters("REFRESH_TOKEN", "not-a-token")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error().unwrap().is_not_authorized_exception(),
+        "{e:?}"
+    );
+    let e = idp
+        .initiate_auth()
+        .auth_flow(AuthFlowType::UserSrpAuth)
+        .client_id(CLIENT)
+        .auth_parameters("USERNAME", "bob")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error()
+            .unwrap()
+            .is_invalid_parameter_exception(),
+        "{e:?}"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_pool_errors() {
+    let lab = start_plain(&Scenario::demo()).await;
+    let ci = cognito_identity(&lab);
+    let e = ci
+        .get_id()
+        .identity_pool_id("us-east-1:00000000-0000-0000-0000-000000000000")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error()
+            .unwrap()
+            .is_resource_not_found_exception(),
+        "{e:?}"
+    );
+    let e = ci
+        .get_id()
+        .identity_pool_id(POOL)
+        .logins(PROVIDER, "not.a.jwt")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error().unwrap().is_not_authorized_exception(),
+        "{e:?}"
+    );
+    let alice = id_token(&lab, CLIENT, "alice", "alice-lab-password-1").await;
+    let e = ci
+        .get_id()
+        .identity_pool_id(POOL)
+        .logins("accounts.google.com", &alice)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error().unwrap().is_not_authorized_exception(),
+        "{e:?}"
+    );
+    // Bob's token cannot fetch alice's identity's credentials; nor can nobody.
+    let alice_id = iot_canary_lab::state::cognito_identity_id("us-east-1", POOL, "alice");
+    let bob = id_token(&lab, CLIENT, "bob", "bob-lab-password-1").await;
+    let e = ci
+        .get_credentials_for_identity()
+        .identity_id(&alice_id)
+        .logins(PROVIDER, &bob)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error().unwrap().is_not_authorized_exception(),
+        "{e:?}"
+    );
+    let e = ci
+        .get_credentials_for_identity()
+        .identity_id(&alice_id)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error().unwrap().is_not_authorized_exception(),
+        "{e:?}"
+    );
+    let e = ci
+        .get_credentials_for_identity()
+        .identity_id("us-east-1:11111111-2222-4333-8444-555555555555")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        e.as_service_error()
+            .unwrap()
+            .is_resource_not_found_exception(),
+        "{e:?}"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_tokens_and_credentials_are_refused() {
+    // Tokens and credentials expire the moment they are issued.
+    let lab = start_plain(&Scenario::demo().set("cognito", "credentials_ttl", 0)).await;
+    let tok = id_token(&lab, CLIENT, "alice", "alice-lab-password-1").await;
+    let e = cognito_identity(&lab)
+        .get_id()
+        .identity_pool_id(POOL)
+        .logins(PROVIDER, &tok)
+        .send()
+        .await
+        .unwrap_err();
+    let se = e.as_service_error().unwrap();
+    assert!(se.is_not_authorized_exception(), "{e:?}");
+    assert!(se.meta().message().unwrap().contains("expired"), "{e:?}");
+    // Guest credentials are issued already expired: the gateway refuses the upgrade (403).
+    let (gid, guest, _) = identity_credentials(&lab, POOL, None).await;
+    match connect_v5(&lab, &guest, &gid).await {
+        (ConnectOutcome::Transport(m), _) => assert!(m.contains("403"), "{m}"),
+        (other, _) => panic!("expired credentials must be refused at the upgrade, got {other:?}"),
+    }
+    // STS refuses them with ExpiredToken.
+    let e = sts(&lab, &guest)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_sts::error::ProvideErrorMetadata::code(&e),
+        Some("ExpiredToken"),
+        "{e:?}"
+    );
+    lab.shutdown().await;
+}

@@ -1,0 +1,79 @@
+//! Daemon configurations for the lab worlds, from `fixtures/configs/` (templates with
+//! `{placeholders}`; `${identity}`-style variables are the daemon's own and stay).
+
+use crate::fixture_with;
+
+/// `configs/dev.toml`: one static identity `dev` (keys from TEST_DEV_KEY/TEST_DEV_SECRET).
+pub fn dev(endpoint: &str, ca_file: &str, interval: &str, timeout: &str) -> String {
+    fixture_with(
+        "configs/dev.toml",
+        &[
+            ("endpoint", endpoint),
+            ("ca_file", ca_file),
+            ("interval", interval),
+            ("timeout", timeout),
+        ],
+    )
+}
+
+/// Schedule knobs of [`ops_dev`].
+#[derive(Debug, Clone, Copy)]
+pub struct Pace<'a> {
+    pub timeout: &'a str,
+    pub connect_interval: &'a str,
+    pub delivery_grace: &'a str,
+}
+
+/// `configs/ops-dev.toml`: static identities `ops` and `dev` (keys from OPS_KEY/OPS_SECRET,
+/// DEV_KEY/DEV_SECRET); `ca_file` empty for a plain-websocket lab.
+pub fn ops_dev(endpoint: &str, ca_file: &str, pace: Pace) -> String {
+    let ca_line = if ca_file.is_empty() {
+        String::new()
+    } else {
+        format!("ca_file = \"{ca_file}\"\n")
+    };
+    fixture_with(
+        "configs/ops-dev.toml",
+        &[
+            ("endpoint", endpoint),
+            ("ca_line", &ca_line),
+            ("timeout", pace.timeout),
+            ("connect_interval", pace.connect_interval),
+            ("delivery_grace", pace.delivery_grace),
+        ],
+    )
+}
+
+/// `dev`'s canaries in the dev-lamp world for one MQTT version (`5` or `3.1.1`), each named
+/// `NAME-vVERSION`; `only` keeps those NAMEs (all when empty).
+pub fn dev_lamp_canaries(version: &str, only: &[&str]) -> String {
+    let v = version.replace('.', "");
+    let text = fixture_with(
+        "configs/dev-lamp-canaries.toml",
+        &[("v", &v), ("version", version)],
+    );
+    let blocks: Vec<&str> = text.split("[[canary]]").skip(1).collect();
+    let kept: Vec<String> = blocks
+        .iter()
+        .filter(|b| {
+            only.is_empty()
+                || only
+                    .iter()
+                    .any(|n| b.contains(&format!("name = \"{n}-v{v}\"")))
+        })
+        .map(|b| format!("\n[[canary]]{}", b.trim_end()))
+        .collect();
+    assert!(
+        only.is_empty() || kept.len() == only.len(),
+        "unknown canary among {only:?}"
+    );
+    kept.join("\n") + "\n"
+}
+
+/// One subscribe canary of identity `dev` (`allow` makes it a control).
+pub fn dev_subscribe_canary(name: &str, filter: &str, allow: bool) -> String {
+    let expect = if allow { "\nexpect = \"allow\"" } else { "" };
+    format!(
+        "\n[[canary]]\nname = \"{name}\"\nidentity = \"dev\"\naction = \"subscribe\"\ntopic_filter = \"{filter}\"{expect}\n"
+    )
+}

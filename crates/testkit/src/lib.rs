@@ -1,0 +1,107 @@
+//! The shared harness of iot-canary's integration tests.
+//!
+//! Every package's `tests/it` binary (and the root's soak) builds its worlds from here, so a
+//! lab scenario, a start-up sequence or a client exists once:
+//! - [`scenario`]: lab worlds as fixture files (`fixtures/*.toml`) with overrides;
+//! - [`lab`]: the lab in-process from a scenario, and its admin API;
+//! - [`process`]: a built binary as a child (log capture, waits on log lines, signals, ready
+//!   lines), including the lab as a subprocess that can be killed and restarted;
+//! - [`sigv4`], [`mqtt`], [`sdk`]: clients of the lab (presigned URLs, rumqttc sessions, the
+//!   real AWS SDK clients);
+//! - [`net`], [`relay`], [`exposition`]: loopback HTTP, free ports, a switchable TCP relay,
+//!   Prometheus text lookups;
+//! - [`alert_sink`], [`logs`]: an HTTP(S) receiver recording alert bodies, a tracing capture;
+//! - [`verdicts`]: checks every denial must pass (positive evidence of refusal);
+//! - [`chromium`], [`tools`]: headless Chromium and the tools `scripts/test-deps.sh` installs.
+//!
+//! Readiness is always a signal (a ready line, a log line, an HTTP answer), bounded by
+//! [`WAIT`]; nothing here sleeps for a fixed time to let something happen.
+
+pub mod alert_sink;
+pub mod chromium;
+pub mod config;
+pub mod exposition;
+pub mod lab;
+pub mod logs;
+pub mod mqtt;
+pub mod net;
+pub mod process;
+pub mod relay;
+pub mod scenario;
+pub mod sdk;
+pub mod sigv4;
+pub mod tools;
+pub mod verdicts;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The default bound of every wait (generous for a loaded 2-core machine).
+pub const WAIT: Duration = Duration::from_secs(120);
+
+/// The lab scenarios' account and region, as IoT ARNs spell them.
+pub const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
+
+/// Allows every IoT action: the witness's policy, and the "hole" tests open.
+pub const HOLE: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
+
+/// Denies every IoT action.
+pub const DENY_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"iot:*","Resource":"*"}]}"#;
+
+/// The workspace root (where `target/`, `deploy/` and `scripts/` are).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("crates/testkit sits two levels below the workspace root")
+        .to_path_buf()
+}
+
+/// This crate's `fixtures/` directory.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A fixture file's text (`name` relative to `fixtures/`).
+pub fn fixture(name: &str) -> String {
+    let path = fixtures_dir().join(name);
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("fixture {} unreadable: {e}", path.display()))
+}
+
+/// A fixture with `{key}` placeholders filled in (config templates).
+pub fn fixture_with(name: &str, vars: &[(&str, &str)]) -> String {
+    let mut text = fixture(name);
+    for (k, v) in vars {
+        text = text.replace(&format!("{{{k}}}"), v);
+    }
+    // `${identity}`-style config variables stay; a bare `{name}` is a placeholder left over.
+    let leftover = text.match_indices('{').find(|(i, _)| {
+        let rest = &text[i + 1..];
+        let word = rest.split('}').next().unwrap_or("");
+        !text[..*i].ends_with('$')
+            && rest.contains('}')
+            && !word.is_empty()
+            && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    });
+    assert!(leftover.is_none(), "fixture {name}: unfilled placeholder");
+    text
+}
+
+/// A policy document from `fixtures/policies/NAME.json`.
+pub fn policy(name: &str) -> String {
+    fixture(&format!("policies/{name}.json")).trim_end().to_string()
+}
+
+/// A unique payload per call (bait nonces).
+pub fn nonce(tag: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}

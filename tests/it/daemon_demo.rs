@@ -1,0 +1,193 @@
+//! `demo` as a user runs it: the built binary, the repo's canaries.toml, the embedded lab.
+//! `--once` must find exactly the demo world's one hole; plain `demo` must keep probing,
+//! print verdicts and the metrics URL, serve /metrics, and stop cleanly on SIGTERM.
+
+use std::path::Path;
+use std::process::Stdio;
+
+use iot_canary_testkit::WAIT;
+
+use crate::support::{BIN, repo, run_bin};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const HOLE: &str = "guest-cannot-read-alice-telemetry";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_once_finds_exactly_the_guest_hole() {
+    let run = run_bin(
+        &[
+            "demo",
+            "--once",
+            "--format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &repo(""),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        run.code, 1,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    let v: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not the JSON report ({e}):\n{}", run.stdout));
+    assert_eq!(v["exit_code"], 1);
+
+    let cfg = iot_canary_core::config::load(&repo("canaries.toml")).unwrap();
+    let reports = v["canaries"].as_array().unwrap();
+    let names: Vec<&str> = reports
+        .iter()
+        .map(|r| r["canary"].as_str().unwrap())
+        .collect();
+    let want: Vec<&str> = cfg.canaries.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, want, "every canary of canaries.toml reported once");
+
+    let mut kinds = std::collections::BTreeSet::new();
+    for r in reports {
+        let name = r["canary"].as_str().unwrap();
+        kinds.insert(r["identity"].as_str().unwrap().to_string());
+        if name == HOLE {
+            assert_eq!(r["verdict"], "allowed", "{r:#}");
+            assert_eq!(r["standing"], "breach", "{r:#}");
+            assert_eq!(r["evidence"]["observation"]["kind"], "delivered", "{r:#}");
+            let steps = r["evidence"]["steps"].as_array().unwrap();
+            assert!(
+                steps
+                    .iter()
+                    .any(|s| s["what"].as_str().unwrap().contains("received the nonce")),
+                "delivery evidence: {r:#}"
+            );
+        } else if r["expect"] == "deny" {
+            assert_eq!(r["verdict"], "denied", "{name}: {r:#}");
+            assert_eq!(r["standing"], "ok", "{name}");
+        } else {
+            assert_eq!(r["expect"], "allow");
+            assert_eq!(r["verdict"], "allowed", "control {name}: {r:#}");
+        }
+    }
+    // The demo world per DEMO.md: every user, the guest, the vending-API identity.
+    for id in ["alice", "bob", "carol", "guest", "bob-app"] {
+        assert!(kinds.contains(id), "no canary for identity {id}");
+    }
+    assert_eq!(v["summary"]["breach"], 1);
+    assert_eq!(v["summary"]["blind"], 0);
+    assert_eq!(v["summary"]["control_failed"], 0);
+    // Secrets of the demo world never reach the report or the logs.
+    for secret in [
+        "lab-secret-ops",
+        "alice-lab-password-1",
+        "bob-lab-password-1",
+    ] {
+        assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_once_table_prints_each_verdict_and_the_summary() {
+    let run = run_bin(
+        &["demo", "--once", "--listen", "127.0.0.1:0"],
+        &repo(""),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let breach_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(HOLE))
+        .unwrap_or_else(|| panic!("no line for the hole:\n{}", run.stdout));
+    assert!(breach_line.starts_with("BREACH"), "{breach_line}");
+    assert!(run.stdout.starts_with("STANDING"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("1 breach, 0 control failed, 0 blind -> exit 1"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_keeps_running_prints_metrics_url_and_serves_metrics() {
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .current_dir(repo(""))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("demo starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let next = async |lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>| {
+        tokio::time::timeout(WAIT, lines.next_line())
+            .await
+            .expect("demo output in time")
+            .unwrap()
+            .expect("demo still running")
+    };
+    // The metrics URL comes first; then verdicts as they land, the hole among them.
+    let first = next(&mut lines).await;
+    let url = first
+        .strip_prefix("metrics: http://")
+        .unwrap_or_else(|| panic!("first line names the metrics URL: {first}"));
+    let addr: std::net::SocketAddr = url.split('/').next().unwrap().parse().unwrap();
+    loop {
+        let l = next(&mut lines).await;
+        if l.contains(HOLE) {
+            assert!(l.starts_with("BREACH"), "{l}");
+            break;
+        }
+    }
+    // The round is recorded: metrics show the breach and every label set.
+    let deadline = std::time::Instant::now() + WAIT;
+    let breach =
+        format!("iot_canary_breach{{canary=\"{HOLE}\",identity=\"guest\",action=\"receive\"}} 1");
+    loop {
+        let (status, body) = http(addr, "GET", "/metrics", "").await;
+        assert_eq!(status, 200);
+        if body.contains(&breach) {
+            assert!(body.contains(
+                "iot_canary_credential_failures_total{identity=\"alice\",reason=\"auth\"} 0"
+            ));
+            // Cognito credentials expire (lab: one hour); static keys read 0.
+            let exp = body
+                .lines()
+                .find(|l| {
+                    l.starts_with(
+                        "iot_canary_credentials_expiry_timestamp_seconds{identity=\"alice\"}",
+                    )
+                })
+                .unwrap();
+            let t: f64 = exp.rsplit(' ').next().unwrap().parse().unwrap();
+            assert!(t > 1.0e9, "{exp}");
+            assert!(
+                body.contains(
+                    "iot_canary_credentials_expiry_timestamp_seconds{identity=\"ops\"} 0"
+                )
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no breach metric:\n{body}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Still running: a second request answers too.
+    assert_eq!(http(addr, "GET", "/healthz", "").await.0, 200);
+    // SIGTERM (to the process this test started) stops it cleanly.
+    let pid = child.id().unwrap().to_string();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("demo stops after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+}

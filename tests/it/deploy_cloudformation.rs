@@ -1,0 +1,49 @@
+//! CloudFormation templates pass cfn-lint, and the ECS task role passes parliament
+//! (both from PyPI, in the venv that scripts/test-deps.sh creates).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use iot_canary_testkit::tools::venv_bin;
+
+fn root() -> PathBuf {
+    crate::support::repo("")
+}
+
+fn run(cmd: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(cmd)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("{} not runnable: {e}", cmd.display()))
+}
+
+#[test]
+fn templates_pass_cfn_lint() {
+    let out = run(
+        &venv_bin("cfn-lint"),
+        &[
+            "deploy/ecs/iot-canary.yaml",
+            "deploy/cloudformation/canary-principals.yaml",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "cfn-lint findings:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn task_role_passes_parliament_and_has_no_iot_actions() {
+    let out = run(&venv_bin("python"), &["deploy/ecs/lint_task_role.py"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "parliament findings: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json report");
+    assert_eq!(report["actions"], serde_json::json!(["sts:AssumeRole"]));
+}

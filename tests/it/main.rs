@@ -1,0 +1,34 @@
+//! The root package's integration tests, one binary. Everything here runs the built
+//! `iot-canary` binary or crosses every crate with real outside tools:
+//! - the CLI and its modes: `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
+//!   `daemon_once_alerts` (the post-deploy gate's alert), `daemon_service` (run as a service:
+//!   sd_notify, SIGTERM, SIGHUP), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
+//! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_rules`
+//!   (promtool), `deploy_systemd` (systemd-analyze);
+//! - real Prometheus and Alertmanager: `observe_prometheus`, `alert_alertmanager`;
+//! - independent clients: `identity_boto3` (boto3), `lab_python` (AWS IoT Device SDK);
+//! - the status page in Chromium: `status_page_chromium`;
+//! - reliability: `reliability_faults` (every fault reads inconclusive, the lab killed and
+//!   restarted as a subprocess), `reliability_secrets` (no mode leaks a secret).
+//!
+//! The soak is its own binary (tests/soak.rs: long-running). Library-level tests live with
+//! their crates (crates/*/tests/it); shared harness code in crates/testkit.
+
+mod alert_alertmanager;
+mod daemon_cli;
+mod daemon_demo;
+mod daemon_once_alerts;
+mod daemon_service;
+mod deploy_cloudformation;
+mod deploy_rules;
+mod deploy_systemd;
+mod identity_boto3;
+mod lab_cli;
+mod lab_python;
+mod observe_prometheus;
+mod policy_cli;
+mod policy_simulate;
+mod reliability_faults;
+mod reliability_secrets;
+mod status_page_chromium;
+mod support;

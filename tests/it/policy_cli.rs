@@ -1,0 +1,190 @@
+//! `iot-canary policy test` and `policy size` end to end: the real binary, real files, exit
+//! codes and output.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(crate::support::BIN)
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/policy-tests")
+}
+
+fn example_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(examples())
+        .expect("examples/policy-tests exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn run(args: &[&std::ffi::OsStr]) -> Output {
+    bin().args(args).output().expect("run iot-canary")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn shipped_examples_all_agree() {
+    let files = example_files();
+    assert!(files.len() >= 3, "expected the seed-scenario example files");
+    let mut args: Vec<&std::ffi::OsStr> = vec!["policy".as_ref(), "test".as_ref()];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    let out = run(&args);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(
+        stdout.contains("bob subscribes to the lamp alice shares  expect=allow  got=ALLOWED  by=BobDevices/SharedLampRead"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("got=EXPLICIT_DENY  by=RestrictedByReceive/DenyRestrictedReceive"),
+        "{stdout}"
+    );
+    let summary = stdout.lines().last().unwrap_or_default();
+    assert!(summary.ends_with("agree, 0 disagree"), "{summary}");
+}
+
+#[test]
+fn json_format_reports_each_case() {
+    let f = examples().join("documented-traps.toml");
+    let out = run(&[
+        "policy".as_ref(),
+        "test".as_ref(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        f.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
+    let cases = v.as_array().expect("an array of cases");
+    assert_eq!(cases.len(), 7);
+    let first = &cases[0];
+    assert_eq!(first["decision"], "ALLOWED");
+    assert_eq!(first["expect"], "allow");
+    assert_eq!(first["agree"], true);
+    assert_eq!(first["deciding"]["policy"], "RestrictedByFilter");
+    assert_eq!(first["deciding"]["statement"], "#0");
+    assert!(first["line"].as_u64().unwrap() > 1);
+}
+
+#[test]
+fn disagreeing_case_exits_1_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("wrong.toml");
+    std::fs::write(
+        &f,
+        r#"region = "us-east-1"
+account_id = "123456789012"
+
+[policies]
+Open = '''{"Version":"2012-10-17","Statement":[{"Sid":"Everything","Effect":"Allow","Action":"iot:*","Resource":"*"}]}'''
+
+[[case]]
+name = "we believe bob's plug is protected"
+policies = ["Open"]
+action = "iot:Subscribe"
+resource = "devices/bob-plug/#"
+expect = "deny"
+"#,
+    )
+    .unwrap();
+    let out = run(&["policy".as_ref(), "test".as_ref(), f.as_os_str()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("wrong.toml:7"), "{stdout}");
+    assert!(
+        stdout.contains("got=ALLOWED  by=Open/Everything"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 cases: 0 agree, 1 disagree"), "{stdout}");
+}
+
+#[test]
+fn bad_file_exits_3_naming_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("typo.toml");
+    std::fs::write(
+        &f,
+        "region = \"us-east-1\"\naccount_id = \"123456789012\"\n\n[[case]]\nname = \"x\"\nacton = \"iot:Connect\"\nresource = \"c\"\nexpect = \"allow\"\n",
+    )
+    .unwrap();
+    let good = examples().join("documented-traps.toml");
+    let out = run(&[
+        "policy".as_ref(),
+        "test".as_ref(),
+        good.as_os_str(),
+        f.as_os_str(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("typo.toml:6:"), "{stderr}");
+    assert!(stderr.contains("acton"), "{stderr}");
+    assert!(
+        text(&out.stdout).is_empty(),
+        "no cases run when a file is bad"
+    );
+
+    // A bad policy document inside the file: the policy key, its line and the JSON path.
+    let g = dir.path().join("badjson.toml");
+    std::fs::write(
+        &g,
+        "region = \"us-east-1\"\naccount_id = \"123456789012\"\n[policies]\nP = '''{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\",\"Condition\":{\"StringLikes\":{\"k\":\"v\"}}}]}'''\n",
+    )
+    .unwrap();
+    let out = run(&["policy".as_ref(), "test".as_ref(), g.as_os_str()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("badjson.toml:4:"), "{stderr}");
+    assert!(stderr.contains("policies.P"), "{stderr}");
+    assert!(
+        stderr.contains("$.Statement[0].Condition.StringLikes"),
+        "{stderr}"
+    );
+
+    let missing = dir.path().join("missing.toml");
+    let out = run(&["policy".as_ref(), "test".as_ref(), missing.as_os_str()]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn policy_size_reports_against_2048() {
+    let f = examples().join("bob-session-policy.json");
+    let out = run(&["policy".as_ref(), "size".as_ref(), f.as_os_str()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("limit 2048: ok"), "{stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.json");
+    let resources: Vec<String> = (0..60)
+        .map(|i| format!("\"arn:aws:iot:us-east-1:123456789012:topic/devices/thing-{i:04}/*\""))
+        .collect();
+    let json = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Publish","Resource":[{}]}}]}}"#,
+        resources.join(",")
+    );
+    std::fs::write(&big, &json).unwrap();
+    let out = run(&["policy".as_ref(), "size".as_ref(), big.as_os_str()]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("{} plaintext characters", json.chars().count())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("OVER LIMIT"), "{stdout}");
+}

@@ -1,0 +1,123 @@
+//! `iot-canary simulate` end to end: the repo's canaries.toml against the demo lab scenario
+//! (which has one deliberate hole), a fixed copy of it, and `--baseline`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn demo_scenario() -> PathBuf {
+    root().join("crates/lab/src/demo/scenario.toml")
+}
+
+fn simulate(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(crate::support::BIN)
+        .arg("simulate")
+        .arg("-c")
+        .arg(root().join("canaries.toml"))
+        .args(args)
+        .output()
+        .expect("run iot-canary simulate")
+}
+
+const HOLE: &str = "topicfilter/devices/*\"";
+const HOLE_RECEIVE: &str = "topic/devices/*\"";
+
+/// The demo scenario with the guest wildcard narrowed to the public status feed.
+fn fixed_scenario(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(demo_scenario()).expect("demo scenario");
+    assert!(
+        text.contains(HOLE) && text.contains(HOLE_RECEIVE),
+        "the demo hole moved"
+    );
+    let fixed = text
+        .replace(HOLE, "topicfilter/status/*\"")
+        .replace(HOLE_RECEIVE, "topic/status/*\"");
+    let path = dir.join("fixed.toml");
+    std::fs::write(&path, fixed).expect("write fixed scenario");
+    path
+}
+
+fn out(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn finds_the_demo_hole_as_a_breach() {
+    let s = demo_scenario();
+    let o = simulate(&["--lab-scenario".as_ref(), s.as_os_str()]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert!(
+        text.contains(
+            "BREACH  guest-cannot-read-alice-telemetry  (receive by guest)  expect=deny  allowed"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("iot:Receive devices/alice-lamp/telemetry: ALLOWED by GuestStatusFeed/PublicStatusFeedReceive"), "{text}");
+    // Controls allowed, other canaries denied: nothing else is flagged.
+    assert!(
+        text.contains("ok      bob-can-subscribe-shared-lamp"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok      alice-cannot-connect-as-bob-device"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .last()
+            .unwrap_or_default()
+            .contains("1 breach, 0 blind"),
+        "{text}"
+    );
+}
+
+#[test]
+fn fixed_policies_pass_and_baseline_reports_new_access() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixed = fixed_scenario(dir.path());
+    let o = simulate(&["--lab-scenario".as_ref(), fixed.as_os_str()]);
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+
+    // Deploying the demo (holey) policies over the fixed ones: the new access is named.
+    let demo = demo_scenario();
+    let o = simulate(&[
+        "--lab-scenario".as_ref(),
+        demo.as_os_str(),
+        "--baseline".as_ref(),
+        fixed.as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let new: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["new_access"] == true)
+        .map(|r| r["canary"].as_str().unwrap())
+        .collect();
+    assert_eq!(new, ["guest-cannot-read-alice-telemetry"]);
+}
+
+#[test]
+fn bad_scenario_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "region = \"us-east-1\"\nacount_id = \"1\"\n").unwrap();
+    let o = simulate(&["--lab-scenario".as_ref(), bad.as_os_str()]);
+    assert_eq!(o.status.code(), Some(3), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("acount_id"),
+        "{}",
+        out(&o)
+    );
+}

@@ -1,0 +1,341 @@
+//! Bounded soak: `run` mode (in-process, 3 s interval) against an `iot-canary lab`
+//! subprocess for IOT_CANARY_SOAK_SECS (default 150 s), with Cognito credentials that expire
+//! every 10 s (so the cache rotates them all the time) and the lab SIGKILLed and restarted on
+//! the same address every 40 s. Asserts: no missed rounds (no gap between round completions
+//! beyond interval + probe timeout + slack), recovery after every restart, zero false denials
+//! in any round, the lab's connection and socket counts back to zero after shutdown, the
+//! daemon's open fds and live tokio tasks back to their baseline, and RSS flat.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use iot_canary_daemon::daemon::live::Live;
+use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
+use iot_canary_daemon::daemon::{CanaryReport, IdentitySource};
+use iot_canary_daemon::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
+use iot_canary_core::config::{self, Config};
+use iot_canary_core::verdict::Standing;
+use iot_canary_daemon::daemon::{self as daemon_mod, Daemon, Shard};
+use iot_canary_testkit::net::free_port;
+use iot_canary_testkit::process::LabProcess;
+use iot_canary_testkit::scenario::{OPS, Scenario};
+use iot_canary_testkit::verdicts::false_denied;
+
+const TTL_SECS: u64 = 10;
+const RESTART_EVERY: Duration = Duration::from_secs(40);
+
+fn soak_secs() -> u64 {
+    std::env::var("IOT_CANARY_SOAK_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150)
+}
+
+/// The demo world with Cognito credentials that live `TTL_SECS`.
+fn scenario() -> Scenario {
+    Scenario::demo().set("cognito", "credentials_ttl", TTL_SECS as i64)
+}
+
+fn start_lab(dir: &std::path::Path, addr: &str) -> LabProcess {
+    LabProcess::start(env!("CARGO_BIN_EXE_iot-canary"), &scenario(), dir, addr, true)
+}
+
+fn parse(text: &str) -> Config {
+    config::parse(std::path::Path::new("soak.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+
+fn config(mqtt: &str, sts: &str) -> String {
+    format!(
+        r#"[target]
+region = "us-east-1"
+endpoint = "{mqtt}"
+
+[endpoints]
+sts = "{sts}"
+cognito_identity = "{sts}"
+cognito_idp = "{sts}"
+
+[schedule]
+interval = "3s"
+jitter = "0%"
+timeout = "3s"
+concurrency = 8
+connect_interval = "20ms"
+delivery_grace = "300ms"
+
+[[identity]]
+name = "ops"
+kind = "static"
+access_key_id_env = "OPS_KEY"
+secret_access_key_env = "OPS_SECRET"
+
+[[identity]]
+name = "alice"
+kind = "cognito"
+user_pool_id = "us-east-1_LabPool01"
+app_client_id = "labappclient00000000000001"
+identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
+username = "alice"
+password_env = "ALICE_PASSWORD"
+
+[[canary]]
+name = "alice-own-lamp"
+identity = "alice"
+action = "subscribe"
+topic_filter = "devices/alice-lamp/#"
+expect = "allow"
+
+[[canary]]
+name = "alice-bob-plug-sub"
+identity = "alice"
+action = "subscribe"
+topic_filter = "devices/bob-plug/#"
+
+[[canary]]
+name = "alice-bob-plug-pub"
+identity = "alice"
+action = "publish"
+topic = "devices/bob-plug/cmd"
+witness = "ops"
+
+[[canary]]
+name = "alice-bob-plug-recv"
+identity = "alice"
+action = "receive"
+topic = "devices/bob-plug/telemetry"
+witness = "ops"
+
+[[canary]]
+name = "alice-bob-shadow"
+identity = "alice"
+action = "shadow-get"
+thing = "bob-plug"
+
+[[canary]]
+name = "alice-as-bob"
+identity = "alice"
+action = "connect"
+client_id = "bob-iot-canary-${{canary}}"
+"#
+    )
+}
+
+/// A TCP relay from a fixed local port to whatever `upstream` (`http://host:port`) names.
+async fn relay(upstream: Arc<Mutex<String>>) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = l.accept().await {
+            let target = upstream
+                .lock()
+                .unwrap()
+                .trim_start_matches("http://")
+                .to_string();
+            tokio::spawn(async move {
+                if let Ok(mut out) = tokio::net::TcpStream::connect(target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                }
+            });
+        }
+    });
+    url
+}
+
+fn rss_mib() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+fn fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_rotation_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut lab = start_lab(dir.path(), &addr);
+    // The identity plane takes a fresh port at every lab start; a relay on a fixed port
+    // follows it, so the daemon's endpoint stays put across restarts.
+    let upstream = Arc::new(Mutex::new(lab.ready["sts"].as_str().unwrap().to_string()));
+    let sts = relay(upstream.clone()).await;
+    let cfg = parse(&config(&lab.mqtt(), &sts));
+    let env = Env::isolated([
+        ("OPS_KEY", OPS.0),
+        ("OPS_SECRET", OPS.1),
+        ("ALICE_PASSWORD", "alice-lab-password-1"),
+    ]);
+    let ctx = IdentityContext::new(
+        "us-east-1",
+        Endpoints {
+            sts: Some(sts.clone()),
+            cognito_identity: Some(sts.clone()),
+            cognito_idp: Some(sts.clone()),
+        },
+    )
+    .with_env(env);
+    let policy = RefreshPolicy {
+        fetch_timeout: Duration::from_secs(3),
+        // Lab credentials live 10 s: refresh in their last 4 s, hand out none with < 2 s left.
+        max_lead: Duration::from_secs(4),
+        min_validity: Duration::from_secs(2),
+        ..RefreshPolicy::default()
+    };
+    let specs: Vec<_> = cfg.identities.iter().map(|i| i.config.clone()).collect();
+    let set = IdentitySet::build(&specs, &ctx, &policy).unwrap();
+    let ids: BTreeMap<String, Arc<dyn IdentitySource>> = set
+        .iter()
+        .map(|(n, c)| (n.to_string(), c.clone() as Arc<dyn IdentitySource>))
+        .collect();
+    let endpoint = daemon_mod::endpoint(&cfg).expect("endpoint");
+    let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
+
+    let handle = tokio::runtime::Handle::current();
+    // Baselines are taken once warmed up (round 5): by then the SDK's idle HTTP connections,
+    // the relay and the pooled MQTT connection exist; anything growing past them leaks.
+    let mut tasks_before = 0;
+    let mut fds_before = 0;
+
+    let reports: Arc<Mutex<Vec<CanaryReport>>> = Default::default();
+    let sink = reports.clone();
+    // The production loop (`run`'s): idle close and memory trim between rounds included.
+    let (stop_tx, stop_rx) = tokio::sync::mpsc::channel(1);
+    let mut svc = Service::new(
+        Live::without_alerts(d.config.clone(), d.store.clone()),
+        &d,
+        Rounds::Forever,
+    );
+    svc.grace = Duration::from_secs(10);
+    svc.on_verdict = Arc::new(move |r: &CanaryReport| sink.lock().unwrap().push(r.clone()));
+    let runner = tokio::spawn(svc.run(d.clone(), stop_rx));
+
+    let soak = Duration::from_secs(soak_secs());
+    let started = Instant::now();
+    let mut completions: Vec<Instant> = Vec::new();
+    let mut last_rounds = 0;
+    let mut expiries = BTreeSet::new();
+    let mut rss_samples = Vec::new();
+    let mut restarts: Vec<(Instant, u64)> = Vec::new();
+    let mut next_restart = started + RESTART_EVERY.min(soak / 3);
+    let mut warm_rss = None;
+    while started.elapsed() < soak {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let snap = d.store.snapshot();
+        if snap.rounds != last_rounds {
+            last_rounds = snap.rounds;
+            completions.push(Instant::now());
+            rss_samples.push(rss_mib());
+            if snap.rounds == 5 {
+                warm_rss = Some(rss_mib());
+                tasks_before = handle.metrics().num_alive_tasks();
+                fds_before = fds();
+            }
+        }
+        if let Some(e) = snap.credentials.get("alice").and_then(|c| c.expiration) {
+            expiries.insert(e);
+        }
+        if Instant::now() >= next_restart && started.elapsed() + soak / 3 < soak {
+            lab.kill();
+            // Down for a couple of rounds, then back on the same addresses.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            lab = start_lab(dir.path(), &addr);
+            *upstream.lock().unwrap() = lab.ready["sts"].as_str().unwrap().to_string();
+            restarts.push((Instant::now(), d.store.snapshot().rounds));
+            next_restart = Instant::now() + RESTART_EVERY.min(soak / 3);
+        }
+    }
+    let _ = stop_tx.send(Control::Stop).await;
+    tokio::time::timeout(Duration::from_secs(60), runner)
+        .await
+        .expect("run stops")
+        .unwrap();
+
+    let all = reports.lock().unwrap().clone();
+    if let Some(last) = all.last() {
+        println!(
+            "soak: last report {} {:?} {:?}",
+            last.canary,
+            last.verdict,
+            last.evidence.steps.first()
+        );
+    }
+    let rounds = completions.len();
+    println!(
+        "soak: {:.0} s, {rounds} rounds, {} reports, {} lab restarts, {} credential rotations seen, RSS {:.1}→{:.1} MiB",
+        started.elapsed().as_secs_f64(),
+        all.len(),
+        restarts.len(),
+        expiries.len(),
+        warm_rss.unwrap_or(0.0),
+        rss_samples.last().copied().unwrap_or(0.0)
+    );
+    // No missed rounds: a round can take up to the probe timeout (+ the backstop) when the
+    // lab is down; beyond that the scheduler missed one.
+    let limit = Duration::from_secs(3) + Duration::from_secs(3) + Duration::from_secs(6);
+    for w in completions.windows(2) {
+        assert!(
+            w[1] - w[0] <= limit,
+            "gap of {:?} between rounds",
+            w[1] - w[0]
+        );
+    }
+    assert!(
+        rounds as u64 >= soak.as_secs() / 8,
+        "only {rounds} rounds in {soak:?}"
+    );
+    assert_eq!(false_denied(&all), 0, "false denials during the soak");
+    assert!(!restarts.is_empty(), "the soak must restart the lab");
+    assert!(
+        expiries.len() as u64 >= soak.as_secs() / TTL_SECS / 3,
+        "credentials rotated only {} times",
+        expiries.len()
+    );
+    // Recovery: the last rounds (well after the last restart) are all ok again.
+    let per_round = 6;
+    let tail: Vec<_> = all.iter().rev().take(per_round * 2).collect();
+    for r in &tail {
+        assert_eq!(
+            r.standing,
+            Standing::Ok,
+            "{} after recovery: {:?}",
+            r.canary,
+            r.verdict
+        );
+    }
+    // Nothing left open at the lab (bounded wait for the lab to notice closed sockets).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = lab.state();
+        if st["connections"] == 0 && st["sockets_open"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "leaked connections: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Nothing left running in the daemon.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (tasks, fds_now) = (handle.metrics().num_alive_tasks(), fds());
+        if tasks <= tasks_before + 2 && fds_now <= fds_before + 4 {
+            println!("soak: tasks {tasks_before}→{tasks}, fds {fds_before}→{fds_now}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "leaked: tasks {tasks_before}→{tasks}, fds {fds_before}→{fds_now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // RSS flat: the end of the soak within 1.5× (+ 8 MiB) of the warmed-up value.
+    let (warm, end) = (warm_rss.unwrap_or(0.0), rss_mib());
+    assert!(
+        end <= warm * 1.5 + 8.0,
+        "RSS grew from {warm:.1} to {end:.1} MiB"
+    );
+}
