@@ -14,9 +14,10 @@ use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
 use iot_canary_daemon::daemon::{CanaryReport, IdentitySource};
 use iot_canary_daemon::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
-use iot_canary_core::config::{self, Config};
+use iot_canary_core::config::Config;
 use iot_canary_core::verdict::Standing;
 use iot_canary_daemon::daemon::{self as daemon_mod, Daemon, Shard};
+use iot_canary_testkit::config;
 use iot_canary_testkit::net::free_port;
 use iot_canary_testkit::process::LabProcess;
 use iot_canary_testkit::scenario::{OPS, Scenario};
@@ -42,7 +43,7 @@ fn start_lab(dir: &std::path::Path, addr: &str) -> LabProcess {
 }
 
 fn parse(text: &str) -> Config {
-    config::parse(std::path::Path::new("soak.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+    iot_canary_core::config::parse(std::path::Path::new("soak.toml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 
@@ -65,20 +66,7 @@ concurrency = 8
 connect_interval = "20ms"
 delivery_grace = "300ms"
 
-[[identity]]
-name = "ops"
-kind = "static"
-access_key_id_env = "OPS_KEY"
-secret_access_key_env = "OPS_SECRET"
-
-[[identity]]
-name = "alice"
-kind = "cognito"
-user_pool_id = "us-east-1_LabPool01"
-app_client_id = "labappclient00000000000001"
-identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
-username = "alice"
-password_env = "ALICE_PASSWORD"
+{identities}
 
 [[canary]]
 name = "alice-own-lamp"
@@ -118,7 +106,8 @@ name = "alice-as-bob"
 identity = "alice"
 action = "connect"
 client_id = "bob-iot-canary-${{canary}}"
-"#
+"#,
+        identities = config::identities(&["ops", "alice"])
     )
 }
 

@@ -13,6 +13,8 @@ use aws_credential_types::Credentials;
 use iot_canary_daemon::daemon::{CanaryReport, FixedIdentity, IdentityCreds, IdentitySource};
 use iot_canary_daemon::identity::{IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary_core::verdict::{Expect, Reason, Verdict};
+use iot_canary_testkit::config::identities;
+
 use crate::support::reliability::*;
 
 /// Every report inconclusive; the deny canaries' reasons all in `want`.
@@ -93,12 +95,7 @@ async fn lab_admin_faults_are_inconclusive() {
     for (name, json, want5, want311) in cases {
         for (version, want) in [("5", want5), ("3.1.1", want311)] {
             lab.set_faults(json);
-            let cfg = parse(&config_text(
-                &lab.mqtt(),
-                &lab.ca_file(),
-                "2s",
-                &canaries(version),
-            ));
+            let cfg = lab_config(&lab, "2s", version);
             let d = daemon(cfg, lab_env(OPS_SECRET));
             let reports = round(&d).await;
             d.pool.close_all().await;
@@ -112,12 +109,7 @@ async fn lab_admin_faults_are_inconclusive() {
     // The quota case's CONNECTs count against the lab's 1 CONNECT/s per client id; wait out
     // that window (a quota period, not a readiness wait).
     std::thread::sleep(Duration::from_millis(1100));
-    let cfg = parse(&config_text(
-        &lab.mqtt(),
-        &lab.ca_file(),
-        "5s",
-        &canaries("5"),
-    ));
+    let cfg = lab_config(&lab, "5s", "5");
     let d = daemon(cfg, lab_env(OPS_SECRET));
     let reports = round(&d).await;
     d.pool.close_all().await;
@@ -231,43 +223,15 @@ async fn identity_services_down_or_slow() {
     let mut tried = 0;
     let mut judged = 0;
     for (what, url) in [("down", &dead), ("slow", &slow)] {
-        let idents = format!(
-            r#"
-[[identity]]
-name = "ops"
-kind = "static"
-access_key_id_env = "OPS_KEY"
-secret_access_key_env = "OPS_SECRET"
-
+        let idents = identities(&["ops"])
+            + r#"
 [[identity]]
 name = "role"
 kind = "assume-role"
 role_arn = "arn:aws:iam::123456789012:role/DeviceAccess"
 session_name = "canary-role"
 source = "ops"
-
-[[identity]]
-name = "alice"
-kind = "cognito"
-user_pool_id = "us-east-1_LabPool01"
-app_client_id = "labappclient00000000000001"
-identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
-username = "alice"
-password_env = "ALICE_PASSWORD"
-
-[[identity]]
-name = "guest"
-kind = "cognito-guest"
-identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
-
-[[identity]]
-name = "vended"
-kind = "credential-endpoint"
-url = "{url}/vend"
-method = "GET"
-bearer_token_env = "VEND_TOKEN"
-"#
-        );
+"# + &identities(&["alice", "guest", "vended"]).replace("VEND_URL", &format!("{url}/vend"));
         let mut canaries_text = String::new();
         for who in ["role", "alice", "guest", "vended"] {
             canaries_text.push_str(&format!(
@@ -317,14 +281,6 @@ bearer_token_env = "VEND_TOKEN"
         judged += reports.len();
     }
     summary("identity services down/slow", tried, judged);
-}
-
-fn fixed(akid: &str, secret: &str, expiry: Option<SystemTime>) -> Arc<dyn IdentitySource> {
-    Arc::new(FixedIdentity(IdentityCreds {
-        credentials: Credentials::new(akid, secret, None, expiry, "test"),
-        identity_id: None,
-        username: None,
-    }))
 }
 
 /// Valid credentials for the first `valid_fetches` fetches, expired ones after.
@@ -393,12 +349,7 @@ async fn network_tls_clock_credential_and_witness_faults() {
     // outside the time window look the same as a skewed local clock — simulated here by the
     // lab's clock (the daemon signs with the real time).
     lab.set_faults(r#"{"clock_skew_secs":-1200}"#);
-    let cfg = parse(&config_text(
-        &lab.mqtt(),
-        &lab.ca_file(),
-        "3s",
-        &canaries("5"),
-    ));
+    let cfg = lab_config(&lab, "3s", "5");
     let reports = round(&daemon(cfg, lab_env(OPS_SECRET))).await;
     all_inconclusive("clock skew (-20 min)", &reports, &[Reason::UpgradeRejected]);
     lab.clear_faults();
@@ -408,22 +359,11 @@ async fn network_tls_clock_credential_and_witness_faults() {
     // Credentials that expire in the middle of the round: the first fetches are valid, later
     // ones (the controls, which run after the denials) are expired. The 3.1.1 socket closes
     // then cannot be confirmed, so nothing may read as denied.
-    let cfg = parse(&config_text(
-        &lab.mqtt(),
-        &lab.ca_file(),
-        "3s",
-        &canaries("3.1.1"),
-    ));
-    let mut ids = BTreeMap::new();
-    ids.insert("ops".to_string(), fixed(OPS_KEY, OPS_SECRET, None));
-    ids.insert(
-        "dev".to_string(),
-        Arc::new(ExpiresAfter {
+    let cfg = lab_config(&lab, "3s", "3.1.1");
+    let d = daemon_with(cfg, ops_and_dev(Arc::new(ExpiresAfter {
             valid_fetches: 3,
             fetches: Default::default(),
-        }) as Arc<dyn IdentitySource>,
-    );
-    let d = daemon_with(cfg, ids);
+        }) as Arc<dyn IdentitySource>));
     let reports = round(&d).await;
     assert_eq!(false_denied(&reports), 0, "{}", table(&reports));
     let expired = reports
@@ -447,12 +387,7 @@ async fn network_tls_clock_credential_and_witness_faults() {
     judged += reports.len();
 
     // Expired before the round: everything inconclusive(credentials).
-    let cfg = parse(&config_text(
-        &lab.mqtt(),
-        &lab.ca_file(),
-        "3s",
-        &canaries("5"),
-    ));
+    let cfg = lab_config(&lab, "3s", "5");
     let mut ids = BTreeMap::new();
     ids.insert("ops".to_string(), fixed(OPS_KEY, OPS_SECRET, None));
     ids.insert(
@@ -471,12 +406,7 @@ async fn network_tls_clock_credential_and_witness_faults() {
     // A witness that cannot connect (wrong secret: the upgrade is refused): the witnessed
     // canaries are inconclusive(witness_failed); the others judge normally.
     for version in ["5", "3.1.1"] {
-        let cfg = parse(&config_text(
-            &lab.mqtt(),
-            &lab.ca_file(),
-            "3s",
-            &canaries(version),
-        ));
+        let cfg = lab_config(&lab, "3s", version);
         let d = daemon(cfg, lab_env("not-the-ops-secret"));
         let reports = round(&d).await;
         d.pool.close_all().await;

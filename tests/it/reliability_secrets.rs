@@ -11,6 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use iot_canary_testkit::config::identities;
+
 use crate::support::reliability::*;
 
 const DEV_TOKEN: &str = "MARKERTOKEN-session-9f8e7d6c5b4a";
@@ -43,23 +45,8 @@ kind = "static"
 access_key_id_env = "DEV_KEY"
 secret_access_key_env = "DEV_SECRET"
 session_token_env = "DEV_TOKEN"
-
-[[identity]]
-name = "alice"
-kind = "cognito"
-user_pool_id = "us-east-1_LabPool01"
-app_client_id = "labappclient00000000000001"
-identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
-username = "alice"
-password_env = "ALICE_PASSWORD"
-
-[[identity]]
-name = "vended"
-kind = "credential-endpoint"
-url = "http://127.0.0.1:9/vend"
-method = "GET"
-bearer_token_env = "VEND_TOKEN"
-
+"# + &identities(&["alice", "vended"]).replace("VEND_URL", "http://127.0.0.1:9/vend")
+        + r#"
 [[canary]]
 name = "tokened-own"
 identity = "tokened"

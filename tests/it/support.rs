@@ -145,10 +145,14 @@ pub mod reliability {
     use std::collections::BTreeMap;
     use std::path::Path;
     use std::sync::Arc;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
+    use aws_credential_types::Credentials;
     use iot_canary_core::config::{self, Config};
-    use iot_canary_daemon::daemon::{self, CanaryReport, Daemon, IdentitySource, Shard, identities};
+    use iot_canary_daemon::daemon::{
+        self, CanaryReport, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard,
+        identities,
+    };
     use iot_canary_daemon::identity::Env;
     use iot_canary_testkit::config::{Pace, dev_lamp_canaries, ops_dev};
     use iot_canary_testkit::scenario::Scenario;
@@ -230,6 +234,33 @@ pub mod reliability {
         tokio::time::timeout(Duration::from_secs(180), d.round(None, &|_| {}))
             .await
             .expect("round finishes within 180 s")
+    }
+
+    /// A config for the lab with [`canaries`] of one MQTT version.
+    pub fn lab_config(lab: &Lab, timeout: &str, version: &str) -> Config {
+        parse(&config_text(
+            &lab.mqtt(),
+            &lab.ca_file(),
+            timeout,
+            &canaries(version),
+        ))
+    }
+
+    /// Static keys (expiring at `expiry`, if given).
+    pub fn fixed(akid: &str, secret: &str, expiry: Option<SystemTime>) -> Arc<dyn IdentitySource> {
+        Arc::new(FixedIdentity(IdentityCreds {
+            credentials: Credentials::new(akid, secret, None, expiry, "test"),
+            identity_id: None,
+            username: None,
+        }))
+    }
+
+    /// The witness `ops` on its static keys, and `dev` from `dev`.
+    pub fn ops_and_dev(dev: Arc<dyn IdentitySource>) -> BTreeMap<String, Arc<dyn IdentitySource>> {
+        BTreeMap::from([
+            ("ops".to_string(), fixed(OPS_KEY, OPS_SECRET, None)),
+            ("dev".to_string(), dev),
+        ])
     }
 
     pub fn table(reports: &[CanaryReport]) -> String {

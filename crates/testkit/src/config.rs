@@ -47,25 +47,50 @@ pub fn ops_dev(endpoint: &str, ca_file: &str, pace: Pace) -> String {
 /// `dev`'s canaries in the dev-lamp world for one MQTT version (`5` or `3.1.1`), each named
 /// `NAME-vVERSION`; `only` keeps those NAMEs (all when empty).
 pub fn dev_lamp_canaries(version: &str, only: &[&str]) -> String {
+    lamp_canaries("dev", "", version, only)
+}
+
+/// The dev-lamp canaries for `identity`, named `PREFIXNAME-vVERSION`.
+pub fn lamp_canaries(identity: &str, prefix: &str, version: &str, only: &[&str]) -> String {
     let v = version.replace('.', "");
     let text = fixture_with(
         "configs/dev-lamp-canaries.toml",
-        &[("v", &v), ("version", version)],
+        &[
+            ("identity", identity),
+            ("prefix", prefix),
+            ("v", &v),
+            ("version", version),
+        ],
     );
-    let blocks: Vec<&str> = text.split("[[canary]]").skip(1).collect();
-    let kept: Vec<String> = blocks
-        .iter()
-        .filter(|b| {
-            only.is_empty()
-                || only
+    let names: Vec<String> = only.iter().map(|n| format!("{prefix}{n}-v{v}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    tables(&text, "canary", &names)
+}
+
+/// `configs/identities.toml`'s `[[identity]]` tables named in `names`: `ops` (static keys
+/// from OPS_KEY/OPS_SECRET), `alice` (the demo's Cognito user, ALICE_PASSWORD), `guest`.
+pub fn identities(names: &[&str]) -> String {
+    assert!(!names.is_empty(), "name the identities");
+    tables(&crate::fixture("configs/identities.toml"), "identity", names)
+}
+
+/// The `[[kind]]` tables of `text` whose `name` is in `names` (all when empty), in file order.
+fn tables(text: &str, kind: &str, names: &[&str]) -> String {
+    let header = format!("[[{kind}]]");
+    let kept: Vec<String> = text
+        .split(header.as_str())
+        .skip(1)
+        .filter(|t| {
+            names.is_empty()
+                || names
                     .iter()
-                    .any(|n| b.contains(&format!("name = \"{n}-v{v}\"")))
+                    .any(|n| t.contains(&format!("name = \"{n}\"\n")))
         })
-        .map(|b| format!("\n[[canary]]{}", b.trim_end()))
+        .map(|t| format!("\n{header}{}", t.trim_end()))
         .collect();
     assert!(
-        only.is_empty() || kept.len() == only.len(),
-        "unknown canary among {only:?}"
+        names.is_empty() || kept.len() == names.len(),
+        "unknown {kind} among {names:?}"
     );
     kept.join("\n") + "\n"
 }

@@ -71,23 +71,34 @@ pub fn fixture(name: &str) -> String {
         .unwrap_or_else(|e| panic!("fixture {} unreadable: {e}", path.display()))
 }
 
-/// A fixture with `{key}` placeholders filled in (config templates).
+/// A fixture with `{key}` placeholders filled in (config templates). `${key}` is the daemon's
+/// own variable syntax and stays as it is.
 pub fn fixture_with(name: &str, vars: &[(&str, &str)]) -> String {
-    let mut text = fixture(name);
-    for (k, v) in vars {
-        text = text.replace(&format!("{{{k}}}"), v);
+    let text = fixture(name);
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let key = after.split('}').next().unwrap_or("");
+        let is_var = !key.is_empty()
+            && after.len() > key.len()
+            && key.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+        if is_var && !out.ends_with('$') {
+            let value = vars
+                .iter()
+                .find(|(k, _)| *k == key)
+                .unwrap_or_else(|| panic!("fixture {name}: no value for {{{key}}}"))
+                .1;
+            out.push_str(value);
+            rest = &after[key.len() + 1..];
+        } else {
+            out.push('{');
+            rest = after;
+        }
     }
-    // `${identity}`-style config variables stay; a bare `{name}` is a placeholder left over.
-    let leftover = text.match_indices('{').find(|(i, _)| {
-        let rest = &text[i + 1..];
-        let word = rest.split('}').next().unwrap_or("");
-        !text[..*i].ends_with('$')
-            && rest.contains('}')
-            && !word.is_empty()
-            && word.chars().all(|c| c.is_ascii_lowercase() || c == '_')
-    });
-    assert!(leftover.is_none(), "fixture {name}: unfilled placeholder");
-    text
+    out.push_str(rest);
+    out
 }
 
 /// A policy document from `fixtures/policies/NAME.json`.

@@ -139,8 +139,6 @@ impl From<&aws_credential_types::Credentials> for Creds {
     }
 }
 
-}
-
 pub(crate) fn sdk_creds(c: &Creds) -> Credentials {
     Credentials::new(&c.akid, &c.secret, c.token.clone(), None, "test")
 }

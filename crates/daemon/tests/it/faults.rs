@@ -19,6 +19,7 @@ use iot_canary_daemon::identity::Env;
 use iot_canary_lab::RunningLab;
 use iot_canary_lab::state::Faults;
 use iot_canary_testkit::WAIT;
+use iot_canary_testkit::config::identities;
 use iot_canary_testkit::lab;
 use iot_canary_testkit::net::addr_of;
 use iot_canary_testkit::relay::{self, Relay};
@@ -82,12 +83,7 @@ timeout = "{timeout}"
 connect_interval = "1s"
 delivery_grace = "500ms"
 
-[[identity]]
-name = "ops"
-kind = "static"
-access_key_id_env = "OPS_KEY"
-secret_access_key_env = "OPS_SECRET"
-
+{ops}
 [[identity]]
 name = "role"
 kind = "assume-role"
@@ -104,19 +100,7 @@ identity_pool_id = "{POOL}"
 username = "cog"
 password_env = "COG_PASSWORD"
 
-[[identity]]
-name = "guest"
-kind = "cognito-guest"
-identity_pool_id = "{POOL}"
-
-[[identity]]
-name = "vend"
-kind = "credential-endpoint"
-url = "{vending}/vend"
-user_pool_id = "us-east-1_LabPool01"
-app_client_id = "labappclient00000000000001"
-username = "ven"
-password_env = "VEN_PASSWORD"
+{guest_vend}
 
 [[canary]]
 name = "ops-control"
@@ -129,7 +113,9 @@ expect = "allow"
             ca = self.lab.endpoints.ca_file,
             sts = self.sts.0,
             cog = self.cognito.0,
-            vending = self.vending.0,
+            ops = identities(&["ops"]),
+            guest_vend = identities(&["guest", "vend"])
+                .replace("VEND_URL", &format!("{}/vend", self.vending.0)),
         );
         for id in IDS {
             for (v, ver) in [("5", "5"), ("311", "3.1.1")] {

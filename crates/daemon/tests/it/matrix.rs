@@ -19,6 +19,7 @@ use iot_canary_core::report;
 use iot_canary_core::verdict::{Expect, Observation, Standing, Verdict};
 use iot_canary_daemon::daemon::{CanaryReport, Daemon, identities};
 use iot_canary_daemon::identity::Env;
+use iot_canary_testkit::config::{identities, lamp_canaries};
 use iot_canary_testkit::lab::{self, Admin};
 use iot_canary_testkit::scenario::{DEMO_POOL as POOL, Scenario};
 use iot_canary_testkit::{HOLE, WAIT};
@@ -40,15 +41,7 @@ fn identities_toml(dir: &Path) -> String {
         "[profile t]\nregion = us-east-1\n[profile h]\nregion = us-east-1\n",
     )
     .unwrap();
-    let mut out = String::from(
-        r#"
-[[identity]]
-name = "ops"
-kind = "static"
-access_key_id_env = "OPS_KEY"
-secret_access_key_env = "OPS_SECRET"
-"#,
-    );
+    let mut out = identities(&["ops"]);
     for v in ["t", "h"] {
         let up = v.to_uppercase();
         out.push_str(&format!(
@@ -86,23 +79,7 @@ password_env = "COG_{up}_PASSWORD"
             cfg = aws_config.display(),
         ));
     }
-    out.push_str(&format!(
-        r#"
-[[identity]]
-name = "guest"
-kind = "cognito-guest"
-identity_pool_id = "{POOL}"
-
-[[identity]]
-name = "vend"
-kind = "credential-endpoint"
-url = "VENDING_URL"
-user_pool_id = "us-east-1_LabPool01"
-app_client_id = "labappclient00000000000001"
-username = "ven"
-password_env = "VEN_PASSWORD"
-"#
-    ));
+    out.push_str(&identities(&["guest", "vend"]));
     out
 }
 
@@ -119,109 +96,10 @@ pub const IDENTITIES: [&str; 10] = [
     "vend",
 ];
 
-/// Every probe kind for one identity and MQTT version: (name, action, expect, keys).
+/// Every probe kind for one identity and MQTT version (the dev-lamp canaries, named
+/// `IDENTITY-NAME-vVERSION`).
 fn canaries(identity: &str, version: &str) -> String {
-    let v = version.replace('.', "");
-    let cases: [(&str, &str, &str, &str); 16] = [
-        (
-            "connect-other",
-            "connect",
-            "deny",
-            "client_id = \"other-lamp-${canary}\"",
-        ),
-        (
-            "connect-own",
-            "connect",
-            "allow",
-            "client_id = \"dev-own-${identity}-${canary}\"",
-        ),
-        (
-            "sub-other",
-            "subscribe",
-            "deny",
-            "topic_filter = \"devices/other-lamp/#\"",
-        ),
-        (
-            "sub-own",
-            "subscribe",
-            "allow",
-            "topic_filter = \"devices/dev-lamp/#\"",
-        ),
-        (
-            "pub-other",
-            "publish",
-            "deny",
-            "topic = \"devices/other-lamp/cmd\"\nwitness = \"ops\"",
-        ),
-        (
-            "pub-own",
-            "publish",
-            "allow",
-            "topic = \"devices/dev-lamp/cmd\"\nwitness = \"ops\"",
-        ),
-        (
-            "pub0-other",
-            "publish",
-            "deny",
-            "topic = \"devices/other-lamp/cmd\"\nwitness = \"ops\"\nqos = 0",
-        ),
-        (
-            "recv-other",
-            "receive",
-            "deny",
-            "topic = \"devices/other-lamp/telemetry\"\nwitness = \"ops\"",
-        ),
-        (
-            "recv-own",
-            "receive",
-            "allow",
-            "topic = \"devices/dev-lamp/telemetry\"\nwitness = \"ops\"",
-        ),
-        (
-            "retain-other",
-            "retain",
-            "deny",
-            "topic = \"devices/other-lamp/state\"",
-        ),
-        (
-            "retain-own",
-            "retain",
-            "allow",
-            "topic = \"devices/dev-lamp/state\"",
-        ),
-        (
-            "shget-other",
-            "shadow-get",
-            "deny",
-            "thing = \"other-lamp\"",
-        ),
-        ("shget-own", "shadow-get", "allow", "thing = \"dev-lamp\""),
-        (
-            "shupd-other",
-            "shadow-update",
-            "deny",
-            "thing = \"other-lamp\"",
-        ),
-        (
-            "shupd-own",
-            "shadow-update",
-            "allow",
-            "thing = \"dev-lamp\"",
-        ),
-        (
-            "shdel-other",
-            "shadow-delete",
-            "deny",
-            "thing = \"other-lamp\"",
-        ),
-    ];
-    let mut out = String::new();
-    for (name, action, expect, extra) in cases {
-        out.push_str(&format!(
-            "\n[[canary]]\nname = \"{identity}-{name}-v{v}\"\nidentity = \"{identity}\"\naction = \"{action}\"\nexpect = \"{expect}\"\nmqtt_version = \"{version}\"\n{extra}\n"
-        ));
-    }
-    out
+    lamp_canaries(identity, &format!("{identity}-"), version, &[])
 }
 
 fn env() -> Env {
@@ -265,7 +143,7 @@ delivery_grace = "700ms"
         ci = lab.endpoints.cognito_identity,
         cidp = lab.endpoints.cognito_idp,
     );
-    text.push_str(&identities_toml(dir).replace("VENDING_URL", &lab.endpoints.vending));
+    text.push_str(&identities_toml(dir).replace("VEND_URL", &lab.endpoints.vending));
     for id in IDENTITIES {
         for version in ["5", "3.1.1"] {
             text.push_str(&canaries(id, version));

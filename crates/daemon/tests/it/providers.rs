@@ -12,6 +12,7 @@ use iot_canary_daemon::identity::{
 };
 use iot_canary_lab::RunningLab;
 use iot_canary_lab::state::{Principal, cognito_identity_id};
+use iot_canary_testkit::config;
 use iot_canary_testkit::lab::start_plain;
 use iot_canary_testkit::net::addr_of;
 use iot_canary_testkit::relay::{self, Relay};
@@ -64,13 +65,11 @@ fn identities(toml_text: &str) -> Vec<IdentityConfig> {
         .identity
 }
 
-const IDENTITIES: &str = r#"
-[[identity]]
-name = "ops"
-kind = "static"
-access_key_id_env = "OPS_KEY"
-secret_access_key_env = "OPS_SECRET"
-
+/// ops (static), alice (Cognito) and guest from the fixtures, plus assume-role identities
+/// (one whose role trusts ops, one whose role does not) and alice with a wrong password.
+fn identities_text() -> String {
+    config::identities(&["ops", "alice", "guest"])
+        + r#"
 [[identity]]
 name = "dev"
 kind = "assume-role"
@@ -88,15 +87,6 @@ session_name = "canary-untrusted"
 source = "ops"
 
 [[identity]]
-name = "alice"
-kind = "cognito"
-user_pool_id = "us-east-1_LabPool01"
-app_client_id = "labappclient00000000000001"
-identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
-username = "alice"
-password_env = "ALICE_PASSWORD"
-
-[[identity]]
 name = "alice-wrong-password"
 kind = "cognito"
 user_pool_id = "us-east-1_LabPool01"
@@ -104,16 +94,12 @@ app_client_id = "labappclient00000000000001"
 identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
 username = "alice"
 password_env = "WRONG_PASSWORD"
-
-[[identity]]
-name = "guest"
-kind = "cognito-guest"
-identity_pool_id = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de"
-"#;
+"#
+}
 
 fn build(lab_url: &str, extra: &str, policy: RefreshPolicy) -> IdentitySet {
     let ctx = IdentityContext::new("us-east-1", endpoints_of(lab_url)).with_env(env());
-    IdentitySet::build(&identities(&format!("{IDENTITIES}{extra}")), &ctx, &policy)
+    IdentitySet::build(&identities(&format!("{}{extra}", identities_text())), &ctx, &policy)
         .expect("identity set builds")
 }
 
@@ -190,7 +176,7 @@ async fn wrong_static_secret_is_an_auth_failure_of_the_role_without_leaking_it()
             ("OPS_SECRET", "definitely-wrong-secret"),
         ]),
     );
-    let set = IdentitySet::build(&identities(IDENTITIES), &ctx, &RefreshPolicy::default())
+    let set = IdentitySet::build(&identities(&identities_text()), &ctx, &RefreshPolicy::default())
         .expect("builds");
     let e = current(&set, "dev").await.unwrap_err();
     assert_eq!(e.reason, FailureReason::Auth, "{e}");

@@ -13,66 +13,39 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::start_alice;
 
-/// The admin API's (status, body).
-async fn http(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
-    Admin::at(base).request(method, path, body).await
-}
+/// The attach/detach target of the tests: IAM user alice.
+const ALICE_USER: &str = r#"{"iam_user":"alice"}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_replace_attach_detach_and_propagation_delay() {
     let lab = start_alice(Options::plain()).await;
-    let admin = lab.endpoints.admin.clone();
+    let admin = Admin::of(&lab);
     // Replace Alice with a deny-all: new connections are refused.
-    let (st, _) = http(&admin, "PUT", "/policies/Alice", DENY_ALL).await;
-    assert_eq!(st, 204);
+    admin.put_policy("Alice", DENY_ALL).await;
     connect(&lab, Mqtt::V5, ALICE, "alice-1")
         .expect(&Ev::ConnAck(0x87))
         .await;
     // Invalid JSON is a 400 naming the problem, and changes nothing.
-    let (st, body) = http(&admin, "PUT", "/policies/Alice", "{not json").await;
+    let (st, body) = admin.request("PUT", "/policies/Alice", "{not json").await;
     assert_eq!(st, 400, "{body}");
     // Detach from the user; attach Witness instead.
-    let (st, _) = http(
-        &admin,
-        "POST",
-        "/detach",
-        r#"{"policy":"Alice","target":{"iam_user":"alice"}}"#,
-    )
-    .await;
-    assert_eq!(st, 204);
-    let (st, _) = http(
-        &admin,
-        "POST",
-        "/attach",
-        r#"{"policy":"Witness","target":{"iam_user":"alice"}}"#,
-    )
-    .await;
-    assert_eq!(st, 204);
+    assert_eq!(admin.detach("Alice", ALICE_USER).await, 204);
+    assert_eq!(admin.attach("Witness", ALICE_USER).await, 204);
     connect(&lab, Mqtt::V5, ALICE, "bob-1").connected().await;
-    let (st, _) = http(
-        &admin,
-        "POST",
-        "/attach",
-        r#"{"policy":"Ghost","target":{"iam_user":"alice"}}"#,
-    )
-    .await;
-    assert_eq!(st, 404);
+    assert_eq!(admin.attach("Ghost", ALICE_USER).await, 404);
 
     // With a one-hour delay, a detach is not visible yet: the old attachment keeps working.
-    let (st, _) = http(&admin, "PUT", "/propagation-delay", r#"{"seconds":3600}"#).await;
+    let (st, _) = admin
+        .request("PUT", "/propagation-delay", r#"{"seconds":3600}"#)
+        .await;
     assert_eq!(st, 204);
-    let (st, _) = http(
-        &admin,
-        "POST",
-        "/detach",
-        r#"{"policy":"Witness","target":{"iam_user":"alice"}}"#,
-    )
-    .await;
-    assert_eq!(st, 204);
+    assert_eq!(admin.detach("Witness", ALICE_USER).await, 204);
     connect(&lab, Mqtt::V5, ALICE, "bob-2").connected().await;
     // Skewing the lab clock past the delay makes it effective (clock skew also moves SigV4
     // checks, so sign for the skewed time).
-    let (st, _) = http(&admin, "PUT", "/faults", r#"{"clock_skew_secs":3700}"#).await;
+    let (st, _) = admin
+        .request("PUT", "/faults", r#"{"clock_skew_secs":3700}"#)
+        .await;
     assert_eq!(st, 200);
     let url = presign(
         &lab.endpoints.mqtt,
@@ -92,17 +65,17 @@ async fn policy_replace_attach_detach_and_propagation_delay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_refuse_upgrades_and_clock_skew_give_403() {
     let lab = start_alice(Options::plain()).await;
-    let admin = lab.endpoints.admin.clone();
-    http(&admin, "PUT", "/faults", r#"{"refuse_upgrades":true}"#).await;
+    let admin = Admin::of(&lab);
+    admin.set_faults(r#"{"refuse_upgrades":true}"#).await;
     let mut c = connect(&lab, Mqtt::V5, OPS, "ops-1");
     match c.next().await {
         Ev::Closed(e) => assert!(e.contains("403"), "{e}"),
         other => panic!("{other:?}"),
     }
-    http(&admin, "DELETE", "/faults", "").await;
+    admin.clear_faults().await;
     connect(&lab, Mqtt::V5, OPS, "ops-1").connected().await;
     // A skewed lab clock makes a fresh signature look 10 minutes old.
-    http(&admin, "PUT", "/faults", r#"{"clock_skew_secs":600}"#).await;
+    admin.set_faults(r#"{"clock_skew_secs":600}"#).await;
     let mut c = connect(&lab, Mqtt::V311, OPS, "ops-2");
     match c.next().await {
         Ev::Closed(e) => assert!(e.contains("403"), "{e}"),
@@ -167,7 +140,7 @@ async fn upgrade_refusals_carry_aws_error_headers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_stall_never_answers_the_upgrade() {
     let lab = start_alice(Options::plain()).await;
-    http(&lab.endpoints.admin, "PUT", "/faults", r#"{"stall":true}"#).await;
+    Admin::of(&lab).set_faults(r#"{"stall":true}"#).await;
     let mut s = tokio::net::TcpStream::connect(lab.mqtt_addr).await.unwrap();
     s.write_all(b"GET /mqtt HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
@@ -182,19 +155,13 @@ async fn fault_stall_never_answers_the_upgrade() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_drop_after_connect_and_quota() {
     let lab = start_alice(Options::plain()).await;
-    let admin = lab.endpoints.admin.clone();
-    http(&admin, "PUT", "/faults", r#"{"drop_after_connect":true}"#).await;
+    let admin = Admin::of(&lab);
+    admin.set_faults(r#"{"drop_after_connect":true}"#).await;
     for v in [Mqtt::V311, Mqtt::V5] {
         let mut c = connect(&lab, v, OPS, "ops-d");
         assert!(matches!(c.next().await, Ev::Closed(_)), "no CONNACK at all");
     }
-    http(
-        &admin,
-        "PUT",
-        "/faults",
-        r#"{"drop_after_connect":false,"quota_exceeded":true}"#,
-    )
-    .await;
+    admin.set_faults(r#"{"drop_after_connect":false,"quota_exceeded":true}"#).await;
     connect(&lab, Mqtt::V5, OPS, "ops-q")
         .expect(&Ev::ConnAck(0x97))
         .await;
@@ -206,7 +173,7 @@ async fn fault_disconnect_all() {
     let lab = start_alice(Options::plain()).await;
     let mut a = connect(&lab, Mqtt::V5, OPS, "ops-1").connected().await;
     let mut b = connect(&lab, Mqtt::V311, OPS, "ops-2").connected().await;
-    let (st, body) = http(&lab.endpoints.admin, "POST", "/disconnect-all", "").await;
+    let (st, body) = Admin::of(&lab).request("POST", "/disconnect-all", "").await;
     assert_eq!(st, 200);
     assert!(body.contains("\"disconnected\":2"), "{body}");
     assert_eq!(a.closed().await, Some(0x98));
@@ -217,8 +184,7 @@ async fn fault_disconnect_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thing_share_changes() {
     let lab = start_alice(Options::plain()).await;
-    let (st, _) = http(
-        &lab.endpoints.admin,
+    let (st, _) = Admin::of(&lab).request(
         "PUT",
         "/things/alice-lamp",
         r#"{"owner":"alice","shared_with":["ops"]}"#,
@@ -226,8 +192,7 @@ async fn thing_share_changes() {
     .await;
     assert_eq!(st, 204);
     assert_eq!(lab.state().things_accessible_by("ops"), vec!["alice-lamp"]);
-    let (st, _) = http(
-        &lab.endpoints.admin,
+    let (st, _) = Admin::of(&lab).request(
         "PUT",
         "/things/ghost",
         r#"{"owner":"alice"}"#,

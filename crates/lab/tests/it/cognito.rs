@@ -4,6 +4,7 @@
 
 use std::time::SystemTime;
 
+use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
 use iot_canary_testkit::lab::start_plain;
 use iot_canary_testkit::mqtt::{ConnectOutcome, connect_ok, connect_v5};
@@ -148,60 +149,41 @@ async fn user_pool_flows_and_errors() {
         iot_canary_lab::state::cognito_identity_id("us-east-1", POOL, "bob")
     );
 
-    let e = idp
-        .initiate_auth()
-        .auth_flow(AuthFlowType::UserPasswordAuth)
-        .client_id(CLIENT)
-        .auth_parameters("USERNAME", "bob")
-        .auth_parameters("PASSWORD", "wrong")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error().unwrap().is_not_authorized_exception(),
-        "{e:?}"
-    );
-    let e = idp
-        .initiate_auth()
-        .auth_flow(AuthFlowType::UserPasswordAuth)
-        .client_id("no-such-client")
-        .auth_parameters("USERNAME", "bob")
-        .auth_parameters("PASSWORD", "bob-lab-password-1")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error()
-            .unwrap()
-            .is_resource_not_found_exception(),
-        "{e:?}"
-    );
-    let e = idp
-        .initiate_auth()
-        .auth_flow(AuthFlowType::RefreshTokenAuth)
-        .client_id(CLIENT)
-        .auth_parameters("REFRESH_TOKEN", "not-a-token")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error().unwrap().is_not_authorized_exception(),
-        "{e:?}"
-    );
-    let e = idp
-        .initiate_auth()
-        .auth_flow(AuthFlowType::UserSrpAuth)
-        .client_id(CLIENT)
-        .auth_parameters("USERNAME", "bob")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error()
-            .unwrap()
-            .is_invalid_parameter_exception(),
-        "{e:?}"
-    );
+    // Refusals: (flow, app client, parameters) → the error code the SDK parses.
+    let refusals: [(AuthFlowType, &str, &[(&str, &str)], &str); 4] = [
+        (
+            AuthFlowType::UserPasswordAuth,
+            CLIENT,
+            &[("USERNAME", "bob"), ("PASSWORD", "wrong")],
+            "NotAuthorizedException",
+        ),
+        (
+            AuthFlowType::UserPasswordAuth,
+            "no-such-client",
+            &[("USERNAME", "bob"), ("PASSWORD", "bob-lab-password-1")],
+            "ResourceNotFoundException",
+        ),
+        (
+            AuthFlowType::RefreshTokenAuth,
+            CLIENT,
+            &[("REFRESH_TOKEN", "not-a-token")],
+            "NotAuthorizedException",
+        ),
+        (
+            AuthFlowType::UserSrpAuth,
+            CLIENT,
+            &[("USERNAME", "bob")],
+            "InvalidParameterException",
+        ),
+    ];
+    for (flow, client, params, want) in refusals {
+        let mut req = idp.initiate_auth().auth_flow(flow.clone()).client_id(client);
+        for (k, v) in params {
+            req = req.auth_parameters(*k, *v);
+        }
+        let e = req.send().await.unwrap_err();
+        assert_eq!(e.code(), Some(want), "{flow:?} via {client}: {e:?}");
+    }
     lab.shutdown().await;
 }
 
@@ -209,77 +191,55 @@ async fn user_pool_flows_and_errors() {
 async fn identity_pool_errors() {
     let lab = start_plain(&Scenario::demo()).await;
     let ci = cognito_identity(&lab);
-    let e = ci
-        .get_id()
-        .identity_pool_id("us-east-1:00000000-0000-0000-0000-000000000000")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error()
-            .unwrap()
-            .is_resource_not_found_exception(),
-        "{e:?}"
-    );
-    let e = ci
-        .get_id()
-        .identity_pool_id(POOL)
-        .logins(PROVIDER, "not.a.jwt")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error().unwrap().is_not_authorized_exception(),
-        "{e:?}"
-    );
     let alice = id_token(&lab, CLIENT, "alice", "alice-lab-password-1").await;
-    let e = ci
-        .get_id()
-        .identity_pool_id(POOL)
-        .logins("accounts.google.com", &alice)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error().unwrap().is_not_authorized_exception(),
-        "{e:?}"
-    );
-    // Bob's token cannot fetch alice's identity's credentials; nor can nobody.
-    let alice_id = iot_canary_lab::state::cognito_identity_id("us-east-1", POOL, "alice");
     let bob = id_token(&lab, CLIENT, "bob", "bob-lab-password-1").await;
-    let e = ci
-        .get_credentials_for_identity()
-        .identity_id(&alice_id)
-        .logins(PROVIDER, &bob)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error().unwrap().is_not_authorized_exception(),
-        "{e:?}"
-    );
-    let e = ci
-        .get_credentials_for_identity()
-        .identity_id(&alice_id)
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error().unwrap().is_not_authorized_exception(),
-        "{e:?}"
-    );
-    let e = ci
-        .get_credentials_for_identity()
-        .identity_id("us-east-1:11111111-2222-4333-8444-555555555555")
-        .send()
-        .await
-        .unwrap_err();
-    assert!(
-        e.as_service_error()
-            .unwrap()
-            .is_resource_not_found_exception(),
-        "{e:?}"
-    );
+    // GetId refusals: (pool, login) → error code.
+    let get_id: [(&str, Option<(&str, &str)>, &str); 3] = [
+        (
+            "us-east-1:00000000-0000-0000-0000-000000000000",
+            None,
+            "ResourceNotFoundException",
+        ),
+        (POOL, Some((PROVIDER, "not.a.jwt")), "NotAuthorizedException"),
+        // A token of our pool presented as another provider's.
+        (
+            POOL,
+            Some(("accounts.google.com", &alice)),
+            "NotAuthorizedException",
+        ),
+    ];
+    for (pool, login, want) in get_id {
+        let mut req = ci.get_id().identity_pool_id(pool);
+        if let Some((p, t)) = login {
+            req = req.logins(p, t);
+        }
+        let e = req.send().await.unwrap_err();
+        assert_eq!(e.code(), Some(want), "GetId {pool} {login:?}: {e:?}");
+    }
+    // Bob's token cannot fetch alice's identity's credentials; nor can nobody; an unknown
+    // identity is not found.
+    let alice_id = iot_canary_lab::state::cognito_identity_id("us-east-1", POOL, "alice");
+    let get_credentials: [(&str, Option<(&str, &str)>, &str); 3] = [
+        (&alice_id, Some((PROVIDER, &bob)), "NotAuthorizedException"),
+        (&alice_id, None, "NotAuthorizedException"),
+        (
+            "us-east-1:11111111-2222-4333-8444-555555555555",
+            None,
+            "ResourceNotFoundException",
+        ),
+    ];
+    for (id, login, want) in get_credentials {
+        let mut req = ci.get_credentials_for_identity().identity_id(id);
+        if let Some((p, t)) = login {
+            req = req.logins(p, t);
+        }
+        let e = req.send().await.unwrap_err();
+        assert_eq!(
+            e.code(),
+            Some(want),
+            "GetCredentialsForIdentity {id} {login:?}: {e:?}"
+        );
+    }
     lab.shutdown().await;
 }
 

@@ -8,7 +8,7 @@ use iot_canary_testkit::mqtt::{ConnectOutcome, connect_ok, connect_v5};
 use iot_canary_testkit::scenario::{
     DEMO_APP_CLIENT as CLIENT, DEMO_POOL as POOL, DEMO_PROVIDER as PROVIDER, OPS, Scenario,
 };
-use iot_canary_testkit::sdk::{id_token, identity_credentials};
+use iot_canary_testkit::sdk::{cognito_idp, id_token, identity_credentials};
 use iot_canary_testkit::sigv4::Creds;
 use iot_canary_testkit::{WAIT, nonce};
 
