@@ -2,10 +2,9 @@
 //! `--once` must find exactly the demo world's one hole; plain `demo` must keep probing,
 //! print verdicts and the metrics URL, serve /metrics, and stop cleanly on SIGTERM.
 
-use std::path::Path;
 use std::process::Stdio;
 
-use iot_canary_testkit::WAIT;
+use iot_canary_testkit::{WAIT, net};
 
 use crate::support::{BIN, repo, run_bin};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -146,7 +145,8 @@ async fn demo_keeps_running_prints_metrics_url_and_serves_metrics() {
     let breach =
         format!("iot_canary_breach{{canary=\"{HOLE}\",identity=\"guest\",action=\"receive\"}} 1");
     loop {
-        let (status, body) = http(addr, "GET", "/metrics", "").await;
+        let r = net::get(addr, "/metrics").await;
+        let (status, body) = (r.status, r.body);
         assert_eq!(status, 200);
         if body.contains(&breach) {
             assert!(body.contains(
@@ -177,7 +177,7 @@ async fn demo_keeps_running_prints_metrics_url_and_serves_metrics() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     // Still running: a second request answers too.
-    assert_eq!(http(addr, "GET", "/healthz", "").await.0, 200);
+    assert_eq!(net::get(addr, "/healthz").await.status, 200);
     // SIGTERM (to the process this test started) stops it cleanly.
     let pid = child.id().unwrap().to_string();
     let st = std::process::Command::new("kill")

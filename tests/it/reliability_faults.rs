@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
-use iot_canary_daemon::daemon::{CanaryReport, FixedIdentity, IdentityCreds, IdentitySource};
+use iot_canary_daemon::daemon::{CanaryReport, IdentityCreds, IdentitySource};
 use iot_canary_daemon::identity::{IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary_core::verdict::{Expect, Reason, Verdict};
 use iot_canary_testkit::config::identities;
