@@ -10,11 +10,11 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use iot_canary_core::config;
+use iot_canary_core::evidence::{Evidence, Step};
+use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::{CanaryReport, Store};
-use iot_canary_core::evidence::{Evidence, Step};
-use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const CANARIES: usize = 1000;

@@ -7,13 +7,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use iot_canary_core::config::{self, Config};
+use iot_canary_core::exit::Exit;
+use iot_canary_core::report::{self, Format};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Loaded, Reload, Rounds, Service};
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities, sd_notify};
-use iot_canary_core::exit::Exit;
 use iot_canary_daemon::identity::Env;
-use iot_canary_core::report::{self, Format};
 
 /// `--format table|json|junit`, listed in `--help`.
 pub(crate) fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {

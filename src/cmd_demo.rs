@@ -7,12 +7,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use iot_canary_core::config::{self, Config};
+use iot_canary_core::exit::Exit;
+use iot_canary_core::report::{self, Format};
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Rounds, Service};
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities};
-use iot_canary_core::exit::Exit;
 use iot_canary_daemon::identity::{Env, IdentityKind};
-use iot_canary_core::report::{self, Format};
 
 use crate::cmd_daemon::{fail, format_parser, forward_signals, load, runtime};
 

@@ -16,13 +16,13 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use iot_canary_core::config::{Canary, Config};
+use iot_canary_core::plan::{ClientIdVars, expand_client_id};
+use iot_canary_core::verdict::{Expect, ProbeAction};
 use iot_canary_daemon::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
 use iot_canary_lab::identity::vending;
 use iot_canary_lab::scenario::LoadedScenario;
 use iot_canary_lab::state::{LabState, Principal, cognito_identity_id};
-use iot_canary_core::plan::{ClientIdVars, expand_client_id};
 use iot_canary_policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
-use iot_canary_core::verdict::{Expect, ProbeAction};
 
 /// A canary's identity as the policies see it.
 #[derive(Debug, Clone)]

@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use iot_canary_daemon::daemon::live::Live;
-use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
-use iot_canary_daemon::daemon::{CanaryReport, IdentitySource};
-use iot_canary_daemon::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary_core::config::Config;
 use iot_canary_core::verdict::Standing;
+use iot_canary_daemon::daemon::live::Live;
+use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
 use iot_canary_daemon::daemon::{self as daemon_mod, Daemon, Shard};
+use iot_canary_daemon::daemon::{CanaryReport, IdentitySource};
+use iot_canary_daemon::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary_testkit::config;
 use iot_canary_testkit::net::free_port;
 use iot_canary_testkit::process::LabProcess;
@@ -39,13 +39,19 @@ fn scenario() -> Scenario {
 }
 
 fn start_lab(dir: &std::path::Path, addr: &str) -> LabProcess {
-    LabProcess::start(env!("CARGO_BIN_EXE_iot-canary"), &scenario(), dir, addr, true)
+    LabProcess::start(
+        env!("CARGO_BIN_EXE_iot-canary"),
+        &scenario(),
+        dir,
+        addr,
+        true,
+    )
 }
 
 fn parse(text: &str) -> Config {
-    iot_canary_core::config::parse(std::path::Path::new("soak.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+    iot_canary_core::config::parse(std::path::Path::new("soak.toml"), text)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
-
 
 fn config(mqtt: &str, sts: &str) -> String {
     format!(

@@ -5,12 +5,12 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use iot_canary_testkit::alert_sink::{WAIT, settings};
-use iot_canary_testkit::{net, tools};
-use iot_canary_daemon::alert::delivery::Dispatcher;
 use iot_canary_core::alert::{AlertState, CanaryResult};
 use iot_canary_core::config::alerting::AlertingConfig;
 use iot_canary_core::verdict::{Expect, ProbeAction, Standing, Verdict};
+use iot_canary_daemon::alert::delivery::Dispatcher;
+use iot_canary_testkit::alert_sink::{WAIT, settings};
+use iot_canary_testkit::{net, tools};
 
 struct Am {
     child: Child,

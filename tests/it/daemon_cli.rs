@@ -18,7 +18,12 @@ fn scenario() -> Scenario {
     Scenario::fixture("dev-lamp")
         .policy("Dev", &policy("dev-pubsub"))
         .policy("Leaky", HOLE)
-        .iam_user("leaky", "AKIALABLEAKY00000001", "lab-secret-leaky", &["Leaky"])
+        .iam_user(
+            "leaky",
+            "AKIALABLEAKY00000001",
+            "lab-secret-leaky",
+            &["Leaky"],
+        )
         .role("DevRole", &["Dev"], &["ops"])
 }
 

@@ -5,8 +5,8 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use iot_canary_testkit::alert_sink::{Answer, Receiver};
 use crate::support::*;
+use iot_canary_testkit::alert_sink::{Answer, Receiver};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_delivers_the_breach_alert_before_exiting() {

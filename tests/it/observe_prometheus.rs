@@ -19,13 +19,13 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use iot_canary_core::config;
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
 use iot_canary_daemon::daemon::{self, Daemon, Shard};
 use iot_canary_daemon::identity::Env;
-use crate::support::*;
 use iot_canary_testkit::net::{self, free_port};
 use tokio::process::{Child, Command};
 
@@ -381,7 +381,8 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         &url,
     )
     .await;
-    let (breach_y, breach_px, _, _) = iot_canary_testkit::chromium::find_colour(&png, [0xff, 0xeb, 0xee], 300);
+    let (breach_y, breach_px, _, _) =
+        iot_canary_testkit::chromium::find_colour(&png, [0xff, 0xeb, 0xee], 300);
     assert!(
         breach_y.is_some() && breach_px > 5_000,
         "breach row not painted in the daemon's status page ({breach_px} px)"

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
+use iot_canary_core::verdict::{Expect, Reason, Verdict};
 use iot_canary_daemon::daemon::{CanaryReport, IdentityCreds, IdentitySource};
 use iot_canary_daemon::identity::{IdentityContext, IdentitySet, RefreshPolicy};
-use iot_canary_core::verdict::{Expect, Reason, Verdict};
 use iot_canary_testkit::config::identities;
 
 use crate::support::reliability::*;
@@ -231,7 +231,8 @@ kind = "assume-role"
 role_arn = "arn:aws:iam::123456789012:role/DeviceAccess"
 session_name = "canary-role"
 source = "ops"
-"# + &identities(&["alice", "guest", "vended"]).replace("VEND_URL", &format!("{url}/vend"));
+"# + &identities(&["alice", "guest", "vended"])
+            .replace("VEND_URL", &format!("{url}/vend"));
         let mut canaries_text = String::new();
         for who in ["role", "alice", "guest", "vended"] {
             canaries_text.push_str(&format!(
@@ -360,10 +361,13 @@ async fn network_tls_clock_credential_and_witness_faults() {
     // ones (the controls, which run after the denials) are expired. The 3.1.1 socket closes
     // then cannot be confirmed, so nothing may read as denied.
     let cfg = lab_config(&lab, "3s", "3.1.1");
-    let d = daemon_with(cfg, ops_and_dev(Arc::new(ExpiresAfter {
+    let d = daemon_with(
+        cfg,
+        ops_and_dev(Arc::new(ExpiresAfter {
             valid_fetches: 3,
             fetches: Default::default(),
-        }) as Arc<dyn IdentitySource>));
+        }) as Arc<dyn IdentitySource>),
+    );
     let reports = round(&d).await;
     assert_eq!(false_denied(&reports), 0, "{}", table(&reports));
     let expired = reports

@@ -62,7 +62,12 @@ pub fn canary(name: &str, filter: &str, allow: bool) -> String {
 
 /// A full config for the lab (interval = timeout); `extra` is appended (canaries, ...).
 pub fn config(lab: &RunningLab, timeout: &str, extra: &str) -> String {
-    dev(&lab.endpoints.mqtt, &lab.endpoints.ca_file, timeout, timeout) + extra
+    dev(
+        &lab.endpoints.mqtt,
+        &lab.endpoints.ca_file,
+        timeout,
+        timeout,
+    ) + extra
 }
 
 /// `iot-canary run` as a child, with the address its /metrics listens on.
@@ -150,8 +155,7 @@ pub mod reliability {
     use aws_credential_types::Credentials;
     use iot_canary_core::config::{self, Config};
     use iot_canary_daemon::daemon::{
-        self, CanaryReport, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard,
-        identities,
+        self, CanaryReport, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard, identities,
     };
     use iot_canary_daemon::identity::Env;
     use iot_canary_testkit::config::{Pace, dev_lamp_canaries, ops_dev};

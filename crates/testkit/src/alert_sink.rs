@@ -199,4 +199,3 @@ pub fn private_ca_acceptor() -> (String, tokio_rustls::TlsAcceptor) {
         tokio_rustls::TlsAcceptor::from(Arc::new(cfg)),
     )
 }
-

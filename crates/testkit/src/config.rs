@@ -71,7 +71,11 @@ pub fn lamp_canaries(identity: &str, prefix: &str, version: &str, only: &[&str])
 /// from OPS_KEY/OPS_SECRET), `alice` (the demo's Cognito user, ALICE_PASSWORD), `guest`.
 pub fn identities(names: &[&str]) -> String {
     assert!(!names.is_empty(), "name the identities");
-    tables(&crate::fixture("configs/identities.toml"), "identity", names)
+    tables(
+        &crate::fixture("configs/identities.toml"),
+        "identity",
+        names,
+    )
 }
 
 /// The `[[kind]]` tables of `text` whose `name` is in `names` (all when empty), in file order.

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use iot_canary_lab::{LabConfig, Limits, RunningLab};
 
-use crate::{WAIT, net};
 use crate::scenario::Scenario;
+use crate::{WAIT, net};
 
 /// Limits for tests: no pause between connects (the broker's default throttles bursts).
 pub fn test_limits() -> Limits {
@@ -124,9 +124,7 @@ impl Admin {
 
     /// Replaces (or adds) a policy document.
     pub async fn put_policy(&self, name: &str, doc: &str) {
-        let (status, body) = self
-            .request("PUT", &format!("/policies/{name}"), doc)
-            .await;
+        let (status, body) = self.request("PUT", &format!("/policies/{name}"), doc).await;
         assert_eq!(status, 204, "PUT /policies/{name}: {body}");
     }
 

@@ -103,7 +103,9 @@ pub fn fixture_with(name: &str, vars: &[(&str, &str)]) -> String {
 
 /// A policy document from `fixtures/policies/NAME.json`.
 pub fn policy(name: &str) -> String {
-    fixture(&format!("policies/{name}.json")).trim_end().to_string()
+    fixture(&format!("policies/{name}.json"))
+        .trim_end()
+        .to_string()
 }
 
 /// A unique payload per call (bait nonces).

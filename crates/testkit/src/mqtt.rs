@@ -348,7 +348,9 @@ pub async fn connect_v5(
                 Ok(rumqttc::v5::Event::Outgoing(_)) => {}
                 Err(e) => {
                     let msg = match &e {
-                        rumqttc::v5::ConnectionError::ConnectionRefused(code) => format!("refused:{code:?}"),
+                        rumqttc::v5::ConnectionError::ConnectionRefused(code) => {
+                            format!("refused:{code:?}")
+                        }
                         other => format!("error:{other}"),
                     };
                     let _ = tx.send(Err(msg));
@@ -425,7 +427,12 @@ impl Session {
     /// PUBLISH at QoS 1 → `true` on PUBACK success, `false` on PUBACK 0x87.
     pub async fn publish(&mut self, topic: &str, payload: &str) -> bool {
         self.client
-            .publish(topic, V5QoS::AtLeastOnce, false, payload.as_bytes().to_vec())
+            .publish(
+                topic,
+                V5QoS::AtLeastOnce,
+                false,
+                payload.as_bytes().to_vec(),
+            )
             .await
             .expect("queue PUBLISH");
         loop {
@@ -461,4 +468,3 @@ impl Session {
         }
     }
 }
-

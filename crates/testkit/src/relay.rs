@@ -19,9 +19,7 @@ pub enum Relay {
 
 /// Starts a relay to `upstream`; returns its base URL (`http://IP:PORT`) and the switch.
 pub async fn start(upstream: SocketAddr) -> (String, watch::Sender<Relay>) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind relay");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind relay");
     let url = format!("http://{}", listener.local_addr().expect("relay address"));
     let (tx, rx) = watch::channel(Relay::Up);
     tokio::spawn(async move {

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use iot_canary_testkit::alert_sink::{Answer, Receiver, WAIT, at, settings};
-use iot_canary_daemon::alert::delivery::Dispatcher;
 use iot_canary_core::alert::{AlertState, CanaryResult, Notification};
 use iot_canary_core::config::alerting::AlertingConfig;
 use iot_canary_core::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
+use iot_canary_daemon::alert::delivery::Dispatcher;
+use iot_canary_testkit::alert_sink::{Answer, Receiver, WAIT, at, settings};
 
 fn observe(st: &mut AlertState, standing: Standing, t: u64) -> Vec<Notification> {
     let (expect, verdict) = match standing {

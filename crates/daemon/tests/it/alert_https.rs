@@ -1,12 +1,12 @@
 //! HTTPS delivery with an extra trust root (`ca_file`), refusal without it, and secrets kept
 //! out of logs when delivery fails.
 
-use iot_canary_testkit::alert_sink::{Answer, Receiver, WAIT, at, private_ca_acceptor, settings};
-use iot_canary_testkit::logs::LogCapture;
-use iot_canary_daemon::alert::delivery::Dispatcher;
 use iot_canary_core::alert::{AlertState, CanaryResult, Notification};
 use iot_canary_core::config::alerting::AlertingConfig;
 use iot_canary_core::verdict::{Expect, ProbeAction, Standing, Verdict};
+use iot_canary_daemon::alert::delivery::Dispatcher;
+use iot_canary_testkit::alert_sink::{Answer, Receiver, WAIT, at, private_ca_acceptor, settings};
+use iot_canary_testkit::logs::LogCapture;
 
 fn breach() -> Vec<Notification> {
     let mut st = AlertState::new(&AlertingConfig::default());

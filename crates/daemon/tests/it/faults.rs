@@ -31,9 +31,11 @@ use tokio::sync::watch;
 fn scenario(ttl: Option<u64>) -> Scenario {
     let s = Scenario::fixture("identity-planes");
     match ttl {
-        Some(t) => s
-            .set("cognito", "credentials_ttl", t as i64)
-            .set("vending", "credentials_ttl", t as i64),
+        Some(t) => s.set("cognito", "credentials_ttl", t as i64).set(
+            "vending",
+            "credentials_ttl",
+            t as i64,
+        ),
         None => s,
     }
 }

@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use iot_canary_core::config;
+use iot_canary_core::evidence::{Evidence, Step};
+use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::{CanaryReport, Store};
-use iot_canary_core::evidence::{Evidence, Step};
-use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
 
 const CANARIES: usize = 200;
 

@@ -10,10 +10,10 @@ use iot_canary_core::report;
 use iot_canary_core::verdict::{Observation, Reason, Standing, Verdict};
 use iot_canary_daemon::daemon::{self, Daemon, FixedIdentity, IdentityCreds, Shard};
 use iot_canary_lab::RunningLab;
+use iot_canary_testkit::HOLE;
 use iot_canary_testkit::config::{Pace, dev_lamp_canaries, ops_dev};
 use iot_canary_testkit::lab::{self, Options};
 use iot_canary_testkit::scenario::{DEV, OPS, Scenario};
-use iot_canary_testkit::HOLE;
 
 use crate::support::{daemon_with_keys, parse, round};
 
@@ -40,8 +40,8 @@ fn daemon_for(lab: &RunningLab, version: &str) -> Daemon {
         connect_interval: "50ms",
         delivery_grace: "700ms",
     };
-    let text =
-        ops_dev(&lab.endpoints.mqtt, &lab.endpoints.ca_file, pace) + &dev_lamp_canaries(version, &[]);
+    let text = ops_dev(&lab.endpoints.mqtt, &lab.endpoints.ca_file, pace)
+        + &dev_lamp_canaries(version, &[]);
     daemon_with_keys(parse("e2e.toml", &text), &[("ops", OPS), ("dev", DEV)])
 }
 

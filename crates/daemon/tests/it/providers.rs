@@ -99,14 +99,21 @@ password_env = "WRONG_PASSWORD"
 
 fn build(lab_url: &str, extra: &str, policy: RefreshPolicy) -> IdentitySet {
     let ctx = IdentityContext::new("us-east-1", endpoints_of(lab_url)).with_env(env());
-    IdentitySet::build(&identities(&format!("{}{extra}", identities_text())), &ctx, &policy)
-        .expect("identity set builds")
+    IdentitySet::build(
+        &identities(&format!("{}{extra}", identities_text())),
+        &ctx,
+        &policy,
+    )
+    .expect("identity set builds")
 }
 
 async fn current(
     set: &IdentitySet,
     name: &str,
-) -> Result<Arc<iot_canary_daemon::identity::SessionCredentials>, iot_canary_daemon::identity::IdentityError> {
+) -> Result<
+    Arc<iot_canary_daemon::identity::SessionCredentials>,
+    iot_canary_daemon::identity::IdentityError,
+> {
     let cache = set
         .get(name)
         .unwrap_or_else(|| panic!("no identity {name}"));
@@ -176,8 +183,12 @@ async fn wrong_static_secret_is_an_auth_failure_of_the_role_without_leaking_it()
             ("OPS_SECRET", "definitely-wrong-secret"),
         ]),
     );
-    let set = IdentitySet::build(&identities(&identities_text()), &ctx, &RefreshPolicy::default())
-        .expect("builds");
+    let set = IdentitySet::build(
+        &identities(&identities_text()),
+        &ctx,
+        &RefreshPolicy::default(),
+    )
+    .expect("builds");
     let e = current(&set, "dev").await.unwrap_err();
     assert_eq!(e.reason, FailureReason::Auth, "{e}");
     assert!(!e.message.contains("definitely-wrong-secret"), "{e}");

@@ -23,8 +23,12 @@ async fn start_lab(dir: &std::path::Path) -> RunningLab {
 
 /// A daemon with dev's two subscribe canaries: its own lamp (control) and another's.
 fn daemon_for(lab: &RunningLab, interval: &str, timeout: &str) -> Arc<Daemon> {
-    let text = dev(&lab.endpoints.mqtt, &lab.endpoints.ca_file, interval, timeout)
-        + &dev_subscribe_canary("dev-own", "devices/dev-lamp/#", true)
+    let text = dev(
+        &lab.endpoints.mqtt,
+        &lab.endpoints.ca_file,
+        interval,
+        timeout,
+    ) + &dev_subscribe_canary("dev-own", "devices/dev-lamp/#", true)
         + &dev_subscribe_canary("dev-other", "devices/other/#", false);
     Arc::new(daemon_with_keys(parse("run.toml", &text), &[("dev", DEV)]))
 }
@@ -40,9 +44,10 @@ async fn admin_policy_change_flips_breach_metric_within_one_interval() {
     let lab = start_lab(dir.path()).await;
     let d = daemon_for(&lab, "1s", "1s");
     let live = Live::without_alerts(d.config.clone(), d.store.clone());
-    let addr = iot_canary_daemon::observe::http::serve_live("127.0.0.1:0".parse().unwrap(), live.clone())
-        .await
-        .unwrap();
+    let addr =
+        iot_canary_daemon::observe::http::serve_live("127.0.0.1:0".parse().unwrap(), live.clone())
+            .await
+            .unwrap();
     let breach_line =
         "iot_canary_breach{canary=\"dev-other\",identity=\"dev\",action=\"subscribe\"}";
     let m = get(addr, "/metrics").await;
@@ -151,7 +156,9 @@ async fn probes_abandoned_at_the_drain_deadline_are_recorded_as_aborted() {
         let r = &snap.latest[name];
         assert_eq!(
             r.verdict,
-            iot_canary_core::verdict::Verdict::Inconclusive(iot_canary_core::verdict::Reason::Aborted),
+            iot_canary_core::verdict::Verdict::Inconclusive(
+                iot_canary_core::verdict::Reason::Aborted
+            ),
             "{name}: {r:?}"
         );
         assert!(

@@ -4,11 +4,11 @@
 
 use std::time::{Duration, SystemTime};
 
+use iot_canary_testkit::DENY_ALL;
 use iot_canary_testkit::lab::{Admin, Options};
 use iot_canary_testkit::mqtt::{self, Ev, Mqtt, connect, connect_url};
 use iot_canary_testkit::scenario::{ALICE, OPS};
 use iot_canary_testkit::sigv4::{TokenSigning, presign};
-use iot_canary_testkit::DENY_ALL;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::start_alice;
@@ -161,7 +161,9 @@ async fn fault_drop_after_connect_and_quota() {
         let mut c = connect(&lab, v, OPS, "ops-d");
         assert!(matches!(c.next().await, Ev::Closed(_)), "no CONNACK at all");
     }
-    admin.set_faults(r#"{"drop_after_connect":false,"quota_exceeded":true}"#).await;
+    admin
+        .set_faults(r#"{"drop_after_connect":false,"quota_exceeded":true}"#)
+        .await;
     connect(&lab, Mqtt::V5, OPS, "ops-q")
         .expect(&Ev::ConnAck(0x97))
         .await;
@@ -184,20 +186,18 @@ async fn fault_disconnect_all() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thing_share_changes() {
     let lab = start_alice(Options::plain()).await;
-    let (st, _) = Admin::of(&lab).request(
-        "PUT",
-        "/things/alice-lamp",
-        r#"{"owner":"alice","shared_with":["ops"]}"#,
-    )
-    .await;
+    let (st, _) = Admin::of(&lab)
+        .request(
+            "PUT",
+            "/things/alice-lamp",
+            r#"{"owner":"alice","shared_with":["ops"]}"#,
+        )
+        .await;
     assert_eq!(st, 204);
     assert_eq!(lab.state().things_accessible_by("ops"), vec!["alice-lamp"]);
-    let (st, _) = Admin::of(&lab).request(
-        "PUT",
-        "/things/ghost",
-        r#"{"owner":"alice"}"#,
-    )
-    .await;
+    let (st, _) = Admin::of(&lab)
+        .request("PUT", "/things/ghost", r#"{"owner":"alice"}"#)
+        .await;
     assert_eq!(st, 404);
     lab.shutdown().await;
 }

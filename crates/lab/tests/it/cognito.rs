@@ -17,6 +17,11 @@ use iot_canary_testkit::{WAIT, nonce};
 
 use crate::raw_http;
 
+/// An InitiateAuth that must fail: (flow, app client, parameters, error code).
+type AuthRefusal<'a> = (AuthFlowType, &'a str, &'a [(&'a str, &'a str)], &'a str);
+/// An identity-pool call that must fail: (pool or identity id, login, error code).
+type PoolRefusal<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authenticated_identity_is_role_intersect_iot_policy() {
     let lab = start_plain(&Scenario::demo()).await;
@@ -150,7 +155,7 @@ async fn user_pool_flows_and_errors() {
     );
 
     // Refusals: (flow, app client, parameters) → the error code the SDK parses.
-    let refusals: [(AuthFlowType, &str, &[(&str, &str)], &str); 4] = [
+    let refusals: [AuthRefusal; 4] = [
         (
             AuthFlowType::UserPasswordAuth,
             CLIENT,
@@ -177,7 +182,10 @@ async fn user_pool_flows_and_errors() {
         ),
     ];
     for (flow, client, params, want) in refusals {
-        let mut req = idp.initiate_auth().auth_flow(flow.clone()).client_id(client);
+        let mut req = idp
+            .initiate_auth()
+            .auth_flow(flow.clone())
+            .client_id(client);
         for (k, v) in params {
             req = req.auth_parameters(*k, *v);
         }
@@ -194,13 +202,17 @@ async fn identity_pool_errors() {
     let alice = id_token(&lab, CLIENT, "alice", "alice-lab-password-1").await;
     let bob = id_token(&lab, CLIENT, "bob", "bob-lab-password-1").await;
     // GetId refusals: (pool, login) → error code.
-    let get_id: [(&str, Option<(&str, &str)>, &str); 3] = [
+    let get_id: [PoolRefusal; 3] = [
         (
             "us-east-1:00000000-0000-0000-0000-000000000000",
             None,
             "ResourceNotFoundException",
         ),
-        (POOL, Some((PROVIDER, "not.a.jwt")), "NotAuthorizedException"),
+        (
+            POOL,
+            Some((PROVIDER, "not.a.jwt")),
+            "NotAuthorizedException",
+        ),
         // A token of our pool presented as another provider's.
         (
             POOL,
@@ -219,7 +231,7 @@ async fn identity_pool_errors() {
     // Bob's token cannot fetch alice's identity's credentials; nor can nobody; an unknown
     // identity is not found.
     let alice_id = iot_canary_lab::state::cognito_identity_id("us-east-1", POOL, "alice");
-    let get_credentials: [(&str, Option<(&str, &str)>, &str); 3] = [
+    let get_credentials: [PoolRefusal; 3] = [
         (&alice_id, Some((PROVIDER, &bob)), "NotAuthorizedException"),
         (&alice_id, None, "NotAuthorizedException"),
         (
