@@ -1,14 +1,16 @@
-//! Entry point for the `daemon_responses` fuzz target and its seeded smoke test: arbitrary
-//! bytes as what a server sends back, through rumqttc's decoder, the session's packet
+//! Seeded noise as what a server sends back, through rumqttc's decoder, the session's packet
 //! mapping ([`incoming_v5`] / [`incoming_v4`]) and `verdict::classify` for every probe kind.
 //! Properties: never panic, and no server answer reads as `denied` unless it carries the
-//! protocol's explicit refusal (v5 0x87; 3.1.1 CONNACK 5 or SUBACK 0x80).
+//! protocol's explicit refusal (v5 0x87; 3.1.1 CONNACK 5 or SUBACK 0x80). The coverage-guided
+//! fuzzing of the same rules runs over core's evidence rules (`fuzz/`, `evidence_rules`), so the
+//! fuzz build never compiles this crate's AWS SDK dependencies.
 
 use bytes::BytesMut;
 
 use super::{CloseCause, Event, Incoming, incoming_v4, incoming_v5};
 use iot_canary_core::verdict::{
     Classified, MqttVersion, Observation, ProbeAction, Verdict, Waiting, classify,
+    is_explicit_refusal,
 };
 
 const ACTIONS: [ProbeAction; 8] = [
@@ -23,7 +25,7 @@ const ACTIONS: [ProbeAction; 8] = [
 ];
 
 /// First byte: bit 0 picks MQTT 5 (1) or 3.1.1 (0); the rest is the server's byte stream.
-pub fn server_bytes(data: &[u8]) {
+fn server_bytes(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
@@ -81,49 +83,35 @@ fn observations(i: &Incoming) -> Vec<Observation> {
 
 fn check(version: MqttVersion, action: ProbeAction, obs: &Observation) {
     let denied = classify(version, action, obs) == Classified::Final(Verdict::Denied);
-    let explicit = match (version, obs) {
-        (MqttVersion::V5, Observation::Connack { code })
-        | (MqttVersion::V5, Observation::Suback { code })
-        | (MqttVersion::V5, Observation::Puback { code })
-        | (MqttVersion::V5, Observation::ServerDisconnect { code, .. }) => *code == 0x87,
-        (MqttVersion::V311, Observation::Connack { code }) => *code == 5,
-        (MqttVersion::V311, Observation::Suback { code }) => *code == 0x80,
-        _ => false,
-    };
     assert!(
-        !denied || explicit,
+        !denied || is_explicit_refusal(version, obs),
         "{version:?} {action:?}: {obs:?} read as denied without an explicit refusal"
     );
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn explicit_refusals_and_noise() {
-        // v5 SUBACK 0x87, v5 CONNACK 0x87, v5 DISCONNECT 0x87, 3.1.1 SUBACK 0x80, truncated.
-        for bytes in [
-            &[1u8, 0x90, 0x04, 0x00, 0x01, 0x00, 0x87][..],
-            &[1, 0x20, 0x03, 0x00, 0x87, 0x00],
-            &[1, 0xE0, 0x02, 0x87, 0x00],
-            &[0, 0x90, 0x03, 0x00, 0x01, 0x80],
-            &[0, 0x90],
-            &[],
-        ] {
-            server_bytes(bytes);
+#[test]
+fn explicit_refusals_and_noise() {
+    // v5 SUBACK 0x87, v5 CONNACK 0x87, v5 DISCONNECT 0x87, 3.1.1 SUBACK 0x80, truncated.
+    for bytes in [
+        &[1u8, 0x90, 0x04, 0x00, 0x01, 0x00, 0x87][..],
+        &[1, 0x20, 0x03, 0x00, 0x87, 0x00],
+        &[1, 0xE0, 0x02, 0x87, 0x00],
+        &[0, 0x90, 0x03, 0x00, 0x01, 0x80],
+        &[0, 0x90],
+        &[],
+    ] {
+        server_bytes(bytes);
+    }
+    // Seeded noise: never panics.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for _ in 0..2000 {
+        let mut v = Vec::new();
+        for _ in 0..(x % 40) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.push((x & 0xFF) as u8);
         }
-        // Seeded noise: never panics.
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..2000 {
-            let mut v = Vec::new();
-            for _ in 0..(x % 40) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                v.push((x & 0xFF) as u8);
-            }
-            server_bytes(&v);
-        }
+        server_bytes(&v);
     }
 }
