@@ -18,7 +18,7 @@ pub mod sources;
 pub mod suppress;
 pub mod witness;
 
-// pub use checks::{Finding, Severity, audit};
+pub use checks::{Finding, Severity, audit};
 pub use sources::{Location, PolicyKind, PolicySource, SourceSet};
 
 /// Account, region and partition the probes and CloudFormation pseudo parameters use.
