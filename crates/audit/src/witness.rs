@@ -15,6 +15,7 @@ use crate::AuditOptions;
 pub const DEVICE: &str = "audit-device";
 pub const OTHER: &str = "audit-other-device";
 pub const DEVICE_COGNITO_SUB: &str = "us-east-1:00000000-0000-0000-0000-00000000a0d1";
+pub const OTHER_COGNITO_SUB: &str = "us-east-1:00000000-0000-0000-0000-0000000b0d2e";
 
 /// Who sends a probe.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -23,6 +24,8 @@ pub struct Caller {
     pub client_id: Option<String>,
     /// The thing the connection is attached to (`iot:Connection.Thing.*`), if any.
     pub thing: Option<String>,
+    /// The Cognito identity id (`cognito-identity.amazonaws.com:sub`).
+    pub cognito_sub: String,
 }
 
 impl Caller {
@@ -31,6 +34,17 @@ impl Caller {
         Caller {
             client_id: Some(DEVICE.into()),
             thing: Some(DEVICE.into()),
+            cognito_sub: DEVICE_COGNITO_SUB.into(),
+        }
+    }
+
+    /// The other device, attached to its own thing, with its own Cognito identity: what a
+    /// policy scoped by identity variables gives it is what the audited device must not get.
+    pub fn other() -> Caller {
+        Caller {
+            client_id: Some(OTHER.into()),
+            thing: Some(OTHER.into()),
+            cognito_sub: OTHER_COGNITO_SUB.into(),
         }
     }
 
@@ -39,6 +53,7 @@ impl Caller {
         Caller {
             client_id: Some(client_id.into()),
             thing: None,
+            cognito_sub: DEVICE_COGNITO_SUB.into(),
         }
     }
 
@@ -52,7 +67,7 @@ impl Caller {
         let mut put = |k: &str, v: &str| {
             ctx.values.insert(k.into(), vec![v.into()]);
         };
-        put("cognito-identity.amazonaws.com:sub", DEVICE_COGNITO_SUB);
+        put("cognito-identity.amazonaws.com:sub", &self.cognito_sub);
         match &self.thing {
             Some(t) => {
                 put("iot:connection.thing.thingname", t);

@@ -10,6 +10,11 @@
 //!   device's shadow or job topics (`$aws/things/+/shadow/update`, `$aws/things/#`, ...).
 //! - `shadow-job-api-other-device`: the shadow and job execution API actions on
 //!   `thing/audit-other-device`.
+//! - `other-identity-topics`: a topic or topic filter that an Allow scopes with an identity
+//!   variable (`${iot:ClientId}`, `${iot:Connection.Thing.ThingName}`,
+//!   `${cognito-identity.amazonaws.com:sub}`, `${credentials-iot:ThingName}`), written out for
+//!   the other device, and the audited device publishing, subscribing or receiving it: another
+//!   statement opens the tenant boundary the variable draws (a cross-tenant path).
 //! - `iot:Receive` alone is compliant (a device only receives what it may subscribe to), so no
 //!   Receive probe exists.
 //!
@@ -147,6 +152,18 @@ pub fn data_plane(subject: &Subject<'_>) -> Vec<Hit> {
             witness: vec![w],
         });
     }
+    if let Some(w) = other_identity_topics(subject) {
+        hits.push(Hit {
+            criterion: "other-identity-topics",
+            message: format!(
+                "opens another device's identity-scoped topics: {} is allowed {} on {}",
+                w.caller.client_id.as_deref().unwrap_or("the device"),
+                w.action,
+                w.resource
+            ),
+            witness: vec![w],
+        });
+    }
     let thing = [iot_arn(o, "thing", OTHER)];
     let api: Vec<ProvedRequest> = SHADOW_JOB_API
         .iter()
@@ -164,6 +181,51 @@ pub fn data_plane(subject: &Subject<'_>) -> Vec<Hit> {
         });
     }
     hits
+}
+
+const IDENTITY_VARIABLES: &[&str] = &[
+    "${iot:clientid}",
+    "${iot:connection.thing.thingname}",
+    "${cognito-identity.amazonaws.com:sub}",
+    "${credentials-iot:thingname}",
+    "${credentials-iot:awsthingname}",
+];
+
+const TOPIC_ACTIONS: &[&str] = &["iot:Publish", "iot:Subscribe", "iot:Receive", "iot:RetainPublish"];
+
+/// The first identity-scoped topic of the other device that the audited device reaches.
+fn other_identity_topics(subject: &Subject<'_>) -> Option<ProvedRequest> {
+    let o = subject.options;
+    for p in &subject.policies {
+        for s in p.statements() {
+            if s.effect != iot_canary_policy::Effect::Allow || s.not_resource {
+                continue;
+            }
+            for action in TOPIC_ACTIONS {
+                if s.actions.iter().any(|a| glob(a, action, true)) == s.not_action {
+                    continue;
+                }
+                for r in s.resources {
+                    let lower = r.to_ascii_lowercase();
+                    let scoped = IDENTITY_VARIABLES.iter().any(|v| lower.contains(v));
+                    let kind_fits = if *action == "iot:Subscribe" {
+                        lower.contains(":topicfilter/")
+                    } else {
+                        lower.contains(":topic/")
+                    };
+                    if !scoped || !kind_fits {
+                        continue;
+                    }
+                    let theirs = instantiate(r, &Caller::other(), "audit-probe", o);
+                    let w = decide(&subject.set, subject.label(), &Caller::device(), action, &theirs, o);
+                    if w.allowed() {
+                        return Some(w);
+                    }
+                }
+            }
+        }
+    }
+    None
 }
 
 /// A plausible resource ARN for an action whose statement names `*`.

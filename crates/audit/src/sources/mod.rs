@@ -172,6 +172,15 @@ pub fn load(
     kind: Option<FileKind>,
     options: &LoadOptions,
 ) -> Result<SourceSet, InputError> {
+    // JSON files are held to JSON: the YAML reader would accept a trailing comma that AWS
+    // rejects.
+    if text.trim_start().starts_with(['{', '[']) {
+        serde_json::from_str::<serde_json::Value>(text).map_err(|e| InputError::At {
+            file: file.into(),
+            line: e.line(),
+            message: format!("not valid JSON: {e}"),
+        })?;
+    }
     let root = node::parse(text).map_err(|e| InputError::At {
         file: file.into(),
         line: e.line,
