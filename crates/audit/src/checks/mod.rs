@@ -304,13 +304,7 @@ pub fn audit(sources: &SourceSet, options: &AuditOptions) -> Vec<Finding> {
     out.sort_by(|a, b| {
         (&a.location, a.check, a.reason, &a.principal).cmp(&(&b.location, b.check, b.reason, &b.principal))
     });
-    out.dedup_by(|a, b| {
-        a.check == b.check
-            && a.reason == b.reason
-            && a.principal == b.principal
-            && a.location == b.location
-            && a.criterion == b.criterion
-    });
+    out.dedup();
     out
 }
 
