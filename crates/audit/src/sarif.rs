@@ -8,15 +8,17 @@
 use std::collections::BTreeMap;
 
 use serde_sarif::sarif::{
-    ArtifactLocation, Location as SarifLocation, Message, MultiformatMessageString, PhysicalLocation,
-    PropertyBag, Region, ReportingDescriptor, Result as SarifResult, ResultLevel, Run, Sarif,
-    Suppression, Tool, ToolComponent,
+    ArtifactLocation, Location as SarifLocation, Message, MultiformatMessageString,
+    PhysicalLocation, PropertyBag, Region, ReportingDescriptor, Result as SarifResult, ResultLevel,
+    Run, Sarif, Suppression, Tool, ToolComponent,
 };
 
 use crate::checks::{Finding, Severity};
 
 fn fnv1a(seed: u64, data: &str) -> u64 {
-    data.bytes().fold(seed, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    data.bytes().fold(seed, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The fingerprint GitHub matches results by (`primaryLocationLineHash`-free: line-independent).
@@ -71,36 +73,60 @@ pub fn log(findings: &[Finding], version: &str) -> Sarif {
             let location = SarifLocation::builder()
                 .physical_location(
                     PhysicalLocation::builder()
-                        .artifact_location(ArtifactLocation::builder().uri(f.location.file.replace('\\', "/")).build())
-                        .region(Region::builder().start_line(i64::try_from(f.location.line.max(1)).unwrap_or(1)).build())
+                        .artifact_location(
+                            ArtifactLocation::builder()
+                                .uri(f.location.file.replace('\\', "/"))
+                                .build(),
+                        )
+                        .region(
+                            Region::builder()
+                                .start_line(i64::try_from(f.location.line.max(1)).unwrap_or(1))
+                                .build(),
+                        )
                         .build(),
                 )
                 .build();
             let mut props = BTreeMap::new();
             props.insert("reason".to_owned(), serde_json::Value::from(f.reason));
-            props.insert("severity".to_owned(), serde_json::Value::from(f.severity.as_str()));
+            props.insert(
+                "severity".to_owned(),
+                serde_json::Value::from(f.severity.as_str()),
+            );
             props.insert("criterion".to_owned(), serde_json::Value::from(f.criterion));
-            props.insert("principal".to_owned(), serde_json::Value::from(f.principal.clone()));
+            props.insert(
+                "principal".to_owned(),
+                serde_json::Value::from(f.principal.clone()),
+            );
             if let Ok(w) = serde_json::to_value(&f.witness) {
                 props.insert("witness".to_owned(), w);
             }
             let mut fingerprints = BTreeMap::new();
             fingerprints.insert("iotCanaryAudit/v1".to_owned(), fingerprint(f));
-            let rule_index = rule_ids.iter().position(|r| *r == f.check).and_then(|i| i64::try_from(i).ok()).unwrap_or(0);
+            let rule_index = rule_ids
+                .iter()
+                .position(|r| *r == f.check)
+                .and_then(|i| i64::try_from(i).ok())
+                .unwrap_or(0);
             let mut result = SarifResult::builder()
                 .rule_id(f.check)
                 .rule_index(rule_index)
                 .level(level(f.severity))
-                .message(Message::builder().text(format!("[{}] {}", f.reason, f.message)).build())
+                .message(
+                    Message::builder()
+                        .text(format!("[{}] {}", f.reason, f.message))
+                        .build(),
+                )
                 .locations(vec![location])
                 .partial_fingerprints(fingerprints)
                 .properties(PropertyBag::builder().additional_properties(props).build())
                 .build();
             if let Some(reason) = &f.suppressed {
-                result.suppressions = Some(vec![Suppression::builder()
-                    .kind(serde_json::Value::from("external"))
-                    .justification(reason.clone())
-                    .build()]);
+                result.suppressions = Some(vec![
+                    Suppression::builder()
+                        .kind(serde_json::Value::from("external"))
+                        .justification(reason.clone())
+                        .build(),
+                ]);
             }
             result
         })
@@ -114,6 +140,11 @@ pub fn log(findings: &[Finding], version: &str) -> Sarif {
     Sarif::builder()
         .schema("https://json.schemastore.org/sarif-2.1.0.json")
         .version(serde_json::Value::from("2.1.0"))
-        .runs(vec![Run::builder().tool(Tool::builder().driver(driver).build()).results(results).build()])
+        .runs(vec![
+            Run::builder()
+                .tool(Tool::builder().driver(driver).build())
+                .results(results)
+                .build(),
+        ])
         .build()
 }

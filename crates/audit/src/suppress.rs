@@ -71,7 +71,9 @@ pub fn apply(findings: &mut [Finding], suppressions: &[Suppression]) {
         let hit = suppressions.iter().find(|s| {
             canonical_check(&s.check) == f.check
                 && (s.policy == f.policy || s.policy == f.principal)
-                && s.statement.as_ref().is_none_or(|st| f.statement.as_ref() == Some(st))
+                && s.statement
+                    .as_ref()
+                    .is_none_or(|st| f.statement.as_ref() == Some(st))
         });
         if let Some(s) = hit {
             f.suppressed = Some(s.reason.clone());
@@ -93,9 +95,17 @@ mod tests {
 
     #[test]
     fn reason_is_required_and_checks_are_known() {
-        let e = parse("s.toml", "[[suppress]]\ncheck = \"IOT_POLICY_OVERLY_PERMISSIVE_CHECK\"\npolicy = \"p\"\n").unwrap_err();
+        let e = parse(
+            "s.toml",
+            "[[suppress]]\ncheck = \"IOT_POLICY_OVERLY_PERMISSIVE_CHECK\"\npolicy = \"p\"\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("reason"), "{e}");
-        let e = parse("s.toml", "\n[[suppress]]\ncheck = \"NOPE\"\npolicy = \"p\"\nreason = \"r\"\n").unwrap_err();
+        let e = parse(
+            "s.toml",
+            "\n[[suppress]]\ncheck = \"NOPE\"\npolicy = \"p\"\nreason = \"r\"\n",
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "s.toml:2: check: unknown check `NOPE`");
         let ok = parse("s.toml", "[[suppress]]\ncheck = \"IOT_POLICY_POTENTIAL_MISCONFIGURATION_CHECK\"\npolicy = \"p\"\nreason = \"r\"\n").unwrap();
         assert_eq!(ok.len(), 1);

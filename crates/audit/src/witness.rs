@@ -281,7 +281,8 @@ pub fn valid_filter(filter: &str) -> bool {
     }
     let levels: Vec<&str> = filter.split('/').collect();
     levels.iter().enumerate().all(|(i, l)| {
-        (!l.contains('+') || *l == "+") && (!l.contains('#') || (*l == "#" && i == levels.len() - 1))
+        (!l.contains('+') || *l == "+")
+            && (!l.contains('#') || (*l == "#" && i == levels.len() - 1))
     })
 }
 
@@ -296,7 +297,10 @@ mod tests {
         assert!(mqtt_matches("a/+/c", "a/b/c"));
         assert!(!mqtt_matches("a/+", "a/b/c"));
         assert!(!mqtt_matches("#", "$aws/things/x"));
-        assert!(mqtt_matches("$aws/things/+/shadow/update", "$aws/things/x/shadow/update"));
+        assert!(mqtt_matches(
+            "$aws/things/+/shadow/update",
+            "$aws/things/x/shadow/update"
+        ));
         assert!(valid_filter("a/+/#") && !valid_filter("a/b+/c") && !valid_filter("a/#/c"));
     }
 
@@ -305,15 +309,30 @@ mod tests {
         let o = AuditOptions::default();
         let c = Caller::unattached("+");
         assert_eq!(
-            instantiate("arn:aws:iot:*:*:topicfilter/d/${iot:ClientId}/*", &c, "x1", &o),
+            instantiate(
+                "arn:aws:iot:*:*:topicfilter/d/${iot:ClientId}/*",
+                &c,
+                "x1",
+                &o
+            ),
             "arn:aws:iot:us-east-1:123456789012:topicfilter/d/+/x1"
         );
         assert_eq!(
-            instantiate("arn:aws:iot:us-east-1:1:thing/${iot:Connection.Thing.ThingName}", &c, "x", &o),
+            instantiate(
+                "arn:aws:iot:us-east-1:1:thing/${iot:Connection.Thing.ThingName}",
+                &c,
+                "x",
+                &o
+            ),
             "arn:aws:iot:us-east-1:1:thing/${iot:Connection.Thing.ThingName}"
         );
         assert_eq!(
-            instantiate("arn:aws:iot:*:*:thing/${iot:Connection.Thing.ThingName}", &Caller::device(), "x", &o),
+            instantiate(
+                "arn:aws:iot:*:*:thing/${iot:Connection.Thing.ThingName}",
+                &Caller::device(),
+                "x",
+                &o
+            ),
             "arn:aws:iot:us-east-1:123456789012:thing/audit-device"
         );
         assert_eq!(instantiate("*", &c, "x", &o), "x");

@@ -12,7 +12,9 @@
 use iot_canary_policy::Effect;
 
 use super::{Finding, Severity, Subject};
-use crate::witness::{Caller, OTHER, decide, glob, instantiate, iot_arn, mqtt_matches, valid_filter};
+use crate::witness::{
+    Caller, OTHER, decide, glob, instantiate, iot_arn, mqtt_matches, valid_filter,
+};
 
 pub const CHECK: &str = "IOT_POLICY_CLIENT_ID_WILDCARD_CHECK";
 pub const REASON: &str = "CLIENT_ID_WILDCARD_SUBSCRIBES_TO_OTHER_CLIENTS";
@@ -22,21 +24,35 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for client_id in ["+", "#"] {
         let caller = Caller::unattached(client_id);
-        let connect = decide(&subject.set, subject.label(), &caller, "iot:Connect", &iot_arn(o, "client", client_id), o);
+        let connect = decide(
+            &subject.set,
+            subject.label(),
+            &caller,
+            "iot:Connect",
+            &iot_arn(o, "client", client_id),
+            o,
+        );
         if !connect.allowed() {
             continue;
         }
         for p in &subject.policies {
             for s in p.statements() {
-                if s.effect != Effect::Allow || s.not_resource || !s.actions.iter().any(|a| glob(a, "iot:Subscribe", true)) {
+                if s.effect != Effect::Allow
+                    || s.not_resource
+                    || !s.actions.iter().any(|a| glob(a, "iot:Subscribe", true))
+                {
                     continue;
                 }
                 for r in s.resources {
-                    if !r.to_ascii_lowercase().contains("${iot:clientid}") || !r.contains(":topicfilter/") {
+                    if !r.to_ascii_lowercase().contains("${iot:clientid}")
+                        || !r.contains(":topicfilter/")
+                    {
                         continue;
                     }
                     let arn = instantiate(r, &caller, "audit-probe", o);
-                    let Some((_, filter)) = arn.split_once(":topicfilter/") else { continue };
+                    let Some((_, filter)) = arn.split_once(":topicfilter/") else {
+                        continue;
+                    };
                     if !valid_filter(filter) {
                         continue;
                     }
@@ -48,14 +64,40 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                     if !mqtt_matches(filter, &topic) {
                         continue;
                     }
-                    let sub = decide(&subject.set, subject.label(), &caller, "iot:Subscribe", &arn, o);
-                    let recv = decide(&subject.set, subject.label(), &caller, "iot:Receive", &iot_arn(o, "topic", &topic), o);
+                    let sub = decide(
+                        &subject.set,
+                        subject.label(),
+                        &caller,
+                        "iot:Subscribe",
+                        &arn,
+                        o,
+                    );
+                    let recv = decide(
+                        &subject.set,
+                        subject.label(),
+                        &caller,
+                        "iot:Receive",
+                        &iot_arn(o, "topic", &topic),
+                        o,
+                    );
                     if sub.allowed() && recv.allowed() {
                         let message = format!(
                             "{} {}: `{r}` uses ${{iot:ClientId}} in a topic filter and iot:Connect admits client id `{client_id}`, which subscribes to `{filter}` and receives other clients' messages. Witness: {}; {}; {}",
-                            subject.label(), subject.principal, connect.summary(), sub.summary(), recv.summary()
+                            subject.label(),
+                            subject.principal,
+                            connect.summary(),
+                            sub.summary(),
+                            recv.summary()
                         );
-                        out.push(subject.finding(CHECK, REASON, Severity::High, "client-id-mqtt-wildcard", message, vec![connect.clone(), sub, recv], Some((&p.name, s.label))));
+                        out.push(subject.finding(
+                            CHECK,
+                            REASON,
+                            Severity::High,
+                            "client-id-mqtt-wildcard",
+                            message,
+                            vec![connect.clone(), sub, recv],
+                            Some((&p.name, s.label)),
+                        ));
                     }
                 }
             }

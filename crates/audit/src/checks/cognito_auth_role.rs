@@ -23,9 +23,30 @@ pub const READ_REASON: &str = "ALLOWS_BROAD_ACCESS_TO_IOT_THING_ADMIN_READ_ACTIO
 pub fn admin_hits(subject: &Subject<'_>) -> Vec<(&'static str, Hit)> {
     let non_thing = non_thing_admin_actions();
     [
-        (WRITE_REASON, admin_hit("thing-admin-write", "IoT thing admin write actions", allowed_anywhere(subject, THING_ADMIN_WRITE))),
-        (NON_THING_REASON, admin_hit("non-thing-admin", "IoT non-thing admin actions", allowed_anywhere(subject, &non_thing))),
-        (READ_REASON, admin_hit("thing-admin-read-broad", "IoT thing admin read actions on other devices' things", allowed_on_other_thing(subject, THING_ADMIN_READ))),
+        (
+            WRITE_REASON,
+            admin_hit(
+                "thing-admin-write",
+                "IoT thing admin write actions",
+                allowed_anywhere(subject, THING_ADMIN_WRITE),
+            ),
+        ),
+        (
+            NON_THING_REASON,
+            admin_hit(
+                "non-thing-admin",
+                "IoT non-thing admin actions",
+                allowed_anywhere(subject, &non_thing),
+            ),
+        ),
+        (
+            READ_REASON,
+            admin_hit(
+                "thing-admin-read-broad",
+                "IoT thing admin read actions on other devices' things",
+                allowed_on_other_thing(subject, THING_ADMIN_READ),
+            ),
+        ),
     ]
     .into_iter()
     .filter_map(|(r, h)| h.map(|h| (r, h)))
@@ -34,7 +55,11 @@ pub fn admin_hits(subject: &Subject<'_>) -> Vec<(&'static str, Hit)> {
 
 pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     let mut hits = admin_hits(subject);
-    hits.extend(data_plane(subject).into_iter().map(|h| (DATA_PLANE_REASON, h)));
+    hits.extend(
+        data_plane(subject)
+            .into_iter()
+            .map(|h| (DATA_PLANE_REASON, h)),
+    );
     hits.into_iter()
         .map(|(reason, h)| {
             let message = format!(
@@ -43,7 +68,15 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                 h.message,
                 h.witness.first().map(|w| w.summary()).unwrap_or_default()
             );
-            subject.finding(CHECK, reason, Severity::Critical, h.criterion, message, h.witness, None)
+            subject.finding(
+                CHECK,
+                reason,
+                Severity::Critical,
+                h.criterion,
+                message,
+                h.witness,
+                None,
+            )
         })
         .collect()
 }

@@ -5,8 +5,8 @@
 //! resource (all three are ALLOWS_ACCESS_TO_IOT_ADMIN_ACTIONS), plus the data-plane probes.
 
 use super::criteria::{
-    DATA_PLANE_REASON, THING_ADMIN_READ, THING_ADMIN_WRITE, admin_hit, allowed_anywhere, data_plane,
-    non_thing_admin_actions,
+    DATA_PLANE_REASON, THING_ADMIN_READ, THING_ADMIN_WRITE, admin_hit, allowed_anywhere,
+    data_plane, non_thing_admin_actions,
 };
 use super::{Finding, Severity, Subject};
 
@@ -17,9 +17,21 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let non_thing = non_thing_admin_actions();
     let admin = [
-        admin_hit("thing-admin-write", "IoT thing admin write actions", allowed_anywhere(subject, THING_ADMIN_WRITE)),
-        admin_hit("thing-admin-read", "IoT thing admin read actions", allowed_anywhere(subject, THING_ADMIN_READ)),
-        admin_hit("non-thing-admin", "IoT non-thing admin actions", allowed_anywhere(subject, &non_thing)),
+        admin_hit(
+            "thing-admin-write",
+            "IoT thing admin write actions",
+            allowed_anywhere(subject, THING_ADMIN_WRITE),
+        ),
+        admin_hit(
+            "thing-admin-read",
+            "IoT thing admin read actions",
+            allowed_anywhere(subject, THING_ADMIN_READ),
+        ),
+        admin_hit(
+            "non-thing-admin",
+            "IoT non-thing admin actions",
+            allowed_anywhere(subject, &non_thing),
+        ),
     ];
     for h in admin.into_iter().flatten() {
         out.push(finish(subject, ADMIN_REASON, h));
@@ -37,5 +49,13 @@ fn finish(subject: &Subject<'_>, reason: &'static str, h: super::criteria::Hit) 
         h.message,
         h.witness.first().map(|w| w.summary()).unwrap_or_default()
     );
-    subject.finding(CHECK, reason, Severity::Critical, h.criterion, message, h.witness, None)
+    subject.finding(
+        CHECK,
+        reason,
+        Severity::Critical,
+        h.criterion,
+        message,
+        h.witness,
+        None,
+    )
 }

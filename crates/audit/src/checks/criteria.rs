@@ -90,7 +90,16 @@ fn first_allowed(
 ) -> Option<ProvedRequest> {
     resources
         .iter()
-        .map(|r| decide(&subject.set, subject.label(), caller, action, r, subject.options))
+        .map(|r| {
+            decide(
+                &subject.set,
+                subject.label(),
+                caller,
+                action,
+                r,
+                subject.options,
+            )
+        })
         .find(ProvedRequest::allowed)
 }
 
@@ -148,7 +157,8 @@ pub fn data_plane(subject: &Subject<'_>) -> Vec<Hit> {
     if let Some(w) = first_allowed(subject, &device, "iot:Subscribe", &filters) {
         hits.push(Hit {
             criterion: "subscribe-other-device-reserved-topics",
-            message: "allows iot:Subscribe to reserved shadow or job topics of other devices".into(),
+            message: "allows iot:Subscribe to reserved shadow or job topics of other devices"
+                .into(),
             witness: vec![w],
         });
     }
@@ -191,7 +201,12 @@ const IDENTITY_VARIABLES: &[&str] = &[
     "${credentials-iot:awsthingname}",
 ];
 
-const TOPIC_ACTIONS: &[&str] = &["iot:Publish", "iot:Subscribe", "iot:Receive", "iot:RetainPublish"];
+const TOPIC_ACTIONS: &[&str] = &[
+    "iot:Publish",
+    "iot:Subscribe",
+    "iot:Receive",
+    "iot:RetainPublish",
+];
 
 /// The first identity-scoped topic of the other device that the audited device reaches.
 fn other_identity_topics(subject: &Subject<'_>) -> Option<ProvedRequest> {
@@ -217,7 +232,14 @@ fn other_identity_topics(subject: &Subject<'_>) -> Option<ProvedRequest> {
                         continue;
                     }
                     let theirs = instantiate(r, &Caller::other(), "audit-probe", o);
-                    let w = decide(&subject.set, subject.label(), &Caller::device(), action, &theirs, o);
+                    let w = decide(
+                        &subject.set,
+                        subject.label(),
+                        &Caller::device(),
+                        action,
+                        &theirs,
+                        o,
+                    );
                     if w.allowed() {
                         return Some(w);
                     }

@@ -20,7 +20,15 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                 h.message,
                 h.witness.first().map(|w| w.summary()).unwrap_or_default()
             );
-            subject.finding(CHECK, DATA_PLANE_REASON, Severity::Critical, h.criterion, message, h.witness, None)
+            subject.finding(
+                CHECK,
+                DATA_PLANE_REASON,
+                Severity::Critical,
+                h.criterion,
+                message,
+                h.witness,
+                None,
+            )
         })
         .collect()
 }

@@ -28,7 +28,12 @@ pub const WILDCARD_DENY: &str = "POLICY_CONTAINS_MQTT_WILDCARDS_IN_DENY_STATEMEN
 pub const FILTER_DENY: &str = "TOPIC_FILTERS_INTENDED_TO_DENY_ALLOWED_USING_WILDCARDS";
 
 const PROBE: &str = "audit-probe";
-const TOPIC_ACTIONS: &[&str] = &["iot:Publish", "iot:Subscribe", "iot:Receive", "iot:RetainPublish"];
+const TOPIC_ACTIONS: &[&str] = &[
+    "iot:Publish",
+    "iot:Subscribe",
+    "iot:Receive",
+    "iot:RetainPublish",
+];
 
 /// `(kind, name)` of an IoT topic ARN pattern: `("topicfilter", "a/#")`.
 fn topic_part(resource: &str) -> Option<(&str, &str)> {
@@ -40,7 +45,13 @@ fn topic_part(resource: &str) -> Option<(&str, &str)> {
 /// A concrete topic under a pattern: wildcards of either kind become `audit-probe`.
 fn concrete(name: &str) -> String {
     name.split('/')
-        .map(|l| if l == "#" || l == "+" { PROBE.to_owned() } else { l.replace(['*', '+', '#'], PROBE).replace('?', "x") })
+        .map(|l| {
+            if l == "#" || l == "+" {
+                PROBE.to_owned()
+            } else {
+                l.replace(['*', '+', '#'], PROBE).replace('?', "x")
+            }
+        })
         .collect::<Vec<_>>()
         .join("/")
 }
@@ -62,10 +73,16 @@ fn with_allow_all(set: &PolicySet) -> PolicySet {
             p.push(allow_all());
             PolicySet::CognitoUnauthenticated { role_policies: p }
         }
-        PolicySet::AssumedRole { role_policies, session_policies } => {
+        PolicySet::AssumedRole {
+            role_policies,
+            session_policies,
+        } => {
             let mut p = role_policies.clone();
             p.push(allow_all());
-            PolicySet::AssumedRole { role_policies: p, session_policies: session_policies.clone() }
+            PolicySet::AssumedRole {
+                role_policies: p,
+                session_policies: session_policies.clone(),
+            }
         }
         other => other.clone(),
     }
@@ -86,7 +103,9 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                 .filter(|a| s.actions.iter().any(|pat| glob(pat, a, true)) != s.not_action)
                 .collect();
             for r in s.resources {
-                let Some((kind, name)) = topic_part(r) else { continue };
+                let Some((kind, name)) = topic_part(r) else {
+                    continue;
+                };
                 let has_mqtt_wildcard = name.contains('+') || name.contains('#');
                 for action in &actions {
                     let fits = (*action == "iot:Subscribe") == (kind == "topicfilter");
@@ -95,25 +114,53 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                     }
                     if has_mqtt_wildcard {
                         let target = iot_arn(o, kind, &concrete(name));
-                        let mut w = decide(&subject.set, subject.label(), &caller, action, &target, o);
+                        let mut w =
+                            decide(&subject.set, subject.label(), &caller, action, &target, o);
                         if !w.allowed() && w.decision != "EXPLICIT_DENY" {
-                            w = decide(&with_allow_all(&subject.set), subject.label(), &caller, action, &target, o);
+                            w = decide(
+                                &with_allow_all(&subject.set),
+                                subject.label(),
+                                &caller,
+                                action,
+                                &target,
+                                o,
+                            );
                         }
                         if w.allowed() {
                             let message = format!(
                                 "Deny {} of {action} on `{name}` uses MQTT wildcards, which policies match literally: {} is not denied. Witness: {}",
-                                s.label, concrete(name), w.summary()
+                                s.label,
+                                concrete(name),
+                                w.summary()
                             );
-                            out.push(subject.finding(CHECK, WILDCARD_DENY, Severity::Medium, "mqtt-wildcard-in-deny", message, vec![w], Some((&p.name, s.label))));
+                            out.push(subject.finding(
+                                CHECK,
+                                WILDCARD_DENY,
+                                Severity::Medium,
+                                "mqtt-wildcard-in-deny",
+                                message,
+                                vec![w],
+                                Some((&p.name, s.label)),
+                            ));
                         }
                     } else if *action == "iot:Subscribe"
                         && let Some(ws) = wildcard_route(subject, &caller, name)
                     {
                         let message = format!(
-                            "Deny {} of iot:Subscribe on `{name}` is bypassed by a wildcard subscription: {} then {}",
-                            s.label, ws[0].summary(), ws[1].summary()
+                            "Deny {} of iot:Subscribe on `{name}` is bypassed by a wildcard subscription. Witness: {}; then {}",
+                            s.label,
+                            ws[0].summary(),
+                            ws[1].summary()
                         );
-                        out.push(subject.finding(CHECK, FILTER_DENY, Severity::Medium, "deny-bypassed-by-wildcard-filter", message, ws, Some((&p.name, s.label))));
+                        out.push(subject.finding(
+                            CHECK,
+                            FILTER_DENY,
+                            Severity::Medium,
+                            "deny-bypassed-by-wildcard-filter",
+                            message,
+                            ws,
+                            Some((&p.name, s.label)),
+                        ));
                     }
                 }
             }
@@ -124,14 +171,22 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
 
 /// A wildcard filter that covers a topic under `denied` and may be subscribed to, with Receive
 /// of that topic allowed: `[Subscribe witness, Receive witness]`.
-fn wildcard_route(subject: &Subject<'_>, caller: &Caller, denied: &str) -> Option<Vec<ProvedRequest>> {
+fn wildcard_route(
+    subject: &Subject<'_>,
+    caller: &Caller,
+    denied: &str,
+) -> Option<Vec<ProvedRequest>> {
     let o = subject.options;
     let topic = concrete(denied);
     let levels: Vec<&str> = topic.split('/').collect();
     let mut filters = Vec::new();
     for k in (0..levels.len()).rev() {
         let prefix = levels[..k].join("/");
-        filters.push(if prefix.is_empty() { "#".to_owned() } else { format!("{prefix}/#") });
+        filters.push(if prefix.is_empty() {
+            "#".to_owned()
+        } else {
+            format!("{prefix}/#")
+        });
     }
     for i in 0..levels.len() {
         let mut l: Vec<&str> = levels.clone();
@@ -143,11 +198,25 @@ fn wildcard_route(subject: &Subject<'_>, caller: &Caller, denied: &str) -> Optio
         if !valid_filter(&f) || !mqtt_matches(&f, &topic) {
             continue;
         }
-        let sub = decide(&subject.set, subject.label(), caller, "iot:Subscribe", &iot_arn(o, "topicfilter", &f), o);
+        let sub = decide(
+            &subject.set,
+            subject.label(),
+            caller,
+            "iot:Subscribe",
+            &iot_arn(o, "topicfilter", &f),
+            o,
+        );
         if !sub.allowed() {
             continue;
         }
-        let recv = decide(&subject.set, subject.label(), caller, "iot:Receive", &iot_arn(o, "topic", &topic), o);
+        let recv = decide(
+            &subject.set,
+            subject.label(),
+            caller,
+            "iot:Receive",
+            &iot_arn(o, "topic", &topic),
+            o,
+        );
         return recv.allowed().then(|| vec![sub, recv]);
     }
     None
@@ -160,7 +229,10 @@ mod tests {
     #[test]
     fn allow_all_parses_and_concrete_topics_have_no_wildcards() {
         assert_eq!(allow_all().statement_labels().count(), 1);
-        assert_eq!(concrete("building/control_room/#"), "building/control_room/audit-probe");
+        assert_eq!(
+            concrete("building/control_room/#"),
+            "building/control_room/audit-probe"
+        );
         assert_eq!(concrete("a/+/b"), "a/audit-probe/b");
         assert_eq!(concrete("a/x*"), "a/xaudit-probe");
     }

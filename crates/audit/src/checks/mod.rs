@@ -196,6 +196,9 @@ pub const CHECKS: &[&str] = &[
 pub const UNRESOLVED_SOURCE_CHECK: &str = "UNRESOLVED_SOURCE_CHECK";
 pub const INVALID_POLICY_CHECK: &str = "INVALID_POLICY_CHECK";
 
+/// (kind, principal, index for policies audited alone).
+type GroupKey = (PolicyKind, String, usize);
+
 /// Runs every check over the sources. Findings are sorted by file, line, check.
 pub fn audit(sources: &SourceSet, options: &AuditOptions) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -222,8 +225,7 @@ pub fn audit(sources: &SourceSet, options: &AuditOptions) -> Vec<Finding> {
         });
     }
     // (kind, principal) -> parsed policies; IoT policies and templates stand alone.
-    let mut groups: BTreeMap<(PolicyKind, String, usize), Vec<(&PolicySource, Arc<Policy>)>> =
-        BTreeMap::new();
+    let mut groups: BTreeMap<GroupKey, Vec<(&PolicySource, Arc<Policy>)>> = BTreeMap::new();
     for (i, s) in sources.policies.iter().enumerate() {
         match Policy::parse(&s.name, &s.document.to_string()) {
             Ok(p) => {
@@ -302,7 +304,12 @@ pub fn audit(sources: &SourceSet, options: &AuditOptions) -> Vec<Finding> {
         out.extend(resource_type_mismatch::run(&subject));
     }
     out.sort_by(|a, b| {
-        (&a.location, a.check, a.reason, &a.principal).cmp(&(&b.location, b.check, b.reason, &b.principal))
+        (&a.location, a.check, a.reason, &a.principal).cmp(&(
+            &b.location,
+            b.check,
+            b.reason,
+            &b.principal,
+        ))
     });
     out.dedup();
     out

@@ -30,7 +30,11 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
             for a in s.actions {
                 let (wanted, wrong, reason) = match a.to_ascii_lowercase().as_str() {
                     "iot:subscribe" => ("topicfilter", "topic", "SUBSCRIBE_ON_TOPIC_RESOURCE"),
-                    "iot:publish" | "iot:receive" | "iot:retainpublish" => ("topic", "topicfilter", "TOPIC_ACTION_ON_TOPICFILTER_RESOURCE"),
+                    "iot:publish" | "iot:receive" | "iot:retainpublish" => (
+                        "topic",
+                        "topicfilter",
+                        "TOPIC_ACTION_ON_TOPICFILTER_RESOURCE",
+                    ),
                     _ => continue,
                 };
                 let kinds: Vec<Option<&str>> = s.resources.iter().map(|r| kind(r)).collect();
@@ -41,14 +45,38 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                 if covered {
                     continue;
                 }
-                let Some(bad) = s.resources.iter().find(|r| kind(r) == Some(wrong)) else { continue };
-                let intended = instantiate(&bad.replacen(&format!(":{wrong}/"), &format!(":{wanted}/"), 1), &Caller::device(), OTHER, subject.options);
-                let w = decide(&subject.set, subject.label(), &Caller::device(), a, &intended, subject.options);
+                let Some(bad) = s.resources.iter().find(|r| kind(r) == Some(wrong)) else {
+                    continue;
+                };
+                let intended = instantiate(
+                    &bad.replacen(&format!(":{wrong}/"), &format!(":{wanted}/"), 1),
+                    &Caller::device(),
+                    OTHER,
+                    subject.options,
+                );
+                let w = decide(
+                    &subject.set,
+                    subject.label(),
+                    &Caller::device(),
+                    a,
+                    &intended,
+                    subject.options,
+                );
                 let message = format!(
                     "Statement {} of {} applies {a} to `{bad}`, a {wrong}/ resource that {a} is never authorized on: the statement never matches it. Witness (the request it was written for): {}",
-                    s.label, p.name, w.summary()
+                    s.label,
+                    p.name,
+                    w.summary()
                 );
-                out.push(subject.finding(CHECK, reason, Severity::Medium, "wrong-resource-type", message, vec![w], Some((&p.name, s.label))));
+                out.push(subject.finding(
+                    CHECK,
+                    reason,
+                    Severity::Medium,
+                    "wrong-resource-type",
+                    message,
+                    vec![w],
+                    Some((&p.name, s.label)),
+                ));
             }
         }
     }

@@ -22,45 +22,103 @@ pub const AUDITING_REASON: &str = "ALLOWS_ACCESS_TO_SECURITY_AUDITING_SERVICES";
 
 /// Security auditing services and actions to probe them with.
 const AUDITING: &[(&str, &[&str])] = &[
-    ("iam", &["GetRole", "PassRole", "CreateUser", "ListRoles", "AttachRolePolicy"]),
-    ("cloudtrail", &["StopLogging", "DeleteTrail", "LookupEvents"]),
-    ("guardduty", &["DeleteDetector", "ListFindings", "UpdateDetector"]),
+    (
+        "iam",
+        &[
+            "GetRole",
+            "PassRole",
+            "CreateUser",
+            "ListRoles",
+            "AttachRolePolicy",
+        ],
+    ),
+    (
+        "cloudtrail",
+        &["StopLogging", "DeleteTrail", "LookupEvents"],
+    ),
+    (
+        "guardduty",
+        &["DeleteDetector", "ListFindings", "UpdateDetector"],
+    ),
     ("inspector", &["ListFindings", "DeleteAssessmentRun"]),
     ("inspector2", &["ListFindings", "Disable"]),
-    ("trustedadvisor", &["DescribeChecks", "DescribeRecommendation"]),
+    (
+        "trustedadvisor",
+        &["DescribeChecks", "DescribeRecommendation"],
+    ),
 ];
 
 fn prove(subject: &Subject<'_>, action: &str) -> ProvedRequest {
     let (svc, _) = action.split_once(':').unwrap_or((action, ""));
     let o = subject.options;
-    let resource = format!("arn:{}:{svc}:{}:{}:audit-resource", o.partition, o.region, o.account_id);
-    decide(&subject.set, subject.label(), &Caller::device(), action, &resource, o)
+    let resource = format!(
+        "arn:{}:{svc}:{}:{}:audit-resource",
+        o.partition, o.region, o.account_id
+    );
+    decide(
+        &subject.set,
+        subject.label(),
+        &Caller::device(),
+        action,
+        &resource,
+        o,
+    )
 }
 
 pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
-    let mut emit = |reason: &'static str, criterion: &'static str, what: String, witness: Vec<ProvedRequest>| {
+    let mut emit = |reason: &'static str,
+                    criterion: &'static str,
+                    what: String,
+                    witness: Vec<ProvedRequest>| {
         let message = format!(
             "Role alias {} {what}. Witness: {}",
             subject.principal,
             witness.first().map(|w| w.summary()).unwrap_or_default()
         );
-        out.push(subject.finding(CHECK, reason, Severity::Critical, criterion, message, witness, None));
+        out.push(subject.finding(
+            CHECK,
+            reason,
+            Severity::Critical,
+            criterion,
+            message,
+            witness,
+            None,
+        ));
     };
     for (svc, actions) in AUDITING {
-        if let Some(w) = actions.iter().map(|a| prove(subject, &format!("{svc}:{a}"))).find(ProvedRequest::allowed) {
-            emit(AUDITING_REASON, "security-auditing-services", format!("allows access to the security auditing service {svc}"), vec![w]);
+        if let Some(w) = actions
+            .iter()
+            .map(|a| prove(subject, &format!("{svc}:{a}")))
+            .find(ProvedRequest::allowed)
+        {
+            emit(
+                AUDITING_REASON,
+                "security-auditing-services",
+                format!("allows access to the security auditing service {svc}"),
+                vec![w],
+            );
         }
     }
     // Full access to a service: an Allow whose action is `*` or `svc:*` on resource `*`.
     let mut services = Vec::new();
     for p in &subject.policies {
         for s in p.statements() {
-            if s.effect != Effect::Allow || s.not_action || s.not_resource || !s.resources.iter().any(|r| r == "*") {
+            if s.effect != Effect::Allow
+                || s.not_action
+                || s.not_resource
+                || !s.resources.iter().any(|r| r == "*")
+            {
                 continue;
             }
             for a in s.actions {
-                let svc = if a == "*" { "iot".to_owned() } else if let Some(svc) = a.strip_suffix(":*") { svc.to_ascii_lowercase() } else { continue };
+                let svc = if a == "*" {
+                    "iot".to_owned()
+                } else if let Some(svc) = a.strip_suffix(":*") {
+                    svc.to_ascii_lowercase()
+                } else {
+                    continue;
+                };
                 if !services.contains(&svc) {
                     services.push(svc);
                 }
@@ -71,7 +129,14 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
         // Any action name of the service shows full access; the engine decides it.
         let w = prove(subject, &format!("{svc}:AnyAction"));
         if w.allowed() {
-            emit(USED_SERVICES_REASON, "broad-service-access", format!("allows every action of {svc} on every resource (usage is unknown offline: every service counts as used)"), vec![w]);
+            emit(
+                USED_SERVICES_REASON,
+                "broad-service-access",
+                format!(
+                    "allows every action of {svc} on every resource (usage is unknown offline: every service counts as used)"
+                ),
+                vec![w],
+            );
         }
     }
     for (reason, h) in admin_hits(subject) {

@@ -14,12 +14,19 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     for source in &subject.sources {
         let Some(e) = &source.session else { continue };
         let account = &subject.options.account_id;
-        let size = |n: usize| e.expand(n, account).map(|s| plaintext_len(&s)).unwrap_or(usize::MAX);
+        let size = |n: usize| {
+            e.expand(n, account)
+                .map(|s| plaintext_len(&s))
+                .unwrap_or(usize::MAX)
+        };
         let chars = size(e.devices);
         if chars <= SESSION_POLICY_PLAINTEXT_LIMIT {
             continue;
         }
-        let max_devices = (0..e.devices).take_while(|&n| size(n) <= SESSION_POLICY_PLAINTEXT_LIMIT).last().unwrap_or(0);
+        let max_devices = (0..e.devices)
+            .take_while(|&n| size(n) <= SESSION_POLICY_PLAINTEXT_LIMIT)
+            .last()
+            .unwrap_or(0);
         let mut f = subject.finding(
             CHECK,
             REASON,
@@ -34,7 +41,12 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
         );
         f.statement = None;
         f.location = source.location.clone();
-        f.size = Some(SizeWitness { devices: e.devices, minified_chars: chars, limit: SESSION_POLICY_PLAINTEXT_LIMIT, max_devices });
+        f.size = Some(SizeWitness {
+            devices: e.devices,
+            minified_chars: chars,
+            limit: SESSION_POLICY_PLAINTEXT_LIMIT,
+            max_devices,
+        });
         out.push(f);
     }
     out

@@ -6,7 +6,9 @@
 //! The witness is the intended request (the closest known action on the statement's first
 //! resource), decided by the engine: for a mistyped Deny it is typically ALLOWED.
 
-use iot_canary_policy::actions::{IOT_ACTIONS, IOT_POLICY_ONLY_ACTIONS, is_iot_action, is_known_service, iot_actions_matching};
+use iot_canary_policy::actions::{
+    IOT_ACTIONS, IOT_POLICY_ONLY_ACTIONS, iot_actions_matching, is_iot_action, is_known_service,
+};
 
 use super::{Finding, Severity, Subject};
 use crate::witness::{Caller, OTHER, decide, instantiate};
@@ -14,7 +16,10 @@ use crate::witness::{Caller, OTHER, decide, instantiate};
 pub const CHECK: &str = "POLICY_UNKNOWN_ACTION_CHECK";
 
 fn distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.to_ascii_lowercase().chars().collect(), b.to_ascii_lowercase().chars().collect());
+    let (a, b): (Vec<char>, Vec<char>) = (
+        a.to_ascii_lowercase().chars().collect(),
+        b.to_ascii_lowercase().chars().collect(),
+    );
     let mut prev: Vec<usize> = (0..=b.len()).collect();
     for i in 1..=a.len() {
         let mut cur = vec![i; b.len() + 1];
@@ -47,32 +52,65 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                 if a == "*" {
                     continue;
                 }
-                let Some((prefix, _)) = a.split_once(':') else { continue };
+                let Some((prefix, _)) = a.split_once(':') else {
+                    continue;
+                };
                 let wildcard = a.contains('*') || a.contains('?');
                 let reason = if !is_known_service(prefix) {
                     "UNKNOWN_SERVICE_PREFIX"
                 } else if prefix.eq_ignore_ascii_case("iot")
-                    && (if wildcard { iot_actions_matching(a).is_empty() } else { !is_iot_action(a) })
+                    && (if wildcard {
+                        iot_actions_matching(a).is_empty()
+                    } else {
+                        !is_iot_action(a)
+                    })
                 {
                     "UNKNOWN_IOT_ACTION"
                 } else {
                     continue;
                 };
-                let intended = if prefix.eq_ignore_ascii_case("iot") || distance(prefix, "iot") <= 1 { suggest(a) } else { None };
+                let intended = if prefix.eq_ignore_ascii_case("iot") || distance(prefix, "iot") <= 1
+                {
+                    suggest(a)
+                } else {
+                    None
+                };
                 let mut witness = Vec::new();
                 let mut hint = String::new();
                 if let Some(intended) = &intended {
                     hint = format!(" (did you mean {intended}?)");
                     if let Some(r) = s.resources.first() {
                         let resource = instantiate(r, &Caller::device(), OTHER, subject.options);
-                        let w = decide(&subject.set, subject.label(), &Caller::device(), intended, &resource, subject.options);
+                        let w = decide(
+                            &subject.set,
+                            subject.label(),
+                            &Caller::device(),
+                            intended,
+                            &resource,
+                            subject.options,
+                        );
                         hint.push_str(&format!(" Witness: {}", w.summary()));
                         witness.push(w);
                     }
                 }
-                let effect = if s.effect == iot_canary_policy::Effect::Deny { "denies" } else { "grants" };
-                let message = format!("Statement {} of {} names `{a}`, which is not an AWS action: the statement {effect} nothing through it{hint}", s.label, p.name);
-                out.push(subject.finding(CHECK, reason, Severity::Medium, "unknown-action", message, witness, Some((&p.name, s.label))));
+                let effect = if s.effect == iot_canary_policy::Effect::Deny {
+                    "denies"
+                } else {
+                    "grants"
+                };
+                let message = format!(
+                    "Statement {} of {} names `{a}`, which is not an AWS action: the statement {effect} nothing through it{hint}",
+                    s.label, p.name
+                );
+                out.push(subject.finding(
+                    CHECK,
+                    reason,
+                    Severity::Medium,
+                    "unknown-action",
+                    message,
+                    witness,
+                    Some((&p.name, s.label)),
+                ));
             }
         }
     }

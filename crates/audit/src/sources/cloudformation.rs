@@ -5,7 +5,8 @@
 //!
 //! Intrinsics resolved: `Ref` (parameters: `--parameter` override, else `Default`; pseudo
 //! parameters; resources), `Fn::Sub` (both forms, `${!Literal}`), `Fn::Join`, `Fn::Select`,
-//! `Fn::Split`, `Fn::FindInMap`, `Fn::GetAtt` of the resource types below. A resource's
+//! `Fn::Split`, `Fn::FindInMap`, `Fn::If` (with `Conditions` built from `Fn::Equals`, `Fn::Not`,
+//! `Fn::And`, `Fn::Or`, `Condition`), `Fn::GetAtt` of the resource types below. A resource's
 //! physical name is its name property when the template sets one; otherwise CloudFormation
 //! generates one at deploy time, and the logical id stands in for it: a specific name without
 //! wildcards, which is what the checks care about. Anything else (`Fn::If`, `Fn::ImportValue`,
@@ -32,6 +33,7 @@ struct Template<'a> {
     options: &'a LoadOptions,
     parameters: HashMap<String, Option<Value>>,
     mappings: Option<&'a Node>,
+    conditions: Option<&'a Node>,
     resources: BTreeMap<String, (&'a str, Option<&'a Node>, usize)>,
 }
 
@@ -165,7 +167,8 @@ impl<'a> Template<'a> {
                     ),
                     _ => return Err(self.err(line, "Fn::GetAtt takes [Resource, Attribute]")),
                 };
-                self.get_att(&res, &attr, line, depth).map(|s| Some(Value::String(s)))
+                self.get_att(&res, &attr, line, depth)
+                    .map(|s| Some(Value::String(s)))
             }
             "Fn::Sub" => {
                 let (template, vars) = match &arg.kind {
@@ -205,11 +208,9 @@ impl<'a> Template<'a> {
                     .parse()
                     .map_err(|_| self.err(index.line, "Fn::Select index is not a number"))?;
                 match self.value(list, depth)? {
-                    Some(Value::Array(items)) => items
-                        .get(i)
-                        .cloned()
-                        .map(Some)
-                        .ok_or_else(|| self.err(line, format!("Fn::Select index {i} is out of range"))),
+                    Some(Value::Array(items)) => items.get(i).cloned().map(Some).ok_or_else(|| {
+                        self.err(line, format!("Fn::Select index {i} is out of range"))
+                    }),
                     _ => Err(self.err(list.line, "Fn::Select needs a list")),
                 }
             }
@@ -243,6 +244,10 @@ impl<'a> Template<'a> {
                     })?;
                 self.value(found, depth)
             }
+            "Fn::If" => match self.branch_of_if(arg, line, depth)? {
+                Some(n) => self.value(&n, depth),
+                None => Ok(None),
+            },
             other => Err(self.err(
                 line,
                 format!("{other} is not resolved offline (its value is only known at deploy time)"),
@@ -250,7 +255,103 @@ impl<'a> Template<'a> {
         }
     }
 
-    fn reference(&self, name: &str, line: usize, depth: usize) -> Result<Option<Value>, Unresolved> {
+    /// The branch `Fn::If [condition, then, else]` takes.
+    fn branch_of_if(
+        &self,
+        arg: &Node,
+        line: usize,
+        depth: usize,
+    ) -> Result<Option<Node>, Unresolved> {
+        let [cond, then, otherwise] = arg.items() else {
+            return Err(self.err(
+                line,
+                "Fn::If takes [condition, value if true, value if false]",
+            ));
+        };
+        let name = cond
+            .as_str()
+            .ok_or_else(|| self.err(cond.line, "Fn::If condition must be a name"))?;
+        let chosen = if self.condition(name, line, depth + 1)? {
+            then
+        } else {
+            otherwise
+        };
+        self.branch(chosen, depth + 1)
+    }
+
+    /// A node with `Fn::If` resolved structurally (keeping lines); `None` for AWS::NoValue.
+    fn branch(&self, node: &Node, depth: usize) -> Result<Option<Node>, Unresolved> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(node.line, "intrinsics nest too deep (a reference cycle?)"));
+        }
+        match intrinsic(node) {
+            Some((f, arg)) if f == "Fn::If" => self.branch_of_if(&arg, node.line, depth + 1),
+            Some((f, arg)) if f == "Ref" && arg.as_str() == Some("AWS::NoValue") => Ok(None),
+            _ => Ok(Some(node.clone())),
+        }
+    }
+
+    fn condition(&self, name: &str, line: usize, depth: usize) -> Result<bool, Unresolved> {
+        let node = self
+            .conditions
+            .and_then(|c| c.get(name))
+            .ok_or_else(|| self.err(line, format!("Fn::If: no condition {name} in Conditions")))?;
+        self.truth(node, depth + 1)
+    }
+
+    fn truth(&self, node: &Node, depth: usize) -> Result<bool, Unresolved> {
+        if depth > MAX_DEPTH {
+            return Err(self.err(node.line, "conditions nest too deep (a reference cycle?)"));
+        }
+        let Some((f, arg)) = intrinsic(node) else {
+            return Err(self.err(
+                node.line,
+                "a condition must be Fn::Equals, Fn::Not, Fn::And, Fn::Or or Condition",
+            ));
+        };
+        match f.as_str() {
+            "Fn::Equals" => {
+                let [a, b] = arg.items() else {
+                    return Err(self.err(node.line, "Fn::Equals takes two values"));
+                };
+                Ok(self.value(a, depth)? == self.value(b, depth)?)
+            }
+            "Fn::Not" => match arg.items() {
+                [c] => Ok(!self.truth(c, depth + 1)?),
+                _ => Err(self.err(node.line, "Fn::Not takes one condition")),
+            },
+            "Fn::And" => {
+                for c in arg.items() {
+                    if !self.truth(c, depth + 1)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            "Fn::Or" => {
+                for c in arg.items() {
+                    if self.truth(c, depth + 1)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+            "Condition" => {
+                let name = arg
+                    .as_str()
+                    .ok_or_else(|| self.err(node.line, "Condition takes a name"))?;
+                self.condition(name, node.line, depth + 1)
+            }
+            other => Err(self.err(node.line, format!("{other} is not a condition function"))),
+        }
+    }
+
+    fn reference(
+        &self,
+        name: &str,
+        line: usize,
+        depth: usize,
+    ) -> Result<Option<Value>, Unresolved> {
         let o = self.audit();
         let pseudo = match name {
             "AWS::Region" => Some(o.region.clone()),
@@ -265,13 +366,18 @@ impl<'a> Template<'a> {
             return Ok(Some(Value::String(p)));
         }
         if name.starts_with("AWS::") {
-            return Err(self.err(line, format!("Ref {name}: pseudo parameter not resolved offline")));
+            return Err(self.err(
+                line,
+                format!("Ref {name}: pseudo parameter not resolved offline"),
+            ));
         }
         if let Some(p) = self.parameters.get(name) {
             return p.clone().map(Some).ok_or_else(|| {
                 self.err(
                     line,
-                    format!("Ref {name}: the parameter has no Default; pass --parameter {name}=VALUE"),
+                    format!(
+                        "Ref {name}: the parameter has no Default; pass --parameter {name}=VALUE"
+                    ),
                 )
             });
         }
@@ -312,7 +418,12 @@ impl<'a> Template<'a> {
 
     fn role_arn(&self, logical: &str, depth: usize) -> Result<String, Unresolved> {
         let o = self.audit();
-        let path = match self.resources.get(logical).and_then(|r| r.1).and_then(|p| p.get("Path")) {
+        let path = match self
+            .resources
+            .get(logical)
+            .and_then(|r| r.1)
+            .and_then(|p| p.get("Path"))
+        {
             Some(n) => self.text(n, depth + 1, "Path")?,
             None => "/".to_owned(),
         };
@@ -334,7 +445,13 @@ impl<'a> Template<'a> {
         ))
     }
 
-    fn get_att(&self, res: &str, attr: &str, line: usize, depth: usize) -> Result<String, Unresolved> {
+    fn get_att(
+        &self,
+        res: &str,
+        attr: &str,
+        line: usize,
+        depth: usize,
+    ) -> Result<String, Unresolved> {
         let o = self.audit();
         let Some((ty, _, _)) = self.resources.get(res) else {
             return Err(self.err(line, format!("Fn::GetAtt {res}.{attr}: no such resource")));
@@ -409,9 +526,16 @@ impl<'a> Template<'a> {
             } else {
                 match self.reference(name, line, depth)? {
                     Some(v) => out.push_str(&as_text(&v).ok_or_else(|| {
-                        self.err(line, format!("Fn::Sub: `${{{name}}}` is a list, not a string"))
+                        self.err(
+                            line,
+                            format!("Fn::Sub: `${{{name}}}` is a list, not a string"),
+                        )
                     })?),
-                    None => return Err(self.err(line, format!("Fn::Sub: `${{{name}}}` is AWS::NoValue"))),
+                    None => {
+                        return Err(
+                            self.err(line, format!("Fn::Sub: `${{{name}}}` is AWS::NoValue"))
+                        );
+                    }
                 }
             }
             rest = &after[end + 1..];
@@ -424,10 +548,16 @@ impl<'a> Template<'a> {
     fn document(&self, node: &Node) -> Result<Value, Unresolved> {
         match self.value(node, 0)? {
             Some(Value::String(s)) => serde_json::from_str(&s).map_err(|e| {
-                self.err(node.line, format!("policy document string is not JSON: {e}"))
+                self.err(
+                    node.line,
+                    format!("policy document string is not JSON: {e}"),
+                )
             }),
             Some(v @ Value::Object(_)) => Ok(v),
-            Some(v) => Err(self.err(node.line, format!("policy document must be an object, got {v}"))),
+            Some(v) => Err(self.err(
+                node.line,
+                format!("policy document must be an object, got {v}"),
+            )),
             None => Err(self.err(node.line, "policy document is AWS::NoValue")),
         }
     }
@@ -449,7 +579,10 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
         .get("Resources")
         .ok_or_else(|| at(root.line, "Resources: missing".into()))?;
     if !matches!(resources_node.kind, Kind::Map(_)) {
-        return Err(at(resources_node.line, "Resources: must be a mapping".into()));
+        return Err(at(
+            resources_node.line,
+            "Resources: must be a mapping".into(),
+        ));
     }
     let mut parameters = HashMap::new();
     for (name, p) in root.get("Parameters").map(Node::entries).unwrap_or(&[]) {
@@ -494,6 +627,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
         options,
         parameters,
         mappings: root.get("Mappings"),
+        conditions: root.get("Conditions"),
         resources,
     };
     let mut out = SourceSet::default();
@@ -509,30 +643,27 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             message: format!("{subject}: {}; the policy is not audited", u.message),
         });
     };
-    let mut add = |out: &mut SourceSet,
-                   role: Option<&str>,
-                   subject: &str,
-                   name: &str,
-                   doc_node: &Node| {
-        match t.document(doc_node) {
-            Ok(document) => pending.push(Pending {
-                role: role.map(str::to_owned),
-                source: PolicySource {
-                    kind: PolicyKind::IotPolicy,
-                    principal: subject.to_owned(),
-                    name: name.to_owned(),
-                    document,
-                    location: Location {
-                        file: file.into(),
-                        line: doc_node.line,
+    let mut add =
+        |out: &mut SourceSet, role: Option<&str>, subject: &str, name: &str, doc_node: &Node| {
+            match t.document(doc_node) {
+                Ok(document) => pending.push(Pending {
+                    role: role.map(str::to_owned),
+                    source: PolicySource {
+                        kind: PolicyKind::IotPolicy,
+                        principal: subject.to_owned(),
+                        name: name.to_owned(),
+                        document,
+                        location: Location {
+                            file: file.into(),
+                            line: doc_node.line,
+                        },
+                        statement_lines: super::statement_lines(doc_node),
+                        session: None,
                     },
-                    statement_lines: super::statement_lines(doc_node),
-                    session: None,
-                },
-            }),
-            Err(u) => unresolved(out, subject, u),
-        }
-    };
+                }),
+                Err(u) => unresolved(out, subject, u),
+            }
+        };
     // Role name -> logical id, to attach AWS::IAM::Policy `Roles` and pool attachments by ARN.
     let mut role_by_arn: HashMap<String, String> = HashMap::new();
     let mut role_by_name: HashMap<String, String> = HashMap::new();
@@ -562,14 +693,35 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             .or_else(|| v.rsplit('/').next().and_then(|n| role_by_name.get(n)))
             .cloned())
     };
+    // A list property, with `Fn::If` and AWS::NoValue resolved around and inside it.
+    let list = |out: &mut SourceSet, id: &str, n: Option<&Node>| -> Vec<Node> {
+        let Some(n) = n else { return Vec::new() };
+        let whole = match t.branch(n, 0) {
+            Ok(Some(w)) => w,
+            Ok(None) => return Vec::new(),
+            Err(u) => {
+                unresolved(out, id, u);
+                return Vec::new();
+            }
+        };
+        let mut items = Vec::new();
+        for i in whole.items() {
+            match t.branch(i, 0) {
+                Ok(Some(item)) => items.push(item),
+                Ok(None) => {}
+                Err(u) => unresolved(out, id, u),
+            }
+        }
+        items
+    };
     // Roles name managed policies by ARN; collect them first, the policies may come earlier.
     let mut managed_targets: HashMap<String, Vec<String>> = HashMap::new();
     for (id, (ty, props, _)) in &t.resources {
         if *ty != "AWS::IAM::Role" {
             continue;
         }
-        for m in props.and_then(|p| p.get("ManagedPolicyArns")).map(Node::items).unwrap_or(&[]) {
-            match t.text(m, 0, "ManagedPolicyArns") {
+        for m in list(&mut out, id, props.and_then(|p| p.get("ManagedPolicyArns"))) {
+            match t.text(&m, 0, "ManagedPolicyArns") {
                 Ok(arn) => managed_targets.entry(arn).or_default().push(id.clone()),
                 Err(u) => unresolved(&mut out, id, u),
             }
@@ -583,32 +735,52 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                     let name = t.physical_name(id, 0).unwrap_or_else(|_| id.clone());
                     add(&mut out, None, &name, &name, doc);
                 }
-                None => return Err(at(*line, format!("Resources.{id}.Properties.PolicyDocument: missing"))),
+                None => {
+                    return Err(at(
+                        *line,
+                        format!("Resources.{id}.Properties.PolicyDocument: missing"),
+                    ));
+                }
             },
             "AWS::IAM::Role" => {
-                for p in props.get("Policies").map(Node::items).unwrap_or(&[]) {
+                for p in list(&mut out, id, props.get("Policies")) {
                     let name = match p.get("PolicyName").map(|n| t.text(n, 0, "PolicyName")) {
                         Some(Ok(n)) => n,
                         Some(Err(u)) => {
                             unresolved(&mut out, id, u);
                             continue;
                         }
-                        None => return Err(at(p.line, format!("Resources.{id}.Properties.Policies[].PolicyName: missing"))),
+                        None => {
+                            return Err(at(
+                                p.line,
+                                format!("Resources.{id}.Properties.Policies[].PolicyName: missing"),
+                            ));
+                        }
                     };
                     match p.get("PolicyDocument") {
                         Some(doc) => add(&mut out, Some(id), id, &name, doc),
-                        None => return Err(at(p.line, format!("Resources.{id}.Properties.Policies[].PolicyDocument: missing"))),
+                        None => {
+                            return Err(at(
+                                p.line,
+                                format!(
+                                    "Resources.{id}.Properties.Policies[].PolicyDocument: missing"
+                                ),
+                            ));
+                        }
                     }
                 }
             }
             "AWS::IAM::Policy" | "AWS::IAM::ManagedPolicy" => {
                 let name = t.physical_name(id, 0).unwrap_or_else(|_| id.clone());
                 let Some(doc) = props.get("PolicyDocument") else {
-                    return Err(at(*line, format!("Resources.{id}.Properties.PolicyDocument: missing")));
+                    return Err(at(
+                        *line,
+                        format!("Resources.{id}.Properties.PolicyDocument: missing"),
+                    ));
                 };
                 let mut roles = Vec::new();
-                for r in props.get("Roles").map(Node::items).unwrap_or(&[]) {
-                    match role_of(&t, r) {
+                for r in list(&mut out, id, props.get("Roles")) {
+                    match role_of(&t, &r) {
                         Ok(Some(role)) => roles.push(role),
                         Ok(None) => out.findings.push(SourceFinding {
                             reason: "UNRESOLVED_REFERENCE",
@@ -658,33 +830,49 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                     ("authenticated", PolicyKind::CognitoAuthRole),
                     ("unauthenticated", PolicyKind::CognitoUnauthRole),
                 ] {
-                    let Some(n) = roles.and_then(|r| r.get(key)) else { continue };
+                    let Some(n) = roles.and_then(|r| r.get(key)) else {
+                        continue;
+                    };
                     match role_of(&t, n) {
-                        Ok(Some(role)) => kinds.entry(role).or_default().push((kind, String::new())),
+                        Ok(Some(role)) => {
+                            kinds.entry(role).or_default().push((kind, String::new()))
+                        }
                         Ok(None) => out.findings.push(SourceFinding {
                             reason: "UNRESOLVED_REFERENCE",
                             subject: id.clone(),
-                            location: Location { file: file.into(), line: n.line },
-                            message: format!("{id}: the {key} role is not in this template, so it is not audited"),
+                            location: Location {
+                                file: file.into(),
+                                line: n.line,
+                            },
+                            message: format!(
+                                "{id}: the {key} role is not in this template, so it is not audited"
+                            ),
                         }),
                         Err(u) => unresolved(&mut out, id, u),
                     }
                 }
                 // Rule-based role mappings hand authenticated identities other roles.
                 for (_, mapping) in props.get("RoleMappings").map(Node::entries).unwrap_or(&[]) {
-                    let rules = mapping.get("RulesConfiguration").and_then(|r| r.get("Rules"));
+                    let rules = mapping
+                        .get("RulesConfiguration")
+                        .and_then(|r| r.get("Rules"));
                     for rule in rules.map(Node::items).unwrap_or(&[]) {
                         if let Some(n) = rule.get("RoleARN")
                             && let Ok(Some(role)) = role_of(&t, n)
                         {
-                            kinds.entry(role).or_default().push((PolicyKind::CognitoAuthRole, String::new()));
+                            kinds
+                                .entry(role)
+                                .or_default()
+                                .push((PolicyKind::CognitoAuthRole, String::new()));
                         }
                     }
                 }
             }
             "AWS::IoT::RoleAlias" => {
                 let alias = t.physical_name(id, 0).unwrap_or_else(|_| id.clone());
-                let Some(n) = props.get("RoleArn") else { continue };
+                let Some(n) = props.get("RoleArn") else {
+                    continue;
+                };
                 match role_of(&t, n) {
                     Ok(Some(role)) => kinds.entry(role).or_default().push((PolicyKind::RoleAlias, alias)),
                     Ok(None) => out.findings.push(SourceFinding {
@@ -715,7 +903,11 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                 for (kind, alias) in list {
                     let mut s = p.source.clone();
                     s.kind = *kind;
-                    s.principal = if alias.is_empty() { role.clone() } else { alias.clone() };
+                    s.principal = if alias.is_empty() {
+                        role.clone()
+                    } else {
+                        alias.clone()
+                    };
                     out.policies.push(s);
                 }
             }
@@ -731,7 +923,10 @@ mod tests {
 
     fn load_yaml(text: &str, params: &[(&str, &str)]) -> SourceSet {
         let options = LoadOptions {
-            parameters: params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect(),
+            parameters: params
+                .iter()
+                .map(|(k, v)| ((*k).into(), (*v).into()))
+                .collect(),
             ..Default::default()
         };
         load("t.yaml", &parse(text).unwrap(), &options).unwrap()
@@ -805,13 +1000,24 @@ Resources:
             &[],
         );
         assert!(s.policies.is_empty());
-        let msgs: Vec<_> = s.findings.iter().map(|f| (f.location.line, f.message.clone())).collect();
+        let msgs: Vec<_> = s
+            .findings
+            .iter()
+            .map(|f| (f.location.line, f.message.clone()))
+            .collect();
         assert_eq!(msgs.len(), 3, "{msgs:?}");
         assert_eq!(msgs[0].0, 10);
-        assert!(msgs[0].1.contains("--parameter NoDefault=VALUE"), "{msgs:?}");
+        assert!(
+            msgs[0].1.contains("--parameter NoDefault=VALUE"),
+            "{msgs:?}"
+        );
         assert!(msgs[1].1.contains("${!iot:ClientId}"), "{msgs:?}");
         assert!(msgs[2].1.contains("Fn::ImportValue"), "{msgs:?}");
-        assert!(s.findings.iter().all(|f| f.reason == "UNRESOLVED_INTRINSIC"));
+        assert!(
+            s.findings
+                .iter()
+                .all(|f| f.reason == "UNRESOLVED_INTRINSIC")
+        );
     }
 
     #[test]
@@ -859,9 +1065,18 @@ Resources:
             .iter()
             .map(|p| (p.kind, p.principal.as_str(), p.name.as_str()))
             .collect();
-        assert!(kinds.contains(&(PolicyKind::CognitoAuthRole, "Auth", "a")), "{kinds:?}");
-        assert!(kinds.contains(&(PolicyKind::CognitoUnauthRole, "Guest", "extra")), "{kinds:?}");
-        assert!(kinds.contains(&(PolicyKind::RoleAlias, "cam", "d")), "{kinds:?}");
+        assert!(
+            kinds.contains(&(PolicyKind::CognitoAuthRole, "Auth", "a")),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&(PolicyKind::CognitoUnauthRole, "Guest", "extra")),
+            "{kinds:?}"
+        );
+        assert!(
+            kinds.contains(&(PolicyKind::RoleAlias, "cam", "d")),
+            "{kinds:?}"
+        );
     }
 
     #[test]
@@ -873,14 +1088,21 @@ Resources:
             &LoadOptions::default(),
         )
         .unwrap();
-        assert_eq!(s.policies[0].document["Statement"][0]["Action"], "iot:Connect");
+        assert_eq!(
+            s.policies[0].document["Statement"][0]["Action"],
+            "iot:Connect"
+        );
         assert_eq!(s.policies[0].name, "P");
     }
 
     #[test]
     fn bad_templates_name_file_line_and_key() {
-        let e = load("t.yaml", &parse("Resources:\n  P:\n    Properties: {}\n").unwrap(), &LoadOptions::default())
-            .unwrap_err();
+        let e = load(
+            "t.yaml",
+            &parse("Resources:\n  P:\n    Properties: {}\n").unwrap(),
+            &LoadOptions::default(),
+        )
+        .unwrap_err();
         assert_eq!(e.to_string(), "t.yaml:2: Resources.P.Type: missing");
         let options = LoadOptions {
             parameters: vec![("Nope".into(), "x".into())],

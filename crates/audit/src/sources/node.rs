@@ -11,7 +11,10 @@ use serde_json::{Map, Number, Value};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
     /// A scalar; `plain` means unquoted (so `true`, `12`, `null` keep their YAML types).
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     /// Keys in document order.
     Map(Vec<(String, Node)>),
@@ -116,7 +119,13 @@ pub fn scalar_json(text: &str, plain: bool) -> Value {
 
 enum Frame {
     Seq(Vec<Node>, Option<String>, usize, usize),
-    Map(Vec<(String, Node)>, Option<String>, usize, usize, Option<(String, usize)>),
+    Map(
+        Vec<(String, Node)>,
+        Option<String>,
+        usize,
+        usize,
+        Option<(String, usize)>,
+    ),
 }
 
 /// Parses the first document of a YAML or JSON text.

@@ -158,6 +158,9 @@ mod tests {
         assert_eq!(r.len(), 4);
         assert_eq!(r[0], "arn:aws:iot:*:*:topic/d/device-001/${iot:ClientId}");
         assert_eq!(r[2], "arn:aws:iot:*:*:topic/d/device-003/${iot:ClientId}");
-        assert_eq!(r[3].as_str().unwrap().len(), "arn:aws:iot:*:*:topic/s/".len() + 64);
+        assert_eq!(
+            r[3].as_str().unwrap().len(),
+            "arn:aws:iot:*:*:topic/s/".len() + 64
+        );
     }
 }

@@ -54,7 +54,9 @@ fn collect<'a>(module: &'a Node, out: &mut Vec<Resource<'a>>) {
 /// `configuration` references per absolute address and attribute.
 fn config_refs(module: &Node, prefix: &str, out: &mut HashMap<(String, String), Vec<String>>) {
     for r in module.get("resources").map(Node::items).unwrap_or(&[]) {
-        let Some(addr) = r.get("address").and_then(Node::as_str) else { continue };
+        let Some(addr) = r.get("address").and_then(Node::as_str) else {
+            continue;
+        };
         for (attr, expr) in r.get("expressions").map(Node::entries).unwrap_or(&[]) {
             let refs: Vec<String> = expr
                 .get("references")
@@ -89,11 +91,16 @@ fn ref_target(reference: &str, ty: &str) -> Option<String> {
 }
 
 pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet, InputError> {
-    let Some(planned) = root.get("planned_values").and_then(|p| p.get("root_module")) else {
+    let Some(planned) = root
+        .get("planned_values")
+        .and_then(|p| p.get("root_module"))
+    else {
         return Err(InputError::At {
             file: file.into(),
             line: root.line,
-            message: "planned_values.root_module: missing (is this `terraform show -json` of a plan?)".into(),
+            message:
+                "planned_values.root_module: missing (is this `terraform show -json` of a plan?)"
+                    .into(),
         });
     };
     let mut resources = Vec::new();
@@ -164,7 +171,15 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                    name: &str,
                    policy: Option<&str>| {
         let Some(policy) = policy else {
-            unresolved(out, &r.address, r.line, format!("{}: the policy document is only known after apply, so it is not audited", r.address));
+            unresolved(
+                out,
+                &r.address,
+                r.line,
+                format!(
+                    "{}: the policy document is only known after apply, so it is not audited",
+                    r.address
+                ),
+            );
             return;
         };
         match serde_json::from_str::<Value>(policy) {
@@ -196,7 +211,13 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
         }
         if let Some(name) = text(r.values, "name") {
             let path = text(r.values, "path").unwrap_or("/");
-            policies_by_arn.insert(format!("arn:{}:iam::{}:policy{path}{name}", o.partition, o.account_id), r);
+            policies_by_arn.insert(
+                format!(
+                    "arn:{}:iam::{}:policy{path}{name}",
+                    o.partition, o.account_id
+                ),
+                r,
+            );
         }
     }
     let mut attached: std::collections::HashSet<String> = std::collections::HashSet::new();
@@ -213,13 +234,27 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                     if ip.get("policy").is_none() && text(ip, "name").is_none() {
                         continue; // the provider's empty placeholder block
                     }
-                    doc(&mut out, r, Some(r.address.clone()), name, text(ip, "policy"));
+                    doc(
+                        &mut out,
+                        r,
+                        Some(r.address.clone()),
+                        name,
+                        text(ip, "policy"),
+                    );
                 }
                 for m in v.get("managed_policy_arns").map(Node::items).unwrap_or(&[]) {
                     if let Some(arn) = m.as_str()
                         && !policies_by_arn.contains_key(arn)
                     {
-                        unresolved(&mut out, &r.address, r.line, format!("{}: managed policy {arn} is not in this plan, so its statements are not audited", r.address));
+                        unresolved(
+                            &mut out,
+                            &r.address,
+                            r.line,
+                            format!(
+                                "{}: managed policy {arn} is not in this plan, so its statements are not audited",
+                                r.address
+                            ),
+                        );
                     }
                 }
             }
@@ -228,8 +263,22 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                 match role_of(r, text(v, "role"), "role") {
                     Some(role) => doc(&mut out, r, Some(role), name, text(v, "policy")),
                     None => {
-                        unresolved(&mut out, &r.address, r.line, format!("{}: its role is not in this plan; audited as a role policy of its own", r.address));
-                        doc(&mut out, r, Some(r.address.clone()), name, text(v, "policy"));
+                        unresolved(
+                            &mut out,
+                            &r.address,
+                            r.line,
+                            format!(
+                                "{}: its role is not in this plan; audited as a role policy of its own",
+                                r.address
+                            ),
+                        );
+                        doc(
+                            &mut out,
+                            r,
+                            Some(r.address.clone()),
+                            name,
+                            text(v, "policy"),
+                        );
                     }
                 }
             }
@@ -250,7 +299,15 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                         let name = text(p.values, "name").unwrap_or(&p.address);
                         doc(&mut out, p, Some(role), name, text(p.values, "policy"));
                     }
-                    _ => unresolved(&mut out, &r.address, r.line, format!("{}: the policy or the role it attaches is not in this plan, so the attachment is not audited", r.address)),
+                    _ => unresolved(
+                        &mut out,
+                        &r.address,
+                        r.line,
+                        format!(
+                            "{}: the policy or the role it attaches is not in this plan, so the attachment is not audited",
+                            r.address
+                        ),
+                    ),
                 }
             }
             _ => {}
@@ -259,7 +316,13 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
     for r in resources.iter().filter(|r| r.ty == "aws_iam_policy") {
         if !attached.contains(&r.address) {
             let name = text(r.values, "name").unwrap_or(&r.address);
-            doc(&mut out, r, Some(r.address.clone()), name, text(r.values, "policy"));
+            doc(
+                &mut out,
+                r,
+                Some(r.address.clone()),
+                name,
+                text(r.values, "policy"),
+            );
         }
     }
     let mut kinds: HashMap<String, Vec<(PolicyKind, String)>> = HashMap::new();
@@ -279,7 +342,15 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                                 known.push(role.clone());
                                 kinds.entry(role).or_default().push((kind, String::new()));
                             }
-                            None => unresolved(&mut out, &r.address, r.line, format!("{}: the {key} role {arn} is not in this plan, so it is not audited", r.address)),
+                            None => unresolved(
+                                &mut out,
+                                &r.address,
+                                r.line,
+                                format!(
+                                    "{}: the {key} role {arn} is not in this plan, so it is not audited",
+                                    r.address
+                                ),
+                            ),
                         },
                         None => absent.push((key, kind)),
                     }
@@ -301,14 +372,33 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                             kinds.entry(role).or_default().push((*kind, String::new()));
                         }
                     }
-                    _ => unresolved(&mut out, &r.address, r.line, format!("{}: role ARNs known only after apply, and the configuration does not tell which role is which; pass the plan after apply or name the roles by ARN", r.address)),
+                    _ => unresolved(
+                        &mut out,
+                        &r.address,
+                        r.line,
+                        format!(
+                            "{}: role ARNs known only after apply, and the configuration does not tell which role is which; pass the plan after apply or name the roles by ARN",
+                            r.address
+                        ),
+                    ),
                 }
             }
             "aws_iot_role_alias" => {
                 let alias = text(r.values, "alias").unwrap_or(&r.address).to_owned();
                 match role_of(r, text(r.values, "role_arn"), "role_arn") {
-                    Some(role) => kinds.entry(role).or_default().push((PolicyKind::RoleAlias, alias)),
-                    None => unresolved(&mut out, &r.address, r.line, format!("{}: the role behind role alias {alias} is not in this plan, so it is not audited", r.address)),
+                    Some(role) => kinds
+                        .entry(role)
+                        .or_default()
+                        .push((PolicyKind::RoleAlias, alias)),
+                    None => unresolved(
+                        &mut out,
+                        &r.address,
+                        r.line,
+                        format!(
+                            "{}: the role behind role alias {alias} is not in this plan, so it is not audited",
+                            r.address
+                        ),
+                    ),
                 }
             }
             _ => {}
@@ -330,7 +420,11 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                 for (kind, alias) in list {
                     let mut s = p.source.clone();
                     s.kind = *kind;
-                    s.principal = if alias.is_empty() { role.clone() } else { alias.clone() };
+                    s.principal = if alias.is_empty() {
+                        role.clone()
+                    } else {
+                        alias.clone()
+                    };
                     out.policies.push(s);
                 }
             }
@@ -380,12 +474,30 @@ mod tests {
         let got: Vec<_> = s
             .policies
             .iter()
-            .map(|p| (p.kind, p.principal.as_str(), p.name.as_str(), p.location.line))
+            .map(|p| {
+                (
+                    p.kind,
+                    p.principal.as_str(),
+                    p.name.as_str(),
+                    p.location.line,
+                )
+            })
             .collect();
-        assert!(got.contains(&(PolicyKind::IotPolicy, "dev", "dev", 7)), "{got:?}");
-        assert!(got.contains(&(PolicyKind::CognitoUnauthRole, "aws_iam_role.guest", "g", 9)), "{got:?}");
         assert!(
-            got.contains(&(PolicyKind::CognitoAuthRole, "module.m.aws_iam_role.auth", "p", 15)),
+            got.contains(&(PolicyKind::IotPolicy, "dev", "dev", 7)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(PolicyKind::CognitoUnauthRole, "aws_iam_role.guest", "g", 9)),
+            "{got:?}"
+        );
+        assert!(
+            got.contains(&(
+                PolicyKind::CognitoAuthRole,
+                "module.m.aws_iam_role.auth",
+                "p",
+                15
+            )),
             "{got:?}"
         );
         assert!(s.findings.is_empty(), "{:?}", s.findings);

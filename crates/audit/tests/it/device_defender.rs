@@ -3,8 +3,8 @@
 //! tests/fixtures/device-defender/README.md.
 
 use iot_canary_audit::checks::{
-    canonical_check, cognito_auth_role, cognito_unauth_role, criteria,
-    iot_policy_permissive, misconfiguration, role_alias_permissive,
+    canonical_check, cognito_auth_role, cognito_unauth_role, criteria, iot_policy_permissive,
+    misconfiguration, role_alias_permissive,
 };
 use iot_canary_audit::sources::PolicyKind;
 use iot_canary_audit::{AuditOptions, Finding};
@@ -18,7 +18,11 @@ fn iot(text: &str) -> Vec<Finding> {
 }
 
 fn criteria_of(findings: &[Finding], check: &str) -> Vec<&'static str> {
-    findings.iter().filter(|f| f.check == check).map(|f| f.criterion).collect()
+    findings
+        .iter()
+        .filter(|f| f.check == check)
+        .map(|f| f.criterion)
+        .collect()
 }
 
 fn load_error(text: &str) -> String {
@@ -49,19 +53,23 @@ fn iot_policy_connect_client_star_is_noncompliant() {
         )]
     );
     let w = &f[0].witness[0];
-    assert_eq!(
-        (w.action.as_str(), w.decision),
-        ("iot:Connect", "ALLOWED")
-    );
+    assert_eq!((w.action.as_str(), w.decision), ("iot:Connect", "ALLOWED"));
     assert_eq!(w.resource, format!("{ARN}:client/audit-other-device"));
     assert_eq!(w.statement.as_deref(), Some("#0"));
-    assert!(f[0].message.contains("audit-other-device"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("audit-other-device"),
+        "{}",
+        f[0].message
+    );
 }
 
 #[test]
 fn iot_policy_connect_client_id_variable_without_is_attached_is_noncompliant() {
     // "Unless iot:Connection.Thing.IsAttached is set to true ... equivalent to the wildcard *"
-    let f = iot(&allow(&["iot:Connect"], &format!("{ARN}:client/${{iot:ClientId}}")));
+    let f = iot(&allow(
+        &["iot:Connect"],
+        &format!("{ARN}:client/${{iot:ClientId}}"),
+    ));
     assert_eq!(
         criteria_of(&f, iot_policy_permissive::CHECK),
         ["connect-any-client-id"]
@@ -70,7 +78,9 @@ fn iot_policy_connect_client_id_variable_without_is_attached_is_noncompliant() {
 
 #[test]
 fn iot_policy_connect_thing_name_with_is_attached_is_compliant() {
-    let f = iot(&fixture("device-defender/iot-policy-permissive.connect.good.json"));
+    let f = iot(&fixture(
+        "device-defender/iot-policy-permissive.connect.good.json",
+    ));
     assert!(f.is_empty(), "{f:#?}");
 }
 
@@ -94,7 +104,10 @@ fn iot_policy_publish_to_every_shadow_update_is_noncompliant() {
 #[test]
 fn iot_policy_publish_to_all_thing_topics_is_noncompliant() {
     // "This allows the device to read, update, or delete the shadow of any device."
-    let f = iot(&allow(&["iot:Publish"], &format!("{ARN}:topic/$aws/things/*")));
+    let f = iot(&allow(
+        &["iot:Publish"],
+        &format!("{ARN}:topic/$aws/things/*"),
+    ));
     assert_eq!(
         criteria_of(&f, iot_policy_permissive::CHECK),
         ["publish-other-device-reserved-topics"]
@@ -113,11 +126,18 @@ fn iot_policy_publish_own_shadow_is_compliant() {
 
 #[test]
 fn iot_policy_subscribe_to_all_thing_topics_is_noncompliant() {
-    for filter in ["$aws/things/*", "$aws/things/#", "$aws/things/+/shadow/update"] {
+    for filter in [
+        "$aws/things/*",
+        "$aws/things/#",
+        "$aws/things/+/shadow/update",
+    ] {
         // "$aws/things/*": reserved topics of all devices; "#": the same with the MQTT
         // wildcard (literal in a policy, so it grants exactly the filter `$aws/things/#`);
         // "+/shadow/update": shadow updates of any device.
-        let f = iot(&allow(&["iot:Subscribe"], &format!("{ARN}:topicfilter/{filter}")));
+        let f = iot(&allow(
+            &["iot:Subscribe"],
+            &format!("{ARN}:topicfilter/{filter}"),
+        ));
         assert_eq!(
             criteria_of(&f, iot_policy_permissive::CHECK),
             ["subscribe-other-device-reserved-topics"],
@@ -141,7 +161,10 @@ fn iot_policy_subscribe_own_shadow_and_jobs_is_compliant() {
 fn iot_policy_receive_alone_is_compliant() {
     // "This is compliant because the device can only receive messages from topics on which it
     // has permission to subscribe."
-    let f = iot(&allow(&["iot:Receive"], &format!("{ARN}:topic/$aws/things/*")));
+    let f = iot(&allow(
+        &["iot:Receive"],
+        &format!("{ARN}:topic/$aws/things/*"),
+    ));
     assert!(f.is_empty(), "{f:#?}");
 }
 
@@ -169,7 +192,9 @@ fn iot_policy_shadow_and_job_api_on_any_thing_is_noncompliant() {
 
 #[test]
 fn iot_policy_shadow_and_job_api_on_two_things_is_compliant() {
-    let f = iot(&fixture("device-defender/iot-policy-permissive.shadow-job.good.json"));
+    let f = iot(&fixture(
+        "device-defender/iot-policy-permissive.shadow-job.good.json",
+    ));
     assert!(f.is_empty(), "{f:#?}");
 }
 
@@ -184,7 +209,10 @@ fn unauth_role_manage_things_on_a_single_resource_is_noncompliant() {
     // "Any role that grants permission to perform these actions on even a single resource is
     // considered noncompliant."
     for a in criteria::THING_ADMIN_WRITE {
-        let f = unauth(&allow(&[&format!("iot:{a}")], &format!("{ARN}:thing/MyThing")));
+        let f = unauth(&allow(
+            &[&format!("iot:{a}")],
+            &format!("{ARN}:thing/MyThing"),
+        ));
         assert_eq!(
             codes(&f),
             [(
@@ -214,14 +242,22 @@ fn unauth_role_read_thing_admin_data_on_one_thing_is_noncompliant() {
             "thing-admin-read"
         )]
     );
-    assert!(f[0].message.contains("iot:DescribeThing"), "{}", f[0].message);
+    assert!(
+        f[0].message.contains("iot:DescribeThing"),
+        "{}",
+        f[0].message
+    );
 }
 
 #[test]
 fn unauth_role_manage_non_things_is_noncompliant() {
     // "should not be given permission to perform AWS IoT API actions other than those
     // discussed in these sections"
-    for a in ["iot:AttachPolicy", "iot:CreatePolicy", "iot:CreateTopicRule"] {
+    for a in [
+        "iot:AttachPolicy",
+        "iot:CreatePolicy",
+        "iot:CreateTopicRule",
+    ] {
         let f = unauth(&allow(&[a], "*"));
         assert_eq!(
             criteria_of(&f, cognito_unauth_role::CHECK),
@@ -247,15 +283,22 @@ fn unauth_role_mqtt_and_shadow_criteria_are_the_data_plane_criteria() {
         criteria_of(&f, cognito_unauth_role::CHECK),
         ["shadow-job-api-other-device"]
     );
-    let f = unauth(&allow(&["iot:Receive"], &format!("{ARN}:topic/$aws/things/*")));
+    let f = unauth(&allow(
+        &["iot:Receive"],
+        &format!("{ARN}:topic/$aws/things/*"),
+    ));
     assert!(f.is_empty(), "Receive alone is compliant: {f:#?}");
 }
 
 #[test]
 fn unauth_role_with_the_pages_compliant_statements_passes() {
-    let f = unauth(&fixture("device-defender/iot-policy-permissive.connect.good.json"));
+    let f = unauth(&fixture(
+        "device-defender/iot-policy-permissive.connect.good.json",
+    ));
     assert!(f.is_empty(), "{f:#?}");
-    let f = unauth(&fixture("device-defender/iot-policy-permissive.shadow-job.good.json"));
+    let f = unauth(&fixture(
+        "device-defender/iot-policy-permissive.shadow-job.good.json",
+    ));
     assert!(f.is_empty(), "{f:#?}");
 }
 
@@ -268,7 +311,10 @@ fn auth(text: &str) -> Vec<Finding> {
 #[test]
 fn auth_role_manage_things_on_a_single_resource_is_noncompliant() {
     for a in criteria::THING_ADMIN_WRITE {
-        let f = auth(&allow(&[&format!("iot:{a}")], &format!("{ARN}:thing/MyThing")));
+        let f = auth(&allow(
+            &[&format!("iot:{a}")],
+            &format!("{ARN}:thing/MyThing"),
+        ));
         assert_eq!(
             codes(&f),
             [(
@@ -285,10 +331,22 @@ fn auth_role_manage_things_on_a_single_resource_is_noncompliant() {
 fn auth_role_manage_non_things_is_noncompliant() {
     let f = auth(&allow(&["iot:*"], "*"));
     let reasons: Vec<_> = f.iter().map(|f| f.reason).collect();
-    assert!(reasons.contains(&cognito_auth_role::NON_THING_REASON), "{reasons:?}");
-    assert!(reasons.contains(&cognito_auth_role::WRITE_REASON), "{reasons:?}");
-    assert!(reasons.contains(&cognito_auth_role::READ_REASON), "{reasons:?}");
-    assert!(reasons.contains(&criteria::DATA_PLANE_REASON), "{reasons:?}");
+    assert!(
+        reasons.contains(&cognito_auth_role::NON_THING_REASON),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&cognito_auth_role::WRITE_REASON),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&cognito_auth_role::READ_REASON),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&criteria::DATA_PLANE_REASON),
+        "{reasons:?}"
+    );
 }
 
 #[test]
@@ -361,14 +419,24 @@ fn misconfig(text: &str) -> Vec<Finding> {
 #[test]
 fn misconfigured_mqtt_wildcard_in_deny_is_flagged_with_a_topic_that_gets_through() {
     // "devices can subscribe to building/control_room/data1"
-    let f = misconfig(&fixture("device-defender/misconfigured.wildcard-in-deny.bad.json"));
-    let m: Vec<_> = f.iter().filter(|f| f.check == misconfiguration::CHECK).collect();
+    let f = misconfig(&fixture(
+        "device-defender/misconfigured.wildcard-in-deny.bad.json",
+    ));
+    let m: Vec<_> = f
+        .iter()
+        .filter(|f| f.check == misconfiguration::CHECK)
+        .collect();
     assert_eq!(m.len(), 1, "{f:#?}");
     assert_eq!(m[0].reason, misconfiguration::WILDCARD_DENY);
     assert_eq!(m[0].statement.as_deref(), Some("#1"), "points at the Deny");
     let w = &m[0].witness[0];
     assert_eq!(
-        (w.action.as_str(), w.resource.as_str(), w.decision, w.statement.as_deref()),
+        (
+            w.action.as_str(),
+            w.resource.as_str(),
+            w.decision,
+            w.statement.as_deref()
+        ),
         (
             "iot:Subscribe",
             "arn:aws:iot:us-east-1:123456789012:topicfilter/building/control_room/audit-probe",
@@ -386,7 +454,10 @@ fn misconfigured_plus_wildcard_in_deny_is_flagged() {
       {"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/sensors/*"},
       {"Sid":"NoCommands","Effect":"Deny","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/sensors/+/commands"}]}"#;
     let f = misconfig(doc);
-    let m: Vec<_> = f.iter().filter(|f| f.check == misconfiguration::CHECK).collect();
+    let m: Vec<_> = f
+        .iter()
+        .filter(|f| f.check == misconfiguration::CHECK)
+        .collect();
     assert_eq!(m.len(), 1, "{f:#?}");
     assert_eq!(
         m[0].witness[0].resource,
@@ -412,7 +483,10 @@ fn misconfigured_topic_filter_deny_bypassed_by_wildcard_subscription_is_flagged(
     let f = misconfig(&fixture(
         "device-defender/misconfigured.filter-deny-bypassed.bad.json",
     ));
-    let m: Vec<_> = f.iter().filter(|f| f.check == misconfiguration::CHECK).collect();
+    let m: Vec<_> = f
+        .iter()
+        .filter(|f| f.check == misconfiguration::CHECK)
+        .collect();
     assert_eq!(m.len(), 1, "{f:#?}");
     assert_eq!(m[0].reason, misconfiguration::FILTER_DENY);
     let w: Vec<_> = m[0]
@@ -507,11 +581,17 @@ fn role_alias_thing_admin_and_data_plane_criteria() {
     // access to AWS IoT data plane actions"
     let cases = [
         (
-            allow(&["iot:DescribeThing"], "arn:aws:iot:us-east-1:123456789012:thing/*"),
+            allow(
+                &["iot:DescribeThing"],
+                "arn:aws:iot:us-east-1:123456789012:thing/*",
+            ),
             cognito_auth_role::READ_REASON,
         ),
         (
-            allow(&["iot:CreateThing"], "arn:aws:iot:us-east-1:123456789012:thing/one"),
+            allow(
+                &["iot:CreateThing"],
+                "arn:aws:iot:us-east-1:123456789012:thing/one",
+            ),
             cognito_auth_role::WRITE_REASON,
         ),
         (
@@ -519,7 +599,10 @@ fn role_alias_thing_admin_and_data_plane_criteria() {
             cognito_auth_role::NON_THING_REASON,
         ),
         (
-            allow(&["iot:Publish"], "arn:aws:iot:us-east-1:123456789012:topic/$aws/things/*"),
+            allow(
+                &["iot:Publish"],
+                "arn:aws:iot:us-east-1:123456789012:topic/$aws/things/*",
+            ),
             criteria::DATA_PLANE_REASON,
         ),
     ];

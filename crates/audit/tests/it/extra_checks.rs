@@ -43,14 +43,36 @@ fn client_id_plus_subscribes_to_every_clients_topics() {
     let w: Vec<_> = f[0]
         .witness
         .iter()
-        .map(|w| (w.caller.client_id.as_deref(), w.action.as_str(), w.resource.as_str(), w.decision))
+        .map(|w| {
+            (
+                w.caller.client_id.as_deref(),
+                w.action.as_str(),
+                w.resource.as_str(),
+                w.decision,
+            )
+        })
         .collect();
     assert_eq!(
         w,
         [
-            (Some("+"), "iot:Connect", &*format!("{ARN}:client/+"), "ALLOWED"),
-            (Some("+"), "iot:Subscribe", &*format!("{ARN}:topicfilter/devices/+/telemetry"), "ALLOWED"),
-            (Some("+"), "iot:Receive", &*format!("{ARN}:topic/devices/audit-other-device/telemetry"), "ALLOWED"),
+            (
+                Some("+"),
+                "iot:Connect",
+                &*format!("{ARN}:client/+"),
+                "ALLOWED"
+            ),
+            (
+                Some("+"),
+                "iot:Subscribe",
+                &*format!("{ARN}:topicfilter/devices/+/telemetry"),
+                "ALLOWED"
+            ),
+            (
+                Some("+"),
+                "iot:Receive",
+                &*format!("{ARN}:topic/devices/audit-other-device/telemetry"),
+                "ALLOWED"
+            ),
         ]
     );
     assert!(f[0].message.contains("client id `+`"), "{}", f[0].message);
@@ -60,14 +82,26 @@ fn client_id_plus_subscribes_to_every_clients_topics() {
 fn client_id_trap_is_closed_by_a_scoped_receive_or_connect() {
     let scoped_receive = statements(&[
         st("Allow", &["iot:Connect"], &format!("{ARN}:client/*")),
-        st("Allow", &["iot:Subscribe"], &format!("{ARN}:topicfilter/devices/${{iot:ClientId}}/*")),
-        st("Allow", &["iot:Receive"], &format!("{ARN}:topic/devices/${{iot:ClientId}}/*")),
+        st(
+            "Allow",
+            &["iot:Subscribe"],
+            &format!("{ARN}:topicfilter/devices/${{iot:ClientId}}/*"),
+        ),
+        st(
+            "Allow",
+            &["iot:Receive"],
+            &format!("{ARN}:topic/devices/${{iot:ClientId}}/*"),
+        ),
     ]);
     let attached_connect = statements(&[
         serde_json::json!({"Effect": "Allow", "Action": "iot:Connect",
             "Resource": format!("{ARN}:client/${{iot:Connection.Thing.ThingName}}"),
             "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}}),
-        st("Allow", &["iot:Subscribe"], &format!("{ARN}:topicfilter/devices/${{iot:ClientId}}/*")),
+        st(
+            "Allow",
+            &["iot:Subscribe"],
+            &format!("{ARN}:topicfilter/devices/${{iot:ClientId}}/*"),
+        ),
         st("Allow", &["iot:Receive"], &format!("{ARN}:topic/devices/*")),
     ]);
     for doc in [scoped_receive, attached_connect] {
@@ -83,13 +117,23 @@ fn template(devices: usize) -> iot_canary_audit::SourceSet {
     let text = statements(&[serde_json::json!({
         "Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
         "Resource": [format!("{ARN}:topic/devices/${{device}}/*")]})]);
-    session_template::load("user-session.json", &text, devices, 36, &LoadOptions::default()).unwrap()
+    session_template::load(
+        "user-session.json",
+        &text,
+        devices,
+        36,
+        &LoadOptions::default(),
+    )
+    .unwrap()
 }
 
 #[test]
 fn session_template_over_2048_characters_for_n_devices() {
     let f = audit(&template(40), &AuditOptions::default());
-    let f: Vec<_> = f.iter().filter(|f| f.check == session_policy_size::CHECK).collect();
+    let f: Vec<_> = f
+        .iter()
+        .filter(|f| f.check == session_policy_size::CHECK)
+        .collect();
     assert_eq!(f.len(), 1, "{f:#?}");
     let size = f[0].size.as_ref().unwrap();
     assert!(size.minified_chars > 2048, "{size:?}");
@@ -97,7 +141,10 @@ fn session_template_over_2048_characters_for_n_devices() {
     assert!((20..=30).contains(&size.max_devices), "{size:?}");
     assert!(f[0].message.contains("at most"), "{}", f[0].message);
     let f = audit(&template(size.max_devices), &AuditOptions::default());
-    assert!(f.iter().all(|f| f.check != session_policy_size::CHECK), "{f:#?}");
+    assert!(
+        f.iter().all(|f| f.check != session_policy_size::CHECK),
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -111,8 +158,19 @@ fn unknown_iot_actions_are_flagged_with_the_intended_request() {
         .into_iter()
         .filter(|f| f.check == unknown_action::CHECK)
         .collect();
-    assert_eq!(codes(&f), [(unknown_action::CHECK, "UNKNOWN_IOT_ACTION", "unknown-action")]);
-    assert!(f[0].message.contains("did you mean iot:Publish?"), "{}", f[0].message);
+    assert_eq!(
+        codes(&f),
+        [(
+            unknown_action::CHECK,
+            "UNKNOWN_IOT_ACTION",
+            "unknown-action"
+        )]
+    );
+    assert!(
+        f[0].message.contains("did you mean iot:Publish?"),
+        "{}",
+        f[0].message
+    );
     // The Deny was meant for this request, which the Allow lets through.
     let w = &f[0].witness[0];
     assert_eq!((w.action.as_str(), w.decision), ("iot:Publish", "ALLOWED"));
@@ -121,11 +179,19 @@ fn unknown_iot_actions_are_flagged_with_the_intended_request() {
 
 #[test]
 fn unknown_service_prefixes_and_wildcards_matching_nothing_are_flagged() {
-    let f = iot(&allow(&["iott:Publish", "iot:Publsh*", "iot:Get*Shadow"], "*"));
+    let f = iot(&allow(
+        &["iott:Publish", "iot:Publsh*", "iot:Get*Shadow"],
+        "*",
+    ));
     let mut reasons: Vec<_> = f
         .iter()
         .filter(|f| f.check == unknown_action::CHECK)
-        .map(|f| (f.reason, f.message.split('`').nth(1).unwrap_or_default().to_owned()))
+        .map(|f| {
+            (
+                f.reason,
+                f.message.split('`').nth(1).unwrap_or_default().to_owned(),
+            )
+        })
         .collect();
     reasons.sort();
     assert_eq!(
@@ -148,14 +214,32 @@ fn subscribe_on_topic_and_publish_on_topicfilter_never_match() {
     let f: Vec<_> = iot(&doc)
         .into_iter()
         .filter(|f| f.check == resource_type_mismatch::CHECK)
-        .map(|f| (f.reason, f.statement.clone().unwrap_or_default(), f.witness[0].decision))
+        .map(|f| {
+            (
+                f.reason,
+                f.statement.clone().unwrap_or_default(),
+                f.witness[0].decision,
+            )
+        })
         .collect();
     assert_eq!(
         f,
         [
-            ("SUBSCRIBE_ON_TOPIC_RESOURCE", "Sub".to_owned(), "IMPLICIT_DENY"),
-            ("TOPIC_ACTION_ON_TOPICFILTER_RESOURCE", "Pub".to_owned(), "IMPLICIT_DENY"),
-            ("TOPIC_ACTION_ON_TOPICFILTER_RESOURCE", "Pub".to_owned(), "IMPLICIT_DENY"),
+            (
+                "SUBSCRIBE_ON_TOPIC_RESOURCE",
+                "Sub".to_owned(),
+                "IMPLICIT_DENY"
+            ),
+            (
+                "TOPIC_ACTION_ON_TOPICFILTER_RESOURCE",
+                "Pub".to_owned(),
+                "IMPLICIT_DENY"
+            ),
+            (
+                "TOPIC_ACTION_ON_TOPICFILTER_RESOURCE",
+                "Pub".to_owned(),
+                "IMPLICIT_DENY"
+            ),
         ]
     );
 }
@@ -172,13 +256,20 @@ fn a_pull_request_that_opens_a_cross_tenant_path_fails_with_the_witness() {
     assert!(iot(&before).is_empty(), "{:#?}", iot(&before));
     // After: a dashboard statement receives every tenant's alerts.
     let mut after: serde_json::Value = serde_json::from_str(&before).unwrap();
-    after["Statement"].as_array_mut().unwrap().push(serde_json::json!({
+    after["Statement"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
         "Sid": "Dashboard", "Effect": "Allow", "Action": "iot:Receive",
         "Resource": format!("{ARN}:topic/tenants/*")}));
     let f = iot(&after.to_string());
     assert_eq!(
         codes(&f),
-        [(iot_policy_permissive::CHECK, criteria::DATA_PLANE_REASON, "other-identity-topics")]
+        [(
+            iot_policy_permissive::CHECK,
+            criteria::DATA_PLANE_REASON,
+            "other-identity-topics"
+        )]
     );
     let w = &f[0].witness[0];
     assert_eq!(

@@ -7,12 +7,14 @@ mod sarif;
 mod sources;
 mod suppressions;
 
-use iot_canary_audit::sources::{LoadOptions, PolicyKind, SourceSet, json};
 use iot_canary_audit::sources::node::parse;
+use iot_canary_audit::sources::{LoadOptions, PolicyKind, SourceSet, json};
 use iot_canary_audit::{AuditOptions, Finding, audit};
 
 pub fn fixture(name: &str) -> String {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -31,7 +33,12 @@ pub fn load_doc(name: &str, kind: PolicyKind, text: &str, options: &AuditOptions
         parameters: Vec::new(),
         document_kind: Some(kind),
     };
-    json::load(name, &parse(text).unwrap_or_else(|e| panic!("{e:?}")), &load).unwrap()
+    json::load(
+        name,
+        &parse(text).unwrap_or_else(|e| panic!("{e:?}")),
+        &load,
+    )
+    .unwrap()
 }
 
 /// Audits one policy document of the given kind.
@@ -50,5 +57,8 @@ pub fn allow(actions: &[&str], resource: &str) -> String {
 
 /// `(check, reason, criterion)` of each finding.
 pub fn codes(findings: &[Finding]) -> Vec<(&'static str, &'static str, &'static str)> {
-    findings.iter().map(|f| (f.check, f.reason, f.criterion)).collect()
+    findings
+        .iter()
+        .map(|f| (f.check, f.reason, f.criterion))
+        .collect()
 }
