@@ -24,7 +24,8 @@ pub fn table(findings: &[Finding]) -> String {
             f.location.file,
             f.location.line,
             at,
-            f.message
+            // The witness follows on its own lines.
+            f.message.split(" Witness: ").next().unwrap_or(&f.message)
         ));
         for w in &f.witness {
             out.push_str(&format!("  witness [{}]: {}\n", w.principal, w.summary()));
