@@ -9,11 +9,17 @@ use clap::Args;
 use iot_canary::config::{self, Config};
 use iot_canary::daemon::alerting::Alerting;
 use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{self, Event, Loaded, Service};
-use iot_canary::daemon::{self, Daemon, Shard, identities, modes, sd_notify};
+use iot_canary::daemon::service::{Event, Loaded, Reload, Rounds, Service};
+use iot_canary::daemon::{self, Daemon, Shard, identities, sd_notify};
 use iot_canary::exit::Exit;
 use iot_canary::identity::Env;
 use iot_canary::report::{self, Format};
+
+/// `--format table|json|junit`, listed in `--help`.
+pub(crate) fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Format::NAMES).try_map(|s| s.parse::<Format>())
+}
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -35,7 +41,7 @@ pub struct OnceArgs {
     /// Read the config TOML from this environment variable instead of a file.
     #[arg(long, value_name = "VAR", conflicts_with = "config")]
     config_env: Option<String>,
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, default_value = "table", value_parser = format_parser())]
     format: Format,
     /// Write the report here instead of stdout.
     #[arg(long)]
@@ -133,7 +139,8 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn build(cfg: Config, shard: Option<Shard>) -> anyhow::Result<Daemon> {
     let shard = shard.unwrap_or(Shard::ALL);
-    let clashing = daemon::plan::unsharded_client_ids(&cfg.canaries, &cfg.target.client_id, shard);
+    let clashing =
+        iot_canary::plan::unsharded_client_ids(&cfg.canaries, &cfg.target.client_id, shard);
     if !clashing.is_empty() {
         anyhow::bail!(
             "--shard {}/{}: client id templates of {} (first: `{}`) lack `${{shard}}`; every \
@@ -266,25 +273,22 @@ pub fn once(a: OnceArgs) -> Exit {
             config: cfg,
             notifiers,
         } = loaded;
-        let d = build(cfg, a.shard)?;
+        let d = Arc::new(build(cfg, a.shard)?);
         let rt = runtime()?;
-        let reports = rt.block_on(async {
-            let alerting = Alerting::start(&d.config, &notifiers)?;
-            let r = modes::once(&d, a.only.as_deref(), a.settle, &|r| {
-                // The daemon itself logs one structured event per verdict.
-                alerting.observe(r, std::time::SystemTime::now());
-            })
-            .await;
-            d.pool.close_all().await;
-            // The gate's alert must leave before the process does, but never hold the pipeline.
-            if !alerting.drain(ONCE_ALERT_DRAIN).await {
-                tracing::warn!(
-                    limit_ms = ONCE_ALERT_DRAIN.as_millis() as u64,
-                    "some alert notifications were not delivered before exit"
-                );
-            }
-            Ok::<_, anyhow::Error>(r)
+        let outcome = rt.block_on(async {
+            let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
+            let live = Arc::new(Live::new(d.config.clone(), d.store.clone(), alerting));
+            let rounds = Rounds::Once {
+                only: a.only.clone(),
+                settle: a.settle,
+            };
+            // The daemon itself logs one structured event per verdict.
+            let svc = Service::new(live, &d, rounds);
+            let (tx, rx) = tokio::sync::mpsc::channel(8);
+            forward_signals(tx)?;
+            Ok::<_, anyhow::Error>(svc.run(d, rx).await)
         })?;
+        let reports = outcome.reports;
         let text = report::render(a.format, &reports);
         match &a.output {
             Some(p) => {
@@ -296,9 +300,6 @@ pub fn once(a: OnceArgs) -> Exit {
     };
     inner().unwrap_or_else(fail)
 }
-
-/// Upper bound on delivering `once` mode's alerts before exiting.
-const ONCE_ALERT_DRAIN: Duration = Duration::from_secs(30);
 
 pub fn run(a: RunArgs) -> Exit {
     let source = Source::new(&a.config, a.config_env.as_deref());
@@ -315,12 +316,11 @@ pub fn run(a: RunArgs) -> Exit {
     let shard = a.shard;
     let inner = || -> anyhow::Result<Exit> {
         let listen = cfg.server.listen;
-        let grace = service::stop_grace(cfg.schedule.timeout);
         let d = Arc::new(build(cfg, shard)?);
         let rt = runtime()?;
         rt.block_on(async {
             let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
-            let view = Arc::new(daemon::plan::reported_view(&d.config, d.shard));
+            let view = Arc::new(iot_canary::plan::reported_view(&d.config, d.shard));
             let live = Arc::new(Live::new(view, d.store.clone(), alerting));
             let addr = iot_canary::observe::http::serve_live(listen, live.clone())
                 .await
@@ -329,16 +329,13 @@ pub fn run(a: RunArgs) -> Exit {
             eprintln!("iot-canary: metrics on http://{addr}/metrics");
             let (tx, rx) = tokio::sync::mpsc::channel(8);
             forward_signals(tx)?;
-            let svc = Service {
-                live,
-                grace,
-                notify: sd_notify::SdNotify::from_env(),
-                watchdog: sd_notify::watchdog_period_from_env(),
+            let mut svc = Service::new(live, &d, Rounds::Forever);
+            svc.notify = sd_notify::SdNotify::from_env();
+            svc.watchdog = sd_notify::watchdog_period_from_env();
+            svc.reload = Some(Reload {
                 loader: Box::new(move || source.read_all()),
                 builder: Box::new(move |c| build(c, shard).map_err(|e| format!("{e:#}"))),
-                // The daemon itself logs one structured event per verdict.
-                on_verdict: Arc::new(|_| {}),
-            };
+            });
             svc.run(d, rx).await;
             Ok::<_, anyhow::Error>(())
         })?;
@@ -350,7 +347,7 @@ pub fn run(a: RunArgs) -> Exit {
 /// SIGHUP -> reload, SIGTERM/SIGINT -> stop. Registered before READY=1, so a reload sent right
 /// after startup never hits the default SIGHUP action (terminate).
 #[cfg(unix)]
-fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
+pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -372,32 +369,10 @@ fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
 }
 
 #[cfg(not(unix))]
-fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
+pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
         let _ = tx.send(Event::Stop).await;
     });
     Ok(())
-}
-
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -3,17 +3,18 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use iot_canary::config::{self, Config};
-use iot_canary::daemon::{self, Daemon, Shard, identities, modes};
+use iot_canary::daemon::live::Live;
+use iot_canary::daemon::service::{Rounds, Service};
+use iot_canary::daemon::{self, Daemon, Shard, identities};
 use iot_canary::exit::Exit;
 use iot_canary::identity::{Env, IdentityKind};
 use iot_canary::report::{self, Format};
 
-use crate::cmd_daemon::{fail, load, runtime, shutdown_signal};
+use crate::cmd_daemon::{fail, format_parser, forward_signals, load, runtime};
 
 /// The repo's canaries.toml, built in so `demo` also works outside a checkout.
 const BUILT_IN_CONFIG: &str = include_str!("../canaries.toml");
@@ -27,7 +28,7 @@ pub struct DemoArgs {
     #[arg(short, long)]
     config: Option<PathBuf>,
     /// Report format of `--once` (`table` prints each verdict as it lands).
-    #[arg(long, value_enum, default_value = "table")]
+    #[arg(long, default_value = "table", value_parser = format_parser())]
     format: Format,
     /// Metrics address (default: `[server] listen`, or any free port if that is busy).
     #[arg(long)]
@@ -117,7 +118,7 @@ pub fn demo(a: DemoArgs) -> Exit {
             let listen = a.listen.unwrap_or(cfg.server.listen);
             let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
             let result = if a.once {
-                once(&d, a.format).await
+                once(d, a.format).await
             } else {
                 live(d, listen).await
             };
@@ -131,20 +132,30 @@ pub fn demo(a: DemoArgs) -> Exit {
 
 /// One round. As a table, each verdict is printed as it lands; as JSON or JUnit, stdout holds
 /// only the report and progress goes to stderr.
-async fn once(d: &Daemon, format: Format) -> anyhow::Result<Exit> {
+async fn once(d: Arc<Daemon>, format: Format) -> anyhow::Result<Exit> {
     let live_table = format == Format::Table;
     if live_table {
         println!("{}", report::header());
     }
-    let print = move |r: &daemon::CanaryReport| {
+    let live = Live::without_alerts(d.config.clone(), d.store.clone());
+    let mut svc = Service::new(
+        live,
+        &d,
+        Rounds::Once {
+            only: None,
+            settle: None,
+        },
+    );
+    svc.on_verdict = Arc::new(move |r: &daemon::CanaryReport| {
         if live_table {
             println!("{}", report::line(r));
         } else {
             eprintln!("{}", report::line(r));
         }
-    };
-    let reports = modes::once(d, None, None, &print).await;
-    d.pool.close_all().await;
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    forward_signals(tx)?;
+    let reports = svc.run(d, rx).await.reports;
     if live_table {
         println!("\n{}", report::summary_line(&reports));
     } else {
@@ -156,27 +167,23 @@ async fn once(d: &Daemon, format: Format) -> anyhow::Result<Exit> {
 /// Probes forever, printing each verdict as it lands, with metrics served; stops on SIGINT or
 /// SIGTERM (in-flight probes get the drain deadline, then end as `inconclusive(aborted)`).
 async fn live(d: Arc<Daemon>, listen: SocketAddr) -> anyhow::Result<Exit> {
+    let live = Live::without_alerts(d.config.clone(), d.store.clone());
     // A busy default port should not stop the demo: fall back to any free port.
-    let addr =
-        match iot_canary::observe::http::serve(listen, d.config.clone(), d.store.clone()).await {
-            Ok(a) => a,
-            Err(_) => iot_canary::observe::http::serve(
-                SocketAddr::from(([127, 0, 0, 1], 0)),
-                d.config.clone(),
-                d.store.clone(),
-            )
-            .await
-            .context("binding the metrics server")?,
-        };
+    let addr = match iot_canary::observe::http::serve_live(listen, live.clone()).await {
+        Ok(a) => a,
+        Err(_) => iot_canary::observe::http::serve_live(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            live.clone(),
+        )
+        .await
+        .context("binding the metrics server")?,
+    };
     println!("metrics: http://{addr}/metrics  (also /healthz, /readyz; Ctrl-C to stop)");
     println!("{}", report::header());
-    let grace = d.config.schedule.timeout + Duration::from_secs(5);
-    modes::run(
-        d,
-        shutdown_signal(),
-        grace,
-        Arc::new(|r| println!("{}", report::line(r))),
-    )
-    .await;
+    let mut svc = Service::new(live, &d, Rounds::Forever);
+    svc.on_verdict = Arc::new(|r| println!("{}", report::line(r)));
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    forward_signals(tx)?;
+    svc.run(d, rx).await;
     Ok(Exit::Ok)
 }

@@ -1,23 +1,13 @@
 //! iot-canary: proves AWS IoT Core authorization stays tight.
 //!
-//! The decision logic (policy evaluation, verdict classification, config validation) is pure;
-//! the daemon, the lab and the HTTP surfaces are thin IO around it.
+//! The root package is the CLI (`src/main.rs`), the `demo` wiring and `simulate`; the work is
+//! done by the workspace's crates, re-exported here under the paths the tests and tools use.
 
-pub mod alert;
-pub mod config;
-pub mod daemon;
-pub mod exit;
-pub mod identity;
-pub mod lab;
-pub mod logging;
-pub mod mqtt;
-pub mod observe;
-/// The policy engine lives in its own crate; this path stays for the modules that still use it.
-pub mod policy {
-    pub use iot_canary_policy::*;
-}
-pub mod probe;
-pub mod report;
+pub use iot_canary_core::{
+    alert as alert_core, config, credentials, evidence, exit, plan, render, report, secret, store,
+    units, verdict,
+};
+pub use iot_canary_daemon::{alert, daemon, identity, logging, mqtt, observe, probe, sigv4};
+pub use iot_canary_lab as lab;
+pub use iot_canary_policy as policy;
 pub mod simulate;
-pub mod sigv4;
-pub mod verdict;

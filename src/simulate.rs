@@ -4,8 +4,9 @@
 //! canary that cannot be simulated) makes the gate blind.
 //!
 //! `simulate` is pure (identities and time come in); `identities_from_scenario` adapts a lab
-//! scenario to it, mirroring how the lab's broker builds each principal's policy set and
-//! request context, so `simulate` and the lab cannot drift apart.
+//! scenario to it through the lab's own `LabState::principal_authz` (the function its broker
+//! authorizes every packet with), so `simulate` and the lab evaluate the same policy set and
+//! request context by construction.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -14,13 +15,13 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
 use crate::config::{Canary, Config};
-use crate::daemon::plan::{Principal as ClientIdPrincipal, expand_client_id};
 use crate::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
 use crate::lab::identity::vending;
 use crate::lab::scenario::LoadedScenario;
 use crate::lab::state::{LabState, Principal, cognito_identity_id};
+use crate::plan::{Principal as ClientIdPrincipal, expand_client_id};
+use crate::policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
 use crate::verdict::{Expect, ProbeAction};
 
 /// A canary's identity as the policies see it.
@@ -221,7 +222,7 @@ pub fn simulate(
                 },
                 &canary.name,
                 // Offline there are no replicas: evaluate as replica 0.
-                crate::daemon::plan::Shard::ALL,
+                crate::plan::Shard::ALL,
             ) {
                 Ok(id) => id,
                 Err(e) => return inconclusive(e),
@@ -283,11 +284,6 @@ pub fn identities_from_scenario(
 ) -> SimIdentities {
     let sc = &loaded.scenario;
     let lab = LabState::new(loaded.clone());
-    let base = RequestContext {
-        region: sc.region.clone(),
-        account_id: sc.account_id.clone(),
-        ..Default::default()
-    };
     let mut out = SimIdentities::new();
     for spec in &config.identities {
         let name = spec.name.clone();
@@ -427,26 +423,10 @@ pub fn identities_from_scenario(
             )),
         };
         let entry = built.map(|(principal, identity_id, username)| {
-            let mut context = base.clone();
-            // The same principal variables the lab's broker puts in every request context.
-            match &principal {
-                Principal::IamUser { name } => {
-                    context
-                        .values
-                        .insert("aws:username".into(), vec![name.clone()]);
-                }
-                Principal::CognitoAuthenticated { identity_id, .. }
-                | Principal::CognitoUnauthenticated { identity_id } => {
-                    context.values.insert(
-                        "cognito-identity.amazonaws.com:sub".into(),
-                        vec![identity_id.clone()],
-                    );
-                }
-                Principal::AssumedRole { .. } => {}
-            }
+            let authz = lab.principal_authz(&principal, now);
             SimIdentity {
-                set: lab.policy_set_for(&principal, now),
-                context,
+                set: authz.set,
+                context: authz.context,
                 identity_id,
                 username,
             }

@@ -8,9 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use alert_support::{WAIT, settings};
-use iot_canary::alert::config::AlertingConfig;
 use iot_canary::alert::delivery::Dispatcher;
-use iot_canary::alert::{AlertState, Observation};
+use iot_canary::alert_core::{AlertState, Observation};
+use iot_canary::config::alerting::AlertingConfig;
 use iot_canary::verdict::{Expect, ProbeAction, Standing, Verdict};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -6,9 +6,9 @@ mod alert_support;
 use std::time::Duration;
 
 use alert_support::{Answer, Receiver, WAIT, at, settings};
-use iot_canary::alert::config::AlertingConfig;
 use iot_canary::alert::delivery::Dispatcher;
-use iot_canary::alert::{AlertState, Notification, Observation};
+use iot_canary::alert_core::{AlertState, Notification, Observation};
+use iot_canary::config::alerting::AlertingConfig;
 use iot_canary::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
 
 fn observe(st: &mut AlertState, standing: Standing, t: u64) -> Vec<Notification> {

@@ -4,9 +4,9 @@
 mod alert_support;
 
 use alert_support::{Answer, LogCapture, Receiver, WAIT, at, private_ca_acceptor, settings};
-use iot_canary::alert::config::AlertingConfig;
 use iot_canary::alert::delivery::Dispatcher;
-use iot_canary::alert::{AlertState, Notification, Observation};
+use iot_canary::alert_core::{AlertState, Notification, Observation};
+use iot_canary::config::alerting::AlertingConfig;
 use iot_canary::verdict::{Expect, ProbeAction, Standing, Verdict};
 
 fn breach() -> Vec<Notification> {

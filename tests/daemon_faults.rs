@@ -228,7 +228,7 @@ fn assert_blind(what: &str, rs: &[CanaryReport], affected: &[&str], reason: Reas
 
 /// `iot_canary_credential_failures_total{identity, reason}` as the metrics page shows it.
 fn failures(d: &Daemon, identity: &str, reason: &str) -> u64 {
-    let m = iot_canary::observe::metrics::render(&d.config, &d.store.snapshot());
+    let m = iot_canary::render::metrics::render(&d.config, &d.store.snapshot());
     let key = format!(
         "iot_canary_credential_failures_total{{identity=\"{identity}\",reason=\"{reason}\"}} "
     );

@@ -494,7 +494,7 @@ async fn every_probe_kind_by_mqtt_version_by_identity_kind() {
 
     // Credential metrics come from each identity's cache: expiring kinds show their expiry,
     // static keys 0, and no failures anywhere.
-    let metrics = iot_canary::observe::metrics::render(&d.config, &d.store.snapshot());
+    let metrics = iot_canary::render::metrics::render(&d.config, &d.store.snapshot());
     let expiry = |id: &str| -> f64 {
         let key = format!("iot_canary_credentials_expiry_timestamp_seconds{{identity=\"{id}\"}} ");
         metrics

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use aws_credential_types::Credentials;
 use iot_canary::config;
-use iot_canary::daemon::{
-    self, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard, modes,
-};
+use iot_canary::daemon::live::Live;
+use iot_canary::daemon::service::{Event, Rounds, Service};
+use iot_canary::daemon::{self, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard};
 use iot_canary::lab::{self, LabConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -111,13 +111,10 @@ topic_filter = "devices/other/#"
         })),
     );
     let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
-    let addr = iot_canary::observe::http::serve(
-        "127.0.0.1:0".parse().unwrap(),
-        d.config.clone(),
-        d.store.clone(),
-    )
-    .await
-    .unwrap();
+    let live = Live::without_alerts(d.config.clone(), d.store.clone());
+    let addr = iot_canary::observe::http::serve_live("127.0.0.1:0".parse().unwrap(), live.clone())
+        .await
+        .unwrap();
     let breach_line =
         "iot_canary_breach{canary=\"dev-other\",identity=\"dev\",action=\"subscribe\"}";
     let m = get(addr, "/metrics").await;
@@ -126,15 +123,10 @@ topic_filter = "devices/other/#"
         "initialised before any probe:\n{m}"
     );
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let runner = tokio::spawn(modes::run(
-        d.clone(),
-        async {
-            let _ = stop_rx.await;
-        },
-        Duration::from_secs(5),
-        Arc::new(|_| {}),
-    ));
+    let (stop_tx, stop_rx) = tokio::sync::mpsc::channel(1);
+    let mut svc = Service::new(live, &d, Rounds::Forever);
+    svc.grace = Duration::from_secs(5);
+    let runner = tokio::spawn(svc.run(d.clone(), stop_rx));
 
     // Wait (bounded) for the first round: ready, tight, breach 0.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -196,7 +188,7 @@ topic_filter = "devices/other/#"
         "breach metric flipped {} ms after the admin change",
         flipped_after.as_millis()
     );
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(Event::Stop).await;
     tokio::time::timeout(Duration::from_secs(20), runner)
         .await
         .expect("run mode shuts down")
@@ -267,18 +259,18 @@ topic_filter = "devices/other/#"
         })),
     );
     let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let (stop_tx, stop_rx) = tokio::sync::mpsc::channel(1);
     let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
-    let runner = tokio::spawn(modes::run(
-        d.clone(),
-        async {
-            let _ = stop_rx.await;
-        },
-        Duration::from_millis(500),
-        Arc::new(move |r: &daemon::CanaryReport| {
-            let _ = seen_tx.send(r.clone());
-        }),
-    ));
+    let mut svc = Service::new(
+        Live::without_alerts(d.config.clone(), d.store.clone()),
+        &d,
+        Rounds::Forever,
+    );
+    svc.grace = Duration::from_millis(500);
+    svc.on_verdict = Arc::new(move |r: &daemon::CanaryReport| {
+        let _ = seen_tx.send(r.clone());
+    });
+    let runner = tokio::spawn(svc.run(d.clone(), stop_rx));
     // Wait until the deny probe is stuck on the stalled upgrade (its control is queued behind
     // it: controls run after the denials they confirm).
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -287,7 +279,7 @@ topic_filter = "devices/other/#"
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stopped = Instant::now();
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(Event::Stop).await;
     tokio::time::timeout(Duration::from_secs(20), runner)
         .await
         .expect("run mode stops after the drain deadline")

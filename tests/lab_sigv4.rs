@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use iot_canary::sigv4::verify::{
+use iot_canary::lab::sigv4::verify::{
     self, EMPTY_PAYLOAD_SHA256, IOT_SERVICE, RequestParts, TokenMode, VerifyError,
 };
 

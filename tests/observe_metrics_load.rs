@@ -9,7 +9,7 @@ use iot_canary::config;
 use iot_canary::daemon::alerting::Alerting;
 use iot_canary::daemon::live::Live;
 use iot_canary::daemon::{CanaryReport, Store};
-use iot_canary::probe::{Evidence, Step};
+use iot_canary::evidence::{Evidence, Step};
 use iot_canary::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use iot_canary::config;
 use iot_canary::daemon::alerting::Alerting;
 use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Event, Service};
+use iot_canary::daemon::service::{Event, Rounds, Service};
 use iot_canary::daemon::{self, Daemon, Shard};
 use iot_canary::identity::Env;
 use iot_canary::lab::{self, LabConfig};
@@ -341,15 +341,8 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
             .await
             .unwrap();
     let (tx, rx) = tokio::sync::mpsc::channel(4);
-    let svc = Service {
-        live: live.clone(),
-        grace: Duration::from_secs(10),
-        notify: None,
-        watchdog: None,
-        loader: Box::new(|| Err("reload not used in this test".into())),
-        builder: Box::new(|_| Err("reload not used in this test".into())),
-        on_verdict: Arc::new(|_| {}),
-    };
+    let mut svc = Service::new(live.clone(), &d, Rounds::Forever);
+    svc.grace = Duration::from_secs(10);
     let runner = tokio::spawn(svc.run(d.clone(), rx));
 
     // Prometheus with the shipped rules file, 1 s scrape and evaluation.

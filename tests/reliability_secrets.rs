@@ -319,7 +319,7 @@ fn no_mode_leaks_a_secret() {
 }
 
 fn demo_secrets(root: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(root.join("src/lab/demo/scenario.toml")).unwrap();
+    let text = std::fs::read_to_string(root.join("crates/lab/src/demo/scenario.toml")).unwrap();
     let v: toml::Value = toml::from_str(&text).unwrap();
     let mut out = Vec::new();
     for u in v["iam_user"].as_array().into_iter().flatten() {
@@ -335,8 +335,9 @@ fn demo_secrets(root: &Path) -> Vec<String> {
 }
 
 fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, String)> {
-    use iot_canary::alert::notifier::Notifier;
-    use iot_canary::alert::{AlertState, Observation, config::AlertingConfig};
+    use iot_canary::alert_core::notifier::Notifier;
+    use iot_canary::alert_core::{AlertState, Observation};
+    use iot_canary::config::alerting::AlertingConfig;
     let cfg = parse(&config(lab, secret_file, breach));
     let env = iot_canary::identity::Env::isolated([
         ("DEV_KEY", DEV_KEY),
@@ -381,7 +382,7 @@ fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, S
         .latest
         .values()
         .zip(&evidence)
-        .map(|(r, e)| iot_canary::observe::status_page::StatusRow {
+        .map(|(r, e)| iot_canary::render::status_page::StatusRow {
             canary: &r.canary,
             identity: &r.identity,
             action: r.action,
@@ -392,7 +393,7 @@ fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, S
             last_verdict_at: snap.round_completed,
         })
         .collect();
-    let page = iot_canary::observe::status_page::render(&rows, SystemTime::now(), 30);
+    let page = iot_canary::render::status_page::render(&rows, SystemTime::now(), 30);
     assert!(page.contains("breach-own-lamp"), "{page}");
     assert!(
         notes.iter().any(|n| n.alert.canary == "breach-own-lamp"),
@@ -403,15 +404,15 @@ fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, S
         for (name, body) in [
             (
                 "webhook",
-                iot_canary::alert::webhook::Webhook.render(n, SystemTime::now()),
+                iot_canary::alert_core::webhook::Webhook.render(n, SystemTime::now()),
             ),
             (
                 "slack",
-                iot_canary::alert::slack::Slack.render(n, SystemTime::now()),
+                iot_canary::alert_core::slack::Slack.render(n, SystemTime::now()),
             ),
             (
                 "alertmanager",
-                iot_canary::alert::alertmanager::Alertmanager {
+                iot_canary::alert_core::alertmanager::Alertmanager {
                     resend_interval: Duration::from_secs(60),
                 }
                 .render(n, SystemTime::now()),

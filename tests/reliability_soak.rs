@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use iot_canary::daemon::{CanaryReport, IdentitySource, modes};
+use iot_canary::daemon::live::Live;
+use iot_canary::daemon::service::{Event, Rounds, Service};
+use iot_canary::daemon::{CanaryReport, IdentitySource};
 use iot_canary::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary::verdict::Standing;
 use reliability_common::*;
@@ -28,7 +30,7 @@ fn soak_secs() -> u64 {
 }
 
 fn scenario_text(root: &std::path::Path) -> String {
-    let demo = std::fs::read_to_string(root.join("src/lab/demo/scenario.toml")).unwrap();
+    let demo = std::fs::read_to_string(root.join("crates/lab/src/demo/scenario.toml")).unwrap();
     demo.replacen(
         "[cognito]\n",
         &format!("[cognito]\ncredentials_ttl = {TTL_SECS}\n"),
@@ -195,15 +197,16 @@ async fn soak_rotation_and_restarts() {
 
     let reports: Arc<Mutex<Vec<CanaryReport>>> = Default::default();
     let sink = reports.clone();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let runner = tokio::spawn(modes::run(
-        d.clone(),
-        async move {
-            let _ = stop_rx.await;
-        },
-        Duration::from_secs(10),
-        Arc::new(move |r: &CanaryReport| sink.lock().unwrap().push(r.clone())),
-    ));
+    // The production loop (`run`'s): idle close and memory trim between rounds included.
+    let (stop_tx, stop_rx) = tokio::sync::mpsc::channel(1);
+    let mut svc = Service::new(
+        Live::without_alerts(d.config.clone(), d.store.clone()),
+        &d,
+        Rounds::Forever,
+    );
+    svc.grace = Duration::from_secs(10);
+    svc.on_verdict = Arc::new(move |r: &CanaryReport| sink.lock().unwrap().push(r.clone()));
+    let runner = tokio::spawn(svc.run(d.clone(), stop_rx));
 
     let soak = Duration::from_secs(soak_secs());
     let started = Instant::now();
@@ -240,7 +243,7 @@ async fn soak_rotation_and_restarts() {
             next_restart = Instant::now() + RESTART_EVERY.min(soak / 3);
         }
     }
-    let _ = stop_tx.send(());
+    let _ = stop_tx.send(Event::Stop).await;
     tokio::time::timeout(Duration::from_secs(60), runner)
         .await
         .expect("run stops")

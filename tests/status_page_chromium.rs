@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use chromium_support::{find_colour, run_chromium};
 
-use iot_canary::observe::status_page::{StatusRow, render};
+use iot_canary::render::status_page::{StatusRow, render};
 use iot_canary::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
 
 fn page() -> String {

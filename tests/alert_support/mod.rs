@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
-use iot_canary::alert::config::{NotifierConfig, NotifierSettings};
+use iot_canary::config::alerting::{NotifierConfig, NotifierSettings};
 use tokio::sync::mpsc;
 
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -138,7 +138,7 @@ pub fn settings(toml_src: &str, env: &[(&str, &str)]) -> Vec<NotifierSettings> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    iot_canary::alert::config::resolve_all(&doc.notifier, &lookup, Path::new("/"))
+    iot_canary::config::alerting::resolve_all(&doc.notifier, &lookup, Path::new("/"))
         .expect("valid notifiers")
 }
 

@@ -79,7 +79,7 @@ pub fn presign_region(
 /// Presigns like the AWS CRT (`omit_session_token`, no `X-Amz-Expires`), built from the
 /// verifier's public helpers (which the official vectors check).
 pub fn presign_without_expires(host: &str, akid: &str, secret: &str, at: SystemTime) -> String {
-    use iot_canary::sigv4::verify as v;
+    use iot_canary::lab::sigv4::verify as v;
     let amz_date = v::format_amz_date(at);
     let scope = format!("{}/us-east-1/iotdevicegateway/aws4_request", &amz_date[..8]);
     let params = [

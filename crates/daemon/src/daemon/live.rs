@@ -1,0 +1,114 @@
+//! What the HTTP surface reads while the daemon runs: the current config (swapped on reload),
+//! the results store, alert delivery counters and process facts. Rendering stays pure in
+//! `observe`; this only gathers the inputs.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+use super::alerting::Alerting;
+use iot_canary_core::config::Config;
+use iot_canary_core::evidence::evidence_lines;
+use iot_canary_core::render::metrics::{self, Extras};
+use iot_canary_core::render::status_page::{self, StatusRow};
+use iot_canary_core::store::{self, Store};
+
+pub struct Live {
+    config: RwLock<Arc<Config>>,
+    pub store: Arc<Store>,
+    pub alerting: Arc<Alerting>,
+    reload_ok: AtomicBool,
+    pub started: SystemTime,
+}
+
+impl Live {
+    pub fn new(config: Arc<Config>, store: Arc<Store>, alerting: Arc<Alerting>) -> Self {
+        Live {
+            config: RwLock::new(config),
+            store,
+            alerting,
+            reload_ok: AtomicBool::new(true),
+            started: SystemTime::now(),
+        }
+    }
+
+    /// Live state without notifiers (tests, `demo`).
+    pub fn without_alerts(config: Arc<Config>, store: Arc<Store>) -> Arc<Self> {
+        Arc::new(Live::new(config, store, Arc::new(Alerting::disabled())))
+    }
+
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    pub fn set_config(&self, c: Arc<Config>) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = c;
+    }
+
+    pub fn set_reload_ok(&self, ok: bool) {
+        self.reload_ok.store(ok, Ordering::Relaxed);
+    }
+
+    pub fn reload_ok(&self) -> bool {
+        self.reload_ok.load(Ordering::Relaxed)
+    }
+
+    pub fn metrics(&self) -> String {
+        let extras = Extras {
+            alerts: self.alerting.stats(),
+            reload_ok: self.reload_ok(),
+            started: self.started,
+        };
+        metrics::render_with(&self.config(), &self.store.snapshot(), &extras)
+    }
+
+    pub fn not_ready(&self, now: SystemTime) -> Option<String> {
+        store::not_ready(&self.config(), &self.store.snapshot(), now)
+    }
+
+    /// The status page: every configured canary with its latest result, breaches first.
+    pub fn status_page(&self, now: SystemTime, refresh_secs: u32) -> String {
+        let cfg = self.config();
+        let snap = self.store.snapshot();
+        let evidence: Vec<Vec<String>> = cfg
+            .canaries
+            .iter()
+            .map(|c| {
+                snap.latest
+                    .get(&c.name)
+                    .map(|r| evidence_lines(&r.evidence))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let rows: Vec<StatusRow<'_>> = cfg
+            .canaries
+            .iter()
+            .zip(&evidence)
+            .map(|(c, ev)| {
+                let r = snap.latest.get(&c.name);
+                StatusRow {
+                    canary: &c.name,
+                    identity: &c.identity,
+                    action: c.action,
+                    expect: c.expect,
+                    verdict: r.map(|r| r.verdict),
+                    standing: r.map(|r| r.standing),
+                    evidence: ev,
+                    last_verdict_at: r.map(|r| {
+                        SystemTime::UNIX_EPOCH
+                            + std::time::Duration::from_millis(r.started_at_unix_ms)
+                    }),
+                }
+            })
+            .collect();
+        status_page::render_with_link(
+            &rows,
+            now,
+            refresh_secs,
+            cfg.alerting.dashboard_url.as_deref(),
+        )
+    }
+}

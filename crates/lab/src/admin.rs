@@ -1,0 +1,253 @@
+//! Admin API (loopback HTTP, JSON) for tests and demos: change policies and attachments at
+//! run time, set the propagation delay, inject faults, change thing shares. Reference in
+//! docs/lab.md.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::broker::Broker;
+use crate::state::{Faults, LabState, StateError, Target, ThingInfo, cognito_identity_id};
+
+#[derive(Clone)]
+struct Admin {
+    state: Arc<LabState>,
+    broker: Arc<Broker>,
+}
+
+pub fn router(state: Arc<LabState>, broker: Arc<Broker>) -> Router {
+    Router::new()
+        .route("/state", get(show))
+        .route(
+            "/policies/{name}",
+            put(put_policy).delete(delete_policy).get(get_policy),
+        )
+        .route("/attach", post(attach))
+        .route("/detach", post(detach))
+        .route("/propagation-delay", put(set_delay))
+        .route(
+            "/faults",
+            put(set_faults).delete(clear_faults).get(get_faults),
+        )
+        .route("/disconnect-all", post(disconnect_all))
+        .route("/things/{name}", put(put_thing))
+        .route("/identity-id/{username}", get(identity_id))
+        .with_state(Admin { state, broker })
+}
+
+fn err(status: StatusCode, message: impl std::fmt::Display) -> Response {
+    (status, Json(json!({ "error": message.to_string() }))).into_response()
+}
+
+fn state_err(e: StateError) -> Response {
+    let status = match e {
+        StateError::InvalidPolicy { .. } => StatusCode::BAD_REQUEST,
+        _ => StatusCode::NOT_FOUND,
+    };
+    err(status, e)
+}
+
+async fn show(State(a): State<Admin>) -> Response {
+    let names: Vec<String> = a.state.loaded().policies.keys().cloned().collect();
+    Json(json!({
+        "scenario_policies": names,
+        "propagation_delay_secs": a.state.propagation_delay().as_secs_f64(),
+        "faults": faults_json(&a.state.faults()),
+        "connections": a.broker.connection_count(),
+        "connects_total": a.broker.connects_total(),
+        "sockets_open": a.broker.sockets_open(),
+    }))
+    .into_response()
+}
+
+async fn get_policy(State(a): State<Admin>, Path(name): Path<String>) -> Response {
+    match a.state.policy_json(&name) {
+        Some(json) => ([("content-type", "application/json")], json).into_response(),
+        None => err(StatusCode::NOT_FOUND, format!("unknown policy `{name}`")),
+    }
+}
+
+/// Body: the policy document itself.
+async fn put_policy(State(a): State<Admin>, Path(name): Path<String>, body: String) -> Response {
+    match a.state.put_policy(&name, &body, a.state.now()) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+async fn delete_policy(State(a): State<Admin>, Path(name): Path<String>) -> Response {
+    match a.state.delete_policy(&name, a.state.now()) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum TargetSpec {
+    IamUser(String),
+    Role(String),
+    /// A Cognito identity id (`REGION:uuid`).
+    Identity(String),
+    /// A scenario Cognito username; resolved to its identity id.
+    CognitoUser(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AttachBody {
+    policy: String,
+    target: TargetSpec,
+}
+
+fn resolve(state: &LabState, t: TargetSpec) -> Result<Target, Box<Response>> {
+    Ok(match t {
+        TargetSpec::IamUser(n) => Target::IamUser(n),
+        TargetSpec::Role(n) => Target::Role(n),
+        TargetSpec::Identity(id) => Target::Identity(id),
+        TargetSpec::CognitoUser(u) => {
+            let Some(c) = &state.scenario().cognito else {
+                return Err(Box::new(err(
+                    StatusCode::NOT_FOUND,
+                    "the scenario has no [cognito]",
+                )));
+            };
+            Target::Identity(cognito_identity_id(state.region(), &c.identity_pool_id, &u))
+        }
+    })
+}
+
+async fn attach(State(a): State<Admin>, Json(b): Json<AttachBody>) -> Response {
+    let target = match resolve(&a.state, b.target) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    match a.state.attach_policy(&b.policy, target, a.state.now()) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+async fn detach(State(a): State<Admin>, Json(b): Json<AttachBody>) -> Response {
+    let target = match resolve(&a.state, b.target) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    match a.state.detach_policy(&b.policy, target, a.state.now()) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelayBody {
+    seconds: f64,
+}
+
+async fn set_delay(State(a): State<Admin>, Json(b): Json<DelayBody>) -> Response {
+    if !(b.seconds.is_finite() && b.seconds >= 0.0 && b.seconds <= 86_400.0) {
+        return err(StatusCode::BAD_REQUEST, "seconds must be within 0..=86400");
+    }
+    a.state
+        .set_propagation_delay(Duration::from_secs_f64(b.seconds));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FaultsBody {
+    refuse_upgrades: Option<bool>,
+    stall: Option<bool>,
+    drop_after_connect: Option<bool>,
+    quota_exceeded: Option<bool>,
+    clock_skew_secs: Option<i64>,
+}
+
+fn faults_json(f: &Faults) -> serde_json::Value {
+    json!({
+        "refuse_upgrades": f.refuse_upgrades,
+        "stall": f.stall,
+        "drop_after_connect": f.drop_after_connect,
+        "quota_exceeded": f.quota_exceeded,
+        "clock_skew_secs": f.clock_skew_secs,
+    })
+}
+
+async fn get_faults(State(a): State<Admin>) -> Response {
+    Json(faults_json(&a.state.faults())).into_response()
+}
+
+/// Merges the given fields into the current faults.
+async fn set_faults(State(a): State<Admin>, Json(b): Json<FaultsBody>) -> Response {
+    let mut f = a.state.faults();
+    if let Some(v) = b.refuse_upgrades {
+        f.refuse_upgrades = v;
+    }
+    if let Some(v) = b.stall {
+        f.stall = v;
+    }
+    if let Some(v) = b.drop_after_connect {
+        f.drop_after_connect = v;
+    }
+    if let Some(v) = b.quota_exceeded {
+        f.quota_exceeded = v;
+    }
+    if let Some(v) = b.clock_skew_secs {
+        f.clock_skew_secs = v;
+    }
+    a.state.set_faults(f.clone());
+    Json(faults_json(&f)).into_response()
+}
+
+async fn clear_faults(State(a): State<Admin>) -> Response {
+    a.state.set_faults(Faults::default());
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn disconnect_all(State(a): State<Admin>) -> Response {
+    Json(json!({ "disconnected": a.broker.kick_all() })).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThingBody {
+    owner: Option<String>,
+    #[serde(default)]
+    shared_with: Vec<String>,
+}
+
+async fn put_thing(
+    State(a): State<Admin>,
+    Path(name): Path<String>,
+    Json(b): Json<ThingBody>,
+) -> Response {
+    match a.state.set_thing(
+        &name,
+        ThingInfo {
+            owner: b.owner,
+            shared_with: b.shared_with,
+        },
+    ) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => state_err(e),
+    }
+}
+
+async fn identity_id(State(a): State<Admin>, Path(username): Path<String>) -> Response {
+    match &a.state.scenario().cognito {
+        Some(c) => Json(json!({
+            "identity_id": cognito_identity_id(a.state.region(), &c.identity_pool_id, &username)
+        }))
+        .into_response(),
+        None => err(StatusCode::NOT_FOUND, "the scenario has no [cognito]"),
+    }
+}

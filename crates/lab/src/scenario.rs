@@ -1,0 +1,534 @@
+//! The lab scenario file (interface: the keys shown in ARCHITECTURE.md are fixed).
+//! Serde types only here; loading and validation with file/line/key errors live beside them.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    pub region: String,
+    pub account_id: String,
+    /// name -> JSON policy document (inline string) or `{ file = "..." }`.
+    #[serde(default)]
+    pub policies: BTreeMap<String, PolicySource>,
+    #[serde(default)]
+    pub iam_user: Vec<IamUser>,
+    #[serde(default)]
+    pub role: Vec<Role>,
+    #[serde(default)]
+    pub cognito: Option<Cognito>,
+    #[serde(default)]
+    pub thing: Vec<Thing>,
+    #[serde(default)]
+    pub vending: Option<Vending>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum PolicySource {
+    Inline(String),
+    File { file: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IamUser {
+    pub name: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    #[serde(default)]
+    pub policies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    pub name: String,
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// Who may AssumeRole: IAM user names, role names, or "*". Empty: nobody.
+    #[serde(default)]
+    pub trusted: Vec<String>,
+    /// Upper bound for DurationSeconds (AWS default 3600).
+    #[serde(default)]
+    pub max_session_duration: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cognito {
+    pub user_pool_id: String,
+    pub app_client_id: String,
+    pub identity_pool_id: String,
+    /// Role names (from `[[role]]`).
+    pub authenticated_role: String,
+    #[serde(default)]
+    pub unauthenticated_role: Option<String>,
+    /// Lifetime of issued credentials and tokens, seconds (AWS: 3600).
+    #[serde(default)]
+    pub credentials_ttl: Option<u64>,
+    /// Lifetime of user-pool id/access tokens, seconds (AWS default 3600); defaults to
+    /// `credentials_ttl` when that is set, so one knob expires both in tests.
+    #[serde(default)]
+    pub token_ttl: Option<u64>,
+    #[serde(default)]
+    pub user: Vec<CognitoUser>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CognitoUser {
+    pub username: String,
+    pub password: String,
+    /// IoT policy names attached to this user's identity id.
+    #[serde(default)]
+    pub iot_policies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Thing {
+    pub name: String,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub shared_with: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Vending {
+    /// The broad role the vending API assumes on the caller's behalf.
+    pub role: String,
+    /// Session policy template (JSON with placeholders, see docs/lab.md).
+    pub session_policy_template: String,
+    #[serde(default)]
+    pub credentials_ttl: Option<u64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading and validation
+// ---------------------------------------------------------------------------------------------
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::de::IgnoredAny;
+use toml::Spanned;
+
+use iot_canary_policy::Policy;
+
+/// A scenario error names the file, the line/column and the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}:{column}: {key}: {message}")]
+pub struct ScenarioError {
+    pub file: String,
+    /// 1-based; 0 when the error is not tied to a place in the file (e.g. unreadable file).
+    pub line: usize,
+    pub column: usize,
+    /// Dotted key path (`iam_user[0].policies[1]`), or `-` for whole-file errors.
+    pub key: String,
+    pub message: String,
+}
+
+/// A validated scenario with every policy document parsed.
+#[derive(Debug, Clone)]
+pub struct LoadedScenario {
+    pub scenario: Scenario,
+    /// The file it came from (`<embedded>` for in-memory scenarios).
+    pub source: String,
+    /// Policy name -> parsed document (from inline JSON or `{ file = ... }`).
+    pub policies: BTreeMap<String, Arc<Policy>>,
+    /// Raw JSON of each policy (admin API shows it back).
+    pub policy_json: BTreeMap<String, String>,
+}
+
+/// Reads and validates a scenario file; `{ file = ... }` policy paths are relative to it.
+pub fn load(path: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.display().to_string(),
+        line: 0,
+        column: 0,
+        key: "-".into(),
+        message: format!("cannot read: {e}"),
+    })?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    parse(&text, &path.display().to_string(), &base)
+}
+
+/// Parses and validates scenario text. `source` is used in error messages, `base_dir` resolves
+/// `{ file = ... }` policy references.
+pub fn parse(text: &str, source: &str, base_dir: &Path) -> Result<LoadedScenario, ScenarioError> {
+    let at = |span: Option<std::ops::Range<usize>>, key: &str, message: String| {
+        let (line, column) = span.map(|s| line_col(text, s.start)).unwrap_or((0, 0));
+        ScenarioError {
+            file: source.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            message,
+        }
+    };
+    let scenario: Scenario = toml::from_str(text).map_err(|e| {
+        at(
+            e.span(),
+            &toml_error_key(e.message()),
+            e.message().to_string(),
+        )
+    })?;
+    // A second, lenient pass that keeps the spans of every name reference, so semantic errors
+    // point at the exact line (the public serde types stay plain for other modules).
+    let spans: Spans =
+        toml::from_str(text).map_err(|e| at(e.span(), "-", e.message().to_string()))?;
+
+    if scenario.region.is_empty() || !scenario.region.contains('-') {
+        return Err(at(
+            spans.region.as_ref().map(Spanned::span),
+            "region",
+            format!("`{}` is not an AWS region name", scenario.region),
+        ));
+    }
+    if scenario.account_id.len() != 12 || !scenario.account_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(at(
+            spans.account_id.as_ref().map(Spanned::span),
+            "account_id",
+            "must be 12 digits".into(),
+        ));
+    }
+
+    let mut policies = BTreeMap::new();
+    let mut policy_json = BTreeMap::new();
+    for (name, src) in &scenario.policies {
+        let key = format!("policies.{name}");
+        let span = spans.policies.get(name).map(Spanned::span);
+        let json = match src {
+            PolicySource::Inline(json) => json.clone(),
+            PolicySource::File { file } => {
+                let p: PathBuf = base_dir.join(file);
+                std::fs::read_to_string(&p).map_err(|e| {
+                    at(
+                        span.clone(),
+                        &key,
+                        format!("cannot read {}: {e}", p.display()),
+                    )
+                })?
+            }
+        };
+        let parsed = Policy::parse(name, &json).map_err(|e| at(span, &key, e.to_string()))?;
+        policies.insert(name.clone(), Arc::new(parsed));
+        policy_json.insert(name.clone(), json);
+    }
+
+    let policy_ref = |r: &Spanned<String>, key: String| -> Result<(), ScenarioError> {
+        if scenario.policies.contains_key(r.get_ref()) {
+            Ok(())
+        } else {
+            Err(at(
+                Some(r.span()),
+                &key,
+                format!("unknown policy `{}` (not in [policies])", r.get_ref()),
+            ))
+        }
+    };
+    let role_names: Vec<&str> = scenario.role.iter().map(|r| r.name.as_str()).collect();
+    let role_ref = |r: &Spanned<String>, key: &str| -> Result<(), ScenarioError> {
+        if role_names.contains(&r.get_ref().as_str()) {
+            Ok(())
+        } else {
+            Err(at(
+                Some(r.span()),
+                key,
+                format!("unknown role `{}` (not a [[role]] name)", r.get_ref()),
+            ))
+        }
+    };
+
+    for (i, u) in spans.iam_user.iter().enumerate() {
+        for (j, p) in u.policies.iter().enumerate() {
+            policy_ref(p, format!("iam_user[{i}].policies[{j}]"))?;
+        }
+    }
+    for (i, r) in spans.role.iter().enumerate() {
+        for (j, p) in r.policies.iter().enumerate() {
+            policy_ref(p, format!("role[{i}].policies[{j}]"))?;
+        }
+    }
+    if let Some(c) = &spans.cognito {
+        if let Some(r) = &c.authenticated_role {
+            role_ref(r, "cognito.authenticated_role")?;
+        }
+        if let Some(r) = &c.unauthenticated_role {
+            role_ref(r, "cognito.unauthenticated_role")?;
+        }
+        for (i, u) in c.user.iter().enumerate() {
+            for (j, p) in u.iot_policies.iter().enumerate() {
+                policy_ref(p, format!("cognito.user[{i}].iot_policies[{j}]"))?;
+            }
+        }
+    }
+    if let Some(v) = &spans.vending
+        && let Some(r) = &v.role
+    {
+        role_ref(r, "vending.role")?;
+    }
+
+    // Duplicates would make lookups ambiguous (which secret belongs to this key?).
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, u) in spans.iam_user.iter().enumerate() {
+        if let Some(n) = &u.name
+            && !seen.insert(format!("user:{}", n.get_ref()))
+        {
+            return Err(at(
+                Some(n.span()),
+                &format!("iam_user[{i}].name"),
+                format!("duplicate IAM user `{}`", n.get_ref()),
+            ));
+        }
+        if let Some(k) = &u.access_key_id
+            && !seen.insert(format!("key:{}", k.get_ref()))
+        {
+            return Err(at(
+                Some(k.span()),
+                &format!("iam_user[{i}].access_key_id"),
+                "duplicate access key id".into(),
+            ));
+        }
+    }
+    for (i, r) in spans.role.iter().enumerate() {
+        if let Some(n) = &r.name
+            && !seen.insert(format!("role:{}", n.get_ref()))
+        {
+            return Err(at(
+                Some(n.span()),
+                &format!("role[{i}].name"),
+                format!("duplicate role `{}`", n.get_ref()),
+            ));
+        }
+    }
+    let mut principals: Vec<&str> = scenario.iam_user.iter().map(|u| u.name.as_str()).collect();
+    if let Some(c) = &spans.cognito {
+        for (i, u) in c.user.iter().enumerate() {
+            if let Some(n) = &u.username
+                && !seen.insert(format!("cognito:{}", n.get_ref()))
+            {
+                return Err(at(
+                    Some(n.span()),
+                    &format!("cognito.user[{i}].username"),
+                    format!("duplicate user `{}`", n.get_ref()),
+                ));
+            }
+        }
+    }
+    if let Some(c) = &scenario.cognito {
+        principals.extend(c.user.iter().map(|u| u.username.as_str()));
+    }
+    for (i, t) in spans.thing.iter().enumerate() {
+        if let Some(n) = &t.name
+            && !seen.insert(format!("thing:{}", n.get_ref()))
+        {
+            return Err(at(
+                Some(n.span()),
+                &format!("thing[{i}].name"),
+                format!("duplicate thing `{}`", n.get_ref()),
+            ));
+        }
+        let known = |who: &Spanned<String>, key: String| -> Result<(), ScenarioError> {
+            if principals.contains(&who.get_ref().as_str()) {
+                Ok(())
+            } else {
+                Err(at(
+                    Some(who.span()),
+                    &key,
+                    format!(
+                        "unknown user `{}` (not a [[cognito.user]] username or [[iam_user]] name)",
+                        who.get_ref()
+                    ),
+                ))
+            }
+        };
+        if let Some(o) = &t.owner {
+            known(o, format!("thing[{i}].owner"))?;
+        }
+        for (j, s) in t.shared_with.iter().enumerate() {
+            known(s, format!("thing[{i}].shared_with[{j}]"))?;
+        }
+    }
+
+    Ok(LoadedScenario {
+        scenario,
+        source: source.to_string(),
+        policies,
+        policy_json,
+    })
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+/// Pulls the key name out of serde messages such as "unknown field `x`" / "missing field `x`".
+fn toml_error_key(message: &str) -> String {
+    message
+        .split('`')
+        .nth(1)
+        .map_or_else(|| "-".to_string(), str::to_string)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Spans {
+    region: Option<Spanned<String>>,
+    account_id: Option<Spanned<String>>,
+    policies: BTreeMap<String, Spanned<IgnoredAny>>,
+    iam_user: Vec<SpanUser>,
+    role: Vec<SpanRole>,
+    cognito: Option<SpanCognito>,
+    thing: Vec<SpanThing>,
+    vending: Option<SpanVending>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SpanUser {
+    name: Option<Spanned<String>>,
+    access_key_id: Option<Spanned<String>>,
+    policies: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SpanRole {
+    name: Option<Spanned<String>>,
+    policies: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SpanCognito {
+    authenticated_role: Option<Spanned<String>>,
+    unauthenticated_role: Option<Spanned<String>>,
+    user: Vec<SpanCognitoUser>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SpanCognitoUser {
+    username: Option<Spanned<String>>,
+    iot_policies: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SpanThing {
+    name: Option<Spanned<String>>,
+    owner: Option<Spanned<String>>,
+    shared_with: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SpanVending {
+    role: Option<Spanned<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"region = "us-east-1"
+account_id = "123456789012"
+[policies]
+P = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}'
+[[iam_user]]
+name = "ops"
+access_key_id = "AKIA1"
+secret_access_key = "x"
+policies = ["P"]
+"#;
+
+    fn err(text: &str) -> ScenarioError {
+        parse(text, "s.toml", Path::new(".")).unwrap_err()
+    }
+
+    #[test]
+    fn valid_scenario_loads() {
+        let l = parse(OK, "s.toml", Path::new(".")).unwrap();
+        assert_eq!(l.policies.len(), 1);
+        assert_eq!(l.scenario.iam_user[0].name, "ops");
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let e = err(&format!("{OK}colour = \"red\"\n"));
+        assert_eq!(e.file, "s.toml");
+        assert_eq!(e.key, "colour");
+        assert_eq!(e.line, 10, "{e}");
+    }
+
+    #[test]
+    fn unknown_policy_reference_points_at_the_reference() {
+        let e = err(&OK.replace("policies = [\"P\"]", "policies = [\"P\", \"Q\"]"));
+        assert_eq!(e.key, "iam_user[0].policies[1]");
+        assert_eq!(e.line, 9);
+        assert!(e.message.contains("`Q`"), "{e}");
+    }
+
+    #[test]
+    fn policy_file_is_relative_to_the_scenario() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("p.json"),
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let text = OK.replace(
+            "P = '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\"}]}'",
+            "P = { file = \"p.json\" }",
+        );
+        assert!(text.contains("file ="));
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, &text).unwrap();
+        let l = load(&path).unwrap();
+        assert!(l.policy_json["P"].contains("iot:*"));
+        std::fs::remove_file(dir.path().join("p.json")).unwrap();
+        let e = load(&path).unwrap_err();
+        assert_eq!(e.key, "policies.P");
+        assert_eq!(e.line, 4);
+    }
+
+    #[test]
+    fn bad_account_and_duplicates_are_errors() {
+        assert_eq!(err(&OK.replace("123456789012", "12")).key, "account_id");
+        let dup = format!(
+            "{OK}[[iam_user]]\nname = \"ops\"\naccess_key_id = \"AKIA2\"\nsecret_access_key = \"y\"\n"
+        );
+        let e = err(&dup);
+        assert_eq!(e.key, "iam_user[1].name");
+        assert_eq!(e.line, 11);
+    }
+
+    #[test]
+    fn thing_owner_must_be_a_known_user() {
+        let e = err(&format!(
+            "{OK}[[thing]]\nname = \"lamp\"\nowner = \"mallory\"\n"
+        ));
+        assert_eq!(e.key, "thing[0].owner");
+        assert_eq!(e.line, 12);
+    }
+
+    #[test]
+    fn unreadable_file_is_an_error_not_a_panic() {
+        let e = load(Path::new("/nonexistent/s.toml")).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(e.message.contains("cannot read"));
+    }
+}

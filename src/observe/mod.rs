@@ -1,7 +1,0 @@
-//! Observability: Prometheus metrics rendered from the results store, the HTTP surface
-//! (`/metrics`, `/healthz`, `/readyz`) and the status page.
-
-pub mod healthcheck;
-pub mod http;
-pub mod metrics;
-pub mod status_page;
