@@ -72,6 +72,10 @@ pub struct AuditArgs {
     /// What plain policy documents are (default: IoT policies).
     #[arg(long, value_enum)]
     pub kind: Option<DocumentKindArg>,
+    /// Lab scenario (TOML): its IoT policies, identity-pool roles and other principals'
+    /// policies; repeatable.
+    #[arg(long = "lab-scenario", value_name = "FILE")]
+    pub lab_scenarios: Vec<PathBuf>,
     /// Session-policy template, expanded for N devices (`FILE:N`, or `--devices`); repeatable.
     #[arg(long = "session-template", value_name = "FILE[:N]")]
     pub session_templates: Vec<String>,
@@ -134,6 +138,14 @@ fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
         let text = read(path)?;
         all.extend(sources::load(&label(path), &text, kind, &options).map_err(|e| e.to_string())?);
     }
+    for path in &a.lab_scenarios {
+        all.extend(scenario_sources(
+            path,
+            &options,
+            a.devices,
+            a.device_name_length,
+        )?);
+    }
     for t in &a.session_templates {
         let (file, devices) = match t.rsplit_once(':') {
             Some((f, n))
@@ -163,9 +175,147 @@ fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
     Ok(all)
 }
 
+/// A lab scenario as audit sources: policies attached to Cognito users' identities are IoT
+/// policies; the identity pool's roles are Cognito roles; IAM users' and other roles' policies
+/// are linted as role policies; a policy nothing references is audited as an IoT policy.
+/// The vending session-policy template is checked for the user with the most things (or
+/// `--devices`, if more). Findings point at the policy's `{ file = ... }` JSON file (with
+/// statement lines) or at the lines of its inline value in the scenario.
+fn scenario_sources(
+    path: &Path,
+    options: &LoadOptions,
+    devices: usize,
+    device_name_len: usize,
+) -> Result<SourceSet, String> {
+    use iot_canary::lab::scenario::{self, PolicySource as ScenarioPolicy};
+    let loaded = scenario::load(path).map_err(|e| e.to_string())?;
+    let s = &loaded.scenario;
+    let text = read(path)?;
+    // Value spans of `[policies]` entries, for the lines of inline documents.
+    #[derive(serde::Deserialize)]
+    struct Spans {
+        #[serde(default)]
+        policies: std::collections::BTreeMap<String, toml::Spanned<toml::Value>>,
+        #[serde(default)]
+        vending: Option<VendingSpans>,
+    }
+    #[derive(serde::Deserialize)]
+    struct VendingSpans {
+        session_policy_template: toml::Spanned<String>,
+    }
+    let spans: Spans = toml::from_str(&text).map_err(|e| format!("{}: {e}", label(path)))?;
+    let line_at = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut uses: Vec<(String, PolicyKind, String)> = Vec::new();
+    if let Some(c) = &s.cognito {
+        for u in &c.user {
+            for p in &u.iot_policies {
+                uses.push((p.clone(), PolicyKind::IotPolicy, p.clone()));
+            }
+        }
+    }
+    for r in &s.role {
+        let kind = match &s.cognito {
+            Some(c) if c.authenticated_role == r.name => PolicyKind::CognitoAuthRole,
+            Some(c) if c.unauthenticated_role.as_deref() == Some(&r.name) => {
+                PolicyKind::CognitoUnauthRole
+            }
+            _ => PolicyKind::IamRole,
+        };
+        for p in &r.policies {
+            uses.push((p.clone(), kind, r.name.clone()));
+        }
+    }
+    for u in &s.iam_user {
+        for p in &u.policies {
+            uses.push((p.clone(), PolicyKind::IamRole, u.name.clone()));
+        }
+    }
+    for name in s.policies.keys() {
+        if !uses.iter().any(|(p, ..)| p == name) {
+            uses.push((name.clone(), PolicyKind::IotPolicy, name.clone()));
+        }
+    }
+    let mut out = SourceSet::default();
+    for (name, kind, principal) in uses {
+        let Some(src) = s.policies.get(&name) else {
+            continue;
+        };
+        let mut doc = match src {
+            ScenarioPolicy::File { file } => {
+                let p = base.join(file);
+                let t = read(&p)?;
+                sources::load(&label(&p), &t, Some(FileKind::PolicyDocument), options)
+                    .map_err(|e| e.to_string())?
+            }
+            ScenarioPolicy::Inline(json) => {
+                let line = spans
+                    .policies
+                    .get(&name)
+                    .map_or(1, |v| line_at(v.span().start));
+                let mut set =
+                    sources::load(&label(path), json, Some(FileKind::PolicyDocument), options)
+                        .map_err(|e| format!("{}: policies.{name}: {e}", label(path)))?;
+                for p in &mut set.policies {
+                    // Lines inside the inline string count from the value's first line.
+                    p.location.line = line;
+                    for l in &mut p.statement_lines {
+                        *l += line - 1;
+                    }
+                }
+                set
+            }
+        };
+        for p in &mut doc.policies {
+            p.kind = kind;
+            p.name = name.clone();
+            p.principal = principal.clone();
+        }
+        out.extend(doc);
+    }
+    // The vending API's session-policy template, for the user with the most things.
+    if let Some(v) = &s.vending {
+        let most = s
+            .thing
+            .iter()
+            .flat_map(|t| t.owner.iter().chain(&t.shared_with))
+            .fold(
+                std::collections::BTreeMap::<&str, usize>::new(),
+                |mut m, u| {
+                    *m.entry(u.as_str()).or_default() += 1;
+                    m
+                },
+            )
+            .into_values()
+            .max()
+            .unwrap_or(1);
+        let mut set = sources::session_template::load(
+            &label(path),
+            &v.session_policy_template,
+            most.max(devices),
+            device_name_len,
+            options,
+        )
+        .map_err(|e| format!("{}: vending.session_policy_template: {e}", label(path)))?;
+        let line = spans
+            .vending
+            .as_ref()
+            .map_or(1, |v| line_at(v.session_policy_template.span().start));
+        for p in &mut set.policies {
+            p.name = "vending.session_policy_template".into();
+            p.principal = v.role.clone();
+            p.location.line = line;
+        }
+        out.extend(set);
+    }
+    Ok(out)
+}
+
 pub fn audit(a: AuditArgs) -> Exit {
-    if a.sources.is_empty() && a.session_templates.is_empty() {
-        eprintln!("iot-canary audit: name at least one source file or --session-template");
+    if a.sources.is_empty() && a.session_templates.is_empty() && a.lab_scenarios.is_empty() {
+        eprintln!(
+            "iot-canary audit: name at least one source file, --lab-scenario or --session-template"
+        );
         return Exit::Usage;
     }
     let options = AuditOptions {

@@ -146,3 +146,36 @@ fn session_template_over_the_limit_for_n_devices() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout).contains("SESSION_POLICY_SIZE_CHECK"));
 }
+
+#[test]
+fn lab_scenario_guest_hole_and_vending_template() {
+    let out = audit(&[
+        "--format",
+        "json",
+        "--devices",
+        "30",
+        "--lab-scenario",
+        "crates/lab/src/demo/scenario.toml",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    let guest = findings
+        .iter()
+        .find(|f| f["check"] == "UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK")
+        .expect("the demo's hole: the guest role's devices/* feed");
+    assert_eq!(guest["statement"], "PublicStatusFeed");
+    assert_eq!(guest["location"]["line"], 26);
+    assert!(
+        guest["witness"][0]["resource"]
+            .as_str()
+            .unwrap()
+            .ends_with(":topicfilter/devices/#")
+    );
+    let size = findings
+        .iter()
+        .find(|f| f["check"] == "SESSION_POLICY_SIZE_CHECK")
+        .expect("30 things overflow the vending template");
+    assert_eq!(size["location"]["line"], 105);
+    assert_eq!(size["size"]["devices"], 30);
+}

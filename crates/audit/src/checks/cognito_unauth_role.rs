@@ -6,7 +6,7 @@
 
 use super::criteria::{
     DATA_PLANE_REASON, THING_ADMIN_READ, THING_ADMIN_WRITE, admin_hit, allowed_anywhere,
-    data_plane, non_thing_admin_actions,
+    data_plane, guest_wildcard_subscription, non_thing_admin_actions,
 };
 use super::{Finding, Severity, Subject};
 
@@ -36,7 +36,10 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     for h in admin.into_iter().flatten() {
         out.push(finish(subject, ADMIN_REASON, h));
     }
-    for h in data_plane(subject) {
+    for h in data_plane(subject)
+        .into_iter()
+        .chain(guest_wildcard_subscription(subject))
+    {
         out.push(finish(subject, DATA_PLANE_REASON, h));
     }
     out

@@ -15,6 +15,12 @@
 //!   `${cognito-identity.amazonaws.com:sub}`, `${credentials-iot:ThingName}`), written out for
 //!   the other device, and the audited device publishing, subscribing or receiving it: another
 //!   statement opens the tenant boundary the variable draws (a cross-tenant path).
+//! - `guest-wildcard-subscription` (guests only): the unauthenticated role page wants guests
+//!   limited to "thing-specific MQTT topics". Rule chosen: an Allow of `iot:Subscribe` on a
+//!   `topicfilter/` pattern whose `*` comes before any identity variable lets a guest subscribe
+//!   to the MQTT wildcard filter that `*` matches literally (`devices/*` admits `devices/#`);
+//!   with `iot:Receive` of another device's topic under it, that is every device's traffic.
+//!   Witness pair: Subscribe `devices/#`, Receive `devices/audit-other-device`.
 //! - `iot:Receive` alone is compliant (a device only receives what it may subscribe to), so no
 //!   Receive probe exists.
 //!
@@ -243,6 +249,91 @@ fn other_identity_topics(subject: &Subject<'_>) -> Option<ProvedRequest> {
                     if w.allowed() {
                         return Some(w);
                     }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// See the module docs: a guest's wildcard subscription to every device's topics.
+pub fn guest_wildcard_subscription(subject: &Subject<'_>) -> Option<Hit> {
+    let o = subject.options;
+    let caller = Caller::device();
+    for p in &subject.policies {
+        for s in p.statements() {
+            if s.effect != iot_canary_policy::Effect::Allow
+                || s.not_resource
+                || s.actions.iter().any(|a| glob(a, "iot:Subscribe", true)) == s.not_action
+            {
+                continue;
+            }
+            for r in s.resources {
+                let Some((prefix, name)) = r.split_once(":topicfilter/") else {
+                    continue;
+                };
+                let lower = name.to_ascii_lowercase();
+                let star = name.find('*');
+                let var = IDENTITY_VARIABLES
+                    .iter()
+                    .filter_map(|v| lower.find(v))
+                    .min();
+                let Some(star) = star else { continue };
+                if var.is_some_and(|v| v < star) {
+                    continue;
+                }
+                let levels: Vec<&str> = name.split('/').collect();
+                let Some(i) = levels.iter().position(|l| *l == "*") else {
+                    continue;
+                };
+                let mut filter: Vec<String> = levels.iter().map(|l| (*l).to_owned()).collect();
+                filter[i] = if i == levels.len() - 1 {
+                    "#".into()
+                } else {
+                    "+".into()
+                };
+                let filter = filter.join("/");
+                let arn = instantiate(
+                    &format!("{prefix}:topicfilter/{filter}"),
+                    &caller,
+                    "audit-probe",
+                    o,
+                );
+                let Some((_, concrete_filter)) = arn.split_once(":topicfilter/") else {
+                    continue;
+                };
+                if !crate::witness::valid_filter(concrete_filter) {
+                    continue;
+                }
+                let topic = concrete_filter
+                    .split('/')
+                    .map(|l| if l == "+" || l == "#" { OTHER } else { l })
+                    .collect::<Vec<_>>()
+                    .join("/");
+                let sub = decide(
+                    &subject.set,
+                    subject.label(),
+                    &caller,
+                    "iot:Subscribe",
+                    &arn,
+                    o,
+                );
+                let recv = decide(
+                    &subject.set,
+                    subject.label(),
+                    &caller,
+                    "iot:Receive",
+                    &iot_arn(o, "topic", &topic),
+                    o,
+                );
+                if sub.allowed() && recv.allowed() {
+                    return Some(Hit {
+                        criterion: "guest-wildcard-subscription",
+                        message: format!(
+                            "lets guests subscribe to `{concrete_filter}` and receive every device's messages under it (guests should reach thing-specific topics only)"
+                        ),
+                        witness: vec![sub, recv],
+                    });
                 }
             }
         }

@@ -13,9 +13,8 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for source in &subject.sources {
         let Some(e) = &source.session else { continue };
-        let account = &subject.options.account_id;
         let size = |n: usize| {
-            e.expand(n, account)
+            e.expand(n, subject.options)
                 .map(|s| plaintext_len(&s))
                 .unwrap_or(usize::MAX)
         };

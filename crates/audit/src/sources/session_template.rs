@@ -2,13 +2,13 @@
 //! a user who owns N devices. STS refuses a session policy over 2,048 plaintext characters, so
 //! a template that grows with the device count breaks AssumeRole at some N.
 //!
-//! Expansion rules:
-//! - a `Resource` / `NotResource` entry containing `${device}` is repeated once per device,
-//!   with device names `device-…` padded to `device_name_len` characters (36 by default, the
-//!   length of a UUID, a common thing-name scheme);
-//! - `${session_name}` becomes 64 characters (STS's maximum RoleSessionName) and `${role_arn}`
-//!   a role ARN with a 64-character role name (IAM's maximum), the placeholders the canary's
-//!   own `session_policy` expands;
+//! Expansion rules (the canary's `session_policy` placeholders and the lab's vending ones):
+//! - an array element containing `${device}` or `${thing}` is repeated once per device, with
+//!   device names `device-…` padded to `device_name_len` characters (36 by default, the length
+//!   of a UUID, a common thing-name scheme);
+//! - `${session_name}` becomes 64 characters (STS's maximum RoleSessionName), `${role_arn}` a
+//!   role ARN with a 64-character role name (IAM's maximum), `${username}` 128 characters
+//!   (Cognito's maximum username), `${region}` and `${account}` the audit's region and account;
 //! - every other `${...}` is an IAM policy variable that AWS evaluates, and stays as written.
 //!
 //! The size is measured on the minified expansion: the smallest text that could be sent.
@@ -36,45 +36,54 @@ fn device_name(i: usize, len: usize) -> String {
     }
 }
 
-fn expand_value(v: &Value, devices: usize, name_len: usize, account: &str) -> Value {
-    let scalars = |s: &str| {
-        s.replace("${session_name}", &"s".repeat(64)).replace(
+struct Ctx<'a> {
+    devices: usize,
+    name_len: usize,
+    account: &'a str,
+    region: &'a str,
+}
+
+fn scalars(s: &str, c: &Ctx<'_>) -> String {
+    s.replace("${session_name}", &"s".repeat(64))
+        .replace(
             "${role_arn}",
-            &format!("arn:aws:iam::{account}:role/{}", "r".repeat(64)),
+            &format!("arn:aws:iam::{}:role/{}", c.account, "r".repeat(64)),
         )
-    };
+        .replace("${username}", &"u".repeat(128))
+        .replace("${region}", c.region)
+        .replace("${account}", c.account)
+}
+
+fn expand_value(v: &Value, c: &Ctx<'_>) -> Value {
     match v {
-        Value::String(s) => Value::String(scalars(s)),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| expand_value(i, devices, name_len, account))
-                .collect(),
-        ),
+        Value::String(s) => Value::String(scalars(s, c)),
+        Value::Array(items) => {
+            let mut out = Vec::new();
+            for item in items {
+                match item.as_str() {
+                    Some(s) if s.contains("${device}") || s.contains("${thing}") => {
+                        for i in 1..=c.devices {
+                            let name = device_name(i, c.name_len);
+                            out.push(Value::String(scalars(
+                                &s.replace("${device}", &name).replace("${thing}", &name),
+                                c,
+                            )));
+                        }
+                    }
+                    _ => out.push(expand_value(item, c)),
+                }
+            }
+            Value::Array(out)
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, val)| {
-                    let expanded = if k == "Resource" || k == "NotResource" {
-                        let list: Vec<&Value> = match val {
-                            Value::Array(items) => items.iter().collect(),
-                            other => vec![other],
-                        };
-                        let mut out = Vec::new();
-                        for item in list {
-                            match item.as_str() {
-                                Some(s) if s.contains("${device}") => {
-                                    for i in 1..=devices {
-                                        out.push(Value::String(scalars(
-                                            &s.replace("${device}", &device_name(i, name_len)),
-                                        )));
-                                    }
-                                }
-                                _ => out.push(expand_value(item, devices, name_len, account)),
-                            }
+                    // A lone per-device string (not in an array) becomes an array.
+                    let expanded = match val.as_str() {
+                        Some(s) if s.contains("${device}") || s.contains("${thing}") => {
+                            expand_value(&Value::Array(vec![val.clone()]), c)
                         }
-                        Value::Array(out)
-                    } else {
-                        expand_value(val, devices, name_len, account)
+                        _ => expand_value(val, c),
                     };
                     (k.clone(), expanded)
                 })
@@ -86,9 +95,19 @@ fn expand_value(v: &Value, devices: usize, name_len: usize, account: &str) -> Va
 
 impl Expansion {
     /// The minified expansion for `devices` devices.
-    pub fn expand(&self, devices: usize, account: &str) -> Result<String, serde_json::Error> {
+    pub fn expand(
+        &self,
+        devices: usize,
+        options: &crate::AuditOptions,
+    ) -> Result<String, serde_json::Error> {
         let v: Value = serde_json::from_str(&self.template)?;
-        serde_json::to_string(&expand_value(&v, devices, self.device_name_len, account))
+        let c = Ctx {
+            devices,
+            name_len: self.device_name_len,
+            account: &options.account_id,
+            region: &options.region,
+        };
+        serde_json::to_string(&expand_value(&v, &c))
     }
 }
 
@@ -111,7 +130,7 @@ pub fn load(
         device_name_len,
     };
     let one = expansion
-        .expand(1, &options.audit.account_id)
+        .expand(1, &options.audit)
         .map_err(|e| InputError::File {
             file: file.into(),
             message: format!("template does not expand to JSON: {e}"),
@@ -147,13 +166,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn lab_vending_placeholders_expand() {
+        let e = Expansion {
+            template: r#"{"Statement":[{"Resource":["arn:aws:iot:${region}:${account}:client/${username}","arn:aws:iot:${region}:${account}:topic/devices/${thing}/*"]}]}"#.into(),
+            devices: 2,
+            device_name_len: 8,
+        };
+        let v: Value =
+            serde_json::from_str(&e.expand(2, &crate::AuditOptions::default()).unwrap()).unwrap();
+        let r = v["Statement"][0]["Resource"].as_array().unwrap();
+        assert_eq!(r.len(), 3);
+        assert_eq!(
+            r[0].as_str().unwrap().len(),
+            "arn:aws:iot:us-east-1:123456789012:client/".len() + 128
+        );
+        assert_eq!(
+            r[2],
+            "arn:aws:iot:us-east-1:123456789012:topic/devices/device-2/*"
+        );
+    }
+
+    #[test]
     fn device_resources_repeat_and_placeholders_expand() {
         let e = Expansion {
             template: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":["arn:aws:iot:*:*:topic/d/${device}/${iot:ClientId}","arn:aws:iot:*:*:topic/s/${session_name}"]}]}"#.into(),
             devices: 3,
             device_name_len: 10,
         };
-        let v: Value = serde_json::from_str(&e.expand(3, "1").unwrap()).unwrap();
+        let v: Value =
+            serde_json::from_str(&e.expand(3, &crate::AuditOptions::default()).unwrap()).unwrap();
         let r = v["Statement"][0]["Resource"].as_array().unwrap();
         assert_eq!(r.len(), 4);
         assert_eq!(r[0], "arn:aws:iot:*:*:topic/d/device-001/${iot:ClientId}");

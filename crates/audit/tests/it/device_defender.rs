@@ -291,6 +291,38 @@ fn unauth_role_mqtt_and_shadow_criteria_are_the_data_plane_criteria() {
 }
 
 #[test]
+fn unauth_role_limited_to_thing_specific_topics() {
+    // "devices that connect using an unauthenticated Amazon Cognito identity pool role should
+    // have only limited permission to publish and subscribe to thing-specific MQTT topics"
+    let feed = |filter: &str, topic: &str| {
+        serde_json::json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iot:Subscribe", "Resource": format!("{ARN}:topicfilter/{filter}")},
+            {"Effect": "Allow", "Action": "iot:Receive", "Resource": format!("{ARN}:topic/{topic}")}]})
+        .to_string()
+    };
+    let f = unauth(&feed("devices/*", "devices/*"));
+    assert_eq!(
+        codes(&f),
+        [(
+            cognito_unauth_role::CHECK,
+            criteria::DATA_PLANE_REASON,
+            "guest-wildcard-subscription"
+        )]
+    );
+    let w: Vec<_> = f[0].witness.iter().map(|w| w.resource.as_str()).collect();
+    assert_eq!(
+        w,
+        [
+            format!("{ARN}:topicfilter/devices/#").as_str(),
+            format!("{ARN}:topic/devices/audit-other-device").as_str()
+        ]
+    );
+    // Scoped to the guest's own identity: thing-specific.
+    let own = "devices/${cognito-identity.amazonaws.com:sub}/*";
+    assert!(unauth(&feed(own, own)).is_empty());
+}
+
+#[test]
 fn unauth_role_with_the_pages_compliant_statements_passes() {
     let f = unauth(&fixture(
         "device-defender/iot-policy-permissive.connect.good.json",
