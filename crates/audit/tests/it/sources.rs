@@ -151,3 +151,80 @@ fn undetectable_and_malformed_files_are_bad_input_with_lines() {
     .unwrap_err();
     assert!(e.to_string().starts_with("x.yaml:"), "{e}");
 }
+
+#[test]
+fn truncated_and_odd_inputs_never_panic() {
+    use iot_canary_audit::sources::FileKind;
+    let mut inputs: Vec<String> = vec![
+        String::new(),
+        "[]".into(),
+        "42".into(),
+        "Resources: []".into(),
+        "Resources: {P: {Type: AWS::IoT::Policy, Properties: {PolicyDocument: 7}}}".into(),
+        "Resources: {P: {Type: AWS::IoT::Policy, Properties: {PolicyDocument: !Sub [a, b, c]}}}".into(),
+        "Resources: {P: {Type: AWS::IoT::Policy, Properties: {PolicyDocument: {Statement: !If [C, x, y]}}}}".into(),
+        "Resources: {R: {Type: AWS::IAM::Role, Properties: {Policies: !Ref AWS::NoValue}}}".into(),
+        "Resources: {A: {Type: AWS::IoT::RoleAlias, Properties: {RoleArn: !GetAtt [X]}}}".into(),
+        "Conditions: {C: !Condition C}\nResources: {P: {Type: AWS::IoT::Policy, Properties: {PolicyDocument: !If [C, {}, {}]}}}".into(),
+        r#"{"planned_values": {"root_module": {"resources": [{"type": "aws_iot_policy"}, 3, {"address": "a", "type": "aws_iam_role_policy_attachment", "values": {}}]}}}"#.into(),
+        r#"{"Statement": {"Effect": "Allow", "Action": "iot:*", "Resource": "arn:aws:iot:${"}}"#.into(),
+        "Statement: [{Effect: Deny, Action: 'iot:Subscribe', Resource: 'arn:aws:iot:*:*:topicfilter/#/+/${iot:ClientId'}]".into(),
+    ];
+    for f in [
+        "cloudformation/fleet.yaml",
+        "terraform/plan.json",
+        "device-defender/misconfigured.good.json",
+    ] {
+        let text = fixture(f);
+        let cuts: Vec<usize> = (0..text.len())
+            .step_by(5)
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
+        inputs.extend(cuts.into_iter().map(|i| text[..i].to_owned()));
+    }
+    for text in &inputs {
+        for kind in [
+            None,
+            Some(FileKind::PolicyDocument),
+            Some(FileKind::CloudFormation),
+            Some(FileKind::TerraformPlan),
+        ] {
+            if let Ok(sources) = load("x", text, kind, &LoadOptions::default()) {
+                let _ = audit(&sources, &AuditOptions::default());
+            }
+        }
+    }
+}
+
+#[test]
+fn cloudformation_if_and_conditions_pick_a_branch() {
+    let text = r#"
+Parameters:
+  Strict: {Type: String, Default: "yes"}
+Conditions:
+  IsStrict: !Equals [!Ref Strict, "yes"]
+  Loose: !Not [!Condition IsStrict]
+Resources:
+  P:
+    Type: AWS::IoT::Policy
+    Properties:
+      PolicyDocument:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: iot:Connect
+            Resource: !If [Loose, "*", "arn:aws:iot:us-east-1:123456789012:client/${iot:Connection.Thing.ThingName}"]
+            Condition: !If [IsStrict, {Bool: {"iot:Connection.Thing.IsAttached": "true"}}, !Ref "AWS::NoValue"]
+"#;
+    let strict = load("t.yaml", text, None, &LoadOptions::default()).unwrap();
+    assert!(audit(&strict, &AuditOptions::default()).is_empty());
+    let loose = LoadOptions {
+        parameters: vec![("Strict".into(), "no".into())],
+        ..Default::default()
+    };
+    let f = audit(
+        &load("t.yaml", text, None, &loose).unwrap(),
+        &AuditOptions::default(),
+    );
+    assert_eq!(f[0].criterion, "connect-any-client-id", "{f:#?}");
+}
