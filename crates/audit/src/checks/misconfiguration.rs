@@ -56,9 +56,13 @@ fn concrete(name: &str) -> String {
         .join("/")
 }
 
+/// Stands for whatever else is attached to the principal when the policy allows nothing itself.
+const ANY_OTHER_POLICY: &str = "(any other attached policy)";
+const ALLOW_ALL: &str = r#"{"Version":"2012-10-17","Statement":[{"Sid":"AllowAll","Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
 fn allow_all() -> Arc<Policy> {
-    // A constant document the parser accepts (tested below).
-    Arc::new(Policy::parse("(any other attached policy)", r#"{"Version":"2012-10-17","Statement":[{"Sid":"AllowAll","Effect":"Allow","Action":"*","Resource":"*"}]}"#).unwrap_or_else(|_| unreachable!()))
+    // Invariant: a constant document the parser accepts (checked by the test below).
+    Arc::new(Policy::parse(ANY_OTHER_POLICY, ALLOW_ALL).expect("constant policy parses"))
 }
 
 fn with_allow_all(set: &PolicySet) -> PolicySet {
