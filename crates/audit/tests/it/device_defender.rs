@@ -440,6 +440,13 @@ fn auth_role_mqtt_and_shadow_criteria_are_the_data_plane_criteria() {
         "device-defender/iot-policy-permissive.shadow-job.good.json",
     ));
     assert!(f.is_empty(), "{f:#?}");
+    // "Receive ... compliant because the device can receive messages only from topics on which
+    // it has permission to subscribe."
+    let f = auth(&allow(
+        &["iot:Receive"],
+        &format!("{ARN}:topic/$aws/things/*"),
+    ));
+    assert!(f.is_empty(), "{f:#?}");
 }
 
 // --- audit-chk-iot-misconfigured-policies.html ------------------------------------------
