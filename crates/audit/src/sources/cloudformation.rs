@@ -1080,6 +1080,35 @@ Resources:
     }
 
     #[test]
+    fn managed_policies_attach_by_arn_and_external_ones_are_reported() {
+        let s = load_yaml(
+            r#"
+Resources:
+  Shared:
+    Type: AWS::IAM::ManagedPolicy
+    Properties:
+      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:Publish', Resource: '*'}]}
+  Device:
+    Type: AWS::IAM::Role
+    Properties:
+      ManagedPolicyArns:
+        - !Ref Shared
+        - arn:aws:iam::aws:policy/AWSIoTDataAccess
+"#,
+            &[],
+        );
+        let p: Vec<_> = s
+            .policies
+            .iter()
+            .map(|p| (p.kind, p.principal.as_str(), p.name.as_str()))
+            .collect();
+        assert_eq!(p, [(PolicyKind::IamRole, "Device", "Shared")]);
+        assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
+        assert_eq!(s.findings[0].reason, "UNRESOLVED_REFERENCE");
+        assert!(s.findings[0].message.contains("AWSIoTDataAccess"));
+    }
+
+    #[test]
     fn json_templates_and_string_documents() {
         let s = load(
             "t.json",

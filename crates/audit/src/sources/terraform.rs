@@ -504,6 +504,22 @@ mod tests {
     }
 
     #[test]
+    fn pool_roles_known_only_after_apply_are_ambiguous_findings() {
+        let plan = r#"{"format_version":"1.2","terraform_version":"1.9.0","planned_values":{"root_module":{"resources":[
+          {"address":"aws_iam_role.a","mode":"managed","type":"aws_iam_role","name":"a","values":{"name":"a"}},
+          {"address":"aws_iam_role.b","mode":"managed","type":"aws_iam_role","name":"b","values":{"name":"b"}},
+          {"address":"aws_cognito_identity_pool_roles_attachment.p","mode":"managed","type":"aws_cognito_identity_pool_roles_attachment","name":"p","values":{}}]}},
+          "configuration":{"root_module":{"resources":[{"address":"aws_cognito_identity_pool_roles_attachment.p","expressions":{"roles":{"references":["aws_iam_role.a.arn","aws_iam_role.a","aws_iam_role.b.arn","aws_iam_role.b"]}}}]}}}"#;
+        let s = load("plan.json", &parse(plan).unwrap(), &LoadOptions::default()).unwrap();
+        assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
+        assert!(
+            s.findings[0]
+                .message
+                .contains("does not tell which role is which")
+        );
+    }
+
+    #[test]
     fn unknown_documents_are_findings() {
         let plan = r#"{"format_version":"1.2","terraform_version":"1.9.0","planned_values":{"root_module":{"resources":[
           {"address":"aws_iot_policy.x","mode":"managed","type":"aws_iot_policy","name":"x","values":{"name":"x"}}]}}}"#;
