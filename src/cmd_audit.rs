@@ -85,6 +85,10 @@ pub struct AuditArgs {
     /// Length of a device name in the session-template expansion.
     #[arg(long, default_value_t = iot_canary_audit::sources::session_template::DEFAULT_DEVICE_NAME_LEN)]
     pub device_name_length: usize,
+    /// Services the role-alias roles use (comma-separated, e.g. `iot,s3`): enables
+    /// IOT_ROLE_ALIAS_ALLOWS_ACCESS_TO_UNUSED_SERVICES_CHECK for the others.
+    #[arg(long, value_delimiter = ',')]
+    pub role_alias_used_services: Option<Vec<String>>,
     /// Lowest severity that fails the run (exit 1).
     #[arg(long, value_enum, default_value = "low")]
     pub fail_on: FailOn,
@@ -322,6 +326,7 @@ pub fn audit(a: AuditArgs) -> Exit {
         account_id: a.account_id.clone(),
         region: a.region.clone(),
         partition: a.partition.clone(),
+        role_alias_used_services: a.role_alias_used_services.clone(),
     };
     let loaded = match load_all(&a, &options) {
         Ok(s) => s,

@@ -27,6 +27,9 @@ pub struct AuditOptions {
     pub account_id: String,
     pub region: String,
     pub partition: String,
+    /// Services the role-alias roles are known to use (IOT_ROLE_ALIAS_ALLOWS_ACCESS_TO_UNUSED_SERVICES_CHECK
+    /// runs only when given: usage history is not in any source file).
+    pub role_alias_used_services: Option<Vec<String>>,
 }
 
 impl Default for AuditOptions {
@@ -35,6 +38,7 @@ impl Default for AuditOptions {
             account_id: "123456789012".into(),
             region: "us-east-1".into(),
             partition: "aws".into(),
+            role_alias_used_services: None,
         }
     }
 }

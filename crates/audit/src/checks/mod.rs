@@ -15,6 +15,7 @@ pub mod iot_policy_permissive;
 pub mod misconfiguration;
 pub mod resource_type_mismatch;
 pub mod role_alias_permissive;
+pub mod role_alias_unused_services;
 pub mod session_policy_size;
 pub mod unknown_action;
 
@@ -185,6 +186,7 @@ pub const CHECKS: &[&str] = &[
     cognito_auth_role::CHECK,
     misconfiguration::CHECK,
     role_alias_permissive::CHECK,
+    role_alias_unused_services::CHECK,
     client_id_wildcard::CHECK,
     session_policy_size::CHECK,
     unknown_action::CHECK,
@@ -290,7 +292,10 @@ pub fn audit(sources: &SourceSet, options: &AuditOptions) -> Vec<Finding> {
             }
             PolicyKind::CognitoUnauthRole => out.extend(cognito_unauth_role::run(&subject)),
             PolicyKind::CognitoAuthRole => out.extend(cognito_auth_role::run(&subject)),
-            PolicyKind::RoleAlias => out.extend(role_alias_permissive::run(&subject)),
+            PolicyKind::RoleAlias => {
+                out.extend(role_alias_permissive::run(&subject));
+                out.extend(role_alias_unused_services::run(&subject));
+            }
             PolicyKind::SessionTemplate => out.extend(session_policy_size::run(&subject)),
             PolicyKind::IamRole => {}
         }

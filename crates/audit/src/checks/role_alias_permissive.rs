@@ -12,7 +12,7 @@
 use iot_canary_policy::Effect;
 
 use super::cognito_auth_role::admin_hits;
-use super::criteria::{DATA_PLANE_REASON, data_plane};
+use super::criteria::{DATA_PLANE_REASON, candidate_resources, data_plane};
 use super::{Finding, Severity, Subject};
 use crate::witness::{Caller, ProvedRequest, decide};
 
@@ -48,21 +48,33 @@ const AUDITING: &[(&str, &[&str])] = &[
     ),
 ];
 
+/// The action on the resources its allowing statements name (wildcards filled in), then on a
+/// generic ARN of the service: the first the engine allows, else the last decision.
 fn prove(subject: &Subject<'_>, action: &str) -> ProvedRequest {
     let (svc, _) = action.split_once(':').unwrap_or((action, ""));
     let o = subject.options;
-    let resource = format!(
+    let mut resources = candidate_resources(subject, action);
+    resources.push(format!(
         "arn:{}:{svc}:{}:{}:audit-resource",
         o.partition, o.region, o.account_id
-    );
-    decide(
-        &subject.set,
-        subject.label(),
-        &Caller::device(),
-        action,
-        &resource,
-        o,
-    )
+    ));
+    let mut last = None;
+    for r in &resources {
+        let w = decide(
+            &subject.set,
+            subject.label(),
+            &Caller::device(),
+            action,
+            r,
+            o,
+        );
+        if w.allowed() {
+            return w;
+        }
+        last = Some(w);
+    }
+    // `resources` is never empty (the generic ARN is always pushed).
+    last.expect("at least one resource")
 }
 
 pub fn run(subject: &Subject<'_>) -> Vec<Finding> {

@@ -612,6 +612,16 @@ fn role_alias_access_to_security_auditing_services_is_noncompliant() {
             "{a}"
         );
     }
+    // On one resource too: access is access.
+    let f = alias(&allow(
+        &["iam:GetRole"],
+        "arn:aws:iam::123456789012:role/ops",
+    ));
+    assert_eq!(codes(&f)[0].1, role_alias_permissive::AUDITING_REASON);
+    assert_eq!(
+        f[0].witness[0].resource,
+        "arn:aws:iam::123456789012:role/ops"
+    );
 }
 
 #[test]
@@ -663,4 +673,46 @@ fn role_alias_scoped_to_the_thing_is_compliant() {
         "arn:aws:s3:::camera-uploads/${credentials-iot:ThingName}/*",
     ));
     assert!(f.is_empty(), "{f:#?}");
+}
+
+// --- audit-chk-role-alias-unused-svcs.html (with declared usage) ---------------------------
+
+#[test]
+fn role_alias_access_to_services_outside_declared_usage_is_flagged() {
+    // "the audit reports if you have an IAM role linked to the role alias that has only used
+    // AWS IoT in the past year but the policy attached to the role also grants permission to
+    // "iam:getRole" and "dynamodb:PutItem""
+    use iot_canary_audit::checks::role_alias_unused_services as unused;
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["iot:Publish", "dynamodb:PutItem"], "Resource": "arn:aws:dynamodb:us-east-1:123456789012:table/readings"},
+        {"Effect": "Allow", "Action": "iam:getRole", "Resource": "arn:aws:iam::123456789012:role/r"}]})
+    .to_string();
+    let options = AuditOptions {
+        role_alias_used_services: Some(vec!["iot".into()]),
+        ..Default::default()
+    };
+    let f: Vec<_> = audit_doc(PolicyKind::RoleAlias, &doc, &options)
+        .into_iter()
+        .filter(|f| f.check == unused::CHECK)
+        .collect();
+    let got: Vec<_> = f
+        .iter()
+        .map(|f| {
+            (
+                f.reason,
+                f.witness[0].action.as_str(),
+                f.witness[0].decision,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (unused::REASON, "dynamodb:PutItem", "ALLOWED"),
+            (unused::REASON, "iam:getRole", "ALLOWED")
+        ]
+    );
+    // Without declared usage the check cannot run (usage is not in any source).
+    let f = audit_doc(PolicyKind::RoleAlias, &doc, &AuditOptions::default());
+    assert!(f.iter().all(|f| f.check != unused::CHECK));
 }

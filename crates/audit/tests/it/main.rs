@@ -24,6 +24,7 @@ pub fn doc_options() -> AuditOptions {
         region: "region".into(),
         account_id: "account-id".into(),
         partition: "aws".into(),
+        ..Default::default()
     }
 }
 

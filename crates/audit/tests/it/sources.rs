@@ -52,6 +52,7 @@ fn cloudformation_parameters_and_pseudo_parameters_are_options() {
             account_id: "999999999999".into(),
             region: "eu-west-1".into(),
             partition: "aws".into(),
+            ..Default::default()
         },
         parameters: vec![("FleetPrefix".into(), "lab".into())],
         document_kind: None,
