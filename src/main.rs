@@ -258,7 +258,7 @@ fn simulate(
             }
         },
     }
-    sim::exit_for(&results)
+    sim::gate_exit(&results)
 }
 
 fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Event, Rounds, Service};
+use iot_canary::daemon::service::{Control, Rounds, Service};
 use iot_canary::daemon::{CanaryReport, IdentitySource};
 use iot_canary::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary::verdict::Standing;
@@ -243,7 +243,7 @@ async fn soak_rotation_and_restarts() {
             next_restart = Instant::now() + RESTART_EVERY.min(soak / 3);
         }
     }
-    let _ = stop_tx.send(Event::Stop).await;
+    let _ = stop_tx.send(Control::Stop).await;
     tokio::time::timeout(Duration::from_secs(60), runner)
         .await
         .expect("run stops")

@@ -7,11 +7,12 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use super::alerting::Alerting;
+use super::store::Store;
 use iot_canary_core::config::Config;
 use iot_canary_core::evidence::evidence_lines;
 use iot_canary_core::render::metrics::{self, Extras};
 use iot_canary_core::render::status_page::{self, StatusRow};
-use iot_canary_core::store::{self, Store};
+use iot_canary_core::store;
 
 pub struct Live {
     config: RwLock<Arc<Config>>,
