@@ -6,7 +6,8 @@
 //! Intrinsics resolved: `Ref` (parameters: `--parameter` override, else `Default`; pseudo
 //! parameters; resources), `Fn::Sub` (both forms, `${!Literal}`), `Fn::Join`, `Fn::Select`,
 //! `Fn::Split`, `Fn::FindInMap`, `Fn::If` (with `Conditions` built from `Fn::Equals`, `Fn::Not`,
-//! `Fn::And`, `Fn::Or`, `Condition`), `Fn::GetAtt` of the resource types below. A resource's
+//! `Fn::And`, `Fn::Or`, `Condition`), `Fn::GetAtt` of the resource types below (and a
+//! synthesized `Arn` for other types). Resources whose `Condition` is false are left out. A resource's
 //! physical name is its name property when the template sets one; otherwise CloudFormation
 //! generates one at deploy time, and the logical id stands in for it: a specific name without
 //! wildcards, which is what the checks care about. Anything else (`Fn::If`, `Fn::ImportValue`,
@@ -385,6 +386,11 @@ impl<'a> Template<'a> {
             let value = match *ty {
                 "AWS::IAM::ManagedPolicy" => self.managed_policy_arn(name, depth)?,
                 "AWS::Cognito::IdentityPool" => format!("{}:{name}", o.region),
+                // Types whose Ref is their ARN.
+                "AWS::ECS::TaskDefinition"
+                | "AWS::SNS::Topic"
+                | "AWS::SecretsManager::Secret"
+                | "AWS::StepFunctions::StateMachine" => self.synthetic_arn(name, ty, depth)?,
                 _ => self.physical_name(name, depth)?,
             };
             return Ok(Some(Value::String(value)));
@@ -483,11 +489,31 @@ impl<'a> Template<'a> {
             ("AWS::IoT::Thing", "Id") => self.physical_name(res, depth),
             ("AWS::IoT::ThingGroup", "Arn") => iot("thinggroup"),
             ("AWS::IoT::RoleAlias", "RoleAliasArn") => iot("rolealias"),
+            (_, "Arn") => self.synthetic_arn(res, ty, depth),
             _ => Err(self.err(
                 line,
                 format!("Fn::GetAtt {res}.{attr}: attribute of {ty} not resolved offline"),
             )),
         }
+    }
+
+    /// The ARN of a resource type without a rule above: service and resource type from the
+    /// type name, the physical name last. Specific, never wildcarded, which is all a policy
+    /// check needs of it.
+    fn synthetic_arn(&self, logical: &str, ty: &str, depth: usize) -> Result<String, Unresolved> {
+        let o = self.audit();
+        let mut parts = ty.split("::").skip(1);
+        let service = parts.next().unwrap_or("aws").to_ascii_lowercase();
+        let kind = parts.next().unwrap_or("resource").to_ascii_lowercase();
+        let name = self.physical_name(logical, depth)?;
+        Ok(match service.as_str() {
+            "s3" => format!("arn:{}:s3:::{name}", o.partition),
+            "iam" => format!("arn:{}:iam::{}:{kind}/{name}", o.partition, o.account_id),
+            _ => format!(
+                "arn:{}:{service}:{}:{}:{kind}/{name}",
+                o.partition, o.region, o.account_id
+            ),
+        })
     }
 
     fn sub(
@@ -622,7 +648,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             .ok_or_else(|| at(r.line, format!("Resources.{id}.Type: missing")))?;
         resources.insert(id.clone(), (ty, r.get("Properties"), r.line));
     }
-    let t = Template {
+    let mut t = Template {
         file,
         options,
         parameters,
@@ -631,6 +657,39 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
         resources,
     };
     let mut out = SourceSet::default();
+    // Resources whose `Condition` is false are not created; one that cannot be evaluated is
+    // reported and left out.
+    let mut absent = Vec::new();
+    for (id, r) in resources_node.entries() {
+        let Some(c) = r.get("Condition") else {
+            continue;
+        };
+        let created = match c.as_str() {
+            Some(name) => t.condition(name, c.line, 0),
+            None => Err(t.err(c.line, "Condition must be a condition name")),
+        };
+        match created {
+            Ok(true) => {}
+            Ok(false) => absent.push(id.clone()),
+            Err(u) => {
+                out.findings.push(SourceFinding {
+                    reason: "UNRESOLVED_INTRINSIC",
+                    subject: id.clone(),
+                    location: Location {
+                        file: file.into(),
+                        line: u.line,
+                    },
+                    message: format!(
+                        "{id}: its Condition cannot be evaluated: {}; its policies are not audited",
+                        u.message
+                    ),
+                });
+                absent.push(id.clone());
+            }
+        }
+    }
+    t.resources.retain(|id, _| !absent.contains(id));
+    let t = t;
     let mut pending: Vec<Pending> = Vec::new();
     let unresolved = |out: &mut SourceSet, subject: &str, u: Unresolved| {
         out.findings.push(SourceFinding {
@@ -1106,6 +1165,73 @@ Resources:
         assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
         assert_eq!(s.findings[0].reason, "UNRESOLVED_REFERENCE");
         assert!(s.findings[0].message.contains("AWSIoTDataAccess"));
+    }
+
+    #[test]
+    fn resource_conditions_and_arns_of_other_types() {
+        let s = load_yaml(
+            r#"
+Parameters:
+  WithTask: {Type: String, Default: "no"}
+Conditions:
+  Task: !Equals [!Ref WithTask, "yes"]
+Resources:
+  Def: {Type: AWS::ECS::TaskDefinition, Properties: {}}
+  Dest: {Type: AWS::Events::ApiDestination, Properties: {}}
+  Runner:
+    Type: AWS::IAM::Role
+    Condition: Task
+    Properties:
+      Policies:
+        - PolicyName: run
+          PolicyDocument:
+            Version: '2012-10-17'
+            Statement:
+              - {Effect: Allow, Action: ecs:RunTask, Resource: !Ref Def}
+              - {Effect: Allow, Action: events:InvokeApiDestination, Resource: !GetAtt Dest.Arn}
+"#,
+            &[("WithTask", "yes")],
+        );
+        assert!(s.findings.is_empty(), "{:?}", s.findings);
+        assert_eq!(
+            s.policies[0].document["Statement"][0]["Resource"],
+            "arn:aws:ecs:us-east-1:123456789012:taskdefinition/Def"
+        );
+        assert_eq!(
+            s.policies[0].document["Statement"][1]["Resource"],
+            "arn:aws:events:us-east-1:123456789012:apidestination/Dest"
+        );
+    }
+
+    #[test]
+    fn resources_whose_condition_is_false_are_not_audited() {
+        let s = load_yaml(
+            r#"
+Parameters:
+  On: {Type: String, Default: "no"}
+Conditions:
+  IsOn: !Equals [!Ref On, "yes"]
+Resources:
+  P:
+    Type: AWS::IoT::Policy
+    Condition: IsOn
+    Properties:
+      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:*', Resource: '*'}]}
+  Q:
+    Type: AWS::IoT::Policy
+    Condition: Missing
+    Properties:
+      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:*', Resource: '*'}]}
+"#,
+            &[],
+        );
+        assert!(s.policies.is_empty());
+        assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
+        assert!(
+            s.findings[0]
+                .message
+                .contains("Q: its Condition cannot be evaluated")
+        );
     }
 
     #[test]

@@ -73,7 +73,20 @@ fn cloudformation_parameters_and_pseudo_parameters_are_options() {
 fn the_projects_own_templates_audit_clean_or_report_what_they_cannot_see() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:canary-pw";
-    let cases: [(&str, Vec<(String, String)>); 3] = [
+    let p = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+    let cases: [(&str, Vec<(String, String)>); 6] = [
+        (
+            "deploy/cloudformation/policy-change-trigger.yaml",
+            vec![p("Target", "both"), p("CanaryPasswordsSecretArn", secret)],
+        ),
+        (
+            "deploy/cloudformation/policy-change-trigger.yaml",
+            vec![p("Target", "api-destination")],
+        ),
+        (
+            "deploy/cloudformation/policy-change-trigger-us-east-1.yaml",
+            vec![p("HomeRegion", "eu-west-1")],
+        ),
         ("deploy/cloudformation/canary-principals.yaml", vec![]),
         (
             "deploy/ecs/iot-canary.yaml",
