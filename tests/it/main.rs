@@ -1,6 +1,6 @@
 //! The root package's integration tests, one binary. Everything here runs the built
 //! `iot-canary` binary or crosses every crate with real outside tools:
-//! - the CLI and its modes: `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
+//! - the CLI and its modes: `audit_cli` (`iot-canary audit`), `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
 //!   `daemon_once_alerts` (the post-deploy gate's alert), `daemon_service` (run as a service:
 //!   sd_notify, SIGTERM, SIGHUP), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
 //! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_rules`
@@ -8,6 +8,7 @@
 //! - real Prometheus and Alertmanager: `observe_prometheus`, `alert_alertmanager`;
 //! - independent clients: `identity_boto3` (boto3), `lab_python` (AWS IoT Device SDK);
 //! - the status page in Chromium: `status_page_chromium`;
+//! - the workspace's crate layering (`layering`, scripts/check_layering.py);
 //! - reliability: `reliability_faults` (every fault reads inconclusive, the lab killed and
 //!   restarted as a subprocess), `reliability_secrets` (no mode leaks a secret).
 //!
@@ -15,6 +16,7 @@
 //! their crates (crates/*/tests/it); shared harness code in crates/testkit.
 
 mod alert_alertmanager;
+mod audit_cli;
 mod daemon_cli;
 mod daemon_demo;
 mod daemon_once_alerts;
@@ -25,6 +27,7 @@ mod deploy_systemd;
 mod identity_boto3;
 mod lab_cli;
 mod lab_python;
+mod layering;
 mod observe_prometheus;
 mod policy_cli;
 mod policy_simulate;

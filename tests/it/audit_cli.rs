@@ -9,7 +9,7 @@ fn fixture(name: &str) -> String {
 }
 
 fn audit(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_iot-canary"))
+    Command::new(crate::support::BIN)
         .arg("audit")
         .args(args)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
