@@ -506,7 +506,7 @@ fn nonce() -> String {
 }
 
 #[cfg(test)]
-mod lane_tests {
+mod tests {
     use super::*;
     use iot_canary_core::verdict::{Expect, MqttVersion, ProbeAction};
 
