@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use iot_canary_core::exit::Exit;
 use iot_canary_audit::sources::{self, FileKind, LoadOptions, PolicyKind, SourceSet};
 use iot_canary_audit::{AuditOptions, Finding, Severity};
+use iot_canary_core::exit::Exit;
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum AuditFormat {

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use iot_canary_lab::RunningLab;
+use iot_canary_testkit::config::{lab_target, static_identity};
 use iot_canary_testkit::lab::{self, Admin};
 use iot_canary_testkit::scenario::Scenario;
 use iot_canary_testkit::{HOLE, policy, tools};
@@ -37,28 +38,18 @@ const SECRETS: [(&str, &str); 6] = [
 ];
 
 fn config_text(lab: &RunningLab) -> String {
-    let mut t = format!(
-        r#"[target]
-region = "us-east-1"
-endpoint = "{mqtt}"
-ca_file = "{ca}"
-client_id = "dev-${{identity}}-${{shard}}-${{canary}}"
-
-[endpoints]
-sts = "{sts}"
-
+    let mut t = lab_target(lab, "dev-${identity}-${shard}-${canary}")
+        + r#"
 [schedule]
 timeout = "8s"
 connect_interval = "1s"
 delivery_grace = "500ms"
-"#,
-        mqtt = lab.endpoints.mqtt,
-        ca = lab.endpoints.ca_file,
-        sts = lab.endpoints.sts,
-    );
+"#;
     for (name, key) in [("ops", "OPS"), ("dev", "DEV"), ("leaky", "LEAKY")] {
-        t.push_str(&format!(
-            "\n[[identity]]\nname = \"{name}\"\nkind = \"static\"\naccess_key_id_env = \"{key}_KEY\"\nsecret_access_key_env = \"{key}_SECRET\"\n"
+        t.push_str(&static_identity(
+            name,
+            &format!("{key}_KEY"),
+            &format!("{key}_SECRET"),
         ));
     }
     for who in ["dev", "leaky"] {

@@ -16,6 +16,68 @@ pub fn dev(endpoint: &str, ca_file: &str, interval: &str, timeout: &str) -> Stri
     )
 }
 
+/// Where a daemon finds the identity plane (STS, the Cognito identity pool and user pool).
+#[derive(Debug, Clone, Copy)]
+pub struct IdentityPlane<'a> {
+    pub sts: &'a str,
+    pub cognito_identity: &'a str,
+    pub cognito_idp: &'a str,
+}
+
+impl<'a> IdentityPlane<'a> {
+    /// The lab's own identity services.
+    pub fn of(lab: &'a iot_canary_lab::RunningLab) -> Self {
+        IdentityPlane {
+            sts: &lab.endpoints.sts,
+            cognito_identity: &lab.endpoints.cognito_identity,
+            cognito_idp: &lab.endpoints.cognito_idp,
+        }
+    }
+
+    /// Every identity service behind one URL (a relay in front of the lab).
+    pub fn all_at(url: &'a str) -> Self {
+        IdentityPlane {
+            sts: url,
+            cognito_identity: url,
+            cognito_idp: url,
+        }
+    }
+}
+
+/// `configs/target.toml`: `[target]` (gateway `endpoint`, CA, client-id template) and
+/// `[endpoints]`; the caller appends the rest.
+pub fn target(endpoint: &str, ca_file: &str, client_id: &str, plane: IdentityPlane) -> String {
+    fixture_with(
+        "configs/target.toml",
+        &[
+            ("endpoint", endpoint),
+            ("ca_file", ca_file),
+            ("client_id", client_id),
+            ("sts", plane.sts),
+            ("cognito_identity", plane.cognito_identity),
+            ("cognito_idp", plane.cognito_idp),
+        ],
+    )
+}
+
+/// [`target`] for an in-process lab, its own identity services included.
+pub fn lab_target(lab: &iot_canary_lab::RunningLab, client_id: &str) -> String {
+    target(
+        &lab.endpoints.mqtt,
+        &lab.endpoints.ca_file,
+        client_id,
+        IdentityPlane::of(lab),
+    )
+}
+
+/// A `static` identity whose keys come from the environment variables `KEY_ENV` and
+/// `SECRET_ENV`.
+pub fn static_identity(name: &str, key_env: &str, secret_env: &str) -> String {
+    format!(
+        "\n[[identity]]\nname = \"{name}\"\nkind = \"static\"\naccess_key_id_env = \"{key_env}\"\nsecret_access_key_env = \"{secret_env}\"\n"
+    )
+}
+
 /// Schedule knobs of [`ops_dev`].
 #[derive(Debug, Clone, Copy)]
 pub struct Pace<'a> {

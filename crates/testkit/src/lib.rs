@@ -27,6 +27,7 @@ pub mod mqtt;
 pub mod net;
 pub mod process;
 pub mod relay;
+pub mod reports;
 pub mod scenario;
 pub mod sdk;
 pub mod sigv4;

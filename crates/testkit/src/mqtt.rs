@@ -89,102 +89,114 @@ pub fn connect_url(lab: &RunningLab, version: Mqtt, url: &str, client_id: &str) 
         None => rumqttc::Transport::Ws,
     };
     let port = lab.mqtt_addr.port();
-    let (tx, events) = tokio::sync::mpsc::unbounded_channel();
-    match version {
+    let (tx, events) = mpsc::unbounded_channel();
+    let handle = match version {
         Mqtt::V311 => {
             let mut o = rumqttc::MqttOptions::new(client_id, url, port);
             o.set_transport(transport);
             o.set_max_packet_size(200 * 1024, 200 * 1024);
             o.set_keep_alive(Duration::from_secs(30));
-            let (client, mut el) = rumqttc::AsyncClient::new(o, 100);
-            tokio::spawn(async move {
-                loop {
-                    let ev = match el.poll().await {
-                        Ok(rumqttc::Event::Incoming(p)) => match p {
-                            rumqttc::Packet::ConnAck(c) => Ev::ConnAck(c.code as u8),
-                            rumqttc::Packet::PubAck(a) => Ev::PubAck(a.pkid, 0),
-                            rumqttc::Packet::SubAck(s) => Ev::SubAck(
-                                s.return_codes
-                                    .iter()
-                                    .map(|c| match c {
-                                        rumqttc::SubscribeReasonCode::Success(q) => *q as u8,
-                                        rumqttc::SubscribeReasonCode::Failure => 0x80,
-                                    })
-                                    .collect(),
-                            ),
-                            rumqttc::Packet::Publish(p) => Ev::Publish {
-                                topic: p.topic,
-                                payload: p.payload.to_vec(),
-                                retain: p.retain,
-                            },
-                            _ => continue,
-                        },
-                        Ok(_) => continue,
-                        Err(e) => {
-                            let _ = tx.send(Ev::Closed(e.to_string()));
-                            break;
-                        }
-                    };
-                    if tx.send(ev).is_err() {
-                        break;
-                    }
-                }
-            });
-            Client {
-                handle: Handle::V311(client),
-                events,
-            }
+            let (client, el) = rumqttc::AsyncClient::new(o, 100);
+            forward(el, tx);
+            Handle::V311(client)
         }
         Mqtt::V5 => {
             let mut o = rumqttc::v5::MqttOptions::new(client_id, url, port);
             o.set_transport(transport);
             o.set_max_packet_size(Some(200 * 1024));
             o.set_keep_alive(Duration::from_secs(30));
-            let (client, mut el) = rumqttc::v5::AsyncClient::new(o, 100);
-            tokio::spawn(async move {
-                loop {
-                    let ev = match el.poll().await {
-                        Ok(rumqttc::v5::Event::Incoming(p)) => match p {
-                            Packet::ConnAck(c) => Ev::ConnAck(v5_connack_code(c.code)),
-                            Packet::PubAck(a) => Ev::PubAck(a.pkid, v5_puback_code(a.reason)),
-                            Packet::SubAck(s) => Ev::SubAck(
-                                s.return_codes.iter().map(|c| v5_suback_code(*c)).collect(),
-                            ),
-                            Packet::Publish(p) => Ev::Publish {
-                                topic: String::from_utf8_lossy(&p.topic).into_owned(),
-                                payload: p.payload.to_vec(),
-                                retain: p.retain,
-                            },
-                            Packet::Disconnect(d) => Ev::ServerDisconnect(d.reason_code as u8),
-                            _ => continue,
-                        },
-                        Ok(_) => continue,
-                        Err(rumqttc::v5::ConnectionError::ConnectionRefused(code)) => {
-                            let _ = tx.send(Ev::ConnAck(v5_connack_code(code)));
-                            let _ = tx.send(Ev::Closed("refused".into()));
-                            break;
-                        }
-                        Err(rumqttc::v5::ConnectionError::MqttState(
-                            rumqttc::v5::StateError::ServerDisconnect { reason_code, .. },
-                        )) => {
-                            let _ = tx.send(Ev::ServerDisconnect(reason_code as u8));
-                            let _ = tx.send(Ev::Closed("server disconnect".into()));
-                            break;
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Ev::Closed(e.to_string()));
-                            break;
-                        }
-                    };
-                    if tx.send(ev).is_err() {
-                        break;
-                    }
+            let (client, el) = rumqttc::v5::AsyncClient::new(o, 100);
+            forward(el, tx);
+            Handle::V5(client)
+        }
+    };
+    Client { handle, events }
+}
+
+/// A rumqttc event loop seen as normalised events.
+trait Events: Send + 'static {
+    /// The events the next poll yields (none for packets the tests ignore); the stream ends
+    /// with an [`Ev::Closed`].
+    fn next_events(&mut self) -> impl std::future::Future<Output = Vec<Ev>> + Send;
+}
+
+/// Polls `source` on a task and forwards its events until it closes or nobody listens.
+fn forward(mut source: impl Events, tx: mpsc::UnboundedSender<Ev>) {
+    tokio::spawn(async move {
+        loop {
+            for ev in source.next_events().await {
+                let closed = matches!(ev, Ev::Closed(_));
+                if tx.send(ev).is_err() || closed {
+                    return;
                 }
-            });
-            Client {
-                handle: Handle::V5(client),
-                events,
             }
+        }
+    });
+}
+
+impl Events for rumqttc::EventLoop {
+    async fn next_events(&mut self) -> Vec<Ev> {
+        use rumqttc::{Packet as P, SubscribeReasonCode as C};
+        let p = match self.poll().await {
+            Ok(rumqttc::Event::Incoming(p)) => p,
+            Ok(_) => return vec![],
+            Err(e) => return vec![Ev::Closed(e.to_string())],
+        };
+        match p {
+            P::ConnAck(c) => vec![Ev::ConnAck(c.code as u8)],
+            P::PubAck(a) => vec![Ev::PubAck(a.pkid, 0)],
+            P::SubAck(s) => {
+                let codes = s.return_codes.iter().map(|c| match c {
+                    C::Success(q) => *q as u8,
+                    C::Failure => 0x80,
+                });
+                vec![Ev::SubAck(codes.collect())]
+            }
+            P::Publish(p) => vec![Ev::Publish {
+                topic: p.topic,
+                payload: p.payload.to_vec(),
+                retain: p.retain,
+            }],
+            _ => vec![],
+        }
+    }
+}
+
+impl Events for rumqttc::v5::EventLoop {
+    async fn next_events(&mut self) -> Vec<Ev> {
+        use rumqttc::v5::{ConnectionError, StateError};
+        let p = match self.poll().await {
+            Ok(rumqttc::v5::Event::Incoming(p)) => p,
+            Ok(_) => return vec![],
+            Err(ConnectionError::ConnectionRefused(code)) => {
+                return vec![
+                    Ev::ConnAck(v5_connack_code(code)),
+                    Ev::Closed("refused".into()),
+                ];
+            }
+            Err(ConnectionError::MqttState(StateError::ServerDisconnect {
+                reason_code, ..
+            })) => {
+                return vec![
+                    Ev::ServerDisconnect(reason_code as u8),
+                    Ev::Closed("server disconnect".into()),
+                ];
+            }
+            Err(e) => return vec![Ev::Closed(e.to_string())],
+        };
+        match p {
+            Packet::ConnAck(c) => vec![Ev::ConnAck(v5_connack_code(c.code))],
+            Packet::PubAck(a) => vec![Ev::PubAck(a.pkid, v5_puback_code(a.reason))],
+            Packet::SubAck(s) => vec![Ev::SubAck(
+                s.return_codes.iter().map(|c| v5_suback_code(*c)).collect(),
+            )],
+            Packet::Publish(p) => vec![Ev::Publish {
+                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                payload: p.payload.to_vec(),
+                retain: p.retain,
+            }],
+            Packet::Disconnect(d) => vec![Ev::ServerDisconnect(d.reason_code as u8)],
+            _ => vec![],
         }
     }
 }

@@ -106,33 +106,26 @@ impl Proc {
         limit: Duration,
     ) -> (usize, String) {
         let deadline = Instant::now() + limit;
+        let mut exited = None;
         loop {
-            if let Some(hit) = self
+            let hit = self
                 .lines()
                 .into_iter()
                 .enumerate()
                 .skip(from)
-                .find(|(_, l)| pred(l))
-            {
+                .find(|(_, l)| pred(l));
+            if let Some(hit) = hit {
                 return hit;
             }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                // Lines written just before the exit may still be in the pipe.
-                tokio::task::yield_now().await;
-                if let Some(hit) = self
-                    .lines()
-                    .into_iter()
-                    .enumerate()
-                    .skip(from)
-                    .find(|(_, l)| pred(l))
-                {
-                    return hit;
-                }
+            // Searched once more after the exit was seen: lines written just before it may
+            // still have been in the pipe then.
+            if let Some(st) = exited {
                 panic!(
                     "child exited ({st}) early; log:\n{}",
                     self.lines().join("\n")
                 );
             }
+            exited = self.child.try_wait().ok().flatten();
             assert!(
                 Instant::now() < deadline,
                 "no matching log line within {limit:?}; log:\n{}",

@@ -139,21 +139,26 @@ impl Scenario {
             .unwrap_or_else(|e| panic!("scenario {} invalid: {e}", self.name))
     }
 
+    /// The top-level `key`, created as `empty` when missing; panics if it is another kind.
+    fn entry(&mut self, key: &str, empty: Value) -> &mut Value {
+        let kind = empty.type_str();
+        let value = self.table.entry(key).or_insert(empty);
+        assert_eq!(
+            value.type_str(),
+            kind,
+            "scenario {}: `{key}` is not a {kind}",
+            self.name
+        );
+        value
+    }
+
     fn table_mut(&mut self, key: &str) -> &mut Table {
-        let name = self.name.clone();
-        self.table
-            .entry(key)
-            .or_insert_with(|| Value::Table(Table::new()))
-            .as_table_mut()
-            .unwrap_or_else(|| panic!("scenario {name}: `{key}` is not a table"))
+        let value = self.entry(key, Value::Table(Table::new()));
+        value.as_table_mut().expect("checked by entry")
     }
 
     fn array_mut(&mut self, key: &str) -> &mut Vec<Value> {
-        let name = self.name.clone();
-        self.table
-            .entry(key)
-            .or_insert_with(|| Value::Array(Vec::new()))
-            .as_array_mut()
-            .unwrap_or_else(|| panic!("scenario {name}: `{key}` is not an array of tables"))
+        let value = self.entry(key, Value::Array(Vec::new()));
+        value.as_array_mut().expect("checked by entry")
     }
 }

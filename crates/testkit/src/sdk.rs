@@ -6,37 +6,28 @@ use iot_canary_lab::RunningLab;
 
 use crate::sigv4::{Creds, sdk_creds};
 
+/// A client of SDK crate `$sdk` for us-east-1 at `$endpoint` (optionally signing with `$creds`).
+macro_rules! lab_client {
+    ($sdk:ident, $endpoint:expr $(, $creds:expr)?) => {{
+        let builder = $sdk::Config::builder()
+            .behavior_version($sdk::config::BehaviorVersion::latest())
+            .region($sdk::config::Region::new("us-east-1"))
+            .endpoint_url($endpoint);
+        $(let builder = builder.credentials_provider($creds);)?
+        $sdk::Client::from_conf(builder.build())
+    }};
+}
+
 pub fn sts(lab: &RunningLab, c: &Creds) -> aws_sdk_sts::Client {
-    aws_sdk_sts::Client::from_conf(
-        aws_sdk_sts::Config::builder()
-            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-            .region(aws_sdk_sts::config::Region::new("us-east-1"))
-            .endpoint_url(&lab.endpoints.sts)
-            .credentials_provider(sdk_creds(c))
-            .build(),
-    )
+    lab_client!(aws_sdk_sts, &lab.endpoints.sts, sdk_creds(c))
 }
 
 pub fn cognito_idp(lab: &RunningLab) -> aws_sdk_cognitoidentityprovider::Client {
-    use aws_sdk_cognitoidentityprovider::config;
-    aws_sdk_cognitoidentityprovider::Client::from_conf(
-        config::Config::builder()
-            .behavior_version(config::BehaviorVersion::latest())
-            .region(config::Region::new("us-east-1"))
-            .endpoint_url(&lab.endpoints.cognito_idp)
-            .build(),
-    )
+    lab_client!(aws_sdk_cognitoidentityprovider, &lab.endpoints.cognito_idp)
 }
 
 pub fn cognito_identity(lab: &RunningLab) -> aws_sdk_cognitoidentity::Client {
-    use aws_sdk_cognitoidentity::config;
-    aws_sdk_cognitoidentity::Client::from_conf(
-        config::Config::builder()
-            .behavior_version(config::BehaviorVersion::latest())
-            .region(config::Region::new("us-east-1"))
-            .endpoint_url(&lab.endpoints.cognito_identity)
-            .build(),
-    )
+    lab_client!(aws_sdk_cognitoidentity, &lab.endpoints.cognito_identity)
 }
 
 /// InitiateAuth(USER_PASSWORD_AUTH) → id token.

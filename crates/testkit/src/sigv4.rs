@@ -26,29 +26,6 @@ pub fn presign(
     expires: Option<u64>,
     token_signing: TokenSigning,
 ) -> String {
-    presign_region(
-        base,
-        "us-east-1",
-        akid,
-        secret,
-        token,
-        at,
-        expires,
-        token_signing,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-pub fn presign_region(
-    base: &str,
-    region: &str,
-    akid: &str,
-    secret: &str,
-    token: Option<&str>,
-    at: SystemTime,
-    expires: Option<u64>,
-    token_signing: TokenSigning,
-) -> String {
     let creds = Credentials::new(akid, secret, token.map(str::to_string), None, "test");
     let identity = creds.into();
     let mut s = SigningSettings::default();
@@ -60,7 +37,7 @@ pub fn presign_region(
     };
     let params = aws_sigv4::sign::v4::SigningParams::builder()
         .identity(&identity)
-        .region(region)
+        .region("us-east-1")
         .name("iotdevicegateway")
         .time(at)
         .settings(s)

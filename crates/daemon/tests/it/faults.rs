@@ -19,7 +19,7 @@ use iot_canary_daemon::identity::Env;
 use iot_canary_lab::RunningLab;
 use iot_canary_lab::state::Faults;
 use iot_canary_testkit::WAIT;
-use iot_canary_testkit::config::identities;
+use iot_canary_testkit::config::{IdentityPlane, identities, lamp_canaries, target};
 use iot_canary_testkit::lab;
 use iot_canary_testkit::net::addr_of;
 use iot_canary_testkit::relay::{self, Relay};
@@ -68,18 +68,20 @@ impl Fixture {
     /// goes into the client ids: each daemon paces its own connects, and the lab allows one
     /// CONNECT per second per client id across all of them.
     fn daemon(&self, phase: &str, timeout: &str) -> Daemon {
-        let mut text = format!(
-            r#"[target]
-region = "us-east-1"
-endpoint = "{mqtt}"
-ca_file = "{ca}"
-client_id = "dev-{phase}-${{identity}}-${{canary}}"
-
-[endpoints]
-sts = "{sts}"
-cognito_identity = "{cog}"
-cognito_idp = "{cog}"
-
+        let plane = IdentityPlane {
+            sts: &self.sts.0,
+            cognito_identity: &self.cognito.0,
+            cognito_idp: &self.cognito.0,
+        };
+        let client_id = format!("dev-{phase}-${{identity}}-${{canary}}");
+        let mut text = target(
+            &self.lab.endpoints.mqtt,
+            &self.lab.endpoints.ca_file,
+            &client_id,
+            plane,
+        );
+        text.push_str(&format!(
+            r#"
 [schedule]
 timeout = "{timeout}"
 connect_interval = "1s"
@@ -111,33 +113,19 @@ action = "subscribe"
 topic_filter = "devices/ops/#"
 expect = "allow"
 "#,
-            mqtt = self.lab.endpoints.mqtt,
-            ca = self.lab.endpoints.ca_file,
-            sts = self.sts.0,
-            cog = self.cognito.0,
             ops = identities(&["ops"]),
             guest_vend = identities(&["guest", "vend"])
                 .replace("VEND_URL", &format!("{}/vend", self.vending.0)),
-        );
+        ));
+        // Each identity subscribes to its own lamp (control) and to another's (deny).
         for id in IDS {
-            for (v, ver) in [("5", "5"), ("311", "3.1.1")] {
-                text.push_str(&format!(
-                    r#"
-[[canary]]
-name = "{id}-sub-own-v{v}"
-identity = "{id}"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-mqtt_version = "{ver}"
-
-[[canary]]
-name = "{id}-sub-other-v{v}"
-identity = "{id}"
-action = "subscribe"
-topic_filter = "devices/other-lamp/#"
-mqtt_version = "{ver}"
-"#
+            for version in ["5", "3.1.1"] {
+                let prefix = format!("{id}-");
+                text.push_str(&lamp_canaries(
+                    id,
+                    &prefix,
+                    version,
+                    &["sub-own", "sub-other"],
                 ));
             }
         }

@@ -16,15 +16,17 @@ use std::path::Path;
 
 use iot_canary_core::exit::Exit;
 use iot_canary_core::report;
-use iot_canary_core::verdict::{Expect, Observation, Standing, Verdict};
+use iot_canary_core::verdict::{Expect, Standing, Verdict};
 use iot_canary_daemon::daemon::{CanaryReport, Daemon, identities};
 use iot_canary_daemon::identity::Env;
-use iot_canary_testkit::config::{identities, lamp_canaries};
+use iot_canary_testkit::config::{identities, lab_target, lamp_canaries, static_identity};
 use iot_canary_testkit::lab::{self, Admin};
 use iot_canary_testkit::scenario::{DEMO_POOL as POOL, Scenario};
 use iot_canary_testkit::{HOLE, WAIT};
 
-use crate::support::{daemon_with, parse};
+use crate::support::{
+    assert_bait_delivered, assert_denial_evidence, daemon_with, json_canary, parse,
+};
 
 /// The identities: the witness, then `<kind>-t` / `<kind>-h` pairs and the two single ones.
 fn identities_toml(dir: &Path) -> String {
@@ -44,14 +46,13 @@ fn identities_toml(dir: &Path) -> String {
     let mut out = identities(&["ops"]);
     for v in ["t", "h"] {
         let up = v.to_uppercase();
+        out.push_str(&static_identity(
+            &format!("static-{v}"),
+            &format!("DEV_{up}_KEY"),
+            &format!("DEV_{up}_SECRET"),
+        ));
         out.push_str(&format!(
             r#"
-[[identity]]
-name = "static-{v}"
-kind = "static"
-access_key_id_env = "DEV_{up}_KEY"
-secret_access_key_env = "DEV_{up}_SECRET"
-
 [[identity]]
 name = "profile-{v}"
 kind = "profile"
@@ -117,18 +118,8 @@ fn env() -> Env {
 }
 
 fn daemon(lab: &iot_canary_lab::RunningLab, dir: &Path) -> Daemon {
-    let mut text = format!(
-        r#"[target]
-region = "us-east-1"
-endpoint = "{mqtt}"
-ca_file = "{ca}"
-client_id = "dev-${{identity}}-${{canary}}"
-
-[endpoints]
-sts = "{sts}"
-cognito_identity = "{ci}"
-cognito_idp = "{cidp}"
-
+    let mut text = lab_target(lab, "dev-${identity}-${canary}")
+        + r#"
 [schedule]
 interval = "60s"
 timeout = "10s"
@@ -136,13 +127,7 @@ concurrency = 24
 # the lab enforces AWS's 1 CONNECT/s per client id; the daemon paces to match
 connect_interval = "1s"
 delivery_grace = "700ms"
-"#,
-        mqtt = lab.endpoints.mqtt,
-        ca = lab.endpoints.ca_file,
-        sts = lab.endpoints.sts,
-        ci = lab.endpoints.cognito_identity,
-        cidp = lab.endpoints.cognito_idp,
-    );
+"#;
     text.push_str(&identities_toml(dir).replace("VEND_URL", &lab.endpoints.vending));
     for id in IDENTITIES {
         for version in ["5", "3.1.1"] {
@@ -177,28 +162,7 @@ fn assert_tight(identity: &str, rs: &[CanaryReport]) {
         assert_eq!(r.standing, Standing::Ok, "{}\n{table}", r.canary);
         if r.expect == Expect::Deny {
             assert_eq!(r.verdict, Verdict::Denied, "{}\n{table}", r.canary);
-            let confirmed = r
-                .evidence
-                .steps
-                .iter()
-                .any(|s| s.what.starts_with("denial confirmed"));
-            let obs = &r.evidence.observation;
-            if r.canary.ends_with("-v311") {
-                assert!(confirmed, "{}: {obs:?}", r.canary);
-            } else {
-                assert!(
-                    matches!(
-                        obs,
-                        Observation::Connack { code: 0x87 }
-                            | Observation::Suback { code: 0x87 }
-                            | Observation::Puback { code: 0x87 }
-                            | Observation::ServerDisconnect { code: 0x87, .. }
-                            | Observation::NotDelivered
-                    ),
-                    "{}: {obs:?}",
-                    r.canary
-                );
-            }
+            assert_denial_evidence(r, r.canary.ends_with("-v311"));
         }
     }
     assert_eq!(report::exit_of(rs), Exit::Ok, "{identity}\n{table}");
@@ -222,30 +186,8 @@ fn assert_hole(identity: &str, rs: &[CanaryReport]) {
     let json: serde_json::Value = serde_json::from_str(&report::json(rs)).unwrap();
     assert_eq!(json["exit_code"], 1);
     for v in ["5", "311"] {
-        let name = format!("{identity}-recv-other-v{v}");
-        let recv = json["canaries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["canary"] == name.as_str())
-            .unwrap_or_else(|| panic!("{name} in the JSON report"));
-        assert_eq!(recv["standing"], "breach");
-        assert_eq!(recv["evidence"]["observation"]["kind"], "delivered");
-        assert!(
-            recv["evidence"]["steps"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s["what"].as_str().unwrap().contains("received the nonce")),
-            "{recv:#}"
-        );
-        let name = format!("{identity}-pub0-other-v{v}");
-        let publ = json["canaries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|c| c["canary"] == name.as_str())
-            .unwrap();
+        assert_bait_delivered(json_canary(&json, &format!("{identity}-recv-other-v{v}")));
+        let publ = json_canary(&json, &format!("{identity}-pub0-other-v{v}"));
         assert_eq!(
             publ["evidence"]["observation"]["kind"], "delivered",
             "{publ:#}"

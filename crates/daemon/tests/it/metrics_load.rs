@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use iot_canary_core::config;
-use iot_canary_core::evidence::{Evidence, Step};
-use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
+use iot_canary_core::verdict::{Reason, Verdict};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::{CanaryReport, Store};
+use iot_canary_testkit::reports::report;
 
 const CANARIES: usize = 200;
 
@@ -36,27 +36,11 @@ fn round(cfg: &config::Config, k: u64) -> Vec<CanaryReport> {
                 1 => Verdict::Allowed,
                 _ => Verdict::Inconclusive(Reason::Timeout),
             };
-            CanaryReport {
-                canary: c.name.clone(),
-                identity: c.identity.clone(),
-                action: ProbeAction::Subscribe,
-                expect: c.expect,
-                verdict,
-                standing: standing(c.expect, verdict),
-                subject: "filter x".into(),
-                witness: None,
-                started_at_unix_ms: 1_700_000_000_000 + k * 1000,
-                duration_ms: 5 + i as u64 % 50,
-                evidence: Evidence {
-                    mqtt_version: MqttVersion::V5,
-                    client_id: format!("dev-{}", c.name),
-                    observation: Observation::Suback { code: 0x87 },
-                    steps: vec![Step {
-                        at_ms: 1,
-                        what: "SUBSCRIBE".into(),
-                    }],
-                },
-            }
+            let mut r = report(c, verdict);
+            r.started_at_unix_ms += k * 1000;
+            r.duration_ms = 5 + i as u64 % 50;
+            r.evidence.client_id = format!("dev-{}", c.name);
+            r
         })
         .collect()
 }

@@ -51,3 +51,57 @@ pub async fn round_of(d: &Daemon, only: Option<&str>) -> Vec<CanaryReport> {
 pub async fn round(d: &Daemon) -> Vec<CanaryReport> {
     round_of(d, None).await
 }
+
+/// The JSON report's entry for canary `name`.
+pub fn json_canary<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["canaries"]
+        .as_array()
+        .expect("canaries array")
+        .iter()
+        .find(|c| c["canary"] == name)
+        .unwrap_or_else(|| panic!("{name} in the JSON report"))
+}
+
+/// A receive canary that breached: the bait was delivered, and the evidence says so.
+pub fn assert_bait_delivered(recv: &serde_json::Value) {
+    assert_eq!(recv["standing"], "breach", "{recv:#}");
+    assert_eq!(
+        recv["evidence"]["observation"]["kind"], "delivered",
+        "{recv:#}"
+    );
+    let steps = recv["evidence"]["steps"].as_array().expect("steps");
+    assert!(
+        steps.iter().any(|s| s["what"]
+            .as_str()
+            .unwrap_or("")
+            .contains("received the nonce")),
+        "{recv:#}"
+    );
+}
+
+/// A `denied` verdict rests on the right evidence: over 3.1.1 (which only closes the socket) a
+/// later control's confirmation, over 5 an explicit refusal code or an undelivered bait.
+/// Returns whether a confirmation step is present.
+pub fn assert_denial_evidence(r: &CanaryReport, v311: bool) -> bool {
+    use iot_canary_core::verdict::Observation;
+    let confirmed = r
+        .evidence
+        .steps
+        .iter()
+        .any(|s| s.what.starts_with("denial confirmed"));
+    let obs = &r.evidence.observation;
+    if v311 {
+        assert!(confirmed, "{}: {obs:?}", r.canary);
+    } else {
+        let explicit = matches!(
+            obs,
+            Observation::Connack { code: 0x87 }
+                | Observation::Suback { code: 0x87 }
+                | Observation::Puback { code: 0x87 }
+                | Observation::ServerDisconnect { code: 0x87, .. }
+                | Observation::NotDelivered
+        );
+        assert!(explicit, "{}: {obs:?}", r.canary);
+    }
+    confirmed
+}

@@ -163,60 +163,11 @@ fn code<E: ProvideErrorMetadata + std::fmt::Debug>(
 async fn sts_errors_carry_the_codes_the_sdk_expects() {
     let lab = start_plain(&Scenario::fixture("sts")).await;
     let assume = |c: Creds| {
-        let client = sts(&lab, &c);
-        async move { client.assume_role().role_arn(ROLE).role_session_name("s1") }
+        sts(&lab, &c)
+            .assume_role()
+            .role_arn(ROLE)
+            .role_session_name("s1")
     };
-    // Not trusted.
-    let e = assume(Creds::new("AKIALABMALLORY000001", "lab-secret-mallory"))
-        .await
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "AccessDenied");
-    // Unknown role.
-    let e = sts(&lab, &integrator())
-        .assume_role()
-        .role_arn("arn:aws:iam::123456789012:role/Nope")
-        .role_session_name("s1")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "AccessDenied");
-    // Wrong secret, unknown key.
-    let e = assume(Creds::new("AKIALABINTEGRATOR001", "wrong"))
-        .await
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "SignatureDoesNotMatch");
-    let e = assume(Creds::new("AKIAUNKNOWN000000000", "x"))
-        .await
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "InvalidClientTokenId");
-    // Duration bounds.
-    let e = assume(integrator())
-        .await
-        .duration_seconds(60)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "ValidationError");
-    let e = assume(integrator())
-        .await
-        .duration_seconds(7201)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "ValidationError");
-    assert!(
-        e.as_service_error()
-            .unwrap()
-            .message()
-            .unwrap()
-            .contains("MaxSessionDuration")
-    );
     // Plaintext over 2,048 characters.
     let big = format!(
         r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Publish","Resource":[{}]}}]}}"#,
@@ -226,13 +177,6 @@ async fn sts_errors_carry_the_codes_the_sdk_expects() {
             .join(",")
     );
     assert!(big.len() > 2048);
-    let e = assume(integrator())
-        .await
-        .policy(&big)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "ValidationError");
     // Under 2,048 characters but does not pack.
     let dense = format!(
         r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
@@ -245,57 +189,89 @@ async fn sts_errors_carry_the_codes_the_sdk_expects() {
             .join(",")
     );
     assert!(dense.len() <= 2048);
-    let e = assume(integrator())
-        .await
-        .policy(&dense)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "PackedPolicyTooLarge");
+    let nope = aws_sdk_sts::types::PolicyDescriptorType::builder()
+        .arn("arn:aws:iam::123456789012:policy/Nope")
+        .build();
+    // (what, request, the error code the SDK must parse)
+    let refusals = [
+        (
+            "not trusted",
+            assume(Creds::new("AKIALABMALLORY000001", "lab-secret-mallory")),
+            "AccessDenied",
+        ),
+        (
+            "unknown role",
+            assume(integrator()).role_arn("arn:aws:iam::123456789012:role/Nope"),
+            "AccessDenied",
+        ),
+        (
+            "wrong secret",
+            assume(Creds::new("AKIALABINTEGRATOR001", "wrong")),
+            "SignatureDoesNotMatch",
+        ),
+        (
+            "unknown key",
+            assume(Creds::new("AKIAUNKNOWN000000000", "x")),
+            "InvalidClientTokenId",
+        ),
+        (
+            "duration under the minimum",
+            assume(integrator()).duration_seconds(60),
+            "ValidationError",
+        ),
+        (
+            "duration over MaxSessionDuration",
+            assume(integrator()).duration_seconds(7201),
+            "ValidationError",
+        ),
+        (
+            "session policy over 2,048 characters",
+            assume(integrator()).policy(&big),
+            "ValidationError",
+        ),
+        (
+            "session policy that does not pack",
+            assume(integrator()).policy(&dense),
+            "PackedPolicyTooLarge",
+        ),
+        (
+            "malformed session policy",
+            assume(integrator()).policy("{\"Version\":"),
+            "MalformedPolicyDocument",
+        ),
+        (
+            "unknown managed policy",
+            assume(integrator()).policy_arns(nope),
+            "MalformedPolicyDocument",
+        ),
+        (
+            "bad session name",
+            assume(integrator()).role_session_name("has space"),
+            "ValidationError",
+        ),
+    ];
+    let mut errors = std::collections::BTreeMap::new();
+    for (what, request, want) in refusals {
+        let e = request.send().await.unwrap_err();
+        assert_eq!(code(&e), want, "{what}: {e:?}");
+        errors.insert(what, e);
+    }
+    let message = |what: &str| {
+        let e = errors[what].as_service_error().expect("a service error");
+        e.message().unwrap_or_default().to_string()
+    };
+    assert!(message("duration over MaxSessionDuration").contains("MaxSessionDuration"));
+    use aws_sdk_sts::operation::assume_role::AssumeRoleError;
     assert!(matches!(
-        e.as_service_error(),
-        Some(
-            aws_sdk_sts::operation::assume_role::AssumeRoleError::PackedPolicyTooLargeException(_)
-        )
+        errors["session policy that does not pack"].as_service_error(),
+        Some(AssumeRoleError::PackedPolicyTooLargeException(_))
     ));
-    // Malformed policy, unknown managed policy.
-    let e = assume(integrator())
-        .await
-        .policy("{\"Version\":")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "MalformedPolicyDocument");
     assert!(matches!(
-        e.as_service_error(),
-        Some(
-            aws_sdk_sts::operation::assume_role::AssumeRoleError::MalformedPolicyDocumentException(
-                _
-            )
-        )
+        errors["malformed session policy"].as_service_error(),
+        Some(AssumeRoleError::MalformedPolicyDocumentException(_))
     ));
-    let e = assume(integrator())
-        .await
-        .policy_arns(
-            aws_sdk_sts::types::PolicyDescriptorType::builder()
-                .arn("arn:aws:iam::123456789012:policy/Nope")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "MalformedPolicyDocument");
-    // Bad session name.
-    let e = sts(&lab, &integrator())
-        .assume_role()
-        .role_arn(ROLE)
-        .role_session_name("has space")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(&e), "ValidationError");
     // A session token that does not belong to the key.
-    let out = assume(integrator()).await.send().await.unwrap();
+    let out = assume(integrator()).send().await.unwrap();
     let c = out.credentials().unwrap();
     let forged = Creds {
         akid: c.access_key_id().into(),
