@@ -54,8 +54,7 @@ fn main() {
         }
 
         let mut sub = connect(&lab, Mqtt::V5, ALICE, "alice-sub").connected().await;
-        sub.subscribe("alice/bench", 0).await;
-        sub.expect(&Ev::SubAck(vec![0])).await;
+        sub.subscribed("alice/bench", 0).await;
         let publisher = connect(&lab, Mqtt::V5, OPS, "ops-pub").connected().await;
         let n = 20_000usize;
         let payload = vec![b'x'; 64];

@@ -252,6 +252,12 @@ impl Client {
         }
     }
 
+    /// SUBSCRIBE and expect it granted at `qos` (the next event must be that SUBACK).
+    pub async fn subscribed(&mut self, filter: &str, qos: u8) {
+        self.subscribe(filter, qos).await;
+        self.expect(&Ev::SubAck(vec![qos])).await;
+    }
+
     /// Waits for a PUBLISH (skipping acks); panics on close.
     pub async fn next_publish(&mut self) -> (String, Vec<u8>, bool) {
         loop {

@@ -291,60 +291,67 @@ async fn sts_errors_carry_the_codes_the_sdk_expects() {
 async fn malformed_raw_requests_get_aws_errors_and_the_lab_keeps_serving() {
     let lab = start_plain(&Scenario::fixture("sts")).await;
     let base = lab.endpoints.sts.clone();
-    let form = [("content-type", "application/x-www-form-urlencoded")];
-    let (s, b) = raw_http(&base, "POST", "/", &form, b"Version=2011-06-15").await;
-    assert_eq!(s, 400);
-    assert!(b.contains("<Code>MissingAction</Code>"), "{b}");
-    let (s, b) = raw_http(
-        &base,
-        "POST",
-        "/",
-        &form,
-        b"Action=DeleteEverything&Version=2011-06-15",
-    )
-    .await;
-    assert_eq!(s, 400);
-    assert!(b.contains("<Code>InvalidAction</Code>"), "{b}");
-    let (s, b) = raw_http(
-        &base,
-        "POST",
-        "/",
-        &form,
-        b"Action=GetCallerIdentity&Version=2011-06-15",
-    )
-    .await;
-    assert_eq!(s, 403);
-    assert!(b.contains("<Code>MissingAuthenticationToken</Code>"), "{b}");
-    let garbage = [
+    let form: &[(&str, &str)] = &[("content-type", "application/x-www-form-urlencoded")];
+    let garbage: &[(&str, &str)] = &[
         ("content-type", "application/x-www-form-urlencoded"),
         ("authorization", "AWS4-HMAC-SHA256 Credential=%%%"),
     ];
-    let (s, b) = raw_http(&base, "POST", "/", &garbage, b"Action=GetCallerIdentity").await;
-    assert_eq!(s, 400);
-    assert!(b.contains("<Code>IncompleteSignature</Code>"), "{b}");
-    let (s, _) = raw_http(&base, "POST", "/", &form, &[0xff, 0xfe, b'%', b'&', b'=']).await;
-    assert_eq!(s, 400);
     // Cognito with a broken body and an unknown operation.
-    let json = [
+    let json: &[(&str, &str)] = &[
         ("content-type", "application/x-amz-json-1.1"),
         ("x-amz-target", "AWSCognitoIdentityService.GetId"),
     ];
-    let (s, b) = raw_http(&base, "POST", "/", &json, b"{not json").await;
-    assert_eq!(s, 400);
-    assert!(b.contains("SerializationException"), "{b}");
-    let unknown = [
+    let unknown: &[(&str, &str)] = &[
         ("content-type", "application/x-amz-json-1.1"),
         (
             "x-amz-target",
             "AWSCognitoIdentityService.DeleteIdentityPool",
         ),
     ];
-    let (s, b) = raw_http(&base, "POST", "/", &unknown, b"{}").await;
-    assert_eq!(s, 400);
-    assert!(b.contains("UnknownOperationException"), "{b}");
-    let (s, b) = raw_http(&base, "POST", "/", &json, b"{}").await;
-    assert_eq!(s, 400);
-    assert!(b.contains("InvalidParameterException"), "{b}");
+    // (headers, body, status, what the body must name; "" when only the status counts)
+    let cases: [(&[(&str, &str)], &[u8], u16, &str); 9] = [
+        (
+            form,
+            b"Version=2011-06-15",
+            400,
+            "<Code>MissingAction</Code>",
+        ),
+        (
+            form,
+            b"Action=DeleteEverything&Version=2011-06-15",
+            400,
+            "<Code>InvalidAction</Code>",
+        ),
+        (
+            form,
+            b"Action=GetCallerIdentity&Version=2011-06-15",
+            403,
+            "<Code>MissingAuthenticationToken</Code>",
+        ),
+        (
+            garbage,
+            b"Action=GetCallerIdentity",
+            400,
+            "<Code>IncompleteSignature</Code>",
+        ),
+        (form, &[0xff, 0xfe, b'%', b'&', b'='], 400, ""),
+        (json, b"{not json", 400, "SerializationException"),
+        (unknown, b"{}", 400, "UnknownOperationException"),
+        (json, b"{}", 400, "InvalidParameterException"),
+        // Once more after the others: the first answer was no fluke.
+        (
+            form,
+            b"Version=2011-06-15",
+            400,
+            "<Code>MissingAction</Code>",
+        ),
+    ];
+    for (headers, body, status, names) in cases {
+        let (s, b) = raw_http(&base, "POST", "/", headers, body).await;
+        let what = String::from_utf8_lossy(body);
+        assert_eq!(s, status, "{what}: {b}");
+        assert!(b.contains(names), "{what}: {b}");
+    }
     // Still serving real clients afterwards.
     let who = sts(&lab, &integrator())
         .get_caller_identity()
