@@ -17,7 +17,6 @@ use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
 use iot_canary_daemon::daemon::{self as daemon_mod, Daemon, Shard};
 use iot_canary_daemon::daemon::{CanaryReport, IdentitySource};
 use iot_canary_daemon::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
-use iot_canary_testkit::config;
 use iot_canary_testkit::net::free_port;
 use iot_canary_testkit::process::LabProcess;
 use iot_canary_testkit::scenario::{OPS, Scenario};
@@ -54,67 +53,7 @@ fn parse(text: &str) -> Config {
 }
 
 fn config(mqtt: &str, sts: &str) -> String {
-    format!(
-        r#"[target]
-region = "us-east-1"
-endpoint = "{mqtt}"
-
-[endpoints]
-sts = "{sts}"
-cognito_identity = "{sts}"
-cognito_idp = "{sts}"
-
-[schedule]
-interval = "3s"
-jitter = "0%"
-timeout = "3s"
-concurrency = 8
-connect_interval = "20ms"
-delivery_grace = "300ms"
-
-{identities}
-
-[[canary]]
-name = "alice-own-lamp"
-identity = "alice"
-action = "subscribe"
-topic_filter = "devices/alice-lamp/#"
-expect = "allow"
-
-[[canary]]
-name = "alice-bob-plug-sub"
-identity = "alice"
-action = "subscribe"
-topic_filter = "devices/bob-plug/#"
-
-[[canary]]
-name = "alice-bob-plug-pub"
-identity = "alice"
-action = "publish"
-topic = "devices/bob-plug/cmd"
-witness = "ops"
-
-[[canary]]
-name = "alice-bob-plug-recv"
-identity = "alice"
-action = "receive"
-topic = "devices/bob-plug/telemetry"
-witness = "ops"
-
-[[canary]]
-name = "alice-bob-shadow"
-identity = "alice"
-action = "shadow-get"
-thing = "bob-plug"
-
-[[canary]]
-name = "alice-as-bob"
-identity = "alice"
-action = "connect"
-client_id = "bob-iot-canary-${{canary}}"
-"#,
-        identities = config::identities(&["ops", "alice"])
-    )
+    iot_canary_testkit::fixture_with("configs/soak.toml", &[("endpoint", mqtt), ("sts", sts)])
 }
 
 /// A TCP relay from a fixed local port to whatever `upstream` (`http://host:port`) names.

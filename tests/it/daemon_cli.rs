@@ -46,11 +46,7 @@ connect_interval = "1s"
 delivery_grace = "500ms"
 "#;
     for (name, key) in [("ops", "OPS"), ("dev", "DEV"), ("leaky", "LEAKY")] {
-        t.push_str(&static_identity(
-            name,
-            &format!("{key}_KEY"),
-            &format!("{key}_SECRET"),
-        ));
+        t.push_str(&static_identity(name, key));
     }
     for who in ["dev", "leaky"] {
         t.push_str(&format!(

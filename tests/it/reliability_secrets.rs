@@ -340,18 +340,7 @@ fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, S
         let reports = rt.block_on(round(&d));
         for r in &reports {
             let evidence: Vec<String> = r.evidence.steps.iter().map(|s| s.what.clone()).collect();
-            notes.extend(state.observe(
-                &CanaryResult {
-                    canary: &r.canary,
-                    identity: &r.identity,
-                    action: r.action,
-                    expect: r.expect,
-                    verdict: r.verdict,
-                    standing: r.standing,
-                    evidence: &evidence,
-                },
-                SystemTime::now(),
-            ));
+            notes.extend(state.observe(&CanaryResult::of(r, &evidence), SystemTime::now()));
         }
     }
     rt.block_on(d.pool.close_all());

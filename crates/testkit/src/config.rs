@@ -70,11 +70,11 @@ pub fn lab_target(lab: &iot_canary_lab::RunningLab, client_id: &str) -> String {
     )
 }
 
-/// A `static` identity whose keys come from the environment variables `KEY_ENV` and
-/// `SECRET_ENV`.
-pub fn static_identity(name: &str, key_env: &str, secret_env: &str) -> String {
+/// A `static` identity whose keys come from the environment variables `PREFIX_KEY` and
+/// `PREFIX_SECRET`.
+pub fn static_identity(name: &str, env_prefix: &str) -> String {
     format!(
-        "\n[[identity]]\nname = \"{name}\"\nkind = \"static\"\naccess_key_id_env = \"{key_env}\"\nsecret_access_key_env = \"{secret_env}\"\n"
+        "\n[[identity]]\nname = \"{name}\"\nkind = \"static\"\naccess_key_id_env = \"{env_prefix}_KEY\"\nsecret_access_key_env = \"{env_prefix}_SECRET\"\n"
     )
 }
 

@@ -9,7 +9,7 @@ use rumqttc::v5::mqttbytes::QoS as V5QoS;
 use rumqttc::v5::mqttbytes::v5::{Packet, PubAckReason, SubscribeReasonCode};
 use tokio::sync::mpsc;
 
-use crate::sigv4::{Creds, TokenSigning, presign, presign_creds};
+use crate::sigv4::{Creds, presign_creds, presign_now};
 
 /// Bound of one MQTT wait (a CONNACK, an ack, a delivery that must come).
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -71,15 +71,7 @@ fn v5_qos(q: u8) -> rumqttc::v5::mqttbytes::QoS {
 /// Connects (without waiting for CONNACK); events arrive on `events`. The event loop stops at
 /// its first error (no reconnect), which is reported as `Ev::Closed`.
 pub fn connect(lab: &RunningLab, version: Mqtt, creds: (&str, &str), client_id: &str) -> Client {
-    let url = presign(
-        &lab.endpoints.mqtt,
-        creds.0,
-        creds.1,
-        None,
-        SystemTime::now(),
-        Some(300),
-        TokenSigning::Excluded,
-    );
+    let url = presign_now(&lab.endpoints.mqtt, creds);
     connect_url(lab, version, &url, client_id)
 }
 

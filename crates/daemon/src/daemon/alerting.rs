@@ -54,18 +54,7 @@ impl Alerting {
         let evidence = evidence_lines(&r.evidence);
         let out = {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.observe(
-                &CanaryResult {
-                    canary: &r.canary,
-                    identity: &r.identity,
-                    action: r.action,
-                    expect: r.expect,
-                    verdict: r.verdict,
-                    standing: r.standing,
-                    evidence: &evidence,
-                },
-                now,
-            )
+            st.observe(&CanaryResult::of(r, &evidence), now)
         };
         self.submit(&out);
     }

@@ -48,8 +48,7 @@ fn identities_toml(dir: &Path) -> String {
         let up = v.to_uppercase();
         out.push_str(&static_identity(
             &format!("static-{v}"),
-            &format!("DEV_{up}_KEY"),
-            &format!("DEV_{up}_SECRET"),
+            &format!("DEV_{up}"),
         ));
         out.push_str(&format!(
             r#"

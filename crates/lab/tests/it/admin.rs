@@ -8,7 +8,7 @@ use iot_canary_testkit::DENY_ALL;
 use iot_canary_testkit::lab::{Admin, Options};
 use iot_canary_testkit::mqtt::{self, Ev, Mqtt, connect, connect_url};
 use iot_canary_testkit::scenario::{ALICE, OPS};
-use iot_canary_testkit::sigv4::{TokenSigning, presign};
+use iot_canary_testkit::sigv4::{TokenSigning, presign, presign_now};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::start_alice;
@@ -101,15 +101,7 @@ async fn upgrade_refusals_carry_aws_error_headers() {
             .unwrap();
         String::from_utf8_lossy(&buf[..n]).into_owned()
     };
-    let good = presign(
-        &lab.endpoints.mqtt,
-        OPS.0,
-        OPS.1,
-        None,
-        SystemTime::now(),
-        Some(300),
-        TokenSigning::Excluded,
-    );
+    let good = presign_now(&lab.endpoints.mqtt, OPS);
     let query = good.split_once('?').unwrap().1.to_string();
     let ok = raw(query.clone()).await;
     assert!(ok.starts_with("HTTP/1.1 101"), "{ok}");

@@ -1,12 +1,12 @@
 //! Session timing with a raw websocket client (rumqttc always pings): keep-alive expiry and the
 //! connection cap.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use iot_canary_testkit::lab::{Options, test_limits};
 use iot_canary_testkit::mqtt::WAIT;
 use iot_canary_testkit::scenario::OPS;
-use iot_canary_testkit::sigv4::{TokenSigning, presign};
+use iot_canary_testkit::sigv4::presign_now;
 
 use crate::start_alice;
 use futures_util::{SinkExt, StreamExt};
@@ -26,15 +26,7 @@ fn v5_connect(client_id: &str, keep_alive: u16) -> Vec<u8> {
 }
 
 async fn raw_session(lab: &iot_canary_lab::RunningLab, keep_alive: u16) -> Vec<Vec<u8>> {
-    let url = presign(
-        &lab.endpoints.mqtt,
-        OPS.0,
-        OPS.1,
-        None,
-        SystemTime::now(),
-        Some(300),
-        TokenSigning::Excluded,
-    );
+    let url = presign_now(&lab.endpoints.mqtt, OPS);
     let mut req = url.into_client_request().unwrap();
     req.headers_mut()
         .insert("sec-websocket-protocol", "mqtt".parse().unwrap());

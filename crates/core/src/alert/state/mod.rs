@@ -30,6 +30,21 @@ pub struct CanaryResult<'a> {
     pub evidence: &'a [String],
 }
 
+impl<'a> CanaryResult<'a> {
+    /// A round's report of one canary, with its evidence as lines (`evidence_lines`).
+    pub fn of(r: &'a crate::store::CanaryReport, evidence: &'a [String]) -> Self {
+        CanaryResult {
+            canary: &r.canary,
+            identity: &r.identity,
+            action: r.action,
+            expect: r.expect,
+            verdict: r.verdict,
+            standing: r.standing,
+            evidence,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AlertKind {
     Breach,
