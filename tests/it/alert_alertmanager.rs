@@ -2,6 +2,7 @@
 //! started by the test on a loopback port: a breach is posted, read back through
 //! `GET /api/v2/alerts`, then resolved.
 
+use iot_canary_testkit::write_file;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,7 +11,7 @@ use iot_canary_core::config::alerting::AlertingConfig;
 use iot_canary_core::verdict::{Expect, ProbeAction, Standing, Verdict};
 use iot_canary_daemon::alert::delivery::Dispatcher;
 use iot_canary_testkit::alert_sink::{WAIT, settings};
-use iot_canary_testkit::{net, tools};
+use iot_canary_testkit::{assert_str_fields, net, tools};
 
 struct Am {
     child: Child,
@@ -33,12 +34,11 @@ async fn get(port: u16, path: &str) -> std::io::Result<(u16, String)> {
 
 async fn start_alertmanager() -> Am {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("alertmanager.yml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        dir.path(),
+        "alertmanager.yml",
         "route:\n  receiver: blackhole\n  group_wait: 0s\nreceivers:\n  - name: blackhole\n",
-    )
-    .unwrap();
+    );
     // Alertmanager cannot report the port it bound, so pick a free one and hand it over.
     let port = net::free_port();
     let child = Command::new(tools::system_bin("prometheus-alertmanager"))
@@ -131,20 +131,28 @@ async fn breach_reaches_alertmanager_and_resolves() {
     assert!(d.drain(WAIT).await);
 
     let a = wait_for(am.port, canary, |a| a.is_some()).await.unwrap();
-    assert_eq!(a["labels"]["alertname"], "IotCanaryBreach");
-    assert_eq!(a["labels"]["severity"], "critical");
-    assert_eq!(a["labels"]["identity"], "alice");
-    assert_eq!(a["labels"]["action"], "publish");
+    assert_str_fields(
+        &a["labels"],
+        &[
+            ("alertname", "IotCanaryBreach"),
+            ("severity", "critical"),
+            ("identity", "alice"),
+            ("action", "publish"),
+        ],
+    );
     assert_eq!(a["status"]["state"], "active");
-    assert_eq!(
-        a["annotations"]["evidence"],
-        "PUBACK 0x00 success\nwitness received the canary's publish"
+    let dashboard = "http://grafana.example/d/iot-canary";
+    assert_str_fields(
+        &a["annotations"],
+        &[
+            (
+                "evidence",
+                "PUBACK 0x00 success\nwitness received the canary's publish",
+            ),
+            ("dashboard_url", dashboard),
+        ],
     );
-    assert_eq!(
-        a["annotations"]["dashboard_url"],
-        "http://grafana.example/d/iot-canary"
-    );
-    assert_eq!(a["generatorURL"], "http://grafana.example/d/iot-canary");
+    assert_eq!(a["generatorURL"], dashboard);
 
     let ok_ev = vec!["PUBACK 0x87 not authorized".to_string()];
     obs.verdict = Verdict::Denied;

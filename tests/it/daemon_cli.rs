@@ -2,6 +2,7 @@
 //! exit codes, `check` errors and `check --credentials`, `--only`, `--shard I/N`, and
 //! `--settle` riding out a policy change that the lab propagates with a delay.
 
+use iot_canary_testkit::{report_canary, write_file};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -92,8 +93,7 @@ struct Setup {
 async fn setup() -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let lab = lab::start_tls(&scenario(), dir.path()).await;
-    let config = dir.path().join("canaries.toml");
-    std::fs::write(&config, config_text(&lab)).unwrap();
+    let config = write_file(dir.path(), "canaries.toml", &config_text(&lab));
     Setup { lab, dir, config }
 }
 
@@ -171,20 +171,10 @@ async fn once_json_names_breaches_with_evidence_and_exits_1() {
     assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(v["exit_code"], 1);
-    let recv = v["canaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["canary"] == "leaky-other-recv")
-        .unwrap();
+    let recv = report_canary(&v, "leaky-other-recv");
     assert_eq!(recv["standing"], "breach");
     assert_eq!(recv["evidence"]["observation"]["kind"], "delivered");
-    let tight = v["canaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["canary"] == "dev-other-sub")
-        .unwrap();
+    let tight = report_canary(&v, "dev-other-sub");
     assert_eq!(tight["verdict"], "denied");
     assert_eq!(tight["evidence"]["observation"]["code"], 0x87);
     // One structured event per verdict on stderr, never a secret.
@@ -218,24 +208,22 @@ async fn once_json_names_breaches_with_evidence_and_exits_1() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_bad_config_exits_3_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
+    let bad = write_file(
+        dir.path(),
+        "bad.toml",
         "[target]\nregion = \"us-east-1\"\nendpoint = \"x.example\"\n\n[schedule]\ninterval = \"soon\"\n",
-    )
-    .unwrap();
+    );
     let run = run_bin(&["check", "-c", bad.to_str().unwrap()], dir.path(), &[]).await;
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
     let msg = &run.stderr;
     assert!(msg.contains("bad.toml:6:"), "file:line in: {msg}");
     assert!(msg.contains("interval"), "key in: {msg}");
 
-    let unknown = dir.path().join("unknown.toml");
-    std::fs::write(
-        &unknown,
+    let unknown = write_file(
+        dir.path(),
+        "unknown.toml",
         "[target]\nregion = \"us-east-1\"\nendpoint = \"x.example\"\nmqtt_versoin = \"5\"\n",
-    )
-    .unwrap();
+    );
     let run = run_bin(&["check", "-c", unknown.to_str().unwrap()], dir.path(), &[]).await;
     assert_eq!(run.code, 3);
     assert!(run.stderr.contains("unknown.toml:4:"), "{}", run.stderr);
@@ -419,12 +407,7 @@ async fn settle_rides_out_a_delayed_policy_change() {
     let n = verdicts.len();
     assert_eq!(&verdicts[n - 2..], ["allowed", "allowed"], "{verdicts:?}");
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
-    let r = v["canaries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["canary"] == "dev-other-sub")
-        .unwrap();
+    let r = report_canary(&v, "dev-other-sub");
     assert_eq!(r["standing"], "breach");
     s.lab.shutdown().await;
 }
@@ -433,12 +416,11 @@ async fn settle_rides_out_a_delayed_policy_change() {
 async fn check_warns_about_secret_files_readable_by_others() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let secret = dir.path().join("dev-secret");
-    std::fs::write(&secret, "not-printed-secret\n").unwrap();
+    let secret = write_file(dir.path(), "dev-secret", "not-printed-secret\n");
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let cfg = dir.path().join("canaries.toml");
-    std::fs::write(
-        &cfg,
+    let cfg = write_file(
+        dir.path(),
+        "canaries.toml",
         r#"[target]
 region = "us-east-1"
 endpoint = "x.example"
@@ -456,8 +438,7 @@ action = "subscribe"
 topic_filter = "devices/dev-lamp/#"
 expect = "allow"
 "#,
-    )
-    .unwrap();
+    );
     let run = run_bin(&["check", "-c", cfg.to_str().unwrap()], dir.path(), &[]).await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let warning = run

@@ -10,7 +10,7 @@ use iot_canary_testkit::scenario::{
     DEMO_APP_CLIENT as CLIENT, DEMO_POOL as POOL, DEMO_PROVIDER as PROVIDER, Scenario,
 };
 use iot_canary_testkit::sigv4::Creds;
-use iot_canary_testkit::tools;
+use iot_canary_testkit::{assert_str_fields, tools};
 
 use crate::support::repo;
 
@@ -76,14 +76,18 @@ async fn boto3_assume_role_and_cognito_against_the_lab() {
         v["sts"]["Arn"],
         "arn:aws:sts::123456789012:assumed-role/DeviceFleet/boto3-dev-1"
     );
-    let e = &v["errors"];
-    assert_eq!(e["assume_untrusted"], "AccessDenied");
-    assert_eq!(e["assume_bad_policy"], "MalformedPolicyDocument");
-    assert_eq!(e["assume_too_long"], "ValidationError");
-    assert_eq!(e["wrong_secret"], "SignatureDoesNotMatch");
-    assert_eq!(e["wrong_password"], "NotAuthorizedException");
-    assert_eq!(e["unknown_pool"], "ResourceNotFoundException");
-    assert_eq!(e["bad_login_token"], "NotAuthorizedException");
+    assert_str_fields(
+        &v["errors"],
+        &[
+            ("assume_untrusted", "AccessDenied"),
+            ("assume_bad_policy", "MalformedPolicyDocument"),
+            ("assume_too_long", "ValidationError"),
+            ("wrong_secret", "SignatureDoesNotMatch"),
+            ("wrong_password", "NotAuthorizedException"),
+            ("unknown_pool", "ResourceNotFoundException"),
+            ("bad_login_token", "NotAuthorizedException"),
+        ],
+    );
 
     let s = |k: &str, f: &str| v[k][f].as_str().unwrap().to_string();
     // boto3's STS session: Fleet ∩ session policy.

@@ -1,6 +1,7 @@
 //! `iot-canary policy test` and `policy size` end to end: the real binary, real files, exit
 //! codes and output.
 
+use iot_canary_testkit::write_file;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -83,9 +84,9 @@ fn json_format_reports_each_case() {
 #[test]
 fn disagreeing_case_exits_1_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("wrong.toml");
-    std::fs::write(
-        &f,
+    let f = write_file(
+        dir.path(),
+        "wrong.toml",
         r#"region = "us-east-1"
 account_id = "123456789012"
 
@@ -99,8 +100,7 @@ action = "iot:Subscribe"
 resource = "devices/bob-plug/#"
 expect = "deny"
 "#,
-    )
-    .unwrap();
+    );
     let out = run(&["policy".as_ref(), "test".as_ref(), f.as_os_str()]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -116,12 +116,11 @@ expect = "deny"
 #[test]
 fn bad_file_exits_3_naming_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let f = dir.path().join("typo.toml");
-    std::fs::write(
-        &f,
+    let f = write_file(
+        dir.path(),
+        "typo.toml",
         "region = \"us-east-1\"\naccount_id = \"123456789012\"\n\n[[case]]\nname = \"x\"\nacton = \"iot:Connect\"\nresource = \"c\"\nexpect = \"allow\"\n",
-    )
-    .unwrap();
+    );
     let good = examples().join("documented-traps.toml");
     let out = run(&[
         "policy".as_ref(),
@@ -139,12 +138,11 @@ fn bad_file_exits_3_naming_file_line_and_key() {
     );
 
     // A bad policy document inside the file: the policy key, its line and the JSON path.
-    let g = dir.path().join("badjson.toml");
-    std::fs::write(
-        &g,
+    let g = write_file(
+        dir.path(),
+        "badjson.toml",
         "region = \"us-east-1\"\naccount_id = \"123456789012\"\n[policies]\nP = '''{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\",\"Condition\":{\"StringLikes\":{\"k\":\"v\"}}}]}'''\n",
-    )
-    .unwrap();
+    );
     let out = run(&["policy".as_ref(), "test".as_ref(), g.as_os_str()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");

@@ -109,6 +109,13 @@ pub fn policy(name: &str) -> String {
         .to_string()
 }
 
+/// Writes `text` to `dir/name`; returns the path.
+pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
 /// A unique payload per call (bait nonces).
 pub fn nonce(tag: &str) -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,4 +125,21 @@ pub fn nonce(tag: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// Each `(key, value)`: `json[key]` is that string (one failure names the key and the object).
+pub fn assert_str_fields(json: &serde_json::Value, want: &[(&str, &str)]) {
+    for (key, value) in want {
+        assert_eq!(json[*key], *value, "`{key}` in {json:#}");
+    }
+}
+
+/// The JSON report's (`once --format json`, `report::json`) entry for canary `name`.
+pub fn report_canary<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    json["canaries"]
+        .as_array()
+        .expect("a JSON report with a canaries array")
+        .iter()
+        .find(|c| c["canary"] == name)
+        .unwrap_or_else(|| panic!("{name} in the JSON report"))
 }

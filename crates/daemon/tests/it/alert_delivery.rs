@@ -8,6 +8,7 @@ use iot_canary_core::config::alerting::AlertingConfig;
 use iot_canary_core::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
 use iot_canary_daemon::alert::delivery::Dispatcher;
 use iot_canary_testkit::alert_sink::{Answer, Receiver, WAIT, at, settings};
+use iot_canary_testkit::assert_str_fields;
 
 fn observe(st: &mut AlertState, standing: Standing, t: u64) -> Vec<Notification> {
     let (expect, verdict) = match standing {
@@ -59,17 +60,22 @@ async fn webhook_fire_dedup_repeat_resolve() {
     assert_eq!(fire.path, "/hook");
     assert_eq!(fire.authorization.as_deref(), Some("Bearer s3cret-token"));
     let b = &fire.body;
-    assert_eq!(b["schema"], "iot-canary.alert.v1");
-    assert_eq!(b["status"], "firing");
-    assert_eq!(b["notification"], "fire");
-    assert_eq!(b["canary"], "alice-cannot-subscribe-to-bobs-lamp");
-    assert_eq!(b["identity"], "alice");
-    assert_eq!(b["action"], "subscribe");
-    assert_eq!(b["standing"], "breach");
-    assert_eq!(b["verdict"], "allowed");
-    assert_eq!(b["severity"], "critical");
+    assert_str_fields(
+        b,
+        &[
+            ("schema", "iot-canary.alert.v1"),
+            ("status", "firing"),
+            ("notification", "fire"),
+            ("canary", "alice-cannot-subscribe-to-bobs-lamp"),
+            ("identity", "alice"),
+            ("action", "subscribe"),
+            ("standing", "breach"),
+            ("verdict", "allowed"),
+            ("severity", "critical"),
+            ("dashboard_url", "http://grafana.example/d/iot-canary"),
+        ],
+    );
     assert_eq!(b["evidence"][0], "Breach evidence at +0s");
-    assert_eq!(b["dashboard_url"], "http://grafana.example/d/iot-canary");
     let fp = b["fingerprint"].as_str().unwrap().to_string();
 
     // Unchanged standing: nothing to send (dedup), until the 4 h repeat interval passes.

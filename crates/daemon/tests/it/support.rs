@@ -52,15 +52,7 @@ pub async fn round(d: &Daemon) -> Vec<CanaryReport> {
     round_of(d, None).await
 }
 
-/// The JSON report's entry for canary `name`.
-pub fn json_canary<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["canaries"]
-        .as_array()
-        .expect("canaries array")
-        .iter()
-        .find(|c| c["canary"] == name)
-        .unwrap_or_else(|| panic!("{name} in the JSON report"))
-}
+pub use iot_canary_testkit::report_canary as json_canary;
 
 /// A receive canary that breached: the bait was delivered, and the evidence says so.
 pub fn assert_bait_delivered(recv: &serde_json::Value) {
