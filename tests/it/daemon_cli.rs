@@ -2,7 +2,7 @@
 //! exit codes, `check` errors and `check --credentials`, `--only`, `--shard I/N`, and
 //! `--settle` riding out a policy change that the lab propagates with a delay.
 
-use iot_canary_testkit::{report_canary, write_file};
+use iot_canary_testkit::{fixture_with, report_canary, write_file};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -50,36 +50,7 @@ delivery_grace = "500ms"
         t.push_str(&static_identity(name, key));
     }
     for who in ["dev", "leaky"] {
-        t.push_str(&format!(
-            r#"
-[[canary]]
-name = "{who}-own"
-identity = "{who}"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-
-[[canary]]
-name = "{who}-other-sub"
-identity = "{who}"
-action = "subscribe"
-topic_filter = "devices/other-lamp/#"
-
-[[canary]]
-name = "{who}-other-recv"
-identity = "{who}"
-action = "receive"
-topic = "devices/other-lamp/telemetry"
-witness = "ops"
-
-[[canary]]
-name = "{who}-other-pub"
-identity = "{who}"
-action = "publish"
-topic = "devices/other-lamp/cmd"
-witness = "ops"
-"#
-        ));
+        t.push_str(&fixture_with("configs/cli-canaries.toml", &[("who", who)]));
     }
     t
 }

@@ -143,6 +143,29 @@ expect = "allow"
     }
 }
 
+impl Fixture {
+    /// One outage phase with a fresh daemon (4 s timeout): the round is blind (credentials)
+    /// for the `affected` identities only, and each `(identity, reason)` in `counted` shows
+    /// on the credential-failure counter.
+    async fn blind_phase(
+        &self,
+        phase: &str,
+        what: &str,
+        affected: &[&str],
+        counted: &[(&str, &str)],
+    ) {
+        let d = self.daemon(phase, "4s");
+        let rs = round(&d).await;
+        assert_blind(what, &rs, affected, Reason::Credentials);
+        for (identity, reason) in counted {
+            assert!(
+                failures(&d, identity, reason) >= 1,
+                "{what}: no {reason} failure counted for {identity}"
+            );
+        }
+    }
+}
+
 async fn round(d: &Daemon) -> Vec<CanaryReport> {
     let r = tokio::time::timeout(WAIT, d.round(None, &|_| {}))
         .await
@@ -193,46 +216,34 @@ async fn identity_service_outages_are_inconclusive_credentials() {
 
     // STS down (connections refused/closed): assume-role cannot get credentials.
     f.sts.1.send(Relay::Down).unwrap();
-    let d = f.daemon("p2", "4s");
-    let rs = round(&d).await;
-    assert_blind("STS down", &rs, &["role"], Reason::Credentials);
-    assert!(failures(&d, "role", "network") >= 1);
+    f.blind_phase("p2", "STS down", &["role"], &[("role", "network")])
+        .await;
     f.sts.1.send(Relay::Up).unwrap();
 
     // Cognito answering 503: the user-pool login, the identity pool and the vending login.
     f.cognito.1.send(Relay::Unavailable).unwrap();
-    let d = f.daemon("p3", "4s");
-    let rs = round(&d).await;
-    assert_blind(
-        "Cognito 503",
-        &rs,
-        &["cog", "guest", "vend"],
-        Reason::Credentials,
-    );
-    assert!(failures(&d, "cog", "service") >= 1);
-    assert!(failures(&d, "guest", "service") >= 1);
+    let affected = ["cog", "guest", "vend"];
+    let counted = [("cog", "service"), ("guest", "service")];
+    f.blind_phase("p3", "Cognito 503", &affected, &counted)
+        .await;
     f.cognito.1.send(Relay::Up).unwrap();
 
     // The vending API down.
     f.vending.1.send(Relay::Down).unwrap();
-    let d = f.daemon("p4", "4s");
-    let rs = round(&d).await;
-    assert_blind("vending down", &rs, &["vend"], Reason::Credentials);
-    assert!(failures(&d, "vend", "network") >= 1);
+    f.blind_phase("p4", "vending down", &["vend"], &[("vend", "network")])
+        .await;
 
     // The vending API hanging: the fetch is bounded by the probe timeout (4 s), so the round
     // ends in time and the probes say credentials (timeout), not a network or MQTT timeout.
     f.vending.1.send(Relay::Stall).unwrap();
-    let d = f.daemon("p5", "4s");
     let t = Instant::now();
-    let rs = round(&d).await;
+    f.blind_phase("p5", "vending slow", &["vend"], &[("vend", "timeout")])
+        .await;
     assert!(
         t.elapsed() < Duration::from_secs(30),
         "round took {:?}",
         t.elapsed()
     );
-    assert_blind("vending slow", &rs, &["vend"], Reason::Credentials);
-    assert!(failures(&d, "vend", "timeout") >= 1);
     f.vending.1.send(Relay::Up).unwrap();
 
     // Recovery: back to exit 0.

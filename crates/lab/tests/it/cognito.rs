@@ -19,6 +19,13 @@ use crate::raw_http;
 
 /// An InitiateAuth that must fail: (flow, app client, parameters, error code).
 type AuthRefusal<'a> = (AuthFlowType, &'a str, &'a [(&'a str, &'a str)], &'a str);
+/// The identity-pool operations refused in `identity_pool_errors`.
+#[derive(Debug, Clone, Copy)]
+enum PoolCall {
+    GetId,
+    Credentials,
+}
+
 /// An identity-pool call that must fail: (pool or identity id, login, error code).
 type PoolRefusal<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a str);
 
@@ -201,56 +208,67 @@ async fn identity_pool_errors() {
     let ci = cognito_identity(&lab);
     let alice = id_token(&lab, CLIENT, "alice", "alice-lab-password-1").await;
     let bob = id_token(&lab, CLIENT, "bob", "bob-lab-password-1").await;
-    // GetId refusals: (pool, login) → error code.
-    let get_id: [PoolRefusal; 3] = [
+    let alice_id = iot_canary_lab::state::cognito_identity_id("us-east-1", POOL, "alice");
+    // (GetId's pool or GetCredentialsForIdentity's identity id, login, error code)
+    let refusals: [(PoolCall, PoolRefusal); 6] = [
         (
-            "us-east-1:00000000-0000-0000-0000-000000000000",
-            None,
-            "ResourceNotFoundException",
+            PoolCall::GetId,
+            (
+                "us-east-1:00000000-0000-0000-0000-000000000000",
+                None,
+                "ResourceNotFoundException",
+            ),
         ),
         (
-            POOL,
-            Some((PROVIDER, "not.a.jwt")),
-            "NotAuthorizedException",
+            PoolCall::GetId,
+            (
+                POOL,
+                Some((PROVIDER, "not.a.jwt")),
+                "NotAuthorizedException",
+            ),
         ),
         // A token of our pool presented as another provider's.
         (
-            POOL,
-            Some(("accounts.google.com", &alice)),
-            "NotAuthorizedException",
+            PoolCall::GetId,
+            (
+                POOL,
+                Some(("accounts.google.com", &alice)),
+                "NotAuthorizedException",
+            ),
         ),
-    ];
-    for (pool, login, want) in get_id {
-        let mut req = ci.get_id().identity_pool_id(pool);
-        if let Some((p, t)) = login {
-            req = req.logins(p, t);
-        }
-        let e = req.send().await.unwrap_err();
-        assert_eq!(e.code(), Some(want), "GetId {pool} {login:?}: {e:?}");
-    }
-    // Bob's token cannot fetch alice's identity's credentials; nor can nobody; an unknown
-    // identity is not found.
-    let alice_id = iot_canary_lab::state::cognito_identity_id("us-east-1", POOL, "alice");
-    let get_credentials: [PoolRefusal; 3] = [
-        (&alice_id, Some((PROVIDER, &bob)), "NotAuthorizedException"),
-        (&alice_id, None, "NotAuthorizedException"),
+        // Bob's token cannot fetch alice's identity's credentials; nor can nobody; an
+        // unknown identity is not found.
         (
-            "us-east-1:11111111-2222-4333-8444-555555555555",
-            None,
-            "ResourceNotFoundException",
+            PoolCall::Credentials,
+            (&alice_id, Some((PROVIDER, &bob)), "NotAuthorizedException"),
+        ),
+        (
+            PoolCall::Credentials,
+            (&alice_id, None, "NotAuthorizedException"),
+        ),
+        (
+            PoolCall::Credentials,
+            (
+                "us-east-1:11111111-2222-4333-8444-555555555555",
+                None,
+                "ResourceNotFoundException",
+            ),
         ),
     ];
-    for (id, login, want) in get_credentials {
-        let mut req = ci.get_credentials_for_identity().identity_id(id);
-        if let Some((p, t)) = login {
-            req = req.logins(p, t);
-        }
-        let e = req.send().await.unwrap_err();
-        assert_eq!(
-            e.code(),
-            Some(want),
-            "GetCredentialsForIdentity {id} {login:?}: {e:?}"
-        );
+    for (call, (target, login, want)) in refusals {
+        let logins = login.map(|(p, t)| std::collections::HashMap::from([(p.into(), t.into())]));
+        let code = match call {
+            PoolCall::GetId => {
+                let req = ci.get_id().identity_pool_id(target).set_logins(logins);
+                req.send().await.unwrap_err().code().map(str::to_string)
+            }
+            PoolCall::Credentials => {
+                let req = ci.get_credentials_for_identity().identity_id(target);
+                let req = req.set_logins(logins);
+                req.send().await.unwrap_err().code().map(str::to_string)
+            }
+        };
+        assert_eq!(code.as_deref(), Some(want), "{call:?} {target} {login:?}");
     }
     lab.shutdown().await;
 }
