@@ -287,32 +287,41 @@ fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool
                 return Exit::Usage;
             }
         };
+        // Handlers first, then the ready line: whoever reads the line may send SIGTERM at once.
+        let stop = stop_signal();
         println!("{}", lab.ready_line());
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         lab.shutdown().await;
         Exit::Ok
     })
 }
 
-async fn wait_for_signal() {
+/// Installs the SIGTERM/SIGINT handlers now; the returned future ends at the first signal.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
