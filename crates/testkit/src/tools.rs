@@ -35,3 +35,32 @@ fn present(path: PathBuf) -> PathBuf {
     assert!(path.exists(), "{} is missing: {HOW}", path.display());
     path
 }
+
+/// The source directory of `package`, a crate in the workspace's dependency graph (where
+/// `cargo metadata` says its manifest is): for data that ships inside a crate.
+pub fn package_dir(package: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = std::process::Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(crate::workspace_root())
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        out.status.success(),
+        "cargo metadata: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+    let manifest = meta["packages"]
+        .as_array()
+        .expect("packages")
+        .iter()
+        .find(|p| p["name"] == package)
+        .and_then(|p| p["manifest_path"].as_str())
+        .unwrap_or_else(|| panic!("{package} is not in the dependency graph"));
+    PathBuf::from(manifest)
+        .parent()
+        .expect("a manifest has a directory")
+        .to_path_buf()
+}

@@ -9,7 +9,7 @@ use iot_canary_audit::checks::{
 use iot_canary_audit::sources::PolicyKind;
 use iot_canary_audit::{AuditOptions, Finding};
 
-use super::{allow, audit_doc, codes, doc_options, fixture};
+use super::{allow, assert_single, audit_doc, codes, doc_options, fixture};
 
 const ARN: &str = "arn:aws:iot:region:account-id";
 
@@ -44,13 +44,14 @@ fn fixed(verbatim: &str) -> String {
 fn iot_policy_connect_client_star_is_noncompliant() {
     // "The wildcard * allows any device to connect to AWS IoT."
     let f = iot(&allow(&["iot:Connect"], &format!("{ARN}:client/*")));
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             iot_policy_permissive::CHECK,
             criteria::DATA_PLANE_REASON,
-            "connect-any-client-id"
-        )]
+            "connect-any-client-id",
+        ),
+        "",
     );
     let w = &f[0].witness[0];
     assert_eq!((w.action.as_str(), w.decision), ("iot:Connect", "ALLOWED"));
@@ -213,14 +214,14 @@ fn unauth_role_manage_things_on_a_single_resource_is_noncompliant() {
             &[&format!("iot:{a}")],
             &format!("{ARN}:thing/MyThing"),
         ));
-        assert_eq!(
-            codes(&f),
-            [(
+        assert_single(
+            &f,
+            (
                 cognito_unauth_role::CHECK,
                 cognito_unauth_role::ADMIN_REASON,
-                "thing-admin-write"
-            )],
-            "{a}"
+                "thing-admin-write",
+            ),
+            &format!("{a}"),
         );
         assert_eq!(f[0].witness[0].action, format!("iot:{a}"));
         assert_eq!(f[0].witness[0].principal, "Cognito unauthenticated role");
@@ -234,13 +235,14 @@ fn unauth_role_read_thing_admin_data_on_one_thing_is_noncompliant() {
     let f = unauth(&fixture(
         "device-defender/cognito-role.thing-admin-read.unauth-bad.json",
     ));
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             cognito_unauth_role::CHECK,
             cognito_unauth_role::ADMIN_REASON,
-            "thing-admin-read"
-        )]
+            "thing-admin-read",
+        ),
+        "",
     );
     assert!(
         f[0].message.contains("iot:DescribeThing"),
@@ -270,13 +272,14 @@ fn unauth_role_manage_non_things_is_noncompliant() {
 #[test]
 fn unauth_role_mqtt_and_shadow_criteria_are_the_data_plane_criteria() {
     let f = unauth(&allow(&["iot:Connect"], &format!("{ARN}:client/*")));
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             cognito_unauth_role::CHECK,
             criteria::DATA_PLANE_REASON,
-            "connect-any-client-id"
-        )]
+            "connect-any-client-id",
+        ),
+        "",
     );
     let f = unauth(&allow(&["iot:GetThingShadow"], &format!("{ARN}:thing/*")));
     assert_eq!(
@@ -301,13 +304,14 @@ fn unauth_role_limited_to_thing_specific_topics() {
         .to_string()
     };
     let f = unauth(&feed("devices/*", "devices/*"));
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             cognito_unauth_role::CHECK,
             criteria::DATA_PLANE_REASON,
-            "guest-wildcard-subscription"
-        )]
+            "guest-wildcard-subscription",
+        ),
+        "",
     );
     let w: Vec<_> = f[0].witness.iter().map(|w| w.resource.as_str()).collect();
     assert_eq!(
@@ -347,14 +351,14 @@ fn auth_role_manage_things_on_a_single_resource_is_noncompliant() {
             &[&format!("iot:{a}")],
             &format!("{ARN}:thing/MyThing"),
         ));
-        assert_eq!(
-            codes(&f),
-            [(
+        assert_single(
+            &f,
+            (
                 cognito_auth_role::CHECK,
                 cognito_auth_role::WRITE_REASON,
-                "thing-admin-write"
-            )],
-            "{a}"
+                "thing-admin-write",
+            ),
+            &format!("{a}"),
         );
     }
 }
@@ -393,13 +397,14 @@ fn auth_role_read_thing_admin_data_on_any_thing_is_noncompliant() {
         ],
         &format!("{ARN}:thing/*"),
     ));
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             cognito_auth_role::CHECK,
             cognito_auth_role::READ_REASON,
-            "thing-admin-read-broad"
-        )]
+            "thing-admin-read-broad",
+        ),
+        "",
     );
     assert_eq!(
         f[0].witness[0].resource,
@@ -428,13 +433,14 @@ fn auth_role_mqtt_and_shadow_criteria_are_the_data_plane_criteria() {
         &["iot:Subscribe"],
         &format!("{ARN}:topicfilter/$aws/things/#"),
     ));
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             cognito_auth_role::CHECK,
             criteria::DATA_PLANE_REASON,
-            "subscribe-other-device-reserved-topics"
-        )]
+            "subscribe-other-device-reserved-topics",
+        ),
+        "",
     );
     let f = auth(&fixture(
         "device-defender/iot-policy-permissive.shadow-job.good.json",
@@ -579,13 +585,14 @@ fn role_alias_admin_access_to_a_service_is_noncompliant() {
     // "administrative permissions to any services used in the past year ... (for example,
     // "iot:*", "dynamodb:*", "iam:*")"
     let f = alias(&allow(&["dynamodb:*"], "*"));
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             role_alias_permissive::CHECK,
             role_alias_permissive::USED_SERVICES_REASON,
-            "broad-service-access"
-        )]
+            "broad-service-access",
+        ),
+        "",
     );
     assert_eq!(f[0].witness[0].action, "dynamodb:AnyAction");
 }
@@ -602,14 +609,14 @@ fn role_alias_access_to_security_auditing_services_is_noncompliant() {
         "trustedadvisor:DescribeChecks",
     ] {
         let f = alias(&allow(&[a], "*"));
-        assert_eq!(
-            codes(&f),
-            [(
+        assert_single(
+            &f,
+            (
                 role_alias_permissive::CHECK,
                 role_alias_permissive::AUDITING_REASON,
-                "security-auditing-services"
-            )],
-            "{a}"
+                "security-auditing-services",
+            ),
+            &format!("{a}"),
         );
     }
     // On one resource too: access is access.

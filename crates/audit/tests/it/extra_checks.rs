@@ -8,7 +8,7 @@ use iot_canary_audit::checks::{
 use iot_canary_audit::sources::{LoadOptions, PolicyKind, session_template};
 use iot_canary_audit::{AuditOptions, audit};
 
-use super::{allow, audit_doc, codes};
+use super::{allow, assert_single, audit_doc};
 
 const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
 
@@ -158,13 +158,14 @@ fn unknown_iot_actions_are_flagged_with_the_intended_request() {
         .into_iter()
         .filter(|f| f.check == unknown_action::CHECK)
         .collect();
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             unknown_action::CHECK,
             "UNKNOWN_IOT_ACTION",
-            "unknown-action"
-        )]
+            "unknown-action",
+        ),
+        "",
     );
     assert!(
         f[0].message.contains("did you mean iot:Publish?"),
@@ -263,13 +264,14 @@ fn a_pull_request_that_opens_a_cross_tenant_path_fails_with_the_witness() {
         "Sid": "Dashboard", "Effect": "Allow", "Action": "iot:Receive",
         "Resource": format!("{ARN}:topic/tenants/*")}));
     let f = iot(&after.to_string());
-    assert_eq!(
-        codes(&f),
-        [(
+    assert_single(
+        &f,
+        (
             iot_policy_permissive::CHECK,
             criteria::DATA_PLANE_REASON,
-            "other-identity-topics"
-        )]
+            "other-identity-topics",
+        ),
+        "",
     );
     let w = &f[0].witness[0];
     assert_eq!(

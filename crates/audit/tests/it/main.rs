@@ -57,6 +57,11 @@ pub fn allow(actions: &[&str], resource: &str) -> String {
 }
 
 /// `(check, reason, criterion)` of each finding.
+/// Exactly one finding, with this (check, reason, criterion); `context` names the case.
+pub fn assert_single(findings: &[Finding], want: (&str, &str, &str), context: &str) {
+    assert_eq!(codes(findings), [want], "{context}");
+}
+
 pub fn codes(findings: &[Finding]) -> Vec<(&'static str, &'static str, &'static str)> {
     findings
         .iter()

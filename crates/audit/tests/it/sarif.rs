@@ -10,34 +10,13 @@ use iot_canary_audit::sarif::{fingerprint, log};
 use iot_canary_audit::sources::{LoadOptions, load};
 use iot_canary_audit::{AuditOptions, audit, suppress};
 
-use super::fixture;
+use iot_canary_testkit::tools::{self, package_dir};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
+use super::fixture;
 
 /// `src/schema.json` of the serde-sarif package this crate builds against.
 fn schema_path() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let manifest = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "serde-sarif")
-        .and_then(|p| p["manifest_path"].as_str())
-        .expect("serde-sarif is a dependency");
-    PathBuf::from(manifest).with_file_name("src/schema.json")
+    package_dir("serde-sarif").join("src/schema.json")
 }
 
 fn sample() -> String {
@@ -77,12 +56,7 @@ fn sarif_validates_against_the_official_schema() {
         schema_doc["$id"],
         "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
     );
-    let python = repo().join("target/test-tools/venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/test-deps.sh",
-        python.display()
-    );
+    let python = tools::python();
     let dir = std::env::temp_dir().join(format!("audit-sarif-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let doc = dir.join("audit.sarif");
@@ -93,12 +67,15 @@ fn sarif_validates_against_the_official_schema() {
         errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))\n\
         [print(e.json_path, e.message) for e in errors]\n\
         sys.exit(1 if errors else 0)\n";
-    let out = Command::new(&python)
-        .args(["-c", script])
-        .arg(&schema)
-        .arg(&doc)
-        .output()
-        .unwrap();
+    let validate = |doc: &std::path::Path| {
+        Command::new(&python)
+            .args(["-c", script])
+            .arg(&schema)
+            .arg(doc)
+            .output()
+            .expect("the venv's python runs")
+    };
+    let out = validate(&doc);
     assert!(
         out.status.success(),
         "SARIF does not validate:\n{}{}",
@@ -107,12 +84,7 @@ fn sarif_validates_against_the_official_schema() {
     );
     // A document the schema rejects, so a validator that accepts everything fails here.
     std::fs::write(&doc, r#"{"version": "2.1.0", "runs": [{"results": []}]}"#).unwrap();
-    let bad = Command::new(&python)
-        .args(["-c", script])
-        .arg(&schema)
-        .arg(&doc)
-        .output()
-        .unwrap();
+    let bad = validate(&doc);
     assert!(
         !bad.status.success(),
         "a run without `tool` must not validate"

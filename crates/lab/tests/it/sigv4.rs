@@ -10,23 +10,11 @@ use iot_canary_lab::sigv4::verify::{
 };
 
 use iot_canary_testkit::sigv4::{TokenSigning, presign, presign_without_expires};
+use iot_canary_testkit::tools::package_dir;
 
+/// The official AWS SigV4 test suite, as the aws-sigv4 crate ships it.
 fn suite_dir() -> PathBuf {
-    let out = std::process::Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("run cargo metadata");
-    assert!(out.status.success(), "cargo metadata failed");
-    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let pkg = meta["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["name"] == "aws-sigv4")
-        .expect("aws-sigv4 in the dependency graph");
-    let manifest = PathBuf::from(pkg["manifest_path"].as_str().unwrap());
-    let dir = manifest.parent().unwrap().join("aws-signing-test-suite/v4");
+    let dir = package_dir("aws-sigv4").join("aws-signing-test-suite/v4");
     assert!(dir.is_dir(), "test suite not found at {}", dir.display());
     dir
 }
