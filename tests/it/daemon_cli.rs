@@ -2,6 +2,7 @@
 //! exit codes, `check` errors and `check --credentials`, `--only`, `--shard I/N`, and
 //! `--settle` riding out a policy change that the lab propagates with a delay.
 
+use iot_canary_testkit::process::output_ok;
 use iot_canary_testkit::{fixture_with, report_canary, write_file};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -109,16 +110,10 @@ root = ET.parse(sys.argv[1]).getroot()
 cases = {c.get("name"): c.find("failure") is not None for c in root.iter("testcase")}
 print(json.dumps({"root": root.tag, "cases": cases}))
 "#;
-    let py = std::process::Command::new(tools::python())
-        .args(["-c", script, out.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "not valid XML: {}",
-        String::from_utf8_lossy(&py.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+    let mut py = std::process::Command::new(tools::python());
+    py.args(["-c", script, out.to_str().unwrap()]);
+    let parsed = output_ok(&mut py, "parsing the JUnit XML (not valid XML?)");
+    let v: serde_json::Value = serde_json::from_str(&parsed).unwrap();
     assert!(v["root"] == "testsuites" || v["root"] == "testsuite", "{v}");
     let cases = v["cases"].as_object().unwrap();
     assert_eq!(cases.len(), 8, "{v}");

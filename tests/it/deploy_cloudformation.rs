@@ -2,50 +2,38 @@
 //! trigger's event patterns match the sample events (all from PyPI, in the venv that
 //! scripts/test-deps.sh creates).
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use iot_canary_testkit::process::output_ok;
 use iot_canary_testkit::tools::venv_bin;
 
-fn root() -> PathBuf {
-    crate::support::repo("")
-}
-
-fn run(cmd: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(cmd)
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap_or_else(|e| panic!("{} not runnable: {e}", cmd.display()))
+/// A program of the test venv, run in the repository root; it must succeed. Its stdout.
+fn run(program: &str, args: &[&str], what: &str) -> String {
+    let mut cmd = Command::new(venv_bin(program));
+    cmd.args(args).current_dir(crate::support::repo(""));
+    output_ok(&mut cmd, what)
 }
 
 #[test]
 fn templates_pass_cfn_lint() {
-    let out = run(
-        &venv_bin("cfn-lint"),
+    run(
+        "cfn-lint",
         &[
             "deploy/ecs/iot-canary.yaml",
             "deploy/cloudformation/canary-principals.yaml",
             "deploy/cloudformation/policy-change-trigger.yaml",
             "deploy/cloudformation/policy-change-trigger-us-east-1.yaml",
         ],
-    );
-    assert!(
-        out.status.success(),
-        "cfn-lint findings:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "cfn-lint (findings below)",
     );
 }
 
 #[test]
 fn task_role_passes_parliament_and_has_no_iot_actions() {
-    let out = run(&venv_bin("python"), &["deploy/ecs/lint_task_role.py"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "parliament findings: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run(
+        "python",
+        &["deploy/ecs/lint_task_role.py"],
+        "parliament (findings below)",
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json report");
     assert_eq!(report["actions"], serde_json::json!(["sts:AssumeRole"]));
@@ -55,8 +43,8 @@ fn task_role_passes_parliament_and_has_no_iot_actions() {
 /// moto's EventBridge matcher (tests/python/test_policy_change_events.py).
 #[test]
 fn policy_change_patterns_match_the_sample_events() {
-    let out = run(
-        &venv_bin("python"),
+    run(
+        "python",
         &[
             "-m",
             "pytest",
@@ -65,11 +53,6 @@ fn policy_change_patterns_match_the_sample_events() {
             "no:cacheprovider",
             "tests/python/test_policy_change_events.py",
         ],
-    );
-    assert!(
-        out.status.success(),
-        "pytest:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        "pytest",
     );
 }

@@ -46,6 +46,22 @@ pub async fn run(mut cmd: tokio::process::Command) -> Run {
     }
 }
 
+/// Runs `cmd` to completion and insists that it succeeds; returns its stdout. A failure names
+/// `what` and shows both streams.
+pub fn output_ok(cmd: &mut std::process::Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: {cmd:?} not runnable ({e}); run scripts/test-deps.sh"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
 /// A running child whose stderr lines are collected as they come.
 pub struct Proc {
     pub child: tokio::process::Child,

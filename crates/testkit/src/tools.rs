@@ -40,18 +40,12 @@ fn present(path: PathBuf) -> PathBuf {
 /// `cargo metadata` says its manifest is): for data that ships inside a crate.
 pub fn package_dir(package: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = std::process::Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(crate::workspace_root())
-        .output()
-        .expect("cargo metadata runs");
-    assert!(
-        out.status.success(),
-        "cargo metadata: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut cmd = std::process::Command::new(cargo);
+    cmd.args(["metadata", "--format-version", "1", "--offline"])
+        .current_dir(crate::workspace_root());
+    let stdout = crate::process::output_ok(&mut cmd, "cargo metadata");
     let meta: serde_json::Value =
-        serde_json::from_slice(&out.stdout).expect("cargo metadata prints JSON");
+        serde_json::from_str(&stdout).expect("cargo metadata prints JSON");
     let manifest = meta["packages"]
         .as_array()
         .expect("packages")
