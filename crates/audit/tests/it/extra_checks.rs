@@ -8,7 +8,7 @@ use iot_canary_audit::checks::{
 use iot_canary_audit::sources::{LoadOptions, PolicyKind, session_template};
 use iot_canary_audit::{AuditOptions, audit};
 
-use super::{allow, assert_single, audit_doc};
+use super::{allow, assert_single, assert_single_saying, audit_doc, of_check};
 
 const ARN: &str = "arn:aws:iot:us-east-1:123456789012";
 
@@ -34,10 +34,7 @@ fn client_id_plus_subscribes_to_every_clients_topics() {
             "Resource": format!("{ARN}:topicfilter/devices/${{iot:ClientId}}/telemetry")}),
         st("Allow", &["iot:Receive"], &format!("{ARN}:topic/devices/*")),
     ]);
-    let f: Vec<_> = iot(&doc)
-        .into_iter()
-        .filter(|f| f.check == client_id_wildcard::CHECK)
-        .collect();
+    let f: Vec<_> = of_check(iot(&doc), client_id_wildcard::CHECK);
     assert_eq!(f.len(), 1, "{f:#?}");
     assert_eq!(f[0].statement.as_deref(), Some("OwnFilter"));
     let w: Vec<_> = f[0]
@@ -154,23 +151,15 @@ fn unknown_iot_actions_are_flagged_with_the_intended_request() {
         serde_json::json!({"Sid": "Typo", "Effect": "Deny", "Action": "iot:Publsh",
             "Resource": format!("{ARN}:topic/t/secret")}),
     ]);
-    let f: Vec<_> = iot(&doc)
-        .into_iter()
-        .filter(|f| f.check == unknown_action::CHECK)
-        .collect();
-    assert_single(
+    let f: Vec<_> = of_check(iot(&doc), unknown_action::CHECK);
+    assert_single_saying(
         &f,
         (
             unknown_action::CHECK,
             "UNKNOWN_IOT_ACTION",
             "unknown-action",
         ),
-        "",
-    );
-    assert!(
-        f[0].message.contains("did you mean iot:Publish?"),
-        "{}",
-        f[0].message
+        "did you mean iot:Publish?",
     );
     // The Deny was meant for this request, which the Allow lets through.
     let w = &f[0].witness[0];

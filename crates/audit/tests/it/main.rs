@@ -62,6 +62,18 @@ pub fn assert_single(findings: &[Finding], want: (&str, &str, &str), context: &s
     assert_eq!(codes(findings), [want], "{context}");
 }
 
+/// Like [`assert_single`], and its message says `says`.
+pub fn assert_single_saying(findings: &[Finding], want: (&str, &str, &str), says: &str) {
+    assert_single(findings, want, says);
+    let message = &findings[0].message;
+    assert!(message.contains(says), "{message}");
+}
+
+/// The findings of one check.
+pub fn of_check(findings: Vec<Finding>, check: &str) -> Vec<Finding> {
+    findings.into_iter().filter(|f| f.check == check).collect()
+}
+
 pub fn codes(findings: &[Finding]) -> Vec<(&'static str, &'static str, &'static str)> {
     findings
         .iter()
