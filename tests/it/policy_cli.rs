@@ -83,24 +83,8 @@ fn json_format_reports_each_case() {
 
 #[test]
 fn disagreeing_case_exits_1_and_says_why() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = write_file(
-        dir.path(),
-        "wrong.toml",
-        r#"region = "us-east-1"
-account_id = "123456789012"
-
-[policies]
-Open = '''{"Version":"2012-10-17","Statement":[{"Sid":"Everything","Effect":"Allow","Action":"iot:*","Resource":"*"}]}'''
-
-[[case]]
-name = "we believe bob's plug is protected"
-policies = ["Open"]
-action = "iot:Subscribe"
-resource = "devices/bob-plug/#"
-expect = "deny"
-"#,
-    );
+    // A case that believes a wide-open policy protects bob's plug (line 7: the case).
+    let f = iot_canary_testkit::fixtures_dir().join("policy-tests/wrong.toml");
     let out = run(&["policy".as_ref(), "test".as_ref(), f.as_os_str()]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -170,12 +154,13 @@ fn policy_size_reports_against_2048() {
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.json");
     let resources: Vec<String> = (0..60)
-        .map(|i| format!("\"arn:aws:iot:us-east-1:123456789012:topic/devices/thing-{i:04}/*\""))
+        .map(|i| format!("arn:aws:iot:us-east-1:123456789012:topic/devices/thing-{i:04}/*"))
         .collect();
-    let json = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Publish","Resource":[{}]}}]}}"#,
-        resources.join(",")
-    );
+    let json = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iot:Publish", "Resource": resources}],
+    })
+    .to_string();
     std::fs::write(&big, &json).unwrap();
     let out = run(&["policy".as_ref(), "size".as_ref(), big.as_os_str()]);
     let stdout = text(&out.stdout);
