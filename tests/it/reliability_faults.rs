@@ -44,6 +44,14 @@ fn all_inconclusive(what: &str, reports: &[CanaryReport], want: &[Reason]) {
     }
 }
 
+/// A round of a daemon over the lab users' keys that must be blind with a reason in `want`;
+/// returns how many verdicts it judged.
+async fn blind_round(what: &str, cfg: iot_canary_core::config::Config, want: &[Reason]) -> usize {
+    let reports = round(&daemon(cfg, lab_env(OPS_SECRET))).await;
+    all_inconclusive(what, &reports, want);
+    reports.len()
+}
+
 fn summary(test: &str, faults: usize, reports: usize) {
     println!("{test}: faults tried: {faults}, probes judged: {reports}, false denied: 0");
 }
@@ -320,16 +328,15 @@ async fn network_tls_clock_credential_and_witness_faults() {
     let mut judged = 0;
 
     // DNS: a host that cannot resolve.
+    let unresolvable = format!("wss://nonexistent.invalid:{port}/mqtt");
     let cfg = parse(&config_text(
-        &format!("wss://nonexistent.invalid:{port}/mqtt"),
+        &unresolvable,
         &lab.ca_file(),
         "3s",
         &canaries("5"),
     ));
-    let reports = round(&daemon(cfg, lab_env(OPS_SECRET))).await;
-    all_inconclusive("DNS failure", &reports, &[Reason::Network]);
+    judged += blind_round("DNS failure", cfg, &[Reason::Network]).await;
     tried += 1;
-    judged += reports.len();
 
     // TLS: trust roots that did not sign the lab's certificate (another lab's CA).
     let other_dir = tempfile::tempdir().unwrap();
@@ -340,10 +347,8 @@ async fn network_tls_clock_credential_and_witness_faults() {
         "3s",
         &canaries("3.1.1"),
     ));
-    let reports = round(&daemon(cfg, lab_env(OPS_SECRET))).await;
-    all_inconclusive("wrong CA", &reports, &[Reason::Tls]);
+    judged += blind_round("wrong CA", cfg, &[Reason::Tls]).await;
     tried += 1;
-    judged += reports.len();
     drop(other);
 
     // Clock skew on the daemon's side: credentials whose signatures the lab rejects as
@@ -351,11 +356,9 @@ async fn network_tls_clock_credential_and_witness_faults() {
     // lab's clock (the daemon signs with the real time).
     lab.set_faults(r#"{"clock_skew_secs":-1200}"#);
     let cfg = lab_config(&lab, "3s", "5");
-    let reports = round(&daemon(cfg, lab_env(OPS_SECRET))).await;
-    all_inconclusive("clock skew (-20 min)", &reports, &[Reason::UpgradeRejected]);
+    judged += blind_round("clock skew (-20 min)", cfg, &[Reason::UpgradeRejected]).await;
     lab.clear_faults();
     tried += 1;
-    judged += reports.len();
 
     // Credentials that expire in the middle of the round: the first fetches are valid, later
     // ones (the controls, which run after the denials) are expired. The 3.1.1 socket closes
@@ -392,17 +395,12 @@ async fn network_tls_clock_credential_and_witness_faults() {
 
     // Expired before the round: everything inconclusive(credentials).
     let cfg = lab_config(&lab, "3s", "5");
-    let mut ids = BTreeMap::new();
-    ids.insert("ops".to_string(), fixed(OPS_KEY, OPS_SECRET, None));
-    ids.insert(
-        "dev".to_string(),
-        fixed(
-            DEV_KEY,
-            DEV_SECRET,
-            Some(SystemTime::now() - Duration::from_secs(5)),
-        ),
+    let expired = fixed(
+        DEV_KEY,
+        DEV_SECRET,
+        Some(SystemTime::now() - Duration::from_secs(5)),
     );
-    let reports = round(&daemon_with(cfg, ids)).await;
+    let reports = round(&daemon_with(cfg, ops_and_dev(expired))).await;
     all_inconclusive("expired credentials", &reports, &[Reason::Credentials]);
     tried += 1;
     judged += reports.len();
