@@ -14,6 +14,7 @@ use iot_canary_core::verdict::{Expect, Reason, Verdict};
 use iot_canary_daemon::daemon::{CanaryReport, IdentityCreds, IdentitySource};
 use iot_canary_daemon::identity::{IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary_testkit::config::identities;
+use iot_canary_testkit::verdicts::assert_all_inconclusive;
 
 use crate::support::reliability::*;
 
@@ -382,14 +383,7 @@ async fn network_tls_clock_credential_and_witness_faults() {
         "some probes must meet expired credentials\n{}",
         table(&reports)
     );
-    for r in &reports {
-        assert!(
-            matches!(r.verdict, Verdict::Inconclusive(_)),
-            "{} must be inconclusive once the control met expired credentials\n{}",
-            r.canary,
-            table(&reports)
-        );
-    }
+    assert_all_inconclusive(&reports, "once the control met expired credentials");
     tried += 1;
     judged += reports.len();
 

@@ -29,3 +29,17 @@ pub fn false_denied(reports: &[CanaryReport]) -> usize {
         .filter(|r| r.verdict == Verdict::Denied && !denial_is_evidenced(r))
         .count()
 }
+
+/// Every report is `inconclusive` (a fault must never read as a verdict); `context` names the
+/// case in a failure, with the reports' table.
+pub fn assert_all_inconclusive(reports: &[CanaryReport], context: &str) {
+    for r in reports {
+        assert!(
+            matches!(r.verdict, Verdict::Inconclusive(_)),
+            "{context}: {} is {:?}\n{}",
+            r.canary,
+            r.verdict,
+            iot_canary_core::report::table(reports)
+        );
+    }
+}

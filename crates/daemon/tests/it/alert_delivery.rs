@@ -39,6 +39,14 @@ fn alerting() -> AlertingConfig {
     }
 }
 
+/// A receiver answering from `script`, and a dispatcher with one webhook notifier (`extra`
+/// TOML lines) posting to it.
+async fn hook(script: Vec<Answer>, extra: &str) -> (Receiver, Dispatcher) {
+    let rx = Receiver::start(script).await;
+    let d = Dispatcher::start(&settings(&webhook(&rx.url("/"), extra), &[])).unwrap();
+    (rx, d)
+}
+
 fn webhook(url: &str, extra: &str) -> String {
     format!(
         "[[notifier]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"{url}\"\nretry_initial = \"1ms\"\nretry_max = \"5ms\"\n{extra}\n"
@@ -120,8 +128,7 @@ async fn webhook_fire_dedup_repeat_resolve() {
 
 #[tokio::test]
 async fn blind_fires_after_two_rounds_as_warning() {
-    let mut rx = Receiver::start(vec![]).await;
-    let d = Dispatcher::start(&settings(&webhook(&rx.url("/"), ""), &[])).unwrap();
+    let (mut rx, d) = hook(vec![], "").await;
     let mut st = AlertState::new(&alerting());
     assert!(observe(&mut st, Standing::Blind, 0).is_empty());
     d.submit(&observe(&mut st, Standing::Blind, 60));
@@ -133,8 +140,7 @@ async fn blind_fires_after_two_rounds_as_warning() {
 
 #[tokio::test]
 async fn retry_after_500_delivers_and_counts_the_failure() {
-    let mut rx = Receiver::start(vec![Answer::Status(500)]).await;
-    let d = Dispatcher::start(&settings(&webhook(&rx.url("/"), ""), &[])).unwrap();
+    let (mut rx, d) = hook(vec![Answer::Status(500)], "").await;
     let mut st = AlertState::new(&alerting());
     d.submit(&observe(&mut st, Standing::Breach, 0));
     let first = rx.next().await;
@@ -147,8 +153,7 @@ async fn retry_after_500_delivers_and_counts_the_failure() {
 
 #[tokio::test]
 async fn client_error_is_not_retried() {
-    let mut rx = Receiver::start(vec![Answer::Status(400)]).await;
-    let d = Dispatcher::start(&settings(&webhook(&rx.url("/"), ""), &[])).unwrap();
+    let (mut rx, d) = hook(vec![Answer::Status(400)], "").await;
     let mut st = AlertState::new(&alerting());
     d.submit(&observe(&mut st, Standing::Breach, 0));
     rx.next().await;
@@ -160,8 +165,7 @@ async fn client_error_is_not_retried() {
 
 #[tokio::test]
 async fn gives_up_after_max_retries() {
-    let mut rx = Receiver::start(vec![Answer::Status(503); 10]).await;
-    let d = Dispatcher::start(&settings(&webhook(&rx.url("/"), "max_retries = 2"), &[])).unwrap();
+    let (mut rx, d) = hook(vec![Answer::Status(503); 10], "max_retries = 2").await;
     let mut st = AlertState::new(&alerting());
     d.submit(&observe(&mut st, Standing::Breach, 0));
     assert!(d.drain(WAIT).await);
@@ -218,12 +222,7 @@ async fn queue_stays_bounded_when_the_receiver_stalls() {
 
 #[tokio::test]
 async fn resolves_are_skipped_when_send_resolved_is_false() {
-    let mut rx = Receiver::start(vec![]).await;
-    let d = Dispatcher::start(&settings(
-        &webhook(&rx.url("/"), "send_resolved = false"),
-        &[],
-    ))
-    .unwrap();
+    let (mut rx, d) = hook(vec![], "send_resolved = false").await;
     let mut st = AlertState::new(&alerting());
     d.submit(&observe(&mut st, Standing::Breach, 0));
     d.submit(&observe(&mut st, Standing::Ok, 60));

@@ -14,6 +14,7 @@ use iot_canary_testkit::HOLE;
 use iot_canary_testkit::config::{Pace, dev_lamp_canaries, ops_dev};
 use iot_canary_testkit::lab::{self, Options};
 use iot_canary_testkit::scenario::{DEV, OPS, Scenario};
+use iot_canary_testkit::verdicts::assert_all_inconclusive;
 
 use crate::support::{
     assert_bait_delivered, assert_denial_evidence, daemon_with_keys, json_canary, parse, round,
@@ -129,14 +130,7 @@ async fn fault_case(version: &str, faults: iot_canary_lab::state::Faults, want: 
         "{}",
         show(&reports)
     );
-    for r in &reports {
-        assert!(
-            matches!(r.verdict, Verdict::Inconclusive(_)),
-            "{faults:?}: {} must be inconclusive\n{}",
-            r.canary,
-            show(&reports)
-        );
-    }
+    assert_all_inconclusive(&reports, &format!("{faults:?}"));
     let deny = reports
         .iter()
         .find(|r| r.canary.starts_with("sub-other"))
