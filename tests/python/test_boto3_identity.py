@@ -28,15 +28,21 @@ def code(fn):
     return None
 
 
-def main():
-    sts = boto3.client(
+def sts_client(akid, secret, token=None):
+    """An STS client of the lab signing with these credentials."""
+    return boto3.client(
         "sts",
         region_name=REGION,
         endpoint_url=env["LAB_STS"],
-        aws_access_key_id=env["LAB_AKID"],
-        aws_secret_access_key=env["LAB_SECRET"],
+        aws_access_key_id=akid,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
         config=signed,
     )
+
+
+def main():
+    sts = sts_client(env["LAB_AKID"], env["LAB_SECRET"])
     role = env["LAB_ROLE_ARN"]
     out = sts.assume_role(
         RoleArn=role,
@@ -45,15 +51,7 @@ def main():
         DurationSeconds=900,
     )
     c = out["Credentials"]
-    session = boto3.client(
-        "sts",
-        region_name=REGION,
-        endpoint_url=env["LAB_STS"],
-        aws_access_key_id=c["AccessKeyId"],
-        aws_secret_access_key=c["SecretAccessKey"],
-        aws_session_token=c["SessionToken"],
-        config=signed,
-    )
+    session = sts_client(c["AccessKeyId"], c["SecretAccessKey"], c["SessionToken"])
     who = session.get_caller_identity()
 
     idp = boto3.client("cognito-idp", region_name=REGION, endpoint_url=env["LAB_COGNITO_IDP"], config=unsigned)
@@ -72,29 +70,15 @@ def main():
 
     errors = {
         "assume_untrusted": code(
-            lambda: boto3.client(
-                "sts",
-                region_name=REGION,
-                endpoint_url=env["LAB_STS"],
-                aws_access_key_id="AKIALABOPS0000000001",
-                aws_secret_access_key="lab-secret-ops",
-                config=signed,
-            ).assume_role(RoleArn=role, RoleSessionName="ops")
+            lambda: sts_client("AKIALABOPS0000000001", "lab-secret-ops").assume_role(
+                RoleArn=role, RoleSessionName="ops"
+            )
         ),
         "assume_bad_policy": code(lambda: sts.assume_role(RoleArn=role, RoleSessionName="x1", Policy="{nope")),
         "assume_too_long": code(
             lambda: sts.assume_role(RoleArn=role, RoleSessionName="x2", DurationSeconds=7200)
         ),
-        "wrong_secret": code(
-            lambda: boto3.client(
-                "sts",
-                region_name=REGION,
-                endpoint_url=env["LAB_STS"],
-                aws_access_key_id=env["LAB_AKID"],
-                aws_secret_access_key="wrong",
-                config=signed,
-            ).get_caller_identity()
-        ),
+        "wrong_secret": code(lambda: sts_client(env["LAB_AKID"], "wrong").get_caller_identity()),
         "wrong_password": code(
             lambda: idp.initiate_auth(
                 AuthFlow="USER_PASSWORD_AUTH",
