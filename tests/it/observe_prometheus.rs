@@ -27,6 +27,7 @@ use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
 use iot_canary_daemon::daemon::{self, Daemon, Shard};
 use iot_canary_daemon::identity::Env;
 use iot_canary_testkit::net::{self, free_port};
+use iot_canary_testkit::write_file;
 use tokio::process::{Child, Command};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/DevRole";
@@ -245,19 +246,16 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
     let am_addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let am_dir = dir.path().join("am");
     std::fs::create_dir_all(&am_dir).unwrap();
-    std::fs::write(
-        am_dir.join("alertmanager.yml"),
+    let am_config = write_file(
+        &am_dir,
+        "alertmanager.yml",
         "route:\n  receiver: sink\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: sink\n",
-    )
-    .unwrap();
+    );
     let am_log = dir.path().join("alertmanager.log");
     let mut am = spawn(
         &alertmanager,
         &[
-            format!(
-                "--config.file={}",
-                am_dir.join("alertmanager.yml").display()
-            ),
+            format!("--config.file={}", am_config.display()),
             format!("--storage.path={}", am_dir.display()),
             format!("--web.listen-address={am_addr}"),
             "--cluster.listen-address=".into(),
@@ -307,22 +305,19 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
     let prom_dir = dir.path().join("prom");
     std::fs::create_dir_all(&prom_dir).unwrap();
     let rules = repo("deploy/prometheus/iot-canary-rules.yml");
-    std::fs::write(
-        prom_dir.join("prometheus.yml"),
-        format!(
+    let prom_config = write_file(
+        &prom_dir,
+        "prometheus.yml",
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    source: prometheus\nrule_files:\n  - {}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am_addr}']\nscrape_configs:\n  - job_name: iot-canary\n    static_configs:\n      - targets: ['{metrics}']\n",
             rules.display()
         ),
-    )
-    .unwrap();
+    );
     let prom_log = dir.path().join("prometheus.log");
     let mut prom = spawn(
         &prometheus,
         &[
-            format!(
-                "--config.file={}",
-                prom_dir.join("prometheus.yml").display()
-            ),
+            format!("--config.file={}", prom_config.display()),
             format!("--storage.tsdb.path={}", prom_dir.join("data").display()),
             format!("--web.listen-address={prom_addr}"),
             "--rules.alert.resend-delay=1s".into(),

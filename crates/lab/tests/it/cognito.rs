@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
-use iot_canary_testkit::lab::start_plain;
+use iot_canary_testkit::lab::{Admin, start_plain};
 use iot_canary_testkit::mqtt::{ConnectOutcome, connect_ok, connect_v5};
 use iot_canary_testkit::scenario::{
     DEMO_APP_CLIENT as CLIENT, DEMO_POOL as POOL, DEMO_PROVIDER as PROVIDER, OPS, Scenario,
@@ -14,8 +14,6 @@ use iot_canary_testkit::scenario::{
 use iot_canary_testkit::sdk::{cognito_identity, cognito_idp, id_token, identity_credentials, sts};
 use iot_canary_testkit::sigv4::Creds;
 use iot_canary_testkit::{WAIT, nonce};
-
-use crate::raw_http;
 
 /// An InitiateAuth that must fail: (flow, app client, parameters, error code).
 type AuthRefusal<'a> = (AuthFlowType, &'a str, &'a [(&'a str, &'a str)], &'a str);
@@ -70,30 +68,15 @@ async fn authenticated_identity_is_role_intersect_iot_policy() {
     drop(m);
 
     // Detaching her IoT policy (admin API) leaves the role alone: nothing is allowed.
-    let body =
-        serde_json::json!({ "policy": "AliceDevices", "target": { "identity": id } }).to_string();
-    let json = [("content-type", "application/json")];
-    let (s, b) = raw_http(
-        &lab.endpoints.admin,
-        "POST",
-        "/detach",
-        &json,
-        body.as_bytes(),
-    )
-    .await;
-    assert!((200..300).contains(&s), "detach: {s} {b}");
+    let admin = Admin::of(&lab);
+    let target = serde_json::json!({ "identity": id }).to_string();
+    let s = admin.detach("AliceDevices", &target).await;
+    assert!((200..300).contains(&s), "detach: {s}");
     let (o, _) = connect_v5(&lab, &creds, &format!("{id}-detached")).await;
     assert_eq!(o, ConnectOutcome::Refused("NotAuthorized".into()));
     // ... and re-attaching restores access.
-    let (s, b) = raw_http(
-        &lab.endpoints.admin,
-        "POST",
-        "/attach",
-        &json,
-        body.as_bytes(),
-    )
-    .await;
-    assert!((200..300).contains(&s), "attach: {s} {b}");
+    let s = admin.attach("AliceDevices", &target).await;
+    assert!((200..300).contains(&s), "attach: {s}");
     // (A different client id: AWS allows one CONNECT per second per client id.)
     let _m = connect_ok(&lab, &creds, &format!("{id}-reattached")).await;
     lab.shutdown().await;
