@@ -250,6 +250,12 @@ impl Client {
         self.expect(&Ev::SubAck(vec![qos])).await;
     }
 
+    /// The next PUBLISH (acks skipped) is `payload` on `topic`.
+    pub async fn expect_publish(&mut self, topic: &str, payload: &[u8]) {
+        let (t, p, _) = self.next_publish().await;
+        assert_eq!((t.as_str(), p.as_slice()), (topic, payload));
+    }
+
     /// Waits for a PUBLISH (skipping acks); panics on close.
     pub async fn next_publish(&mut self) -> (String, Vec<u8>, bool) {
         loop {
