@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::node::{Kind, Node};
-use super::{LoadOptions, Location, PolicyKind, PolicySource, SourceFinding, SourceSet};
+use super::{LoadOptions, Location, Pending, PolicyKind, PolicySource, SourceFinding, SourceSet};
 use crate::InputError;
 
 /// Why a value could not be resolved, and where.
@@ -589,12 +589,6 @@ impl<'a> Template<'a> {
     }
 }
 
-/// A policy before its role's kind is known.
-struct Pending {
-    role: Option<String>,
-    source: PolicySource,
-}
-
 pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet, InputError> {
     let at = |line: usize, message: String| InputError::At {
         file: file.into(),
@@ -879,7 +873,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
         }
     }
     // Which roles are identity-pool roles or behind role aliases.
-    let mut kinds: HashMap<String, Vec<(PolicyKind, String)>> = HashMap::new();
+    let mut kinds = super::RoleKinds::new();
     for (id, (ty, props, _)) in &t.resources {
         let Some(props) = props else { continue };
         match *ty {
@@ -946,32 +940,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             _ => {}
         }
     }
-    for p in pending {
-        let Some(role) = p.role else {
-            out.policies.push(p.source);
-            continue;
-        };
-        match kinds.get(&role) {
-            None => {
-                let mut s = p.source;
-                s.kind = PolicyKind::IamRole;
-                s.principal = role;
-                out.policies.push(s);
-            }
-            Some(list) => {
-                for (kind, alias) in list {
-                    let mut s = p.source.clone();
-                    s.kind = *kind;
-                    s.principal = if alias.is_empty() {
-                        role.clone()
-                    } else {
-                        alias.clone()
-                    };
-                    out.policies.push(s);
-                }
-            }
-        }
-    }
+    super::settle(&mut out, pending, &kinds);
     Ok(out)
 }
 

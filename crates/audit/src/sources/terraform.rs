@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::node::Node;
-use super::{LoadOptions, Location, PolicyKind, PolicySource, SourceFinding, SourceSet};
+use super::{LoadOptions, Location, Pending, PolicyKind, PolicySource, SourceFinding, SourceSet};
 use crate::InputError;
 
 struct Resource<'a> {
@@ -160,10 +160,6 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             _ => None,
         }
     };
-    struct Pending {
-        role: Option<String>,
-        source: PolicySource,
-    }
     let mut pending = Vec::new();
     let mut doc = |out: &mut SourceSet,
                    r: &Resource<'_>,
@@ -325,7 +321,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             );
         }
     }
-    let mut kinds: HashMap<String, Vec<(PolicyKind, String)>> = HashMap::new();
+    let mut kinds = super::RoleKinds::new();
     for r in &resources {
         match r.ty.as_str() {
             "aws_cognito_identity_pool_roles_attachment" => {
@@ -404,32 +400,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             _ => {}
         }
     }
-    for p in pending {
-        let Some(role) = p.role else {
-            out.policies.push(p.source);
-            continue;
-        };
-        match kinds.get(&role) {
-            None => {
-                let mut s = p.source;
-                s.kind = PolicyKind::IamRole;
-                s.principal = role;
-                out.policies.push(s);
-            }
-            Some(list) => {
-                for (kind, alias) in list {
-                    let mut s = p.source.clone();
-                    s.kind = *kind;
-                    s.principal = if alias.is_empty() {
-                        role.clone()
-                    } else {
-                        alias.clone()
-                    };
-                    out.policies.push(s);
-                }
-            }
-        }
-    }
+    super::settle(&mut out, pending, &kinds);
     Ok(out)
 }
 

@@ -442,11 +442,12 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
     match (&rc.topic_filter, need_filter, allow_filter) {
         (None, true, _) => missing(is, "topic_filter"),
         (Some(t), _, false) => extra(is, t, "topic_filter"),
-        (Some(t), _, true) if !valid_filter(t.get_ref()) => is.at(
-            t,
-            "topic_filter",
-            "invalid topic filter (`#` only as the last level, `+` only as a whole level)",
-        ),
+        (Some(t), _, true) if !iot_canary_policy::actions::valid_topic_filter(t.get_ref()) => is
+            .at(
+                t,
+                "topic_filter",
+                "invalid topic filter (`#` only as the last level, `+` only as a whole level)",
+            ),
         _ => {}
     }
     match (&rc.thing, need_thing) {
@@ -465,16 +466,4 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
         (Some(w), false) => extra(is, w, "witness"),
         _ => {}
     }
-}
-
-fn valid_filter(f: &str) -> bool {
-    if f.is_empty() {
-        return false;
-    }
-    let levels: Vec<&str> = f.split('/').collect();
-    levels.iter().enumerate().all(|(i, l)| match *l {
-        "#" => i == levels.len() - 1,
-        "+" => true,
-        l => !l.contains(['#', '+']),
-    })
 }
