@@ -770,13 +770,6 @@ mod tests {
         v.remove(0)
     }
 
-    fn err(text: &str) -> String {
-        match parse(text) {
-            Ok(v) => panic!("expected an error, parsed {v:?}"),
-            Err(e) => e,
-        }
-    }
-
     #[test]
     fn static_kind() {
         let id = one(r#"
@@ -795,125 +788,6 @@ mod tests {
                 session_token: None,
             })
         );
-    }
-
-    #[test]
-    fn unknown_key_is_rejected_inside_a_tagged_kind() {
-        let e = err(r#"
-            [[identity]]
-            name = "ops"
-            kind = "static"
-            access_key_id_env = "A"
-            secret_access_key_env = "B"
-            colour = "blue"
-        "#);
-        assert!(e.contains("unknown field `colour`"), "{e}");
-        // The caller gets a line to point at.
-        assert!(e.contains("line"), "{e}");
-        let e = err(r#"
-            [[identity]]
-            name = "g"
-            kind = "cognito-guest"
-            identity_pool_id = "us-east-1:x"
-            user_pool_id = "p"
-        "#);
-        assert!(e.contains("unknown field `user_pool_id`"), "{e}");
-    }
-
-    #[test]
-    fn unknown_kind_is_rejected() {
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-            kind = "saml"
-        "#);
-        assert!(e.contains("unknown variant `saml`"), "{e}");
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-        "#);
-        assert!(e.contains("missing field `kind`"), "{e}");
-    }
-
-    #[test]
-    fn inline_secrets_are_rejected_with_advice() {
-        let cases = [
-            (
-                r#"kind = "static"
-                   access_key_id_env = "A"
-                   secret_access_key = "wJalr""#,
-                "secret_access_key",
-            ),
-            (
-                r#"kind = "static"
-                   access_key_id_env = "A"
-                   secret_access_key_env = "B"
-                   session_token = "tok""#,
-                "session_token",
-            ),
-            (
-                r#"kind = "cognito"
-                   user_pool_id = "p"
-                   app_client_id = "c"
-                   identity_pool_id = "i"
-                   username = "alice"
-                   password = "hunter2""#,
-                "password",
-            ),
-            (
-                r#"kind = "credential-endpoint"
-                   url = "https://vend.example.com/creds"
-                   bearer_token = "tok""#,
-                "bearer_token",
-            ),
-        ];
-        for (body, key) in cases {
-            let e = err(&format!("[[identity]]\nname = \"x\"\n{body}\n"));
-            assert!(
-                e.contains(&format!("`{key}`: inline secrets are not allowed")),
-                "{e}"
-            );
-            assert!(e.contains(&format!("`{key}_env`")), "{e}");
-            assert!(e.contains(&format!("`{key}_file`")), "{e}");
-            assert!(
-                !e.contains("hunter2") && !e.contains("wJalr") && !e.contains("\"tok\""),
-                "secret echoed: {e}"
-            );
-        }
-    }
-
-    #[test]
-    fn secret_reference_rules() {
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-            kind = "static"
-            access_key_id_env = "A"
-        "#);
-        assert!(
-            e.contains("missing `secret_access_key_env` or `secret_access_key_file`"),
-            "{e}"
-        );
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-            kind = "static"
-            access_key_id_env = "A"
-            secret_access_key_env = "B"
-            secret_access_key_file = "/x"
-        "#);
-        assert!(
-            e.contains("only one of `secret_access_key_env` and `secret_access_key_file`"),
-            "{e}"
-        );
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-            kind = "static"
-            access_key_id_env = ""
-            secret_access_key_env = "B"
-        "#);
-        assert!(e.contains("`access_key_id_env` is empty"), "{e}");
     }
 
     #[test]
@@ -978,24 +852,6 @@ mod tests {
             panic!()
         };
         assert_eq!(a.source, BaseCredentials::DefaultChain);
-
-        let e = err(&format!("{base}duration = \"5m\""));
-        assert!(e.contains("`duration`") && e.contains("15m to 12h"), "{e}");
-        let e = err(&format!("{base}duration = \"15\""));
-        assert!(
-            e.contains("`duration`") && e.contains("missing unit"),
-            "{e}"
-        );
-        let e = err(&format!("{base}session_policy = \"{{not json\""));
-        assert!(e.contains("`session_policy` is not valid JSON"), "{e}");
-        let e = err(&format!(
-            "{base}session_policy = \"{{}}\"\nsession_policy_file = \"p.json\""
-        ));
-        assert!(e.contains("only one of `session_policy`"), "{e}");
-        let e = err(&base.replace("role/R", "user/R"));
-        assert!(e.contains("`role_arn`"), "{e}");
-        let e = err(&base.replace("\"s1\"", "\"bad name\""));
-        assert!(e.contains("`session_name`"), "{e}");
     }
 
     #[test]
@@ -1017,17 +873,6 @@ mod tests {
         assert_eq!(c.login.password, SecretRef::Env("ALICE_PASSWORD".into()));
         assert!(c.login.app_client_secret.is_some());
         assert_eq!(c.login_provider, None);
-
-        let e = err(r#"
-            [[identity]]
-            name = "alice"
-            kind = "cognito"
-            user_pool_id = "us-east-1_Lab"
-            app_client_id = "labclient"
-            identity_pool_id = "us-east-1:pool"
-            password_env = "P"
-        "#);
-        assert!(e.contains("missing field `username`"), "{e}");
 
         let id = one(r#"
             [[identity]]
@@ -1086,35 +931,6 @@ mod tests {
             c.auth,
             EndpointAuth::Bearer(SecretRef::Env("VEND_TOKEN".into()))
         );
-
-        let head = "[[identity]]\nname = \"b\"\nkind = \"credential-endpoint\"\n";
-        let e = err(&format!("{head}url = \"https://x/creds\""));
-        assert!(e.contains("missing credentials for the endpoint"), "{e}");
-        let e = err(&format!(
-            "{head}url = \"https://x/creds\"\nbearer_token_env = \"T\"\nusername = \"bob\""
-        ));
-        assert!(e.contains("not both"), "{e}");
-        let e = err(&format!(
-            "{head}url = \"https://x/creds\"\nusername = \"bob\"\npassword_env = \"P\""
-        ));
-        assert!(e.contains("missing `user_pool_id`"), "{e}");
-        let e = err(&format!("{head}url = \"/creds\"\nbearer_token_env = \"T\""));
-        assert!(e.contains("`url`"), "{e}");
-        let e = err(&format!(
-            "{head}url = \"https://x/creds\"\nbearer_token_env = \"T\"\nmethod = \"PUT\""
-        ));
-        assert!(e.contains("unknown variant `PUT`"), "{e}");
-    }
-
-    #[test]
-    fn names_are_checked() {
-        let e = err(r#"
-            [[identity]]
-            name = "has space"
-            kind = "cognito-guest"
-            identity_pool_id = "p"
-        "#);
-        assert!(e.contains("`name`"), "{e}");
     }
 
     #[test]
@@ -1129,16 +945,6 @@ mod tests {
             panic!()
         };
         assert_eq!(a.duration, Some(Duration::from_secs(900)));
-        for (bad, why) in [
-            ("10d", "15m to 12h"),
-            ("10", "missing unit"),
-            ("", "empty duration"),
-            ("m", "invalid duration"),
-            ("99999999999999999999s", "invalid duration"),
-        ] {
-            let e = one(&format!("duration = \"{bad}\"")).unwrap_err();
-            assert!(e.contains("`duration`") && e.contains(why), "{bad}: {e}");
-        }
     }
 
     #[test]
