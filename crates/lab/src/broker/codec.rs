@@ -146,6 +146,20 @@ pub fn decode(
     Ok(Some(packet))
 }
 
+/// SUBSCRIBE carries the same fields in both versions, in types of their own.
+macro_rules! subscribe {
+    ($s:expr) => {
+        Inbound::Subscribe {
+            pkid: $s.pkid,
+            filters: $s
+                .filters
+                .into_iter()
+                .map(|f| (f.path, qos_u8(f.qos)))
+                .collect(),
+        }
+    };
+}
+
 fn from_v4(p: v4::Packet) -> Inbound {
     match p {
         v4::Packet::Connect(c) => Inbound::Connect {
@@ -164,14 +178,7 @@ fn from_v4(p: v4::Packet) -> Inbound {
             topic_alias: None,
         },
         v4::Packet::PubAck(_) => Inbound::PubAck,
-        v4::Packet::Subscribe(s) => Inbound::Subscribe {
-            pkid: s.pkid,
-            filters: s
-                .filters
-                .into_iter()
-                .map(|f| (f.path, qos_u8(f.qos)))
-                .collect(),
-        },
+        v4::Packet::Subscribe(s) => subscribe!(s),
         v4::Packet::Unsubscribe(u) => Inbound::Unsubscribe {
             pkid: u.pkid,
             filters: u.topics,
@@ -203,14 +210,7 @@ fn from_v5(p: v5::Packet) -> Inbound {
             topic_alias: p.properties.and_then(|p| p.topic_alias),
         },
         v5::Packet::PubAck(_) => Inbound::PubAck,
-        v5::Packet::Subscribe(s) => Inbound::Subscribe {
-            pkid: s.pkid,
-            filters: s
-                .filters
-                .into_iter()
-                .map(|f| (f.path, qos_u8(f.qos)))
-                .collect(),
-        },
+        v5::Packet::Subscribe(s) => subscribe!(s),
         v5::Packet::Unsubscribe(u) => Inbound::Unsubscribe {
             pkid: u.pkid,
             filters: u.filters,

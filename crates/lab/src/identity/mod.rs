@@ -87,7 +87,11 @@ pub fn router(lab: Arc<LabState>) -> Router {
 }
 
 fn request_id() -> String {
-    let b: [u8; 16] = rand::rng().random();
+    hyphenated(&rand::rng().random())
+}
+
+/// 16 bytes written as AWS writes request ids and UUIDs: 8-4-4-4-12 lower-case hex digits.
+pub(crate) fn hyphenated(b: &[u8; 16]) -> String {
     let h = hex::encode(b);
     format!(
         "{}-{}-{}-{}-{}",
@@ -399,15 +403,7 @@ fn uuid_v4() -> String {
     let mut b: [u8; 16] = rand::rng().random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    hyphenated(&b)
 }
 
 fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, AwsError> {
