@@ -119,7 +119,7 @@ impl Session {
                 o.set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT);
                 o.set_request_modifier(modifier);
                 let (client, el) = rumqttc::v5::AsyncClient::new(o, 64);
-                let task = tokio::spawn(drive_v5(el, tx, ack_tx, cred_failed));
+                let task = tokio::spawn(drive(el, tx, ack_tx, cred_failed));
                 (Client::V5(client), task)
             }
             MqttVersion::V311 => {
@@ -130,7 +130,7 @@ impl Session {
                 o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
                 o.set_request_modifier(modifier);
                 let (client, el) = rumqttc::AsyncClient::new(o, 64);
-                let task = tokio::spawn(drive_v4(el, tx, ack_tx, cred_failed));
+                let task = tokio::spawn(drive(el, tx, ack_tx, cred_failed));
                 (Client::V4(client), task)
             }
         };
@@ -327,93 +327,93 @@ fn deliver(inc: Incoming, ack: &mut Option<AckTx>, tx: &EventTx) -> bool {
     }
 }
 
-async fn drive_v5(
-    mut el: rumqttc::v5::EventLoop,
-    tx: EventTx,
-    ack: AckTx,
-    cred_failed: Arc<Mutex<bool>>,
-) {
-    use rumqttc::v5::{ConnectionError as E, Event as RE, StateError};
-    let mut ack = Some(ack);
-    loop {
-        match el.poll().await {
-            Ok(RE::Incoming(p)) => {
-                if !deliver(incoming_v5(p), &mut ack, &tx) {
-                    return;
-                }
+/// What one poll of an event loop comes to, whichever the protocol version.
+enum Polled {
+    Packet(Incoming),
+    Outgoing,
+    /// The server refused the CONNECT with this code.
+    Refused(u8),
+    Closed(CloseCause),
+}
+
+/// One protocol version's event loop, read as [`Polled`] steps.
+trait EventLoop {
+    async fn next(&mut self, cred_failed: &Mutex<bool>) -> Polled;
+}
+
+impl EventLoop for rumqttc::v5::EventLoop {
+    async fn next(&mut self, cred_failed: &Mutex<bool>) -> Polled {
+        use rumqttc::v5::{ConnectionError as E, Event as RE, StateError};
+        let e = match self.poll().await {
+            Ok(RE::Incoming(p)) => return Polled::Packet(incoming_v5(p)),
+            Ok(RE::Outgoing(_)) => return Polled::Outgoing,
+            Err(e) => e,
+        };
+        Polled::Closed(match &e {
+            _ if cred_flag(cred_failed) => CloseCause::Credentials,
+            E::ConnectionRefused(c) => return Polled::Refused(codes::connack_v5(*c)),
+            E::MqttState(StateError::ServerDisconnect { reason_code, .. }) => {
+                CloseCause::ServerDisconnect(*reason_code as u8)
             }
-            Ok(RE::Outgoing(_)) => {}
-            Err(e) => {
-                let cause = match &e {
-                    _ if cred_flag(&cred_failed) => CloseCause::Credentials,
-                    E::ConnectionRefused(c) => {
-                        if let Some(a) = ack.take() {
-                            let _ = a.send(Err(ConnectFailure::Refused(codes::connack_v5(*c))));
-                        }
-                        return;
-                    }
-                    E::MqttState(StateError::ServerDisconnect { reason_code, .. }) => {
-                        CloseCause::ServerDisconnect(*reason_code as u8)
-                    }
-                    E::MqttState(StateError::ConnFail { reason }) => {
-                        if let Some(a) = ack.take() {
-                            let _ =
-                                a.send(Err(ConnectFailure::Refused(codes::connack_v5(*reason))));
-                        }
-                        return;
-                    }
-                    E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
-                    E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
-                    E::MqttState(StateError::Deserialization(
-                        rumqttc::v5::mqttbytes::Error::Io(io),
-                    )) => io_cause(io),
-                    E::Websocket(w) => ws_cause(w),
-                    E::Tls(_) => CloseCause::Tls,
-                    E::Timeout(_) => CloseCause::Network,
-                    other => CloseCause::Protocol(short(other)),
-                };
-                finish(ack.take(), &tx, cause);
-                return;
+            E::MqttState(StateError::ConnFail { reason }) => {
+                return Polled::Refused(codes::connack_v5(*reason));
             }
-        }
+            E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
+            E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
+            E::MqttState(StateError::Deserialization(rumqttc::v5::mqttbytes::Error::Io(io))) => {
+                io_cause(io)
+            }
+            E::Websocket(w) => ws_cause(w),
+            E::Tls(_) => CloseCause::Tls,
+            E::Timeout(_) => CloseCause::Network,
+            other => CloseCause::Protocol(short(other)),
+        })
     }
 }
 
-async fn drive_v4(
-    mut el: rumqttc::EventLoop,
-    tx: EventTx,
-    ack: AckTx,
-    cred_failed: Arc<Mutex<bool>>,
-) {
-    use rumqttc::{ConnectionError as E, Event as RE, StateError};
+impl EventLoop for rumqttc::EventLoop {
+    async fn next(&mut self, cred_failed: &Mutex<bool>) -> Polled {
+        use rumqttc::{ConnectionError as E, Event as RE, StateError};
+        let e = match self.poll().await {
+            Ok(RE::Incoming(p)) => return Polled::Packet(incoming_v4(p)),
+            Ok(RE::Outgoing(_)) => return Polled::Outgoing,
+            Err(e) => e,
+        };
+        Polled::Closed(match &e {
+            _ if cred_flag(cred_failed) => CloseCause::Credentials,
+            E::ConnectionRefused(c) => return Polled::Refused(codes::connack_v4(*c)),
+            E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
+            E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
+            E::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(io))) => {
+                io_cause(io)
+            }
+            E::Websocket(w) => ws_cause(w),
+            E::Tls(_) => CloseCause::Tls,
+            E::NetworkTimeout | E::FlushTimeout => CloseCause::Network,
+            other => CloseCause::Protocol(short(other)),
+        })
+    }
+}
+
+/// Runs an event loop until the connection ends, answering the CONNECT waiter once and
+/// forwarding every later event.
+async fn drive(mut el: impl EventLoop, tx: EventTx, ack: AckTx, cred_failed: Arc<Mutex<bool>>) {
     let mut ack = Some(ack);
     loop {
-        match el.poll().await {
-            Ok(RE::Incoming(p)) => {
-                if !deliver(incoming_v4(p), &mut ack, &tx) {
+        match el.next(&cred_failed).await {
+            Polled::Packet(p) => {
+                if !deliver(p, &mut ack, &tx) {
                     return;
                 }
             }
-            Ok(RE::Outgoing(_)) => {}
-            Err(e) => {
-                let cause = match &e {
-                    _ if cred_flag(&cred_failed) => CloseCause::Credentials,
-                    E::ConnectionRefused(c) => {
-                        if let Some(a) = ack.take() {
-                            let _ = a.send(Err(ConnectFailure::Refused(codes::connack_v4(*c))));
-                        }
-                        return;
-                    }
-                    E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
-                    E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
-                    E::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(
-                        io,
-                    ))) => io_cause(io),
-                    E::Websocket(w) => ws_cause(w),
-                    E::Tls(_) => CloseCause::Tls,
-                    E::NetworkTimeout | E::FlushTimeout => CloseCause::Network,
-                    other => CloseCause::Protocol(short(other)),
-                };
+            Polled::Outgoing => {}
+            Polled::Refused(code) => {
+                if let Some(a) = ack.take() {
+                    let _ = a.send(Err(ConnectFailure::Refused(code)));
+                }
+                return;
+            }
+            Polled::Closed(cause) => {
                 finish(ack.take(), &tx, cause);
                 return;
             }
