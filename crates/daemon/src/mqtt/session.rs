@@ -327,36 +327,35 @@ fn deliver(inc: Incoming, ack: &mut Option<AckTx>, tx: &EventTx) -> bool {
     }
 }
 
-/// What one poll of an event loop comes to, whichever the protocol version.
-enum Polled {
-    Packet(Incoming),
-    Outgoing,
-    /// The server refused the CONNECT with this code.
-    Refused(u8),
-    Closed(CloseCause),
-}
-
-/// One protocol version's event loop, read as [`Polled`] steps.
+/// One protocol version's event loop: its packets and how its errors end a session.
 trait EventLoop {
-    async fn next(&mut self, cred_failed: &Mutex<bool>) -> Polled;
+    type Error;
+    /// The next packet from the server; `None` for one the client sent.
+    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error>;
+    /// How an error ends the session: a close cause, or `Err` with the code of a refused
+    /// CONNECT.
+    fn ended(e: &Self::Error) -> Result<CloseCause, u8>;
 }
 
 impl EventLoop for rumqttc::v5::EventLoop {
-    async fn next(&mut self, cred_failed: &Mutex<bool>) -> Polled {
-        use rumqttc::v5::{ConnectionError as E, Event as RE, StateError};
-        let e = match self.poll().await {
-            Ok(RE::Incoming(p)) => return Polled::Packet(incoming_v5(p)),
-            Ok(RE::Outgoing(_)) => return Polled::Outgoing,
-            Err(e) => e,
-        };
-        Polled::Closed(match &e {
-            _ if cred_flag(cred_failed) => CloseCause::Credentials,
-            E::ConnectionRefused(c) => return Polled::Refused(codes::connack_v5(*c)),
+    type Error = rumqttc::v5::ConnectionError;
+
+    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error> {
+        Ok(match self.poll().await? {
+            rumqttc::v5::Event::Incoming(p) => Some(incoming_v5(p)),
+            rumqttc::v5::Event::Outgoing(_) => None,
+        })
+    }
+
+    fn ended(e: &Self::Error) -> Result<CloseCause, u8> {
+        use rumqttc::v5::{ConnectionError as E, StateError};
+        Ok(match e {
+            E::ConnectionRefused(c) => return Err(codes::connack_v5(*c)),
             E::MqttState(StateError::ServerDisconnect { reason_code, .. }) => {
                 CloseCause::ServerDisconnect(*reason_code as u8)
             }
             E::MqttState(StateError::ConnFail { reason }) => {
-                return Polled::Refused(codes::connack_v5(*reason));
+                return Err(codes::connack_v5(*reason));
             }
             E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
             E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
@@ -372,16 +371,19 @@ impl EventLoop for rumqttc::v5::EventLoop {
 }
 
 impl EventLoop for rumqttc::EventLoop {
-    async fn next(&mut self, cred_failed: &Mutex<bool>) -> Polled {
-        use rumqttc::{ConnectionError as E, Event as RE, StateError};
-        let e = match self.poll().await {
-            Ok(RE::Incoming(p)) => return Polled::Packet(incoming_v4(p)),
-            Ok(RE::Outgoing(_)) => return Polled::Outgoing,
-            Err(e) => e,
-        };
-        Polled::Closed(match &e {
-            _ if cred_flag(cred_failed) => CloseCause::Credentials,
-            E::ConnectionRefused(c) => return Polled::Refused(codes::connack_v4(*c)),
+    type Error = rumqttc::ConnectionError;
+
+    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error> {
+        Ok(match self.poll().await? {
+            rumqttc::Event::Incoming(p) => Some(incoming_v4(p)),
+            rumqttc::Event::Outgoing(_) => None,
+        })
+    }
+
+    fn ended(e: &Self::Error) -> Result<CloseCause, u8> {
+        use rumqttc::{ConnectionError as E, StateError};
+        Ok(match e {
+            E::ConnectionRefused(c) => return Err(codes::connack_v4(*c)),
             E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
             E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
             E::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(io))) => {
@@ -397,27 +399,36 @@ impl EventLoop for rumqttc::EventLoop {
 
 /// Runs an event loop until the connection ends, answering the CONNECT waiter once and
 /// forwarding every later event.
-async fn drive(mut el: impl EventLoop, tx: EventTx, ack: AckTx, cred_failed: Arc<Mutex<bool>>) {
+async fn drive<L: EventLoop>(mut el: L, tx: EventTx, ack: AckTx, cred_failed: Arc<Mutex<bool>>) {
     let mut ack = Some(ack);
     loop {
-        match el.next(&cred_failed).await {
-            Polled::Packet(p) => {
+        let e = match el.packet().await {
+            Ok(Some(p)) => {
                 if !deliver(p, &mut ack, &tx) {
                     return;
                 }
+                continue;
             }
-            Polled::Outgoing => {}
-            Polled::Refused(code) => {
-                if let Some(a) = ack.take() {
-                    let _ = a.send(Err(ConnectFailure::Refused(code)));
+            Ok(None) => continue,
+            Err(e) => e,
+        };
+        // The presigner could not get credentials: that, not the error the client reports,
+        // is why the connection ended.
+        let cause = if cred_flag(&cred_failed) {
+            CloseCause::Credentials
+        } else {
+            match L::ended(&e) {
+                Ok(cause) => cause,
+                Err(code) => {
+                    if let Some(a) = ack.take() {
+                        let _ = a.send(Err(ConnectFailure::Refused(code)));
+                    }
+                    return;
                 }
-                return;
             }
-            Polled::Closed(cause) => {
-                finish(ack.take(), &tx, cause);
-                return;
-            }
-        }
+        };
+        finish(ack.take(), &tx, cause);
+        return;
     }
 }
 

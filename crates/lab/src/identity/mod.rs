@@ -145,6 +145,22 @@ fn register(lab: &LabState, c: &MintedCredentials, principal: Principal) {
     });
 }
 
+/// Mints and registers the credentials of an assumed-role session STS granted.
+fn issue_session(lab: &LabState, grant: &sts::SessionGrant) -> Result<MintedCredentials, AwsError> {
+    let session_policy = parse_session_policy(grant.session_policy.as_deref())?;
+    let creds = mint(grant.expiration);
+    register(
+        lab,
+        &creds,
+        Principal::AssumedRole {
+            role: grant.role.clone(),
+            session_name: grant.session_name.clone(),
+            session_policy,
+        },
+    );
+    Ok(creds)
+}
+
 fn epoch_secs(t: SystemTime) -> u64 {
     t.duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -261,17 +277,7 @@ fn sts_request(
                 check_policy,
                 now,
             )?;
-            let session_policy = parse_session_policy(grant.session_policy.as_deref())?;
-            let creds = mint(grant.expiration);
-            register(
-                lab,
-                &creds,
-                Principal::AssumedRole {
-                    role: grant.role.clone(),
-                    session_name: grant.session_name.clone(),
-                    session_policy,
-                },
-            );
+            let creds = issue_session(lab, &grant)?;
             tracing::info!(role = %grant.role, session = %grant.session_name, caller = %caller.arn(&account), "sts: AssumeRole");
             Ok(sts::assume_role_xml(&account, &grant, &creds, rid))
         }
@@ -615,20 +621,10 @@ async fn vend(State(p): State<Arc<Plane>>, method: Method, headers: HeaderMap) -
             );
         }
     };
-    let session_policy = match parse_session_policy(grant.session_policy.as_deref()) {
-        Ok(sp) => sp,
+    let creds = match issue_session(lab, &grant) {
+        Ok(c) => c,
         Err(e) => return vend_error(StatusCode::INTERNAL_SERVER_ERROR, e.code, e.message),
     };
-    let creds = mint(grant.expiration);
-    register(
-        lab,
-        &creds,
-        Principal::AssumedRole {
-            role: grant.role.clone(),
-            session_name: grant.session_name.clone(),
-            session_policy,
-        },
-    );
     tracing::info!(user = %subject.username, things = things.len(), "vending: issued credentials");
     let expiration = aws_smithy_types::DateTime::from(creds.expiration)
         .fmt(aws_smithy_types::date_time::Format::DateTime)
