@@ -161,40 +161,22 @@ fn parse_statement(
                 }
             },
             "Action" | "NotAction" => {
-                if action.is_some() {
-                    return Err(fail(
-                        &kpath,
-                        "a statement has either Action or NotAction, not both".into(),
-                    ));
-                }
-                let list = string_list(value, &kpath, fail)?;
-                for (i, a) in list.iter().enumerate() {
-                    if a != "*" && !a.contains(':') {
-                        return Err(fail(
-                            &format!("{kpath}[{i}]"),
-                            format!("action `{a}` must be `service:action` or `*`"),
-                        ));
-                    }
-                }
-                action = Some((key == "NotAction", list));
+                action = Some(element_list(
+                    (key, value, &kpath),
+                    ("Action", "NotAction", action.is_some()),
+                    |a| a == "*" || a.contains(':'),
+                    |a| format!("action `{a}` must be `service:action` or `*`"),
+                    fail,
+                )?);
             }
             "Resource" | "NotResource" => {
-                if resource.is_some() {
-                    return Err(fail(
-                        &kpath,
-                        "a statement has either Resource or NotResource, not both".into(),
-                    ));
-                }
-                let list = string_list(value, &kpath, fail)?;
-                for (i, r) in list.iter().enumerate() {
-                    if r != "*" && !r.starts_with("arn:") {
-                        return Err(fail(
-                            &format!("{kpath}[{i}]"),
-                            format!("resource `{r}` must be an ARN (`arn:...`) or `*`"),
-                        ));
-                    }
-                }
-                resource = Some((key == "NotResource", list));
+                resource = Some(element_list(
+                    (key, value, &kpath),
+                    ("Resource", "NotResource", resource.is_some()),
+                    |r| r == "*" || r.starts_with("arn:"),
+                    |r| format!("resource `{r}` must be an ARN (`arn:...`) or `*`"),
+                    fail,
+                )?);
             }
             "Condition" => {
                 (conditions, raw_conditions) = parse_conditions(value, &kpath, variables, fail)?;
@@ -248,6 +230,28 @@ fn parse_statement(
         conditions,
         raw,
     })
+}
+
+/// An `Action`/`NotAction` or `Resource`/`NotResource` element as `(negated, list)`; `seen`
+/// says the statement already had one of the pair.
+fn element_list(
+    (key, value, kpath): (&str, &Value, &str),
+    (name, not_name, seen): (&str, &str, bool),
+    valid: impl Fn(&str) -> bool,
+    invalid: impl Fn(&str) -> String,
+    fail: &impl Fn(&str, String) -> PolicyError,
+) -> Result<(bool, Vec<String>), PolicyError> {
+    if seen {
+        return Err(fail(
+            kpath,
+            format!("a statement has either {name} or {not_name}, not both"),
+        ));
+    }
+    let list = string_list(value, kpath, fail)?;
+    if let Some((i, bad)) = list.iter().enumerate().find(|(_, s)| !valid(s)) {
+        return Err(fail(&format!("{kpath}[{i}]"), invalid(bad)));
+    }
+    Ok((key == not_name, list))
 }
 
 fn string_list(
