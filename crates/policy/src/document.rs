@@ -161,22 +161,10 @@ fn parse_statement(
                 }
             },
             "Action" | "NotAction" => {
-                action = Some(element_list(
-                    (key, value, &kpath),
-                    ("Action", "NotAction", action.is_some()),
-                    |a| a == "*" || a.contains(':'),
-                    |a| format!("action `{a}` must be `service:action` or `*`"),
-                    fail,
-                )?);
+                action = Some(ACTION.read(key, value, &kpath, &action, fail)?)
             }
             "Resource" | "NotResource" => {
-                resource = Some(element_list(
-                    (key, value, &kpath),
-                    ("Resource", "NotResource", resource.is_some()),
-                    |r| r == "*" || r.starts_with("arn:"),
-                    |r| format!("resource `{r}` must be an ARN (`arn:...`) or `*`"),
-                    fail,
-                )?);
+                resource = Some(RESOURCE.read(key, value, &kpath, &resource, fail)?)
             }
             "Condition" => {
                 (conditions, raw_conditions) = parse_conditions(value, &kpath, variables, fail)?;
@@ -232,26 +220,61 @@ fn parse_statement(
     })
 }
 
-/// An `Action`/`NotAction` or `Resource`/`NotResource` element as `(negated, list)`; `seen`
-/// says the statement already had one of the pair.
-fn element_list(
-    (key, value, kpath): (&str, &Value, &str),
-    (name, not_name, seen): (&str, &str, bool),
-    valid: impl Fn(&str) -> bool,
-    invalid: impl Fn(&str) -> String,
-    fail: &impl Fn(&str, String) -> PolicyError,
-) -> Result<(bool, Vec<String>), PolicyError> {
-    if seen {
-        return Err(fail(
-            kpath,
-            format!("a statement has either {name} or {not_name}, not both"),
-        ));
+/// A statement element that lists strings and has a negated form.
+struct ListElement {
+    name: &'static str,
+    not_name: &'static str,
+    /// What each string is called in errors, and what it must look like.
+    item: &'static str,
+    shape: &'static str,
+    valid: fn(&str) -> bool,
+}
+
+const ACTION: ListElement = ListElement {
+    name: "Action",
+    not_name: "NotAction",
+    item: "action",
+    shape: "`service:action` or `*`",
+    valid: |a| a == "*" || a.contains(':'),
+};
+
+const RESOURCE: ListElement = ListElement {
+    name: "Resource",
+    not_name: "NotResource",
+    item: "resource",
+    shape: "an ARN (`arn:...`) or `*`",
+    valid: |r| r == "*" || r.starts_with("arn:"),
+};
+
+impl ListElement {
+    /// `(negated, list)` of the element written as `key`; `seen` is what the statement
+    /// already had of this element or its negation.
+    fn read(
+        &self,
+        key: &str,
+        value: &Value,
+        kpath: &str,
+        seen: &Option<(bool, Vec<String>)>,
+        fail: &impl Fn(&str, String) -> PolicyError,
+    ) -> Result<(bool, Vec<String>), PolicyError> {
+        if seen.is_some() {
+            return Err(fail(
+                kpath,
+                format!(
+                    "a statement has either {} or {}, not both",
+                    self.name, self.not_name
+                ),
+            ));
+        }
+        let list = string_list(value, kpath, fail)?;
+        if let Some((i, bad)) = list.iter().enumerate().find(|(_, s)| !(self.valid)(s)) {
+            return Err(fail(
+                &format!("{kpath}[{i}]"),
+                format!("{} `{bad}` must be {}", self.item, self.shape),
+            ));
+        }
+        Ok((key == self.not_name, list))
     }
-    let list = string_list(value, kpath, fail)?;
-    if let Some((i, bad)) = list.iter().enumerate().find(|(_, s)| !valid(s)) {
-        return Err(fail(&format!("{kpath}[{i}]"), invalid(bad)));
-    }
-    Ok((key == not_name, list))
 }
 
 fn string_list(
