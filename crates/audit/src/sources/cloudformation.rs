@@ -963,25 +963,7 @@ mod tests {
     #[test]
     fn short_and_long_form_intrinsics_resolve() {
         let s = load_yaml(
-            r#"
-Parameters:
-  Prefix: {Type: String, Default: fleet}
-Resources:
-  Thing: {Type: AWS::IoT::Thing, Properties: {ThingName: !Sub '${Prefix}-one'}}
-  P:
-    Type: AWS::IoT::Policy
-    Properties:
-      PolicyName: p1
-      PolicyDocument:
-        Version: '2012-10-17'
-        Statement:
-          - Effect: Allow
-            Action: iot:Publish
-            Resource:
-              - !Sub 'arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:topic/${Prefix}/${!iot:ClientId}'
-              - !Join [':', [arn, aws, iot, !Ref 'AWS::Region', '1', !Sub ['thing/${T}', {T: !Ref Thing}]]]
-              - {"Fn::GetAtt": [Thing, Arn]}
-"#,
+            include_str!("fixtures/cfn-short-and-long-form-intrinsics-resolve.yaml"),
             &[("Prefix", "lab")],
         );
         assert!(s.findings.is_empty(), "{:?}", s.findings);
@@ -1002,29 +984,7 @@ Resources:
     #[test]
     fn unresolvable_intrinsics_are_findings_with_lines() {
         let s = load_yaml(
-            r#"
-Parameters:
-  NoDefault: {Type: String}
-Resources:
-  P:
-    Type: AWS::IoT::Policy
-    Properties:
-      PolicyDocument:
-        Statement:
-          - {Effect: Allow, Action: iot:Connect, Resource: !Sub 'arn:aws:iot:*:*:client/${NoDefault}'}
-  Q:
-    Type: AWS::IoT::Policy
-    Properties:
-      PolicyDocument:
-        Statement:
-          - {Effect: Allow, Action: iot:Connect, Resource: !Sub 'arn:aws:iot:*:*:client/${iot:ClientId}'}
-  R:
-    Type: AWS::IoT::Policy
-    Properties:
-      PolicyDocument:
-        Statement:
-          - {Effect: Allow, Action: iot:Connect, Resource: !ImportValue Other}
-"#,
+            include_str!("fixtures/cfn-unresolvable-intrinsics-are-findings-with-lines.yaml"),
             &[],
         );
         assert!(s.policies.is_empty());
@@ -1051,40 +1011,7 @@ Resources:
     #[test]
     fn pool_attachment_and_role_alias_decide_role_kinds() {
         let s = load_yaml(
-            r#"
-Resources:
-  Pool: {Type: AWS::Cognito::IdentityPool, Properties: {AllowUnauthenticatedIdentities: true}}
-  Auth:
-    Type: AWS::IAM::Role
-    Properties:
-      Policies:
-        - PolicyName: a
-          PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: iot:Connect, Resource: '*'}]}
-  Guest:
-    Type: AWS::IAM::Role
-    Properties:
-      RoleName: guest-role
-  GuestExtra:
-    Type: AWS::IAM::Policy
-    Properties:
-      PolicyName: extra
-      Roles: [!Ref Guest]
-      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:*', Resource: '*'}]}
-  Device:
-    Type: AWS::IAM::Role
-    Properties:
-      Policies:
-        - PolicyName: d
-          PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 's3:*', Resource: '*'}]}
-  Alias: {Type: AWS::IoT::RoleAlias, Properties: {RoleAlias: cam, RoleArn: !GetAtt Device.Arn}}
-  Attach:
-    Type: AWS::Cognito::IdentityPoolRoleAttachment
-    Properties:
-      IdentityPoolId: !Ref Pool
-      Roles:
-        authenticated: !GetAtt Auth.Arn
-        unauthenticated: !Sub 'arn:aws:iam::${AWS::AccountId}:role/guest-role'
-"#,
+            include_str!("fixtures/cfn-pool-attachment-and-role-alias-decide-role-kinds.yaml"),
             &[],
         );
         assert!(s.findings.is_empty(), "{:?}", s.findings);
@@ -1110,19 +1037,9 @@ Resources:
     #[test]
     fn managed_policies_attach_by_arn_and_external_ones_are_reported() {
         let s = load_yaml(
-            r#"
-Resources:
-  Shared:
-    Type: AWS::IAM::ManagedPolicy
-    Properties:
-      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:Publish', Resource: '*'}]}
-  Device:
-    Type: AWS::IAM::Role
-    Properties:
-      ManagedPolicyArns:
-        - !Ref Shared
-        - arn:aws:iam::aws:policy/AWSIoTDataAccess
-"#,
+            include_str!(
+                "fixtures/cfn-managed-policies-attach-by-arn-and-external-ones-are-reported.yaml"
+            ),
             &[],
         );
         let p: Vec<_> = s
@@ -1139,26 +1056,7 @@ Resources:
     #[test]
     fn resource_conditions_and_arns_of_other_types() {
         let s = load_yaml(
-            r#"
-Parameters:
-  WithTask: {Type: String, Default: "no"}
-Conditions:
-  Task: !Equals [!Ref WithTask, "yes"]
-Resources:
-  Def: {Type: AWS::ECS::TaskDefinition, Properties: {}}
-  Dest: {Type: AWS::Events::ApiDestination, Properties: {}}
-  Runner:
-    Type: AWS::IAM::Role
-    Condition: Task
-    Properties:
-      Policies:
-        - PolicyName: run
-          PolicyDocument:
-            Version: '2012-10-17'
-            Statement:
-              - {Effect: Allow, Action: ecs:RunTask, Resource: !Ref Def}
-              - {Effect: Allow, Action: events:InvokeApiDestination, Resource: !GetAtt Dest.Arn}
-"#,
+            include_str!("fixtures/cfn-resource-conditions-and-arns-of-other-types.yaml"),
             &[("WithTask", "yes")],
         );
         assert!(s.findings.is_empty(), "{:?}", s.findings);
@@ -1175,23 +1073,7 @@ Resources:
     #[test]
     fn resources_whose_condition_is_false_are_not_audited() {
         let s = load_yaml(
-            r#"
-Parameters:
-  On: {Type: String, Default: "no"}
-Conditions:
-  IsOn: !Equals [!Ref On, "yes"]
-Resources:
-  P:
-    Type: AWS::IoT::Policy
-    Condition: IsOn
-    Properties:
-      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:*', Resource: '*'}]}
-  Q:
-    Type: AWS::IoT::Policy
-    Condition: Missing
-    Properties:
-      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:*', Resource: '*'}]}
-"#,
+            include_str!("fixtures/cfn-resources-whose-condition-is-false-are-not-audited.yaml"),
             &[],
         );
         assert!(s.policies.is_empty());
@@ -1207,8 +1089,10 @@ Resources:
     fn json_templates_and_string_documents() {
         let s = load(
             "t.json",
-            &parse(r#"{"Resources": {"P": {"Type": "AWS::IoT::Policy", "Properties": {
-                "PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}"}}}}"#).unwrap(),
+            &parse(include_str!(
+                "fixtures/cfn-json-templates-and-string-documents.json"
+            ))
+            .unwrap(),
             &LoadOptions::default(),
         )
         .unwrap();

@@ -409,35 +409,7 @@ mod tests {
     use super::*;
     use crate::sources::node::parse;
 
-    const PLAN: &str = r#"{
-  "format_version": "1.2",
-  "terraform_version": "1.9.0",
-  "planned_values": {
-    "root_module": {
-      "resources": [
-        {"address": "aws_iot_policy.dev", "mode": "managed", "type": "aws_iot_policy", "name": "dev",
-         "values": {"name": "dev", "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}"}},
-        {"address": "aws_iam_role.guest", "mode": "managed", "type": "aws_iam_role", "name": "guest",
-         "values": {"name": "guest", "inline_policy": [{"name": "g", "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\"}]}"}]}}
-      ],
-      "child_modules": [
-        {"address": "module.m", "resources": [
-          {"address": "module.m.aws_iam_role.auth", "mode": "managed", "type": "aws_iam_role", "name": "auth", "values": {"name": "auth"}},
-          {"address": "module.m.aws_iam_policy.p", "mode": "managed", "type": "aws_iam_policy", "name": "p",
-           "values": {"name": "p", "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Publish\",\"Resource\":\"*\"}]}"}},
-          {"address": "module.m.aws_iam_role_policy_attachment.a", "mode": "managed", "type": "aws_iam_role_policy_attachment", "name": "a",
-           "values": {"role": "auth"}},
-          {"address": "module.m.aws_cognito_identity_pool_roles_attachment.r", "mode": "managed", "type": "aws_cognito_identity_pool_roles_attachment", "name": "r",
-           "values": {"roles": {"unauthenticated": "arn:aws:iam::123456789012:role/guest"}}}
-        ]}
-      ]
-    }
-  },
-  "configuration": {"root_module": {"module_calls": {"m": {"module": {"resources": [
-    {"address": "aws_iam_role_policy_attachment.a", "expressions": {"policy_arn": {"references": ["aws_iam_policy.p.arn", "aws_iam_policy.p"]}}},
-    {"address": "aws_cognito_identity_pool_roles_attachment.r", "expressions": {"roles": {"references": ["aws_iam_role.auth.arn", "aws_iam_role.auth"]}}}
-  ]}}}}}
-}"#;
+    const PLAN: &str = include_str!("fixtures/tf-plan.json");
 
     #[test]
     fn plan_resources_and_attachments_resolve() {
@@ -476,11 +448,9 @@ mod tests {
 
     #[test]
     fn pool_roles_known_only_after_apply_are_ambiguous_findings() {
-        let plan = r#"{"format_version":"1.2","terraform_version":"1.9.0","planned_values":{"root_module":{"resources":[
-          {"address":"aws_iam_role.a","mode":"managed","type":"aws_iam_role","name":"a","values":{"name":"a"}},
-          {"address":"aws_iam_role.b","mode":"managed","type":"aws_iam_role","name":"b","values":{"name":"b"}},
-          {"address":"aws_cognito_identity_pool_roles_attachment.p","mode":"managed","type":"aws_cognito_identity_pool_roles_attachment","name":"p","values":{}}]}},
-          "configuration":{"root_module":{"resources":[{"address":"aws_cognito_identity_pool_roles_attachment.p","expressions":{"roles":{"references":["aws_iam_role.a.arn","aws_iam_role.a","aws_iam_role.b.arn","aws_iam_role.b"]}}}]}}}"#;
+        let plan = include_str!(
+            "fixtures/tf-pool-roles-known-only-after-apply-are-ambiguous-findings.json"
+        );
         let s = load("plan.json", &parse(plan).unwrap(), &LoadOptions::default()).unwrap();
         assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
         assert!(
@@ -492,8 +462,7 @@ mod tests {
 
     #[test]
     fn unknown_documents_are_findings() {
-        let plan = r#"{"format_version":"1.2","terraform_version":"1.9.0","planned_values":{"root_module":{"resources":[
-          {"address":"aws_iot_policy.x","mode":"managed","type":"aws_iot_policy","name":"x","values":{"name":"x"}}]}}}"#;
+        let plan = include_str!("fixtures/tf-unknown-documents-are-findings.json");
         let s = load("plan.json", &parse(plan).unwrap(), &LoadOptions::default()).unwrap();
         assert!(s.policies.is_empty());
         assert_eq!(s.findings[0].reason, "UNRESOLVED_REFERENCE");
