@@ -110,6 +110,22 @@ pub fn evidence_rules(data: &[u8]) {
     }
 }
 
+/// `inputs` byte strings shorter than `max_len` from a fixed xorshift seed: the same noise on
+/// every run, so the fuzz targets' properties are checked in plain `cargo test` too.
+pub fn seeded_noise(inputs: usize, max_len: u64) -> impl Iterator<Item = Vec<u8>> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..inputs).map(move |_| {
+        let mut v = Vec::new();
+        for _ in 0..(x % max_len) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.push((x & 0xFF) as u8);
+        }
+        v
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,15 +144,7 @@ mod tests {
                 }
             }
         }
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..5000 {
-            let mut v = Vec::new();
-            for _ in 0..(x % 64) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                v.push((x & 0xFF) as u8);
-            }
+        for v in seeded_noise(5000, 64) {
             evidence_rules(&v);
         }
     }

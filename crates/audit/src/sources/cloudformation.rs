@@ -835,12 +835,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                 for r in list(&mut out, id, props.get("Roles")) {
                     match role_of(&t, &r) {
                         Ok(Some(role)) => roles.push(role),
-                        Ok(None) => out.findings.push(SourceFinding {
-                            reason: "UNRESOLVED_REFERENCE",
-                            subject: id.clone(),
-                            location: Location { file: file.into(), line: r.line },
-                            message: format!("{id}: attached to a role that is not in this template; audited on its own"),
-                        }),
+                        Ok(None) => out.findings.push(SourceFinding::unresolved_reference(id, file, r.line, format!("{id}: attached to a role that is not in this template; audited on its own"))),
                         Err(u) => unresolved(&mut out, id, u),
                     }
                 }
@@ -864,12 +859,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
     for (arn, roles) in managed_targets {
         for role in roles {
             let line = t.resources.get(&role).map_or(1, |r| r.2);
-            out.findings.push(SourceFinding {
-                reason: "UNRESOLVED_REFERENCE",
-                subject: role.clone(),
-                location: Location { file: file.into(), line },
-                message: format!("{role}: managed policy {arn} is not in this template, so its statements are not audited"),
-            });
+            out.findings.push(SourceFinding::unresolved_reference(&role, file, line, format!("{role}: managed policy {arn} is not in this template, so its statements are not audited")));
         }
     }
     // Which roles are identity-pool roles or behind role aliases.
@@ -890,17 +880,14 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                         Ok(Some(role)) => {
                             kinds.entry(role).or_default().push((kind, String::new()))
                         }
-                        Ok(None) => out.findings.push(SourceFinding {
-                            reason: "UNRESOLVED_REFERENCE",
-                            subject: id.clone(),
-                            location: Location {
-                                file: file.into(),
-                                line: n.line,
-                            },
-                            message: format!(
+                        Ok(None) => out.findings.push(SourceFinding::unresolved_reference(
+                            id,
+                            file,
+                            n.line,
+                            format!(
                                 "{id}: the {key} role is not in this template, so it is not audited"
                             ),
-                        }),
+                        )),
                         Err(u) => unresolved(&mut out, id, u),
                     }
                 }
@@ -928,12 +915,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                 };
                 match role_of(&t, n) {
                     Ok(Some(role)) => kinds.entry(role).or_default().push((PolicyKind::RoleAlias, alias)),
-                    Ok(None) => out.findings.push(SourceFinding {
-                        reason: "UNRESOLVED_REFERENCE",
-                        subject: id.clone(),
-                        location: Location { file: file.into(), line: n.line },
-                        message: format!("{id}: the role behind role alias {alias} is not in this template, so it is not audited"),
-                    }),
+                    Ok(None) => out.findings.push(SourceFinding::unresolved_reference(id, file, n.line, format!("{id}: the role behind role alias {alias} is not in this template, so it is not audited"))),
                     Err(u) => unresolved(&mut out, id, u),
                 }
             }

@@ -135,6 +135,26 @@ pub struct SourceFinding {
     pub message: String,
 }
 
+impl SourceFinding {
+    /// `UNRESOLVED_REFERENCE`: something `subject` points at is not in the input.
+    pub(crate) fn unresolved_reference(
+        subject: &str,
+        file: &str,
+        line: usize,
+        message: String,
+    ) -> SourceFinding {
+        SourceFinding {
+            reason: "UNRESOLVED_REFERENCE",
+            subject: subject.to_owned(),
+            location: Location {
+                file: file.into(),
+                line,
+            },
+            message,
+        }
+    }
+}
+
 /// Everything read from the inputs.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SourceSet {

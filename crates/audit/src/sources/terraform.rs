@@ -116,12 +116,9 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
     };
     let mut out = SourceSet::default();
     let unresolved = |out: &mut SourceSet, subject: &str, line: usize, message: String| {
-        out.findings.push(SourceFinding {
-            reason: "UNRESOLVED_REFERENCE",
-            subject: subject.to_owned(),
-            location: loc(line),
-            message,
-        });
+        out.findings.push(SourceFinding::unresolved_reference(
+            subject, file, line, message,
+        ));
     };
     // Roles by address, and the names and ARNs that point at them.
     let mut role_keys: HashMap<String, String> = HashMap::new();

@@ -103,15 +103,7 @@ fn explicit_refusals_and_noise() {
         server_bytes(bytes);
     }
     // Seeded noise: never panics.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    for _ in 0..2000 {
-        let mut v = Vec::new();
-        for _ in 0..(x % 40) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            v.push((x & 0xFF) as u8);
-        }
+    for v in iot_canary_core::fuzz_entry::seeded_noise(2000, 40) {
         server_bytes(&v);
     }
 }
