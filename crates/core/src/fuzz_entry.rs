@@ -56,16 +56,23 @@ fn verdict(b: u8) -> Verdict {
     }
 }
 
-/// Byte 0: MQTT version (bit 0) and probe kind; then 3 bytes per observation; the rest are
-/// control runs (verdict byte, start byte) paired with each observation.
-pub fn evidence_rules(data: &[u8]) {
-    let Some((&head, rest)) = data.split_first() else {
-        return;
-    };
+/// The fuzz inputs' shared convention: bit 0 of the first byte picks MQTT 5 (1) or 3.1.1 (0);
+/// the whole first byte and the rest go on to the target. `None` for empty input.
+pub fn split_version(data: &[u8]) -> Option<(MqttVersion, u8, &[u8])> {
+    let (&head, rest) = data.split_first()?;
     let version = if head & 1 == 1 {
         MqttVersion::V5
     } else {
         MqttVersion::V311
+    };
+    Some((version, head, rest))
+}
+
+/// Byte 0: MQTT version (bit 0) and probe kind; then 3 bytes per observation; the rest are
+/// control runs (verdict byte, start byte) paired with each observation.
+pub fn evidence_rules(data: &[u8]) {
+    let Some((version, head, rest)) = split_version(data) else {
+        return;
     };
     let action = ProbeAction::ALL[usize::from(head >> 1) % ProbeAction::ALL.len()];
     let (obs_bytes, control_bytes) = rest.split_at(rest.len().min(48) / 3 * 3);

@@ -26,13 +26,8 @@ const ACTIONS: [ProbeAction; 8] = [
 
 /// First byte: bit 0 picks MQTT 5 (1) or 3.1.1 (0); the rest is the server's byte stream.
 fn server_bytes(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else {
+    let Some((version, _, rest)) = iot_canary_core::fuzz_entry::split_version(data) else {
         return;
-    };
-    let version = if mode & 1 == 1 {
-        MqttVersion::V5
-    } else {
-        MqttVersion::V311
     };
     let mut buf = BytesMut::from(rest);
     for _ in 0..64 {
