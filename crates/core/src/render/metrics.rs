@@ -1,31 +1,34 @@
-//! Prometheus text exposition, a pure function of the config and a store snapshot. Every
-//! known label set is present from the start (zeros until a probe lands), and label values
-//! come only from the config and fixed enums.
+//! The Prometheus exposition, a pure function of the config, a results snapshot and a few
+//! process-level inputs ([`Extras`]). Every known label set is present from the start (zeros
+//! until a probe lands), and label values come only from the config and fixed enums.
+//!
+//! [`families`] builds the metric families afresh on every call (no global registry, so a
+//! reload's removed canaries simply stop being rendered) in the data model of the `prometheus`
+//! crate; [`encode`] writes them either as text format 0.0.4 with that crate's `TextEncoder`,
+//! or as OpenMetrics 1.0.0 with the Prometheus project's `prometheus-client`. Neither crate
+//! writes both formats: `prometheus` has no OpenMetrics encoder, and `prometheus-client` writes
+//! only OpenMetrics, whose counter and info descriptors (`# TYPE iot_canary_probes counter`
+//! over `iot_canary_probes_total` samples) are not valid text 0.0.4. Keeping one model means
+//! the daemon's process families travel through the same two encoders.
 
-use std::fmt::Write;
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::time::SystemTime;
 
+use prometheus::proto::{self, LabelPair, Metric, MetricType};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabel, EncodeLabelSet, NoLabelSet};
+use prometheus_client::metrics::MetricType as OmType;
+
 use crate::alert::AlertStats;
-use crate::config::Config;
+use crate::config::{Canary, Config};
 use crate::credentials::FailureReason;
-use crate::store::{BUCKETS, Snapshot, control_ok};
+use crate::store::{BUCKETS, Histogram, Snapshot, control_ok};
 use crate::verdict::{ProbeAction, Reason, Standing, Verdict};
 
-fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn secs(t: SystemTime) -> f64 {
-    t.duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
-
-fn head(o: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
+/// The exposition's data model: the daemon appends its own families (process metrics) to
+/// those of [`families`] before [`encode`].
+pub use prometheus::proto::MetricFamily as Family;
 
 /// Process-level inputs that are not in the results store.
 #[derive(Debug, Clone)]
@@ -33,7 +36,8 @@ pub struct Extras {
     pub alerts: AlertStats,
     /// `iot_canary_config_last_reload_successful`.
     pub reload_ok: bool,
-    /// `process_start_time_seconds`.
+    /// `process_start_time_seconds`: the only source of that series (the daemon's process
+    /// metrics leave it out), so it exists on every platform the alert rules run against.
     pub started: SystemTime,
 }
 
@@ -47,277 +51,508 @@ impl Default for Extras {
     }
 }
 
-/// The exposition without process-level inputs (no notifiers, reload ok, start time 0).
+/// The two expositions a scraper can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Prometheus text format 0.0.4 (the `prometheus` crate's `TextEncoder`).
+    Text,
+    /// OpenMetrics 1.0.0 text, ending in `# EOF` (`prometheus-client`).
+    OpenMetrics,
+}
+
+impl Format {
+    /// The `Content-Type` of a response in this format.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Format::Text => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("metric family `{0}` is exposed twice")]
+    Duplicate(String),
+    #[error(
+        "counter `{0}` does not end in `_total`, so its samples would be named differently in OpenMetrics"
+    )]
+    CounterName(String),
+    #[error("metric family `{0}` is a summary or untyped, which this exposition does not carry")]
+    Unsupported(String),
+    #[error("text format: {0}")]
+    Text(#[from] prometheus::Error),
+    #[error("OpenMetrics text could not be written")]
+    OpenMetrics(#[from] std::fmt::Error),
+}
+
+/// The text exposition without process-level inputs (no notifiers, reload ok, start time 0).
 pub fn render(cfg: &Config, s: &Snapshot) -> String {
     render_with(cfg, s, &Extras::default())
 }
 
+/// The text exposition of [`families`].
 pub fn render_with(cfg: &Config, s: &Snapshot, x: &Extras) -> String {
-    // ~20 series per canary at ~100 bytes each: one allocation up front.
-    let mut o = String::with_capacity(4096 + cfg.canaries.len() * 2400);
-    head(
-        &mut o,
+    render_as(cfg, s, x, Format::Text)
+}
+
+/// [`families`] encoded in `format`.
+pub fn render_as(cfg: &Config, s: &Snapshot, x: &Extras, format: Format) -> String {
+    // Invariant: `families` names every family once, ends every counter in `_total` and uses
+    // only gauges, counters and histograms, so `encode`'s checks pass; and writing to a String
+    // cannot fail (tested for both formats below).
+    encode(families(cfg, s, x), format).expect("the core's own families always encode")
+}
+
+/// Encodes `families` in `format`. Families without samples are left out (both formats want
+/// at least one sample under a descriptor).
+pub fn encode(mut families: Vec<Family>, format: Format) -> Result<String, EncodeError> {
+    families.retain(|f| !f.get_metric().is_empty());
+    check(&families)?;
+    let mut out = String::with_capacity(size_hint(&families));
+    match format {
+        Format::Text => prometheus::TextEncoder::new().encode_utf8(&families, &mut out)?,
+        Format::OpenMetrics => {
+            let mut registry = prometheus_client::registry::Registry::default();
+            registry.register_collector(Box::new(OpenMetrics(families)));
+            prometheus_client::encoding::text::encode(&mut out, &registry)?;
+        }
+    }
+    Ok(out)
+}
+
+fn check(families: &[Family]) -> Result<(), EncodeError> {
+    let mut seen = HashSet::with_capacity(families.len());
+    for f in families {
+        if !seen.insert(f.name()) {
+            return Err(EncodeError::Duplicate(f.name().into()));
+        }
+        match f.get_field_type() {
+            MetricType::COUNTER if !f.name().ends_with("_total") => {
+                return Err(EncodeError::CounterName(f.name().into()));
+            }
+            // The text encoder panics on untyped; prometheus-client has no summary.
+            MetricType::SUMMARY | MetricType::UNTYPED => {
+                return Err(EncodeError::Unsupported(f.name().into()));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Bytes to reserve: ~120 per sample line, so a large scrape does not regrow its buffer.
+fn size_hint(families: &[Family]) -> usize {
+    let lines: usize = families
+        .iter()
+        .map(|f| match f.get_field_type() {
+            MetricType::HISTOGRAM => f.get_metric().len() * (BUCKETS.len() + 3),
+            _ => f.get_metric().len(),
+        })
+        .sum();
+    1024 + families.len() * 160 + lines * 120
+}
+
+fn secs(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+fn label(name: &str, value: &str) -> LabelPair {
+    let mut l = LabelPair::default();
+    l.set_name(name.into());
+    l.set_value(value.into());
+    l
+}
+
+fn canary_labels(c: &Canary) -> Vec<LabelPair> {
+    vec![
+        label("canary", &c.name),
+        label("identity", &c.identity),
+        label("action", c.action.as_str()),
+    ]
+}
+
+fn gauge(labels: Vec<LabelPair>, v: f64) -> Metric {
+    let mut g = proto::Gauge::default();
+    g.set_value(v);
+    let mut m = Metric::from_label(labels);
+    m.set_gauge(g);
+    m
+}
+
+fn counter(labels: Vec<LabelPair>, n: u64) -> Metric {
+    let mut c = proto::Counter::default();
+    c.set_value(n as f64);
+    let mut m = Metric::from_label(labels);
+    m.set_counter(c);
+    m
+}
+
+fn histogram(labels: Vec<LabelPair>, h: &Histogram) -> Metric {
+    let mut p = proto::Histogram::default();
+    p.set_sample_count(h.count);
+    p.set_sample_sum(h.sum);
+    p.set_bucket(
+        BUCKETS
+            .iter()
+            .zip(h.counts)
+            .map(|(le, n)| {
+                let mut b = proto::Bucket::default();
+                b.set_upper_bound(*le);
+                b.set_cumulative_count(n);
+                b
+            })
+            .collect(),
+    );
+    let mut m = Metric::from_label(labels);
+    m.set_histogram(p);
+    m
+}
+
+fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Family {
+    let mut f = Family::default();
+    f.set_name(name.into());
+    f.set_help(help.into());
+    f.set_field_type(kind);
+    f.set_metric(metrics);
+    f
+}
+
+/// Every series of the exposition, built from the config (which label sets exist) and the
+/// snapshot (their values).
+pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
+    use MetricType::{COUNTER, GAUGE, HISTOGRAM};
+    let canaries = &cfg.canaries;
+    let by_canary = |f: &dyn Fn(&Canary) -> f64| -> Vec<Metric> {
+        canaries
+            .iter()
+            .map(|c| gauge(vec![label("canary", &c.name)], f(c)))
+            .collect()
+    };
+    let mut out = Vec::with_capacity(20);
+    out.push(family(
         "iot_canary_breach",
-        "gauge",
         "1 while the canary's forbidden attempt succeeds.",
-    );
-    for c in &cfg.canaries {
-        let breach = s
-            .latest
-            .get(&c.name)
-            .is_some_and(|r| r.standing == Standing::Breach);
-        let _ = writeln!(
-            o,
-            "iot_canary_breach{{canary=\"{}\",identity=\"{}\",action=\"{}\"}} {}",
-            esc(&c.name),
-            esc(&c.identity),
-            c.action,
-            u8::from(breach)
-        );
-    }
-    head(
-        &mut o,
+        GAUGE,
+        canaries
+            .iter()
+            .map(|c| {
+                let breach = s
+                    .latest
+                    .get(&c.name)
+                    .is_some_and(|r| r.standing == Standing::Breach);
+                gauge(canary_labels(c), f64::from(u8::from(breach)))
+            })
+            .collect(),
+    ));
+    out.push(family(
         "iot_canary_verdict",
-        "gauge",
         "The canary's latest verdict (one-hot).",
-    );
-    for c in &cfg.canaries {
-        let cur = s.latest.get(&c.name).map(|r| r.verdict.label());
-        for v in Verdict::LABELS {
-            let _ = writeln!(
-                o,
-                "iot_canary_verdict{{canary=\"{}\",identity=\"{}\",action=\"{}\",verdict=\"{v}\"}} {}",
-                esc(&c.name),
-                esc(&c.identity),
-                c.action,
-                u8::from(cur == Some(v))
-            );
-        }
-    }
-    head(
-        &mut o,
+        GAUGE,
+        canaries
+            .iter()
+            .flat_map(|c| {
+                let cur = s.latest.get(&c.name).map(|r| r.verdict.label());
+                Verdict::LABELS.map(|v| {
+                    let mut l = canary_labels(c);
+                    l.push(label("verdict", v));
+                    gauge(l, f64::from(u8::from(cur == Some(v))))
+                })
+            })
+            .collect(),
+    ));
+    out.push(family(
         "iot_canary_probes_total",
-        "counter",
         "Probes run, by verdict.",
-    );
-    for c in &cfg.canaries {
-        for v in Verdict::LABELS {
-            let n = s
-                .probes_total
-                .get(&(c.name.clone(), v))
-                .copied()
-                .unwrap_or(0);
-            let _ = writeln!(
-                o,
-                "iot_canary_probes_total{{canary=\"{}\",identity=\"{}\",action=\"{}\",verdict=\"{v}\"}} {n}",
-                esc(&c.name),
-                esc(&c.identity),
-                c.action
-            );
-        }
-    }
-    head(
-        &mut o,
+        COUNTER,
+        canaries
+            .iter()
+            .flat_map(|c| {
+                Verdict::LABELS.map(|v| {
+                    let n = s
+                        .probes_total
+                        .get(&(c.name.clone(), v))
+                        .copied()
+                        .unwrap_or(0);
+                    let mut l = canary_labels(c);
+                    l.push(label("verdict", v));
+                    counter(l, n)
+                })
+            })
+            .collect(),
+    ));
+    out.push(family(
         "iot_canary_inconclusive_total",
-        "counter",
         "Inconclusive probes, by reason.",
-    );
-    for c in &cfg.canaries {
-        for r in Reason::ALL {
-            let n = s
-                .inconclusive_total
-                .get(&(c.name.clone(), r))
-                .copied()
-                .unwrap_or(0);
-            let _ = writeln!(
-                o,
-                "iot_canary_inconclusive_total{{canary=\"{}\",reason=\"{r}\"}} {n}",
-                esc(&c.name)
-            );
-        }
-    }
-    head(
-        &mut o,
+        COUNTER,
+        canaries
+            .iter()
+            .flat_map(|c| {
+                Reason::ALL.map(|r| {
+                    let n = s
+                        .inconclusive_total
+                        .get(&(c.name.clone(), r))
+                        .copied()
+                        .unwrap_or(0);
+                    counter(
+                        vec![label("canary", &c.name), label("reason", r.as_str())],
+                        n,
+                    )
+                })
+            })
+            .collect(),
+    ));
+    out.push(family(
         "iot_canary_control_ok",
-        "gauge",
         "1 while every control of the identity succeeds.",
-    );
-    for i in &cfg.identities {
-        if cfg.canaries.iter().any(|c| c.identity == i.name) {
-            let _ = writeln!(
-                o,
-                "iot_canary_control_ok{{identity=\"{}\"}} {}",
-                esc(&i.name),
-                u8::from(control_ok(s, &i.name))
-            );
-        }
-    }
-    head(
-        &mut o,
+        GAUGE,
+        cfg.identities
+            .iter()
+            .filter(|i| canaries.iter().any(|c| c.identity == i.name))
+            .map(|i| {
+                gauge(
+                    vec![label("identity", &i.name)],
+                    f64::from(u8::from(control_ok(s, &i.name))),
+                )
+            })
+            .collect(),
+    ));
+    out.push(family(
         "iot_canary_probe_duration_seconds",
-        "histogram",
         "Probe duration.",
-    );
-    for a in ProbeAction::ALL {
-        let h = s.durations.get(&a).cloned().unwrap_or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "iot_canary_probe_duration_seconds_bucket{{action=\"{a}\",le=\"{b}\"}} {}",
-                h.counts[i]
-            );
-        }
-        let _ = writeln!(
-            o,
-            "iot_canary_probe_duration_seconds_bucket{{action=\"{a}\",le=\"+Inf\"}} {}",
-            h.count
-        );
-        let _ = writeln!(
-            o,
-            "iot_canary_probe_duration_seconds_sum{{action=\"{a}\"}} {}",
-            h.sum
-        );
-        let _ = writeln!(
-            o,
-            "iot_canary_probe_duration_seconds_count{{action=\"{a}\"}} {}",
-            h.count
-        );
-    }
-    head(
-        &mut o,
+        HISTOGRAM,
+        ProbeAction::ALL
+            .iter()
+            .map(|a| {
+                let h = s.durations.get(a).cloned().unwrap_or_default();
+                histogram(vec![label("action", a.as_str())], &h)
+            })
+            .collect(),
+    ));
+    out.push(family(
         "iot_canary_last_verdict_timestamp_seconds",
-        "gauge",
         "When the canary's latest verdict landed.",
-    );
-    for c in &cfg.canaries {
-        let t = s
-            .latest
-            .get(&c.name)
-            .map_or(0.0, |r| r.started_at_unix_ms as f64 / 1000.0);
-        let _ = writeln!(
-            o,
-            "iot_canary_last_verdict_timestamp_seconds{{canary=\"{}\"}} {t}",
-            esc(&c.name)
-        );
-    }
-    head(
-        &mut o,
+        GAUGE,
+        by_canary(&|c| {
+            s.latest
+                .get(&c.name)
+                .map_or(0.0, |r| r.started_at_unix_ms as f64 / 1000.0)
+        }),
+    ));
+    out.push(family(
         "iot_canary_blind_since_timestamp_seconds",
-        "gauge",
         "When the canary's standing became blind or control-failed (0 while it sees).",
-    );
-    for c in &cfg.canaries {
-        let t = s.blind_since.get(&c.name).map_or(0.0, |t| secs(*t));
-        let _ = writeln!(
-            o,
-            "iot_canary_blind_since_timestamp_seconds{{canary=\"{}\"}} {t}",
-            esc(&c.name)
-        );
-    }
-    head(
-        &mut o,
+        GAUGE,
+        by_canary(&|c| s.blind_since.get(&c.name).map_or(0.0, |t| secs(*t))),
+    ));
+    out.push(family(
         "iot_canary_schedule_interval_seconds",
-        "gauge",
         "The configured probe interval.",
-    );
-    let _ = writeln!(
-        o,
-        "iot_canary_schedule_interval_seconds {}",
-        cfg.schedule.interval.as_secs_f64()
-    );
-    head(
-        &mut o,
+        GAUGE,
+        vec![gauge(vec![], cfg.schedule.interval.as_secs_f64())],
+    ));
+    out.push(family(
         "iot_canary_round_last_completed_timestamp_seconds",
-        "gauge",
         "When the last round completed.",
-    );
-    let _ = writeln!(
-        o,
-        "iot_canary_round_last_completed_timestamp_seconds {}",
-        s.round_completed.map_or(0.0, secs)
-    );
-    head(
-        &mut o,
+        GAUGE,
+        vec![gauge(vec![], s.round_completed.map_or(0.0, secs))],
+    ));
+    out.push(family(
         "iot_canary_credentials_expiry_timestamp_seconds",
-        "gauge",
         "Expiry of the identity's current credentials (0: none yet, or keys that never expire).",
-    );
-    for i in &cfg.identities {
-        // 0: no credentials yet, or long-term keys that never expire.
-        let t = s
-            .credentials
-            .get(&i.name)
-            .and_then(|c| c.expiry_timestamp_seconds())
-            .unwrap_or(0.0);
-        let _ = writeln!(
-            o,
-            "iot_canary_credentials_expiry_timestamp_seconds{{identity=\"{}\"}} {t}",
-            esc(&i.name)
-        );
-    }
-    head(
-        &mut o,
+        GAUGE,
+        cfg.identities
+            .iter()
+            .map(|i| {
+                // 0: no credentials yet, or long-term keys that never expire.
+                let t = s
+                    .credentials
+                    .get(&i.name)
+                    .and_then(|c| c.expiry_timestamp_seconds())
+                    .unwrap_or(0.0);
+                gauge(vec![label("identity", &i.name)], t)
+            })
+            .collect(),
+    ));
+    out.push(family(
         "iot_canary_credential_failures_total",
-        "counter",
         "Credential fetch/refresh failures, by reason.",
-    );
-    for i in &cfg.identities {
-        for r in FailureReason::ALL {
-            let n = s
-                .credentials
-                .get(&i.name)
-                .and_then(|c| c.failures.get(&r).copied())
-                .unwrap_or(0);
-            let _ = writeln!(
-                o,
-                "iot_canary_credential_failures_total{{identity=\"{}\",reason=\"{r}\"}} {n}",
-                esc(&i.name)
-            );
-        }
-    }
-    head(
-        &mut o,
+        COUNTER,
+        cfg.identities
+            .iter()
+            .flat_map(|i| {
+                FailureReason::ALL.map(|r| {
+                    let n = s
+                        .credentials
+                        .get(&i.name)
+                        .and_then(|c| c.failures.get(&r).copied())
+                        .unwrap_or(0);
+                    counter(
+                        vec![label("identity", &i.name), label("reason", r.as_str())],
+                        n,
+                    )
+                })
+            })
+            .collect(),
+    ));
+    out.push(family(
         "iot_canary_config_last_reload_successful",
-        "gauge",
         "1 if the running config loaded cleanly.",
-    );
-    let _ = writeln!(
-        o,
-        "iot_canary_config_last_reload_successful {}",
-        u8::from(x.reload_ok)
-    );
-    head(
-        &mut o,
+        GAUGE,
+        vec![gauge(vec![], f64::from(u8::from(x.reload_ok)))],
+    ));
+    out.push(family(
         "iot_canary_alerts_sent_total",
-        "counter",
         "Alert notifications by notifier and result (success, failure = failed attempt, dropped = queue full).",
-    );
-    for (notifier, result, n) in x.alerts.sent_total() {
-        let _ = writeln!(
-            o,
-            "iot_canary_alerts_sent_total{{notifier=\"{}\",result=\"{result}\"}} {n}",
-            esc(notifier)
-        );
-    }
-    head(
-        &mut o,
+        COUNTER,
+        x.alerts
+            .sent_total()
+            .map(|(notifier, result, n)| {
+                counter(
+                    vec![label("notifier", notifier), label("result", result)],
+                    n,
+                )
+            })
+            .collect(),
+    ));
+    out.push(family(
         "process_start_time_seconds",
-        "gauge",
         "Start time of the process since unix epoch in seconds.",
-    );
-    let _ = writeln!(o, "process_start_time_seconds {}", secs(x.started));
-    head(
-        &mut o,
+        GAUGE,
+        vec![gauge(vec![], secs(x.started))],
+    ));
+    out.push(family(
         "iot_canary_build_info",
-        "gauge",
         "Build information.",
-    );
-    let _ = writeln!(
-        o,
-        "iot_canary_build_info{{version=\"{}\"}} 1",
-        env!("CARGO_PKG_VERSION")
-    );
-    o
+        GAUGE,
+        vec![gauge(
+            vec![label("version", env!("CARGO_PKG_VERSION"))],
+            1.0,
+        )],
+    ));
+    out
+}
+
+/// The families as prometheus-client sees them: a collector that encodes each on scrape.
+#[derive(Debug)]
+struct OpenMetrics(Vec<Family>);
+
+impl Collector for OpenMetrics {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for f in &self.0 {
+            encode_openmetrics(f, &mut encoder)?;
+        }
+        Ok(())
+    }
+}
+
+struct Labels<'a>(&'a [LabelPair]);
+
+impl EncodeLabelSet for Labels<'_> {
+    fn encode(
+        &self,
+        encoder: &mut prometheus_client::encoding::LabelSetEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        for l in self.0 {
+            EncodeLabel::encode(&(l.name(), l.value()), encoder.encode_label())?;
+        }
+        Ok(())
+    }
+}
+
+/// Whole values as integers (`0`, not `0.0`), as in the text format; others as floats.
+fn whole(v: f64) -> Option<i64> {
+    const EXACT: f64 = (1u64 << 53) as f64;
+    (v.fract() == 0.0 && v.abs() <= EXACT).then_some(v as i64)
+}
+
+/// OpenMetrics escapes `"` in HELP too; prometheus-client writes HELP as given.
+fn escape_help(help: &str) -> Cow<'_, str> {
+    if help.contains(['\\', '\n', '"']) {
+        Cow::Owned(
+            help.replace('\\', "\\\\")
+                .replace('\n', "\\n")
+                .replace('"', "\\\""),
+        )
+    } else {
+        Cow::Borrowed(help)
+    }
+}
+
+fn encode_openmetrics(f: &Family, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+    let help = escape_help(f.help());
+    let metrics = f.get_metric();
+    match f.get_field_type() {
+        MetricType::COUNTER => {
+            // OpenMetrics names a counter family without `_total` and suffixes every sample
+            // with it, so the series keep the names they have in the text format.
+            let name = f.name().strip_suffix("_total").unwrap_or(f.name());
+            let mut family = encoder.encode_descriptor(name, &help, None, OmType::Counter)?;
+            for m in metrics {
+                let labels = Labels(m.get_label());
+                let mut sample = family.encode_family(&labels)?;
+                let v = m.get_counter().get_value();
+                match whole(v).and_then(|n| u64::try_from(n).ok()) {
+                    Some(n) => sample.encode_counter::<NoLabelSet, _, u64>(&n, None)?,
+                    None => sample.encode_counter::<NoLabelSet, _, f64>(&v, None)?,
+                }
+            }
+        }
+        // A `*_info` gauge that is 1 throughout is what OpenMetrics calls an info metric; its
+        // samples keep the `_info` name.
+        MetricType::GAUGE
+            if f.name().ends_with("_info")
+                && metrics.iter().all(|m| m.get_gauge().get_value() == 1.0) =>
+        {
+            let name = f.name().strip_suffix("_info").unwrap_or(f.name());
+            let mut family = encoder.encode_descriptor(name, &help, None, OmType::Info)?;
+            for m in metrics {
+                family.encode_info(&Labels(m.get_label()))?;
+            }
+        }
+        MetricType::GAUGE => {
+            let mut family = encoder.encode_descriptor(f.name(), &help, None, OmType::Gauge)?;
+            for m in metrics {
+                let labels = Labels(m.get_label());
+                let mut sample = family.encode_family(&labels)?;
+                let v = m.get_gauge().get_value();
+                match whole(v) {
+                    Some(n) => sample.encode_gauge(&n)?,
+                    None => sample.encode_gauge(&v)?,
+                }
+            }
+        }
+        MetricType::HISTOGRAM => {
+            let mut family = encoder.encode_descriptor(f.name(), &help, None, OmType::Histogram)?;
+            for m in metrics {
+                let h = m.get_histogram();
+                // The model's buckets are cumulative; prometheus-client sums per-bucket counts
+                // and wants the +Inf bucket spelled out.
+                let mut buckets = Vec::with_capacity(h.get_bucket().len() + 1);
+                let mut below = 0;
+                for b in h.get_bucket() {
+                    buckets.push((b.upper_bound(), b.cumulative_count().saturating_sub(below)));
+                    below = b.cumulative_count();
+                }
+                if buckets.last().is_none_or(|(le, _)| *le != f64::INFINITY) {
+                    buckets.push((f64::INFINITY, h.get_sample_count().saturating_sub(below)));
+                }
+                let labels = Labels(m.get_label());
+                let mut sample = family.encode_family(&labels)?;
+                sample.encode_histogram::<NoLabelSet>(
+                    h.get_sample_sum(),
+                    h.get_sample_count(),
+                    &buckets,
+                    None,
+                )?;
+            }
+        }
+        // `check` turned these away before encoding.
+        MetricType::SUMMARY | MetricType::UNTYPED => return Err(std::fmt::Error),
+    }
+    Ok(())
 }
 
 #[cfg(test)]
