@@ -17,7 +17,9 @@ use std::time::SystemTime;
 
 use prometheus::proto::{self, LabelPair, Metric, MetricType};
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabel, EncodeLabelSet, NoLabelSet};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabel, EncodeLabelSet, MetricEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::MetricType as OmType;
 
 use crate::alert::AlertStats;
@@ -104,53 +106,50 @@ pub fn render_as(cfg: &Config, s: &Snapshot, x: &Extras, format: Format) -> Stri
     encode(families(cfg, s, x), format).expect("the core's own families always encode")
 }
 
-/// Encodes `families` in `format`. Families without samples are left out (both formats want
-/// at least one sample under a descriptor).
-pub fn encode(mut families: Vec<Family>, format: Format) -> Result<String, EncodeError> {
-    families.retain(|f| !f.get_metric().is_empty());
-    check(&families)?;
-    let mut out = String::with_capacity(size_hint(&families));
-    match format {
-        Format::Text => prometheus::TextEncoder::new().encode_utf8(&families, &mut out)?,
-        Format::OpenMetrics => {
-            let mut registry = prometheus_client::registry::Registry::default();
-            registry.register_collector(Box::new(OpenMetrics(families)));
-            prometheus_client::encoding::text::encode(&mut out, &registry)?;
+/// Encodes `families` in `format`, one family at a time: each is dropped once written, so a
+/// scrape holds the largest family and the output rather than every series twice. Families
+/// without samples are left out (both formats want at least one sample under a descriptor).
+pub fn encode(
+    families: impl IntoIterator<Item = Family>,
+    format: Format,
+) -> Result<String, EncodeError> {
+    let mut out = String::with_capacity(64 * 1024);
+    let mut seen = HashSet::new();
+    for f in families {
+        if f.get_metric().is_empty() {
+            continue;
         }
+        check(&f, &mut seen)?;
+        match format {
+            Format::Text => {
+                prometheus::TextEncoder::new().encode_utf8(std::slice::from_ref(&f), &mut out)?
+            }
+            Format::OpenMetrics => {
+                // A registry per family (a few allocations) lets the family go right after.
+                let mut registry = prometheus_client::registry::Registry::default();
+                registry.register_collector(Box::new(OpenMetrics(f)));
+                prometheus_client::encoding::text::encode_registry(&mut out, &registry)?;
+            }
+        }
+    }
+    if format == Format::OpenMetrics {
+        prometheus_client::encoding::text::encode_eof(&mut out)?;
     }
     Ok(out)
 }
 
-fn check(families: &[Family]) -> Result<(), EncodeError> {
-    let mut seen = HashSet::with_capacity(families.len());
-    for f in families {
-        if !seen.insert(f.name()) {
-            return Err(EncodeError::Duplicate(f.name().into()));
-        }
-        match f.get_field_type() {
-            MetricType::COUNTER if !f.name().ends_with("_total") => {
-                return Err(EncodeError::CounterName(f.name().into()));
-            }
-            // The text encoder panics on untyped; prometheus-client has no summary.
-            MetricType::SUMMARY | MetricType::UNTYPED => {
-                return Err(EncodeError::Unsupported(f.name().into()));
-            }
-            _ => {}
-        }
+fn check(f: &Family, seen: &mut HashSet<String>) -> Result<(), EncodeError> {
+    if !seen.insert(f.name().to_string()) {
+        return Err(EncodeError::Duplicate(f.name().into()));
     }
-    Ok(())
-}
-
-/// Bytes to reserve: ~120 per sample line, so a large scrape does not regrow its buffer.
-fn size_hint(families: &[Family]) -> usize {
-    let lines: usize = families
-        .iter()
-        .map(|f| match f.get_field_type() {
-            MetricType::HISTOGRAM => f.get_metric().len() * (BUCKETS.len() + 3),
-            _ => f.get_metric().len(),
-        })
-        .sum();
-    1024 + families.len() * 160 + lines * 120
+    match f.get_field_type() {
+        MetricType::COUNTER if !f.name().ends_with("_total") => {
+            Err(EncodeError::CounterName(f.name().into()))
+        }
+        // The text encoder panics on untyped; prometheus-client has no summary.
+        MetricType::SUMMARY | MetricType::UNTYPED => Err(EncodeError::Unsupported(f.name().into())),
+        _ => Ok(()),
+    }
 }
 
 fn secs(t: SystemTime) -> f64 {
@@ -221,22 +220,40 @@ fn family(name: &str, help: &str, kind: MetricType, metrics: Vec<Metric>) -> Fam
 }
 
 /// Every series of the exposition, built from the config (which label sets exist) and the
-/// snapshot (their values).
-pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
-    use MetricType::{COUNTER, GAUGE, HISTOGRAM};
-    let canaries = &cfg.canaries;
-    let by_canary = |f: &dyn Fn(&Canary) -> f64| -> Vec<Metric> {
-        canaries
-            .iter()
-            .map(|c| gauge(vec![label("canary", &c.name)], f(c)))
-            .collect()
-    };
-    let mut out = Vec::with_capacity(20);
-    out.push(family(
+/// snapshot (their values), family by family as the iterator is consumed.
+pub fn families<'a>(
+    cfg: &'a Config,
+    s: &'a Snapshot,
+    x: &'a Extras,
+) -> impl Iterator<Item = Family> + 'a {
+    type Build = fn(&Config, &Snapshot, &Extras) -> Family;
+    const FAMILIES: [Build; 16] = [
+        breach,
+        verdict,
+        probes_total,
+        inconclusive_total,
+        control_ok_family,
+        probe_duration,
+        last_verdict,
+        blind_since,
+        schedule_interval,
+        round_completed,
+        credentials_expiry,
+        credential_failures,
+        reload_successful,
+        alerts_sent,
+        process_start_time,
+        build_info,
+    ];
+    FAMILIES.into_iter().map(move |build| build(cfg, s, x))
+}
+
+fn breach(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_breach",
         "1 while the canary's forbidden attempt succeeds.",
-        GAUGE,
-        canaries
+        MetricType::GAUGE,
+        cfg.canaries
             .iter()
             .map(|c| {
                 let breach = s
@@ -246,12 +263,15 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 gauge(canary_labels(c), f64::from(u8::from(breach)))
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn verdict(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_verdict",
         "The canary's latest verdict (one-hot).",
-        GAUGE,
-        canaries
+        MetricType::GAUGE,
+        cfg.canaries
             .iter()
             .flat_map(|c| {
                 let cur = s.latest.get(&c.name).map(|r| r.verdict.label());
@@ -262,12 +282,15 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 })
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn probes_total(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_probes_total",
         "Probes run, by verdict.",
-        COUNTER,
-        canaries
+        MetricType::COUNTER,
+        cfg.canaries
             .iter()
             .flat_map(|c| {
                 Verdict::LABELS.map(|v| {
@@ -282,12 +305,15 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 })
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn inconclusive_total(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_inconclusive_total",
         "Inconclusive probes, by reason.",
-        COUNTER,
-        canaries
+        MetricType::COUNTER,
+        cfg.canaries
             .iter()
             .flat_map(|c| {
                 Reason::ALL.map(|r| {
@@ -303,14 +329,17 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 })
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn control_ok_family(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_control_ok",
         "1 while every control of the identity succeeds.",
-        GAUGE,
+        MetricType::GAUGE,
         cfg.identities
             .iter()
-            .filter(|i| canaries.iter().any(|c| c.identity == i.name))
+            .filter(|i| cfg.canaries.iter().any(|c| c.identity == i.name))
             .map(|i| {
                 gauge(
                     vec![label("identity", &i.name)],
@@ -318,11 +347,14 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 )
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn probe_duration(_: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_probe_duration_seconds",
         "Probe duration.",
-        HISTOGRAM,
+        MetricType::HISTOGRAM,
         ProbeAction::ALL
             .iter()
             .map(|a| {
@@ -330,39 +362,63 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 histogram(vec![label("action", a.as_str())], &h)
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn per_canary(cfg: &Config, value: impl Fn(&Canary) -> f64) -> Vec<Metric> {
+    cfg.canaries
+        .iter()
+        .map(|c| gauge(vec![label("canary", &c.name)], value(c)))
+        .collect()
+}
+
+fn last_verdict(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_last_verdict_timestamp_seconds",
         "When the canary's latest verdict landed.",
-        GAUGE,
-        by_canary(&|c| {
+        MetricType::GAUGE,
+        per_canary(cfg, |c| {
             s.latest
                 .get(&c.name)
                 .map_or(0.0, |r| r.started_at_unix_ms as f64 / 1000.0)
         }),
-    ));
-    out.push(family(
+    )
+}
+
+fn blind_since(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_blind_since_timestamp_seconds",
         "When the canary's standing became blind or control-failed (0 while it sees).",
-        GAUGE,
-        by_canary(&|c| s.blind_since.get(&c.name).map_or(0.0, |t| secs(*t))),
-    ));
-    out.push(family(
+        MetricType::GAUGE,
+        per_canary(cfg, |c| {
+            s.blind_since.get(&c.name).map_or(0.0, |t| secs(*t))
+        }),
+    )
+}
+
+fn schedule_interval(cfg: &Config, _: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_schedule_interval_seconds",
         "The configured probe interval.",
-        GAUGE,
+        MetricType::GAUGE,
         vec![gauge(vec![], cfg.schedule.interval.as_secs_f64())],
-    ));
-    out.push(family(
+    )
+}
+
+fn round_completed(_: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_round_last_completed_timestamp_seconds",
         "When the last round completed.",
-        GAUGE,
+        MetricType::GAUGE,
         vec![gauge(vec![], s.round_completed.map_or(0.0, secs))],
-    ));
-    out.push(family(
+    )
+}
+
+fn credentials_expiry(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_credentials_expiry_timestamp_seconds",
         "Expiry of the identity's current credentials (0: none yet, or keys that never expire).",
-        GAUGE,
+        MetricType::GAUGE,
         cfg.identities
             .iter()
             .map(|i| {
@@ -375,11 +431,14 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 gauge(vec![label("identity", &i.name)], t)
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn credential_failures(cfg: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_credential_failures_total",
         "Credential fetch/refresh failures, by reason.",
-        COUNTER,
+        MetricType::COUNTER,
         cfg.identities
             .iter()
             .flat_map(|i| {
@@ -396,17 +455,23 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 })
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn reload_successful(_: &Config, _: &Snapshot, x: &Extras) -> Family {
+    family(
         "iot_canary_config_last_reload_successful",
         "1 if the running config loaded cleanly.",
-        GAUGE,
+        MetricType::GAUGE,
         vec![gauge(vec![], f64::from(u8::from(x.reload_ok)))],
-    ));
-    out.push(family(
+    )
+}
+
+fn alerts_sent(_: &Config, _: &Snapshot, x: &Extras) -> Family {
+    family(
         "iot_canary_alerts_sent_total",
         "Alert notifications by notifier and result (success, failure = failed attempt, dropped = queue full).",
-        COUNTER,
+        MetricType::COUNTER,
         x.alerts
             .sent_total()
             .map(|(notifier, result, n)| {
@@ -416,35 +481,37 @@ pub fn families(cfg: &Config, s: &Snapshot, x: &Extras) -> Vec<Family> {
                 )
             })
             .collect(),
-    ));
-    out.push(family(
+    )
+}
+
+fn process_start_time(_: &Config, _: &Snapshot, x: &Extras) -> Family {
+    family(
         "process_start_time_seconds",
         "Start time of the process since unix epoch in seconds.",
-        GAUGE,
+        MetricType::GAUGE,
         vec![gauge(vec![], secs(x.started))],
-    ));
-    out.push(family(
+    )
+}
+
+fn build_info(_: &Config, _: &Snapshot, _: &Extras) -> Family {
+    family(
         "iot_canary_build_info",
         "Build information.",
-        GAUGE,
+        MetricType::GAUGE,
         vec![gauge(
             vec![label("version", env!("CARGO_PKG_VERSION"))],
             1.0,
         )],
-    ));
-    out
+    )
 }
 
-/// The families as prometheus-client sees them: a collector that encodes each on scrape.
+/// A family as prometheus-client sees it: a collector that writes it when encoded.
 #[derive(Debug)]
-struct OpenMetrics(Vec<Family>);
+struct OpenMetrics(Family);
 
 impl Collector for OpenMetrics {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        for f in &self.0 {
-            encode_openmetrics(f, &mut encoder)?;
-        }
-        Ok(())
+        encode_openmetrics(&self.0, &mut encoder)
     }
 }
 
@@ -481,6 +548,21 @@ fn escape_help(help: &str) -> Cow<'_, str> {
     }
 }
 
+/// Writes one sample of `family` under the metric's labels; an unlabelled one straight under
+/// the family, where prometheus-client would otherwise write empty braces.
+fn sample(
+    family: &mut MetricEncoder,
+    m: &Metric,
+    write: impl FnOnce(&mut MetricEncoder) -> Result<(), std::fmt::Error>,
+) -> Result<(), std::fmt::Error> {
+    if m.get_label().is_empty() {
+        write(family)
+    } else {
+        let labels = Labels(m.get_label());
+        write(&mut family.encode_family(&labels)?)
+    }
+}
+
 fn encode_openmetrics(f: &Family, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
     let help = escape_help(f.help());
     let metrics = f.get_metric();
@@ -491,13 +573,13 @@ fn encode_openmetrics(f: &Family, encoder: &mut DescriptorEncoder) -> Result<(),
             let name = f.name().strip_suffix("_total").unwrap_or(f.name());
             let mut family = encoder.encode_descriptor(name, &help, None, OmType::Counter)?;
             for m in metrics {
-                let labels = Labels(m.get_label());
-                let mut sample = family.encode_family(&labels)?;
                 let v = m.get_counter().get_value();
-                match whole(v).and_then(|n| u64::try_from(n).ok()) {
-                    Some(n) => sample.encode_counter::<NoLabelSet, _, u64>(&n, None)?,
-                    None => sample.encode_counter::<NoLabelSet, _, f64>(&v, None)?,
-                }
+                sample(&mut family, m, |e| {
+                    match whole(v).and_then(|n| u64::try_from(n).ok()) {
+                        Some(n) => e.encode_counter::<NoLabelSet, _, u64>(&n, None),
+                        None => e.encode_counter::<NoLabelSet, _, f64>(&v, None),
+                    }
+                })?;
             }
         }
         // A `*_info` gauge that is 1 throughout is what OpenMetrics calls an info metric; its
@@ -515,13 +597,11 @@ fn encode_openmetrics(f: &Family, encoder: &mut DescriptorEncoder) -> Result<(),
         MetricType::GAUGE => {
             let mut family = encoder.encode_descriptor(f.name(), &help, None, OmType::Gauge)?;
             for m in metrics {
-                let labels = Labels(m.get_label());
-                let mut sample = family.encode_family(&labels)?;
                 let v = m.get_gauge().get_value();
-                match whole(v) {
-                    Some(n) => sample.encode_gauge(&n)?,
-                    None => sample.encode_gauge(&v)?,
-                }
+                sample(&mut family, m, |e| match whole(v) {
+                    Some(n) => e.encode_gauge(&n),
+                    None => e.encode_gauge(&v),
+                })?;
             }
         }
         MetricType::HISTOGRAM => {
@@ -539,14 +619,14 @@ fn encode_openmetrics(f: &Family, encoder: &mut DescriptorEncoder) -> Result<(),
                 if buckets.last().is_none_or(|(le, _)| *le != f64::INFINITY) {
                     buckets.push((f64::INFINITY, h.get_sample_count().saturating_sub(below)));
                 }
-                let labels = Labels(m.get_label());
-                let mut sample = family.encode_family(&labels)?;
-                sample.encode_histogram::<NoLabelSet>(
-                    h.get_sample_sum(),
-                    h.get_sample_count(),
-                    &buckets,
-                    None,
-                )?;
+                sample(&mut family, m, |e| {
+                    e.encode_histogram::<NoLabelSet>(
+                        h.get_sample_sum(),
+                        h.get_sample_count(),
+                        &buckets,
+                        None,
+                    )
+                })?;
             }
         }
         // `check` turned these away before encoding.
@@ -694,6 +774,111 @@ mod tests {
         ok.standing = Standing::Ok;
         store.record(&[ok], SystemTime::now());
         assert!(render_with(&c, &store.snapshot(), &x).contains(&format!("{line} 0\n")));
+    }
+
+    /// Sample lines as (series, labels sorted, value), with `le` bounds compared as numbers
+    /// (`1` in text, `1.0` in OpenMetrics).
+    fn samples(exposition: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+        let mut out: Vec<_> = exposition
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| {
+                let (series, value) = l.rsplit_once(' ').unwrap();
+                let (name, labels) = series.split_once('{').unwrap_or((series, "}"));
+                let mut labels: Vec<(String, String)> = labels
+                    .trim_end_matches('}')
+                    .split(',')
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        let (k, v) = p.split_once('=').unwrap();
+                        let v = v.trim_matches('"');
+                        let v = match (k, v.parse::<f64>()) {
+                            ("le", Ok(b)) => b.to_string(),
+                            _ => v.to_string(),
+                        };
+                        (k.to_string(), v)
+                    })
+                    .collect();
+                labels.sort();
+                (name.to_string(), labels, value.parse().unwrap())
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+
+    #[test]
+    fn openmetrics_carries_the_same_series_and_values() {
+        use crate::report::tests::sample;
+        use crate::verdict::*;
+        let c = cfg();
+        let store = Store::default();
+        let mut r = sample(
+            "alice-cannot-subscribe-bob-plug",
+            Expect::Deny,
+            Verdict::Inconclusive(Reason::Timeout),
+            Observation::Delivered,
+        );
+        r.action = ProbeAction::Subscribe;
+        r.duration_ms = 1_234;
+        store.record(
+            &[r],
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(100_250),
+        );
+        let x = Extras {
+            started: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000),
+            ..Extras::default()
+        };
+        let text = render_with(&c, &store.snapshot(), &x);
+        let om = render_as(&c, &store.snapshot(), &x, Format::OpenMetrics);
+        assert_eq!(samples(&text), samples(&om));
+        assert!(om.ends_with("\n# EOF\n") && om.matches("# EOF").count() == 1);
+        for line in [
+            "# TYPE iot_canary_probes counter",
+            "# TYPE iot_canary_build info",
+            "iot_canary_round_last_completed_timestamp_seconds 100.25",
+            "iot_canary_probe_duration_seconds_bucket{le=\"2.5\",action=\"subscribe\"} 1",
+            "iot_canary_probe_duration_seconds_bucket{le=\"+Inf\",action=\"subscribe\"} 1",
+            "iot_canary_probe_duration_seconds_sum{action=\"subscribe\"} 1.234",
+        ] {
+            assert!(om.lines().any(|l| l == line), "missing {line}\n{om}");
+        }
+        assert!(!om.contains("_created"));
+    }
+
+    #[test]
+    fn encode_refuses_what_a_format_could_not_carry() {
+        use MetricType::{COUNTER, GAUGE, UNTYPED};
+        let one = |name: &str, kind| family(name, "h", kind, vec![counter(vec![], 1)]);
+        for format in [Format::Text, Format::OpenMetrics] {
+            assert!(matches!(
+                encode([one("a_total", COUNTER), one("a_total", COUNTER)], format),
+                Err(EncodeError::Duplicate(n)) if n == "a_total"
+            ));
+            assert!(matches!(
+                encode([one("a", COUNTER)], format),
+                Err(EncodeError::CounterName(n)) if n == "a"
+            ));
+            assert!(matches!(
+                encode([one("a", UNTYPED)], format),
+                Err(EncodeError::Unsupported(_))
+            ));
+        }
+        // No samples, no descriptor.
+        let empty = || family("a", "h", GAUGE, vec![]);
+        assert_eq!(encode([empty()], Format::Text).unwrap(), "");
+        assert_eq!(encode([empty()], Format::OpenMetrics).unwrap(), "# EOF\n");
+        // OpenMetrics escapes quotes in HELP, which the text format leaves as they are.
+        let quoted = || family("a", "say \"hi\"\\", GAUGE, vec![gauge(vec![], 0.5)]);
+        assert_eq!(
+            encode([quoted()], Format::OpenMetrics).unwrap(),
+            "# HELP a say \\\"hi\\\"\\\\\n# TYPE a gauge\na 0.5\n# EOF\n"
+        );
+        assert!(
+            encode([quoted()], Format::Text)
+                .unwrap()
+                .starts_with("# HELP a say \"hi\"\\\\\n")
+        );
     }
 
     #[test]

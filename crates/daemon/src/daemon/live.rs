@@ -66,8 +66,8 @@ impl Live {
             reload_ok: self.reload_ok(),
             started: self.started,
         };
-        let mut families = metrics::families(&self.config(), &self.store.snapshot(), &extras);
-        families.extend(self.process.families());
+        let (cfg, snapshot) = (self.config(), self.store.snapshot());
+        let families = metrics::families(&cfg, &snapshot, &extras).chain(self.process.families());
         metrics::encode(families, format)
     }
 
