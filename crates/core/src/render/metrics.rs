@@ -776,9 +776,11 @@ mod tests {
         assert!(render_with(&c, &store.snapshot(), &x).contains(&format!("{line} 0\n")));
     }
 
+    type Sample = (String, Vec<(String, String)>, f64);
+
     /// Sample lines as (series, labels sorted, value), with `le` bounds compared as numbers
     /// (`1` in text, `1.0` in OpenMetrics).
-    fn samples(exposition: &str) -> Vec<(String, Vec<(String, String)>, f64)> {
+    fn samples(exposition: &str) -> Vec<Sample> {
         let mut out: Vec<_> = exposition
             .lines()
             .filter(|l| !l.starts_with('#'))
