@@ -7,7 +7,9 @@
 //! dashboard queries and the provisioning queries that feed a threshold must return a series;
 //! rule expressions (and the provisioning's blind condition) are alert conditions, empty while
 //! not firing, so each must execute and every metric selector in it must match a series. The
-//! breach rule itself must be firing (ALERTS) during the hole.
+//! breach rule itself must be firing (ALERTS) during the hole. Prometheus scrapes OpenMetrics
+//! (negotiated from its default Accept header; its metadata proves it), and both formats as
+//! served pass `promtool check metrics` (text) and the Python client's OpenMetrics parser.
 //!
 //! The identity `dev` is an `assume-role` identity: the daemon fetches real temporary credentials
 //! from the lab's STS, so the credential-expiry series carry a real expiry; the daemon's own Alertmanager notifier makes
