@@ -4,7 +4,7 @@
 # unlocks them. Seeds come from the committed corpora fuzz/seeds/TARGET and fuzz/corpus/TARGET;
 # the working corpus is a temporary copy so the run leaves the tree clean.
 #   FUZZ_SECONDS=30 bash scripts/fuzz-smoke.sh        (per target; default 30)
-#   FUZZ_TARGETS="canaries_toml daemon_responses"     (default: every target)
+#   FUZZ_TARGETS="canaries_toml evidence_rules"       (default: every target)
 #   FUZZ_SANITIZER=address|none                       (default: none — stable toolchains ship
 #                                                      no sanitizer runtimes; panics are caught
 #                                                      either way)

@@ -9,7 +9,7 @@ use clap::Args;
 use iot_canary::config::{self, Config};
 use iot_canary::daemon::alerting::Alerting;
 use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Event, Loaded, Reload, Rounds, Service};
+use iot_canary::daemon::service::{Control, Loaded, Reload, Rounds, Service};
 use iot_canary::daemon::{self, Daemon, Shard, identities, sd_notify};
 use iot_canary::exit::Exit;
 use iot_canary::identity::Env;
@@ -347,7 +347,7 @@ pub fn run(a: RunArgs) -> Exit {
 /// SIGHUP -> reload, SIGTERM/SIGINT -> stop. Registered before READY=1, so a reload sent right
 /// after startup never hits the default SIGHUP action (terminate).
 #[cfg(unix)]
-pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
+pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -355,9 +355,9 @@ pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::R
     tokio::spawn(async move {
         loop {
             let ev = tokio::select! {
-                _ = hup.recv() => Event::Reload,
-                _ = term.recv() => Event::Stop,
-                _ = int.recv() => Event::Stop,
+                _ = hup.recv() => Control::Reload,
+                _ = term.recv() => Control::Stop,
+                _ = int.recv() => Control::Stop,
             };
             tracing::info!(event = ?ev, "signal received");
             if tx.send(ev).await.is_err() {
@@ -369,10 +369,10 @@ pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::R
 }
 
 #[cfg(not(unix))]
-pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Event>) -> anyhow::Result<()> {
+pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) -> anyhow::Result<()> {
     tokio::spawn(async move {
         let _ = tokio::signal::ctrl_c().await;
-        let _ = tx.send(Event::Stop).await;
+        let _ = tx.send(Control::Stop).await;
     });
     Ok(())
 }

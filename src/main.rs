@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cmd_audit;
 mod cmd_daemon;
 mod cmd_demo;
 use iot_canary::exit::Exit;
@@ -66,6 +67,9 @@ enum Command {
     },
     /// Embedded lab + embedded scenario + canaries.toml.
     Demo(cmd_demo::DemoArgs),
+    /// Offline policy audit with Device Defender's check names (docs/audit.md; exit 0 clean,
+    /// 1 findings, 2 nothing to audit, 3 bad input).
+    Audit(cmd_audit::AuditArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -182,6 +186,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd_daemon::check(a),
         Command::Healthcheck(a) => cmd_daemon::healthcheck(a),
         Command::Demo(a) => cmd_demo::demo(a),
+        Command::Audit(a) => cmd_audit::audit(a),
         Command::Policy {
             command: PolicyCommand::Test { files, format },
         } => policy_test(&files, format),
@@ -253,7 +258,7 @@ fn simulate(
             }
         },
     }
-    sim::exit_for(&results)
+    sim::gate_exit(&results)
 }
 
 fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {

@@ -20,7 +20,7 @@ use crate::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
 use crate::lab::identity::vending;
 use crate::lab::scenario::LoadedScenario;
 use crate::lab::state::{LabState, Principal, cognito_identity_id};
-use crate::plan::{Principal as ClientIdPrincipal, expand_client_id};
+use crate::plan::{ClientIdVars, expand_client_id};
 use crate::policy::{AuthResult, IotAction, Policy, PolicySet, Request, RequestContext};
 use crate::verdict::{Expect, ProbeAction};
 
@@ -215,7 +215,7 @@ pub fn simulate(
             };
             let client_id = match expand_client_id(
                 &canary.client_id,
-                &ClientIdPrincipal {
+                &ClientIdVars {
                     identity: &canary.identity,
                     identity_id: who.identity_id.as_deref(),
                     username: who.username.as_deref(),
@@ -487,16 +487,21 @@ pub fn render_table(results: &[SimResult]) -> String {
     out
 }
 
-/// The gate's exit: breach outranks blind outranks ok (as `once`).
-pub fn exit_for(results: &[SimResult]) -> crate::exit::Exit {
-    use crate::exit::Exit;
-    results.iter().fold(Exit::Ok, |acc, r| {
-        acc.worst(match r.standing {
-            SimStanding::Ok => Exit::Ok,
-            SimStanding::Breach => Exit::Breach,
-            SimStanding::Blind => Exit::Blind,
-        })
-    })
+impl SimStanding {
+    /// The live standing this offline one stands for (an offline blind is a live blind).
+    pub fn standing(self) -> crate::verdict::Standing {
+        use crate::verdict::Standing;
+        match self {
+            SimStanding::Ok => Standing::Ok,
+            SimStanding::Breach => Standing::Breach,
+            SimStanding::Blind => Standing::Blind,
+        }
+    }
+}
+
+/// The gate's exit, decided exactly as `once` decides it.
+pub fn gate_exit(results: &[SimResult]) -> crate::exit::Exit {
+    crate::plan::exit_for(results.iter().map(|r| r.standing.standing()))
 }
 
 #[cfg(test)]
@@ -586,7 +591,7 @@ mod tests {
         let r = simulate(&[deny.clone(), control.clone()], &open, NOW);
         assert_eq!(r[0].standing, SimStanding::Breach);
         assert_eq!(r[1].standing, SimStanding::Ok);
-        assert_eq!(exit_for(&r), Exit::Breach);
+        assert_eq!(gate_exit(&r), Exit::Breach);
         let r = simulate(&[deny, control], &closed, NOW);
         assert_eq!(r[0].standing, SimStanding::Ok);
         assert_eq!(
@@ -594,7 +599,7 @@ mod tests {
             SimStanding::Blind,
             "a denied control makes the gate blind"
         );
-        assert_eq!(exit_for(&r), Exit::Blind);
+        assert_eq!(gate_exit(&r), Exit::Blind);
     }
 
     #[test]

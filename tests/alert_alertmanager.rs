@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use alert_support::{WAIT, settings};
 use iot_canary::alert::delivery::Dispatcher;
-use iot_canary::alert_core::{AlertState, Observation};
+use iot_canary::alert_core::{AlertState, CanaryResult};
 use iot_canary::config::alerting::AlertingConfig;
 use iot_canary::verdict::{Expect, ProbeAction, Standing, Verdict};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -142,7 +142,7 @@ async fn breach_reaches_alertmanager_and_resolves() {
         "PUBACK 0x00 success".to_string(),
         "witness received the canary's publish".to_string(),
     ];
-    let mut obs = Observation {
+    let mut obs = CanaryResult {
         canary,
         identity: "alice",
         action: ProbeAction::Publish,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use alert_support::{Answer, Receiver, WAIT, at, settings};
 use iot_canary::alert::delivery::Dispatcher;
-use iot_canary::alert_core::{AlertState, Notification, Observation};
+use iot_canary::alert_core::{AlertState, CanaryResult, Notification};
 use iot_canary::config::alerting::AlertingConfig;
 use iot_canary::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
 
@@ -20,7 +20,7 @@ fn observe(st: &mut AlertState, standing: Standing, t: u64) -> Vec<Notification>
     };
     let ev = vec![format!("{standing:?} evidence at +{t}s")];
     st.observe(
-        &Observation {
+        &CanaryResult {
             canary: "alice-cannot-subscribe-to-bobs-lamp",
             identity: "alice",
             action: ProbeAction::Subscribe,
@@ -183,7 +183,7 @@ async fn queue_stays_bounded_when_the_receiver_stalls() {
         let ev = vec![format!("e{i}")];
         let name = format!("canary-{i}");
         let n = st.observe(
-            &Observation {
+            &CanaryResult {
                 canary: &name,
                 identity: "bob",
                 action: ProbeAction::Publish,

@@ -5,7 +5,7 @@ mod alert_support;
 
 use alert_support::{Answer, LogCapture, Receiver, WAIT, at, private_ca_acceptor, settings};
 use iot_canary::alert::delivery::Dispatcher;
-use iot_canary::alert_core::{AlertState, Notification, Observation};
+use iot_canary::alert_core::{AlertState, CanaryResult, Notification};
 use iot_canary::config::alerting::AlertingConfig;
 use iot_canary::verdict::{Expect, ProbeAction, Standing, Verdict};
 
@@ -13,7 +13,7 @@ fn breach() -> Vec<Notification> {
     let mut st = AlertState::new(&AlertingConfig::default());
     let ev = vec!["CONNACK 0x00 for bob's client id".to_string()];
     st.observe(
-        &Observation {
+        &CanaryResult {
             canary: "alice-cannot-connect-as-bob",
             identity: "alice",
             action: ProbeAction::Connect,

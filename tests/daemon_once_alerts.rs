@@ -33,7 +33,7 @@ async fn once_delivers_the_breach_alert_before_exiting() {
             .env("TEST_DEV_SECRET", DEV_SECRET)
             .env("TEST_HOOK_URL", &url)
             .env("TEST_HOOK_TOKEN", "tok-very-secret-42")
-            .env("RUST_LOG", "info,iot_canary::lab=warn")
+            .env("RUST_LOG", "info,iot_canary_lab=warn")
             .stdin(Stdio::null())
             .output(),
     )

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use aws_credential_types::Credentials;
 use iot_canary::config;
 use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Event, Rounds, Service};
+use iot_canary::daemon::service::{Control, Rounds, Service};
 use iot_canary::daemon::{self, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard};
 use iot_canary::lab::{self, LabConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -188,7 +188,7 @@ topic_filter = "devices/other/#"
         "breach metric flipped {} ms after the admin change",
         flipped_after.as_millis()
     );
-    let _ = stop_tx.send(Event::Stop).await;
+    let _ = stop_tx.send(Control::Stop).await;
     tokio::time::timeout(Duration::from_secs(20), runner)
         .await
         .expect("run mode shuts down")
@@ -279,7 +279,7 @@ topic_filter = "devices/other/#"
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let stopped = Instant::now();
-    let _ = stop_tx.send(Event::Stop).await;
+    let _ = stop_tx.send(Control::Stop).await;
     tokio::time::timeout(Duration::from_secs(20), runner)
         .await
         .expect("run mode stops after the drain deadline")

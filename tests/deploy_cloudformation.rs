@@ -1,5 +1,6 @@
-//! CloudFormation templates pass cfn-lint, and the ECS task role passes parliament
-//! (both from PyPI, in the venv that scripts/test-deps.sh creates).
+//! CloudFormation templates pass cfn-lint, their IAM roles pass parliament, and the policy-change
+//! trigger's event patterns match the sample events (all from PyPI, in the venv that
+//! scripts/test-deps.sh creates).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,6 +34,8 @@ fn templates_pass_cfn_lint() {
         &[
             "deploy/ecs/iot-canary.yaml",
             "deploy/cloudformation/canary-principals.yaml",
+            "deploy/cloudformation/policy-change-trigger.yaml",
+            "deploy/cloudformation/policy-change-trigger-us-east-1.yaml",
         ],
     );
     assert!(
@@ -54,4 +57,27 @@ fn task_role_passes_parliament_and_has_no_iot_actions() {
     );
     let report: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json report");
     assert_eq!(report["actions"], serde_json::json!(["sts:AssumeRole"]));
+}
+
+/// The policy-change trigger's EventBridge patterns against sample CloudTrail events, with
+/// moto's EventBridge matcher (tests/python/test_policy_change_events.py).
+#[test]
+fn policy_change_patterns_match_the_sample_events() {
+    let out = run(
+        &venv_bin("python"),
+        &[
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/python/test_policy_change_events.py",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "pytest:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

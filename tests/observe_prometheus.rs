@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use iot_canary::config;
 use iot_canary::daemon::alerting::Alerting;
 use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Event, Rounds, Service};
+use iot_canary::daemon::service::{Control, Rounds, Service};
 use iot_canary::daemon::{self, Daemon, Shard};
 use iot_canary::identity::Env;
 use iot_canary::lab::{self, LabConfig};
@@ -665,7 +665,7 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         Some(0.0)
     );
 
-    tx.send(Event::Stop).await.unwrap();
+    tx.send(Control::Stop).await.unwrap();
     tokio::time::timeout(Duration::from_secs(30), runner)
         .await
         .expect("service stops")

@@ -9,7 +9,7 @@ fn root() -> &'static Path {
 }
 
 fn demo_scenario() -> PathBuf {
-    root().join("src/lab/demo/scenario.toml")
+    root().join("crates/lab/src/demo/scenario.toml")
 }
 
 fn simulate(args: &[&std::ffi::OsStr]) -> Output {

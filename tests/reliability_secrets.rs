@@ -319,7 +319,7 @@ fn no_mode_leaks_a_secret() {
 }
 
 fn demo_secrets(root: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string(root.join("src/lab/demo/scenario.toml")).unwrap();
+    let text = std::fs::read_to_string(root.join("crates/lab/src/demo/scenario.toml")).unwrap();
     let v: toml::Value = toml::from_str(&text).unwrap();
     let mut out = Vec::new();
     for u in v["iam_user"].as_array().into_iter().flatten() {
@@ -336,7 +336,7 @@ fn demo_secrets(root: &Path) -> Vec<String> {
 
 fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, String)> {
     use iot_canary::alert_core::notifier::Notifier;
-    use iot_canary::alert_core::{AlertState, Observation};
+    use iot_canary::alert_core::{AlertState, CanaryResult};
     use iot_canary::config::alerting::AlertingConfig;
     let cfg = parse(&config(lab, secret_file, breach));
     let env = iot_canary::identity::Env::isolated([
@@ -357,7 +357,7 @@ fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, S
         for r in &reports {
             let evidence: Vec<String> = r.evidence.steps.iter().map(|s| s.what.clone()).collect();
             notes.extend(state.observe(
-                &Observation {
+                &CanaryResult {
                     canary: &r.canary,
                     identity: &r.identity,
                     action: r.action,

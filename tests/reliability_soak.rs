@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use iot_canary::daemon::live::Live;
-use iot_canary::daemon::service::{Event, Rounds, Service};
+use iot_canary::daemon::service::{Control, Rounds, Service};
 use iot_canary::daemon::{CanaryReport, IdentitySource};
 use iot_canary::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary::verdict::Standing;
@@ -30,7 +30,7 @@ fn soak_secs() -> u64 {
 }
 
 fn scenario_text(root: &std::path::Path) -> String {
-    let demo = std::fs::read_to_string(root.join("src/lab/demo/scenario.toml")).unwrap();
+    let demo = std::fs::read_to_string(root.join("crates/lab/src/demo/scenario.toml")).unwrap();
     demo.replacen(
         "[cognito]\n",
         &format!("[cognito]\ncredentials_ttl = {TTL_SECS}\n"),
@@ -243,7 +243,7 @@ async fn soak_rotation_and_restarts() {
             next_restart = Instant::now() + RESTART_EVERY.min(soak / 3);
         }
     }
-    let _ = stop_tx.send(Event::Stop).await;
+    let _ = stop_tx.send(Control::Stop).await;
     tokio::time::timeout(Duration::from_secs(60), runner)
         .await
         .expect("run stops")

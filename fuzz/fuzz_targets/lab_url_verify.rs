@@ -1,5 +1,5 @@
 #![no_main]
 //! Arbitrary request targets through the lab's SigV4 presigned-URL verifier.
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    iot_canary::lab::fuzz_entry::url(data);
+    iot_canary_lab::fuzz_entry::url(data);
 });

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use iot_canary::policy::{IotAction, Policy, PolicySet, Request, RequestContext, authorize};
+use iot_canary_policy::{IotAction, Policy, PolicySet, Request, RequestContext, authorize};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -3,7 +3,7 @@
 //! `{ file = ... }` references resolve under a directory that does not exist.
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = iot_canary::lab::scenario::parse(
+        let _ = iot_canary_lab::scenario::parse(
             text,
             "fuzz-scenario.toml",
             std::path::Path::new("/nonexistent-iot-canary-fuzz"),

@@ -108,7 +108,7 @@ impl Proc {
             .env("TEST_DEV_SECRET", DEV_SECRET)
             .env(
                 "RUST_LOG",
-                "info,iot_canary::daemon::service=debug,iot_canary::lab=warn",
+                "info,iot_canary_daemon::daemon::service=debug,iot_canary_lab=warn",
             )
             .env_remove("NOTIFY_SOCKET")
             .env_remove("WATCHDOG_USEC")

@@ -16,6 +16,8 @@ pub mod config;
 pub mod credentials;
 pub mod evidence;
 pub mod exit;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz_entry;
 pub mod plan;
 pub mod render;
 pub mod report;

@@ -134,7 +134,7 @@ pub fn close_between_rounds(pause: Duration, keep_alive: Duration) -> bool {
 
 /// What an identity's credentials say about it, for client-id placeholders.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Principal<'a> {
+pub struct ClientIdVars<'a> {
     pub identity: &'a str,
     pub identity_id: Option<&'a str>,
     pub username: Option<&'a str>,
@@ -144,7 +144,7 @@ pub struct Principal<'a> {
 /// `${shard}` (this replica's index; `0` when unsharded).
 pub fn expand_client_id(
     template: &str,
-    who: &Principal<'_>,
+    who: &ClientIdVars<'_>,
     canary: &str,
     shard: Shard,
 ) -> Result<String, String> {
@@ -264,7 +264,7 @@ mod tests {
         // The deny canary `c` targets a fixed foreign id and runs on one replica only.
         assert_eq!(unsharded_client_ids(&cs, "x-${shard}", two), ["b"]);
         assert_eq!(unsharded_client_ids(&cs, "x", two), ["[target]", "b"]);
-        let who = Principal {
+        let who = ClientIdVars {
             identity: "alice",
             ..Default::default()
         };
@@ -364,7 +364,7 @@ mod tests {
 
     #[test]
     fn client_id_expansion() {
-        let who = Principal {
+        let who = ClientIdVars {
             identity: "alice",
             identity_id: Some("us-east-1:abc"),
             username: Some("alice"),
@@ -377,7 +377,7 @@ mod tests {
             expand_client_id("${username}-x", &who, "c1", Shard::ALL).unwrap(),
             "alice-x"
         );
-        let ops = Principal {
+        let ops = ClientIdVars {
             identity: "ops",
             identity_id: None,
             username: None,

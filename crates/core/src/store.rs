@@ -1,7 +1,8 @@
-//! The results store: each canary's latest report plus the counters metrics are rendered from.
+//! The results store as plain data: each canary's latest report plus the counters metrics are
+//! rendered from, updated by pure methods that take the time as an argument. Locking (and,
+//! later, persistence) belong to the daemon.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
 use std::time::SystemTime;
 
 use crate::credentials::CacheStatus;
@@ -63,65 +64,61 @@ pub struct Snapshot {
     pub blind_since: BTreeMap<String, SystemTime>,
 }
 
-#[derive(Debug, Default)]
-pub struct Store {
-    inner: RwLock<Snapshot>,
-}
-
-impl Store {
-    pub fn record(&self, reports: &[CanaryReport], completed: SystemTime) {
-        let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
+impl Snapshot {
+    /// Records one round's reports, completed at `completed`.
+    pub fn record(&mut self, reports: &[CanaryReport], completed: SystemTime) {
         for r in reports {
-            *s.probes_total
+            *self
+                .probes_total
                 .entry((r.canary.clone(), r.verdict.label()))
                 .or_default() += 1;
             if let Verdict::Inconclusive(reason) = r.verdict {
-                *s.inconclusive_total
+                *self
+                    .inconclusive_total
                     .entry((r.canary.clone(), reason))
                     .or_default() += 1;
             }
-            s.durations
+            self.durations
                 .entry(r.action)
                 .or_default()
                 .observe(r.duration_ms as f64 / 1000.0);
             let blind = matches!(r.standing, Standing::Blind | Standing::ControlFailed);
             if !blind {
-                s.blind_since.remove(&r.canary);
-            } else if !s.blind_since.contains_key(&r.canary) {
+                self.blind_since.remove(&r.canary);
+            } else if !self.blind_since.contains_key(&r.canary) {
                 // The probe's start is when it was last unable to see, not the round's end.
                 let at =
                     SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(r.started_at_unix_ms);
-                s.blind_since.insert(r.canary.clone(), at);
+                self.blind_since.insert(r.canary.clone(), at);
             }
-            s.latest.insert(r.canary.clone(), r.clone());
+            self.latest.insert(r.canary.clone(), r.clone());
         }
-        s.round_completed = Some(completed);
-        s.rounds += 1;
+        self.round_completed = Some(completed);
+        self.rounds += 1;
     }
 
     /// Replaces an identity's credential status (the cache's counters are cumulative).
-    pub fn record_credentials(&self, status: CacheStatus) {
-        let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        s.credentials.insert(status.identity.clone(), status);
+    pub fn record_credentials(&mut self, status: CacheStatus) {
+        self.credentials.insert(status.identity.clone(), status);
     }
 
     /// After a reload: forgets canaries and identities the new config no longer has, so their
     /// series and status rows disappear instead of freezing at their last value.
-    pub fn retain(&self, keep_canary: impl Fn(&str) -> bool, keep_identity: impl Fn(&str) -> bool) {
-        let mut s = self.inner.write().unwrap_or_else(|p| p.into_inner());
-        s.latest.retain(|c, _| keep_canary(c));
-        s.probes_total.retain(|(c, _), _| keep_canary(c));
-        s.inconclusive_total.retain(|(c, _), _| keep_canary(c));
-        s.blind_since.retain(|c, _| keep_canary(c));
-        s.credentials.retain(|i, _| keep_identity(i));
+    pub fn retain(
+        &mut self,
+        keep_canary: impl Fn(&str) -> bool,
+        keep_identity: impl Fn(&str) -> bool,
+    ) {
+        self.latest.retain(|c, _| keep_canary(c));
+        self.probes_total.retain(|(c, _), _| keep_canary(c));
+        self.inconclusive_total.retain(|(c, _), _| keep_canary(c));
+        self.blind_since.retain(|c, _| keep_canary(c));
+        self.credentials.retain(|i, _| keep_identity(i));
     }
 
-    pub fn snapshot(&self) -> Snapshot {
-        self.inner.read().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
+    /// Whether a round has completed.
     pub fn ready(&self) -> bool {
-        self.inner.read().map(|s| s.rounds > 0).unwrap_or(false)
+        self.rounds > 0
     }
 }
 

@@ -427,6 +427,23 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
     }
 }
 
+/// The protocol's explicit refusals: the only server answers a `denied` may rest on (v5 0x87
+/// in CONNACK, SUBACK, PUBACK or DISCONNECT; 3.1.1 CONNACK 5 or SUBACK 0x80). Everything else a
+/// denial rests on is the probe's own proof of non-delivery.
+pub fn is_explicit_refusal(version: MqttVersion, obs: &Observation) -> bool {
+    match (version, obs) {
+        (MqttVersion::V5, Observation::Connack { code })
+        | (MqttVersion::V5, Observation::Suback { code })
+        | (MqttVersion::V5, Observation::Puback { code })
+        | (MqttVersion::V5, Observation::ServerDisconnect { code, .. }) => {
+            *code == V5_NOT_AUTHORIZED
+        }
+        (MqttVersion::V311, Observation::Connack { code }) => *code == V311_NOT_AUTHORIZED,
+        (MqttVersion::V311, Observation::Suback { code }) => *code == V311_SUBACK_FAILURE,
+        _ => false,
+    }
+}
+
 /// A control probe's outcome, as seen by the pairing of its identity's canaries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ControlRun {

@@ -71,7 +71,7 @@ pub enum LabError {
 
 /// The ready line (interface: keys in ARCHITECTURE.md).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Endpoints {
+pub struct ServiceUrls {
     pub mqtt: String,
     /// Empty with `--plain` (no TLS, no CA).
     pub ca_file: String,
@@ -85,7 +85,7 @@ pub struct Endpoints {
 /// A started lab. Dropping it without `shutdown()` leaves the tasks running until the runtime
 /// ends.
 pub struct RunningLab {
-    pub endpoints: Endpoints,
+    pub endpoints: ServiceUrls,
     /// The gateway's socket address.
     pub mqtt_addr: SocketAddr,
     /// The CA PEM (None with `--plain`).
@@ -185,7 +185,7 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     };
     let scheme = if config.plain { "ws" } else { "wss" };
     let http_base = |a: SocketAddr| format!("http://{a}");
-    let endpoints = Endpoints {
+    let endpoints = ServiceUrls {
         mqtt: format!("{scheme}://{host}:{}/mqtt", mqtt_addr.port()),
         ca_file,
         sts: http_base(identity_addr),

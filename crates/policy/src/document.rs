@@ -34,6 +34,17 @@ pub(crate) struct Statement {
     pub(crate) not_resource: bool,
     pub(crate) resources: Vec<ArnPattern>,
     pub(crate) conditions: Vec<Condition>,
+    /// The elements as written, for static analysis (`Policy::statements`).
+    pub(crate) raw: RawStatement,
+}
+
+/// A statement's elements as written in the document.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct RawStatement {
+    pub(crate) actions: Vec<String>,
+    pub(crate) resources: Vec<String>,
+    /// `(operator, key, values)` in document order.
+    pub(crate) conditions: Vec<(String, String, Vec<String>)>,
 }
 
 pub(crate) fn parse(name: &str, json: &str) -> Result<Policy, PolicyError> {
@@ -131,6 +142,7 @@ fn parse_statement(
     let mut action: Option<(bool, Vec<String>)> = None;
     let mut resource: Option<(bool, Vec<String>)> = None;
     let mut conditions = Vec::new();
+    let mut raw_conditions = Vec::new();
     for (key, value) in obj {
         let kpath = format!("{path}.{key}");
         match key.as_str() {
@@ -184,7 +196,9 @@ fn parse_statement(
                 }
                 resource = Some((key == "NotResource", list));
             }
-            "Condition" => conditions = parse_conditions(value, &kpath, variables, fail)?,
+            "Condition" => {
+                (conditions, raw_conditions) = parse_conditions(value, &kpath, variables, fail)?;
+            }
             "Principal" | "NotPrincipal" => {
                 return Err(fail(
                     &kpath,
@@ -213,6 +227,11 @@ fn parse_statement(
         variables,
         case_insensitive: false,
     };
+    let raw = RawStatement {
+        actions: actions.clone(),
+        resources: resources.clone(),
+        conditions: raw_conditions,
+    };
     Ok(Statement {
         label: sid.unwrap_or_else(|| format!("#{index}")),
         effect,
@@ -227,6 +246,7 @@ fn parse_statement(
             .map(|r| ArnPattern::compile(r, resource_syntax))
             .collect(),
         conditions,
+        raw,
     })
 }
 
@@ -251,12 +271,14 @@ fn string_list(
     }
 }
 
+type RawCondition = (String, String, Vec<String>);
+
 fn parse_conditions(
     value: &Value,
     path: &str,
     variables: bool,
     fail: &impl Fn(&str, String) -> PolicyError,
-) -> Result<Vec<Condition>, PolicyError> {
+) -> Result<(Vec<Condition>, Vec<RawCondition>), PolicyError> {
     let Value::Object(ops) = value else {
         return Err(fail(
             path,
@@ -264,6 +286,7 @@ fn parse_conditions(
         ));
     };
     let mut out = Vec::new();
+    let mut raw_out = Vec::new();
     for (op, block) in ops {
         let Value::Object(keys) = block else {
             return Err(fail(
@@ -277,9 +300,10 @@ fn parse_conditions(
             let cond = parse_condition(op, key, &raw, variables)
                 .map_err(|e| fail(&format!("{path}{}", e.path), e.message))?;
             out.push(cond);
+            raw_out.push((op.clone(), key.clone(), raw));
         }
     }
-    Ok(out)
+    Ok((out, raw_out))
 }
 
 /// Condition values may be strings, numbers or booleans, alone or in an array.

@@ -25,8 +25,8 @@ struct Layer<'p> {
     allow: Option<(&'p Policy, &'p Statement)>,
 }
 
-fn statement_applies(s: &Statement, action: IotAction, arn: &str, ctx: &RequestContext) -> bool {
-    let action_hit = s.actions.iter().any(|p| p.matches(action.name(), ctx));
+fn statement_applies(s: &Statement, action: &str, arn: &str, ctx: &RequestContext) -> bool {
+    let action_hit = s.actions.iter().any(|p| p.matches(action, ctx));
     if action_hit == s.not_action {
         return false;
     }
@@ -42,7 +42,7 @@ fn statement_applies(s: &Statement, action: IotAction, arn: &str, ctx: &RequestC
 
 fn evaluate_layer<'p>(
     policies: &'p [Arc<Policy>],
-    action: IotAction,
+    action: &str,
     arn: &str,
     ctx: &RequestContext,
 ) -> Layer<'p> {
@@ -86,12 +86,7 @@ fn join(parts: &[&str]) -> String {
     out
 }
 
-fn explicit_deny(
-    hit: (&Policy, &Statement),
-    layer: &str,
-    action: IotAction,
-    arn: &str,
-) -> AuthResult {
+fn explicit_deny(hit: (&Policy, &Statement), layer: &str, action: &str, arn: &str) -> AuthResult {
     AuthResult {
         decision: Decision::ExplicitDeny,
         explanation: join(&[
@@ -102,7 +97,7 @@ fn explicit_deny(
             " (",
             layer,
             ") denies ",
-            action.name(),
+            action,
             " on ",
             arn,
         ]),
@@ -110,7 +105,7 @@ fn explicit_deny(
     }
 }
 
-fn implicit_deny(layer: &str, action: IotAction, arn: &str) -> AuthResult {
+fn implicit_deny(layer: &str, action: &str, arn: &str) -> AuthResult {
     AuthResult {
         decision: Decision::ImplicitDeny,
         deciding: None,
@@ -118,7 +113,7 @@ fn implicit_deny(layer: &str, action: IotAction, arn: &str) -> AuthResult {
             "implicit deny: no statement in the ",
             layer,
             " allows ",
-            action.name(),
+            action,
             " on ",
             arn,
         ]),
@@ -128,7 +123,7 @@ fn implicit_deny(layer: &str, action: IotAction, arn: &str) -> AuthResult {
 fn single(
     policies: &[Arc<Policy>],
     layer: &str,
-    action: IotAction,
+    action: &str,
     arn: &str,
     ctx: &RequestContext,
 ) -> AuthResult {
@@ -147,7 +142,7 @@ fn single(
                 " (",
                 layer,
                 ") allows ",
-                action.name(),
+                action,
                 " on ",
                 arn,
             ]),
@@ -162,7 +157,7 @@ fn single(
 fn intersect(
     (outer, outer_name): (&[Arc<Policy>], &str),
     (inner, inner_name): (&[Arc<Policy>], &str),
-    action: IotAction,
+    action: &str,
     arn: &str,
     ctx: &RequestContext,
 ) -> AuthResult {
@@ -191,7 +186,7 @@ fn intersect(
                 " (",
                 outer_name,
                 ") both allow ",
-                action.name(),
+                action,
                 " on ",
                 arn,
             ]),
@@ -210,7 +205,17 @@ pub(crate) fn authorize(set: &PolicySet, request: &Request<'_>) -> AuthResult {
     } else {
         Cow::Owned(action.resource_arn(&ctx.region, &ctx.account_id, request.resource))
     };
-    let arn = &*arn;
+    authorize_named(set, action.name(), &arn, ctx)
+}
+
+/// Decides a request for any `service:Action` name on a full resource ARN (control-plane IoT
+/// actions, other services' actions in role policies).
+pub(crate) fn authorize_named(
+    set: &PolicySet,
+    action: &str,
+    arn: &str,
+    ctx: &RequestContext,
+) -> AuthResult {
     match set {
         PolicySet::Iam { policies } => single(policies, "identity policies", action, arn, ctx),
         PolicySet::AssumedRole {
@@ -243,8 +248,7 @@ pub(crate) fn authorize(set: &PolicySet, request: &Request<'_>) -> AuthResult {
                     decision: Decision::ImplicitDeny,
                     deciding: None,
                     explanation: format!(
-                        "implicit deny: no AWS IoT policy is attached to the Cognito identity, so {} on {arn} fails authorization",
-                        action.name()
+                        "implicit deny: no AWS IoT policy is attached to the Cognito identity, so {action} on {arn} fails authorization"
                     ),
                 };
             }

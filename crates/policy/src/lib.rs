@@ -7,7 +7,11 @@
 //! - `RequestContext` (client id, source ip, time, other condition keys)
 //! - `PolicySet` (how a principal's policies combine)
 //! - `authorize(&PolicySet, &Request) -> AuthResult`
+//! - `authorize_action(&PolicySet, action, resource_arn, &RequestContext)` for any action name
+//! - `Policy::statements()`: read-only view of the statements as written (static analysis)
+//! - `actions`: the AWS IoT action names the service authorization reference lists
 
+pub mod actions;
 mod conditions;
 mod document;
 mod eval;
@@ -59,10 +63,51 @@ impl Policy {
         self.statements.iter().map(|s| s.label.as_str())
     }
 
+    /// The statements as written, in document order (for static analysis such as `audit`).
+    pub fn statements(&self) -> impl Iterator<Item = StatementView<'_>> {
+        self.statements.iter().map(|s| StatementView {
+            label: &s.label,
+            effect: match s.effect {
+                document::Effect::Allow => Effect::Allow,
+                document::Effect::Deny => Effect::Deny,
+            },
+            not_action: s.not_action,
+            actions: &s.raw.actions,
+            not_resource: s.not_resource,
+            resources: &s.raw.resources,
+            conditions: &s.raw.conditions,
+        })
+    }
+
+    /// Whether `${...}` policy variables are substituted (`Version` 2012-10-17).
+    pub fn has_variables(&self) -> bool {
+        self.version.as_deref() == Some("2012-10-17")
+    }
+
     /// Plaintext size as STS counts it for the 2,048-character session policy limit.
     pub fn plaintext_len(json: &str) -> usize {
         size::plaintext_len(json)
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Effect {
+    Allow,
+    Deny,
+}
+
+/// One statement as written: `Action`/`NotAction` and `Resource`/`NotResource` strings and the
+/// conditions as `(operator, key, values)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatementView<'a> {
+    /// `Sid`, or `#index` without one (the label `StatementRef` uses).
+    pub label: &'a str,
+    pub effect: Effect,
+    pub not_action: bool,
+    pub actions: &'a [String],
+    pub not_resource: bool,
+    pub resources: &'a [String],
+    pub conditions: &'a [(String, String, Vec<String>)],
 }
 
 /// The AWS IoT data-plane actions the canary and the lab care about.
@@ -235,6 +280,17 @@ impl std::fmt::Display for StatementRef {
 /// Decides one request. Pure and allocation-light: it runs on every lab publish and delivery.
 pub fn authorize(set: &PolicySet, request: &Request<'_>) -> AuthResult {
     eval::authorize(set, request)
+}
+
+/// Decides a request for any `service:Action` name (e.g. `iot:CreateThing`, `iam:PassRole`)
+/// on a full resource ARN, with the same combination rules as `authorize`.
+pub fn authorize_action(
+    set: &PolicySet,
+    action: &str,
+    resource_arn: &str,
+    context: &RequestContext,
+) -> AuthResult {
+    eval::authorize_named(set, action, resource_arn, context)
 }
 
 /// A retained publish: needs both `iot:Publish` and `iot:RetainPublish` on `topic`.

@@ -581,3 +581,50 @@ fn connect_attributes_condition() {
     );
     assert!(!decide(&set, IotAction::Connect, "c", &c).allowed());
 }
+
+#[test]
+fn statements_view_shows_elements_as_written() {
+    let p = pol(
+        "V",
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"S","Effect":"Deny","Action":"iot:Subscribe","Resource":["arn:aws:iot:*:*:topicfilter/a/#"]},
+          {"Effect":"Allow","NotAction":["iot:Connect"],"NotResource":"*",
+           "Condition":{"Bool":{"iot:Connection.Thing.IsAttached":true}}}]}"#,
+    );
+    let v: Vec<_> = p.statements().collect();
+    assert_eq!(v.len(), 2);
+    assert_eq!((v[0].label, v[0].effect), ("S", Effect::Deny));
+    assert_eq!(v[0].resources, ["arn:aws:iot:*:*:topicfilter/a/#"]);
+    assert_eq!(
+        (v[1].label, v[1].not_action, v[1].not_resource),
+        ("#1", true, true)
+    );
+    assert_eq!(
+        v[1].conditions,
+        [(
+            "Bool".to_owned(),
+            "iot:Connection.Thing.IsAttached".to_owned(),
+            vec!["true".to_owned()]
+        )]
+    );
+    assert!(p.has_variables());
+}
+
+#[test]
+fn authorize_action_decides_control_plane_actions() {
+    let p = pol(
+        "A",
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"Things","Effect":"Allow","Action":"iot:Describe*","Resource":"arn:aws:iot:us-east-1:123456789012:thing/*"},
+          {"Effect":"Deny","Action":"iot:DescribeThing","Resource":"arn:aws:iot:us-east-1:123456789012:thing/secret"}]}"#,
+    );
+    let set = iam(&[&p]);
+    let c = ctx("c");
+    let thing = |n: &str| format!("arn:aws:iot:us-east-1:123456789012:thing/{n}");
+    let ok = authorize_action(&set, "iot:DescribeThing", &thing("x"), &c);
+    assert!(ok.allowed());
+    assert_eq!(ok.deciding.map(|d| d.statement), Some("Things".into()));
+    let denied = authorize_action(&set, "iot:DescribeThing", &thing("secret"), &c);
+    assert_eq!(denied.decision, Decision::ExplicitDeny);
+    assert!(!authorize_action(&set, "iot:CreateThing", &thing("x"), &c).allowed());
+}

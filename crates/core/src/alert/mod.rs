@@ -9,7 +9,7 @@ pub mod state;
 pub mod stats;
 pub mod webhook;
 
-pub use state::{Alert, AlertKind, AlertState, Notification, NotificationKind, Observation};
+pub use state::{Alert, AlertKind, AlertState, CanaryResult, Notification, NotificationKind};
 pub use stats::{AlertStats, NotifierStats};
 
 #[cfg(test)]

@@ -638,7 +638,7 @@ fn encode_openmetrics(f: &Family, encoder: &mut DescriptorEncoder) -> Result<(),
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Store;
+    use crate::store::Snapshot;
 
     fn cfg() -> Config {
         let src =
@@ -650,7 +650,7 @@ mod tests {
     #[test]
     fn every_label_set_exists_before_any_probe() {
         let c = cfg();
-        let m = render(&c, &Store::default().snapshot());
+        let m = render(&c, &Snapshot::default());
         for canary in &c.canaries {
             assert!(m.contains(&format!(
                 "iot_canary_breach{{canary=\"{}\",identity=\"{}\",action=\"{}\"}} 0",
@@ -683,7 +683,7 @@ mod tests {
         use crate::report::tests::sample;
         use crate::verdict::*;
         let c = cfg();
-        let store = Store::default();
+        let mut store = Snapshot::default();
         let mut r = sample(
             "guest-cannot-read-alice-telemetry",
             Expect::Deny,
@@ -702,7 +702,7 @@ mod tests {
             &[r, t],
             SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100),
         );
-        let m = render(&c, &store.snapshot());
+        let m = render(&c, &store);
         assert!(m.contains("iot_canary_breach{canary=\"guest-cannot-read-alice-telemetry\",identity=\"guest\",action=\"receive\"} 1"), "{m}");
         assert!(m.contains("iot_canary_verdict{canary=\"guest-cannot-read-alice-telemetry\",identity=\"guest\",action=\"receive\",verdict=\"allowed\"} 1"));
         assert!(m.contains("iot_canary_inconclusive_total{canary=\"alice-cannot-subscribe-bob-plug\",reason=\"throttled\"} 1"));
@@ -732,8 +732,8 @@ mod tests {
             reload_ok: false,
             started: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000),
         };
-        let store = Store::default();
-        let m = render_with(&c, &store.snapshot(), &x);
+        let mut store = Snapshot::default();
+        let m = render_with(&c, &store, &x);
         for want in [
             "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"success\"} 2",
             "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"failure\"} 0",
@@ -767,13 +767,13 @@ mod tests {
             "iot_canary_blind_since_timestamp_seconds{canary=\"alice-cannot-subscribe-bob-plug\"}";
         store.record(&[blind(5_000)], SystemTime::now());
         store.record(&[blind(9_000)], SystemTime::now());
-        let m = render_with(&c, &store.snapshot(), &x);
+        let m = render_with(&c, &store, &x);
         assert!(m.contains(&format!("{line} 5\n")), "{m}");
         let mut ok = blind(12_000);
         ok.verdict = Verdict::Denied;
         ok.standing = Standing::Ok;
         store.record(&[ok], SystemTime::now());
-        assert!(render_with(&c, &store.snapshot(), &x).contains(&format!("{line} 0\n")));
+        assert!(render_with(&c, &store, &x).contains(&format!("{line} 0\n")));
     }
 
     type Sample = (String, Vec<(String, String)>, f64);
@@ -814,7 +814,7 @@ mod tests {
         use crate::report::tests::sample;
         use crate::verdict::*;
         let c = cfg();
-        let store = Store::default();
+        let mut store = Snapshot::default();
         let mut r = sample(
             "alice-cannot-subscribe-bob-plug",
             Expect::Deny,
@@ -831,8 +831,8 @@ mod tests {
             started: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000),
             ..Extras::default()
         };
-        let text = render_with(&c, &store.snapshot(), &x);
-        let om = render_as(&c, &store.snapshot(), &x, Format::OpenMetrics);
+        let text = render_with(&c, &store, &x);
+        let om = render_as(&c, &store, &x, Format::OpenMetrics);
         assert_eq!(samples(&text), samples(&om));
         assert!(om.ends_with("\n# EOF\n") && om.matches("# EOF").count() == 1);
         for line in [
@@ -890,9 +890,9 @@ mod tests {
         use crate::verdict::*;
         let c = cfg();
         let now = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(10_000);
-        let store = Store::default();
+        let mut store = Snapshot::default();
         assert_eq!(
-            not_ready(&c, &store.snapshot(), now).as_deref(),
+            not_ready(&c, &store, now).as_deref(),
             Some("no round completed yet")
         );
         let name = "alice-cannot-subscribe-bob-plug";
@@ -903,12 +903,12 @@ mod tests {
             Observation::Suback { code: 0x87 },
         );
         store.record(&[r.clone()], now);
-        assert_eq!(not_ready(&c, &store.snapshot(), now), None);
+        assert_eq!(not_ready(&c, &store, now), None);
 
         r.verdict = Verdict::Inconclusive(Reason::Credentials);
         store.record(&[r.clone()], now);
         assert_eq!(
-            not_ready(&c, &store.snapshot(), now).as_deref(),
+            not_ready(&c, &store, now).as_deref(),
             Some("identity `alice` has no credentials")
         );
         r.verdict = Verdict::Denied;
@@ -925,15 +925,15 @@ mod tests {
         };
         store.record_credentials(status(now - std::time::Duration::from_secs(1)));
         assert_eq!(
-            not_ready(&c, &store.snapshot(), now).as_deref(),
+            not_ready(&c, &store, now).as_deref(),
             Some("credentials of identity `alice` have expired")
         );
         store.record_credentials(status(now + std::time::Duration::from_secs(900)));
-        assert_eq!(not_ready(&c, &store.snapshot(), now), None);
+        assert_eq!(not_ready(&c, &store, now), None);
 
         // A reload that drops the canary and the identity forgets them.
         store.retain(|k| k != name, |i| i != "alice");
-        let s = store.snapshot();
+        let s = store.clone();
         assert!(!s.latest.contains_key(name));
         assert!(!s.probes_total.keys().any(|(k, _)| k == name));
         assert!(!s.credentials.contains_key("alice"));

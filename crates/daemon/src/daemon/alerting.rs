@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use crate::alert::delivery::{DeliveryError, Dispatcher};
-use iot_canary_core::alert::{AlertState, AlertStats, Observation};
+use iot_canary_core::alert::{AlertState, AlertStats, CanaryResult};
 use iot_canary_core::config::alerting::NotifierSettings;
 use iot_canary_core::config::{Config, NotifierEntry};
 
@@ -55,7 +55,7 @@ impl Alerting {
         let out = {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             st.observe(
-                &Observation {
+                &CanaryResult {
                     canary: &r.canary,
                     identity: &r.identity,
                     action: r.action,

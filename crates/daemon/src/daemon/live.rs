@@ -7,12 +7,13 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use super::alerting::Alerting;
+use super::store::Store;
 use crate::observe::process::ProcessMetrics;
 use iot_canary_core::config::Config;
 use iot_canary_core::evidence::evidence_lines;
 use iot_canary_core::render::metrics::{self, EncodeError, Extras, Format};
 use iot_canary_core::render::status_page::{self, StatusRow};
-use iot_canary_core::store::{self, Store};
+use iot_canary_core::store;
 
 pub struct Live {
     config: RwLock<Arc<Config>>,

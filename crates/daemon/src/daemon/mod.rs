@@ -6,6 +6,7 @@ pub mod identities;
 pub mod live;
 pub mod sd_notify;
 pub mod service;
+pub mod store;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -23,11 +24,12 @@ use iot_canary_core::config::{Canary, Config};
 use iot_canary_core::credentials::CacheStatus;
 use iot_canary_core::evidence::{Evidence, Step};
 pub use iot_canary_core::plan::Shard;
-use iot_canary_core::plan::{self as plan, Principal, expand_client_id};
-pub use iot_canary_core::store::{CanaryReport, Store};
+use iot_canary_core::plan::{self as plan, ClientIdVars, expand_client_id};
+pub use iot_canary_core::store::CanaryReport;
 use iot_canary_core::verdict::{
     Classified, ControlRun, Expect, Observation, Verdict, classify, pair_with_controls, standing,
 };
+pub use store::Store;
 
 /// MQTT keep-alive of probe connections.
 pub const KEEP_ALIVE: Duration = Duration::from_secs(30);
@@ -391,7 +393,7 @@ impl Daemon {
                 format!("credentials for `{identity}` have expired"),
             ));
         }
-        let who = Principal {
+        let who = ClientIdVars {
             identity,
             identity_id: creds.identity_id.as_deref(),
             username: creds.username.as_deref(),

@@ -5,7 +5,7 @@
 //! running as `inconclusive(aborted)`, idle connections closed and freed memory handed back
 //! during long pauses, and the systemd notifications (READY, RELOADING, WATCHDOG, STOPPING).
 //!
-//! Signals reach this loop as [`Event`]s over a channel, so tests drive it without signals.
+//! Signals reach this loop as [`Control`]s over a channel, so tests drive it without signals.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -53,7 +53,7 @@ pub const STOP_ALERT_DRAIN: Duration = Duration::from_secs(5);
 pub const ONCE_ALERT_DRAIN: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Event {
+pub enum Control {
     /// SIGHUP: re-read the config.
     Reload,
     /// SIGTERM / SIGINT: finish the round in flight (bounded), deliver alerts, exit.
@@ -173,8 +173,8 @@ impl Service {
         futures_util::future::join_all(fetches).await;
     }
 
-    /// Runs until the rounds are done, [`Event::Stop`] arrives, or the sender is dropped.
-    pub async fn run(self, first: Arc<Daemon>, mut events: mpsc::Receiver<Event>) -> Outcome {
+    /// Runs until the rounds are done, [`Control::Stop`] arrives, or the sender is dropped.
+    pub async fn run(self, first: Arc<Daemon>, mut events: mpsc::Receiver<Control>) -> Outcome {
         let mut d = first;
         let mut wd = self.watchdog.map(|p| {
             let mut i = tokio::time::interval(p);
@@ -263,7 +263,7 @@ impl Service {
         d: &Arc<Daemon>,
         round_no: u64,
         only: Option<&str>,
-        events: &mut mpsc::Receiver<Event>,
+        events: &mut mpsc::Receiver<Control>,
         wd: &mut Option<tokio::time::Interval>,
         pending: &mut Option<(Arc<Daemon>, Vec<NotifierSettings>)>,
     ) -> RoundEnd {
@@ -309,7 +309,7 @@ impl Service {
                     }
                 }
                 ev = events.recv() => match ev {
-                    Some(Event::Reload) => {
+                    Some(Control::Reload) => {
                         // Validate now (the operator sees the result at once); apply after
                         // this round so its probes finish under the config they started with.
                         if let Some(p) = self.prepare(d) {
@@ -317,7 +317,7 @@ impl Service {
                             *pending = Some(p);
                         }
                     }
-                    Some(Event::Stop) | None => {
+                    Some(Control::Stop) | None => {
                         self.notify("STOPPING=1");
                         tracing::info!(grace_ms = self.grace.as_millis() as u64, "stopping: letting the round in flight finish");
                         let reports = match tokio::time::timeout(self.grace, &mut round).await {
@@ -349,7 +349,7 @@ impl Service {
         &self,
         d: &mut Arc<Daemon>,
         pause: Duration,
-        events: &mut mpsc::Receiver<Event>,
+        events: &mut mpsc::Receiver<Control>,
         wd: &mut Option<tokio::time::Interval>,
     ) -> bool {
         if close_between_rounds(pause, super::KEEP_ALIVE) {
@@ -363,14 +363,14 @@ impl Service {
                 _ = &mut sleep => return false,
                 _ = tick(wd) => self.notify("WATCHDOG=1"),
                 ev = events.recv() => match ev {
-                    Some(Event::Reload) => {
+                    Some(Control::Reload) => {
                         if let Some((next, notifiers)) = self.prepare(d) {
                             *d = self.apply(d, next, &notifiers);
                             // Probe the new config now rather than after the old pause.
                             return false;
                         }
                     }
-                    Some(Event::Stop) | None => {
+                    Some(Control::Stop) | None => {
                         self.notify("STOPPING=1");
                         tracing::info!("stopping between rounds");
                         return true;

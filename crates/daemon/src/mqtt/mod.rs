@@ -4,7 +4,6 @@
 //! reconnects by itself, so every event belongs to the connection it was opened on.
 
 mod codes;
-pub mod fuzz_entry;
 pub mod pool;
 mod session;
 
@@ -49,3 +48,6 @@ pub struct Endpoint {
     /// PEM trust roots replacing the system roots (the lab's CA).
     pub ca_pem: Option<Arc<Vec<u8>>>,
 }
+
+#[cfg(test)]
+mod tests;

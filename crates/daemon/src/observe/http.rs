@@ -173,8 +173,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     use crate::daemon::alerting::Alerting;
+    use crate::daemon::store::Store;
     use iot_canary_core::config;
-    use iot_canary_core::store::Store;
 
     /// What Prometheus servers send (2.42 as in Debian 12; 3.x adds `escaping` and, by default,
     /// prefers OpenMetrics 1.0.0 too).

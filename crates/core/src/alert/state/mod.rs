@@ -1,4 +1,4 @@
-//! The alert state machine (pure: no clock, no IO). Fed one [`Observation`] per verdict, it
+//! The alert state machine (pure: no clock, no IO). Fed one [`CanaryResult`] per verdict, it
 //! answers with the notifications to send.
 //!
 //! Rules (why in brackets):
@@ -20,7 +20,7 @@ use crate::verdict::{Expect, ProbeAction, Standing, Verdict};
 
 /// One canary's result after a round (the daemon has already applied control pairing).
 #[derive(Debug, Clone)]
-pub struct Observation<'a> {
+pub struct CanaryResult<'a> {
     pub canary: &'a str,
     pub identity: &'a str,
     pub action: ProbeAction,
@@ -170,7 +170,7 @@ impl AlertState {
     }
 
     /// Feeds one verdict; returns what to send, in order (resolves before fires).
-    pub fn observe(&mut self, obs: &Observation<'_>, now: SystemTime) -> Vec<Notification> {
+    pub fn observe(&mut self, obs: &CanaryResult<'_>, now: SystemTime) -> Vec<Notification> {
         let repeat_interval = self.repeat_interval;
         let threshold = self.blind_after_rounds;
         let dashboard_url = self.dashboard_url.clone();
@@ -309,7 +309,7 @@ impl AlertState {
 
 /// Only an observation of the alert's own kind (or a resolving one) may change its evidence:
 /// blind evidence must not overwrite the proof of a breach.
-fn refresh(alert: &mut Alert, obs: &Observation<'_>) {
+fn refresh(alert: &mut Alert, obs: &CanaryResult<'_>) {
     let same_kind = AlertKind::for_standing(obs.standing) == Some(alert.kind);
     if same_kind || obs.standing == Standing::Ok || alert.kind != AlertKind::Breach {
         alert.standing = obs.standing;

@@ -21,7 +21,7 @@ fn verdict_for(s: Standing) -> (Expect, Verdict) {
 fn obs_at(state: &mut AlertState, s: Standing, t: u64) -> Vec<(NotificationKind, AlertKind)> {
     let (expect, verdict) = verdict_for(s);
     let ev = vec![format!("{s:?} at {t}")];
-    let o = Observation {
+    let o = CanaryResult {
         canary: "alice-bob-lamp",
         identity: "alice",
         action: ProbeAction::Subscribe,
@@ -190,7 +190,7 @@ fn transition_table() {
 fn alert_content_fire_and_resolve() {
     let mut st = AlertState::new(&cfg(2, 1000));
     let ev = vec!["SUBACK 0x00 granted QoS 1".to_string()];
-    let o = Observation {
+    let o = CanaryResult {
         canary: "c1",
         identity: "alice",
         action: ProbeAction::Subscribe,
@@ -215,7 +215,7 @@ fn alert_content_fire_and_resolve() {
     assert_eq!(st.firing().count(), 1);
 
     let ok_ev = vec!["SUBACK 0x87 not authorized".to_string()];
-    let o = Observation {
+    let o = CanaryResult {
         verdict: Verdict::Denied,
         standing: Standing::Ok,
         evidence: &ok_ev,
@@ -239,7 +239,7 @@ fn blind_evidence_never_overwrites_breach_evidence() {
     let mut st = AlertState::new(&cfg(5, 100));
     let breach_ev = vec!["PUBACK 0x00".to_string()];
     let blind_ev = vec!["timeout".to_string()];
-    let mk = |standing, verdict, evidence| Observation {
+    let mk = |standing, verdict, evidence| CanaryResult {
         canary: "c",
         identity: "i",
         action: ProbeAction::Publish,
@@ -307,7 +307,7 @@ fn due_repeats_and_retain() {
 fn reconfigure_keeps_firing_alerts_and_updates_the_link() {
     let mut st = AlertState::new(&AlertingConfig::default());
     let ev: Vec<String> = vec!["SUBACK 0x01".into()];
-    let obs = Observation {
+    let obs = CanaryResult {
         canary: "c",
         identity: "alice",
         action: ProbeAction::Subscribe,
