@@ -1,6 +1,8 @@
 //! A scrape of a daemon with 1,000 canaries (target: < 50 ms): the results store holds one
 //! round of reports with evidence; measured are (1) rendering the exposition from a store
-//! snapshot and (2) a whole HTTP GET /metrics over loopback against the daemon's server.
+//! snapshot (families built, process metrics read, encoded) and (2) a whole HTTP GET /metrics
+//! over loopback against the daemon's server, each in the text format and in OpenMetrics (as
+//! negotiated by a Prometheus server's Accept header).
 //!
 //! Run: `cargo bench --bench scrape`.
 
@@ -11,6 +13,7 @@ use std::time::SystemTime;
 use criterion::{Criterion, criterion_group, criterion_main};
 use iot_canary_core::config;
 use iot_canary_core::evidence::{Evidence, Step};
+use iot_canary_core::render::metrics::Format;
 use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
@@ -86,9 +89,12 @@ fn reports(cfg: &config::Config) -> Vec<CanaryReport> {
         .collect()
 }
 
-async fn scrape(addr: std::net::SocketAddr) -> usize {
+/// What Prometheus 2.x sends: OpenMetrics preferred.
+const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+async fn scrape(addr: std::net::SocketAddr, accept: &str) -> usize {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+    s.write_all(format!("GET /metrics HTTP/1.0\r\nHost: x\r\nAccept: {accept}\r\n\r\n").as_bytes())
         .await
         .expect("write");
     let mut out = Vec::with_capacity(4 << 20);
@@ -110,15 +116,22 @@ fn bench(c: &mut Criterion) {
         store.clone(),
         Arc::new(Alerting::disabled()),
     ));
-    let bytes = live.metrics().len();
-    let series = live
-        .metrics()
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .count();
-    eprintln!("1,000 canaries: {series} series, {bytes} bytes per scrape");
+    let render = |f: Format| live.metrics(f).expect("the exposition encodes");
+    for f in [Format::Text, Format::OpenMetrics] {
+        let m = render(f);
+        let series = m.lines().filter(|l| !l.starts_with('#')).count();
+        eprintln!(
+            "1,000 canaries, {f:?}: {series} series, {} bytes per scrape",
+            m.len()
+        );
+    }
 
-    c.bench_function("render_1000_canaries", |b| b.iter(|| live.metrics().len()));
+    c.bench_function("render_1000_canaries", |b| {
+        b.iter(|| render(Format::Text).len())
+    });
+    c.bench_function("render_1000_canaries_openmetrics", |b| {
+        b.iter(|| render(Format::OpenMetrics).len())
+    });
     let addr = rt
         .block_on(iot_canary_daemon::observe::http::serve_live(
             "127.0.0.1:0".parse().expect("addr"),
@@ -126,7 +139,10 @@ fn bench(c: &mut Criterion) {
         ))
         .expect("serve");
     c.bench_function("http_scrape_1000_canaries", |b| {
-        b.iter(|| rt.block_on(scrape(addr)))
+        b.iter(|| rt.block_on(scrape(addr, "*/*")))
+    });
+    c.bench_function("http_scrape_1000_canaries_openmetrics", |b| {
+        b.iter(|| rt.block_on(scrape(addr, PROMETHEUS_ACCEPT)))
     });
 }
 

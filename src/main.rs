@@ -119,21 +119,34 @@ fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
         return Exit::Usage;
     }
     let outcomes: Vec<_> = loaded.iter().flat_map(testfile::run).collect();
-    match format {
-        PolicyTestFormat::Table => print!("{}", testfile::render_table(&outcomes)),
-        PolicyTestFormat::Json => match serde_json::to_string_pretty(&outcomes) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("iot-canary: cannot render JSON: {e}");
-                return Exit::Usage;
-            }
-        },
+    if let Err(exit) = print_results(format, "iot-canary", &outcomes, testfile::render_table) {
+        return exit;
     }
     if outcomes.iter().all(|o| o.agree) {
         Exit::Ok
     } else {
         Exit::Breach
     }
+}
+
+/// Prints results as `table` renders them or as pretty JSON; `prog` prefixes the error.
+fn print_results<T: serde::Serialize>(
+    format: PolicyTestFormat,
+    prog: &str,
+    results: &[T],
+    table: fn(&[T]) -> String,
+) -> Result<(), Exit> {
+    match format {
+        PolicyTestFormat::Table => print!("{}", table(results)),
+        PolicyTestFormat::Json => match serde_json::to_string_pretty(results) {
+            Ok(json) => println!("{json}"),
+            Err(e) => {
+                eprintln!("{prog}: cannot render JSON: {e}");
+                return Err(Exit::Usage);
+            }
+        },
+    }
+    Ok(())
 }
 
 /// `policy size`: plaintext characters per file against the session-policy limit.
@@ -248,15 +261,8 @@ fn simulate(
             }
         }
     }
-    match format {
-        PolicyTestFormat::Table => print!("{}", sim::render_table(&results)),
-        PolicyTestFormat::Json => match serde_json::to_string_pretty(&results) {
-            Ok(j) => println!("{j}"),
-            Err(e) => {
-                eprintln!("iot-canary simulate: cannot render JSON: {e}");
-                return Exit::Usage;
-            }
-        },
+    if let Err(exit) = print_results(format, "iot-canary simulate", &results, sim::render_table) {
+        return exit;
     }
     sim::gate_exit(&results)
 }

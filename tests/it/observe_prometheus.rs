@@ -7,7 +7,9 @@
 //! dashboard queries and the provisioning queries that feed a threshold must return a series;
 //! rule expressions (and the provisioning's blind condition) are alert conditions, empty while
 //! not firing, so each must execute and every metric selector in it must match a series. The
-//! breach rule itself must be firing (ALERTS) during the hole.
+//! breach rule itself must be firing (ALERTS) during the hole. Prometheus scrapes OpenMetrics
+//! (negotiated from its default Accept header; its metadata proves it), and both formats as
+//! served pass `promtool check metrics` (text) and the Python client's OpenMetrics parser.
 //!
 //! The identity `dev` is an `assume-role` identity: the daemon fetches real temporary credentials
 //! from the lab's STS, so the credential-expiry series carry a real expiry; the daemon's own Alertmanager notifier makes
@@ -21,13 +23,15 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 use iot_canary_core::config;
+use iot_canary_core::render::metrics::Format;
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
 use iot_canary_daemon::daemon::{self, Daemon, Shard};
 use iot_canary_daemon::identity::Env;
 use iot_canary_testkit::net::{self, free_port};
-use iot_canary_testkit::write_file;
+use iot_canary_testkit::process::output_with_stdin;
+use iot_canary_testkit::{tools, write_file};
 use tokio::process::{Child, Command};
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/DevRole";
@@ -213,6 +217,50 @@ fn selector_and_yaml_extraction() {
     );
 }
 
+/// The body of `GET /metrics` asking for `accept`, after checking the answer's content type.
+async fn scrape(addr: SocketAddr, accept: &str) -> String {
+    let r = net::request_raw(addr, "GET", "/metrics", &[("Accept", accept)], b"").await;
+    assert!(
+        r.head.contains(&format!("content-type: {accept};")),
+        "{}",
+        r.head
+    );
+    r.body
+}
+
+/// The text format through `promtool check metrics` (parser and linter).
+fn promtool_check_metrics(text: &str) {
+    let mut cmd = std::process::Command::new(tool("promtool"));
+    cmd.args(["check", "metrics"]);
+    let out = output_with_stdin(&mut cmd, text);
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// OpenMetrics through the Python `prometheus_client` parser, which enforces the spec
+/// (`# EOF`, descriptors, `_total`/`_info` suffixes, histogram buckets up to +Inf).
+fn parse_openmetrics(om: &str) {
+    let mut cmd = std::process::Command::new(tools::python());
+    cmd.args([
+        "-c",
+        "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nf = list(p(sys.stdin.read()))\nprint(len(f), sum(len(m.samples) for m in f))",
+    ]);
+    let out = output_with_stdin(&mut cmd, om);
+    let families_samples = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "OpenMetrics parser: {}\n{om}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let samples = om.lines().filter(|l| !l.starts_with('#')).count();
+    let families = om.lines().filter(|l| l.starts_with("# TYPE ")).count();
+    assert_eq!(families_samples.trim(), format!("{families} {samples}"));
+}
+
 /// Alerts Alertmanager holds for `alertname`+`canary`, as (source label, state).
 async fn am_alerts(am: SocketAddr, alertname: &str, canary: &str) -> Vec<(String, String)> {
     let v = json_get(&get(am, "/api/v2/alerts").await);
@@ -338,7 +386,7 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         assert!(
             Instant::now() < deadline,
             "breach alert never reached Alertmanager: {a:?}\n/metrics:\n{}",
-            live.metrics()
+            live.metrics(Format::Text).unwrap()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -464,6 +512,37 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    // Prometheus negotiated OpenMetrics (its Accept header prefers it) and every scrape parsed:
+    // the metadata it keeps has OpenMetrics' family names (counters without `_total`, an info
+    // family), the target is up without error, and the process series arrived.
+    let meta = json_get(&get(prom_addr, "/api/v1/metadata").await);
+    for (family, kind) in [
+        ("iot_canary_probes", "counter"),
+        ("iot_canary_build", "info"),
+        ("iot_canary_probe_duration_seconds", "histogram"),
+        ("process_cpu_seconds", "counter"),
+    ] {
+        assert_eq!(meta["data"][family][0]["type"], kind, "{family}: {meta}");
+    }
+    let targets = json_get(&get(prom_addr, "/api/v1/targets").await);
+    let target = &targets["data"]["activeTargets"][0];
+    assert_eq!(
+        (&target["health"], &target["lastError"]),
+        (&"up".into(), &"".into()),
+        "{target}"
+    );
+    for series in [
+        "iot_canary_build_info",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+    ] {
+        assert_eq!(query(prom_addr, series).await.1, 1, "{series}");
+    }
+    // Both formats as served now, with a breach, notifier counts and STS credentials in them:
+    // text through promtool's linter, OpenMetrics through the Python client's strict parser.
+    promtool_check_metrics(&scrape(metrics, "text/plain").await);
+    parse_openmetrics(&scrape(metrics, "application/openmetrics-text").await);
+
     let (_, n, _) = query(
         prom_addr,
         "iot_canary_credentials_expiry_timestamp_seconds{identity=\"dev\"} > time()",
@@ -499,7 +578,7 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
     assert_eq!(firing, 0);
     assert_eq!(
         value(
-            &live.metrics(),
+            &live.metrics(Format::Text).unwrap(),
             "iot_canary_breach{canary=\"dev-other\",identity=\"dev\",action=\"subscribe\"}"
         ),
         Some(0.0)

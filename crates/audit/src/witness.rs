@@ -146,6 +146,16 @@ pub fn decide(
     }
 }
 
+/// A topic another device publishes on that `filter` covers: each wildcard level becomes
+/// [`OTHER`].
+pub fn other_topic_in(filter: &str) -> String {
+    filter
+        .split('/')
+        .map(|l| if l == "+" || l == "#" { OTHER } else { l })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// `arn:PARTITION:iot:REGION:ACCOUNT:KIND/NAME`.
 pub fn iot_arn(o: &AuditOptions, kind: &str, name: &str) -> String {
     format!(
@@ -163,26 +173,7 @@ pub fn glob(pattern: &str, text: &str, case_insensitive: bool) -> bool {
             s.to_owned()
         }
     };
-    let (p, t) = (norm(pattern), norm(text));
-    let (p, t): (Vec<char>, Vec<char>) = (p.chars().collect(), t.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            pi += 1;
-            mark = ti;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
+    iot_canary_policy::actions::wildcard_match(&norm(pattern), &norm(text))
 }
 
 /// A concrete string matching a resource pattern: `${...}` variables take their value in the
@@ -274,17 +265,7 @@ pub fn mqtt_matches(filter: &str, topic: &str) -> bool {
     f.len() == t.len()
 }
 
-/// Whether a string is a valid MQTT topic filter (`+` and `#` only as whole levels, `#` last).
-pub fn valid_filter(filter: &str) -> bool {
-    if filter.is_empty() {
-        return false;
-    }
-    let levels: Vec<&str> = filter.split('/').collect();
-    levels.iter().enumerate().all(|(i, l)| {
-        (!l.contains('+') || *l == "+")
-            && (!l.contains('#') || (*l == "#" && i == levels.len() - 1))
-    })
-}
+pub use iot_canary_policy::actions::valid_topic_filter as valid_filter;
 
 #[cfg(test)]
 mod tests {

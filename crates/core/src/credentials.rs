@@ -3,7 +3,6 @@
 //! each identity's cache status as metrics and the status page read it.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::SystemTime;
 
 /// Why an identity could not obtain credentials. A fixed list so metric label cardinality
@@ -52,11 +51,7 @@ impl FailureReason {
     }
 }
 
-impl fmt::Display for FailureReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+crate::verdict::display_as_str!(FailureReason);
 
 /// A failed credential fetch. `message` is written by this module and never contains secret
 /// material (passwords, secret keys, session or id tokens, response bodies).

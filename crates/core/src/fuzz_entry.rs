@@ -56,16 +56,23 @@ fn verdict(b: u8) -> Verdict {
     }
 }
 
-/// Byte 0: MQTT version (bit 0) and probe kind; then 3 bytes per observation; the rest are
-/// control runs (verdict byte, start byte) paired with each observation.
-pub fn evidence_rules(data: &[u8]) {
-    let Some((&head, rest)) = data.split_first() else {
-        return;
-    };
+/// The fuzz inputs' shared convention: bit 0 of the first byte picks MQTT 5 (1) or 3.1.1 (0);
+/// the whole first byte and the rest go on to the target. `None` for empty input.
+pub fn split_version(data: &[u8]) -> Option<(MqttVersion, u8, &[u8])> {
+    let (&head, rest) = data.split_first()?;
     let version = if head & 1 == 1 {
         MqttVersion::V5
     } else {
         MqttVersion::V311
+    };
+    Some((version, head, rest))
+}
+
+/// Byte 0: MQTT version (bit 0) and probe kind; then 3 bytes per observation; the rest are
+/// control runs (verdict byte, start byte) paired with each observation.
+pub fn evidence_rules(data: &[u8]) {
+    let Some((version, head, rest)) = split_version(data) else {
+        return;
     };
     let action = ProbeAction::ALL[usize::from(head >> 1) % ProbeAction::ALL.len()];
     let (obs_bytes, control_bytes) = rest.split_at(rest.len().min(48) / 3 * 3);
@@ -110,6 +117,22 @@ pub fn evidence_rules(data: &[u8]) {
     }
 }
 
+/// `inputs` byte strings shorter than `max_len` from a fixed xorshift seed: the same noise on
+/// every run, so the fuzz targets' properties are checked in plain `cargo test` too.
+pub fn seeded_noise(inputs: usize, max_len: u64) -> impl Iterator<Item = Vec<u8>> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..inputs).map(move |_| {
+        let mut v = Vec::new();
+        for _ in 0..(x % max_len) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.push((x & 0xFF) as u8);
+        }
+        v
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,15 +151,7 @@ mod tests {
                 }
             }
         }
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..5000 {
-            let mut v = Vec::new();
-            for _ in 0..(x % 64) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                v.push((x & 0xFF) as u8);
-            }
+        for v in seeded_noise(5000, 64) {
             evidence_rules(&v);
         }
     }

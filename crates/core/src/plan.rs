@@ -95,28 +95,7 @@ pub fn select<'a>(canaries: &'a [Canary], shard: Shard, only: Option<&str>) -> V
 }
 
 /// `*` matches any run of characters, `?` one character.
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
-            pi += 1;
-            ni += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ni;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
+pub use iot_canary_policy::actions::wildcard_match as glob_match;
 
 /// The delay before the next round: `interval` moved by up to ±`jitter`; `unit` in [0, 1).
 pub fn jittered(interval: Duration, jitter: f64, unit: f64) -> Duration {

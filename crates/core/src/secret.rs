@@ -74,32 +74,30 @@ impl Env {
     }
 
     /// Only the given variables; the process environment is not consulted.
-    pub fn isolated<I, K, V>(vars: I) -> Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
+    pub fn isolated(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Self {
+        Self::layered(vars, false)
+    }
+
+    /// The process environment with these variables layered on top.
+    pub fn with_overrides(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+    ) -> Self {
+        Self::layered(vars, true)
+    }
+
+    fn layered(
+        vars: impl IntoIterator<Item = (impl Into<String>, impl Into<String>)>,
+        process: bool,
+    ) -> Self {
         Env {
             overrides: Arc::new(
                 vars.into_iter()
                     .map(|(k, v)| (k.into(), Secret::new(v)))
                     .collect(),
             ),
-            process: false,
-        }
-    }
-
-    /// The process environment with these variables layered on top.
-    pub fn with_overrides<I, K, V>(vars: I) -> Self
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: Into<String>,
-        V: Into<String>,
-    {
-        Env {
-            process: true,
-            ..Self::isolated(vars)
+            process,
         }
     }
 

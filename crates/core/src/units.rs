@@ -28,12 +28,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     })
 }
 
+/// Reads a string and parses it with `parse`, whose message becomes the serde error (and so
+/// the config issue the user sees).
+fn parsed<'de, D: serde::Deserializer<'de>, T>(
+    d: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
+    let s = <String as serde::Deserialize>::deserialize(d)?;
+    parse(&s).map_err(serde::de::Error::custom)
+}
+
+/// `deserialize_with` for a plain `Duration` field written in the duration grammar.
+pub fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    parsed(d, parse_duration)
+}
+
 impl<'de> serde::Deserialize<'de> for Dur {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Dur)
-            .map_err(serde::de::Error::custom)
+        de_duration(d).map(Dur)
     }
 }
 
@@ -59,10 +71,7 @@ pub fn parse_percent(s: &str) -> Result<f64, String> {
 
 impl<'de> serde::Deserialize<'de> for Percent {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        parse_percent(&s)
-            .map(Percent)
-            .map_err(serde::de::Error::custom)
+        parsed(d, parse_percent).map(Percent)
     }
 }
 

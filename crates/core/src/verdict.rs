@@ -1,7 +1,18 @@
 //! Verdicts: the three outcomes a probe may end in, and the fixed vocabulary used in metrics,
 //! reports and alerts. Classification of evidence into a verdict lives here too (pure).
 
-use std::fmt;
+/// `Display` as the label `as_str` gives: the vocabulary enums print as they appear in
+/// metrics, reports and config.
+macro_rules! display_as_str {
+    ($t:ty) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use display_as_str;
 
 /// What the canary expects of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -64,11 +75,7 @@ impl ProbeAction {
     }
 }
 
-impl fmt::Display for ProbeAction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_str!(ProbeAction);
 
 /// Why a probe could not see (interface: the `reason` label of
 /// `iot_canary_inconclusive_total`; a fixed list so label cardinality stays bounded).
@@ -139,11 +146,7 @@ impl Reason {
     }
 }
 
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_str!(Reason);
 
 /// The outcome of one probe. `Denied` is only ever produced from positive evidence of refusal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -222,11 +225,7 @@ impl MqttVersion {
     }
 }
 
-impl fmt::Display for MqttVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+display_as_str!(MqttVersion);
 
 impl std::str::FromStr for MqttVersion {
     type Err = String;

@@ -126,22 +126,22 @@ fn resolve(state: &LabState, t: TargetSpec) -> Result<Target, Box<Response>> {
 }
 
 async fn attach(State(a): State<Admin>, Json(b): Json<AttachBody>) -> Response {
-    let target = match resolve(&a.state, b.target) {
-        Ok(t) => t,
-        Err(r) => return *r,
-    };
-    match a.state.attach_policy(&b.policy, target, a.state.now()) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => state_err(e),
-    }
+    set_attached(&a, b, true)
 }
 
 async fn detach(State(a): State<Admin>, Json(b): Json<AttachBody>) -> Response {
+    set_attached(&a, b, false)
+}
+
+fn set_attached(a: &Admin, b: AttachBody, attached: bool) -> Response {
     let target = match resolve(&a.state, b.target) {
         Ok(t) => t,
         Err(r) => return *r,
     };
-    match a.state.detach_policy(&b.policy, target, a.state.now()) {
+    match a
+        .state
+        .set_attached(&b.policy, target, attached, a.state.now())
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => state_err(e),
     }

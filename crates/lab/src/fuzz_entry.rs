@@ -45,11 +45,14 @@ pub fn packets(data: &[u8]) {
 fn exercise(v: Version, p: Inbound, shadows: &mut shadow::Shadows) {
     match p {
         Inbound::Publish {
-            topic,
-            qos,
-            retain,
-            pkid,
-            payload,
+            publish:
+                codec::Publish {
+                    topic,
+                    qos,
+                    retain,
+                    pkid,
+                    payload,
+                },
             ..
         } => {
             let d = decide::on_publish(decide::PublishFacts {

@@ -338,49 +338,17 @@ impl LabState {
             .map(|(_, json)| json)
     }
 
-    pub fn attach_policy(
+    /// Attaches (`attached`) or detaches a policy; effective after the propagation delay. Only
+    /// an existing policy can be attached; detaching one that is gone is allowed.
+    pub fn set_attached(
         &self,
         name: &str,
         target: Target,
+        attached: bool,
         now: SystemTime,
-    ) -> Result<(), StateError> {
-        self.change_attachment(
-            target,
-            now,
-            |set| {
-                set.insert(name.to_string());
-            },
-            Some(name),
-        )
-    }
-
-    pub fn detach_policy(
-        &self,
-        name: &str,
-        target: Target,
-        now: SystemTime,
-    ) -> Result<(), StateError> {
-        self.change_attachment(
-            target,
-            now,
-            |set| {
-                set.remove(name);
-            },
-            None,
-        )
-    }
-
-    fn change_attachment(
-        &self,
-        target: Target,
-        now: SystemTime,
-        change: impl FnOnce(&mut BTreeSet<String>),
-        must_exist: Option<&str>,
     ) -> Result<(), StateError> {
         let mut w = self.write();
-        if let Some(name) = must_exist
-            && !w.policies.contains_key(name)
-        {
+        if attached && !w.policies.contains_key(name) {
             return Err(StateError::UnknownPolicy(name.to_string()));
         }
         match &target {
@@ -398,7 +366,11 @@ impl LabState {
             .entry(target)
             .or_insert_with(|| Versioned::new(BTreeSet::new()));
         let mut next = entry.latest().cloned().unwrap_or_default();
-        change(&mut next);
+        if attached {
+            next.insert(name.to_string());
+        } else {
+            next.remove(name);
+        }
         entry.schedule(effective, next, now);
         Ok(())
     }
@@ -616,7 +588,7 @@ owner = "alice"
         let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         s.set_propagation_delay(Duration::from_secs(60));
         let user = Principal::IamUser { name: "ops".into() };
-        s.detach_policy("All", Target::IamUser("ops".into()), t0)
+        s.set_attached("All", Target::IamUser("ops".into()), false, t0)
             .unwrap();
         assert_eq!(names(&s.policy_set_for(&user, t0)), vec!["All"]);
         assert_eq!(
@@ -626,7 +598,7 @@ owner = "alice"
         assert!(names(&s.policy_set_for(&user, t0 + Duration::from_secs(60))).is_empty());
         s.set_propagation_delay(Duration::ZERO);
         let t1 = t0 + Duration::from_secs(100);
-        s.attach_policy("None", Target::IamUser("ops".into()), t1)
+        s.set_attached("None", Target::IamUser("ops".into()), true, t1)
             .unwrap();
         assert_eq!(names(&s.policy_set_for(&user, t1)), vec!["None"]);
     }
@@ -636,11 +608,11 @@ owner = "alice"
         let s = state();
         let now = SystemTime::now();
         assert_eq!(
-            s.attach_policy("Nope", Target::IamUser("ops".into()), now),
+            s.set_attached("Nope", Target::IamUser("ops".into()), true, now),
             Err(StateError::UnknownPolicy("Nope".into()))
         );
         assert!(matches!(
-            s.attach_policy("All", Target::Role("Nope".into()), now),
+            s.set_attached("All", Target::Role("Nope".into()), true, now),
             Err(StateError::UnknownTarget(_))
         ));
     }

@@ -786,18 +786,22 @@ pub fn iot_actions_matching(pattern: &str) -> Vec<String> {
         .iter()
         .chain(IOT_POLICY_ONLY_ACTIONS)
         .map(|a| format!("iot:{a}"))
-        .filter(|a| glob(&pattern.to_ascii_lowercase(), &a.to_ascii_lowercase()))
+        .filter(|a| wildcard_match(&pattern.to_ascii_lowercase(), &a.to_ascii_lowercase()))
         .collect()
 }
 
-fn glob(p: &str, t: &str) -> bool {
-    let (p, t) = (p.as_bytes(), t.as_bytes());
+/// `*` matches any run of characters, `?` exactly one; everything else matches itself. The
+/// one wildcard matcher of the workspace: IAM action patterns, the audit's resource patterns and
+/// the CLI's canary-name filters all mean this.
+pub fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == b'?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == b'*' {
+        } else if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             pi += 1;
             mark = ti;
@@ -809,7 +813,22 @@ fn glob(p: &str, t: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|&c| c == b'*')
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Whether a string is a well-formed MQTT topic filter (MQTT 3.1.1 §4.7.1): `+` only as a
+/// whole level, `#` only as the whole last level. The audit, the config validation and the lab's
+/// broker check the same syntax that `iot:Subscribe` resources name.
+pub fn valid_topic_filter(filter: &str) -> bool {
+    if filter.is_empty() {
+        return false;
+    }
+    let levels: Vec<&str> = filter.split('/').collect();
+    levels.iter().enumerate().all(|(i, l)| match *l {
+        "#" => i == levels.len() - 1,
+        "+" => true,
+        l => !l.contains(['#', '+']),
+    })
 }
 
 #[cfg(test)]

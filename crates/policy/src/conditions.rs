@@ -361,15 +361,7 @@ mod tests {
         parse_condition(op, key, &values, true).unwrap()
     }
 
-    fn ctx(pairs: &[(&str, &[&str])]) -> RequestContext {
-        RequestContext {
-            values: pairs
-                .iter()
-                .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
-                .collect(),
-            ..Default::default()
-        }
-    }
+    use crate::context_with as ctx;
 
     #[test]
     fn string_operators() {
@@ -588,13 +580,7 @@ mod tests {
     fn variables_in_condition_values() {
         let c = RequestContext {
             client_id: Some("us-east-1:abc".into()),
-            values: [(
-                "cognito-identity.amazonaws.com:sub".to_string(),
-                vec!["us-east-1:abc".to_string()],
-            )]
-            .into_iter()
-            .collect(),
-            ..Default::default()
+            ..ctx(&[("cognito-identity.amazonaws.com:sub", &["us-east-1:abc"])])
         };
         assert!(
             cond(

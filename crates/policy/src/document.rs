@@ -161,40 +161,10 @@ fn parse_statement(
                 }
             },
             "Action" | "NotAction" => {
-                if action.is_some() {
-                    return Err(fail(
-                        &kpath,
-                        "a statement has either Action or NotAction, not both".into(),
-                    ));
-                }
-                let list = string_list(value, &kpath, fail)?;
-                for (i, a) in list.iter().enumerate() {
-                    if a != "*" && !a.contains(':') {
-                        return Err(fail(
-                            &format!("{kpath}[{i}]"),
-                            format!("action `{a}` must be `service:action` or `*`"),
-                        ));
-                    }
-                }
-                action = Some((key == "NotAction", list));
+                action = Some(ACTION.read(key, value, &kpath, &action, fail)?)
             }
             "Resource" | "NotResource" => {
-                if resource.is_some() {
-                    return Err(fail(
-                        &kpath,
-                        "a statement has either Resource or NotResource, not both".into(),
-                    ));
-                }
-                let list = string_list(value, &kpath, fail)?;
-                for (i, r) in list.iter().enumerate() {
-                    if r != "*" && !r.starts_with("arn:") {
-                        return Err(fail(
-                            &format!("{kpath}[{i}]"),
-                            format!("resource `{r}` must be an ARN (`arn:...`) or `*`"),
-                        ));
-                    }
-                }
-                resource = Some((key == "NotResource", list));
+                resource = Some(RESOURCE.read(key, value, &kpath, &resource, fail)?)
             }
             "Condition" => {
                 (conditions, raw_conditions) = parse_conditions(value, &kpath, variables, fail)?;
@@ -248,6 +218,63 @@ fn parse_statement(
         conditions,
         raw,
     })
+}
+
+/// A statement element that lists strings and has a negated form.
+struct ListElement {
+    name: &'static str,
+    not_name: &'static str,
+    /// What each string is called in errors, and what it must look like.
+    item: &'static str,
+    shape: &'static str,
+    valid: fn(&str) -> bool,
+}
+
+const ACTION: ListElement = ListElement {
+    name: "Action",
+    not_name: "NotAction",
+    item: "action",
+    shape: "`service:action` or `*`",
+    valid: |a| a == "*" || a.contains(':'),
+};
+
+const RESOURCE: ListElement = ListElement {
+    name: "Resource",
+    not_name: "NotResource",
+    item: "resource",
+    shape: "an ARN (`arn:...`) or `*`",
+    valid: |r| r == "*" || r.starts_with("arn:"),
+};
+
+impl ListElement {
+    /// `(negated, list)` of the element written as `key`; `seen` is what the statement
+    /// already had of this element or its negation.
+    fn read(
+        &self,
+        key: &str,
+        value: &Value,
+        kpath: &str,
+        seen: &Option<(bool, Vec<String>)>,
+        fail: &impl Fn(&str, String) -> PolicyError,
+    ) -> Result<(bool, Vec<String>), PolicyError> {
+        if seen.is_some() {
+            return Err(fail(
+                kpath,
+                format!(
+                    "a statement has either {} or {}, not both",
+                    self.name, self.not_name
+                ),
+            ));
+        }
+        let list = string_list(value, kpath, fail)?;
+        if let Some((i, bad)) = list.iter().enumerate().find(|(_, s)| !(self.valid)(s)) {
+            return Err(fail(
+                &format!("{kpath}[{i}]"),
+                format!("{} `{bad}` must be {}", self.item, self.shape),
+            ));
+        }
+        Ok((key == self.not_name, list))
+    }
 }
 
 fn string_list(

@@ -304,3 +304,15 @@ pub fn authorize_retained_publish(
 
 #[cfg(test)]
 mod tests;
+
+/// A request context holding only these condition-key values (keys as stored: lower case).
+#[cfg(test)]
+pub(crate) fn context_with(pairs: &[(&str, &[&str])]) -> RequestContext {
+    RequestContext {
+        values: pairs
+            .iter()
+            .map(|(k, vs)| (k.to_string(), vs.iter().map(|v| v.to_string()).collect()))
+            .collect(),
+        ..Default::default()
+    }
+}

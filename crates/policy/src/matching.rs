@@ -375,15 +375,7 @@ mod tests {
             RES,
         );
         assert!(matches!(parts, ArnPattern::Parts(_)));
-        let ctx_sub = RequestContext {
-            values: [(
-                "cognito-identity.amazonaws.com:sub".to_string(),
-                vec!["u:1".to_string()],
-            )]
-            .into_iter()
-            .collect(),
-            ..Default::default()
-        };
+        let ctx_sub = crate::context_with(&[("cognito-identity.amazonaws.com:sub", &["u:1"])]);
         assert!(sub.matches("arn:aws:iot:us-east-1:1:topic/u:1/x", &ctx_sub));
         assert!(parts.matches("arn:aws:iot:eu-west-1:1:topic/u:1/x", &ctx_sub));
         assert!(!parts.matches("arn:aws:iot:eu-west-1:1:topic/u:2/x", &ctx_sub));

@@ -62,6 +62,28 @@ pub fn output_ok(cmd: &mut std::process::Command, what: &str) -> String {
     stdout
 }
 
+/// Runs `cmd` with `input` on its stdin; its output (any exit status).
+pub fn output_with_stdin(cmd: &mut std::process::Command, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} not runnable ({e}); run scripts/test-deps.sh"));
+    // Written from a thread: a child that answers before reading all its input must not
+    // deadlock against a full pipe.
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let input = input.to_string();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+    let out = child.wait_with_output().expect("child output");
+    writer
+        .join()
+        .expect("stdin writer")
+        .expect("write the child's stdin");
+    out
+}
+
 /// A running child whose stderr lines are collected as they come.
 pub struct Proc {
     pub child: tokio::process::Child,

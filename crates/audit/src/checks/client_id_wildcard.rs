@@ -13,7 +13,7 @@ use iot_canary_policy::Effect;
 
 use super::{Finding, Severity, Subject};
 use crate::witness::{
-    Caller, OTHER, decide, glob, instantiate, iot_arn, mqtt_matches, valid_filter,
+    Caller, glob, instantiate, iot_arn, mqtt_matches, other_topic_in, valid_filter,
 };
 
 pub const CHECK: &str = "IOT_POLICY_CLIENT_ID_WILDCARD_CHECK";
@@ -24,14 +24,7 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     for client_id in ["+", "#"] {
         let caller = Caller::unattached(client_id);
-        let connect = decide(
-            &subject.set,
-            subject.label(),
-            &caller,
-            "iot:Connect",
-            &iot_arn(o, "client", client_id),
-            o,
-        );
+        let connect = subject.decide(&caller, "iot:Connect", &iot_arn(o, "client", client_id));
         if !connect.allowed() {
             continue;
         }
@@ -56,49 +49,32 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                     if !valid_filter(filter) {
                         continue;
                     }
-                    let topic = filter
-                        .split('/')
-                        .map(|l| if l == "+" || l == "#" { OTHER } else { l })
-                        .collect::<Vec<_>>()
-                        .join("/");
+                    let topic = other_topic_in(filter);
                     if !mqtt_matches(filter, &topic) {
                         continue;
                     }
-                    let sub = decide(
-                        &subject.set,
+                    let Some(leak) = subject.subscribe_and_receive(&caller, &arn, &topic) else {
+                        continue;
+                    };
+                    let message = format!(
+                        "{} {}: `{r}` uses ${{iot:ClientId}} in a topic filter and iot:Connect admits client id `{client_id}`, which subscribes to `{filter}` and receives other clients' messages. Witness: {}; {}; {}",
                         subject.label(),
-                        &caller,
-                        "iot:Subscribe",
-                        &arn,
-                        o,
+                        subject.principal,
+                        connect.summary(),
+                        leak[0].summary(),
+                        leak[1].summary()
                     );
-                    let recv = decide(
-                        &subject.set,
-                        subject.label(),
-                        &caller,
-                        "iot:Receive",
-                        &iot_arn(o, "topic", &topic),
-                        o,
-                    );
-                    if sub.allowed() && recv.allowed() {
-                        let message = format!(
-                            "{} {}: `{r}` uses ${{iot:ClientId}} in a topic filter and iot:Connect admits client id `{client_id}`, which subscribes to `{filter}` and receives other clients' messages. Witness: {}; {}; {}",
-                            subject.label(),
-                            subject.principal,
-                            connect.summary(),
-                            sub.summary(),
-                            recv.summary()
-                        );
-                        out.push(subject.finding(
-                            CHECK,
-                            REASON,
-                            Severity::High,
-                            "client-id-mqtt-wildcard",
-                            message,
-                            vec![connect.clone(), sub, recv],
-                            Some((&p.name, s.label)),
-                        ));
-                    }
+                    let mut witness = vec![connect.clone()];
+                    witness.extend(leak);
+                    out.push(subject.finding(
+                        CHECK,
+                        REASON,
+                        Severity::High,
+                        "client-id-mqtt-wildcard",
+                        message,
+                        witness,
+                        Some((&p.name, s.label)),
+                    ));
                 }
             }
         }

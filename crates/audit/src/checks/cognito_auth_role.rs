@@ -12,7 +12,7 @@ use super::criteria::{
     DATA_PLANE_REASON, Hit, THING_ADMIN_READ, THING_ADMIN_WRITE, admin_hit, allowed_anywhere,
     allowed_on_other_thing, data_plane, non_thing_admin_actions,
 };
-use super::{Finding, Severity, Subject};
+use super::{Finding, Subject};
 
 pub const CHECK: &str = "AUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK";
 pub const WRITE_REASON: &str = "ALLOWS_ACCESS_TO_IOT_THING_ADMIN_WRITE_ACTIONS";
@@ -61,22 +61,6 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
             .map(|h| (DATA_PLANE_REASON, h)),
     );
     hits.into_iter()
-        .map(|(reason, h)| {
-            let message = format!(
-                "Authenticated Cognito role {} {}. Witness: {}",
-                subject.principal,
-                h.message,
-                h.witness.first().map(|w| w.summary()).unwrap_or_default()
-            );
-            subject.finding(
-                CHECK,
-                reason,
-                Severity::Critical,
-                h.criterion,
-                message,
-                h.witness,
-                None,
-            )
-        })
+        .map(|(reason, h)| h.critical(subject, CHECK, reason, "Authenticated Cognito role"))
         .collect()
 }

@@ -8,10 +8,11 @@ use super::criteria::{
     DATA_PLANE_REASON, THING_ADMIN_READ, THING_ADMIN_WRITE, admin_hit, allowed_anywhere,
     data_plane, guest_wildcard_subscription, non_thing_admin_actions,
 };
-use super::{Finding, Severity, Subject};
+use super::{Finding, Subject};
 
 pub const CHECK: &str = "UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK";
 pub const ADMIN_REASON: &str = "ALLOWS_ACCESS_TO_IOT_ADMIN_ACTIONS";
+const GUEST: &str = "Unauthenticated Cognito role";
 
 pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -34,31 +35,13 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
         ),
     ];
     for h in admin.into_iter().flatten() {
-        out.push(finish(subject, ADMIN_REASON, h));
+        out.push(h.critical(subject, CHECK, ADMIN_REASON, GUEST));
     }
     for h in data_plane(subject)
         .into_iter()
         .chain(guest_wildcard_subscription(subject))
     {
-        out.push(finish(subject, DATA_PLANE_REASON, h));
+        out.push(h.critical(subject, CHECK, DATA_PLANE_REASON, GUEST));
     }
     out
-}
-
-fn finish(subject: &Subject<'_>, reason: &'static str, h: super::criteria::Hit) -> Finding {
-    let message = format!(
-        "Unauthenticated Cognito role {} {}. Witness: {}",
-        subject.principal,
-        h.message,
-        h.witness.first().map(|w| w.summary()).unwrap_or_default()
-    );
-    subject.finding(
-        CHECK,
-        reason,
-        Severity::Critical,
-        h.criterion,
-        message,
-        h.witness,
-        None,
-    )
 }

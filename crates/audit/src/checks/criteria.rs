@@ -32,8 +32,8 @@
 
 use iot_canary_policy::actions::{IOT_ACTIONS, IOT_POLICY_ONLY_ACTIONS};
 
-use super::Subject;
-use crate::witness::{Caller, OTHER, ProvedRequest, decide, glob, instantiate, iot_arn};
+use super::{Finding, Severity, Subject};
+use crate::witness::{Caller, OTHER, ProvedRequest, glob, instantiate, iot_arn, other_topic_in};
 
 pub const DATA_PLANE_REASON: &str = "ALLOWS_BROAD_ACCESS_TO_IOT_DATA_PLANE_ACTIONS";
 
@@ -88,6 +88,37 @@ pub struct Hit {
     pub witness: Vec<ProvedRequest>,
 }
 
+impl Hit {
+    /// The Critical finding the Device Defender checks make of a hit; `who` names the
+    /// principal's kind as the check's documentation does.
+    pub fn critical(
+        self,
+        subject: &Subject<'_>,
+        check: &'static str,
+        reason: &'static str,
+        who: &str,
+    ) -> Finding {
+        let message = format!(
+            "{who} {} {}. Witness: {}",
+            subject.principal,
+            self.message,
+            self.witness
+                .first()
+                .map(|w| w.summary())
+                .unwrap_or_default()
+        );
+        subject.finding(
+            check,
+            reason,
+            Severity::Critical,
+            self.criterion,
+            message,
+            self.witness,
+            None,
+        )
+    }
+}
+
 fn first_allowed(
     subject: &Subject<'_>,
     caller: &Caller,
@@ -96,16 +127,7 @@ fn first_allowed(
 ) -> Option<ProvedRequest> {
     resources
         .iter()
-        .map(|r| {
-            decide(
-                &subject.set,
-                subject.label(),
-                caller,
-                action,
-                r,
-                subject.options,
-            )
-        })
+        .map(|r| subject.decide(caller, action, r))
         .find(ProvedRequest::allowed)
 }
 
@@ -113,13 +135,10 @@ pub fn data_plane(subject: &Subject<'_>) -> Vec<Hit> {
     let o = subject.options;
     let mut hits = Vec::new();
     let device = Caller::device();
-    let connect = decide(
-        &subject.set,
-        subject.label(),
+    let connect = subject.decide(
         &Caller::unattached(OTHER),
         "iot:Connect",
         &iot_arn(o, "client", OTHER),
-        o,
     );
     if connect.allowed() {
         hits.push(Hit {
@@ -238,14 +257,7 @@ fn other_identity_topics(subject: &Subject<'_>) -> Option<ProvedRequest> {
                         continue;
                     }
                     let theirs = instantiate(r, &Caller::other(), "audit-probe", o);
-                    let w = decide(
-                        &subject.set,
-                        subject.label(),
-                        &Caller::device(),
-                        action,
-                        &theirs,
-                        o,
-                    );
+                    let w = subject.decide(&Caller::device(), action, &theirs);
                     if w.allowed() {
                         return Some(w);
                     }
@@ -305,34 +317,14 @@ pub fn guest_wildcard_subscription(subject: &Subject<'_>) -> Option<Hit> {
                 if !crate::witness::valid_filter(concrete_filter) {
                     continue;
                 }
-                let topic = concrete_filter
-                    .split('/')
-                    .map(|l| if l == "+" || l == "#" { OTHER } else { l })
-                    .collect::<Vec<_>>()
-                    .join("/");
-                let sub = decide(
-                    &subject.set,
-                    subject.label(),
-                    &caller,
-                    "iot:Subscribe",
-                    &arn,
-                    o,
-                );
-                let recv = decide(
-                    &subject.set,
-                    subject.label(),
-                    &caller,
-                    "iot:Receive",
-                    &iot_arn(o, "topic", &topic),
-                    o,
-                );
-                if sub.allowed() && recv.allowed() {
+                let topic = other_topic_in(concrete_filter);
+                if let Some(witness) = subject.subscribe_and_receive(&caller, &arn, &topic) {
                     return Some(Hit {
                         criterion: "guest-wildcard-subscription",
                         message: format!(
                             "lets guests subscribe to `{concrete_filter}` and receive every device's messages under it (guests should reach thing-specific topics only)"
                         ),
-                        witness: vec![sub, recv],
+                        witness,
                     });
                 }
             }

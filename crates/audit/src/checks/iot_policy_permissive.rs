@@ -6,29 +6,13 @@
 //! alone is compliant).
 
 use super::criteria::{DATA_PLANE_REASON, data_plane};
-use super::{Finding, Severity, Subject};
+use super::{Finding, Subject};
 
 pub const CHECK: &str = "IOT_POLICY_OVERLY_PERMISSIVE_CHECK";
 
 pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
     data_plane(subject)
         .into_iter()
-        .map(|h| {
-            let message = format!(
-                "Policy {} {}. Witness: {}",
-                subject.principal,
-                h.message,
-                h.witness.first().map(|w| w.summary()).unwrap_or_default()
-            );
-            subject.finding(
-                CHECK,
-                DATA_PLANE_REASON,
-                Severity::Critical,
-                h.criterion,
-                message,
-                h.witness,
-                None,
-            )
-        })
+        .map(|h| h.critical(subject, CHECK, DATA_PLANE_REASON, "Policy"))
         .collect()
 }

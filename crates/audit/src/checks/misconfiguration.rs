@@ -118,8 +118,7 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                     }
                     if has_mqtt_wildcard {
                         let target = iot_arn(o, kind, &concrete(name));
-                        let mut w =
-                            decide(&subject.set, subject.label(), &caller, action, &target, o);
+                        let mut w = subject.decide(&caller, action, &target);
                         if !w.allowed() && w.decision != "EXPLICIT_DENY" {
                             w = decide(
                                 &with_allow_all(&subject.set),
@@ -202,25 +201,11 @@ fn wildcard_route(
         if !valid_filter(&f) || !mqtt_matches(&f, &topic) {
             continue;
         }
-        let sub = decide(
-            &subject.set,
-            subject.label(),
-            caller,
-            "iot:Subscribe",
-            &iot_arn(o, "topicfilter", &f),
-            o,
-        );
+        let sub = subject.decide(caller, "iot:Subscribe", &iot_arn(o, "topicfilter", &f));
         if !sub.allowed() {
             continue;
         }
-        let recv = decide(
-            &subject.set,
-            subject.label(),
-            caller,
-            "iot:Receive",
-            &iot_arn(o, "topic", &topic),
-            o,
-        );
+        let recv = subject.decide(caller, "iot:Receive", &iot_arn(o, "topic", &topic));
         return recv.allowed().then(|| vec![sub, recv]);
     }
     None

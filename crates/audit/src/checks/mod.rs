@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::AuditOptions;
 use crate::sources::{Location, PolicyKind, PolicySource, SourceSet};
-use crate::witness::ProvedRequest;
+use crate::witness::{Caller, ProvedRequest};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +110,35 @@ impl Subject<'_> {
     /// How findings name the principal kind in witnesses.
     pub fn label(&self) -> &'static str {
         self.kind.label()
+    }
+
+    /// One request evaluated against the policies that combine for this principal.
+    pub fn decide(&self, caller: &Caller, action: &str, resource: &str) -> ProvedRequest {
+        crate::witness::decide(
+            &self.set,
+            self.label(),
+            caller,
+            action,
+            resource,
+            self.options,
+        )
+    }
+
+    /// Subscribing to `filter_arn` and receiving a message on `topic`: both must be allowed for
+    /// a subscription to leak other devices' messages.
+    pub fn subscribe_and_receive(
+        &self,
+        caller: &Caller,
+        filter_arn: &str,
+        topic: &str,
+    ) -> Option<Vec<ProvedRequest>> {
+        let sub = self.decide(caller, "iot:Subscribe", filter_arn);
+        let recv = self.decide(
+            caller,
+            "iot:Receive",
+            &crate::witness::iot_arn(self.options, "topic", topic),
+        );
+        (sub.allowed() && recv.allowed()).then(|| vec![sub, recv])
     }
 
     /// Location of a statement, by policy name and label; the first policy when unknown.

@@ -8,7 +8,7 @@
 //! Device Defender check.
 
 use super::{Finding, Severity, Subject};
-use crate::witness::{Caller, OTHER, decide, instantiate};
+use crate::witness::{Caller, OTHER, instantiate};
 
 pub const CHECK: &str = "IOT_POLICY_RESOURCE_TYPE_MISMATCH_CHECK";
 
@@ -54,14 +54,7 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                     OTHER,
                     subject.options,
                 );
-                let w = decide(
-                    &subject.set,
-                    subject.label(),
-                    &Caller::device(),
-                    a,
-                    &intended,
-                    subject.options,
-                );
+                let w = subject.decide(&Caller::device(), a, &intended);
                 let message = format!(
                     "Statement {} of {} applies {a} to `{bad}`, a {wrong}/ resource that {a} is never authorized on: the statement never matches it. Witness (the request it was written for): {}",
                     s.label,

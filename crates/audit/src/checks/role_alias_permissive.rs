@@ -14,7 +14,7 @@ use iot_canary_policy::Effect;
 use super::cognito_auth_role::admin_hits;
 use super::criteria::{DATA_PLANE_REASON, candidate_resources, data_plane};
 use super::{Finding, Severity, Subject};
-use crate::witness::{Caller, ProvedRequest, decide};
+use crate::witness::{Caller, ProvedRequest};
 
 pub const CHECK: &str = "IOT_ROLE_ALIAS_OVERLY_PERMISSIVE_CHECK";
 pub const USED_SERVICES_REASON: &str = "ALLOWS_BROAD_ACCESS_TO_USED_SERVICES";
@@ -60,14 +60,7 @@ fn prove(subject: &Subject<'_>, action: &str) -> ProvedRequest {
     ));
     let mut last = None;
     for r in &resources {
-        let w = decide(
-            &subject.set,
-            subject.label(),
-            &Caller::device(),
-            action,
-            r,
-            o,
-        );
+        let w = subject.decide(&Caller::device(), action, r);
         if w.allowed() {
             return w;
         }

@@ -11,7 +11,7 @@ use iot_canary_policy::Effect;
 use iot_canary_policy::actions::SERVICE_PREFIXES;
 
 use super::{Finding, Severity, Subject};
-use crate::witness::{Caller, decide, instantiate};
+use crate::witness::{Caller, instantiate};
 
 pub const CHECK: &str = "IOT_ROLE_ALIAS_ALLOWS_ACCESS_TO_UNUSED_SERVICES_CHECK";
 pub const REASON: &str = "ALLOWS_ACCESS_TO_UNUSED_SERVICES";
@@ -56,14 +56,7 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                         subject.options.account_id
                     ),
                 };
-                let w = decide(
-                    &subject.set,
-                    subject.label(),
-                    &caller,
-                    &action,
-                    &resource,
-                    subject.options,
-                );
+                let w = subject.decide(&caller, &action, &resource);
                 if !w.allowed() {
                     continue;
                 }

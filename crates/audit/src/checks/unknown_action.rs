@@ -11,7 +11,7 @@ use iot_canary_policy::actions::{
 };
 
 use super::{Finding, Severity, Subject};
-use crate::witness::{Caller, OTHER, decide, instantiate};
+use crate::witness::{Caller, OTHER, instantiate};
 
 pub const CHECK: &str = "POLICY_UNKNOWN_ACTION_CHECK";
 
@@ -81,14 +81,7 @@ pub fn run(subject: &Subject<'_>) -> Vec<Finding> {
                     hint = format!(" (did you mean {intended}?)");
                     if let Some(r) = s.resources.first() {
                         let resource = instantiate(r, &Caller::device(), OTHER, subject.options);
-                        let w = decide(
-                            &subject.set,
-                            subject.label(),
-                            &Caller::device(),
-                            intended,
-                            &resource,
-                            subject.options,
-                        );
+                        let w = subject.decide(&Caller::device(), intended, &resource);
                         hint.push_str(&format!(" Witness: {}", w.summary()));
                         witness.push(w);
                     }

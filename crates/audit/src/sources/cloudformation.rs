@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 
 use super::node::{Kind, Node};
-use super::{LoadOptions, Location, PolicyKind, PolicySource, SourceFinding, SourceSet};
+use super::{LoadOptions, Location, Pending, PolicyKind, PolicySource, SourceFinding, SourceSet};
 use crate::InputError;
 
 /// Why a value could not be resolved, and where.
@@ -589,12 +589,6 @@ impl<'a> Template<'a> {
     }
 }
 
-/// A policy before its role's kind is known.
-struct Pending {
-    role: Option<String>,
-    source: PolicySource,
-}
-
 pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet, InputError> {
     let at = |line: usize, message: String| InputError::At {
         file: file.into(),
@@ -841,12 +835,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                 for r in list(&mut out, id, props.get("Roles")) {
                     match role_of(&t, &r) {
                         Ok(Some(role)) => roles.push(role),
-                        Ok(None) => out.findings.push(SourceFinding {
-                            reason: "UNRESOLVED_REFERENCE",
-                            subject: id.clone(),
-                            location: Location { file: file.into(), line: r.line },
-                            message: format!("{id}: attached to a role that is not in this template; audited on its own"),
-                        }),
+                        Ok(None) => out.findings.push(SourceFinding::unresolved_reference(id, file, r.line, format!("{id}: attached to a role that is not in this template; audited on its own"))),
                         Err(u) => unresolved(&mut out, id, u),
                     }
                 }
@@ -870,16 +859,11 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
     for (arn, roles) in managed_targets {
         for role in roles {
             let line = t.resources.get(&role).map_or(1, |r| r.2);
-            out.findings.push(SourceFinding {
-                reason: "UNRESOLVED_REFERENCE",
-                subject: role.clone(),
-                location: Location { file: file.into(), line },
-                message: format!("{role}: managed policy {arn} is not in this template, so its statements are not audited"),
-            });
+            out.findings.push(SourceFinding::unresolved_reference(&role, file, line, format!("{role}: managed policy {arn} is not in this template, so its statements are not audited")));
         }
     }
     // Which roles are identity-pool roles or behind role aliases.
-    let mut kinds: HashMap<String, Vec<(PolicyKind, String)>> = HashMap::new();
+    let mut kinds = super::RoleKinds::new();
     for (id, (ty, props, _)) in &t.resources {
         let Some(props) = props else { continue };
         match *ty {
@@ -896,17 +880,14 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                         Ok(Some(role)) => {
                             kinds.entry(role).or_default().push((kind, String::new()))
                         }
-                        Ok(None) => out.findings.push(SourceFinding {
-                            reason: "UNRESOLVED_REFERENCE",
-                            subject: id.clone(),
-                            location: Location {
-                                file: file.into(),
-                                line: n.line,
-                            },
-                            message: format!(
+                        Ok(None) => out.findings.push(SourceFinding::unresolved_reference(
+                            id,
+                            file,
+                            n.line,
+                            format!(
                                 "{id}: the {key} role is not in this template, so it is not audited"
                             ),
-                        }),
+                        )),
                         Err(u) => unresolved(&mut out, id, u),
                     }
                 }
@@ -934,44 +915,14 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
                 };
                 match role_of(&t, n) {
                     Ok(Some(role)) => kinds.entry(role).or_default().push((PolicyKind::RoleAlias, alias)),
-                    Ok(None) => out.findings.push(SourceFinding {
-                        reason: "UNRESOLVED_REFERENCE",
-                        subject: id.clone(),
-                        location: Location { file: file.into(), line: n.line },
-                        message: format!("{id}: the role behind role alias {alias} is not in this template, so it is not audited"),
-                    }),
+                    Ok(None) => out.findings.push(SourceFinding::unresolved_reference(id, file, n.line, format!("{id}: the role behind role alias {alias} is not in this template, so it is not audited"))),
                     Err(u) => unresolved(&mut out, id, u),
                 }
             }
             _ => {}
         }
     }
-    for p in pending {
-        let Some(role) = p.role else {
-            out.policies.push(p.source);
-            continue;
-        };
-        match kinds.get(&role) {
-            None => {
-                let mut s = p.source;
-                s.kind = PolicyKind::IamRole;
-                s.principal = role;
-                out.policies.push(s);
-            }
-            Some(list) => {
-                for (kind, alias) in list {
-                    let mut s = p.source.clone();
-                    s.kind = *kind;
-                    s.principal = if alias.is_empty() {
-                        role.clone()
-                    } else {
-                        alias.clone()
-                    };
-                    out.policies.push(s);
-                }
-            }
-        }
-    }
+    super::settle(&mut out, pending, &kinds);
     Ok(out)
 }
 
@@ -994,25 +945,7 @@ mod tests {
     #[test]
     fn short_and_long_form_intrinsics_resolve() {
         let s = load_yaml(
-            r#"
-Parameters:
-  Prefix: {Type: String, Default: fleet}
-Resources:
-  Thing: {Type: AWS::IoT::Thing, Properties: {ThingName: !Sub '${Prefix}-one'}}
-  P:
-    Type: AWS::IoT::Policy
-    Properties:
-      PolicyName: p1
-      PolicyDocument:
-        Version: '2012-10-17'
-        Statement:
-          - Effect: Allow
-            Action: iot:Publish
-            Resource:
-              - !Sub 'arn:${AWS::Partition}:iot:${AWS::Region}:${AWS::AccountId}:topic/${Prefix}/${!iot:ClientId}'
-              - !Join [':', [arn, aws, iot, !Ref 'AWS::Region', '1', !Sub ['thing/${T}', {T: !Ref Thing}]]]
-              - {"Fn::GetAtt": [Thing, Arn]}
-"#,
+            include_str!("fixtures/cfn-short-and-long-form-intrinsics-resolve.yaml"),
             &[("Prefix", "lab")],
         );
         assert!(s.findings.is_empty(), "{:?}", s.findings);
@@ -1033,29 +966,7 @@ Resources:
     #[test]
     fn unresolvable_intrinsics_are_findings_with_lines() {
         let s = load_yaml(
-            r#"
-Parameters:
-  NoDefault: {Type: String}
-Resources:
-  P:
-    Type: AWS::IoT::Policy
-    Properties:
-      PolicyDocument:
-        Statement:
-          - {Effect: Allow, Action: iot:Connect, Resource: !Sub 'arn:aws:iot:*:*:client/${NoDefault}'}
-  Q:
-    Type: AWS::IoT::Policy
-    Properties:
-      PolicyDocument:
-        Statement:
-          - {Effect: Allow, Action: iot:Connect, Resource: !Sub 'arn:aws:iot:*:*:client/${iot:ClientId}'}
-  R:
-    Type: AWS::IoT::Policy
-    Properties:
-      PolicyDocument:
-        Statement:
-          - {Effect: Allow, Action: iot:Connect, Resource: !ImportValue Other}
-"#,
+            include_str!("fixtures/cfn-unresolvable-intrinsics-are-findings-with-lines.yaml"),
             &[],
         );
         assert!(s.policies.is_empty());
@@ -1082,40 +993,7 @@ Resources:
     #[test]
     fn pool_attachment_and_role_alias_decide_role_kinds() {
         let s = load_yaml(
-            r#"
-Resources:
-  Pool: {Type: AWS::Cognito::IdentityPool, Properties: {AllowUnauthenticatedIdentities: true}}
-  Auth:
-    Type: AWS::IAM::Role
-    Properties:
-      Policies:
-        - PolicyName: a
-          PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: iot:Connect, Resource: '*'}]}
-  Guest:
-    Type: AWS::IAM::Role
-    Properties:
-      RoleName: guest-role
-  GuestExtra:
-    Type: AWS::IAM::Policy
-    Properties:
-      PolicyName: extra
-      Roles: [!Ref Guest]
-      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:*', Resource: '*'}]}
-  Device:
-    Type: AWS::IAM::Role
-    Properties:
-      Policies:
-        - PolicyName: d
-          PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 's3:*', Resource: '*'}]}
-  Alias: {Type: AWS::IoT::RoleAlias, Properties: {RoleAlias: cam, RoleArn: !GetAtt Device.Arn}}
-  Attach:
-    Type: AWS::Cognito::IdentityPoolRoleAttachment
-    Properties:
-      IdentityPoolId: !Ref Pool
-      Roles:
-        authenticated: !GetAtt Auth.Arn
-        unauthenticated: !Sub 'arn:aws:iam::${AWS::AccountId}:role/guest-role'
-"#,
+            include_str!("fixtures/cfn-pool-attachment-and-role-alias-decide-role-kinds.yaml"),
             &[],
         );
         assert!(s.findings.is_empty(), "{:?}", s.findings);
@@ -1141,19 +1019,9 @@ Resources:
     #[test]
     fn managed_policies_attach_by_arn_and_external_ones_are_reported() {
         let s = load_yaml(
-            r#"
-Resources:
-  Shared:
-    Type: AWS::IAM::ManagedPolicy
-    Properties:
-      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:Publish', Resource: '*'}]}
-  Device:
-    Type: AWS::IAM::Role
-    Properties:
-      ManagedPolicyArns:
-        - !Ref Shared
-        - arn:aws:iam::aws:policy/AWSIoTDataAccess
-"#,
+            include_str!(
+                "fixtures/cfn-managed-policies-attach-by-arn-and-external-ones-are-reported.yaml"
+            ),
             &[],
         );
         let p: Vec<_> = s
@@ -1170,26 +1038,7 @@ Resources:
     #[test]
     fn resource_conditions_and_arns_of_other_types() {
         let s = load_yaml(
-            r#"
-Parameters:
-  WithTask: {Type: String, Default: "no"}
-Conditions:
-  Task: !Equals [!Ref WithTask, "yes"]
-Resources:
-  Def: {Type: AWS::ECS::TaskDefinition, Properties: {}}
-  Dest: {Type: AWS::Events::ApiDestination, Properties: {}}
-  Runner:
-    Type: AWS::IAM::Role
-    Condition: Task
-    Properties:
-      Policies:
-        - PolicyName: run
-          PolicyDocument:
-            Version: '2012-10-17'
-            Statement:
-              - {Effect: Allow, Action: ecs:RunTask, Resource: !Ref Def}
-              - {Effect: Allow, Action: events:InvokeApiDestination, Resource: !GetAtt Dest.Arn}
-"#,
+            include_str!("fixtures/cfn-resource-conditions-and-arns-of-other-types.yaml"),
             &[("WithTask", "yes")],
         );
         assert!(s.findings.is_empty(), "{:?}", s.findings);
@@ -1206,23 +1055,7 @@ Resources:
     #[test]
     fn resources_whose_condition_is_false_are_not_audited() {
         let s = load_yaml(
-            r#"
-Parameters:
-  On: {Type: String, Default: "no"}
-Conditions:
-  IsOn: !Equals [!Ref On, "yes"]
-Resources:
-  P:
-    Type: AWS::IoT::Policy
-    Condition: IsOn
-    Properties:
-      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:*', Resource: '*'}]}
-  Q:
-    Type: AWS::IoT::Policy
-    Condition: Missing
-    Properties:
-      PolicyDocument: {Version: '2012-10-17', Statement: [{Effect: Allow, Action: 'iot:*', Resource: '*'}]}
-"#,
+            include_str!("fixtures/cfn-resources-whose-condition-is-false-are-not-audited.yaml"),
             &[],
         );
         assert!(s.policies.is_empty());
@@ -1238,8 +1071,10 @@ Resources:
     fn json_templates_and_string_documents() {
         let s = load(
             "t.json",
-            &parse(r#"{"Resources": {"P": {"Type": "AWS::IoT::Policy", "Properties": {
-                "PolicyDocument": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}"}}}}"#).unwrap(),
+            &parse(include_str!(
+                "fixtures/cfn-json-templates-and-string-documents.json"
+            ))
+            .unwrap(),
             &LoadOptions::default(),
         )
         .unwrap();

@@ -8,6 +8,8 @@ pub mod node;
 pub mod session_template;
 pub mod terraform;
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::{AuditOptions, InputError};
@@ -84,6 +86,33 @@ pub struct PolicySource {
 }
 
 impl PolicySource {
+    /// A file that is one document: named by the file stem, attached to nothing but itself.
+    pub(crate) fn whole_file(
+        file: &str,
+        root: &node::Node,
+        kind: PolicyKind,
+        document: serde_json::Value,
+        session: Option<session_template::Expansion>,
+    ) -> PolicySource {
+        let name = std::path::Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or(file)
+            .to_owned();
+        PolicySource {
+            kind,
+            principal: name.clone(),
+            name,
+            document,
+            location: Location {
+                file: file.into(),
+                line: root.line,
+            },
+            statement_lines: statement_lines(root),
+            session,
+        }
+    }
+
     /// The line of a statement by label (`Sid` or `#index`), falling back to the document.
     pub fn line_of(&self, labels: &[String], label: &str) -> usize {
         labels
@@ -104,6 +133,26 @@ pub struct SourceFinding {
     pub subject: String,
     pub location: Location,
     pub message: String,
+}
+
+impl SourceFinding {
+    /// `UNRESOLVED_REFERENCE`: something `subject` points at is not in the input.
+    pub(crate) fn unresolved_reference(
+        subject: &str,
+        file: &str,
+        line: usize,
+        message: String,
+    ) -> SourceFinding {
+        SourceFinding {
+            reason: "UNRESOLVED_REFERENCE",
+            subject: subject.to_owned(),
+            location: Location {
+                file: file.into(),
+                line,
+            },
+            message,
+        }
+    }
 }
 
 /// Everything read from the inputs.
@@ -210,5 +259,47 @@ pub(crate) fn statement_lines(doc: &node::Node) -> Vec<usize> {
             _ => vec![s.line],
         },
         None => Vec::new(),
+    }
+}
+
+/// A role policy read before the role's kind is known: templates and plans may name the
+/// identity-pool attachment or the role alias after the policy.
+pub(crate) struct Pending {
+    pub role: Option<String>,
+    pub source: PolicySource,
+}
+
+/// What each role is used as (kind and, for a role alias, the alias's name), gathered from
+/// identity-pool attachments and role aliases.
+pub(crate) type RoleKinds = HashMap<String, Vec<(PolicyKind, String)>>;
+
+/// Settles each pending policy: one copy per use of its role, or a plain IAM role policy when
+/// the role has no use the audit knows of.
+pub(crate) fn settle(out: &mut SourceSet, pending: Vec<Pending>, kinds: &RoleKinds) {
+    for p in pending {
+        let Some(role) = p.role else {
+            out.policies.push(p.source);
+            continue;
+        };
+        match kinds.get(&role) {
+            None => {
+                let mut s = p.source;
+                s.kind = PolicyKind::IamRole;
+                s.principal = role;
+                out.policies.push(s);
+            }
+            Some(list) => {
+                for (kind, alias) in list {
+                    let mut s = p.source.clone();
+                    s.kind = *kind;
+                    s.principal = if alias.is_empty() {
+                        role.clone()
+                    } else {
+                        alias.clone()
+                    };
+                    out.policies.push(s);
+                }
+            }
+        }
     }
 }

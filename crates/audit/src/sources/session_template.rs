@@ -15,7 +15,7 @@
 
 use serde_json::Value;
 
-use super::{LoadOptions, Location, PolicyKind, PolicySource, SourceSet};
+use super::{LoadOptions, PolicyKind, PolicySource, SourceSet};
 use crate::InputError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,24 +139,14 @@ pub fn load(
         file: file.into(),
         message: format!("template does not expand to JSON: {e}"),
     })?;
-    let name = std::path::Path::new(file)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(file)
-        .to_owned();
     Ok(SourceSet {
-        policies: vec![PolicySource {
-            kind: PolicyKind::SessionTemplate,
-            principal: name.clone(),
-            name,
+        policies: vec![PolicySource::whole_file(
+            file,
+            &root,
+            PolicyKind::SessionTemplate,
             document,
-            location: Location {
-                file: file.into(),
-                line: root.line,
-            },
-            statement_lines: super::statement_lines(&root),
-            session: Some(expansion),
-        }],
+            Some(expansion),
+        )],
         findings: Vec::new(),
     })
 }

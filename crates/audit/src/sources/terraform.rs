@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::node::Node;
-use super::{LoadOptions, Location, PolicyKind, PolicySource, SourceFinding, SourceSet};
+use super::{LoadOptions, Location, Pending, PolicyKind, PolicySource, SourceFinding, SourceSet};
 use crate::InputError;
 
 struct Resource<'a> {
@@ -116,12 +116,9 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
     };
     let mut out = SourceSet::default();
     let unresolved = |out: &mut SourceSet, subject: &str, line: usize, message: String| {
-        out.findings.push(SourceFinding {
-            reason: "UNRESOLVED_REFERENCE",
-            subject: subject.to_owned(),
-            location: loc(line),
-            message,
-        });
+        out.findings.push(SourceFinding::unresolved_reference(
+            subject, file, line, message,
+        ));
     };
     // Roles by address, and the names and ARNs that point at them.
     let mut role_keys: HashMap<String, String> = HashMap::new();
@@ -160,10 +157,6 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             _ => None,
         }
     };
-    struct Pending {
-        role: Option<String>,
-        source: PolicySource,
-    }
     let mut pending = Vec::new();
     let mut doc = |out: &mut SourceSet,
                    r: &Resource<'_>,
@@ -325,7 +318,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             );
         }
     }
-    let mut kinds: HashMap<String, Vec<(PolicyKind, String)>> = HashMap::new();
+    let mut kinds = super::RoleKinds::new();
     for r in &resources {
         match r.ty.as_str() {
             "aws_cognito_identity_pool_roles_attachment" => {
@@ -404,32 +397,7 @@ pub fn load(file: &str, root: &Node, options: &LoadOptions) -> Result<SourceSet,
             _ => {}
         }
     }
-    for p in pending {
-        let Some(role) = p.role else {
-            out.policies.push(p.source);
-            continue;
-        };
-        match kinds.get(&role) {
-            None => {
-                let mut s = p.source;
-                s.kind = PolicyKind::IamRole;
-                s.principal = role;
-                out.policies.push(s);
-            }
-            Some(list) => {
-                for (kind, alias) in list {
-                    let mut s = p.source.clone();
-                    s.kind = *kind;
-                    s.principal = if alias.is_empty() {
-                        role.clone()
-                    } else {
-                        alias.clone()
-                    };
-                    out.policies.push(s);
-                }
-            }
-        }
-    }
+    super::settle(&mut out, pending, &kinds);
     Ok(out)
 }
 
@@ -438,35 +406,7 @@ mod tests {
     use super::*;
     use crate::sources::node::parse;
 
-    const PLAN: &str = r#"{
-  "format_version": "1.2",
-  "terraform_version": "1.9.0",
-  "planned_values": {
-    "root_module": {
-      "resources": [
-        {"address": "aws_iot_policy.dev", "mode": "managed", "type": "aws_iot_policy", "name": "dev",
-         "values": {"name": "dev", "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}"}},
-        {"address": "aws_iam_role.guest", "mode": "managed", "type": "aws_iam_role", "name": "guest",
-         "values": {"name": "guest", "inline_policy": [{"name": "g", "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\"}]}"}]}}
-      ],
-      "child_modules": [
-        {"address": "module.m", "resources": [
-          {"address": "module.m.aws_iam_role.auth", "mode": "managed", "type": "aws_iam_role", "name": "auth", "values": {"name": "auth"}},
-          {"address": "module.m.aws_iam_policy.p", "mode": "managed", "type": "aws_iam_policy", "name": "p",
-           "values": {"name": "p", "policy": "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Publish\",\"Resource\":\"*\"}]}"}},
-          {"address": "module.m.aws_iam_role_policy_attachment.a", "mode": "managed", "type": "aws_iam_role_policy_attachment", "name": "a",
-           "values": {"role": "auth"}},
-          {"address": "module.m.aws_cognito_identity_pool_roles_attachment.r", "mode": "managed", "type": "aws_cognito_identity_pool_roles_attachment", "name": "r",
-           "values": {"roles": {"unauthenticated": "arn:aws:iam::123456789012:role/guest"}}}
-        ]}
-      ]
-    }
-  },
-  "configuration": {"root_module": {"module_calls": {"m": {"module": {"resources": [
-    {"address": "aws_iam_role_policy_attachment.a", "expressions": {"policy_arn": {"references": ["aws_iam_policy.p.arn", "aws_iam_policy.p"]}}},
-    {"address": "aws_cognito_identity_pool_roles_attachment.r", "expressions": {"roles": {"references": ["aws_iam_role.auth.arn", "aws_iam_role.auth"]}}}
-  ]}}}}}
-}"#;
+    const PLAN: &str = include_str!("fixtures/tf-plan.json");
 
     #[test]
     fn plan_resources_and_attachments_resolve() {
@@ -505,11 +445,9 @@ mod tests {
 
     #[test]
     fn pool_roles_known_only_after_apply_are_ambiguous_findings() {
-        let plan = r#"{"format_version":"1.2","terraform_version":"1.9.0","planned_values":{"root_module":{"resources":[
-          {"address":"aws_iam_role.a","mode":"managed","type":"aws_iam_role","name":"a","values":{"name":"a"}},
-          {"address":"aws_iam_role.b","mode":"managed","type":"aws_iam_role","name":"b","values":{"name":"b"}},
-          {"address":"aws_cognito_identity_pool_roles_attachment.p","mode":"managed","type":"aws_cognito_identity_pool_roles_attachment","name":"p","values":{}}]}},
-          "configuration":{"root_module":{"resources":[{"address":"aws_cognito_identity_pool_roles_attachment.p","expressions":{"roles":{"references":["aws_iam_role.a.arn","aws_iam_role.a","aws_iam_role.b.arn","aws_iam_role.b"]}}}]}}}"#;
+        let plan = include_str!(
+            "fixtures/tf-pool-roles-known-only-after-apply-are-ambiguous-findings.json"
+        );
         let s = load("plan.json", &parse(plan).unwrap(), &LoadOptions::default()).unwrap();
         assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
         assert!(
@@ -521,8 +459,7 @@ mod tests {
 
     #[test]
     fn unknown_documents_are_findings() {
-        let plan = r#"{"format_version":"1.2","terraform_version":"1.9.0","planned_values":{"root_module":{"resources":[
-          {"address":"aws_iot_policy.x","mode":"managed","type":"aws_iot_policy","name":"x","values":{"name":"x"}}]}}}"#;
+        let plan = include_str!("fixtures/tf-unknown-documents-are-findings.json");
         let s = load("plan.json", &parse(plan).unwrap(), &LoadOptions::default()).unwrap();
         assert!(s.policies.is_empty());
         assert_eq!(s.findings[0].reason, "UNRESOLVED_REFERENCE");

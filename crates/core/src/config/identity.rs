@@ -751,41 +751,27 @@ pub fn validate_identities(identities: &[IdentityConfig]) -> Result<Vec<String>,
 mod tests {
     use super::*;
 
-    #[derive(Debug, Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Doc {
-        #[serde(default)]
-        identity: Vec<IdentityConfig>,
+    /// An identity of `fixtures/valid/identities.toml`, as the config loader builds it.
+    fn identity(name: &str) -> IdentityConfig {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/config/fixtures/valid/identities.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let config = crate::config::parse(&path, &text).unwrap_or_else(|e| panic!("{e}"));
+        let spec = config.identities.into_iter().find(|i| i.name == name);
+        spec.unwrap_or_else(|| panic!("no identity `{name}`"))
+            .config
     }
 
-    fn parse(text: &str) -> Result<Vec<IdentityConfig>, String> {
-        toml::from_str::<Doc>(text)
-            .map(|d| d.identity)
-            .map_err(|e| e.to_string())
-    }
-
-    fn one(text: &str) -> IdentityConfig {
-        let mut v = parse(text).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(v.len(), 1);
-        v.remove(0)
-    }
-
-    fn err(text: &str) -> String {
-        match parse(text) {
-            Ok(v) => panic!("expected an error, parsed {v:?}"),
-            Err(e) => e,
+    fn assume_role(name: &str) -> AssumeRoleConfig {
+        match identity(name).kind {
+            IdentityKind::AssumeRole(a) => a,
+            other => panic!("{name}: {other:?}"),
         }
     }
 
     #[test]
     fn static_kind() {
-        let id = one(r#"
-            [[identity]]
-            name = "ops"
-            kind = "static"
-            access_key_id_env = "OPS_KEY"
-            secret_access_key_file = "/run/secrets/ops"
-        "#);
+        let id = identity("ops");
         assert_eq!(id.name, "ops");
         assert_eq!(
             id.kind,
@@ -798,147 +784,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_key_is_rejected_inside_a_tagged_kind() {
-        let e = err(r#"
-            [[identity]]
-            name = "ops"
-            kind = "static"
-            access_key_id_env = "A"
-            secret_access_key_env = "B"
-            colour = "blue"
-        "#);
-        assert!(e.contains("unknown field `colour`"), "{e}");
-        // The caller gets a line to point at.
-        assert!(e.contains("line"), "{e}");
-        let e = err(r#"
-            [[identity]]
-            name = "g"
-            kind = "cognito-guest"
-            identity_pool_id = "us-east-1:x"
-            user_pool_id = "p"
-        "#);
-        assert!(e.contains("unknown field `user_pool_id`"), "{e}");
-    }
-
-    #[test]
-    fn unknown_kind_is_rejected() {
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-            kind = "saml"
-        "#);
-        assert!(e.contains("unknown variant `saml`"), "{e}");
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-        "#);
-        assert!(e.contains("missing field `kind`"), "{e}");
-    }
-
-    #[test]
-    fn inline_secrets_are_rejected_with_advice() {
-        let cases = [
-            (
-                r#"kind = "static"
-                   access_key_id_env = "A"
-                   secret_access_key = "wJalr""#,
-                "secret_access_key",
-            ),
-            (
-                r#"kind = "static"
-                   access_key_id_env = "A"
-                   secret_access_key_env = "B"
-                   session_token = "tok""#,
-                "session_token",
-            ),
-            (
-                r#"kind = "cognito"
-                   user_pool_id = "p"
-                   app_client_id = "c"
-                   identity_pool_id = "i"
-                   username = "alice"
-                   password = "hunter2""#,
-                "password",
-            ),
-            (
-                r#"kind = "credential-endpoint"
-                   url = "https://vend.example.com/creds"
-                   bearer_token = "tok""#,
-                "bearer_token",
-            ),
-        ];
-        for (body, key) in cases {
-            let e = err(&format!("[[identity]]\nname = \"x\"\n{body}\n"));
-            assert!(
-                e.contains(&format!("`{key}`: inline secrets are not allowed")),
-                "{e}"
-            );
-            assert!(e.contains(&format!("`{key}_env`")), "{e}");
-            assert!(e.contains(&format!("`{key}_file`")), "{e}");
-            assert!(
-                !e.contains("hunter2") && !e.contains("wJalr") && !e.contains("\"tok\""),
-                "secret echoed: {e}"
-            );
-        }
-    }
-
-    #[test]
-    fn secret_reference_rules() {
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-            kind = "static"
-            access_key_id_env = "A"
-        "#);
-        assert!(
-            e.contains("missing `secret_access_key_env` or `secret_access_key_file`"),
-            "{e}"
-        );
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-            kind = "static"
-            access_key_id_env = "A"
-            secret_access_key_env = "B"
-            secret_access_key_file = "/x"
-        "#);
-        assert!(
-            e.contains("only one of `secret_access_key_env` and `secret_access_key_file`"),
-            "{e}"
-        );
-        let e = err(r#"
-            [[identity]]
-            name = "x"
-            kind = "static"
-            access_key_id_env = ""
-            secret_access_key_env = "B"
-        "#);
-        assert!(e.contains("`access_key_id_env` is empty"), "{e}");
-    }
-
-    #[test]
     fn profile_kind() {
-        let id = one(r#"
-            [[identity]]
-            name = "p"
-            kind = "profile"
-        "#);
         assert_eq!(
-            id.kind,
+            identity("p").kind,
             IdentityKind::Profile(ProfileConfig {
                 profile: None,
                 config_file: None,
                 credentials_file: None
             })
         );
-        let id = one(r#"
-            [[identity]]
-            name = "p"
-            kind = "profile"
-            profile = "canary"
-            credentials_file = "/tmp/c"
-        "#);
-        let IdentityKind::Profile(p) = id.kind else {
+        let IdentityKind::Profile(p) = identity("p-canary").kind else {
             panic!()
         };
         assert_eq!(p.profile.as_deref(), Some("canary"));
@@ -946,113 +801,34 @@ mod tests {
 
     #[test]
     fn assume_role_kind() {
-        let id = one(r#"
-            [[identity]]
-            name = "dev"
-            kind = "assume-role"
-            role_arn = "arn:aws:iam::123456789012:role/DeviceAccess"
-            session_name = "canary-dev"
-            session_policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:*:*:client/${session_name}"}]}'
-            duration = "15m"
-            source = "ops"
-        "#);
-        let IdentityKind::AssumeRole(a) = id.kind else {
-            panic!()
-        };
+        let a = assume_role("dev");
         assert_eq!(a.duration, Some(Duration::from_secs(900)));
         assert_eq!(a.source, BaseCredentials::Identity("ops".into()));
         assert!(matches!(a.session_policy, Some(SessionPolicy::Inline(_))));
-
-        let base = r#"
-            [[identity]]
-            name = "dev"
-            kind = "assume-role"
-            role_arn = "arn:aws:iam::123456789012:role/R"
-            session_name = "s1"
-        "#;
-        let IdentityKind::AssumeRole(a) = one(base).kind else {
-            panic!()
-        };
-        assert_eq!(a.source, BaseCredentials::DefaultChain);
-        let IdentityKind::AssumeRole(a) = one(&format!("{base}source = \"default\"")).kind else {
-            panic!()
-        };
-        assert_eq!(a.source, BaseCredentials::DefaultChain);
-
-        let e = err(&format!("{base}duration = \"5m\""));
-        assert!(e.contains("`duration`") && e.contains("15m to 12h"), "{e}");
-        let e = err(&format!("{base}duration = \"15\""));
-        assert!(
-            e.contains("`duration`") && e.contains("missing unit"),
-            "{e}"
+        assert_eq!(
+            assume_role("dev-default").source,
+            BaseCredentials::DefaultChain
         );
-        let e = err(&format!("{base}session_policy = \"{{not json\""));
-        assert!(e.contains("`session_policy` is not valid JSON"), "{e}");
-        let e = err(&format!(
-            "{base}session_policy = \"{{}}\"\nsession_policy_file = \"p.json\""
-        ));
-        assert!(e.contains("only one of `session_policy`"), "{e}");
-        let e = err(&base.replace("role/R", "user/R"));
-        assert!(e.contains("`role_arn`"), "{e}");
-        let e = err(&base.replace("\"s1\"", "\"bad name\""));
-        assert!(e.contains("`session_name`"), "{e}");
+        assert_eq!(
+            assume_role("dev-default-named").source,
+            BaseCredentials::DefaultChain
+        );
     }
 
     #[test]
     fn cognito_kinds() {
-        let id = one(r#"
-            [[identity]]
-            name = "alice"
-            kind = "cognito"
-            user_pool_id = "us-east-1_Lab"
-            app_client_id = "labclient"
-            identity_pool_id = "us-east-1:pool"
-            username = "alice"
-            password_env = "ALICE_PASSWORD"
-            app_client_secret_file = "/run/secrets/client"
-        "#);
-        let IdentityKind::Cognito(c) = id.kind else {
+        let IdentityKind::Cognito(c) = identity("alice").kind else {
             panic!()
         };
         assert_eq!(c.login.password, SecretRef::Env("ALICE_PASSWORD".into()));
         assert!(c.login.app_client_secret.is_some());
         assert_eq!(c.login_provider, None);
-
-        let e = err(r#"
-            [[identity]]
-            name = "alice"
-            kind = "cognito"
-            user_pool_id = "us-east-1_Lab"
-            app_client_id = "labclient"
-            identity_pool_id = "us-east-1:pool"
-            password_env = "P"
-        "#);
-        assert!(e.contains("missing field `username`"), "{e}");
-
-        let id = one(r#"
-            [[identity]]
-            name = "guest"
-            kind = "cognito-guest"
-            identity_pool_id = "us-east-1:pool"
-        "#);
-        assert_eq!(id.kind.as_str(), "cognito-guest");
+        assert_eq!(identity("guest").kind.as_str(), "cognito-guest");
     }
 
     #[test]
     fn credential_endpoint_kind() {
-        let id = one(r#"
-            [[identity]]
-            name = "bob-vended"
-            kind = "credential-endpoint"
-            url = "http://127.0.0.1:4100/vend"
-            user_pool_id = "us-east-1_Lab"
-            app_client_id = "labclient"
-            username = "bob"
-            password_file = "/run/secrets/bob"
-            expiration_field = "Credentials.Expiration"
-            client_id_field = "ClientId"
-        "#);
-        let IdentityKind::CredentialEndpoint(c) = id.kind else {
+        let IdentityKind::CredentialEndpoint(c) = identity("bob-vended").kind else {
             panic!()
         };
         assert_eq!(c.method, HttpMethod::Post);
@@ -1068,17 +844,7 @@ mod tests {
                 ..
             }
         ));
-
-        let id = one(r#"
-            [[identity]]
-            name = "b"
-            kind = "credential-endpoint"
-            url = "https://vend.example.com/creds"
-            method = "GET"
-            bearer_token_env = "VEND_TOKEN"
-            auth_scheme = ""
-        "#);
-        let IdentityKind::CredentialEndpoint(c) = id.kind else {
+        let IdentityKind::CredentialEndpoint(c) = identity("b").kind else {
             panic!()
         };
         assert_eq!(c.method, HttpMethod::Get);
@@ -1086,59 +852,18 @@ mod tests {
             c.auth,
             EndpointAuth::Bearer(SecretRef::Env("VEND_TOKEN".into()))
         );
-
-        let head = "[[identity]]\nname = \"b\"\nkind = \"credential-endpoint\"\n";
-        let e = err(&format!("{head}url = \"https://x/creds\""));
-        assert!(e.contains("missing credentials for the endpoint"), "{e}");
-        let e = err(&format!(
-            "{head}url = \"https://x/creds\"\nbearer_token_env = \"T\"\nusername = \"bob\""
-        ));
-        assert!(e.contains("not both"), "{e}");
-        let e = err(&format!(
-            "{head}url = \"https://x/creds\"\nusername = \"bob\"\npassword_env = \"P\""
-        ));
-        assert!(e.contains("missing `user_pool_id`"), "{e}");
-        let e = err(&format!("{head}url = \"/creds\"\nbearer_token_env = \"T\""));
-        assert!(e.contains("`url`"), "{e}");
-        let e = err(&format!(
-            "{head}url = \"https://x/creds\"\nbearer_token_env = \"T\"\nmethod = \"PUT\""
-        ));
-        assert!(e.contains("unknown variant `PUT`"), "{e}");
-    }
-
-    #[test]
-    fn names_are_checked() {
-        let e = err(r#"
-            [[identity]]
-            name = "has space"
-            kind = "cognito-guest"
-            identity_pool_id = "p"
-        "#);
-        assert!(e.contains("`name`"), "{e}");
     }
 
     #[test]
     fn assume_role_durations_use_the_one_grammar_within_sts_bounds() {
-        let base = "[[identity]]\nname = \"a\"\nkind = \"assume-role\"\nrole_arn = \"arn:aws:iam::1:role/R\"\nsession_name = \"s1\"\n";
-        let one = |extra: &str| parse(&format!("{base}{extra}")).map(|mut v| v.remove(0));
-        let IdentityKind::AssumeRole(a) = one("duration = \"1h30m\"").unwrap().kind else {
-            panic!()
-        };
-        assert_eq!(a.duration, Some(Duration::from_secs(5400)));
-        let IdentityKind::AssumeRole(a) = one("duration = \"900s\"").unwrap().kind else {
-            panic!()
-        };
-        assert_eq!(a.duration, Some(Duration::from_secs(900)));
-        for (bad, why) in [
-            ("10d", "15m to 12h"),
-            ("10", "missing unit"),
-            ("", "empty duration"),
-            ("m", "invalid duration"),
-            ("99999999999999999999s", "invalid duration"),
-        ] {
-            let e = one(&format!("duration = \"{bad}\"")).unwrap_err();
-            assert!(e.contains("`duration`") && e.contains(why), "{bad}: {e}");
-        }
+        assert_eq!(
+            assume_role("dev-90m").duration,
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(
+            assume_role("dev-900s").duration,
+            Some(Duration::from_secs(900))
+        );
     }
 
     #[test]
@@ -1150,41 +875,18 @@ mod tests {
 
     #[test]
     fn cross_identity_validation() {
-        let ids = parse(
-            r#"
-            [[identity]]
-            name = "dev"
-            kind = "assume-role"
-            role_arn = "arn:aws:iam::1:role/R"
-            session_name = "s1"
-            source = "ops"
-            [[identity]]
-            name = "ops"
-            kind = "static"
-            access_key_id_env = "A"
-            secret_access_key_env = "B"
-        "#,
-        )
-        .unwrap();
+        let ids = [identity("dev"), identity("ops")];
         assert_eq!(validate_identities(&ids).unwrap(), vec!["ops", "dev"]);
 
-        let cyc = parse(
-            r#"
-            [[identity]]
-            name = "a"
-            kind = "assume-role"
-            role_arn = "arn:aws:iam::1:role/R"
-            session_name = "s1"
-            source = "b"
-            [[identity]]
-            name = "b"
-            kind = "assume-role"
-            role_arn = "arn:aws:iam::1:role/R"
-            session_name = "s1"
-            source = "a"
-        "#,
-        )
-        .unwrap();
+        let sourced_from = |name: &str, source: &str| {
+            let mut id = identity("dev-default");
+            id.name = name.into();
+            if let IdentityKind::AssumeRole(a) = &mut id.kind {
+                a.source = BaseCredentials::Identity(source.into());
+            }
+            id
+        };
+        let cyc = [sourced_from("a", "b"), sourced_from("b", "a")];
         let e = validate_identities(&cyc).unwrap_err();
         assert!(e.contains("cycle: a -> b -> a"), "{e}");
 

@@ -41,13 +41,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             "must not be empty (host[:port] of the IoT data endpoint)",
         );
     }
-    let client_id = match &rt.client_id {
-        Some(c) => {
-            check_template(&mut is, c, "client_id");
-            c.get_ref().clone()
-        }
-        None => DEFAULT_CLIENT_ID.to_string(),
-    };
+    let client_id = client_id_template(&mut is, rt.client_id.as_ref(), DEFAULT_CLIENT_ID);
     let target = Target {
         region: rt.region.into_inner(),
         endpoint: rt.endpoint.into_inner(),
@@ -234,13 +228,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 "a QoS 0 publish has no PUBACK; it needs a `witness` to observe it",
             );
         }
-        let template = match &rc.client_id {
-            Some(c) => {
-                check_template(&mut is, c, "client_id");
-                c.get_ref().clone()
-            }
-            None => target.client_id.clone(),
-        };
+        let template = client_id_template(&mut is, rc.client_id.as_ref(), &target.client_id);
         let key = template.replace("${canary}", &name);
         let span = rc.client_id.as_ref().map_or(rc.name.span(), |c| c.span());
         client_ids.entry(key).or_default().push((
@@ -375,6 +363,21 @@ fn resolve(base: &Path, p: &str) -> PathBuf {
     if p.is_absolute() { p } else { base.join(p) }
 }
 
+/// The client id template as written (its placeholders checked), else the inherited one.
+fn client_id_template(
+    is: &mut Issues<'_>,
+    written: Option<&Spanned<String>>,
+    inherited: &str,
+) -> String {
+    match written {
+        Some(c) => {
+            check_template(is, c, "client_id");
+            c.get_ref().clone()
+        }
+        None => inherited.to_string(),
+    }
+}
+
 fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str) {
     let v = s.get_ref();
     if v.is_empty() {
@@ -442,11 +445,12 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
     match (&rc.topic_filter, need_filter, allow_filter) {
         (None, true, _) => missing(is, "topic_filter"),
         (Some(t), _, false) => extra(is, t, "topic_filter"),
-        (Some(t), _, true) if !valid_filter(t.get_ref()) => is.at(
-            t,
-            "topic_filter",
-            "invalid topic filter (`#` only as the last level, `+` only as a whole level)",
-        ),
+        (Some(t), _, true) if !iot_canary_policy::actions::valid_topic_filter(t.get_ref()) => is
+            .at(
+                t,
+                "topic_filter",
+                "invalid topic filter (`#` only as the last level, `+` only as a whole level)",
+            ),
         _ => {}
     }
     match (&rc.thing, need_thing) {
@@ -465,16 +469,4 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
         (Some(w), false) => extra(is, w, "witness"),
         _ => {}
     }
-}
-
-fn valid_filter(f: &str) -> bool {
-    if f.is_empty() {
-        return false;
-    }
-    let levels: Vec<&str> = f.split('/').collect();
-    levels.iter().enumerate().all(|(i, l)| match *l {
-        "#" => i == levels.len() - 1,
-        "+" => true,
-        l => !l.contains(['#', '+']),
-    })
 }

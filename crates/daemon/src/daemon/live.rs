@@ -1,6 +1,6 @@
 //! What the HTTP surface reads while the daemon runs: the current config (swapped on reload),
-//! the results store, alert delivery counters and process facts. Rendering stays pure in
-//! `observe`; this only gathers the inputs.
+//! the results store, alert delivery counters and process facts. Rendering stays pure in the
+//! core; this only gathers the inputs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -8,9 +8,10 @@ use std::time::SystemTime;
 
 use super::alerting::Alerting;
 use super::store::Store;
+use crate::observe::process::ProcessMetrics;
 use iot_canary_core::config::Config;
 use iot_canary_core::evidence::evidence_lines;
-use iot_canary_core::render::metrics::{self, Extras};
+use iot_canary_core::render::metrics::{self, EncodeError, Extras, Format};
 use iot_canary_core::render::status_page::{self, StatusRow};
 use iot_canary_core::store;
 
@@ -20,6 +21,7 @@ pub struct Live {
     pub alerting: Arc<Alerting>,
     reload_ok: AtomicBool,
     pub started: SystemTime,
+    process: ProcessMetrics,
 }
 
 impl Live {
@@ -30,6 +32,7 @@ impl Live {
             alerting,
             reload_ok: AtomicBool::new(true),
             started: SystemTime::now(),
+            process: ProcessMetrics::default(),
         }
     }
 
@@ -57,13 +60,16 @@ impl Live {
         self.reload_ok.load(Ordering::Relaxed)
     }
 
-    pub fn metrics(&self) -> String {
+    /// The exposition in `format`: the core's families, then this process's.
+    pub fn metrics(&self, format: Format) -> Result<String, EncodeError> {
         let extras = Extras {
             alerts: self.alerting.stats(),
             reload_ok: self.reload_ok(),
             started: self.started,
         };
-        metrics::render_with(&self.config(), &self.store.snapshot(), &extras)
+        let (cfg, snapshot) = (self.config(), self.store.snapshot());
+        let families = metrics::families(&cfg, &snapshot, &extras).chain(self.process.families());
+        metrics::encode(families, format)
     }
 
     pub fn not_ready(&self, now: SystemTime) -> Option<String> {

@@ -26,51 +26,48 @@ fn timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// A config builder of one SDK crate with what every client here shares: the context's
+/// region and endpoint override, no SDK retries, the attempt timeouts. Each SDK crate has its
+/// own builder type, hence a macro.
+macro_rules! builder {
+    ($sdk:ident, $ctx:expr, $endpoint:ident) => {{
+        use $sdk::config;
+        let b = config::Builder::new()
+            .behavior_version(config::BehaviorVersion::latest())
+            .region(config::Region::new($ctx.region.clone()))
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts());
+        match &$ctx.endpoints.$endpoint {
+            Some(url) => b.endpoint_url(url),
+            None => b,
+        }
+    }};
+}
+
 pub(crate) fn sts_client(
     ctx: &IdentityContext,
     credentials: SharedCredentialsProvider,
 ) -> aws_sdk_sts::Client {
-    let mut b = aws_sdk_sts::Config::builder()
-        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
-        .region(aws_sdk_sts::config::Region::new(ctx.region.clone()))
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts())
+    let b = builder!(aws_sdk_sts, ctx, sts)
         // The base provider is itself cached (our CredentialCache or the default chain);
         // a second cache here would hold rotated static keys for up to 15 minutes.
         .identity_cache(aws_sdk_sts::config::IdentityCache::no_cache())
         .credentials_provider(credentials);
-    if let Some(url) = &ctx.endpoints.sts {
-        b = b.endpoint_url(url);
-    }
     aws_sdk_sts::Client::from_conf(b.build())
 }
 
 /// Cognito Identity: GetId / GetCredentialsForIdentity are unsigned, so no credentials.
 pub(crate) fn cognito_identity_client(ctx: &IdentityContext) -> aws_sdk_cognitoidentity::Client {
-    use aws_sdk_cognitoidentity::config;
-    let mut b = config::Builder::new()
-        .behavior_version(config::BehaviorVersion::latest())
-        .region(config::Region::new(ctx.region.clone()))
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts());
-    if let Some(url) = &ctx.endpoints.cognito_identity {
-        b = b.endpoint_url(url);
-    }
-    aws_sdk_cognitoidentity::Client::from_conf(b.build())
+    aws_sdk_cognitoidentity::Client::from_conf(
+        builder!(aws_sdk_cognitoidentity, ctx, cognito_identity).build(),
+    )
 }
 
 /// Cognito user pools: InitiateAuth is unsigned, so no credentials.
 pub(crate) fn cognito_idp_client(ctx: &IdentityContext) -> aws_sdk_cognitoidentityprovider::Client {
-    use aws_sdk_cognitoidentityprovider::config;
-    let mut b = config::Builder::new()
-        .behavior_version(config::BehaviorVersion::latest())
-        .region(config::Region::new(ctx.region.clone()))
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts());
-    if let Some(url) = &ctx.endpoints.cognito_idp {
-        b = b.endpoint_url(url);
-    }
-    aws_sdk_cognitoidentityprovider::Client::from_conf(b.build())
+    aws_sdk_cognitoidentityprovider::Client::from_conf(
+        builder!(aws_sdk_cognitoidentityprovider, ctx, cognito_idp).build(),
+    )
 }
 
 /// Maps an SDK error onto a reason and a message naming the operation. Service messages are

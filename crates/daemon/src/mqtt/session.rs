@@ -119,7 +119,7 @@ impl Session {
                 o.set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT);
                 o.set_request_modifier(modifier);
                 let (client, el) = rumqttc::v5::AsyncClient::new(o, 64);
-                let task = tokio::spawn(drive_v5(el, tx, ack_tx, cred_failed));
+                let task = tokio::spawn(drive(el, tx, ack_tx, cred_failed));
                 (Client::V5(client), task)
             }
             MqttVersion::V311 => {
@@ -130,7 +130,7 @@ impl Session {
                 o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
                 o.set_request_modifier(modifier);
                 let (client, el) = rumqttc::AsyncClient::new(o, 64);
-                let task = tokio::spawn(drive_v4(el, tx, ack_tx, cred_failed));
+                let task = tokio::spawn(drive(el, tx, ack_tx, cred_failed));
                 (Client::V4(client), task)
             }
         };
@@ -327,97 +327,108 @@ fn deliver(inc: Incoming, ack: &mut Option<AckTx>, tx: &EventTx) -> bool {
     }
 }
 
-async fn drive_v5(
-    mut el: rumqttc::v5::EventLoop,
-    tx: EventTx,
-    ack: AckTx,
-    cred_failed: Arc<Mutex<bool>>,
-) {
-    use rumqttc::v5::{ConnectionError as E, Event as RE, StateError};
-    let mut ack = Some(ack);
-    loop {
-        match el.poll().await {
-            Ok(RE::Incoming(p)) => {
-                if !deliver(incoming_v5(p), &mut ack, &tx) {
-                    return;
-                }
+/// One protocol version's event loop: its packets and how its errors end a session.
+trait EventLoop {
+    type Error;
+    /// The next packet from the server; `None` for one the client sent.
+    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error>;
+    /// How an error ends the session: a close cause, or `Err` with the code of a refused
+    /// CONNECT.
+    fn ended(e: &Self::Error) -> Result<CloseCause, u8>;
+}
+
+impl EventLoop for rumqttc::v5::EventLoop {
+    type Error = rumqttc::v5::ConnectionError;
+
+    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error> {
+        Ok(match self.poll().await? {
+            rumqttc::v5::Event::Incoming(p) => Some(incoming_v5(p)),
+            rumqttc::v5::Event::Outgoing(_) => None,
+        })
+    }
+
+    fn ended(e: &Self::Error) -> Result<CloseCause, u8> {
+        use rumqttc::v5::{ConnectionError as E, StateError};
+        Ok(match e {
+            E::ConnectionRefused(c) => return Err(codes::connack_v5(*c)),
+            E::MqttState(StateError::ServerDisconnect { reason_code, .. }) => {
+                CloseCause::ServerDisconnect(*reason_code as u8)
             }
-            Ok(RE::Outgoing(_)) => {}
-            Err(e) => {
-                let cause = match &e {
-                    _ if cred_flag(&cred_failed) => CloseCause::Credentials,
-                    E::ConnectionRefused(c) => {
-                        if let Some(a) = ack.take() {
-                            let _ = a.send(Err(ConnectFailure::Refused(codes::connack_v5(*c))));
-                        }
-                        return;
-                    }
-                    E::MqttState(StateError::ServerDisconnect { reason_code, .. }) => {
-                        CloseCause::ServerDisconnect(*reason_code as u8)
-                    }
-                    E::MqttState(StateError::ConnFail { reason }) => {
-                        if let Some(a) = ack.take() {
-                            let _ =
-                                a.send(Err(ConnectFailure::Refused(codes::connack_v5(*reason))));
-                        }
-                        return;
-                    }
-                    E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
-                    E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
-                    E::MqttState(StateError::Deserialization(
-                        rumqttc::v5::mqttbytes::Error::Io(io),
-                    )) => io_cause(io),
-                    E::Websocket(w) => ws_cause(w),
-                    E::Tls(_) => CloseCause::Tls,
-                    E::Timeout(_) => CloseCause::Network,
-                    other => CloseCause::Protocol(short(other)),
-                };
-                finish(ack.take(), &tx, cause);
-                return;
+            E::MqttState(StateError::ConnFail { reason }) => {
+                return Err(codes::connack_v5(*reason));
             }
-        }
+            E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
+            E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
+            E::MqttState(StateError::Deserialization(rumqttc::v5::mqttbytes::Error::Io(io))) => {
+                io_cause(io)
+            }
+            E::Websocket(w) => ws_cause(w),
+            E::Tls(_) => CloseCause::Tls,
+            E::Timeout(_) => CloseCause::Network,
+            other => CloseCause::Protocol(short(other)),
+        })
     }
 }
 
-async fn drive_v4(
-    mut el: rumqttc::EventLoop,
-    tx: EventTx,
-    ack: AckTx,
-    cred_failed: Arc<Mutex<bool>>,
-) {
-    use rumqttc::{ConnectionError as E, Event as RE, StateError};
+impl EventLoop for rumqttc::EventLoop {
+    type Error = rumqttc::ConnectionError;
+
+    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error> {
+        Ok(match self.poll().await? {
+            rumqttc::Event::Incoming(p) => Some(incoming_v4(p)),
+            rumqttc::Event::Outgoing(_) => None,
+        })
+    }
+
+    fn ended(e: &Self::Error) -> Result<CloseCause, u8> {
+        use rumqttc::{ConnectionError as E, StateError};
+        Ok(match e {
+            E::ConnectionRefused(c) => return Err(codes::connack_v4(*c)),
+            E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
+            E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
+            E::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(io))) => {
+                io_cause(io)
+            }
+            E::Websocket(w) => ws_cause(w),
+            E::Tls(_) => CloseCause::Tls,
+            E::NetworkTimeout | E::FlushTimeout => CloseCause::Network,
+            other => CloseCause::Protocol(short(other)),
+        })
+    }
+}
+
+/// Runs an event loop until the connection ends, answering the CONNECT waiter once and
+/// forwarding every later event.
+async fn drive<L: EventLoop>(mut el: L, tx: EventTx, ack: AckTx, cred_failed: Arc<Mutex<bool>>) {
     let mut ack = Some(ack);
     loop {
-        match el.poll().await {
-            Ok(RE::Incoming(p)) => {
-                if !deliver(incoming_v4(p), &mut ack, &tx) {
+        let e = match el.packet().await {
+            Ok(Some(p)) => {
+                if !deliver(p, &mut ack, &tx) {
+                    return;
+                }
+                continue;
+            }
+            Ok(None) => continue,
+            Err(e) => e,
+        };
+        // The presigner could not get credentials: that, not the error the client reports,
+        // is why the connection ended.
+        let cause = if cred_flag(&cred_failed) {
+            CloseCause::Credentials
+        } else {
+            match L::ended(&e) {
+                Ok(cause) => cause,
+                Err(code) => {
+                    if let Some(a) = ack.take() {
+                        let _ = a.send(Err(ConnectFailure::Refused(code)));
+                    }
                     return;
                 }
             }
-            Ok(RE::Outgoing(_)) => {}
-            Err(e) => {
-                let cause = match &e {
-                    _ if cred_flag(&cred_failed) => CloseCause::Credentials,
-                    E::ConnectionRefused(c) => {
-                        if let Some(a) = ack.take() {
-                            let _ = a.send(Err(ConnectFailure::Refused(codes::connack_v4(*c))));
-                        }
-                        return;
-                    }
-                    E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
-                    E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
-                    E::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(
-                        io,
-                    ))) => io_cause(io),
-                    E::Websocket(w) => ws_cause(w),
-                    E::Tls(_) => CloseCause::Tls,
-                    E::NetworkTimeout | E::FlushTimeout => CloseCause::Network,
-                    other => CloseCause::Protocol(short(other)),
-                };
-                finish(ack.take(), &tx, cause);
-                return;
-            }
-        }
+        };
+        finish(ack.take(), &tx, cause);
+        return;
     }
 }
 

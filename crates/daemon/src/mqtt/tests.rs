@@ -26,13 +26,8 @@ const ACTIONS: [ProbeAction; 8] = [
 
 /// First byte: bit 0 picks MQTT 5 (1) or 3.1.1 (0); the rest is the server's byte stream.
 fn server_bytes(data: &[u8]) {
-    let Some((&mode, rest)) = data.split_first() else {
+    let Some((version, _, rest)) = iot_canary_core::fuzz_entry::split_version(data) else {
         return;
-    };
-    let version = if mode & 1 == 1 {
-        MqttVersion::V5
-    } else {
-        MqttVersion::V311
     };
     let mut buf = BytesMut::from(rest);
     for _ in 0..64 {
@@ -103,15 +98,7 @@ fn explicit_refusals_and_noise() {
         server_bytes(bytes);
     }
     // Seeded noise: never panics.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    for _ in 0..2000 {
-        let mut v = Vec::new();
-        for _ in 0..(x % 40) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            v.push((x & 0xFF) as u8);
-        }
+    for v in iot_canary_core::fuzz_entry::seeded_noise(2000, 40) {
         server_bytes(&v);
     }
 }

@@ -1,5 +1,7 @@
-//! Observability: Prometheus metrics rendered from the results store, the HTTP surface
-//! (`/metrics`, `/healthz`, `/readyz`) and the status page.
+//! Observability: the HTTP surface (`/metrics` in the format the scraper asks for, `/healthz`,
+//! `/readyz`, the status page; rendered by the core from the results store) and the standard
+//! process metrics.
 
 pub mod healthcheck;
 pub mod http;
+pub mod process;

@@ -15,6 +15,17 @@ pub enum Version {
     V5,
 }
 
+/// A PUBLISH in either direction, either version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Publish {
+    pub topic: String,
+    pub qos: u8,
+    pub retain: bool,
+    /// 0 at QoS 0.
+    pub pkid: u16,
+    pub payload: bytes::Bytes,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Inbound {
     Connect {
@@ -26,11 +37,7 @@ pub enum Inbound {
         max_packet_size: Option<u32>,
     },
     Publish {
-        topic: String,
-        qos: u8,
-        retain: bool,
-        pkid: u16,
-        payload: bytes::Bytes,
+        publish: Publish,
         /// MQTT 5 topic alias (AWS supports them; the lab does not, see docs/lab.md).
         topic_alias: Option<u16>,
     },
@@ -146,6 +153,20 @@ pub fn decode(
     Ok(Some(packet))
 }
 
+/// SUBSCRIBE carries the same fields in both versions, in types of their own.
+macro_rules! subscribe {
+    ($s:expr) => {
+        Inbound::Subscribe {
+            pkid: $s.pkid,
+            filters: $s
+                .filters
+                .into_iter()
+                .map(|f| (f.path, qos_u8(f.qos)))
+                .collect(),
+        }
+    };
+}
+
 fn from_v4(p: v4::Packet) -> Inbound {
     match p {
         v4::Packet::Connect(c) => Inbound::Connect {
@@ -156,22 +177,17 @@ fn from_v4(p: v4::Packet) -> Inbound {
             max_packet_size: None,
         },
         v4::Packet::Publish(p) => Inbound::Publish {
-            topic: p.topic,
-            qos: qos_u8(p.qos),
-            retain: p.retain,
-            pkid: p.pkid,
-            payload: p.payload,
+            publish: Publish {
+                topic: p.topic,
+                qos: qos_u8(p.qos),
+                retain: p.retain,
+                pkid: p.pkid,
+                payload: p.payload,
+            },
             topic_alias: None,
         },
         v4::Packet::PubAck(_) => Inbound::PubAck,
-        v4::Packet::Subscribe(s) => Inbound::Subscribe {
-            pkid: s.pkid,
-            filters: s
-                .filters
-                .into_iter()
-                .map(|f| (f.path, qos_u8(f.qos)))
-                .collect(),
-        },
+        v4::Packet::Subscribe(s) => subscribe!(s),
         v4::Packet::Unsubscribe(u) => Inbound::Unsubscribe {
             pkid: u.pkid,
             filters: u.topics,
@@ -195,22 +211,17 @@ fn from_v5(p: v5::Packet) -> Inbound {
             max_packet_size: c.properties.and_then(|p| p.max_packet_size),
         },
         v5::Packet::Publish(p) => Inbound::Publish {
-            topic: String::from_utf8_lossy(&p.topic).into_owned(),
-            qos: qos_u8(p.qos),
-            retain: p.retain,
-            pkid: p.pkid,
-            payload: p.payload,
+            publish: Publish {
+                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                qos: qos_u8(p.qos),
+                retain: p.retain,
+                pkid: p.pkid,
+                payload: p.payload,
+            },
             topic_alias: p.properties.and_then(|p| p.topic_alias),
         },
         v5::Packet::PubAck(_) => Inbound::PubAck,
-        v5::Packet::Subscribe(s) => Inbound::Subscribe {
-            pkid: s.pkid,
-            filters: s
-                .filters
-                .into_iter()
-                .map(|f| (f.path, qos_u8(f.qos)))
-                .collect(),
-        },
+        v5::Packet::Subscribe(s) => subscribe!(s),
         v5::Packet::Unsubscribe(u) => Inbound::Unsubscribe {
             pkid: u.pkid,
             filters: u.filters,
@@ -245,13 +256,7 @@ pub enum Outbound {
         pkid: u16,
         count: usize,
     },
-    Publish {
-        topic: String,
-        qos: u8,
-        retain: bool,
-        pkid: u16,
-        payload: bytes::Bytes,
-    },
+    Publish(Publish),
     PingResp,
     /// v5 only (3.1.1 has no server DISCONNECT).
     Disconnect {
@@ -342,13 +347,13 @@ pub fn encode(version: Version, packet: &Outbound) -> Vec<u8> {
             }
             frame(0xB0, &b)
         }
-        Outbound::Publish {
+        Outbound::Publish(Publish {
             topic,
             qos,
             retain,
             pkid,
             payload,
-        } => {
+        }) => {
             put_str(&mut b, topic);
             if *qos > 0 {
                 b.put_u16(*pkid);
@@ -487,23 +492,19 @@ mod tests {
     #[test]
     fn encoded_publish_round_trips_through_rumqttc() {
         for v in [Version::V311, Version::V5] {
-            let p = Outbound::Publish {
+            let publish = Publish {
                 topic: "a/b".into(),
                 qos: 1,
                 retain: true,
                 pkid: 9,
                 payload: bytes::Bytes::from_static(b"hi"),
             };
-            let mut buf = BytesMut::from(&encode(v, &p)[..]);
+            let mut buf = BytesMut::from(&encode(v, &Outbound::Publish(publish.clone()))[..]);
             let got = decode(v, &mut buf, 1024).unwrap().unwrap();
             assert_eq!(
                 got,
                 Inbound::Publish {
-                    topic: "a/b".into(),
-                    qos: 1,
-                    retain: true,
-                    pkid: 9,
-                    payload: bytes::Bytes::from_static(b"hi"),
+                    publish,
                     topic_alias: None
                 }
             );

@@ -70,17 +70,8 @@ pub fn valid_topic(topic: &str) -> bool {
 
 /// A topic filter: non-empty; `#` only as the whole last level; `+` only as a whole level.
 pub fn valid_filter(filter: &str) -> bool {
-    if filter.is_empty() || filter.contains('\0') {
-        return false;
-    }
-    let levels: Vec<&str> = filter.split('/').collect();
-    levels.iter().enumerate().all(|(i, l)| {
-        if l.contains('#') {
-            *l == "#" && i == levels.len() - 1
-        } else {
-            !l.contains('+') || *l == "+"
-        }
-    })
+    // NUL is the broker's own refusal (MQTT 3.1.1 §1.5.3); the syntax is the policy crate's.
+    !filter.contains('\0') && iot_canary_policy::actions::valid_topic_filter(filter)
 }
 
 /// Sliding one-second window counter (100 publishes/s per connection).

@@ -14,7 +14,7 @@ use tokio::time::sleep_until;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::codec::{self, Inbound, Outbound, Version};
+use super::codec::{self, Inbound, Outbound, Publish, Version};
 use super::decide::{self, Action};
 use super::{Broker, Kick, ToSession};
 use crate::shadow;
@@ -253,11 +253,7 @@ impl Session {
             }
             (
                 Inbound::Publish {
-                    topic,
-                    qos,
-                    retain,
-                    pkid,
-                    payload,
+                    publish,
                     topic_alias,
                 },
                 Some(_),
@@ -266,7 +262,7 @@ impl Session {
                     // Topic aliases are not emulated (docs/lab.md).
                     return decide::disconnect(v, 0x94);
                 }
-                self.on_publish(topic, qos, retain, pkid, payload).await
+                self.on_publish(publish).await
             }
             (Inbound::Subscribe { pkid, filters }, Some(id)) => {
                 self.on_subscribe(id, pkid, filters)
@@ -327,14 +323,14 @@ impl Session {
         d.actions
     }
 
-    async fn on_publish(
-        &mut self,
-        topic: String,
-        qos: u8,
-        retain: bool,
-        pkid: u16,
-        payload: Bytes,
-    ) -> Vec<Action> {
+    async fn on_publish(&mut self, publish: Publish) -> Vec<Action> {
+        let Publish {
+            topic,
+            qos,
+            retain,
+            pkid,
+            payload,
+        } = publish;
         let topic_valid = decide::valid_topic(&topic);
         let publish_allowed = topic_valid && self.allowed(IotAction::Publish, &topic, &[]);
         let retain_allowed =
@@ -412,13 +408,13 @@ impl Session {
         } else {
             0
         };
-        vec![Action::Send(Outbound::Publish {
+        vec![Action::Send(Outbound::Publish(Publish {
             topic,
             qos,
             retain,
             pkid,
             payload,
-        })]
+        }))]
     }
 
     fn on_broker_message(&mut self, m: ToSession) -> Vec<Action> {

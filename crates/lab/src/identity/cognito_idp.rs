@@ -38,17 +38,10 @@ pub fn issuer(region: &str, user_pool_id: &str) -> String {
 /// The user's `sub`: stable per pool and username, shaped like Cognito's UUIDs.
 pub fn user_sub(user_pool_id: &str, username: &str) -> String {
     use sha2::{Digest, Sha256};
-    let h = hex::encode(
-        &Sha256::digest(format!("sub\u{0}{user_pool_id}\u{0}{username}").as_bytes())[..16],
-    );
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    let digest = Sha256::digest(format!("sub\u{0}{user_pool_id}\u{0}{username}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&digest[..16]);
+    super::hyphenated(&b)
 }
 
 pub fn token_ttl(c: &Cognito) -> u64 {

@@ -87,7 +87,11 @@ pub fn router(lab: Arc<LabState>) -> Router {
 }
 
 fn request_id() -> String {
-    let b: [u8; 16] = rand::rng().random();
+    hyphenated(&rand::rng().random())
+}
+
+/// 16 bytes written as AWS writes request ids and UUIDs: 8-4-4-4-12 lower-case hex digits.
+pub(crate) fn hyphenated(b: &[u8; 16]) -> String {
     let h = hex::encode(b);
     format!(
         "{}-{}-{}-{}-{}",
@@ -139,6 +143,22 @@ fn register(lab: &LabState, c: &MintedCredentials, principal: Principal) {
         expiration: Some(c.expiration),
         principal,
     });
+}
+
+/// Mints and registers the credentials of an assumed-role session STS granted.
+fn issue_session(lab: &LabState, grant: &sts::SessionGrant) -> Result<MintedCredentials, AwsError> {
+    let session_policy = parse_session_policy(grant.session_policy.as_deref())?;
+    let creds = mint(grant.expiration);
+    register(
+        lab,
+        &creds,
+        Principal::AssumedRole {
+            role: grant.role.clone(),
+            session_name: grant.session_name.clone(),
+            session_policy,
+        },
+    );
+    Ok(creds)
 }
 
 fn epoch_secs(t: SystemTime) -> u64 {
@@ -257,17 +277,7 @@ fn sts_request(
                 check_policy,
                 now,
             )?;
-            let session_policy = parse_session_policy(grant.session_policy.as_deref())?;
-            let creds = mint(grant.expiration);
-            register(
-                lab,
-                &creds,
-                Principal::AssumedRole {
-                    role: grant.role.clone(),
-                    session_name: grant.session_name.clone(),
-                    session_policy,
-                },
-            );
+            let creds = issue_session(lab, &grant)?;
             tracing::info!(role = %grant.role, session = %grant.session_name, caller = %caller.arn(&account), "sts: AssumeRole");
             Ok(sts::assume_role_xml(&account, &grant, &creds, rid))
         }
@@ -399,15 +409,7 @@ fn uuid_v4() -> String {
     let mut b: [u8; 16] = rand::rng().random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    hyphenated(&b)
 }
 
 fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, AwsError> {
@@ -619,20 +621,10 @@ async fn vend(State(p): State<Arc<Plane>>, method: Method, headers: HeaderMap) -
             );
         }
     };
-    let session_policy = match parse_session_policy(grant.session_policy.as_deref()) {
-        Ok(sp) => sp,
+    let creds = match issue_session(lab, &grant) {
+        Ok(c) => c,
         Err(e) => return vend_error(StatusCode::INTERNAL_SERVER_ERROR, e.code, e.message),
     };
-    let creds = mint(grant.expiration);
-    register(
-        lab,
-        &creds,
-        Principal::AssumedRole {
-            role: grant.role.clone(),
-            session_name: grant.session_name.clone(),
-            session_policy,
-        },
-    );
     tracing::info!(user = %subject.username, things = things.len(), "vending: issued credentials");
     let expiration = aws_smithy_types::DateTime::from(creds.expiration)
         .fmt(aws_smithy_types::date_time::Format::DateTime)

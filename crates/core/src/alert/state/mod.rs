@@ -152,6 +152,26 @@ struct Track {
     firing: BTreeMap<AlertKind, Firing>,
 }
 
+impl Track {
+    /// The firing alerts whose last send is `every` old, marked as sent at `now`.
+    fn due_repeats(
+        &mut self,
+        now: SystemTime,
+        every: Duration,
+    ) -> impl Iterator<Item = Notification> + '_ {
+        self.firing
+            .values_mut()
+            .filter(move |f| is_due(f.last_sent, now, every))
+            .map(move |f| {
+                f.last_sent = now;
+                Notification {
+                    kind: NotificationKind::Repeat,
+                    alert: f.alert.clone(),
+                }
+            })
+    }
+}
+
 #[derive(Debug)]
 pub struct AlertState {
     blind_after_rounds: u32,
@@ -259,15 +279,7 @@ impl AlertState {
             }
         }
 
-        for f in track.firing.values_mut() {
-            if is_due(f.last_sent, now, repeat_interval) {
-                f.last_sent = now;
-                out.push(Notification {
-                    kind: NotificationKind::Repeat,
-                    alert: f.alert.clone(),
-                });
-            }
-        }
+        out.extend(track.due_repeats(now, repeat_interval));
         out
     }
 
@@ -275,19 +287,10 @@ impl AlertState {
     /// that want repeats even when rounds stall.
     pub fn due_repeats(&mut self, now: SystemTime) -> Vec<Notification> {
         let repeat_interval = self.repeat_interval;
-        let mut out = Vec::new();
-        for track in self.canaries.values_mut() {
-            for f in track.firing.values_mut() {
-                if is_due(f.last_sent, now, repeat_interval) {
-                    f.last_sent = now;
-                    out.push(Notification {
-                        kind: NotificationKind::Repeat,
-                        alert: f.alert.clone(),
-                    });
-                }
-            }
-        }
-        out
+        self.canaries
+            .values_mut()
+            .flat_map(|track| track.due_repeats(now, repeat_interval))
+            .collect()
     }
 
     /// After a config reload: resolves the alerts of canaries that no longer exist, so they

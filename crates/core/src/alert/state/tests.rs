@@ -18,18 +18,29 @@ fn verdict_for(s: Standing) -> (Expect, Verdict) {
     }
 }
 
-fn obs_at(state: &mut AlertState, s: Standing, t: u64) -> Vec<(NotificationKind, AlertKind)> {
-    let (expect, verdict) = verdict_for(s);
-    let ev = vec![format!("{s:?} at {t}")];
-    let o = CanaryResult {
-        canary: "alice-bob-lamp",
-        identity: "alice",
-        action: ProbeAction::Subscribe,
+/// A result with the typical verdict for its standing.
+fn result<'a>(
+    canary: &'a str,
+    identity: &'a str,
+    action: ProbeAction,
+    standing: Standing,
+    evidence: &'a [String],
+) -> CanaryResult<'a> {
+    let (expect, verdict) = verdict_for(standing);
+    CanaryResult {
+        canary,
+        identity,
+        action,
         expect,
         verdict,
-        standing: s,
-        evidence: &ev,
-    };
+        standing,
+        evidence,
+    }
+}
+
+fn obs_at(state: &mut AlertState, s: Standing, t: u64) -> Vec<(NotificationKind, AlertKind)> {
+    let ev = vec![format!("{s:?} at {t}")];
+    let o = result("alice-bob-lamp", "alice", ProbeAction::Subscribe, s, &ev);
     state
         .observe(&o, at(t))
         .into_iter()
@@ -190,15 +201,7 @@ fn transition_table() {
 fn alert_content_fire_and_resolve() {
     let mut st = AlertState::new(&cfg(2, 1000));
     let ev = vec!["SUBACK 0x00 granted QoS 1".to_string()];
-    let o = CanaryResult {
-        canary: "c1",
-        identity: "alice",
-        action: ProbeAction::Subscribe,
-        expect: Expect::Deny,
-        verdict: Verdict::Allowed,
-        standing: Standing::Breach,
-        evidence: &ev,
-    };
+    let o = result("c1", "alice", ProbeAction::Subscribe, Standing::Breach, &ev);
     let fired = st.observe(&o, at(0));
     let a = &fired[0].alert;
     assert_eq!(fired[0].status(), "firing");
@@ -239,24 +242,9 @@ fn blind_evidence_never_overwrites_breach_evidence() {
     let mut st = AlertState::new(&cfg(5, 100));
     let breach_ev = vec!["PUBACK 0x00".to_string()];
     let blind_ev = vec!["timeout".to_string()];
-    let mk = |standing, verdict, evidence| CanaryResult {
-        canary: "c",
-        identity: "i",
-        action: ProbeAction::Publish,
-        expect: Expect::Deny,
-        verdict,
-        standing,
-        evidence,
-    };
-    st.observe(&mk(Standing::Breach, Verdict::Allowed, &breach_ev), at(0));
-    let rep = st.observe(
-        &mk(
-            Standing::Blind,
-            Verdict::Inconclusive(Reason::Timeout),
-            &blind_ev,
-        ),
-        at(100),
-    );
+    let mk = |standing, evidence| result("c", "i", ProbeAction::Publish, standing, evidence);
+    st.observe(&mk(Standing::Breach, &breach_ev), at(0));
+    let rep = st.observe(&mk(Standing::Blind, &blind_ev), at(100));
     assert_eq!(rep.len(), 1);
     assert_eq!(rep[0].kind, NotificationKind::Repeat);
     assert_eq!(rep[0].alert.evidence, breach_ev);
@@ -307,15 +295,7 @@ fn due_repeats_and_retain() {
 fn reconfigure_keeps_firing_alerts_and_updates_the_link() {
     let mut st = AlertState::new(&AlertingConfig::default());
     let ev: Vec<String> = vec!["SUBACK 0x01".into()];
-    let obs = CanaryResult {
-        canary: "c",
-        identity: "alice",
-        action: ProbeAction::Subscribe,
-        expect: Expect::Deny,
-        verdict: Verdict::Allowed,
-        standing: Standing::Breach,
-        evidence: &ev,
-    };
+    let obs = result("c", "alice", ProbeAction::Subscribe, Standing::Breach, &ev);
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
     assert_eq!(st.observe(&obs, t0).len(), 1);
     st.reconfigure(&AlertingConfig {

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::secret::Secret;
+use crate::units::de_duration;
 
 /// Which wire format a notifier speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -285,11 +286,6 @@ fn load_file(base_dir: &Path, p: &Path) -> Result<Secret, String> {
         // io::Error text names only the OS condition, never the content.
         Err(e) => Err(format!("cannot read {}: {e}", path.display())),
     }
-}
-
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let s = String::deserialize(d)?;
-    crate::units::parse_duration(&s).map_err(serde::de::Error::custom)
 }
 
 fn de_opt_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

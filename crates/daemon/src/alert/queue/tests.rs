@@ -26,61 +26,64 @@ fn n(kind: NotificationKind, alert: AlertKind, canary: &str) -> Notification {
 
 use AlertKind::{Blind as B, Breach as X};
 
+type N = (NotificationKind, AlertKind, &'static str);
+
 #[test]
 fn victim_table() {
-    // (queue, incoming, expected victim)
-    let rows: Vec<(Vec<Notification>, Notification, Victim)> = vec![
-        (vec![], n(Fire, X, "a"), Victim::Incoming),
+    // (queue, incoming, expected victim); a notification is (kind, alert kind, canary)
+    let rows: &[(&[N], N, Victim)] = &[
+        (&[], (Fire, X, "a"), Victim::Incoming),
         // 1: same fingerprint repeat/resolve is superseded, even when older repeats exist
         (
-            vec![n(Repeat, X, "b"), n(Fire, X, "a"), n(Repeat, X, "a")],
-            n(Resolve, X, "a"),
+            &[(Repeat, X, "b"), (Fire, X, "a"), (Repeat, X, "a")],
+            (Resolve, X, "a"),
             Victim::Queued(2),
         ),
         (
-            vec![n(Fire, X, "a"), n(Resolve, X, "a")],
-            n(Fire, X, "a"),
+            &[(Fire, X, "a"), (Resolve, X, "a")],
+            (Fire, X, "a"),
             Victim::Queued(1),
         ),
         // a queued Fire of the same alert is not a reminder: rule 1 skips it
         (
-            vec![n(Fire, X, "a"), n(Fire, X, "b")],
-            n(Resolve, X, "a"),
+            &[(Fire, X, "a"), (Fire, X, "b")],
+            (Resolve, X, "a"),
             Victim::Queued(0),
         ),
         // 2: any repeat goes before news
         (
-            vec![n(Fire, X, "a"), n(Repeat, B, "b")],
-            n(Fire, X, "c"),
+            &[(Fire, X, "a"), (Repeat, B, "b")],
+            (Fire, X, "c"),
             Victim::Queued(1),
         ),
         // 3: an incoming repeat never evicts news
         (
-            vec![n(Fire, B, "a"), n(Resolve, X, "b")],
-            n(Repeat, X, "c"),
+            &[(Fire, B, "a"), (Resolve, X, "b")],
+            (Repeat, X, "c"),
             Victim::Incoming,
         ),
         // 4: a breach evicts the oldest warning
         (
-            vec![n(Fire, X, "a"), n(Fire, B, "b"), n(Fire, B, "c")],
-            n(Fire, X, "d"),
+            &[(Fire, X, "a"), (Fire, B, "b"), (Fire, B, "c")],
+            (Fire, X, "d"),
             Victim::Queued(1),
         ),
         // 5: otherwise the oldest goes
         (
-            vec![n(Fire, X, "a"), n(Fire, X, "b")],
-            n(Fire, X, "c"),
+            &[(Fire, X, "a"), (Fire, X, "b")],
+            (Fire, X, "c"),
             Victim::Queued(0),
         ),
         (
-            vec![n(Fire, X, "a"), n(Fire, B, "b")],
-            n(Fire, B, "c"),
+            &[(Fire, X, "a"), (Fire, B, "b")],
+            (Fire, B, "c"),
             Victim::Queued(0),
         ),
     ];
-    for (i, (queue, incoming, want)) in rows.into_iter().enumerate() {
-        let q: VecDeque<_> = queue.into();
-        assert_eq!(choose_victim(&q, &incoming), want, "row {i}");
+    let note = |&(kind, alert, canary): &N| n(kind, alert, canary);
+    for (i, (queue, incoming, want)) in rows.iter().enumerate() {
+        let q: VecDeque<_> = queue.iter().map(note).collect();
+        assert_eq!(choose_victim(&q, &note(incoming)), *want, "row {i}");
     }
 }
 
