@@ -221,7 +221,7 @@ fn unauth_role_manage_things_on_a_single_resource_is_noncompliant() {
                 cognito_unauth_role::ADMIN_REASON,
                 "thing-admin-write",
             ),
-            &format!("{a}"),
+            a,
         );
         assert_eq!(f[0].witness[0].action, format!("iot:{a}"));
         assert_eq!(f[0].witness[0].principal, "Cognito unauthenticated role");
@@ -353,7 +353,7 @@ fn auth_role_manage_things_on_a_single_resource_is_noncompliant() {
                 cognito_auth_role::WRITE_REASON,
                 "thing-admin-write",
             ),
-            &format!("{a}"),
+            a,
         );
     }
 }
@@ -611,7 +611,7 @@ fn role_alias_access_to_security_auditing_services_is_noncompliant() {
                 role_alias_permissive::AUDITING_REASON,
                 "security-auditing-services",
             ),
-            &format!("{a}"),
+            a,
         );
     }
     // On one resource too: access is access.

@@ -287,6 +287,10 @@ async fn sts_errors_carry_the_codes_the_sdk_expects() {
     lab.shutdown().await;
 }
 
+/// A raw request and its answer: (headers, body, status, what the body must name; "" when
+/// only the status counts).
+type RawCase<'a> = (&'a [(&'a str, &'a str)], &'a [u8], u16, &'a str);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_raw_requests_get_aws_errors_and_the_lab_keeps_serving() {
     let lab = start_plain(&Scenario::fixture("sts")).await;
@@ -308,8 +312,7 @@ async fn malformed_raw_requests_get_aws_errors_and_the_lab_keeps_serving() {
             "AWSCognitoIdentityService.DeleteIdentityPool",
         ),
     ];
-    // (headers, body, status, what the body must name; "" when only the status counts)
-    let cases: [(&[(&str, &str)], &[u8], u16, &str); 9] = [
+    let cases: [RawCase; 9] = [
         (
             form,
             b"Version=2011-06-15",
