@@ -19,7 +19,7 @@ const DEV_TOKEN: &str = "MARKERTOKEN-session-9f8e7d6c5b4a";
 const PASSWORD: &str = "MARKERPASSWORD-correct-horse-42";
 const BEARER: &str = "MARKERBEARER-eyJhbGciOiJub25lIn0";
 
-/// Every secret the tests hand out (the lab users' keys come from reliability_common).
+/// Every secret the tests hand out (the lab users' keys come from support::reliability).
 fn secrets() -> Vec<String> {
     vec![
         OPS_SECRET.into(),

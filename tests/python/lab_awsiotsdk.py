@@ -1,7 +1,7 @@
 """Independent client check of the lab: the AWS IoT Device SDK v2 for Python, with its stock
 websockets_with_default_aws_signing builders (MQTT 3.1.1 and MQTT 5), a static credentials
 provider and the lab's CA. Prints one JSON object with what it observed; the Rust test
-(tests/lab_python.rs) asserts on it.
+(tests/it/lab_python.rs) asserts on it.
 
 usage: lab_awsiotsdk.py HOST PORT CA_FILE ALICE_AKID ALICE_SECRET OPS_AKID OPS_SECRET
 """

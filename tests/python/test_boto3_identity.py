@@ -1,6 +1,6 @@
 """boto3 as an independent client of the lab's identity plane.
 
-Driven by tests/identity_boto3.rs, which starts the lab and passes endpoints and the
+Driven by tests/it/identity_boto3.rs, which starts the lab and passes endpoints and the
 integrator's static keys in the environment. Prints one JSON object: the credentials boto3
 obtained (the Rust side proves them on MQTT) and the error codes boto3 parsed.
 """

@@ -12,7 +12,7 @@ not a home-made one:
 - task-exit/: the once task's exit alert rule (ECS Task State Change).
 
 Run: target/test-tools/venv/bin/python -m pytest -q tests/python/test_policy_change_events.py
-(tests/deploy_cloudformation.rs runs it in `cargo test`).
+(tests/it/deploy_cloudformation.rs runs it in `cargo test`).
 """
 
 import json
