@@ -1,6 +1,6 @@
 //! Entry points shared by the fuzz targets (fuzz/fuzz_targets/lab_*.rs) and the seeded smoke
-//! test (crates/lab/tests/it/fuzz_smoke.rs): arbitrary bytes through the broker's packet handling and
-//! the SigV4 URL verifier. Property: never panic; malformed input only ends that connection.
+//! test (crates/lab/tests/it/fuzz_smoke.rs): arbitrary bytes through the broker's packet
+//! handling and the SigV4 URL verifier. Property: never panic; malformed input only ends that connection.
 
 use std::time::{Duration, SystemTime};
 
