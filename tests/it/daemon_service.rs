@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+use iot_canary_testkit::lab::Admin;
+
 use crate::support::*;
 use tokio::net::UnixDatagram;
 
@@ -62,13 +64,9 @@ async fn sd_notify_ready_then_watchdog_and_sigterm_drains_the_round_in_flight() 
 
     // Make the next round slow: new connections stall until the probe timeout (2 s), and the
     // pooled MQTT 5 connections are dropped so the probes must reconnect.
-    let admin = admin_addr(&lab);
-    assert!(
-        request(admin, "PUT", "/faults", r#"{"stall":true}"#)
-            .await
-            .contains(" 20")
-    );
-    request(admin, "POST", "/disconnect-all", "").await;
+    let admin = Admin::of(&lab);
+    admin.set_faults(r#"{"stall":true}"#).await;
+    admin.disconnect_all().await;
     let mark = p.lines().len();
     let (started_at, _) = p
         .wait_log_from(

@@ -126,17 +126,9 @@ impl RunProc {
     }
 }
 
-/// The whole response (head and body) of one request.
-pub async fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> String {
-    net::request(addr, method, path, body).await.raw()
-}
-
+/// The whole answer (head and body) to `GET path`.
 pub async fn get(addr: SocketAddr, path: &str) -> String {
-    request(addr, "GET", path, "").await
-}
-
-pub fn admin_addr(lab: &RunningLab) -> SocketAddr {
-    Admin::of(lab).addr
+    net::get(addr, path).await.raw()
 }
 
 /// Replaces the lab's `Dev` policy through the admin API.

@@ -144,6 +144,14 @@ expect = "allow"
 }
 
 impl Fixture {
+    /// A fresh daemon's round with every service up: all ok, exit 0. Returns the daemon.
+    async fn healthy_round(&self, phase: &str, timeout: &str) -> Daemon {
+        let d = self.daemon(phase, timeout);
+        let rs = round(&d).await;
+        assert_eq!(report::exit_of(&rs), Exit::Ok, "{}", report::table(&rs));
+        d
+    }
+
     /// One outage phase with a fresh daemon (4 s timeout): the round is blind (credentials)
     /// for the `affected` identities only, and each `(identity, reason)` in `counted` shows
     /// on the credential-failure counter.
@@ -210,9 +218,7 @@ async fn identity_service_outages_are_inconclusive_credentials() {
     let f = fixture(None).await;
 
     // Healthy baseline: everything ok, exit 0.
-    let d = f.daemon("p1", "4s");
-    let rs = round(&d).await;
-    assert_eq!(report::exit_of(&rs), Exit::Ok, "{}", report::table(&rs));
+    f.healthy_round("p1", "4s").await;
 
     // STS down (connections refused/closed): assume-role cannot get credentials.
     f.sts.1.send(Relay::Down).unwrap();
@@ -247,9 +253,7 @@ async fn identity_service_outages_are_inconclusive_credentials() {
     f.vending.1.send(Relay::Up).unwrap();
 
     // Recovery: back to exit 0.
-    let d = f.daemon("p6", "4s");
-    let rs = round(&d).await;
-    assert_eq!(report::exit_of(&rs), Exit::Ok, "{}", report::table(&rs));
+    f.healthy_round("p6", "4s").await;
     f.lab.shutdown().await;
 }
 
@@ -274,10 +278,8 @@ async fn credentials_that_would_expire_mid_round_are_inconclusive_credentials() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lab_faults_for_non_static_identities_are_inconclusive() {
     let f = fixture(None).await;
-    let d = f.daemon("p8", "3s");
     // Fetch every identity's credentials while healthy (they stay cached across phases).
-    let rs = round(&d).await;
-    assert_eq!(report::exit_of(&rs), Exit::Ok, "{}", report::table(&rs));
+    let d = f.healthy_round("p8", "3s").await;
     let only_ids = |rs: Vec<CanaryReport>| -> Vec<CanaryReport> {
         rs.into_iter()
             .filter(|r| IDS.contains(&r.identity.as_str()))

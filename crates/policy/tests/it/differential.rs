@@ -176,35 +176,26 @@ fn gen_case(rng: &mut StdRng) -> Case {
     let resource_arn = format!("arn:aws:iot:{REGION}:{ACCOUNT}:{}/{name}", kind(action));
     let mut context = serde_json::Map::new();
     context.insert("aws:username".into(), json!(pick(rng, &["alice", "bob"])));
-    if rng.random_bool(0.7) {
-        context.insert(
-            "aws:SourceIp".into(),
-            json!(pick(rng, &["10.1.2.3", "192.0.2.9", "203.0.113.5"])),
-        );
-    }
-    if rng.random_bool(0.7) {
-        context.insert(
-            "aws:CurrentTime".into(),
-            json!(pick(rng, &["2023-05-01T00:00:00Z", "2025-01-01T12:00:00Z"])),
-        );
-    }
-    if rng.random_bool(0.5) {
-        context.insert(
-            "aws:MultiFactorAuthAge".into(),
-            json!(pick(rng, &["100", "1000"])),
-        );
-    }
-    if rng.random_bool(0.6) {
-        context.insert(
-            "aws:SecureTransport".into(),
-            json!(pick(rng, &["true", "false"])),
-        );
-    }
-    if rng.random_bool(0.5) {
-        context.insert(
-            "aws:PrincipalTag/team".into(),
-            json!(pick(rng, &["blue", "red-1"])),
-        );
+    // Global condition keys, each present with its probability, from a few values.
+    let optional: [(&str, f64, &[&str]); 5] = [
+        (
+            "aws:SourceIp",
+            0.7,
+            &["10.1.2.3", "192.0.2.9", "203.0.113.5"],
+        ),
+        (
+            "aws:CurrentTime",
+            0.7,
+            &["2023-05-01T00:00:00Z", "2025-01-01T12:00:00Z"],
+        ),
+        ("aws:MultiFactorAuthAge", 0.5, &["100", "1000"]),
+        ("aws:SecureTransport", 0.6, &["true", "false"]),
+        ("aws:PrincipalTag/team", 0.5, &["blue", "red-1"]),
+    ];
+    for (key, p, values) in optional {
+        if rng.random_bool(p) {
+            context.insert(key.into(), json!(pick(rng, values)));
+        }
     }
     Case {
         identity,
