@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::support::*;
 use iot_canary_testkit::alert_sink::{Answer, Receiver};
+use iot_canary_testkit::assert_contains;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_delivers_the_breach_alert_before_exiting() {
@@ -63,11 +64,7 @@ async fn once_delivers_the_breach_alert_before_exiting() {
             "{b}"
         );
     }
-    assert!(
-        stderr.contains("\"message\":\"alert delivered\""),
-        "{stderr}"
-    );
-    assert!(stderr.contains("will retry"), "{stderr}");
+    assert_contains(&stderr, &["\"message\":\"alert delivered\"", "will retry"]);
     for secret in ["secret-path-abc123", "tok-very-secret-42", DEV_SECRET] {
         assert!(
             !stderr.contains(secret),

@@ -1,6 +1,7 @@
 //! `iot-canary policy test` and `policy size` end to end: the real binary, real files, exit
 //! codes and output.
 
+use iot_canary_testkit::assert_contains;
 use iot_canary_testkit::write_file;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -46,13 +47,12 @@ fn shipped_examples_all_agree() {
         text(&out.stderr)
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
-    assert!(
-        stdout.contains("bob subscribes to the lamp alice shares  expect=allow  got=ALLOWED  by=BobDevices/SharedLampRead"),
-        "{stdout}"
-    );
-    assert!(
-        stdout.contains("got=EXPLICIT_DENY  by=RestrictedByReceive/DenyRestrictedReceive"),
-        "{stdout}"
+    assert_contains(
+        &stdout,
+        &[
+            "bob subscribes to the lamp alice shares  expect=allow  got=ALLOWED  by=BobDevices/SharedLampRead",
+            "got=EXPLICIT_DENY  by=RestrictedByReceive/DenyRestrictedReceive",
+        ],
     );
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(summary.ends_with("agree, 0 disagree"), "{summary}");
@@ -88,13 +88,15 @@ fn disagreeing_case_exits_1_and_says_why() {
     let out = run(&["policy".as_ref(), "test".as_ref(), f.as_os_str()]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("FAIL"), "{stdout}");
-    assert!(stdout.contains("wrong.toml:7"), "{stdout}");
-    assert!(
-        stdout.contains("got=ALLOWED  by=Open/Everything"),
-        "{stdout}"
+    assert_contains(
+        &stdout,
+        &[
+            "FAIL",
+            "wrong.toml:7",
+            "got=ALLOWED  by=Open/Everything",
+            "1 cases: 0 agree, 1 disagree",
+        ],
     );
-    assert!(stdout.contains("1 cases: 0 agree, 1 disagree"), "{stdout}");
 }
 
 #[test]
@@ -114,8 +116,7 @@ fn bad_file_exits_3_naming_file_line_and_key() {
     ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("typo.toml:6:"), "{stderr}");
-    assert!(stderr.contains("acton"), "{stderr}");
+    assert_contains(&stderr, &["typo.toml:6:", "acton"]);
     assert!(
         text(&out.stdout).is_empty(),
         "no cases run when a file is bad"
@@ -130,11 +131,13 @@ fn bad_file_exits_3_naming_file_line_and_key() {
     let out = run(&["policy".as_ref(), "test".as_ref(), g.as_os_str()]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
-    assert!(stderr.contains("badjson.toml:4:"), "{stderr}");
-    assert!(stderr.contains("policies.P"), "{stderr}");
-    assert!(
-        stderr.contains("$.Statement[0].Condition.StringLikes"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        &[
+            "badjson.toml:4:",
+            "policies.P",
+            "$.Statement[0].Condition.StringLikes",
+        ],
     );
 
     let missing = dir.path().join("missing.toml");

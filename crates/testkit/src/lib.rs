@@ -143,3 +143,10 @@ pub fn report_canary<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_j
         .find(|c| c["canary"] == name)
         .unwrap_or_else(|| panic!("{name} in the JSON report"))
 }
+
+/// `text` contains every one of `parts` (a failure names the missing part and shows `text`).
+pub fn assert_contains(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "missing {part:?} in:\n{text}");
+    }
+}
