@@ -69,11 +69,7 @@ async fn sd_notify_ready_then_watchdog_and_sigterm_drains_the_round_in_flight() 
     admin.disconnect_all().await;
     let mark = p.lines().len();
     let (started_at, _) = p
-        .wait_log_from(
-            mark,
-            |l| l.contains("round started"),
-            Duration::from_secs(30),
-        )
+        .wait_line(mark, "round started", Duration::from_secs(30))
         .await;
     let t0 = Instant::now();
     p.signal("TERM");
@@ -87,9 +83,9 @@ async fn sd_notify_ready_then_watchdog_and_sigterm_drains_the_round_in_flight() 
         assert_eq!(m, "WATCHDOG=1");
     }
     let (stop_at, _) = p
-        .wait_log_from(
+        .wait_line(
             started_at,
-            |l| l.contains("letting the round in flight finish"),
+            "letting the round in flight finish",
             Duration::from_secs(10),
         )
         .await;

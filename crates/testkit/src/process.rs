@@ -174,6 +174,17 @@ impl Proc {
         }
     }
 
+    /// Waits for a stderr line at index >= `from` containing `needle`; returns (index, line).
+    pub async fn wait_line(
+        &mut self,
+        from: usize,
+        needle: &str,
+        limit: Duration,
+    ) -> (usize, String) {
+        self.wait_log_from(from, |l| l.contains(needle), limit)
+            .await
+    }
+
     /// Waits for the address in a `... on http://IP:PORT/...` log line (`what` names it).
     pub async fn wait_addr(&mut self, what: &str) -> std::net::SocketAddr {
         let marker = format!("{what} on http://");
