@@ -97,8 +97,8 @@ async fn boto3_assume_role_and_cognito_against_the_lab() {
         token: Some(s("sts", "SessionToken")),
     };
     let mut m = connect_ok(&lab, &session, "dev-1").await;
-    assert!(m.subscribe("devices/dev-1/telemetry").await);
-    assert!(!m.subscribe("devices/dev-2/telemetry").await);
+    m.assert_subscriptions(&["devices/dev-1/telemetry"], &["devices/dev-2/telemetry"])
+        .await;
     drop(m);
     // boto3's Cognito credentials: alice's identity.
     let id = s("cognito", "IdentityId");
@@ -112,8 +112,11 @@ async fn boto3_assume_role_and_cognito_against_the_lab() {
         token: Some(s("cognito", "SessionToken")),
     };
     let mut m = connect_ok(&lab, &alice, &id).await;
-    assert!(m.subscribe("devices/alice-lamp/telemetry").await);
-    assert!(!m.subscribe("devices/bob-plug/telemetry").await);
+    m.assert_subscriptions(
+        &["devices/alice-lamp/telemetry"],
+        &["devices/bob-plug/telemetry"],
+    )
+    .await;
     drop(m);
     // boto3's guest credentials: the guest role.
     let gid = s("guest", "IdentityId");

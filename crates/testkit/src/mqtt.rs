@@ -440,6 +440,16 @@ impl Session {
         }
     }
 
+    /// Each of `granted` is granted and each of `refused` refused (SUBACK 0x87), in order.
+    pub async fn assert_subscriptions(&mut self, granted: &[&str], refused: &[&str]) {
+        for filter in granted {
+            assert!(self.subscribe(filter).await, "{filter} must be granted");
+        }
+        for filter in refused {
+            assert!(!self.subscribe(filter).await, "{filter} must be refused");
+        }
+    }
+
     /// PUBLISH at QoS 1 → `true` on PUBACK success, `false` on PUBACK 0x87.
     pub async fn publish(&mut self, topic: &str, payload: &str) -> bool {
         self.client

@@ -103,8 +103,8 @@ async fn assume_role_session_is_role_intersect_session_policy_over_mqtt() {
         "t",
     ));
     let mut m2 = connect_ok(&lab, &full, "dev-2").await;
-    assert!(m2.subscribe("devices/dev-2/telemetry").await);
-    assert!(!m2.subscribe("other/feed").await);
+    m2.assert_subscriptions(&["devices/dev-2/telemetry"], &["other/feed"])
+        .await;
     lab.shutdown().await;
 }
 

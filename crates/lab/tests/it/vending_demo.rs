@@ -78,8 +78,11 @@ async fn vending_scopes_sessions_to_owned_and_shared_things() {
         .unwrap();
     let carol2 = vended(&lab, "carol").await;
     let mut c = connect_ok(&lab, &carol2, "carol-2").await;
-    assert!(c.subscribe("devices/alice-thermostat/telemetry").await);
-    assert!(!c.subscribe("devices/alice-lamp/telemetry").await);
+    c.assert_subscriptions(
+        &["devices/alice-thermostat/telemetry"],
+        &["devices/alice-lamp/telemetry"],
+    )
+    .await;
     lab.shutdown().await;
 }
 
