@@ -28,6 +28,16 @@ fn run(args: &[&std::ffi::OsStr]) -> Output {
     bin().args(args).output().expect("run iot-canary")
 }
 
+/// `iot-canary policy SUBCOMMAND FILES...`: (exit code, stdout, stderr).
+fn policy(subcommand: &str, files: &[&Path]) -> (Option<i32>, String, String) {
+    let out = bin()
+        .args(["policy", subcommand])
+        .args(files)
+        .output()
+        .expect("run iot-canary");
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -85,9 +95,8 @@ fn json_format_reports_each_case() {
 fn disagreeing_case_exits_1_and_says_why() {
     // A case that believes a wide-open policy protects bob's plug (line 7: the case).
     let f = iot_canary_testkit::fixtures_dir().join("policy-tests/wrong.toml");
-    let out = run(&["policy".as_ref(), "test".as_ref(), f.as_os_str()]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout, _) = policy("test", &[&f]);
+    assert_eq!(code, Some(1), "{stdout}");
     assert_contains(
         &stdout,
         &[
@@ -108,19 +117,10 @@ fn bad_file_exits_3_naming_file_line_and_key() {
         "region = \"us-east-1\"\naccount_id = \"123456789012\"\n\n[[case]]\nname = \"x\"\nacton = \"iot:Connect\"\nresource = \"c\"\nexpect = \"allow\"\n",
     );
     let good = examples().join("documented-traps.toml");
-    let out = run(&[
-        "policy".as_ref(),
-        "test".as_ref(),
-        good.as_os_str(),
-        f.as_os_str(),
-    ]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let (code, stdout, stderr) = policy("test", &[&good, &f]);
+    assert_eq!(code, Some(3), "{stderr}");
     assert_contains(&stderr, &["typo.toml:6:", "acton"]);
-    assert!(
-        text(&out.stdout).is_empty(),
-        "no cases run when a file is bad"
-    );
+    assert!(stdout.is_empty(), "no cases run when a file is bad");
 
     // A bad policy document inside the file: the policy key, its line and the JSON path.
     let g = write_file(
@@ -128,9 +128,8 @@ fn bad_file_exits_3_naming_file_line_and_key() {
         "badjson.toml",
         "region = \"us-east-1\"\naccount_id = \"123456789012\"\n[policies]\nP = '''{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\",\"Condition\":{\"StringLikes\":{\"k\":\"v\"}}}]}'''\n",
     );
-    let out = run(&["policy".as_ref(), "test".as_ref(), g.as_os_str()]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    let (code, _, stderr) = policy("test", &[&g]);
+    assert_eq!(code, Some(3), "{stderr}");
     assert_contains(
         &stderr,
         &[
@@ -141,17 +140,16 @@ fn bad_file_exits_3_naming_file_line_and_key() {
     );
 
     let missing = dir.path().join("missing.toml");
-    let out = run(&["policy".as_ref(), "test".as_ref(), missing.as_os_str()]);
-    assert_eq!(out.status.code(), Some(3));
-    assert!(text(&out.stderr).contains("missing.toml"));
+    let (code, _, stderr) = policy("test", &[&missing]);
+    assert_eq!(code, Some(3));
+    assert!(stderr.contains("missing.toml"));
 }
 
 #[test]
 fn policy_size_reports_against_2048() {
     let f = examples().join("bob-session-policy.json");
-    let out = run(&["policy".as_ref(), "size".as_ref(), f.as_os_str()]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    let (code, stdout, stderr) = policy("size", &[&f]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
     assert!(stdout.contains("limit 2048: ok"), "{stdout}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -165,9 +163,8 @@ fn policy_size_reports_against_2048() {
     })
     .to_string();
     std::fs::write(&big, &json).unwrap();
-    let out = run(&["policy".as_ref(), "size".as_ref(), big.as_os_str()]);
-    let stdout = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let (code, stdout, _) = policy("size", &[&big]);
+    assert_eq!(code, Some(1), "{stdout}");
     assert!(
         stdout.contains(&format!("{} plaintext characters", json.chars().count())),
         "{stdout}"
