@@ -207,8 +207,13 @@ impl Client {
         assert_eq!(&got, want);
     }
 
-    pub async fn connected(mut self) -> Client {
-        self.expect(&Ev::ConnAck(0)).await;
+    pub async fn connected(self) -> Client {
+        self.connack(0).await
+    }
+
+    /// The first event is a CONNACK with `code` (0x87 not authorized, 0x97 quota, ...).
+    pub async fn connack(mut self, code: u8) -> Client {
+        self.expect(&Ev::ConnAck(code)).await;
         self
     }
 

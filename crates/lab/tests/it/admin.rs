@@ -23,7 +23,7 @@ async fn policy_replace_attach_detach_and_propagation_delay() {
     // Replace Alice with a deny-all: new connections are refused.
     admin.put_policy("Alice", DENY_ALL).await;
     connect(&lab, Mqtt::V5, ALICE, "alice-1")
-        .expect(&Ev::ConnAck(0x87))
+        .connack(0x87)
         .await;
     // Invalid JSON is a 400 naming the problem, and changes nothing.
     let (st, body) = admin.request("PUT", "/policies/Alice", "{not json").await;
@@ -57,7 +57,7 @@ async fn policy_replace_attach_detach_and_propagation_delay() {
         TokenSigning::Excluded,
     );
     connect_url(&lab, Mqtt::V5, &url, "bob-3")
-        .expect(&Ev::ConnAck(0x87))
+        .connack(0x87)
         .await;
     lab.shutdown().await;
 }
@@ -156,9 +156,7 @@ async fn fault_drop_after_connect_and_quota() {
     admin
         .set_faults(r#"{"drop_after_connect":false,"quota_exceeded":true}"#)
         .await;
-    connect(&lab, Mqtt::V5, OPS, "ops-q")
-        .expect(&Ev::ConnAck(0x97))
-        .await;
+    connect(&lab, Mqtt::V5, OPS, "ops-q").connack(0x97).await;
     lab.shutdown().await;
 }
 
