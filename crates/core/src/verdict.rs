@@ -107,13 +107,21 @@ pub enum Reason {
     /// The canary's own CONNECT (with its own client id) was refused, so the action under test
     /// was never attempted.
     ConnectRefused,
-    /// An MQTT 3.1.1 socket closed without an answer and no control confirmed it right after:
-    /// a denial and a dropped connection look the same.
+    /// The connection closed where the close cannot be read as the answer to the probe's own
+    /// request (an MQTT 3.1.1 socket close not confirmed by a repeat and a control, an MQTT 5
+    /// DISCONNECT during a delivery wait): a denial and a dropped connection look the same.
     SocketClosed,
+    /// A message was not delivered, but nothing proved the observing subscription was active
+    /// and its delivery had caught up (a liveness marker never arrived), so the absence proves
+    /// nothing.
+    NoDeliveryProof,
+    /// The topic holds a retained message the canary did not set and the identity may publish
+    /// there: only a retained publish could tell, and it would overwrite that message.
+    RetainedInUse,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 14] = [
         Reason::Timeout,
         Reason::Network,
         Reason::Tls,
@@ -126,6 +134,8 @@ impl Reason {
         Reason::Aborted,
         Reason::ConnectRefused,
         Reason::SocketClosed,
+        Reason::NoDeliveryProof,
+        Reason::RetainedInUse,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -142,6 +152,8 @@ impl Reason {
             Reason::Aborted => "aborted",
             Reason::ConnectRefused => "connect_refused",
             Reason::SocketClosed => "socket_closed",
+            Reason::NoDeliveryProof => "no_delivery_proof",
+            Reason::RetainedInUse => "retained_in_use",
         }
     }
 }
