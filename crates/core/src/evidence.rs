@@ -1,7 +1,7 @@
 //! What a probe saw (the decisive observation and the trail that led to it), and how it is
 //! told to people: one sentence per observation, and lines for alerts and the status page.
 
-use crate::verdict::{MqttVersion, Observation};
+use crate::verdict::{DeliveryProof, MqttVersion, Observation};
 
 /// One line of the evidence trail.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -20,7 +20,7 @@ pub struct Evidence {
     pub steps: Vec<Step>,
 }
 
-/// A human sentence for an observation (reports).
+/// A human sentence for an observation (reports): what was observed, never a Debug dump.
 pub fn describe(obs: &Observation) -> String {
     match obs {
         Observation::CredentialsUnavailable => "no credentials for the identity".into(),
@@ -29,24 +29,98 @@ pub fn describe(obs: &Observation) -> String {
         }
         Observation::TlsFailed => "TLS handshake failed".into(),
         Observation::NetworkFailed => "network failure before any MQTT answer".into(),
-        Observation::TimedOut { waiting_for } => format!("timed out waiting for {waiting_for:?}"),
+        Observation::TimedOut { waiting_for } => {
+            format!("timed out waiting for {}", waiting_for.phrase())
+        }
         Observation::Aborted => "abandoned".into(),
         Observation::Connack { code } => format!("CONNACK 0x{code:02X}"),
-        Observation::ServerDisconnect { code, .. } => format!("server DISCONNECT 0x{code:02X}"),
+        Observation::ServerDisconnect { code, waiting_for } => {
+            format!(
+                "server DISCONNECT 0x{code:02X} while waiting for {}",
+                waiting_for.phrase()
+            )
+        }
         Observation::ClosedWithoutAck {
             waiting_for,
             after_ms,
+            repeated,
         } => {
-            format!("socket closed {after_ms} ms after the request without {waiting_for:?}")
+            let again = if *repeated {
+                ", twice on fresh connections"
+            } else {
+                ""
+            };
+            format!(
+                "socket closed {after_ms} ms after the request without {}{again}",
+                waiting_for.phrase()
+            )
         }
         Observation::Puback { code } => format!("PUBACK 0x{code:02X}"),
         Observation::Suback { code } => format!("SUBACK 0x{code:02X}"),
+        Observation::SubackSingledOut {
+            code,
+            attempts,
+            gap_ms,
+        } => format!(
+            "SUBACK 0x{code:02X} on {attempts} SUBSCRIBEs {gap_ms} ms apart while a filter the identity may subscribe to was granted in the same packets"
+        ),
         Observation::Delivered => "delivered (the canary's traffic got through)".into(),
-        Observation::NotDelivered => {
-            "not delivered although the witness proved it was routed".into()
+        Observation::NotDelivered { proof } => describe_absence(proof),
+        Observation::ShadowAnswer { accepted: true, .. } => {
+            "the shadow service accepted the request".into()
         }
-        Observation::WitnessFailed => "the witness could not observe".into(),
+        Observation::ShadowAnswer {
+            accepted: false,
+            code: Some(c @ (401 | 403)),
+        } => format!("the shadow service rejected the request with {c} (denied by the shadow service)"),
+        Observation::ShadowAnswer {
+            accepted: false,
+            code: Some(404),
+        } => "the shadow service answered 404 (no such shadow: the request passed authorization)".into(),
+        Observation::ShadowAnswer {
+            accepted: false,
+            code: Some(c),
+        } => format!("the shadow service rejected the request with {c}"),
+        Observation::ShadowAnswer {
+            accepted: false,
+            code: None,
+        } => "the shadow service rejected the request without a code".into(),
+        Observation::RetainedSeen => {
+            "a fresh witness subscription received the canary's message as retained".into()
+        }
+        Observation::RetainedNotSeen => {
+            "the retained publish was acknowledged, but a fresh witness subscription did not receive it".into()
+        }
+        Observation::RetainedInUse => {
+            "the topic holds a retained message the canary did not set and the identity may publish there; not overwritten".into()
+        }
+        Observation::WitnessFailed { detail } => format!("the witness could not observe: {detail}"),
         Observation::Unexpected { detail } => format!("unexpected: {detail}"),
+    }
+}
+
+/// Why a bait that did not arrive does (or does not) prove anything.
+fn describe_absence(p: &DeliveryProof) -> String {
+    if !p.bait_routed {
+        return "not delivered, but the witness never saw the bait routed".into();
+    }
+    let mut missing = Vec::new();
+    if !p.live_before_bait {
+        missing.push("no liveness marker arrived before the bait");
+    }
+    if !p.caught_up_after_bait {
+        missing.push("no marker published after the bait arrived");
+    }
+    if p.qos != 1 {
+        missing.push("QoS 0 proves no absence");
+    }
+    if missing.is_empty() {
+        format!(
+            "not delivered: the subscription was live before the bait, caught up after it, and waited {} ms more",
+            p.grace_ms
+        )
+    } else {
+        format!("not delivered, but unproven: {}", missing.join("; "))
     }
 }
 

@@ -1,27 +1,35 @@
 //! Entry point for the `evidence_rules` fuzz target (`fuzz/`), behind the `fuzzing` feature.
 //! Arbitrary bytes become observations, probe kinds, MQTT versions and control runs; the
 //! properties are the product's promise: nothing reads as `denied` unless it rests on the
-//! protocol's explicit refusal or on the probe's own proof of non-delivery, and control
-//! pairing never turns anything else into a denial.
+//! protocol's explicit refusal or on the probe's own proof of non-delivery, a 3.1.1 close
+//! waits for a control only when it repeated inside the window, and control pairing never
+//! turns anything else into a denial (a close only by a fresh control of the same version).
 
+use crate::evidence_rules::{
+    CLOSE_WINDOW_MS, ControlRun, classify, is_delivery_proof, is_explicit_refusal,
+    pair_with_controls,
+};
 use crate::verdict::{
-    Classified, ControlRun, Expect, MqttVersion, Observation, ProbeAction, Reason, Verdict,
-    Waiting, classify, is_explicit_refusal, pair_with_controls,
+    Classified, DeliveryProof, Expect, MqttVersion, Observation, ProbeAction, Reason, Verdict,
+    Waiting,
 };
 
-const WAITING: [Waiting; 6] = [
+const WAITING: [Waiting; 8] = [
     Waiting::Credentials,
     Waiting::Connack,
     Waiting::Suback,
     Waiting::Puback,
+    Waiting::Auxiliary,
     Waiting::Delivery,
+    Waiting::Marker,
     Waiting::Witness,
 ];
 
-/// Decodes one observation from three bytes: a kind, a code and what was awaited.
+/// Decodes one observation from three bytes: a kind, a code and what was awaited (whose bits
+/// double as the flags of a delivery proof).
 fn observation(kind: u8, code: u8, wait: u8) -> Observation {
     let waiting_for = WAITING[usize::from(wait) % WAITING.len()];
-    match kind % 15 {
+    match kind % 20 {
         0 => Observation::CredentialsUnavailable,
         1 => Observation::UpgradeRejected {
             status: 400 + u16::from(code),
@@ -34,13 +42,36 @@ fn observation(kind: u8, code: u8, wait: u8) -> Observation {
         7 => Observation::ServerDisconnect { code, waiting_for },
         8 => Observation::ClosedWithoutAck {
             waiting_for,
-            after_ms: u64::from(code) * 10,
+            after_ms: u64::from(code) * 20,
+            repeated: wait & 0x80 != 0,
         },
         9 => Observation::Puback { code },
         10 => Observation::Suback { code },
         11 => Observation::Delivered,
-        12 => Observation::NotDelivered,
-        13 => Observation::WitnessFailed,
+        12 => Observation::NotDelivered {
+            proof: DeliveryProof {
+                bait_routed: wait & 1 != 0,
+                live_before_bait: wait & 2 != 0,
+                caught_up_after_bait: wait & 4 != 0,
+                qos: (wait >> 3) & 1,
+                grace_ms: u64::from(code) * 5,
+            },
+        },
+        13 => Observation::WitnessFailed {
+            detail: format!("0x{code:02X}"),
+        },
+        14 => Observation::SubackSingledOut {
+            code,
+            attempts: wait % 4,
+            gap_ms: u64::from(wait) * 10,
+        },
+        15 => Observation::ShadowAnswer {
+            accepted: wait & 1 != 0,
+            code: (wait & 2 != 0).then(|| 400 + u16::from(code) % 120),
+        },
+        16 => Observation::RetainedSeen,
+        17 => Observation::RetainedNotSeen,
+        18 => Observation::RetainedInUse,
         _ => Observation::Unexpected {
             detail: format!("0x{code:02X}"),
         },
@@ -69,7 +100,7 @@ pub fn split_version(data: &[u8]) -> Option<(MqttVersion, u8, &[u8])> {
 }
 
 /// Byte 0: MQTT version (bit 0) and probe kind; then 3 bytes per observation; the rest are
-/// control runs (verdict byte, start byte) paired with each observation.
+/// control runs (verdict byte, start byte, version/fresh byte) paired with each observation.
 pub fn evidence_rules(data: &[u8]) {
     let Some((version, head, rest)) = split_version(data) else {
         return;
@@ -77,24 +108,40 @@ pub fn evidence_rules(data: &[u8]) {
     let action = ProbeAction::ALL[usize::from(head >> 1) % ProbeAction::ALL.len()];
     let (obs_bytes, control_bytes) = rest.split_at(rest.len().min(48) / 3 * 3);
     let controls: Vec<ControlRun> = control_bytes
-        .chunks_exact(2)
+        .chunks_exact(3)
         .map(|c| ControlRun {
             verdict: verdict(c[0]),
             started_ms: u64::from(c[1]) * 10,
+            version: if c[2] & 1 == 1 {
+                MqttVersion::V5
+            } else {
+                MqttVersion::V311
+            },
+            fresh: c[2] & 2 != 0,
         })
         .collect();
     for chunk in obs_bytes.chunks_exact(3) {
         let obs = observation(chunk[0], chunk[1], chunk[2]);
         let classified = classify(version, action, &obs);
-        let rests_on_evidence =
-            is_explicit_refusal(version, &obs) || obs == Observation::NotDelivered;
+        let proof = matches!(&obs, Observation::NotDelivered { proof } if is_delivery_proof(proof));
         assert!(
-            classified != Classified::Final(Verdict::Denied) || rests_on_evidence,
-            "{version} {action}: {obs:?} classified as denied without evidence"
+            classified != Classified::Final(Verdict::Denied)
+                || is_explicit_refusal(version, &obs)
+                || proof,
+            "{version} {action}: {obs:?} classified as denied without refusal or proof"
+        );
+        let repeated_close = matches!(
+            &obs,
+            Observation::ClosedWithoutAck { repeated: true, after_ms, .. } if *after_ms <= CLOSE_WINDOW_MS
+        );
+        assert!(
+            classified != Classified::DeniedIfControlConfirms
+                || (version == MqttVersion::V311 && repeated_close),
+            "{version} {action}: {obs:?} awaits a control without a repeated close in the window"
         );
         let ended_ms = u64::from(chunk[1]) * 10;
         for expect in [Expect::Deny, Expect::Allow] {
-            let paired = pair_with_controls(expect, classified, ended_ms, &controls);
+            let paired = pair_with_controls(expect, version, classified, ended_ms, &controls);
             if paired != Verdict::Denied {
                 continue;
             }
@@ -105,7 +152,9 @@ pub fn evidence_rules(data: &[u8]) {
                 Classified::DeniedIfControlConfirms => {
                     expect == Expect::Deny
                         && controls_ok
-                        && controls.iter().any(|c| c.started_ms >= ended_ms)
+                        && controls
+                            .iter()
+                            .any(|c| c.version == version && c.fresh && c.started_ms >= ended_ms)
                 }
                 Classified::Final(_) => false,
             };
@@ -141,12 +190,15 @@ mod tests {
     fn seeded_noise_keeps_the_properties() {
         // Every kind × code × wait once, under both versions and every probe kind.
         for head in 0..=(ProbeAction::ALL.len() as u8 * 2) {
-            for kind in 0..15u8 {
-                for code in [0u8, 1, 2, 4, 5, 0x10, 0x80, 0x87, 0x8E, 0x97, 0x9F, 0xFF] {
-                    for wait in 0..6u8 {
-                        evidence_rules(&[head, kind, code, wait, 1, 50, 1, 0]);
+            for kind in 0..20u8 {
+                for code in [
+                    0u8, 1, 2, 4, 5, 0x10, 0x28, 0x80, 0x87, 0x8E, 0x97, 0x9F, 0xFF,
+                ] {
+                    for wait in (0..16u8).chain([0x80, 0x81, 0x82, 0x83, 0x8F]) {
+                        evidence_rules(&[head, kind, code, wait, 1, 50, 2, 1, 0, 3]);
                         evidence_rules(&[head, kind, code, wait]);
-                        evidence_rules(&[head, kind, code, wait, 0, 3]);
+                        evidence_rules(&[head, kind, code, wait, 0, 3, 0]);
+                        evidence_rules(&[head, kind, code, wait, 1, 255, 2]);
                     }
                 }
             }

@@ -2,8 +2,10 @@
 //!
 //! - [`config`]: the whole canaries.toml schema and its validation (targets, schedule,
 //!   identities, canaries, alerting and notifiers), with [`units`] for every duration.
-//! - [`verdict`]: evidence → `denied` / `allowed` / `inconclusive{reason}`, control pairing.
+//! - [`verdict`]: the verdict vocabulary (verdicts, reasons, observations).
 //! - [`evidence`]: what a probe saw, and how it is told to people.
+//! - [`evidence_rules`]: what each observation proves under AWS IoT's timing and failure
+//!   semantics (docs/evidence-rules.md).
 //! - [`plan`]: which canaries a round runs, client ids, shards, jitter, the gate's exit code.
 //! - [`store`]: the results store as plain data with pure update functions.
 //! - [`render`] and [`report`]: `/metrics` text, the status page, table / JSON / JUnit reports.
@@ -15,6 +17,7 @@ pub mod alert;
 pub mod config;
 pub mod credentials;
 pub mod evidence;
+pub mod evidence_rules;
 pub mod exit;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzz_entry;
