@@ -526,6 +526,7 @@ mod tests {
             qos: 1,
             mqtt_version: MqttVersion::V5,
             timeout: Duration::from_secs(5),
+            marker: None,
         }
     }
 

@@ -192,6 +192,7 @@ mod tests {
             qos: 1,
             mqtt_version: MqttVersion::V5,
             timeout: Duration::from_secs(1),
+            marker: None,
         }
     }
 

@@ -831,6 +831,28 @@ pub fn valid_topic_filter(filter: &str) -> bool {
     })
 }
 
+/// AWS-IoT topic-filter matching: `+` one level, `#` the remaining levels — but, unlike the
+/// MQTT spec, `a/#` does not match the parent `a` (aws-iot-authz.md: "`#` does not match the
+/// parent level"); wildcards in the first level never match `$` topics. The lab's broker
+/// routes with it and the config validation checks receive canaries' filters with it.
+pub fn topic_matches(topic: &str, filter: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut t = topic.split('/');
+    let mut f = filter.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), Some(_)) => return true,
+            (Some("#"), None) => return false,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

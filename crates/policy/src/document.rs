@@ -333,7 +333,10 @@ fn parse_conditions(
     Ok((out, raw_out))
 }
 
-/// Condition values may be strings, numbers or booleans, alone or in an array.
+/// Condition values may be strings, numbers or booleans, alone or in an array. The array may
+/// be empty: the AWS IoT guide's own ConnectAttributes example writes
+/// `"ForAllValues:StringEquals": {"iot:ConnectAttributes": []}` (no attribute allowed), and
+/// the operators give an empty value set its natural meaning (`conditions.rs`).
 fn condition_values(
     value: &Value,
     path: &str,
@@ -349,7 +352,6 @@ fn condition_values(
         )),
     };
     match value {
-        Value::Array(items) if items.is_empty() => Err(fail(path, "must not be empty".into())),
         Value::Array(items) => items
             .iter()
             .enumerate()

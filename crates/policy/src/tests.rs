@@ -582,6 +582,81 @@ fn connect_attributes_condition() {
     assert!(!decide(&set, IotAction::Connect, "c", &c).allowed());
 }
 
+/// An empty condition value list, as the AWS IoT guide's ConnectAttributes example writes it
+/// (`"ForAllValues:StringEquals": {"iot:ConnectAttributes": []}`: connect only without
+/// attributes). Over an empty policy-side set: `ForAllValues` holds iff the request has no
+/// value for the key; `ForAnyValue` and plain positive operators never hold; negated operators
+/// hold.
+#[test]
+fn empty_condition_value_lists() {
+    let doc = |cond: &str| {
+        pol(
+            "E",
+            &format!(
+                r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"iot:Connect","Resource":"*",
+                  "Condition":{cond}}}]}}"#
+            ),
+        )
+    };
+    let with = |attrs: Option<&[&str]>| {
+        let mut c = ctx("c");
+        if let Some(a) = attrs {
+            c.values.insert(
+                "iot:connectattributes".into(),
+                a.iter().map(|s| s.to_string()).collect(),
+            );
+        }
+        c
+    };
+    let absent = with(None);
+    let empty = with(Some(&[]));
+    let persistent = with(Some(&["PersistentConnect"]));
+    let rows: [(&str, [bool; 3]); 5] = [
+        (
+            r#"{"ForAllValues:StringEquals":{"iot:ConnectAttributes":[]}}"#,
+            [true, true, false],
+        ),
+        (
+            r#"{"ForAnyValue:StringEquals":{"iot:ConnectAttributes":[]}}"#,
+            [false, false, false],
+        ),
+        (
+            r#"{"StringEquals":{"iot:ConnectAttributes":[]}}"#,
+            [false, false, false],
+        ),
+        (
+            r#"{"StringNotEquals":{"iot:ConnectAttributes":[]}}"#,
+            [true, true, true],
+        ),
+        (
+            r#"{"ForAllValues:StringLike":{"iot:ConnectAttributes":[]}}"#,
+            [true, true, false],
+        ),
+    ];
+    for (cond, want) in rows {
+        let set = iam(&[&doc(cond)]);
+        for (c, w) in [&absent, &empty, &persistent].into_iter().zip(want) {
+            assert_eq!(
+                decide(&set, IotAction::Connect, "c", c).allowed(),
+                w,
+                "{cond} with {:?}",
+                c.values.get("iot:connectattributes")
+            );
+        }
+    }
+    // The statements view shows the empty list as written.
+    let p = doc(r#"{"ForAllValues:StringEquals":{"iot:ConnectAttributes":[]}}"#);
+    let v: Vec<_> = p.statements().collect();
+    assert_eq!(
+        v[0].conditions,
+        [(
+            "ForAllValues:StringEquals".to_owned(),
+            "iot:ConnectAttributes".to_owned(),
+            Vec::<String>::new()
+        )]
+    );
+}
+
 #[test]
 fn statements_view_shows_elements_as_written() {
     let p = pol(

@@ -2,8 +2,11 @@
 //! (`parse`); only `load` touches the filesystem. Every error names file, line, column and key.
 
 pub mod alerting;
+mod client_ids;
 mod error;
 pub mod identity;
+pub mod markers;
+pub mod names;
 mod validate;
 
 pub use crate::units;
@@ -17,6 +20,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub use error::{ConfigError, Issue, Locator};
+pub use markers::Marker;
 use units::{Dur, Percent};
 
 pub use crate::config::alerting::{AlertingConfig, NotifierConfig, NotifierSettings};
@@ -110,7 +114,9 @@ pub struct Schedule {
     pub connect_interval: Duration,
     /// Account-wide CONNECTs per second across every client id (AWS default quota: 500/s).
     pub connect_rate: u32,
-    /// How long a canary waits for a message the witness proved was routed.
+    /// How long a canary keeps waiting for a message after proof that its subscription had
+    /// caught up (a liveness marker published after the bait arrived), and how long a witness
+    /// waits to see a canary's publish.
     pub delivery_grace: Duration,
 }
 
@@ -173,6 +179,9 @@ pub struct Canary {
     pub qos: u8,
     pub mqtt_version: MqttVersion,
     pub timeout: Duration,
+    /// The liveness marker (receive canaries; subscribe canaries' 3.1.1 SUBACK 0x80
+    /// disambiguation): `marker_topic`, or derived from the identity's controls.
+    pub marker: Option<Marker>,
 }
 
 impl Canary {
@@ -222,7 +231,7 @@ struct RawSchedule {
     concurrency: Option<Spanned<i64>>,
     connect_interval: Option<Dur>,
     connect_rate: Option<Spanned<i64>>,
-    delivery_grace: Option<Dur>,
+    delivery_grace: Option<Spanned<Dur>>,
 }
 
 #[derive(Deserialize)]
@@ -252,6 +261,7 @@ struct RawCanary {
     shadow: Option<Spanned<String>>,
     client_id: Option<Spanned<String>>,
     witness: Option<Spanned<String>>,
+    marker_topic: Option<Spanned<String>>,
     qos: Option<Spanned<i64>>,
     mqtt_version: Option<MqttVersion>,
     timeout: Option<Dur>,

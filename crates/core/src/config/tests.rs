@@ -262,3 +262,76 @@ fn connect_rate_defaults_to_the_aws_quota_and_must_be_positive() {
     let c = parse(Path::new("c.toml"), &src).unwrap();
     assert_eq!(c.schedule.connect_rate, 100);
 }
+
+#[test]
+fn liveness_markers_come_from_marker_topic_or_the_identitys_controls() {
+    let marker = |c: &Config, name: &str| {
+        let m = c
+            .canaries
+            .iter()
+            .find(|k| k.name == name)
+            .and_then(|k| k.marker.clone())
+            .unwrap_or_else(|| panic!("{name} has no marker"));
+        (m.topic, m.filter, m.from)
+    };
+    // A subscribe control: a topic under its filter.
+    let c = p(BASE).unwrap();
+    assert_eq!(
+        marker(&c, "alice-cannot-read-bob"),
+        (
+            "devices/alice-lamp/iot-canary/marker".into(),
+            "devices/alice-lamp/#".into(),
+            "control alice-own-lamp".into()
+        )
+    );
+    // A receive control wins over a subscribe control: its topic through its filter.
+    let recv_control = "\n[[canary]]\nname = \"alice-reads-lamp\"\nidentity = \"alice\"\naction = \"receive\"\ntopic = \"devices/alice-lamp/telemetry\"\ntopic_filter = \"devices/alice-lamp/+\"\nwitness = \"ops\"\nexpect = \"allow\"\n";
+    let c = p(&format!("{BASE}{recv_control}")).unwrap();
+    assert_eq!(
+        marker(&c, "alice-cannot-read-bob"),
+        (
+            "devices/alice-lamp/telemetry".into(),
+            "devices/alice-lamp/+".into(),
+            "control alice-reads-lamp".into()
+        )
+    );
+    // The receive control itself falls back to the subscribe control.
+    assert_eq!(
+        marker(&c, "alice-reads-lamp").2,
+        "control alice-own-lamp".to_string()
+    );
+    // `marker_topic` wins over everything.
+    let own = BASE.replace(
+        "witness = \"ops\"",
+        "witness = \"ops\"\nmarker_topic = \"devices/alice-lamp/status\"",
+    );
+    let c = p(&own).unwrap();
+    assert_eq!(
+        marker(&c, "alice-cannot-read-bob"),
+        (
+            "devices/alice-lamp/status".into(),
+            "devices/alice-lamp/status".into(),
+            "marker_topic".into()
+        )
+    );
+}
+
+#[test]
+fn client_ids_may_be_shared_by_probes_that_never_overlap() {
+    // An identity's MQTT 5 probes share one pooled connection (the default template is the
+    // same for both of BASE's canaries); a 3.1.1 deny canary and a 3.1.1 control of the same
+    // identity run one after the other.
+    let v311 = "\n[[canary]]\nname = \"a311\"\nidentity = \"alice\"\naction = \"subscribe\"\ntopic_filter = \"devices/bob-plug/#\"\nmqtt_version = \"3.1.1\"\nclient_id = \"alice-311\"\n\n[[canary]]\nname = \"a311-own\"\nidentity = \"alice\"\naction = \"subscribe\"\ntopic_filter = \"devices/alice-lamp/#\"\nmqtt_version = \"3.1.1\"\nclient_id = \"alice-311\"\nexpect = \"allow\"\n";
+    let c = p(&format!("{BASE}{v311}")).unwrap();
+    assert_eq!(c.canaries.len(), 4);
+    // Two 3.1.1 deny canaries with that id would overlap.
+    let clash = v311
+        .replace("expect = \"allow\"\n", "")
+        .replace("a311-own", "a311-b");
+    let err = p(&format!("{BASE}{clash}")).unwrap_err();
+    assert!(
+        err.iter()
+            .any(|i| i.key.ends_with("client_id") && i.message.contains("a311, a311-b")),
+        "{err:?}"
+    );
+}

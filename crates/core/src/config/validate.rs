@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use super::client_ids::{ClientIdUse, collisions};
 use super::*;
-
-/// (canary name, identity, is a connect canary, span of the client id)
-type ClientIdUse = (String, String, bool, std::ops::Range<usize>);
+use crate::evidence_rules::MIN_GRACE_MS;
 
 struct Issues<'a> {
     loc: &'a Locator<'a>,
@@ -91,8 +90,17 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 ),
             }
         }
-        if let Some(d) = s.delivery_grace {
-            schedule.delivery_grace = d.0;
+        if let Some(d) = &s.delivery_grace {
+            schedule.delivery_grace = d.get_ref().0;
+            if schedule.delivery_grace.as_millis() < u128::from(MIN_GRACE_MS) {
+                is.at(
+                    d,
+                    "delivery_grace",
+                    format!(
+                        "must be at least {MIN_GRACE_MS}ms: AWS does not order deliveries, so a bait may trail the marker that proves a subscription caught up"
+                    ),
+                );
+            }
         }
     }
 
@@ -168,10 +176,13 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     let mut canary_names = BTreeSet::new();
     let mut deny_identities: BTreeMap<String, Spanned<String>> = BTreeMap::new();
     let mut control_identities = BTreeSet::new();
-    // effective client id key -> (canary name, identity, is connect canary, span)
+    // effective client id key (`${canary}` expanded) -> its users
     let mut client_ids: BTreeMap<String, Vec<ClientIdUse>> = BTreeMap::new();
+    let mut marker_topics = Vec::new();
+    let mut canary_spans = Vec::new();
     for rc in raw.canary {
         let rc = rc.into_inner();
+        canary_spans.push(rc.action.span());
         let name = rc.name.get_ref().clone();
         if !canary_names.insert(name.clone()) {
             is.at(&rc.name, "name", format!("duplicate canary name `{name}`"));
@@ -231,12 +242,17 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         let template = client_id_template(&mut is, rc.client_id.as_ref(), &target.client_id);
         let key = template.replace("${canary}", &name);
         let span = rc.client_id.as_ref().map_or(rc.name.span(), |c| c.span());
-        client_ids.entry(key).or_default().push((
-            name.clone(),
-            rc.identity.get_ref().clone(),
-            action == ProbeAction::Connect,
+        let mqtt_version = rc.mqtt_version.unwrap_or(target.mqtt_version);
+        client_ids.entry(key).or_default().push(ClientIdUse {
+            canary: name.clone(),
+            identity: rc.identity.get_ref().clone(),
+            template: template.clone(),
+            connect: action == ProbeAction::Connect,
+            control: expect == Expect::Allow,
+            version: mqtt_version,
             span,
-        ));
+        });
+        marker_topics.push(rc.marker_topic.as_ref().map(|m| m.get_ref().clone()));
 
         canaries.push(Canary {
             name,
@@ -250,9 +266,30 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             client_id: template,
             witness: rc.witness.map(Spanned::into_inner),
             qos,
-            mqtt_version: rc.mqtt_version.unwrap_or(target.mqtt_version),
+            mqtt_version,
             timeout: rc.timeout.map_or(schedule.timeout, |t| t.0),
+            marker: None,
         });
+    }
+
+    for i in 0..canaries.len() {
+        let marker = markers::resolve(&canaries, &marker_topics, i);
+        let c = &canaries[i];
+        if marker.is_none()
+            && c.action == ProbeAction::Receive
+            && identity_names.contains(&c.identity)
+            && control_identities.contains(&c.identity)
+        {
+            is.list.push(loc.issue(
+                canary_spans[i].clone(),
+                "marker_topic",
+                format!(
+                    "receive canary `{}` has no liveness marker: if `{}` is granted the subscription, only a marker on a topic it may receive can prove the bait did not arrive; set `marker_topic`, or give `{}` a receive or subscribe control",
+                    c.name, c.identity, c.identity
+                ),
+            ));
+        }
+        canaries[i].marker = marker;
     }
 
     for (identity, span) in &deny_identities {
@@ -267,26 +304,31 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         }
     }
 
-    for (key, users) in &client_ids {
-        let identity_specific = [
-            "${identity_id}",
-            "${username}",
-            "${principal}",
-            "${identity}",
-        ]
+    for (span, message) in collisions(&client_ids) {
+        is.list.push(loc.issue(span, "client_id", message));
+    }
+
+    // A 3.1.1 refusal is a closed socket; only a 3.1.1 control on a fresh connection after it
+    // can confirm it (docs/evidence-rules.md, X6).
+    let v311_controls: BTreeSet<&str> = canaries
         .iter()
-        .any(|p| key.contains(p));
-        let distinct: BTreeSet<&str> = users.iter().map(|u| u.1.as_str()).collect();
-        let has_connect = users.iter().any(|u| u.2);
-        if users.len() > 1 && (has_connect || (distinct.len() > 1 && !identity_specific)) {
-            let names: Vec<&str> = users.iter().map(|u| u.0.as_str()).collect();
-            let (_, _, _, span) = &users[users.len() - 1];
+        .filter(|c| c.is_control() && c.mqtt_version == MqttVersion::V311)
+        .map(|c| c.identity.as_str())
+        .collect();
+    let mut told = BTreeSet::new();
+    for (i, c) in canaries.iter().enumerate() {
+        if !c.is_control()
+            && c.mqtt_version == MqttVersion::V311
+            && control_identities.contains(&c.identity)
+            && !v311_controls.contains(c.identity.as_str())
+            && told.insert(c.identity.as_str())
+        {
             is.list.push(loc.issue(
-                span.clone(),
-                "client_id",
+                canary_spans[i].clone(),
+                "mqtt_version",
                 format!(
-                    "client id `{key}` is used by canaries {}; AWS disconnects the older holder of a client id, so connect canaries and different identities need distinct ids",
-                    names.join(", ")
+                    "identity `{}` has MQTT 3.1.1 deny canaries but no MQTT 3.1.1 control: AWS refuses 3.1.1 requests by closing the socket, and only a 3.1.1 control that succeeds afterwards can tell that from a dropped connection",
+                    c.identity
                 ),
             ));
         }
@@ -422,6 +464,7 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
     let allow_filter = need_filter || action == Receive;
     let allow_shadow = need_thing;
     let allow_witness = matches!(action, Publish | Receive | Retain);
+    let allow_marker = matches!(action, Receive | Subscribe);
     let missing = |is: &mut Issues<'_>, key: &str| {
         is.at(&rc.action, key, format!("action `{action}` needs `{key}`"));
     };
@@ -432,40 +475,82 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
             format!("`{key}` does not apply to action `{action}`"),
         );
     };
+    let mut topic_ok = false;
     match (&rc.topic, need_topic) {
         (None, true) => missing(is, "topic"),
         (Some(t), false) => extra(is, t, "topic"),
-        (Some(t), true) if t.get_ref().contains(['#', '+']) || t.get_ref().is_empty() => is.at(
-            t,
-            "topic",
-            "a topic name must be non-empty and contain no wildcards (`#`, `+`)",
-        ),
+        (Some(t), true) => match names::topic_problem(t.get_ref()) {
+            Some(p) => is.at(t, "topic", p),
+            None => topic_ok = true,
+        },
         _ => {}
     }
     match (&rc.topic_filter, need_filter, allow_filter) {
         (None, true, _) => missing(is, "topic_filter"),
         (Some(t), _, false) => extra(is, t, "topic_filter"),
-        (Some(t), _, true) if !iot_canary_policy::actions::valid_topic_filter(t.get_ref()) => is
-            .at(
-                t,
-                "topic_filter",
-                "invalid topic filter (`#` only as the last level, `+` only as a whole level)",
-            ),
+        (Some(t), _, true) => match (names::filter_problem(t.get_ref()), &rc.topic) {
+            (Some(p), _) => is.at(t, "topic_filter", p),
+            (None, Some(topic))
+                if topic_ok
+                    && !iot_canary_policy::actions::topic_matches(topic.get_ref(), t.get_ref()) =>
+            {
+                is.at(
+                    t,
+                    "topic_filter",
+                    format!(
+                        "`{}` does not match the topic `{}`: the bait published there could never reach this subscription, so its absence would prove nothing",
+                        t.get_ref(),
+                        topic.get_ref()
+                    ),
+                )
+            }
+            _ => {}
+        },
         _ => {}
     }
     match (&rc.thing, need_thing) {
         (None, true) => missing(is, "thing"),
         (Some(t), false) => extra(is, t, "thing"),
+        (Some(t), true) => {
+            if let Some(p) = names::thing_problem(t.get_ref()) {
+                is.at(t, "thing", p);
+            }
+        }
         _ => {}
     }
-    if let (Some(s), false) = (&rc.shadow, allow_shadow) {
-        extra(is, s, "shadow");
+    match (&rc.shadow, allow_shadow) {
+        (Some(s), false) => extra(is, s, "shadow"),
+        (Some(s), true) => {
+            if let Some(p) = names::shadow_problem(s.get_ref()) {
+                is.at(s, "shadow", p);
+            }
+        }
+        _ => {}
+    }
+    match (&rc.marker_topic, allow_marker) {
+        (Some(m), false) => extra(is, m, "marker_topic"),
+        (Some(m), true) => {
+            if let Some(p) = names::topic_problem(m.get_ref()) {
+                is.at(m, "marker_topic", p);
+            } else if rc
+                .topic
+                .as_ref()
+                .is_some_and(|t| t.get_ref() == m.get_ref())
+            {
+                is.at(
+                    m,
+                    "marker_topic",
+                    "must differ from `topic`: the marker proves the subscription live beside the bait",
+                );
+            }
+        }
+        _ => {}
     }
     if need_client && rc.client_id.is_none() {
         missing(is, "client_id");
     }
     match (&rc.witness, allow_witness) {
-        (None, _) if action == Receive => missing(is, "witness"),
+        (None, _) if matches!(action, Receive | Retain) => missing(is, "witness"),
         (Some(w), false) => extra(is, w, "witness"),
         _ => {}
     }

@@ -38,26 +38,7 @@ pub fn disconnect(version: Version, code: u8) -> Vec<Action> {
     }
 }
 
-/// AWS-IoT topic-filter matching: `+` one level, `#` the remaining levels — but, unlike the
-/// MQTT spec, `a/#` does not match the parent `a` (aws-iot-authz.md / issue: "`#` does not
-/// match the parent level"); wildcards in the first level never match `$` topics.
-pub fn topic_matches(topic: &str, filter: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut t = topic.split('/');
-    let mut f = filter.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), Some(_)) => return true,
-            (Some("#"), None) => return false,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
+pub use iot_canary_policy::actions::topic_matches;
 
 pub fn is_wildcard(filter: &str) -> bool {
     filter.contains('+') || filter.contains('#')
