@@ -54,9 +54,10 @@ async fn demo_once_finds_exactly_the_guest_hole() {
             assert_eq!(r["evidence"]["observation"]["kind"], "delivered", "{r:#}");
             let steps = r["evidence"]["steps"].as_array().unwrap();
             assert!(
-                steps
-                    .iter()
-                    .any(|s| s["what"].as_str().unwrap().contains("received the nonce")),
+                steps.iter().any(|s| s["what"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the canary received the bait")),
                 "delivery evidence: {r:#}"
             );
         } else if r["expect"] == "deny" {

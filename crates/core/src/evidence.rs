@@ -101,12 +101,12 @@ pub fn describe(obs: &Observation) -> String {
 
 /// Why a bait that did not arrive does (or does not) prove anything.
 fn describe_absence(p: &DeliveryProof) -> String {
-    if !p.bait_routed {
+    if p.live_before_bait && p.caught_up_after_bait && p.qos == 1 && !p.bait_routed {
         return "not delivered, but the witness never saw the bait routed".into();
     }
     let mut missing = Vec::new();
     if !p.live_before_bait {
-        missing.push("no liveness marker arrived before the bait");
+        missing.push("no liveness marker arrived (the subscription was never shown active)");
     }
     if !p.caught_up_after_bait {
         missing.push("no marker published after the bait arrived");

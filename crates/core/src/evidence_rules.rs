@@ -102,10 +102,14 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
         (_, Observation::RetainedSeen) => Final(Allowed),
         (_, Observation::RetainedNotSeen) => Final(Inc(Reason::WitnessFailed)),
         (_, Observation::RetainedInUse) => Final(Inc(Reason::RetainedInUse)),
-        (_, Observation::NotDelivered { proof }) => Final(if !proof.bait_routed {
-            Inc(Reason::WitnessFailed)
-        } else if is_delivery_proof(proof) {
+        // The canary's liveness comes first: without it there is no proof whatever the
+        // witness saw (and a probe that never proved it never baits).
+        (_, Observation::NotDelivered { proof }) => Final(if is_delivery_proof(proof) {
             Denied
+        } else if !(proof.live_before_bait && proof.caught_up_after_bait) || proof.qos != 1 {
+            Inc(Reason::NoDeliveryProof)
+        } else if !proof.bait_routed {
+            Inc(Reason::WitnessFailed)
         } else {
             Inc(Reason::NoDeliveryProof)
         }),

@@ -493,7 +493,7 @@ fn rules() -> Vec<Row> {
                 not_delivered(|p| p.bait_routed = false),
                 not_delivered(|p| {
                     p.bait_routed = false;
-                    p.live_before_bait = false;
+                    p.grace_ms = 0;
                 }),
             ],
             Final(I(Reason::WitnessFailed)),
@@ -505,6 +505,10 @@ fn rules() -> Vec<Row> {
             vec![
                 not_delivered(|p| p.live_before_bait = false),
                 not_delivered(|p| p.caught_up_after_bait = false),
+                not_delivered(|p| {
+                    p.live_before_bait = false;
+                    p.bait_routed = false;
+                }),
             ],
             Final(I(Reason::NoDeliveryProof)),
         ),

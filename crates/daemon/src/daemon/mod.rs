@@ -177,8 +177,9 @@ impl Daemon {
         reports
     }
 
-    /// Deny canaries first, then the controls on fresh connections, then pairing: a control
-    /// that succeeds after a 3.1.1 socket close is what turns that close into a denial.
+    /// Deny canaries first, then the controls, then pairing: a control of the same MQTT
+    /// version that succeeds on a fresh connection after a (repeated) 3.1.1 socket close is
+    /// what turns that close into a denial.
     async fn identity_round(
         &self,
         identity: &str,
@@ -208,11 +209,20 @@ impl Daemon {
             );
             src.invalidate();
         }
-        let control_summary: Vec<ControlRun> = control_runs
+        let control_summary: Vec<ControlRun> = controls
             .iter()
-            .map(|r| ControlRun {
-                verdict: pair_with_controls(Expect::Allow, r.classified, r.ended_ms, &[]),
+            .zip(&control_runs)
+            .map(|(c, r)| ControlRun {
+                verdict: pair_with_controls(
+                    Expect::Allow,
+                    c.mqtt_version,
+                    r.classified,
+                    r.ended_ms,
+                    &[],
+                ),
                 started_ms: r.started_ms,
+                version: c.mqtt_version,
+                fresh: r.fresh,
             })
             .collect();
         tracing::debug!(
@@ -226,13 +236,22 @@ impl Daemon {
             .zip(deny_runs)
             .chain(controls.iter().zip(control_runs))
         {
-            let verdict = pair_with_controls(c.expect, r.classified, r.ended_ms, &control_summary);
+            let verdict = pair_with_controls(
+                c.expect,
+                c.mqtt_version,
+                r.classified,
+                r.ended_ms,
+                &control_summary,
+            );
             let mut evidence = r.evidence;
             if let (Classified::DeniedIfControlConfirms, Verdict::Denied) = (r.classified, verdict)
             {
                 evidence.steps.push(Step {
                     at_ms: r.duration_ms,
-                    what: "denial confirmed: the identity's control succeeded afterwards on a fresh connection".into(),
+                    what: format!(
+                        "denial confirmed: a control of the identity succeeded afterwards on a fresh MQTT {} connection",
+                        c.mqtt_version
+                    ),
                 });
             }
             if verdict == Verdict::Inconclusive(iot_canary_core::verdict::Reason::ControlFailed) {
@@ -282,6 +301,7 @@ impl Daemon {
                 };
                 ProbeRun {
                     classified: classify(c.mqtt_version, c.action, &evidence.observation),
+                    fresh: false,
                     started_ms: queued.saturating_duration_since(round_start).as_millis() as u64,
                     ended_ms: ended.saturating_duration_since(round_start).as_millis() as u64,
                     duration_ms: ended.saturating_duration_since(queued).as_millis() as u64,
@@ -306,16 +326,19 @@ impl Daemon {
         let started = Instant::now();
         let started_at_unix_ms = unix_ms(SystemTime::now());
         let deadline = started + c.timeout;
-        let evidence = match self.actors(c).await {
-            Err(obs) => Evidence {
-                mqtt_version: c.mqtt_version,
-                client_id: String::new(),
-                observation: obs.0,
-                steps: vec![Step {
-                    at_ms: 0,
-                    what: obs.1,
-                }],
-            },
+        let (evidence, fresh) = match self.actors(c).await {
+            Err(obs) => (
+                Evidence {
+                    mqtt_version: c.mqtt_version,
+                    client_id: String::new(),
+                    observation: obs.0,
+                    steps: vec![Step {
+                        at_ms: 0,
+                        what: obs.1,
+                    }],
+                },
+                false,
+            ),
             Ok((actor, witness)) => {
                 let ctx = ProbeCtx::new(
                     c,
@@ -336,15 +359,18 @@ impl Daemon {
                 )
                 .await
                 {
-                    Ok(e) => e,
-                    Err(_) => Evidence {
-                        mqtt_version: c.mqtt_version,
-                        client_id,
-                        observation: Observation::TimedOut {
-                            waiting_for: iot_canary_core::verdict::Waiting::Delivery,
+                    Ok(o) => (o.evidence, o.fresh_connection),
+                    Err(_) => (
+                        Evidence {
+                            mqtt_version: c.mqtt_version,
+                            client_id,
+                            observation: Observation::TimedOut {
+                                waiting_for: iot_canary_core::verdict::Waiting::Delivery,
+                            },
+                            steps: vec![],
                         },
-                        steps: vec![],
-                    },
+                        false,
+                    ),
                 }
             }
         };
@@ -352,6 +378,7 @@ impl Daemon {
         let classified = classify(c.mqtt_version, c.action, &evidence.observation);
         ProbeRun {
             classified,
+            fresh,
             started_ms: started.saturating_duration_since(round_start).as_millis() as u64,
             ended_ms: ended.saturating_duration_since(round_start).as_millis() as u64,
             duration_ms: ended.saturating_duration_since(started).as_millis() as u64,
@@ -420,7 +447,14 @@ impl Daemon {
                 };
                 match self.actor(w, &template, &c.name).await {
                     Ok(a) => Some(a),
-                    Err((_, why)) => return Err((Observation::WitnessFailed, why)),
+                    Err((_, why)) => {
+                        return Err((
+                            Observation::WitnessFailed {
+                                detail: why.clone(),
+                            },
+                            why,
+                        ));
+                    }
                 }
             }
         };
@@ -445,6 +479,8 @@ pub fn endpoint(config: &Config) -> Result<Endpoint, std::io::Error> {
 
 struct ProbeRun {
     classified: Classified,
+    /// Whether the probe's decisive connection was opened by it (vs reused from the pool).
+    fresh: bool,
     started_ms: u64,
     ended_ms: u64,
     duration_ms: u64,
@@ -525,6 +561,7 @@ mod tests {
             qos: 1,
             mqtt_version: version,
             timeout: Duration::from_secs(1),
+            marker: None,
         }
     }
 

@@ -1,7 +1,8 @@
 //! MQTT over SigV4-signed websockets (rumqttc, MQTT 5 and 3.1.1), reduced to what a probe
-//! needs: connect, subscribe, publish, and a stream of timestamped events. Every connect
-//! presigns a fresh URL (rumqttc's request modifier runs on each (re)connect); a session never
-//! reconnects by itself, so every event belongs to the connection it was opened on.
+//! needs: connect, subscribe, publish, and a stream of timestamped events whose acks name the
+//! request they answer (matched by packet id). Every connect presigns a fresh URL (rumqttc's
+//! request modifier runs on each (re)connect); a session never reconnects by itself, so every
+//! event belongs to the connection it was opened on.
 
 mod codes;
 pub mod pool;
@@ -12,7 +13,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use session::{
-    CloseCause, ConnectFailure, Event, Incoming, Session, SessionOptions, incoming_v4, incoming_v5,
+    CloseCause, ConnectFailure, Event, Incoming, RequestId, Session, SessionOptions, Wait,
+    incoming_v4, incoming_v5,
 };
 
 /// A credential source as the MQTT layer needs it; the daemon adapts identities to it.

@@ -1,7 +1,8 @@
 //! Connection reuse and connect pacing. MQTT 5 connections are kept per (identity, client id)
 //! and reused by the next probe, because a 5 denial (0x87) leaves the connection up and every
 //! connect costs money on AWS. 3.1.1 denials close the socket, so 3.1.1 probes always connect
-//! fresh (which is also what the control confirmation needs).
+//! fresh (which is also what the control confirmation needs). A connection on which a probe
+//! timed out is discarded ([`Lease::discard`]), never reused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,6 +78,12 @@ impl Lease {
     pub fn session(&mut self) -> &mut Session {
         // Invariant: a Lease is only built with Some(session) in the slot.
         self.guard.as_mut().expect("lease always holds a session")
+    }
+
+    /// Marks the connection unfit for another probe: it timed out waiting for something, so
+    /// an ack still in flight (a late 0x87 or 0x00) must never be credited to the next probe.
+    pub fn discard(&mut self) {
+        self.keep = false;
     }
 
     /// Returns the connection to the pool if it can carry another probe, else closes it.

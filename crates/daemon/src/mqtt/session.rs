@@ -1,5 +1,6 @@
 //! One MQTT connection (3.1.1 or 5) over a presigned websocket, with its events as a channel.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,7 +14,8 @@ use iot_canary_core::verdict::MqttVersion;
 
 /// AWS IoT allows 128 KiB packets; rumqttc defaults to 10 KiB.
 const MAX_PACKET: usize = 128 * 1024;
-/// QoS 1 publishes a connection may have unacknowledged (AWS allows 100).
+/// QoS 1 publishes a connection may have unacknowledged (AWS allows 100); also the range of
+/// packet ids rumqttc cycles through.
 const OUTGOING_INFLIGHT: u16 = 10;
 /// Presigned URLs only need to live until the upgrade completes.
 const URL_VALIDITY: Duration = Duration::from_secs(300);
@@ -33,26 +35,67 @@ pub enum CloseCause {
     /// The websocket upgrade got an HTTP error status.
     UpgradeRejected(u16),
     Tls,
-    /// Could not reach the endpoint at all (refused, unreachable, DNS).
+    /// Could not reach the endpoint, or the transport failed before the websocket upgrade
+    /// completed (refused, unreachable, DNS, a reset during the handshake).
     Network,
-    /// The established connection was closed by the peer without an MQTT answer.
+    /// The established connection was closed by the peer without an MQTT answer (only after
+    /// the upgrade, when the CONNECT or a request had been written).
     PeerClosed,
     /// MQTT 5 DISCONNECT from the server with this reason code.
     ServerDisconnect(u8),
     /// Credentials could not be obtained for signing.
     Credentials,
-    /// Anything else the client reported (kept short and free of secrets).
+    /// The client itself refused or failed (an invalid topic, lost request tracking, a
+    /// malformed packet): never the peer's answer. Kept short and free of secrets.
     Protocol(String),
 }
 
-/// Something the connection saw after CONNACK.
+impl std::fmt::Display for CloseCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CloseCause::UpgradeRejected(status) => {
+                write!(f, "websocket upgrade refused with HTTP {status}")
+            }
+            CloseCause::Tls => f.write_str("TLS failure"),
+            CloseCause::Network => f.write_str("network failure"),
+            CloseCause::PeerClosed => f.write_str("closed by the server without an answer"),
+            CloseCause::ServerDisconnect(code) => write!(f, "server DISCONNECT 0x{code:02X}"),
+            CloseCause::Credentials => f.write_str("no credentials to sign with"),
+            CloseCause::Protocol(detail) => write!(f, "client error: {detail}"),
+        }
+    }
+}
+
+/// A request sent on one session (SUBSCRIBE, UNSUBSCRIBE or PUBLISH), numbered in send order;
+/// its ack names it.
+pub type RequestId = u64;
+
+/// How a [`Session::wait_for`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wait<T> {
+    Got(T),
+    Closed { at: Instant, cause: CloseCause },
+    TimedOut,
+}
+
+/// Something the connection saw after CONNACK. Acks are matched to their request by packet id
+/// (`request` is `None` for an ack of no request of this session).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// The request was written to the network (rumqttc's `Outgoing` event for its packet).
+    Sent {
+        request: RequestId,
+    },
     Suback {
+        request: Option<RequestId>,
         codes: Vec<u8>,
     },
     Puback {
+        request: Option<RequestId>,
         code: u8,
+    },
+    Unsuback {
+        request: Option<RequestId>,
     },
     Publish {
         topic: String,
@@ -66,7 +109,12 @@ pub enum Event {
 pub enum ConnectFailure {
     /// CONNACK with a non-zero code (3.1.1 return code or MQTT 5 reason code).
     Refused(u8),
-    Closed(CloseCause),
+    /// The connection ended before CONNACK; `after_ms`: since the websocket upgrade began (the
+    /// CONNECT follows it at once), when it had.
+    Closed {
+        cause: CloseCause,
+        after_ms: Option<u64>,
+    },
 }
 
 enum Client {
@@ -74,10 +122,39 @@ enum Client {
     V5(rumqttc::v5::AsyncClient),
 }
 
+/// What kind of packet a request went out as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Subscribe,
+    Unsubscribe,
+    Publish,
+}
+
+/// Matches acks to requests: requests queue in send order; rumqttc reports each one's packet
+/// id (`Outgoing::Subscribe(pkid)`, ...) in the same order as it writes it; acks carry the
+/// packet id back.
+#[derive(Default)]
+struct Tracker {
+    queue: VecDeque<(Kind, RequestId)>,
+    by_pkid: HashMap<(Kind, u16), RequestId>,
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Every critical section leaves the tracker consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub struct Session {
     client: Client,
     events: mpsc::UnboundedReceiver<(Instant, Event)>,
     task: JoinHandle<()>,
+    tracker: Shared<Tracker>,
+    next_request: RequestId,
+    /// Events a wait did not take, kept for later waits: AWS orders neither acks nor messages,
+    /// so a PUBACK may trail the delivery it caused.
+    inbox: VecDeque<(Instant, Event)>,
     pub version: MqttVersion,
     pub client_id: String,
     /// When CONNACK arrived.
@@ -89,14 +166,16 @@ impl Session {
     /// Opens a connection and waits for CONNACK (no timeout here: callers bound it).
     pub async fn connect(opts: SessionOptions) -> Result<Session, ConnectFailure> {
         if opts.client_id.is_empty() || opts.client_id.starts_with(' ') {
-            return Err(ConnectFailure::Closed(CloseCause::Protocol(
-                "invalid client id".into(),
-            )));
+            return Err(ConnectFailure::Closed {
+                cause: CloseCause::Protocol("invalid client id".into()),
+                after_ms: None,
+            });
         }
-        let cred_failed = Arc::new(Mutex::new(false));
-        let modifier = presigner(&opts, cred_failed.clone());
+        let signing = Arc::new(Mutex::new(Signing::default()));
+        let modifier = presigner(&opts, signing.clone());
         let (tx, rx) = mpsc::unbounded_channel();
         let (ack_tx, ack_rx) = oneshot::channel();
+        let tracker: Shared<Tracker> = Default::default();
         let transport = match (
             &opts.endpoint.ca_pem,
             opts.endpoint.url.starts_with("ws://"),
@@ -106,6 +185,12 @@ impl Session {
             (None, false) => rumqttc::Transport::wss_with_default_config(),
         };
         let url = opts.endpoint.url.clone();
+        let driver = Driver {
+            tx,
+            ack: Some(ack_tx),
+            signing: signing.clone(),
+            tracker: tracker.clone(),
+        };
         let (client, task) = match opts.version {
             MqttVersion::V5 => {
                 let mut o = rumqttc::v5::MqttOptions::new(opts.client_id.clone(), url, 443);
@@ -115,12 +200,11 @@ impl Session {
                 o.set_max_packet_size(Some(MAX_PACKET as u32));
                 // rumqttc's v5 default is u16::MAX in flight, for which it preallocates a
                 // 65,536-slot table (~14 MB per connection, 2.8 GB peak RSS in the suite
-                // benchmark). A probe has at most two publishes in flight.
+                // benchmark). A probe has at most a few publishes in flight.
                 o.set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT);
                 o.set_request_modifier(modifier);
                 let (client, el) = rumqttc::v5::AsyncClient::new(o, 64);
-                let task = tokio::spawn(drive(el, tx, ack_tx, cred_failed));
-                (Client::V5(client), task)
+                (Client::V5(client), tokio::spawn(driver.run(el)))
             }
             MqttVersion::V311 => {
                 let mut o = rumqttc::MqttOptions::new(opts.client_id.clone(), url, 443);
@@ -128,10 +212,10 @@ impl Session {
                 o.set_keep_alive(opts.keep_alive);
                 o.set_clean_session(true);
                 o.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+                o.set_inflight(OUTGOING_INFLIGHT);
                 o.set_request_modifier(modifier);
                 let (client, el) = rumqttc::AsyncClient::new(o, 64);
-                let task = tokio::spawn(drive(el, tx, ack_tx, cred_failed));
-                (Client::V4(client), task)
+                (Client::V4(client), tokio::spawn(driver.run(el)))
             }
         };
         match ack_rx.await {
@@ -139,6 +223,9 @@ impl Session {
                 client,
                 events: rx,
                 task,
+                tracker,
+                next_request: 1,
+                inbox: VecDeque::new(),
                 version: opts.version,
                 client_id: opts.client_id,
                 connected_at: at,
@@ -148,41 +235,100 @@ impl Session {
                 task.abort();
                 Err(f)
             }
-            Err(_) => Err(ConnectFailure::Closed(CloseCause::Protocol(
-                "event loop ended".into(),
-            ))),
+            Err(_) => Err(ConnectFailure::Closed {
+                cause: CloseCause::Protocol("event loop ended".into()),
+                after_ms: None,
+            }),
         }
     }
 
-    pub async fn subscribe(&self, filter: &str, qos: u8) -> Result<(), CloseCause> {
+    /// Queues the tracking entry of the next request (before it is handed to the client, so
+    /// the driver always finds it when rumqttc reports the packet).
+    fn track(&mut self, kind: Kind) -> RequestId {
+        let id = self.next_request;
+        self.next_request += 1;
+        locked(&self.tracker).queue.push_back((kind, id));
+        id
+    }
+
+    /// The request never reached the event loop: forget its tracking entry, and say why. A
+    /// client that refuses a request on a live connection is a client-side error; a gone event
+    /// loop has sent its cause as the last event.
+    async fn not_sent(&mut self, id: RequestId, refused: String) -> CloseCause {
+        {
+            let mut t = locked(&self.tracker);
+            if t.queue.back().is_some_and(|(_, r)| *r == id) {
+                t.queue.pop_back();
+            }
+        }
+        if self.task.is_finished() {
+            loop {
+                if let (_, Event::Closed(cause)) = self.next_event().await {
+                    return cause;
+                }
+            }
+        }
+        CloseCause::Protocol(refused)
+    }
+
+    /// SUBSCRIBE to `filters` (QoS 1 each) in one packet.
+    pub async fn subscribe(&mut self, filters: &[&str]) -> Result<RequestId, CloseCause> {
+        if let Some(bad) = filters.iter().find(|f| !rumqttc::valid_filter(f)) {
+            return Err(CloseCause::Protocol(format!(
+                "the MQTT client refuses the filter `{bad}`"
+            )));
+        }
+        let id = self.track(Kind::Subscribe);
         let r = match &self.client {
             Client::V4(c) => c
-                .subscribe(filter, qos_v4(qos))
+                .subscribe_many(
+                    filters
+                        .iter()
+                        .map(|f| rumqttc::SubscribeFilter::new(f.to_string(), qos_v4(1))),
+                )
                 .await
                 .map_err(|e| e.to_string()),
             Client::V5(c) => c
-                .subscribe(filter, qos_v5(qos))
+                .subscribe_many(
+                    filters
+                        .iter()
+                        .map(|f| rumqttc::v5::mqttbytes::v5::Filter::new(*f, qos_v5(1))),
+                )
                 .await
                 .map_err(|e| e.to_string()),
         };
-        r.map_err(|_| CloseCause::PeerClosed)
+        match r {
+            Ok(()) => Ok(id),
+            Err(e) => Err(self.not_sent(id, short(&e)).await),
+        }
     }
 
-    pub async fn unsubscribe(&self, filter: &str) {
-        // Best effort: a failed unsubscribe on a dying connection changes no verdict.
-        let _ = match &self.client {
+    /// UNSUBSCRIBE one filter.
+    pub async fn unsubscribe(&mut self, filter: &str) -> Result<RequestId, CloseCause> {
+        let id = self.track(Kind::Unsubscribe);
+        let r = match &self.client {
             Client::V4(c) => c.unsubscribe(filter).await.map_err(|e| e.to_string()),
             Client::V5(c) => c.unsubscribe(filter).await.map_err(|e| e.to_string()),
         };
+        match r {
+            Ok(()) => Ok(id),
+            Err(e) => Err(self.not_sent(id, short(&e)).await),
+        }
     }
 
     pub async fn publish(
-        &self,
+        &mut self,
         topic: &str,
         payload: Bytes,
         qos: u8,
         retain: bool,
-    ) -> Result<(), CloseCause> {
+    ) -> Result<RequestId, CloseCause> {
+        if !rumqttc::valid_topic(topic) {
+            return Err(CloseCause::Protocol(format!(
+                "the MQTT client refuses the topic `{topic}`"
+            )));
+        }
+        let id = self.track(Kind::Publish);
         let r = match &self.client {
             Client::V4(c) => c
                 .publish(topic, qos_v4(qos), retain, payload)
@@ -193,7 +339,57 @@ impl Session {
                 .await
                 .map_err(|e| e.to_string()),
         };
-        r.map_err(|_| CloseCause::PeerClosed)
+        match r {
+            Ok(()) => Ok(id),
+            Err(e) => Err(self.not_sent(id, short(&e)).await),
+        }
+    }
+
+    /// Waits until `until` for the first event `pick` takes (events set aside by earlier waits
+    /// first); events it does not take are set aside for later waits. A close ends every wait
+    /// (and every later one).
+    pub async fn wait_for<T>(
+        &mut self,
+        until: Instant,
+        mut pick: impl FnMut(Instant, &Event) -> Option<T>,
+    ) -> Wait<T> {
+        for i in 0..self.inbox.len() {
+            let (at, ev) = &self.inbox[i];
+            if matches!(ev, Event::Closed(_)) {
+                continue;
+            }
+            if let Some(t) = pick(*at, ev) {
+                self.inbox.remove(i);
+                return Wait::Got(t);
+            }
+        }
+        if let Some((at, Event::Closed(cause))) = self
+            .inbox
+            .iter()
+            .find(|(_, ev)| matches!(ev, Event::Closed(_)))
+        {
+            return Wait::Closed {
+                at: *at,
+                cause: cause.clone(),
+            };
+        }
+        loop {
+            let (at, ev) = match tokio::time::timeout_at(until.into(), self.events.recv()).await {
+                Err(_) => return Wait::TimedOut,
+                Ok(Some(e)) => e,
+                Ok(None) => (Instant::now(), Event::Closed(CloseCause::PeerClosed)),
+            };
+            if let Event::Closed(cause) = &ev {
+                self.closed = true;
+                let cause = cause.clone();
+                self.inbox.push_back((at, ev));
+                return Wait::Closed { at, cause };
+            }
+            if let Some(t) = pick(at, &ev) {
+                return Wait::Got(t);
+            }
+            self.inbox.push_back((at, ev));
+        }
     }
 
     /// The next event; `Closed` once the connection is gone (repeated on further calls).
@@ -219,6 +415,13 @@ impl Session {
 
     /// Drops everything queued so far (stale messages from earlier probes on a reused session).
     pub fn drain(&mut self) {
+        if self
+            .inbox
+            .drain(..)
+            .any(|(_, ev)| matches!(ev, Event::Closed(_)))
+        {
+            self.closed = true;
+        }
         while let Ok((_, ev)) = self.events.try_recv() {
             if matches!(ev, Event::Closed(_)) {
                 self.closed = true;
@@ -266,14 +469,21 @@ type Modifier = Box<
         + Sync,
 >;
 
+/// What the presigner saw: whether credentials were missing, and when the upgrade began.
+#[derive(Default)]
+struct Signing {
+    credentials_failed: bool,
+    upgrade_began: Option<Instant>,
+}
+
 /// The per-connect hook: fetch current credentials, presign a fresh URL for this instant.
-fn presigner(opts: &SessionOptions, failed: Arc<Mutex<bool>>) -> Modifier {
+fn presigner(opts: &SessionOptions, signing: Shared<Signing>) -> Modifier {
     let base = opts.endpoint.url.clone();
     let region = opts.endpoint.region.clone();
     let creds = opts.credentials.clone();
     Box::new(move |mut req: http::Request<()>| {
-        let (base, region, creds, failed) =
-            (base.clone(), region.clone(), creds.clone(), failed.clone());
+        let (base, region, creds, signing) =
+            (base.clone(), region.clone(), creds.clone(), signing.clone());
         Box::pin(async move {
             let signed = match creds.credentials().await {
                 Ok(c) => presign_url(&base, &region, &c, SystemTime::now(), URL_VALIDITY)
@@ -281,69 +491,196 @@ fn presigner(opts: &SessionOptions, failed: Arc<Mutex<bool>>) -> Modifier {
                     .and_then(|u| u.parse::<http::Uri>().ok()),
                 Err(_) => None,
             };
+            let mut s = locked(&signing);
             match signed {
                 Some(uri) => *req.uri_mut() = uri,
                 // An unsigned request is refused by the gateway; the flag turns that refusal
                 // into `Credentials` instead of an upgrade rejection.
-                None => {
-                    if let Ok(mut f) = failed.lock() {
-                        *f = true;
-                    }
-                }
+                None => s.credentials_failed = true,
             }
+            s.upgrade_began = Some(Instant::now());
             req
         })
     })
 }
 
-fn cred_flag(f: &Mutex<bool>) -> bool {
-    f.lock().map(|g| *g).unwrap_or(false)
-}
-
 type AckTx = oneshot::Sender<Result<Instant, ConnectFailure>>;
 type EventTx = mpsc::UnboundedSender<(Instant, Event)>;
 
-/// Hands one decoded server packet to the session; `false` ends the driver (a refused CONNACK,
-/// a server DISCONNECT, or nobody listening any more). Shared by both protocol versions.
-fn deliver(inc: Incoming, ack: &mut Option<AckTx>, tx: &EventTx) -> bool {
-    let now = Instant::now();
-    match inc {
-        Incoming::Connack(code) => match ack.take() {
-            Some(a) => {
-                let _ = a.send(if code == 0 {
-                    Ok(now)
-                } else {
-                    Err(ConnectFailure::Refused(code))
-                });
-                code == 0
-            }
-            None => true,
-        },
-        Incoming::Event(ev) => {
-            let closing = matches!(ev, Event::Closed(_));
-            tx.send((now, ev)).is_ok() && !closing
+/// The task that runs one connection's event loop: answers the CONNECT waiter once, resolves
+/// packet ids to requests, and forwards every later event.
+struct Driver {
+    tx: EventTx,
+    ack: Option<AckTx>,
+    signing: Shared<Signing>,
+    tracker: Shared<Tracker>,
+}
+
+impl Driver {
+    async fn run<L: EventLoop>(mut self, mut el: L) {
+        loop {
+            let e = match el.poll_one().await {
+                Ok(Polled::In(p)) => {
+                    if !self.incoming(p) {
+                        return;
+                    }
+                    continue;
+                }
+                Ok(Polled::Out(o)) => {
+                    if let Err(lost) = self.outgoing(o) {
+                        self.finish(CloseCause::Protocol(lost));
+                        return;
+                    }
+                    continue;
+                }
+                Err(e) => e,
+            };
+            // The presigner could not get credentials: that, not the error the client reports,
+            // is why the connection ended.
+            let cause = if locked(&self.signing).credentials_failed {
+                CloseCause::Credentials
+            } else {
+                match L::ended(&e) {
+                    Ok(cause) => cause,
+                    Err(code) => {
+                        if let Some(a) = self.ack.take() {
+                            let _ = a.send(Err(ConnectFailure::Refused(code)));
+                        }
+                        return;
+                    }
+                }
+            };
+            self.finish(cause);
+            return;
         }
-        Incoming::Ignore => true,
     }
+
+    /// A request's packet was written: its packet id now names it. `Err` when the packet is not
+    /// the next queued request's kind (tracking lost: acks could no longer be matched).
+    fn outgoing(&mut self, o: Outgoing) -> Result<(), String> {
+        let (kind, pkid) = match o {
+            Outgoing::Subscribe(p) => (Kind::Subscribe, p),
+            Outgoing::Unsubscribe(p) => (Kind::Unsubscribe, p),
+            Outgoing::Publish(p) => (Kind::Publish, p),
+            Outgoing::Other => return Ok(()),
+        };
+        let request = {
+            let mut t = locked(&self.tracker);
+            match t.queue.pop_front() {
+                Some((k, id)) if k == kind => {
+                    // QoS 0 publishes carry no packet id and get no ack.
+                    if pkid != 0 {
+                        t.by_pkid.insert((kind, pkid), id);
+                    }
+                    id
+                }
+                other => {
+                    return Err(format!(
+                        "request tracking lost: {kind:?} packet written, {other:?} queued"
+                    ));
+                }
+            }
+        };
+        let _ = self.tx.send((Instant::now(), Event::Sent { request }));
+        Ok(())
+    }
+
+    fn resolve(&self, kind: Kind, pkid: u16) -> Option<RequestId> {
+        locked(&self.tracker).by_pkid.remove(&(kind, pkid))
+    }
+
+    /// Hands one decoded server packet to the session; `false` ends the driver (a refused
+    /// CONNACK, a server DISCONNECT, or nobody listening any more).
+    fn incoming(&mut self, inc: Incoming) -> bool {
+        let now = Instant::now();
+        let ev = match inc {
+            Incoming::Connack(code) => {
+                return match self.ack.take() {
+                    Some(a) => {
+                        let _ = a.send(if code == 0 {
+                            Ok(now)
+                        } else {
+                            Err(ConnectFailure::Refused(code))
+                        });
+                        code == 0
+                    }
+                    None => true,
+                };
+            }
+            Incoming::Suback { pkid, codes } => Event::Suback {
+                request: self.resolve(Kind::Subscribe, pkid),
+                codes,
+            },
+            Incoming::Unsuback { pkid } => Event::Unsuback {
+                request: self.resolve(Kind::Unsubscribe, pkid),
+            },
+            Incoming::Puback { pkid, code } => Event::Puback {
+                request: self.resolve(Kind::Publish, pkid),
+                code,
+            },
+            Incoming::Publish {
+                topic,
+                payload,
+                retain,
+            } => Event::Publish {
+                topic,
+                payload,
+                retain,
+            },
+            Incoming::Disconnect(code) => Event::Closed(CloseCause::ServerDisconnect(code)),
+            Incoming::Ignore => return true,
+        };
+        let closing = matches!(ev, Event::Closed(_));
+        self.tx.send((now, ev)).is_ok() && !closing
+    }
+
+    fn finish(&mut self, cause: CloseCause) {
+        match self.ack.take() {
+            Some(a) => {
+                let after_ms = locked(&self.signing)
+                    .upgrade_began
+                    .map(|t| t.elapsed().as_millis() as u64);
+                let _ = a.send(Err(ConnectFailure::Closed { cause, after_ms }));
+            }
+            None => {
+                let _ = self.tx.send((Instant::now(), Event::Closed(cause)));
+            }
+        }
+    }
+}
+
+/// A packet the client wrote, as far as request tracking cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outgoing {
+    Subscribe(u16),
+    Unsubscribe(u16),
+    Publish(u16),
+    Other,
+}
+
+/// One step of an event loop: a packet from the server or one the client wrote.
+pub enum Polled {
+    In(Incoming),
+    Out(Outgoing),
 }
 
 /// One protocol version's event loop: its packets and how its errors end a session.
 trait EventLoop {
     type Error;
-    /// The next packet from the server; `None` for one the client sent.
-    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error>;
+    async fn poll_one(&mut self) -> Result<Polled, Self::Error>;
     /// How an error ends the session: a close cause, or `Err` with the code of a refused
-    /// CONNECT.
+    /// CONNECT. Errors before the upgrade completed (`ConnectionError::Io`, `Websocket`) are
+    /// the transport's; a peer close counts only on an established websocket.
     fn ended(e: &Self::Error) -> Result<CloseCause, u8>;
 }
 
 impl EventLoop for rumqttc::v5::EventLoop {
     type Error = rumqttc::v5::ConnectionError;
 
-    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error> {
+    async fn poll_one(&mut self) -> Result<Polled, Self::Error> {
         Ok(match self.poll().await? {
-            rumqttc::v5::Event::Incoming(p) => Some(incoming_v5(p)),
-            rumqttc::v5::Event::Outgoing(_) => None,
+            rumqttc::v5::Event::Incoming(p) => Polled::In(incoming_v5(p)),
+            rumqttc::v5::Event::Outgoing(o) => Polled::Out(outgoing(o)),
         })
     }
 
@@ -358,10 +695,13 @@ impl EventLoop for rumqttc::v5::EventLoop {
                 return Err(codes::connack_v5(*reason));
             }
             E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
-            E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
+            E::MqttState(StateError::Io(io)) => io_cause(io),
             E::MqttState(StateError::Deserialization(rumqttc::v5::mqttbytes::Error::Io(io))) => {
                 io_cause(io)
             }
+            E::MqttState(StateError::AwaitPingResp) => CloseCause::Network,
+            // Before the upgrade completed: the transport, never the broker's answer.
+            E::Io(io) => pre_upgrade(io_cause(io)),
             E::Websocket(w) => ws_cause(w),
             E::Tls(_) => CloseCause::Tls,
             E::Timeout(_) => CloseCause::Network,
@@ -373,10 +713,10 @@ impl EventLoop for rumqttc::v5::EventLoop {
 impl EventLoop for rumqttc::EventLoop {
     type Error = rumqttc::ConnectionError;
 
-    async fn packet(&mut self) -> Result<Option<Incoming>, Self::Error> {
+    async fn poll_one(&mut self) -> Result<Polled, Self::Error> {
         Ok(match self.poll().await? {
-            rumqttc::Event::Incoming(p) => Some(incoming_v4(p)),
-            rumqttc::Event::Outgoing(_) => None,
+            rumqttc::Event::Incoming(p) => Polled::In(incoming_v4(p)),
+            rumqttc::Event::Outgoing(o) => Polled::Out(outgoing(o)),
         })
     }
 
@@ -385,10 +725,12 @@ impl EventLoop for rumqttc::EventLoop {
         Ok(match e {
             E::ConnectionRefused(c) => return Err(codes::connack_v4(*c)),
             E::MqttState(StateError::ConnectionAborted) => CloseCause::PeerClosed,
-            E::MqttState(StateError::Io(io)) | E::Io(io) => io_cause(io),
+            E::MqttState(StateError::Io(io)) => io_cause(io),
             E::MqttState(StateError::Deserialization(rumqttc::mqttbytes::Error::Io(io))) => {
                 io_cause(io)
             }
+            E::MqttState(StateError::AwaitPingResp) => CloseCause::Network,
+            E::Io(io) => pre_upgrade(io_cause(io)),
             E::Websocket(w) => ws_cause(w),
             E::Tls(_) => CloseCause::Tls,
             E::NetworkTimeout | E::FlushTimeout => CloseCause::Network,
@@ -397,38 +739,22 @@ impl EventLoop for rumqttc::EventLoop {
     }
 }
 
-/// Runs an event loop until the connection ends, answering the CONNECT waiter once and
-/// forwarding every later event.
-async fn drive<L: EventLoop>(mut el: L, tx: EventTx, ack: AckTx, cred_failed: Arc<Mutex<bool>>) {
-    let mut ack = Some(ack);
-    loop {
-        let e = match el.packet().await {
-            Ok(Some(p)) => {
-                if !deliver(p, &mut ack, &tx) {
-                    return;
-                }
-                continue;
-            }
-            Ok(None) => continue,
-            Err(e) => e,
-        };
-        // The presigner could not get credentials: that, not the error the client reports,
-        // is why the connection ended.
-        let cause = if cred_flag(&cred_failed) {
-            CloseCause::Credentials
-        } else {
-            match L::ended(&e) {
-                Ok(cause) => cause,
-                Err(code) => {
-                    if let Some(a) = ack.take() {
-                        let _ = a.send(Err(ConnectFailure::Refused(code)));
-                    }
-                    return;
-                }
-            }
-        };
-        finish(ack.take(), &tx, cause);
-        return;
+/// rumqttc's `Outgoing` events (one enum for both versions) as request tracking sees them.
+fn outgoing(o: rumqttc::Outgoing) -> Outgoing {
+    match o {
+        rumqttc::Outgoing::Subscribe(p) => Outgoing::Subscribe(p),
+        rumqttc::Outgoing::Unsubscribe(p) => Outgoing::Unsubscribe(p),
+        rumqttc::Outgoing::Publish(p) => Outgoing::Publish(p),
+        _ => Outgoing::Other,
+    }
+}
+
+/// A socket error rumqttc reports as `ConnectionError::Io` comes from reaching the endpoint
+/// (before any MQTT packet was written): a reset there is the network, not the broker.
+fn pre_upgrade(cause: CloseCause) -> CloseCause {
+    match cause {
+        CloseCause::PeerClosed => CloseCause::Network,
+        other => other,
     }
 }
 
@@ -437,8 +763,25 @@ async fn drive<L: EventLoop>(mut el: L, tx: EventTx, ack: AckTx, cred_failed: Ar
 pub enum Incoming {
     /// CONNACK with this reason/return code.
     Connack(u8),
-    Event(Event),
-    /// Nothing a probe waits for (PINGRESP, UNSUBACK, ...).
+    Suback {
+        pkid: u16,
+        codes: Vec<u8>,
+    },
+    Unsuback {
+        pkid: u16,
+    },
+    Puback {
+        pkid: u16,
+        code: u8,
+    },
+    Publish {
+        topic: String,
+        payload: Bytes,
+        retain: bool,
+    },
+    /// MQTT 5 DISCONNECT with this reason code.
+    Disconnect(u8),
+    /// Nothing a probe waits for (PINGRESP, ...).
     Ignore,
 }
 
@@ -446,20 +789,21 @@ pub fn incoming_v5(p: rumqttc::v5::mqttbytes::v5::Packet) -> Incoming {
     use rumqttc::v5::mqttbytes::v5::Packet;
     match p {
         Packet::ConnAck(c) => Incoming::Connack(codes::connack_v5(c.code)),
-        Packet::SubAck(s) => Incoming::Event(Event::Suback {
+        Packet::SubAck(s) => Incoming::Suback {
+            pkid: s.pkid,
             codes: s.return_codes.iter().map(codes::suback_v5).collect(),
-        }),
-        Packet::PubAck(p) => Incoming::Event(Event::Puback {
+        },
+        Packet::UnsubAck(u) => Incoming::Unsuback { pkid: u.pkid },
+        Packet::PubAck(p) => Incoming::Puback {
+            pkid: p.pkid,
             code: codes::puback_v5(&p.reason),
-        }),
-        Packet::Publish(p) => Incoming::Event(Event::Publish {
+        },
+        Packet::Publish(p) => Incoming::Publish {
             topic: String::from_utf8_lossy(&p.topic).into_owned(),
             payload: p.payload,
             retain: p.retain,
-        }),
-        Packet::Disconnect(d) => Incoming::Event(Event::Closed(CloseCause::ServerDisconnect(
-            d.reason_code as u8,
-        ))),
+        },
+        Packet::Disconnect(d) => Incoming::Disconnect(d.reason_code as u8),
         _ => Incoming::Ignore,
     }
 }
@@ -468,27 +812,22 @@ pub fn incoming_v4(p: rumqttc::Packet) -> Incoming {
     use rumqttc::Packet;
     match p {
         Packet::ConnAck(c) => Incoming::Connack(codes::connack_v4(c.code)),
-        Packet::SubAck(s) => Incoming::Event(Event::Suback {
+        Packet::SubAck(s) => Incoming::Suback {
+            pkid: s.pkid,
             codes: s.return_codes.iter().map(codes::suback_v4).collect(),
-        }),
-        Packet::PubAck(_) => Incoming::Event(Event::Puback { code: 0 }),
-        Packet::Publish(p) => Incoming::Event(Event::Publish {
+        },
+        Packet::UnsubAck(u) => Incoming::Unsuback { pkid: u.pkid },
+        // 3.1.1 PUBACKs carry no code.
+        Packet::PubAck(p) => Incoming::Puback {
+            pkid: p.pkid,
+            code: 0,
+        },
+        Packet::Publish(p) => Incoming::Publish {
             topic: p.topic.clone(),
             payload: p.payload,
             retain: p.retain,
-        }),
+        },
         _ => Incoming::Ignore,
-    }
-}
-
-fn finish(ack: Option<AckTx>, tx: &EventTx, cause: CloseCause) {
-    match ack {
-        Some(a) => {
-            let _ = a.send(Err(ConnectFailure::Closed(cause)));
-        }
-        None => {
-            let _ = tx.send((Instant::now(), Event::Closed(cause)));
-        }
     }
 }
 
@@ -525,9 +864,10 @@ fn ws_cause(e: &tokio_tungstenite::tungstenite::Error) -> CloseCause {
     match e {
         W::Http(resp) => CloseCause::UpgradeRejected(resp.status().as_u16()),
         W::Tls(_) => CloseCause::Tls,
-        W::Io(io) => io_cause(io),
-        W::ConnectionClosed | W::AlreadyClosed => CloseCause::PeerClosed,
-        W::Protocol(_) => CloseCause::PeerClosed,
+        W::Io(io) => pre_upgrade(io_cause(io)),
+        // rumqttc reports websocket errors only for the handshake: the upgrade never
+        // completed, so no MQTT packet reached the broker.
+        W::ConnectionClosed | W::AlreadyClosed | W::Protocol(_) => CloseCause::Network,
         other => CloseCause::Protocol(short(other)),
     }
 }

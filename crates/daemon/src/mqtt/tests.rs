@@ -1,16 +1,17 @@
 //! Seeded noise as what a server sends back, through rumqttc's decoder, the session's packet
 //! mapping ([`incoming_v5`] / [`incoming_v4`]) and `verdict::classify` for every probe kind.
 //! Properties: never panic, and no server answer reads as `denied` unless it carries the
-//! protocol's explicit refusal (v5 0x87; 3.1.1 CONNACK 5 or SUBACK 0x80). The coverage-guided
+//! protocol's explicit refusal (v5 0x87 answering the probe's own request; 3.1.1 CONNACK 5; a
+//! 3.1.1 SUBACK 0x80 alone is throttling, never a denial). The coverage-guided
 //! fuzzing of the same rules runs over core's evidence rules (`fuzz/`, `evidence_rules`), so the
 //! fuzz build never compiles this crate's AWS SDK dependencies.
 
 use bytes::BytesMut;
 
-use super::{CloseCause, Event, Incoming, incoming_v4, incoming_v5};
+use super::{Incoming, incoming_v4, incoming_v5};
+use iot_canary_core::evidence_rules::{classify, is_explicit_refusal};
 use iot_canary_core::verdict::{
-    Classified, MqttVersion, Observation, ProbeAction, Verdict, Waiting, classify,
-    is_explicit_refusal,
+    Classified, MqttVersion, Observation, ProbeAction, Verdict, Waiting,
 };
 
 const ACTIONS: [ProbeAction; 8] = [
@@ -53,25 +54,31 @@ fn server_bytes(data: &[u8]) {
 
 /// The observations a probe could record from this packet.
 fn observations(i: &Incoming) -> Vec<Observation> {
+    let waits = [
+        Waiting::Connack,
+        Waiting::Suback,
+        Waiting::Puback,
+        Waiting::Auxiliary,
+        Waiting::Delivery,
+        Waiting::Marker,
+        Waiting::Witness,
+    ];
     match i {
         Incoming::Connack(code) => vec![Observation::Connack { code: *code }],
-        Incoming::Event(Event::Suback { codes }) => vec![Observation::Suback {
-            code: codes.first().copied().unwrap_or(0x80),
-        }],
-        Incoming::Event(Event::Puback { code }) => vec![Observation::Puback { code: *code }],
-        Incoming::Event(Event::Closed(CloseCause::ServerDisconnect(code))) => [
-            Waiting::Connack,
-            Waiting::Suback,
-            Waiting::Puback,
-            Waiting::Delivery,
-            Waiting::Witness,
-        ]
-        .into_iter()
-        .map(|w| Observation::ServerDisconnect {
-            code: *code,
-            waiting_for: w,
-        })
-        .collect(),
+        // A SUBACK must carry one code per filter; an empty one is a protocol error.
+        Incoming::Suback { codes, .. } => codes
+            .first()
+            .map(|&code| Observation::Suback { code })
+            .into_iter()
+            .collect(),
+        Incoming::Puback { code, .. } => vec![Observation::Puback { code: *code }],
+        Incoming::Disconnect(code) => waits
+            .into_iter()
+            .map(|w| Observation::ServerDisconnect {
+                code: *code,
+                waiting_for: w,
+            })
+            .collect(),
         _ => vec![],
     }
 }
@@ -100,5 +107,31 @@ fn explicit_refusals_and_noise() {
     // Seeded noise: never panics.
     for v in iot_canary_core::fuzz_entry::seeded_noise(2000, 40) {
         server_bytes(&v);
+    }
+}
+
+/// A 3.1.1 SUBACK 0x80 keeps its packet id (so it is matched to its request) and is
+/// throttling as far as the rules go, never a denial on its own.
+#[test]
+fn a_311_suback_0x80_is_matched_by_packet_id_and_is_no_denial() {
+    use iot_canary_core::verdict::Reason;
+    let mut buf = BytesMut::from(&[0x90u8, 0x03, 0x00, 0x07, 0x80][..]);
+    let p = rumqttc::mqttbytes::v4::Packet::read(&mut buf, 1024).expect("a SUBACK");
+    assert_eq!(
+        incoming_v4(p),
+        Incoming::Suback {
+            pkid: 7,
+            codes: vec![0x80]
+        }
+    );
+    for action in [ProbeAction::Subscribe, ProbeAction::Receive] {
+        assert_eq!(
+            classify(
+                MqttVersion::V311,
+                action,
+                &Observation::Suback { code: 0x80 }
+            ),
+            Classified::Final(Verdict::Inconclusive(Reason::Throttled))
+        );
     }
 }

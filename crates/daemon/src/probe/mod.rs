@@ -1,8 +1,10 @@
 //! Probes: one file per kind behind one narrow interface (`run`: context in, evidence out).
 //! A probe attempts exactly one thing, records what it saw, and names the decisive observation;
-//! what that observation proves is `verdict::classify`'s business.
+//! what that observation proves is `evidence_rules::classify`'s business
+//! (docs/evidence-rules.md says what each probe gathers and why).
 
 mod connect;
+mod marks;
 mod publish;
 mod receive;
 mod retain;
@@ -16,11 +18,19 @@ use bytes::Bytes;
 
 use crate::mqtt::pool::{Lease, SessionKey, SessionPool};
 use crate::mqtt::{
-    CloseCause, ConnectFailure, CredentialProvider, Endpoint, Event, SessionOptions,
+    CloseCause, ConnectFailure, CredentialProvider, Endpoint, Event, RequestId, SessionOptions,
+    Wait,
 };
 use iot_canary_core::config::Canary;
 use iot_canary_core::evidence::{Evidence, Step, describe};
-use iot_canary_core::verdict::{Observation, ProbeAction, Waiting};
+use iot_canary_core::evidence_rules::{after_repeat, close_needs_repeat, is_throttle};
+use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Waiting};
+
+pub use marks::Mark;
+
+/// How long a probe waits before repeating a request AWS answered with a throttling code
+/// (AWS's quotas are per second).
+const THROTTLE_BACKOFF: Duration = Duration::from_secs(1);
 
 /// An identity as a probe uses it: who, and how to sign.
 #[derive(Clone)]
@@ -38,13 +48,17 @@ pub struct ProbeCtx<'a> {
     pub actor: Actor,
     pub witness: Option<Actor>,
     pub deadline: Instant,
-    /// How long to wait for a delivery the witness proved was routed.
+    /// How long to keep waiting for a delivery after the proof that it would have arrived.
     pub grace: Duration,
-    /// Unique per probe run; marks the canary's payloads and the witness's bait.
+    /// Unique per probe run; marks the canary's payloads and the witness's bait and markers.
     pub nonce: String,
     pub keep_alive: Duration,
     started: Instant,
     steps: Vec<Step>,
+    /// Whether the canary's last connection was opened by this probe (vs reused).
+    fresh: bool,
+    /// Sequence numbers of this probe's marked payloads.
+    seq: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,25 +67,58 @@ enum Role {
     Witness,
 }
 
-/// Runs the probe for `canary.action`.
-pub async fn run(mut ctx: ProbeCtx<'_>) -> Evidence {
-    let obs = match ctx.canary.action {
-        ProbeAction::Connect => connect::run(&mut ctx).await,
-        ProbeAction::Subscribe => subscribe::run(&mut ctx).await,
-        ProbeAction::Publish => publish::run(&mut ctx).await,
-        ProbeAction::Receive => receive::run(&mut ctx).await,
-        ProbeAction::Retain => retain::run(&mut ctx).await,
-        ProbeAction::ShadowGet | ProbeAction::ShadowUpdate | ProbeAction::ShadowDelete => {
-            shadow::run(&mut ctx).await
-        }
-    };
-    ctx.note(format!("decisive: {}", describe(&obs)));
-    Evidence {
-        mqtt_version: ctx.canary.mqtt_version,
-        client_id: ctx.actor.client_id.clone(),
-        observation: obs,
-        steps: ctx.steps,
+/// What a probe run produced: its evidence, and whether its decisive connection was fresh
+/// (a control's freshness is what may confirm a 3.1.1 close).
+pub struct Outcome {
+    pub evidence: Evidence,
+    pub fresh_connection: bool,
+}
+
+/// Runs the probe for `canary.action`. An MQTT 3.1.1 close answering the probe's own request
+/// is tried once more on a fresh connection: only a repeated close can count
+/// (`evidence_rules::close_needs_repeat`).
+pub async fn run(mut ctx: ProbeCtx<'_>) -> Outcome {
+    let version = ctx.canary.mqtt_version;
+    let action = ctx.canary.action;
+    let mut obs = run_kind(&mut ctx).await;
+    if close_needs_repeat(version, action, &obs) {
+        ctx.note(format!(
+            "{}; repeating on a fresh connection to tell a refusal from a dropped or taken-over connection",
+            describe(&obs)
+        ));
+        ctx.nonce = format!("{}-2", ctx.nonce);
+        let second = run_kind(&mut ctx).await;
+        obs = after_repeat(version, action, &obs, second);
     }
+    ctx.note(format!("decisive: {}", describe(&obs)));
+    Outcome {
+        evidence: Evidence {
+            mqtt_version: ctx.canary.mqtt_version,
+            client_id: ctx.actor.client_id.clone(),
+            observation: obs,
+            steps: ctx.steps,
+        },
+        fresh_connection: ctx.fresh,
+    }
+}
+
+async fn run_kind(ctx: &mut ProbeCtx<'_>) -> Observation {
+    match ctx.canary.action {
+        ProbeAction::Connect => connect::run(ctx).await,
+        ProbeAction::Subscribe => subscribe::run(ctx).await,
+        ProbeAction::Publish => publish::run(ctx).await,
+        ProbeAction::Receive => receive::run(ctx).await,
+        ProbeAction::Retain => retain::run(ctx).await,
+        ProbeAction::ShadowGet | ProbeAction::ShadowUpdate | ProbeAction::ShadowDelete => {
+            shadow::run(ctx).await
+        }
+    }
+}
+
+/// An ack matched to its request.
+struct Ack {
+    /// SUBACK codes, or the one PUBACK code; empty for UNSUBACK.
+    codes: Vec<u8>,
 }
 
 impl<'a> ProbeCtx<'a> {
@@ -99,6 +146,8 @@ impl<'a> ProbeCtx<'a> {
             keep_alive,
             started: Instant::now(),
             steps: Vec::new(),
+            fresh: false,
+            seq: 0,
         }
     }
 
@@ -114,12 +163,19 @@ impl<'a> ProbeCtx<'a> {
         });
     }
 
-    fn payload(&self, kind: &str) -> Bytes {
-        Bytes::from(format!(
-            r#"{{"iot_canary":true,"kind":"{kind}","canary":{},"nonce":"{}"}}"#,
-            serde_json::Value::String(self.canary.name.clone()),
-            self.nonce
-        ))
+    fn version(&self) -> MqttVersion {
+        self.canary.mqtt_version
+    }
+
+    /// A marked payload of this probe (`kind`: bait, marker, publish, retain, ...).
+    fn mark(&mut self, kind: &'static str) -> Mark {
+        self.seq += 1;
+        Mark {
+            kind,
+            canary: self.canary.name.clone(),
+            nonce: self.nonce.clone(),
+            seq: self.seq,
+        }
     }
 
     fn options(&self, role: Role, client_id: String) -> (SessionKey, SessionOptions) {
@@ -128,7 +184,7 @@ impl<'a> ProbeCtx<'a> {
             // Only called for witness roles when a witness exists (checked by callers).
             Role::Witness => self.witness.as_ref().unwrap_or(&self.actor),
         };
-        let version = self.canary.mqtt_version;
+        let version = self.version();
         (
             SessionKey {
                 identity: actor.identity.clone(),
@@ -160,6 +216,7 @@ impl<'a> ProbeCtx<'a> {
                 waiting_for: Waiting::Connack,
             }),
             Ok(Ok(lease)) => {
+                self.fresh = lease.fresh;
                 let how = if lease.fresh {
                     "CONNACK 0x00"
                 } else {
@@ -169,23 +226,25 @@ impl<'a> ProbeCtx<'a> {
                 Ok(lease)
             }
             Ok(Err(ConnectFailure::Refused(code))) => {
+                self.fresh = true;
                 self.note(format!("CONNACK 0x{code:02X}"));
                 Err(Observation::Connack { code })
             }
-            Ok(Err(ConnectFailure::Closed(cause))) => {
-                let after = Instant::now().saturating_duration_since(t0).as_millis() as u64;
-                self.note(format!("connect failed: {cause:?}"));
+            Ok(Err(ConnectFailure::Closed { cause, after_ms })) => {
+                self.fresh = true;
+                let after = after_ms.unwrap_or_else(|| t0.elapsed().as_millis() as u64);
+                self.note(format!("connect failed: {cause}"));
                 Err(close_observation(cause, Waiting::Connack, after))
             }
         }
     }
 
-    /// A connection for the witness; any failure is `WitnessFailed`. Not pooled: witness
-    /// client ids are per canary, so a pooled witness would never serve another probe in the
-    /// round and only pile up open sockets (~150 KB each: 1,500 for 10,000 canaries).
+    /// A connection for the witness; any failure is `WitnessFailed`, saying which. Not pooled:
+    /// witness client ids are per canary, so a pooled witness would never serve another probe
+    /// in the round and only pile up open sockets (~150 KB each: 1,500 for 10,000 canaries).
     async fn open_witness(&mut self) -> Result<Lease, Observation> {
         let Some(w) = self.witness.clone() else {
-            return Err(Observation::WitnessFailed);
+            return Err(witness_failed("no witness identity"));
         };
         let (key, opts) = self.options(Role::Witness, w.client_id.clone());
         self.note(format!(
@@ -198,110 +257,208 @@ impl<'a> ProbeCtx<'a> {
             Err(_) => Err(Observation::TimedOut {
                 waiting_for: Waiting::Witness,
             }),
-            Ok(Err(e)) => {
-                self.note(format!("witness connect failed: {e:?}"));
-                Err(Observation::WitnessFailed)
+            Ok(Err(ConnectFailure::Refused(code))) => {
+                Err(self.witness_failed(format!("witness CONNECT refused (CONNACK 0x{code:02X})")))
+            }
+            Ok(Err(ConnectFailure::Closed { cause, .. })) => {
+                Err(self.witness_failed(format!("witness connection failed: {cause}")))
             }
         }
     }
 
-    /// Waits for the first event `pick` accepts; a close or the deadline ends the wait.
-    async fn wait_for<T>(
+    fn witness_failed(&mut self, detail: String) -> Observation {
+        self.note(detail.clone());
+        witness_failed(&detail)
+    }
+
+    /// Waits for the ack of `request` (matched by packet id). `waiting` says whose request it
+    /// is. A close is measured from when the request was written; the deadline discards the
+    /// connection (a late ack must never reach another probe).
+    async fn ack(
         &mut self,
         lease: &mut Lease,
+        request: RequestId,
         waiting: Waiting,
-        until: Instant,
-        mut pick: impl FnMut(&Event) -> Option<T>,
-    ) -> Result<T, Observation> {
+    ) -> Result<Ack, Observation> {
         let t0 = Instant::now();
-        loop {
-            let next = tokio::time::timeout_at(until.into(), lease.session().next_event()).await;
-            match next {
-                Err(_) => {
-                    return Err(Observation::TimedOut {
-                        waiting_for: waiting,
-                    });
+        let mut written = None;
+        let got = lease
+            .session()
+            .wait_for(self.deadline, |at, ev| match ev {
+                Event::Sent { request: r } if *r == request => {
+                    written = Some(at);
+                    None
                 }
-                Ok((at, Event::Closed(cause))) => {
-                    let after = at.saturating_duration_since(t0).as_millis() as u64;
-                    self.note(format!("connection closed: {cause:?}"));
-                    return Err(close_observation(cause, waiting, after));
-                }
-                Ok((_, ev)) => {
-                    if let Some(t) = pick(&ev) {
-                        return Ok(t);
-                    }
-                }
+                Event::Suback {
+                    request: Some(r),
+                    codes,
+                } if *r == request => Some(codes.clone()),
+                Event::Puback {
+                    request: Some(r),
+                    code,
+                } if *r == request => Some(vec![*code]),
+                Event::Unsuback { request: Some(r) } if *r == request => Some(Vec::new()),
+                _ => None,
+            })
+            .await;
+        match got {
+            Wait::Got(codes) => Ok(Ack { codes }),
+            Wait::TimedOut => {
+                lease.discard();
+                self.note(format!(
+                    "timed out waiting for {}; connection discarded",
+                    waiting.phrase()
+                ));
+                Err(Observation::TimedOut {
+                    waiting_for: waiting,
+                })
+            }
+            Wait::Closed { at, cause } => {
+                let from = written.unwrap_or(t0);
+                let after = at.saturating_duration_since(from).as_millis() as u64;
+                self.note(format!(
+                    "connection closed {after} ms after the request was written: {cause}"
+                ));
+                Err(close_observation(cause, waiting, after))
             }
         }
     }
 
-    /// SUBSCRIBE one filter and wait for its SUBACK code.
-    async fn subscribe(&mut self, lease: &mut Lease, filter: &str) -> Result<u8, Observation> {
-        self.note(format!("SUBSCRIBE `{filter}` QoS 1"));
-        if let Err(c) = lease.session().subscribe(filter, 1).await {
-            return Err(close_observation(c, Waiting::Suback, 0));
+    /// SUBSCRIBE `filters` in one packet and wait for their codes (one per filter).
+    async fn subscribe(
+        &mut self,
+        lease: &mut Lease,
+        filters: &[&str],
+        waiting: Waiting,
+    ) -> Result<Vec<u8>, Observation> {
+        let list = filters
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        self.note(format!("SUBSCRIBE {list} QoS 1"));
+        let request = match lease.session().subscribe(filters).await {
+            Ok(r) => r,
+            Err(c) => return Err(self.not_sent(c, waiting)),
+        };
+        let ack = self.ack(lease, request, waiting).await?;
+        let shown = ack
+            .codes
+            .iter()
+            .map(|c| format!("0x{c:02X}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if ack.codes.len() != filters.len() {
+            self.note(format!("SUBACK [{shown}] for {} filters", filters.len()));
+            return Err(Observation::Unexpected {
+                detail: if ack.codes.is_empty() {
+                    "SUBACK without return codes".into()
+                } else {
+                    format!(
+                        "SUBACK with {} codes for {} filters",
+                        ack.codes.len(),
+                        filters.len()
+                    )
+                },
+            });
         }
-        let deadline = self.deadline;
-        let code = self
-            .wait_for(lease, Waiting::Suback, deadline, |ev| match ev {
-                Event::Suback { codes } => Some(codes.first().copied().unwrap_or(0x80)),
-                _ => None,
-            })
-            .await?;
-        self.note(format!("SUBACK 0x{code:02X}"));
-        Ok(code)
+        self.note(format!("SUBACK [{shown}]"));
+        Ok(ack.codes)
     }
 
-    /// PUBLISH and, at QoS 1, wait for the PUBACK code (`None` at QoS 0).
-    async fn publish(
+    /// UNSUBSCRIBE `filter` and wait for its UNSUBACK (the next SUBSCRIBE of it is then a new
+    /// subscription).
+    async fn unsubscribe(&mut self, lease: &mut Lease, filter: &str) -> Result<(), Observation> {
+        let request = match lease.session().unsubscribe(filter).await {
+            Ok(r) => r,
+            Err(c) => return Err(self.not_sent(c, Waiting::Auxiliary)),
+        };
+        self.ack(lease, request, Waiting::Auxiliary)
+            .await
+            .map(|_| ())
+    }
+
+    /// Best-effort UNSUBSCRIBE after a probe (the next probe on a pooled connection ignores
+    /// whatever the old subscription still delivers: it carries another nonce).
+    async fn forget(&mut self, lease: &mut Lease, filter: &str) {
+        let _ = lease.session().unsubscribe(filter).await;
+    }
+
+    /// PUBLISH; returns the request (wait for its PUBACK with [`Self::ack`] at QoS 1).
+    async fn send(
         &mut self,
         lease: &mut Lease,
         topic: &str,
         payload: Bytes,
         qos: u8,
         retain: bool,
-    ) -> Result<Option<u8>, Observation> {
+        waiting: Waiting,
+    ) -> Result<RequestId, Observation> {
         self.note(format!(
             "PUBLISH `{topic}` QoS {qos}{}",
             if retain { " retain" } else { "" }
         ));
-        if let Err(c) = lease.session().publish(topic, payload, qos, retain).await {
-            return Err(close_observation(c, Waiting::Puback, 0));
+        match lease.session().publish(topic, payload, qos, retain).await {
+            Ok(r) => Ok(r),
+            Err(c) => Err(self.not_sent(c, waiting)),
         }
-        if qos == 0 {
-            return Ok(None);
-        }
-        let deadline = self.deadline;
-        let code = self
-            .wait_for(lease, Waiting::Puback, deadline, |ev| match ev {
-                Event::Puback { code } => Some(*code),
-                _ => None,
-            })
-            .await?;
-        self.note(format!("PUBACK 0x{code:02X}"));
-        Ok(Some(code))
     }
 
-    /// Waits up to `until` for a message carrying this probe's nonce on `lease`.
-    async fn wait_nonce(&mut self, lease: &mut Lease, until: Instant) -> Result<bool, Observation> {
-        let nonce = self.nonce.clone();
-        match self
-            .wait_for(lease, Waiting::Delivery, until, |ev| match ev {
-                Event::Publish { payload, topic, .. } if contains(payload, &nonce) => {
-                    Some(topic.clone())
-                }
-                _ => None,
-            })
-            .await
-        {
-            Ok(topic) => {
-                self.note(format!("received the nonce on `{topic}`"));
-                Ok(true)
-            }
-            Err(Observation::TimedOut { .. }) => Ok(false),
-            Err(o) => Err(o),
+    /// QoS 1 PUBLISH and its PUBACK code.
+    async fn publish(
+        &mut self,
+        lease: &mut Lease,
+        topic: &str,
+        payload: Bytes,
+        retain: bool,
+        waiting: Waiting,
+    ) -> Result<u8, Observation> {
+        let request = self.send(lease, topic, payload, 1, retain, waiting).await?;
+        let ack = self.ack(lease, request, waiting).await?;
+        let code = ack.codes.first().copied().unwrap_or(0);
+        self.note(format!("PUBACK 0x{code:02X}"));
+        Ok(code)
+    }
+
+    /// The probe's own QoS 1 PUBLISH under test: a throttling code is answered by one more
+    /// attempt after [`THROTTLE_BACKOFF`] (with a fresh payload), whose code counts.
+    async fn publish_under_test(
+        &mut self,
+        lease: &mut Lease,
+        topic: &str,
+        kind: &'static str,
+        retain: bool,
+    ) -> Result<u8, Observation> {
+        let payload = self.mark(kind).bytes();
+        let code = self
+            .publish(lease, topic, payload, retain, Waiting::Puback)
+            .await?;
+        if self.version() == MqttVersion::V5 && is_throttle(code) && self.backoff().await {
+            let payload = self.mark(kind).bytes();
+            return self
+                .publish(lease, topic, payload, retain, Waiting::Puback)
+                .await;
         }
+        Ok(code)
+    }
+
+    /// Sleeps [`THROTTLE_BACKOFF`] if that leaves time before the deadline; `false` if not.
+    async fn backoff(&mut self) -> bool {
+        if Instant::now() + THROTTLE_BACKOFF + Duration::from_millis(200) > self.deadline {
+            return false;
+        }
+        self.note(format!(
+            "throttling code: trying again after {} ms",
+            THROTTLE_BACKOFF.as_millis()
+        ));
+        tokio::time::sleep(THROTTLE_BACKOFF).await;
+        true
+    }
+
+    /// A request the client could not send: the client's own refusal, or the connection's end.
+    fn not_sent(&mut self, cause: CloseCause, waiting: Waiting) -> Observation {
+        self.note(format!("request not sent: {cause}"));
+        close_observation(cause, waiting, 0)
     }
 
     fn grace_deadline(&self) -> Instant {
@@ -309,8 +466,10 @@ impl<'a> ProbeCtx<'a> {
     }
 }
 
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+fn witness_failed(detail: &str) -> Observation {
+    Observation::WitnessFailed {
+        detail: detail.to_string(),
+    }
 }
 
 /// A connection that ended, as evidence for what the probe was waiting for.
@@ -322,6 +481,7 @@ fn close_observation(cause: CloseCause, waiting: Waiting, after_ms: u64) -> Obse
         CloseCause::PeerClosed => Observation::ClosedWithoutAck {
             waiting_for: waiting,
             after_ms,
+            repeated: false,
         },
         CloseCause::ServerDisconnect(code) => Observation::ServerDisconnect {
             code,
@@ -332,23 +492,46 @@ fn close_observation(cause: CloseCause, waiting: Waiting, after_ms: u64) -> Obse
     }
 }
 
-/// Publish-style outcomes: PUBACK success codes.
-fn puback_ok(code: u8) -> bool {
-    matches!(code, 0x00 | 0x10)
-}
-
-/// The witness subscribes to `topic` (to observe or to prove routing); any refusal is
-/// `WitnessFailed`.
+/// The witness subscribes to `topic` (to observe, or to prove routing); any refusal is
+/// `WitnessFailed`, saying which.
 async fn witness_subscribe(
     ctx: &mut ProbeCtx<'_>,
     w: &mut Lease,
     topic: &str,
 ) -> Result<(), Observation> {
-    match ctx.subscribe(w, topic).await {
-        Ok(c) if c <= 2 => Ok(()),
-        Ok(_) | Err(_) => {
-            ctx.note("witness subscription refused");
-            Err(Observation::WitnessFailed)
+    match ctx.subscribe(w, &[topic], Waiting::Witness).await {
+        Ok(codes) if codes.iter().all(|c| *c <= 2) => Ok(()),
+        Ok(codes) => Err(ctx.witness_failed(format!(
+            "witness subscription refused (SUBACK 0x{:02X})",
+            codes.first().copied().unwrap_or(0x80)
+        ))),
+        Err(Observation::TimedOut { .. }) => {
+            Err(ctx.witness_failed("witness subscription timed out".into()))
         }
+        Err(o) => Err(ctx.witness_failed(format!("witness subscription failed: {}", describe(&o)))),
+    }
+}
+
+/// The witness publishes at QoS 1 (bait, markers, cleanup); anything but an accepting PUBACK
+/// is `WitnessFailed`, saying which.
+async fn witness_publish(
+    ctx: &mut ProbeCtx<'_>,
+    w: &mut Lease,
+    topic: &str,
+    payload: Bytes,
+    retain: bool,
+) -> Result<(), Observation> {
+    match ctx
+        .publish(w, topic, payload, retain, Waiting::Witness)
+        .await
+    {
+        Ok(code) if iot_canary_core::evidence_rules::puback_ok(code) => Ok(()),
+        Ok(code) => {
+            Err(ctx.witness_failed(format!("witness publish refused (PUBACK 0x{code:02X})")))
+        }
+        Err(Observation::TimedOut { .. }) => {
+            Err(ctx.witness_failed("witness publish timed out".into()))
+        }
+        Err(o) => Err(ctx.witness_failed(format!("witness publish failed: {}", describe(&o)))),
     }
 }

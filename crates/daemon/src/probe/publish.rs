@@ -1,8 +1,16 @@
-//! `publish`: PUBLISH an inert, marked payload. With a witness subscribed to the topic, the
-//! witness's view is direct proof (even at QoS 0); without one the PUBACK code is.
+//! `publish`: PUBLISH an inert, marked payload. The PUBACK of a QoS 1 publish (matched by
+//! packet id) is the evidence; a witness subscribed to the topic adds `delivered` to an allowed
+//! one. A QoS 0 publish cannot be proven undelivered (AWS delivers QoS 0 "zero or more times"),
+//! so the canary follows it with the same message at QoS 1: authorization does not depend on
+//! QoS, and that copy's PUBACK is the explicit answer.
 
-use super::{ProbeCtx, puback_ok, witness_subscribe};
-use iot_canary_core::verdict::Observation;
+use std::time::Instant;
+
+use super::{ProbeCtx, marks, witness_subscribe};
+use crate::mqtt::Event;
+use crate::mqtt::pool::Lease;
+use iot_canary_core::evidence_rules::puback_ok;
+use iot_canary_core::verdict::{Observation, Waiting};
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
     let topic = ctx.canary.topic.clone().unwrap_or_default();
@@ -19,102 +27,68 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         witness = Some(w);
     }
     let obs = attempt(ctx, &topic, witness.as_mut()).await;
-    if let Some(mut w) = witness {
-        w.session().unsubscribe(&topic).await;
+    if let Some(w) = witness {
         w.release().await;
     }
     obs
 }
 
-async fn attempt(
-    ctx: &mut ProbeCtx<'_>,
-    topic: &str,
-    witness: Option<&mut super::Lease>,
-) -> Observation {
+async fn attempt(ctx: &mut ProbeCtx<'_>, topic: &str, witness: Option<&mut Lease>) -> Observation {
     let mut lease = match ctx.open(ctx.actor.client_id.clone(), true).await {
         Ok(l) => l,
         Err(o) => return o,
     };
-    let payload = ctx.payload("publish");
-    let qos = ctx.canary.qos;
-    let obs = match ctx.publish(&mut lease, topic, payload, qos, false).await {
+    let from = ctx.seq + 1;
+    if ctx.canary.qos == 0 {
+        let payload = ctx.mark("publish").bytes();
+        if let Err(o) = ctx
+            .send(&mut lease, topic, payload, 0, false, Waiting::Puback)
+            .await
+        {
+            lease.release().await;
+            return o;
+        }
+        ctx.note("QoS 0 proves no absence: sending the same message at QoS 1 for an answer");
+    }
+    let obs = match ctx
+        .publish_under_test(&mut lease, topic, "publish", false)
+        .await
+    {
         Err(o) => o,
-        Ok(Some(code)) if !puback_ok(code) => Observation::Puback { code },
-        Ok(ack) => match witness {
-            None => Observation::Puback {
-                code: ack.unwrap_or(0),
-            },
-            Some(w) => {
-                let until = ctx.grace_deadline();
-                match ctx.wait_nonce(w, until).await {
-                    Ok(true) => {
-                        ctx.note("the witness received the canary's publish");
-                        Observation::Delivered
-                    }
-                    Ok(false) => not_seen(ctx, &mut lease, w, topic, ack).await,
-                    Err(_) => Observation::WitnessFailed,
-                }
-            }
+        Ok(code) if !puback_ok(code) => Observation::Puback { code },
+        Ok(code) => match witness {
+            None => Observation::Puback { code },
+            Some(w) => seen_by_witness(ctx, w, from)
+                .await
+                .unwrap_or(Observation::Puback { code }),
         },
     };
     lease.release().await;
     obs
 }
 
-/// The witness did not see the canary's message: prove the topic routes (the witness's own
-/// later marker arrives) before calling it not delivered; a 3.1.1 close is the other answer.
-async fn not_seen(
-    ctx: &mut ProbeCtx<'_>,
-    canary: &mut super::Lease,
-    w: &mut super::Lease,
-    topic: &str,
-    ack: Option<u8>,
-) -> Observation {
-    if let Some(o) = canary_closed_or(ctx, canary).await {
-        return o;
-    }
-    if let Some(code) = ack {
-        // Acknowledged but not routed: the broker accepted it, which is access.
-        ctx.note("PUBACK accepted but the witness did not see the message");
-        return Observation::Puback { code };
-    }
-    let marker_nonce = format!("{}-marker", ctx.nonce);
-    let payload = bytes::Bytes::from(format!(
-        r#"{{"iot_canary":true,"kind":"marker","nonce":"{marker_nonce}"}}"#
-    ));
-    ctx.note("witness publishes a marker to prove the topic routes");
-    match ctx.publish(w, topic, payload, 1, false).await {
-        Ok(Some(c)) if puback_ok(c) => {}
-        _ => return Observation::WitnessFailed,
-    }
-    let saved = std::mem::replace(&mut ctx.nonce, marker_nonce);
+/// Whether the witness received one of this probe's publishes (from sequence `from` on)
+/// within the grace: `Delivered`, else `None` (the accepted PUBACK already decides).
+async fn seen_by_witness(ctx: &mut ProbeCtx<'_>, w: &mut Lease, from: u32) -> Option<Observation> {
     let until = ctx.grace_deadline();
-    let seen_marker = ctx.wait_nonce(w, until).await;
-    ctx.nonce = saved;
-    match seen_marker {
-        Ok(true) => Observation::NotDelivered,
-        _ => Observation::WitnessFailed,
-    }
-}
-
-/// If the canary's connection has closed (5: DISCONNECT, 3.1.1: socket close), that is the
-/// observation.
-async fn canary_closed_or(
-    ctx: &mut ProbeCtx<'_>,
-    canary: &mut super::Lease,
-) -> Option<Observation> {
-    let now = std::time::Instant::now();
-    match ctx
-        .wait_for(
-            canary,
-            iot_canary_core::verdict::Waiting::Puback,
-            now,
-            |_| None::<()>,
-        )
-        .await
-    {
-        Err(Observation::TimedOut { .. }) => None,
-        Err(o) => Some(o),
-        Ok(()) => None,
+    let nonce = ctx.nonce.clone();
+    let seen = w
+        .session()
+        .wait_for(until, |_, ev| match ev {
+            Event::Publish { payload, .. } if marks::is(payload, &nonce, "publish", from) => {
+                Some(Instant::now())
+            }
+            _ => None,
+        })
+        .await;
+    match seen {
+        crate::mqtt::Wait::Got(_) => {
+            ctx.note("the witness received the canary's publish");
+            Some(Observation::Delivered)
+        }
+        _ => {
+            ctx.note("PUBACK accepted; the witness did not see the message within the grace");
+            None
+        }
     }
 }

@@ -1,12 +1,16 @@
 //! `shadow-get` / `shadow-update` / `shadow-delete` over the reserved MQTT topics. The request
-//! PUBLISH's PUBACK (5) or socket close (3.1.1) is the evidence; a shadow service answer on
-//! `.../accepted|rejected` is direct proof of access. Updates only delete a canary-owned key
-//! (`null`), and deletes default to the named shadow `iot-canary`, so a hole harms no device.
+//! PUBLISH's PUBACK (5, matched by packet id) or socket close (3.1.1) is the evidence; on
+//! MQTT 5 the shadow service's answer carrying the probe's `clientToken` is parsed: accepted or
+//! rejected 404 passed authorization, 401/403 is the shadow service's denial, 429/500 prove
+//! nothing (docs/evidence-rules.md, H1–H4). Updates only delete a canary-owned key (`null`),
+//! and deletes default to the named shadow `iot-canary`, so a hole harms no device.
 
 use bytes::Bytes;
 
-use super::{ProbeCtx, puback_ok};
-use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction};
+use super::{ProbeCtx, marks};
+use crate::mqtt::{Event, Wait};
+use iot_canary_core::evidence_rules::{is_granted, is_throttle, puback_ok};
+use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Waiting};
 
 pub const DELETE_DEFAULT_SHADOW: &str = "iot-canary";
 
@@ -36,49 +40,103 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         Err(o) => return o,
     };
     // 3.1.1 would close the socket on a refused response subscription, which would hide the
-    // request's own answer; only MQTT 5 listens for the shadow service's reply.
+    // request's own answer; only MQTT 5 listens for the shadow service's reply. That
+    // subscription is auxiliary: its refusal (or a DISCONNECT while waiting for it) is not
+    // the answer to the request.
     let mut listening = false;
-    if ctx.canary.mqtt_version == MqttVersion::V5 {
-        match ctx.subscribe(&mut lease, &responses).await {
-            Ok(c) if c <= 2 => listening = true,
-            Ok(_) => ctx.note("response subscription refused; judging by PUBACK"),
+    if ctx.version() == MqttVersion::V5 {
+        match ctx
+            .subscribe(&mut lease, &[&responses], Waiting::Auxiliary)
+            .await
+        {
+            Ok(codes) if is_granted(codes[0]) => listening = true,
+            Ok(codes) => ctx.note(format!(
+                "response subscription refused (SUBACK 0x{:02X}); judging by the PUBACK",
+                codes[0]
+            )),
             Err(o) => {
                 lease.release().await;
                 return o;
             }
         }
     }
-    let token = ctx.nonce.clone();
+    let obs = request_once(ctx, &mut lease, &request, op, listening).await;
+    let obs = match obs {
+        // The shadow service's own throttling: one more try after the backoff.
+        Observation::ShadowAnswer {
+            accepted: false,
+            code: Some(429),
+        } if ctx.backoff().await => request_once(ctx, &mut lease, &request, op, listening).await,
+        Observation::Puback { code } if is_throttle(code) && ctx.backoff().await => {
+            request_once(ctx, &mut lease, &request, op, listening).await
+        }
+        other => other,
+    };
+    if listening {
+        ctx.forget(&mut lease, &responses).await;
+    }
+    lease.release().await;
+    obs
+}
+
+async fn request_once(
+    ctx: &mut ProbeCtx<'_>,
+    lease: &mut crate::mqtt::pool::Lease,
+    request: &str,
+    op: &str,
+    listening: bool,
+) -> Observation {
+    ctx.seq += 1;
+    let token = format!("{}-{}", ctx.nonce, ctx.seq);
     let body = match op {
         "update" => format!(
             r#"{{"state":{{"reported":{{"iot_canary_probe":null}}}},"clientToken":"{token}"}}"#
         ),
         _ => format!(r#"{{"clientToken":"{token}"}}"#),
     };
-    let obs = match ctx
-        .publish(&mut lease, &request, Bytes::from(body), 1, false)
+    let code = match ctx
+        .publish(lease, request, Bytes::from(body), false, Waiting::Puback)
         .await
     {
-        Err(o) => o,
-        Ok(code) => {
-            let code = code.unwrap_or(0);
-            if puback_ok(code) && listening {
-                let until = ctx.grace_deadline();
-                match ctx.wait_nonce(&mut lease, until).await {
-                    Ok(true) => {
-                        ctx.note("the shadow service answered the request");
-                        Observation::Delivered
-                    }
-                    _ => Observation::Puback { code },
-                }
-            } else {
-                Observation::Puback { code }
-            }
-        }
+        Err(o) => return o,
+        Ok(code) => code,
     };
-    if listening {
-        lease.session().unsubscribe(&responses).await;
+    if !(puback_ok(code) && listening) {
+        return Observation::Puback { code };
     }
-    lease.release().await;
-    obs
+    let until = ctx.grace_deadline();
+    let accepted = format!("{request}/accepted");
+    let rejected = format!("{request}/rejected");
+    let answer = lease
+        .session()
+        .wait_for(until, |_, ev| match ev {
+            Event::Publish { topic, payload, .. }
+                if marks::client_token(payload).as_deref() == Some(token.as_str()) =>
+            {
+                if *topic == accepted {
+                    Some((true, None))
+                } else if *topic == rejected {
+                    Some((false, marks::rejected_code(payload)))
+                } else {
+                    None
+                }
+            }
+            _ => None,
+        })
+        .await;
+    match answer {
+        Wait::Got((accepted, code)) => {
+            let obs = Observation::ShadowAnswer { accepted, code };
+            ctx.note(format!(
+                "the shadow service answered: {}",
+                iot_canary_core::evidence::describe(&obs)
+            ));
+            obs
+        }
+        // The PUBACK already accepted the request.
+        Wait::TimedOut | Wait::Closed { .. } => {
+            ctx.note("no answer from the shadow service within the grace; judging by the PUBACK");
+            Observation::Puback { code }
+        }
+    }
 }

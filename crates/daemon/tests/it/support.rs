@@ -66,14 +66,14 @@ pub fn assert_bait_delivered(recv: &serde_json::Value) {
         steps.iter().any(|s| s["what"]
             .as_str()
             .unwrap_or("")
-            .contains("received the nonce")),
+            .contains("the canary received the bait")),
         "{recv:#}"
     );
 }
 
 /// A `denied` verdict rests on the right evidence: over 3.1.1 (which only closes the socket) a
-/// later control's confirmation, over 5 an explicit refusal code or an undelivered bait.
-/// Returns whether a confirmation step is present.
+/// repeated close and a later control's confirmation, over 5 an explicit refusal code or a
+/// proven absence of the bait. Returns whether a confirmation step is present.
 pub fn assert_denial_evidence(r: &CanaryReport, v311: bool) -> bool {
     use iot_canary_core::verdict::Observation;
     let confirmed = r
@@ -82,18 +82,17 @@ pub fn assert_denial_evidence(r: &CanaryReport, v311: bool) -> bool {
         .iter()
         .any(|s| s.what.starts_with("denial confirmed"));
     let obs = &r.evidence.observation;
+    assert!(
+        iot_canary_testkit::verdicts::denial_is_evidenced(r),
+        "{}: {obs:?}",
+        r.canary
+    );
     if v311 {
-        assert!(confirmed, "{}: {obs:?}", r.canary);
-    } else {
-        let explicit = matches!(
-            obs,
-            Observation::Connack { code: 0x87 }
-                | Observation::Suback { code: 0x87 }
-                | Observation::Puback { code: 0x87 }
-                | Observation::ServerDisconnect { code: 0x87, .. }
-                | Observation::NotDelivered
+        assert!(
+            confirmed && matches!(obs, Observation::ClosedWithoutAck { repeated: true, .. }),
+            "{}: {obs:?}",
+            r.canary
         );
-        assert!(explicit, "{}: {obs:?}", r.canary);
     }
     confirmed
 }
