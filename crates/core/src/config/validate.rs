@@ -304,6 +304,28 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         }
     }
 
+    // Retain probes on one topic would each find the other's retained message and, never
+    // overwriting what they did not set, stay inconclusive.
+    let mut retain_topics: BTreeMap<&str, &str> = BTreeMap::new();
+    for (i, c) in canaries.iter().enumerate() {
+        if c.action != ProbeAction::Retain {
+            continue;
+        }
+        let Some(topic) = c.topic.as_deref() else {
+            continue;
+        };
+        if let Some(first) = retain_topics.insert(topic, c.name.as_str()) {
+            is.list.push(loc.issue(
+                canary_spans[i].clone(),
+                "topic",
+                format!(
+                    "retain canaries `{first}` and `{}` both probe `{topic}`: each would find the other's retained message and, never overwriting a message it did not set, stay inconclusive; give each its own topic",
+                    c.name
+                ),
+            ));
+        }
+    }
+
     for (span, message) in collisions(&client_ids) {
         is.list.push(loc.issue(span, "client_id", message));
     }

@@ -1,0 +1,170 @@
+//! The two field reports of the honesty issue, reproduced: through a network where one client's
+//! two connections see the same message about a second apart (a per-connection latency relay
+//! between the daemon and the lab: the canary identity's connections 1.5 s slower than the
+//! witness's), (1) a canary whose identity really can receive a forbidden topic through a
+//! wildcard was reported `denied`, hiding the breach, and (2) a working receive control was
+//! reported `denied`. Both must now be `allowed`; a receive canary the policy really refuses
+//! behind the same wildcard subscription must be `denied` only with its proof (markers before
+//! and after the bait, then the grace), in MQTT 5 and 3.1.1.
+
+use std::time::Duration;
+
+use iot_canary_core::verdict::{Expect, Observation, ProbeAction, Standing, Verdict};
+use iot_canary_testkit::config::{Pace, ops_dev};
+use iot_canary_testkit::lab;
+use iot_canary_testkit::net::addr_of;
+use iot_canary_testkit::relay::{self, Delay};
+use iot_canary_testkit::scenario::{DEV, OPS, Scenario};
+use iot_canary_testkit::verdicts::denial_is_evidenced;
+
+use crate::support::{daemon_with_keys, parse, round};
+
+/// dev may subscribe to every device's topics through a wildcard and receive its own lamp's
+/// and (the hole) other-lamp's, but not third-lamp's.
+const WILDCARD_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/dev-*"},
+ {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/*"},
+ {"Effect":"Allow","Action":["iot:Receive","iot:Publish"],"Resource":["arn:aws:iot:us-east-1:123456789012:topic/devices/dev-lamp/*","arn:aws:iot:us-east-1:123456789012:topic/devices/other-lamp/*"]}]}"#;
+
+/// How much later the canary identity's connections see everything.
+const CANARY_LATENCY: Duration = Duration::from_millis(1500);
+
+const SUB_OWN: &str = r#"
+[[canary]]
+name = "sub-own-v{n}"
+identity = "dev"
+action = "subscribe"
+topic_filter = "devices/dev-lamp/#"
+expect = "allow"
+mqtt_version = "{v}"
+"#;
+
+const RECV_OWN: &str = r#"
+[[canary]]
+name = "recv-own-v{n}"
+identity = "dev"
+action = "receive"
+topic = "devices/dev-lamp/telemetry"
+witness = "ops"
+expect = "allow"
+mqtt_version = "{v}"
+"#;
+
+const RECV_WILDCARD: &str = r#"
+[[canary]]
+name = "recv-wildcard-hole-v{n}"
+identity = "dev"
+action = "receive"
+topic = "devices/other-lamp/telemetry"
+topic_filter = "devices/+/telemetry"
+witness = "ops"
+mqtt_version = "{v}"
+
+[[canary]]
+name = "recv-wildcard-tight-v{n}"
+identity = "dev"
+action = "receive"
+topic = "devices/third-lamp/telemetry"
+topic_filter = "devices/+/telemetry"
+witness = "ops"
+mqtt_version = "{v}"
+"#;
+
+/// `tables` for MQTT 5 and 3.1.1, in one round through the latency relay.
+async fn round_through_latency(tables: &[&str]) -> Vec<iot_canary_daemon::daemon::CanaryReport> {
+    let scenario = Scenario::fixture("dev-lamp")
+        .policy("Dev", WILDCARD_POLICY)
+        .thing("third-lamp", "ops");
+    let lab = lab::start_plain(&scenario).await;
+    // The witness (ops) is near; the canary identity (dev) is 1.5 s away from the broker.
+    let dev_key = DEV.0.to_string();
+    let relay = relay::latency(addr_of(&lab.endpoints.mqtt), move |line| {
+        if line.contains(&dev_key) {
+            Delay {
+                up: Duration::ZERO,
+                down: CANARY_LATENCY,
+            }
+        } else {
+            Delay::default()
+        }
+    })
+    .await;
+    let pace = Pace {
+        timeout: "30s",
+        connect_interval: "1s",
+        delivery_grace: "1s",
+    };
+    let mut text = ops_dev(&relay, "", pace);
+    for v in ["5", "3.1.1"] {
+        for t in tables {
+            text.push_str(&t.replace("{v}", v).replace("{n}", &v.replace('.', "")));
+        }
+    }
+    let d = daemon_with_keys(parse("field.toml", &text), &[("ops", OPS), ("dev", DEV)]);
+    let reports = round(&d).await;
+    d.pool.close_all().await;
+    lab.shutdown().await;
+    reports
+}
+
+fn assert_verdict(
+    reports: &[iot_canary_daemon::daemon::CanaryReport],
+    prefix: &str,
+    want: (Verdict, Standing),
+) {
+    let table = iot_canary_core::report::table(reports);
+    let rs: Vec<_> = reports
+        .iter()
+        .filter(|r| r.canary.starts_with(prefix))
+        .collect();
+    assert_eq!(rs.len(), 2, "{prefix}\n{table}");
+    for r in rs {
+        assert_eq!((r.verdict, r.standing), want, "{}\n{table}", r.canary);
+        match r.verdict {
+            Verdict::Allowed if r.action == ProbeAction::Receive => {
+                assert_eq!(
+                    r.evidence.observation,
+                    Observation::Delivered,
+                    "{}",
+                    r.canary
+                )
+            }
+            Verdict::Denied if r.expect == Expect::Deny => {
+                assert!(denial_is_evidenced(r), "{}: {:?}", r.canary, r.evidence);
+                assert!(
+                    matches!(r.evidence.observation, Observation::NotDelivered { proof } if proof.grace_ms >= 1000),
+                    "{}: {:?}",
+                    r.canary,
+                    r.evidence.observation
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Field report 1: the breach through the wildcard must not read as `denied`; the policy's
+/// real refusal behind the same subscription is `denied` with its proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_does_not_hide_a_breach_through_a_wildcard() {
+    let reports = round_through_latency(&[SUB_OWN, RECV_WILDCARD]).await;
+    assert_verdict(
+        &reports,
+        "recv-wildcard-hole",
+        (Verdict::Allowed, Standing::Breach),
+    );
+    assert_verdict(
+        &reports,
+        "recv-wildcard-tight",
+        (Verdict::Denied, Standing::Ok),
+    );
+    assert_verdict(&reports, "sub-own", (Verdict::Allowed, Standing::Ok));
+}
+
+/// Field report 2: a working receive control must not read as `denied` (control failed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn latency_does_not_fail_a_working_receive_control() {
+    let reports = round_through_latency(&[SUB_OWN, RECV_OWN]).await;
+    assert_verdict(&reports, "recv-own", (Verdict::Allowed, Standing::Ok));
+    assert_verdict(&reports, "sub-own", (Verdict::Allowed, Standing::Ok));
+}
