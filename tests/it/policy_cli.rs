@@ -124,24 +124,26 @@ fn bad_file_exits_3_naming_file_line_and_key() {
     assert_contains(&stderr, &["typo.toml:6:", "acton"]);
     assert!(stdout.is_empty(), "no cases run when a file is bad");
 
-    // A bad policy document inside the file: the policy key, its line and the JSON path.
-    let g = policy_fixture("badjson.toml");
-    let (code, _, stderr) = policy("test", &[&g]);
-    assert_eq!(code, Some(3), "{stderr}");
-    assert_contains(
-        &stderr,
-        &[
-            "badjson.toml:4:",
-            "policies.P",
-            "$.Statement[0].Condition.StringLikes",
-        ],
-    );
-
     let missing = policy_fixture("missing.toml");
     assert!(!missing.exists());
-    let (code, _, stderr) = policy("test", &[&missing]);
-    assert_eq!(code, Some(3));
-    assert!(stderr.contains("missing.toml"));
+    // Each bad file alone: exit 3, and what the error must name.
+    let cases: [(PathBuf, &[&str]); 2] = [
+        // A bad policy document inside the file: the policy key, its line and the JSON path.
+        (
+            policy_fixture("badjson.toml"),
+            &[
+                "badjson.toml:4:",
+                "policies.P",
+                "$.Statement[0].Condition.StringLikes",
+            ],
+        ),
+        (missing, &["missing.toml"]),
+    ];
+    for (file, parts) in cases {
+        let (code, _, stderr) = policy("test", &[&file]);
+        assert_eq!(code, Some(3), "{stderr}");
+        assert_contains(&stderr, parts);
+    }
 }
 
 #[test]
