@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::realism::Realism;
 use crate::scenario::LoadedScenario;
 use iot_canary_policy::{Policy, PolicySet};
 
@@ -136,6 +137,7 @@ struct World {
     credentials: HashMap<String, IssuedCredentials>,
     propagation_delay: Duration,
     faults: Faults,
+    realism: Arc<Realism>,
 }
 
 /// Shared lab state (one per running lab, behind `Arc`).
@@ -163,6 +165,7 @@ pub fn cognito_identity_id(region: &str, identity_pool_id: &str, username: &str)
 impl LabState {
     pub fn new(loaded: LoadedScenario) -> LabState {
         let sc = &loaded.scenario;
+        let realism = Arc::new(loaded.realism.clone());
         let policies = loaded
             .policies
             .iter()
@@ -233,6 +236,7 @@ impl LabState {
                 credentials,
                 propagation_delay: Duration::ZERO,
                 faults: Faults::default(),
+                realism,
             }),
         }
     }
@@ -489,6 +493,18 @@ impl LabState {
 
     pub fn set_faults(&self, faults: Faults) {
         self.write().faults = faults;
+    }
+
+    // --- realism -------------------------------------------------------------------------
+
+    /// The realism settings in force (sessions read them per event, so changes apply to
+    /// connections already open).
+    pub fn realism(&self) -> Arc<Realism> {
+        self.read().realism.clone()
+    }
+
+    pub fn set_realism(&self, realism: Realism) {
+        self.write().realism = Arc::new(realism);
     }
 }
 
