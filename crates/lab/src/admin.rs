@@ -266,18 +266,26 @@ struct ClientBody {
 /// MQTT 5 DISCONNECT 0x8E Session taken over).
 async fn take_over(State(a): State<Admin>, Json(b): Json<ClientBody>) -> Response {
     if b.reason.is_some() {
-        return err(StatusCode::BAD_REQUEST, "a takeover always sends 0x8E; no `reason`");
+        return err(
+            StatusCode::BAD_REQUEST,
+            "a takeover always sends 0x8E; no `reason`",
+        );
     }
     if a.broker.take_over(&b.client_id) {
         Json(json!({ "taken_over": b.client_id })).into_response()
     } else {
-        err(StatusCode::NOT_FOUND, format!("no connection holds client id `{}`", b.client_id))
+        err(
+            StatusCode::NOT_FOUND,
+            format!("no connection holds client id `{}`", b.client_id),
+        )
     }
 }
 
 /// The server ends `client_id`'s connection (3.1.1 close; MQTT 5 DISCONNECT `reason`).
 async fn disconnect(State(a): State<Admin>, Json(b): Json<ClientBody>) -> Response {
-    let code = b.reason.unwrap_or(crate::broker::decide::ADMINISTRATIVE_ACTION);
+    let code = b
+        .reason
+        .unwrap_or(crate::broker::decide::ADMINISTRATIVE_ACTION);
     if !realism::spec::DISCONNECT_CODES.contains(&code) {
         return err(
             StatusCode::BAD_REQUEST,
@@ -290,7 +298,10 @@ async fn disconnect(State(a): State<Admin>, Json(b): Json<ClientBody>) -> Respon
             .count(realism::Applied::ServerDisconnect);
         Json(json!({ "disconnected": b.client_id, "reason": code })).into_response()
     } else {
-        err(StatusCode::NOT_FOUND, format!("no connection holds client id `{}`", b.client_id))
+        err(
+            StatusCode::NOT_FOUND,
+            format!("no connection holds client id `{}`", b.client_id),
+        )
     }
 }
 

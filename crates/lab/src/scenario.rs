@@ -555,7 +555,12 @@ policies = ["P"]
         .unwrap();
         assert_eq!(l.realism.profile, crate::realism::Profile::Aws);
         assert_eq!((l.realism.seed, l.realism.qos0_drop), (3, 0.25));
-        assert!(parse(OK, "s.toml", Path::new(".")).unwrap().realism.is_off());
+        assert!(
+            parse(OK, "s.toml", Path::new("."))
+                .unwrap()
+                .realism
+                .is_off()
+        );
         let e = err(&format!("{OK}[realism]\nseed = 1\nlate_ack = 2.0\n"));
         assert_eq!((e.key.as_str(), e.line), ("realism.late_ack", 12), "{e}");
         let e = err(&format!("{OK}[realism]\nactivation_delay = \"soon\"\n"));

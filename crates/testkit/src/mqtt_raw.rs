@@ -132,8 +132,7 @@ fn encode(version: Mqtt, out: Out<'_>) -> Vec<u8> {
                 Out::PubAck(pkid) => v4::Packet::PubAck(v4::PubAck::new(pkid)),
                 Out::PingReq => v4::Packet::PingReq,
             };
-            p.write(&mut buf, usize::MAX)
-                .map_err(|e| format!("{e:?}"))
+            p.write(&mut buf, usize::MAX).map_err(|e| format!("{e:?}"))
         }
         Mqtt::V5 => {
             let p = match out {
@@ -265,7 +264,10 @@ impl Raw {
         creds: (&str, &str),
         client_id: &str,
     ) -> Raw {
-        assert!(lab.ca_pem.is_none(), "the raw client speaks to plain (ws://) labs");
+        assert!(
+            lab.ca_pem.is_none(),
+            "the raw client speaks to plain (ws://) labs"
+        );
         let url = presign_now(&lab.endpoints.mqtt, creds);
         let mut req = url.into_client_request().expect("a websocket request");
         req.headers_mut().insert(
@@ -324,7 +326,11 @@ impl Raw {
         client_id: &str,
     ) -> Raw {
         let mut raw = Raw::connect(lab, version, creds, client_id).await;
-        assert_eq!(raw.next().await.pkt, Pkt::ConnAck(0), "CONNACK for {client_id}");
+        assert_eq!(
+            raw.next().await.pkt,
+            Pkt::ConnAck(0),
+            "CONNACK for {client_id}"
+        );
         raw
     }
 
@@ -398,7 +404,11 @@ impl Raw {
             if stop(&g.pkt) {
                 return (before, g);
             }
-            assert_ne!(g.pkt, Pkt::Closed, "closed before the awaited packet: {before:?}");
+            assert_ne!(
+                g.pkt,
+                Pkt::Closed,
+                "closed before the awaited packet: {before:?}"
+            );
             before.push(g);
         }
     }

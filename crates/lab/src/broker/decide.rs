@@ -708,7 +708,11 @@ mod tests {
     fn too_many_filters_per_version() {
         let fs: Vec<FilterFacts> = (0..9).map(|i| filt(&format!("a/{i}"), true)).collect();
         let d = on_subscribe(V311, 3, &fs, false, Some(TooManyFilters::SubAck));
-        assert_eq!(d.actions, vec![Action::Close], "no SUBACK, the connection drops");
+        assert_eq!(
+            d.actions,
+            vec![Action::Close],
+            "no SUBACK, the connection drops"
+        );
         let d = on_subscribe(V5, 3, &fs, false, Some(TooManyFilters::SubAck));
         assert_eq!(
             d.actions,
@@ -754,7 +758,11 @@ mod tests {
         );
         let throttled = Some(PublishQuota::Throttled);
         let d = with(V311, 1, throttled);
-        assert_eq!((d.deliver, d.actions), (false, vec![]), "discarded, no PUBACK");
+        assert_eq!(
+            (d.deliver, d.actions),
+            (false, vec![]),
+            "discarded, no PUBACK"
+        );
         assert_eq!(
             with(V5, 1, throttled).actions,
             vec![Action::Send(Outbound::PubAck {

@@ -176,7 +176,10 @@ impl Broker {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut g = self.lock();
         let nth = {
-            let n = g.connects_by_client.entry(client_id.to_string()).or_default();
+            let n = g
+                .connects_by_client
+                .entry(client_id.to_string())
+                .or_default();
             *n += 1;
             *n - 1
         };

@@ -465,7 +465,8 @@ impl Session {
         };
         let checks_auth = topic_valid && before_auth.is_none();
         let publish_allowed = checks_auth && self.allowed(IotAction::Publish, &topic, &[]);
-        let retain_allowed = retain && checks_auth && self.allowed(IotAction::RetainPublish, &topic, &[]);
+        let retain_allowed =
+            retain && checks_auth && self.allowed(IotAction::RetainPublish, &topic, &[]);
         let retained_over_quota = retain && !r.is_off() && {
             let (count, has_one) = self.ctx.broker.retained_count(&topic);
             realism::decide::retained_over_quota(&r, payload.is_empty(), count, has_one)
@@ -492,7 +493,10 @@ impl Session {
             if retain {
                 self.ctx.broker.retain(&topic, payload.clone(), qos);
             }
-            self.ctx.broker.route(&topic, payload.clone(), qos, now).await;
+            self.ctx
+                .broker
+                .route(&topic, payload.clone(), qos, now)
+                .await;
             if let Some(st) = shadow::parse_topic(&topic) {
                 let epoch = self
                     .ctx
@@ -544,7 +548,10 @@ impl Session {
             .broker
             .admit_account_publish(now, r.account_publishes_per_second)
         {
-            self.ctx.broker.realism_stats.count(Applied::PublishThrottled);
+            self.ctx
+                .broker
+                .realism_stats
+                .count(Applied::PublishThrottled);
             return Some(decide::PublishQuota::Throttled);
         }
         None
@@ -582,9 +589,9 @@ impl Session {
         // Each new subscription starts matching after its activation delay (realism).
         let mut granted = Vec::with_capacity(d.granted.len());
         for (filter, qos) in &d.granted {
-            let delay = self
-                .conn_realism(&r)
-                .map_or(Duration::ZERO, |c| realism::decide::activation_delay(&r, &mut c.rng));
+            let delay = self.conn_realism(&r).map_or(Duration::ZERO, |c| {
+                realism::decide::activation_delay(&r, &mut c.rng)
+            });
             granted.push((filter.clone(), *qos, now + delay));
         }
         self.ctx.broker.subscribe(id, &granted);
@@ -606,7 +613,10 @@ impl Session {
         id: u64,
         filters: &[(String, u8)],
         now: Instant,
-    ) -> (Option<decide::TooManyFilters>, Vec<Option<decide::FilterQuota>>) {
+    ) -> (
+        Option<decide::TooManyFilters>,
+        Vec<Option<decide::FilterQuota>>,
+    ) {
         let none = vec![None; filters.len()];
         if r.is_off() {
             return (None, none);
@@ -630,9 +640,17 @@ impl Session {
             .zip(existing)
             .map(|(f, e)| realism::decide::FilterQuotaFacts { filter: f, new: !e })
             .collect();
-        let mut admits = || broker.admit_account_subscription(now, r.account_subscriptions_per_second);
+        let mut admits =
+            || broker.admit_account_subscription(now, r.account_subscriptions_per_second);
         let mut applied = Vec::new();
-        let quotas = realism::decide::subscribe_quotas(r, &mut c.rng, &facts, held, &mut admits, &mut applied);
+        let quotas = realism::decide::subscribe_quotas(
+            r,
+            &mut c.rng,
+            &facts,
+            held,
+            &mut admits,
+            &mut applied,
+        );
         for a in applied {
             broker.realism_stats.count(a);
         }

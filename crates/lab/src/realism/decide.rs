@@ -305,7 +305,11 @@ mod tests {
     fn off_shapes_nothing() {
         let now = Instant::now();
         let mut applied = vec![];
-        for p in [publish(0), publish(1), Outbound::PubAck { pkid: 1, code: 0 }] {
+        for p in [
+            publish(0),
+            publish(1),
+            Outbound::PubAck { pkid: 1, code: 0 },
+        ] {
             let out = shape_outbound(
                 &Realism::off(),
                 &mut rng(),
@@ -325,21 +329,46 @@ mod tests {
         let mut applied = vec![];
         let mut r = Realism::off();
         r.qos0_drop = 1.0;
-        let out = shape_outbound(&r, &mut rng(), &mut Shaping::default(), now, publish(0), &mut applied);
+        let out = shape_outbound(
+            &r,
+            &mut rng(),
+            &mut Shaping::default(),
+            now,
+            publish(0),
+            &mut applied,
+        );
         assert!(out.is_empty());
         r.qos0_drop = 0.0;
         r.qos0_duplicate = 1.0;
-        let out = shape_outbound(&r, &mut rng(), &mut Shaping::default(), now, publish(0), &mut applied);
+        let out = shape_outbound(
+            &r,
+            &mut rng(),
+            &mut Shaping::default(),
+            now,
+            publish(0),
+            &mut applied,
+        );
         assert_eq!(out.len(), 2);
         r.qos1_redelivery = 1.0;
         r.redelivery_delay = Spread::fixed(Duration::from_millis(300));
-        let out = shape_outbound(&r, &mut rng(), &mut Shaping::default(), now, publish(1), &mut applied);
+        let out = shape_outbound(
+            &r,
+            &mut rng(),
+            &mut Shaping::default(),
+            now,
+            publish(1),
+            &mut applied,
+        );
         assert_eq!(out.len(), 2);
         assert!(!out[0].fresh_pkid && out[1].fresh_pkid);
         assert_eq!(out[1].due, now + Duration::from_millis(300));
         assert_eq!(
             applied,
-            vec![Applied::Qos0Dropped, Applied::Qos0Duplicated, Applied::Qos1Redelivered]
+            vec![
+                Applied::Qos0Dropped,
+                Applied::Qos0Duplicated,
+                Applied::Qos1Redelivered
+            ]
         );
     }
 
@@ -360,7 +389,10 @@ mod tests {
         }
         r.late_ack = 1.0;
         r.late_ack_delay = Spread::fixed(Duration::from_secs(12));
-        let ack = Outbound::SubAck { pkid: 4, codes: vec![1] };
+        let ack = Outbound::SubAck {
+            pkid: 4,
+            codes: vec![1],
+        };
         let out = shape_outbound(&r, &mut g, &mut shaping, now, ack, &mut applied);
         assert_eq!(out[0].due, now + Duration::from_secs(12));
         assert!(applied.contains(&Applied::LateAck));
@@ -399,10 +431,22 @@ mod tests {
         r.subscriptions_per_connection = 2;
         r.topic_slashes = 7;
         let fs = [
-            FilterQuotaFacts { filter: "a", new: true },
-            FilterQuotaFacts { filter: "held", new: false },
-            FilterQuotaFacts { filter: "b", new: true },
-            FilterQuotaFacts { filter: "a/b/c/d/e/f/g/h/i", new: true },
+            FilterQuotaFacts {
+                filter: "a",
+                new: true,
+            },
+            FilterQuotaFacts {
+                filter: "held",
+                new: false,
+            },
+            FilterQuotaFacts {
+                filter: "b",
+                new: true,
+            },
+            FilterQuotaFacts {
+                filter: "a/b/c/d/e/f/g/h/i",
+                new: true,
+            },
         ];
         let mut admits = || true;
         let q = subscribe_quotas(&r, &mut rng(), &fs, 1, &mut admits, &mut vec![]);
@@ -427,13 +471,23 @@ mod tests {
     fn retained_rules() {
         let r = Realism::aws();
         assert!(publish_topic_error(&r, "$aws/things/x/shadow/update", true));
-        assert!(!publish_topic_error(&r, "$aws/things/x/shadow/update", false));
+        assert!(!publish_topic_error(
+            &r,
+            "$aws/things/x/shadow/update",
+            false
+        ));
         assert!(!publish_topic_error(&Realism::off(), "$aws/x", true));
         let mut small = Realism::off();
         small.max_retained = 2;
         assert!(retained_over_quota(&small, false, 2, false));
-        assert!(!retained_over_quota(&small, false, 2, true), "replacing takes no slot");
-        assert!(!retained_over_quota(&small, true, 2, false), "clearing is always allowed");
+        assert!(
+            !retained_over_quota(&small, false, 2, true),
+            "replacing takes no slot"
+        );
+        assert!(
+            !retained_over_quota(&small, true, 2, false),
+            "clearing is always allowed"
+        );
         assert!(!retained_over_quota(&small, false, 1, false));
     }
 
@@ -444,7 +498,9 @@ mod tests {
         r.shadow_rejection = 1.0;
         r.shadow_rejection_codes = vec![401, 403];
         let mut g = rng();
-        let codes: Vec<u16> = (0..50).filter_map(|_| shadow_rejection(&r, &mut g)).collect();
+        let codes: Vec<u16> = (0..50)
+            .filter_map(|_| shadow_rejection(&r, &mut g))
+            .collect();
         assert_eq!(codes.len(), 50);
         assert!(codes.contains(&401) && codes.contains(&403));
     }

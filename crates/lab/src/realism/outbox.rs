@@ -124,13 +124,20 @@ mod tests {
             hold_until: Some(t + w),
             ..Planned::now(t, ack(1))
         });
-        assert!(o.take_due(t).is_empty(), "held until something overtakes it");
+        assert!(
+            o.take_due(t).is_empty(),
+            "held until something overtakes it"
+        );
         o.push(Planned::now(t, ack(2)));
         assert_eq!(pkids(&o.take_due(t)), vec![2, 1]);
         o.push(Planned {
             hold_until: Some(t + w),
             ..Planned::now(t, ack(3))
         });
-        assert_eq!(pkids(&o.take_due(t + w)), vec![3], "the window ends the hold");
+        assert_eq!(
+            pkids(&o.take_due(t + w)),
+            vec![3],
+            "the window ends the hold"
+        );
     }
 }

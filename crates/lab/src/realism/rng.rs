@@ -44,7 +44,10 @@ impl ConnRng {
             lo
         } else {
             // Durations in a lab fit u64 nanoseconds (584 years).
-            let (lo, hi) = (lo.min(u64::MAX as u128) as u64, hi.min(u64::MAX as u128) as u64);
+            let (lo, hi) = (
+                lo.min(u64::MAX as u128) as u64,
+                hi.min(u64::MAX as u128) as u64,
+            );
             u128::from(self.0.random_range(lo..=hi))
         }
     }

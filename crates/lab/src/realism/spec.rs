@@ -6,8 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::{Value, json};
 
 use super::{Profile, Realism, Spread};
@@ -27,13 +27,16 @@ pub struct DurationText(pub Duration);
 impl<'de> Deserialize<'de> for DurationText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
-        parse_duration(&text).map(DurationText).map_err(de::Error::custom)
+        parse_duration(&text)
+            .map(DurationText)
+            .map_err(de::Error::custom)
     }
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("`{text}` is not a duration ({e}); write e.g. \"500ms\", \"2s\", \"24h\""))
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("`{text}` is not a duration ({e}); write e.g. \"500ms\", \"2s\", \"24h\"")
+    })
 }
 
 /// A random duration as written: `"1s"` (always 1 s) or `{ min, max, tail, tail_max }`.
@@ -63,9 +66,7 @@ impl<'de> Deserialize<'de> for SpreadText {
         impl<'de> Visitor<'de> for V {
             type Value = SpreadText;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(
-                    "a duration such as \"500ms\", or a table { min, max, tail, tail_max }",
-                )
+                f.write_str("a duration such as \"500ms\", or a table { min, max, tail, tail_max }")
             }
             fn visit_str<E: de::Error>(self, s: &str) -> Result<SpreadText, E> {
                 let d = parse_duration(s).map_err(E::custom)?;
@@ -159,7 +160,10 @@ fn spread(key: &str, s: Option<SpreadText>, into: &mut Spread) -> Result<(), Spe
         return Err(err(key, "min is greater than max"));
     }
     if !(0.0..=1.0).contains(&s.tail) {
-        return Err(err(key, format!("tail {} is not a probability (0 to 1)", s.tail)));
+        return Err(err(
+            key,
+            format!("tail {} is not a probability (0 to 1)", s.tail),
+        ));
     }
     let tail_max = match (s.tail > 0.0, s.tail_max) {
         (true, None) => return Err(err(key, "tail needs tail_max")),
@@ -186,29 +190,59 @@ impl RealismSpec {
     pub fn resolve(&self, current: &Realism) -> Result<Realism, SpecError> {
         let mut r = match &self.profile {
             Some(name) => Realism::of_profile(Profile::parse(name).ok_or_else(|| {
-                err("profile", format!("unknown profile `{name}` (off | aws | chaos)"))
+                err(
+                    "profile",
+                    format!("unknown profile `{name}` (off | aws | chaos)"),
+                )
             })?),
             None => current.clone(),
         };
         set(self.seed, &mut r.seed);
-        spread("activation_delay", self.activation_delay, &mut r.activation_delay)?;
-        spread("delivery_latency", self.delivery_latency, &mut r.delivery_latency)?;
+        spread(
+            "activation_delay",
+            self.activation_delay,
+            &mut r.activation_delay,
+        )?;
+        spread(
+            "delivery_latency",
+            self.delivery_latency,
+            &mut r.delivery_latency,
+        )?;
         set(self.delivery_jitter.map(|d| d.0), &mut r.delivery_jitter);
         probability("qos0_duplicate", self.qos0_duplicate, &mut r.qos0_duplicate)?;
         probability("qos0_drop", self.qos0_drop, &mut r.qos0_drop)?;
-        probability("qos1_redelivery", self.qos1_redelivery, &mut r.qos1_redelivery)?;
-        spread("redelivery_delay", self.redelivery_delay, &mut r.redelivery_delay)?;
+        probability(
+            "qos1_redelivery",
+            self.qos1_redelivery,
+            &mut r.qos1_redelivery,
+        )?;
+        spread(
+            "redelivery_delay",
+            self.redelivery_delay,
+            &mut r.redelivery_delay,
+        )?;
         probability("reorder", self.reorder, &mut r.reorder)?;
         set(self.reorder_window.map(|d| d.0), &mut r.reorder_window);
         probability("late_ack", self.late_ack, &mut r.late_ack)?;
         spread("late_ack_delay", self.late_ack_delay, &mut r.late_ack_delay)?;
-        probability("subscribe_throttle", self.subscribe_throttle, &mut r.subscribe_throttle)?;
-        set(self.account_publishes_per_second, &mut r.account_publishes_per_second);
+        probability(
+            "subscribe_throttle",
+            self.subscribe_throttle,
+            &mut r.subscribe_throttle,
+        )?;
+        set(
+            self.account_publishes_per_second,
+            &mut r.account_publishes_per_second,
+        );
         set(
             self.account_subscriptions_per_second,
             &mut r.account_subscriptions_per_second,
         );
-        probability("shadow_rejection", self.shadow_rejection, &mut r.shadow_rejection)?;
+        probability(
+            "shadow_rejection",
+            self.shadow_rejection,
+            &mut r.shadow_rejection,
+        )?;
         if let Some(codes) = &self.shadow_rejection_codes {
             if let Some(c) = codes.iter().find(|c| !SHADOW_CODES.contains(c)) {
                 return Err(err(
@@ -233,8 +267,16 @@ impl RealismSpec {
             }
             r.client_id_bytes = n;
         }
-        spread("connection_lifetime", self.connection_lifetime, &mut r.connection_lifetime)?;
-        probability("server_disconnect", self.server_disconnect, &mut r.server_disconnect)?;
+        spread(
+            "connection_lifetime",
+            self.connection_lifetime,
+            &mut r.connection_lifetime,
+        )?;
+        probability(
+            "server_disconnect",
+            self.server_disconnect,
+            &mut r.server_disconnect,
+        )?;
         spread(
             "server_disconnect_after",
             self.server_disconnect_after,
@@ -251,10 +293,16 @@ impl RealismSpec {
         }
         set(self.randomize_unconfirmed, &mut r.randomize_unconfirmed);
         if r.shadow_rejection > 0.0 && r.shadow_rejection_codes.is_empty() {
-            return Err(err("shadow_rejection_codes", "empty while shadow_rejection > 0"));
+            return Err(err(
+                "shadow_rejection_codes",
+                "empty while shadow_rejection > 0",
+            ));
         }
         if r.server_disconnect > 0.0 && r.server_disconnect_codes.is_empty() {
-            return Err(err("server_disconnect_codes", "empty while server_disconnect > 0"));
+            return Err(err(
+                "server_disconnect_codes",
+                "empty while server_disconnect > 0",
+            ));
         }
         Ok(r)
     }
@@ -356,23 +404,31 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let e = spec("qos0_drop = 1.5\n").resolve(&Realism::off()).unwrap_err();
+        let e = spec("qos0_drop = 1.5\n")
+            .resolve(&Realism::off())
+            .unwrap_err();
         assert_eq!(e.key, "qos0_drop");
         let e = spec("activation_delay = { min = \"2s\", max = \"1s\" }\n")
             .resolve(&Realism::off())
             .unwrap_err();
         assert_eq!(e.key, "activation_delay");
-        let e = spec("profile = \"nice\"\n").resolve(&Realism::off()).unwrap_err();
+        let e = spec("profile = \"nice\"\n")
+            .resolve(&Realism::off())
+            .unwrap_err();
         assert_eq!(e.key, "profile");
         let e = spec("shadow_rejection = 0.5\nshadow_rejection_codes = [418]\n")
             .resolve(&Realism::off())
             .unwrap_err();
         assert_eq!(e.key, "shadow_rejection_codes");
-        let e = spec("server_disconnect = 0.1\n").resolve(&Realism::off()).unwrap_err();
+        let e = spec("server_disconnect = 0.1\n")
+            .resolve(&Realism::off())
+            .unwrap_err();
         assert_eq!(e.key, "server_disconnect_codes");
         assert!(toml::from_str::<RealismSpec>("delivery_jitter = \"soon\"\n").is_err());
         assert!(toml::from_str::<RealismSpec>("jitter = \"1s\"\n").is_err());
-        assert!(toml::from_str::<RealismSpec>("late_ack_delay = { max = \"1s\", typo = 1 }\n").is_err());
+        assert!(
+            toml::from_str::<RealismSpec>("late_ack_delay = { max = \"1s\", typo = 1 }\n").is_err()
+        );
     }
 
     #[test]

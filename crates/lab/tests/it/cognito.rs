@@ -100,7 +100,8 @@ async fn guests_get_the_unauthenticated_role_scoped_down_by_cognito() {
     assert!(witness.publish("status/fleet", &n).await);
     assert!(g.received("status/fleet", &n, WAIT).await);
     // What stays tight for guests.
-    g.assert_subscriptions(&[], &["devices/alice-lamp/telemetry"]).await;
+    g.assert_subscriptions(&[], &["devices/alice-lamp/telemetry"])
+        .await;
     assert!(!g.publish("devices/alice-lamp/cmd", "x").await);
     assert!(
         !g.subscribe("$aws/things/alice-lamp/shadow/get/accepted")
