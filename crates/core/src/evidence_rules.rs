@@ -94,6 +94,8 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
         (_, Observation::UpgradeRejected { .. }) => Final(Inc(Reason::UpgradeRejected)),
         (_, Observation::TlsFailed) => Final(Inc(Reason::Tls)),
         (_, Observation::NetworkFailed) => Final(Inc(Reason::Network)),
+        (_, Observation::DnsFailed) => Final(Inc(Reason::Dns)),
+        (_, Observation::TcpRefused) => Final(Inc(Reason::TcpRefused)),
         (_, Observation::TimedOut { .. }) => Final(Inc(Reason::Timeout)),
         (_, Observation::Aborted) => Final(Inc(Reason::Aborted)),
         (_, Observation::WitnessFailed { .. }) => Final(Inc(Reason::WitnessFailed)),

@@ -29,7 +29,7 @@ const WAITING: [Waiting; 8] = [
 /// double as the flags of a delivery proof).
 fn observation(kind: u8, code: u8, wait: u8) -> Observation {
     let waiting_for = WAITING[usize::from(wait) % WAITING.len()];
-    match kind % 20 {
+    match kind % 22 {
         0 => Observation::CredentialsUnavailable,
         1 => Observation::UpgradeRejected {
             status: 400 + u16::from(code),
@@ -72,6 +72,8 @@ fn observation(kind: u8, code: u8, wait: u8) -> Observation {
         16 => Observation::RetainedSeen,
         17 => Observation::RetainedNotSeen,
         18 => Observation::RetainedInUse,
+        19 => Observation::DnsFailed,
+        20 => Observation::TcpRefused,
         _ => Observation::Unexpected {
             detail: format!("0x{code:02X}"),
         },

@@ -150,6 +150,14 @@ fn rules() -> Vec<Row> {
             Final(I(Reason::Timeout)),
         ),
         row("T6", BOTH, ALL, vec![O::Aborted], Final(I(Reason::Aborted))),
+        row("T9", BOTH, ALL, vec![O::DnsFailed], Final(I(Reason::Dns))),
+        row(
+            "T10",
+            BOTH,
+            ALL,
+            vec![O::TcpRefused],
+            Final(I(Reason::TcpRefused)),
+        ),
         row(
             "T7",
             BOTH,

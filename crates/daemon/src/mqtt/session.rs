@@ -35,8 +35,15 @@ pub enum CloseCause {
     /// The websocket upgrade got an HTTP error status.
     UpgradeRejected(u16),
     Tls,
-    /// Could not reach the endpoint, or the transport failed before the websocket upgrade
-    /// completed (refused, unreachable, DNS, a reset during the handshake).
+    /// The endpoint's host name did not resolve.
+    Dns,
+    /// TCP connection refused: nothing listens at the endpoint's address and port.
+    TcpRefused,
+    /// The TCP connect or the TLS/websocket handshake did not finish in time (a stalled
+    /// endpoint), or the socket stopped taking writes.
+    Timeout,
+    /// Could not reach the endpoint for another reason (unreachable host or network), or the
+    /// transport failed before the websocket upgrade completed (a reset during the handshake).
     Network,
     /// The established connection was closed by the peer without an MQTT answer (only after
     /// the upgrade, when the CONNECT or a request had been written).
@@ -58,6 +65,9 @@ impl std::fmt::Display for CloseCause {
             }
             CloseCause::Tls => f.write_str("TLS failure"),
             CloseCause::Network => f.write_str("network failure"),
+            CloseCause::Dns => f.write_str("the endpoint's host name did not resolve"),
+            CloseCause::TcpRefused => f.write_str("TCP connection refused"),
+            CloseCause::Timeout => f.write_str("the transport stalled"),
             CloseCause::PeerClosed => f.write_str("closed by the server without an answer"),
             CloseCause::ServerDisconnect(code) => write!(f, "server DISCONNECT 0x{code:02X}"),
             CloseCause::Credentials => f.write_str("no credentials to sign with"),
@@ -704,7 +714,7 @@ impl EventLoop for rumqttc::v5::EventLoop {
             E::Io(io) => pre_upgrade(io_cause(io)),
             E::Websocket(w) => ws_cause(w),
             E::Tls(_) => CloseCause::Tls,
-            E::Timeout(_) => CloseCause::Network,
+            E::Timeout(_) => CloseCause::Timeout,
             other => CloseCause::Protocol(short(other)),
         })
     }
@@ -733,7 +743,7 @@ impl EventLoop for rumqttc::EventLoop {
             E::Io(io) => pre_upgrade(io_cause(io)),
             E::Websocket(w) => ws_cause(w),
             E::Tls(_) => CloseCause::Tls,
-            E::NetworkTimeout | E::FlushTimeout => CloseCause::Network,
+            E::NetworkTimeout | E::FlushTimeout => CloseCause::Timeout,
             other => CloseCause::Protocol(short(other)),
         })
     }
@@ -836,22 +846,35 @@ fn short(e: &dyn std::fmt::Display) -> String {
     e.to_string().chars().take(120).collect()
 }
 
-fn io_cause(e: &std::io::Error) -> CloseCause {
+/// What a socket error says about the endpoint (pure): the causes an operator acts on
+/// differently — a name that does not resolve, a port nobody listens on, a TLS failure, a
+/// stall — kept apart from a connection the peer closed.
+pub fn io_cause(e: &std::io::Error) -> CloseCause {
     use std::io::ErrorKind as K;
     if is_tls(e) {
         return CloseCause::Tls;
     }
+    if is_dns(e) {
+        return CloseCause::Dns;
+    }
     match e.kind() {
-        K::ConnectionRefused
-        | K::NotFound
-        | K::AddrNotAvailable
-        | K::HostUnreachable
-        | K::NetworkUnreachable => CloseCause::Network,
+        K::ConnectionRefused => CloseCause::TcpRefused,
+        K::TimedOut => CloseCause::Timeout,
         K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
             CloseCause::PeerClosed
         }
         _ => CloseCause::Network,
     }
+}
+
+/// A failed name lookup. std reports getaddrinfo failures as an uncategorized error (no
+/// `ErrorKind` to match on stable Rust) whose text starts with this phrase; rumqttc reports a
+/// name that resolved to no address as `InvalidInput` with the second one.
+fn is_dns(e: &std::io::Error) -> bool {
+    let text = e.to_string();
+    text.starts_with("failed to lookup address information")
+        || (e.kind() == std::io::ErrorKind::InvalidInput
+            && text.contains("could not resolve to any address"))
 }
 
 fn is_tls(e: &std::io::Error) -> bool {
