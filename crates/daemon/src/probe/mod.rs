@@ -32,6 +32,11 @@ pub use marks::Mark;
 /// (AWS's quotas are per second).
 const THROTTLE_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How long a wait for a marker or the bait lasts before another one is published: a fresh
+/// subscription may not be active yet (AWS's delay after SUBACK), and whichever copy arrives
+/// first proves liveness — no blanket sleep.
+pub(super) const MARKER_RETRY: Duration = Duration::from_millis(250);
+
 /// An identity as a probe uses it: who, and how to sign.
 #[derive(Clone)]
 pub struct Actor {

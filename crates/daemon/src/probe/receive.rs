@@ -18,15 +18,12 @@
 
 use std::time::{Duration, Instant};
 
-use super::{ProbeCtx, marks, subscribe, witness_publish, witness_subscribe};
+use super::{MARKER_RETRY, ProbeCtx, marks, subscribe, witness_publish, witness_subscribe};
 use crate::mqtt::pool::Lease;
 use crate::mqtt::{Event, Wait};
 use iot_canary_core::config::Marker;
 use iot_canary_core::evidence_rules::is_granted;
 use iot_canary_core::verdict::{DeliveryProof, Observation, Waiting};
-
-/// How long a step waits for a marker or the bait before publishing another one.
-const RETRY: Duration = Duration::from_millis(250);
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
     let topic = ctx.canary.topic.clone().unwrap_or_default();
@@ -211,7 +208,7 @@ async fn bait(
         if let Err(o) = witness_publish(ctx, w, topic, payload, false).await {
             return o;
         }
-        let until = (Instant::now() + RETRY).min(ctx.deadline);
+        let until = (Instant::now() + MARKER_RETRY).min(ctx.deadline);
         let nonce = ctx.nonce.clone();
         let witness_saw = w.session().wait_for(until, |_, ev| match ev {
             Event::Publish { payload, .. } if marks::is(payload, &nonce, "bait", 0) => Some(()),
@@ -277,7 +274,7 @@ enum Step {
     Failed(Observation),
 }
 
-/// Publishes markers (from the witness, every [`RETRY`]) until the canary receives one of
+/// Publishes markers (from the witness, every [`MARKER_RETRY`]) until the canary receives one of
 /// them: `Ok(false)` at the deadline.
 async fn markers_until_seen(
     ctx: &mut ProbeCtx<'_>,
@@ -291,7 +288,7 @@ async fn markers_until_seen(
         witness_publish(ctx, w, &marker.topic, payload, false)
             .await
             .map_err(Step::Failed)?;
-        let until = (Instant::now() + RETRY).min(ctx.deadline);
+        let until = (Instant::now() + MARKER_RETRY).min(ctx.deadline);
         match canary_sees(ctx, canary, until, from).await {
             Wait::Got(Seen::Marker) => return Ok(true),
             Wait::Got(Seen::Bait) => return Err(Step::Delivered),

@@ -4,8 +4,8 @@
 //! A1–A3):
 //!
 //! 1. the witness subscribes to the topic (a fresh subscription gets what is retained there)
-//!    and publishes a marker to it; what arrives retained before the marker plus the grace is
-//!    what the topic holds;
+//!    and publishes markers to it until one arrives (the subscription may not be active yet);
+//!    what arrives retained before the marker plus the grace is what the topic holds;
 //! 2. a retained message the canary did not set: the canary publishes *without* the retain
 //!    flag — a refusal proves the retained publish refused too (it needs `iot:Publish`), an
 //!    accepted one leaves the verdict `retained_in_use`; nothing is overwritten;
@@ -17,7 +17,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::{ProbeCtx, marks, witness_publish, witness_subscribe};
+use super::{MARKER_RETRY, ProbeCtx, marks, witness_publish, witness_subscribe};
 use crate::mqtt::pool::Lease;
 use crate::mqtt::{Event, Wait};
 use iot_canary_core::evidence_rules::puback_ok;
@@ -62,9 +62,10 @@ async fn retained_seen(
     w: &mut Lease,
     topic: &str,
 ) -> Result<Vec<Bytes>, Observation> {
-    let mark = ctx.mark("retain-check");
-    let (nonce, seq) = (mark.nonce.clone(), mark.seq);
-    witness_publish(ctx, w, topic, mark.bytes(), false).await?;
+    // Under AWS's activation delay a fresh subscription may miss the first markers: publish
+    // one every `MARKER_RETRY` until the witness receives one (any of them).
+    let from = ctx.seq + 1;
+    let nonce = ctx.nonce.clone();
     let mut retained = Vec::new();
     let mut collect = |ev: &Event| -> bool {
         match ev {
@@ -76,15 +77,24 @@ async fn retained_seen(
                 retained.push(payload.clone());
                 false
             }
-            Event::Publish { payload, .. } => marks::is(payload, &nonce, "retain-check", seq),
+            Event::Publish { payload, .. } => marks::is(payload, &nonce, "retain-check", from),
             _ => false,
         }
     };
     let deadline = ctx.deadline;
-    let seen_marker = w
-        .session()
-        .wait_for(deadline, |_, ev| collect(ev).then_some(()))
-        .await;
+    let seen_marker = loop {
+        let mark = ctx.mark("retain-check");
+        witness_publish(ctx, w, topic, mark.bytes(), false).await?;
+        let until = (Instant::now() + MARKER_RETRY).min(deadline);
+        match w
+            .session()
+            .wait_for(until, |_, ev| collect(ev).then_some(()))
+            .await
+        {
+            Wait::TimedOut if Instant::now() < deadline => continue,
+            other => break other,
+        }
+    };
     match seen_marker {
         Wait::Got(()) => {}
         Wait::TimedOut => {

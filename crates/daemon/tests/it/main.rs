@@ -13,5 +13,6 @@ mod matrix;
 mod metrics_load;
 mod probes;
 mod providers;
+mod realism_knobs;
 mod run;
 mod support;
