@@ -784,6 +784,35 @@ fn nothing_is_denied_without_refusal_or_proof() {
     }
 }
 
+/// Every rule id tested here (classification rows and the pairing rules X1–X8).
+fn tested_ids() -> std::collections::BTreeSet<&'static str> {
+    let mut tested: std::collections::BTreeSet<&str> = rules().iter().map(|r| r.id).collect();
+    tested.extend(["X1", "X2", "X3", "X4", "X5", "X6", "X7", "X8"]);
+    tested
+}
+
+/// The README's verdict table (its `rules` column) cites every tested rule, and only those.
+#[test]
+fn the_readme_verdict_table_cites_every_rule() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+    let readme =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let table = readme
+        .split("| what the probe saw | verdict | rules |")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{}: no verdict table", path.display()));
+    let cited: std::collections::BTreeSet<String> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .filter_map(|l| l.trim_end_matches('|').rsplit('|').next())
+        .flat_map(|cell| cell.split_whitespace().map(str::to_string))
+        .collect();
+    let tested: std::collections::BTreeSet<String> =
+        tested_ids().into_iter().map(str::to_string).collect();
+    assert_eq!(cited, tested, "rule ids in {} vs tested", path.display());
+}
+
 /// docs/evidence-rules.md has a row for every rule id tested here, and no others.
 #[test]
 fn the_published_table_lists_every_rule() {
@@ -801,8 +830,7 @@ fn the_published_table_lists_every_rule() {
                 && id.len() > 1
         })
         .collect();
-    let mut tested: std::collections::BTreeSet<&str> = rules().iter().map(|r| r.id).collect();
-    tested.extend(["X1", "X2", "X3", "X4", "X5", "X6", "X7", "X8"]);
+    let tested = tested_ids();
     assert_eq!(
         documented,
         tested,

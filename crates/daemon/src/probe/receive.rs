@@ -16,7 +16,7 @@
 //! The canary receiving the bait at any point is the breach (or the control's success).
 //! Every step is one round trip when the broker is quick, so this costs no blanket sleep.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::{MARKER_RETRY, ProbeCtx, marks, subscribe, witness_publish, witness_subscribe};
 use crate::mqtt::pool::Lease;
