@@ -27,6 +27,7 @@ mod daemon_service;
 mod deploy_cloudformation;
 mod deploy_rules;
 mod deploy_systemd;
+mod docs_reference;
 mod identity_boto3;
 mod lab_cli;
 mod lab_python;
