@@ -336,3 +336,32 @@ fn the_json_schema_accepts_every_shipped_config_and_refuses_wrong_shapes() {
         assert!(!errors.is_empty(), "the schema accepts {f}");
     }
 }
+
+/// Every inconclusive reason the verdicts can carry is explained in the runbook (with what to
+/// do) and named in the blind alert's rule, so a new reason cannot ship undocumented.
+#[test]
+fn every_inconclusive_reason_is_in_the_runbook_and_the_alert_rules() {
+    let runbook = std::fs::read_to_string(repo("docs/runbook.md")).unwrap();
+    let blind = &runbook[runbook.find("## IotCanaryBlind").expect("blind section")..];
+    let rules = std::fs::read_to_string(repo("deploy/prometheus/iot-canary-rules.yml")).unwrap();
+    let rule: String = rules[rules.find("alert: IotCanaryBlind").expect("blind rule")..]
+        .lines()
+        .skip(1)
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let named: std::collections::BTreeSet<&str> = rule
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .collect();
+    for r in iot_canary_core::verdict::Reason::ALL {
+        let name = r.as_str();
+        assert!(
+            blind.contains(&format!("| `{name}` |")),
+            "docs/runbook.md does not explain `{name}`"
+        );
+        assert!(
+            named.contains(name),
+            "the IotCanaryBlind rule's comment does not name `{name}`: {rule}"
+        );
+    }
+}
