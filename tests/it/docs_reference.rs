@@ -2,8 +2,10 @@
 //! exactly (rewrite it with `IOT_CANARY_BLESS_DOCS=1 cargo test -p iot-canary --test it
 //! docs_reference`); every `iot-canary <command> --flag` the docs and the README show exists
 //! (the runbook once told people to run `simulate --policies`, which did not); and
-//! docs/canaries.schema.json accepts every shipped config (the repo's canaries.toml, the core's
-//! valid fixtures, every `init` template) and refuses the fixtures whose shape is wrong.
+//! docs/schemas/canaries.schema.json accepts every shipped config (the repo's canaries.toml, the
+//! core's valid fixtures, every `init` template) and refuses the fixtures whose shape is wrong;
+//! the JSON reports of `demo --once`, `simulate`, `policy test` and `audit` match
+//! docs/schemas/report.schema.json (docs/reports.md).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -237,16 +239,17 @@ schema = json.load(open(sys.argv[1]))
 jsonschema.Draft202012Validator.check_schema(schema)
 v = jsonschema.Draft202012Validator(schema)
 for f in sys.argv[2:]:
-    errs = list(v.iter_errors(tomllib.load(open(f, "rb"))))
+    doc = tomllib.load(open(f, "rb")) if f.endswith(".toml") else json.load(open(f))
+    errs = list(v.iter_errors(doc))
     print(json.dumps({"file": f, "errors": [e.message[:200] for e in errs]}))
 "#;
 
-/// file -> the schema's complaints.
-fn schema_errors(files: &[std::path::PathBuf]) -> BTreeMap<String, Vec<String>> {
+/// file (TOML or JSON) -> the complaints of docs/schemas/`schema`.
+fn schema_errors(schema: &str, files: &[std::path::PathBuf]) -> BTreeMap<String, Vec<String>> {
     let out = std::process::Command::new(tools::python())
         .arg("-c")
         .arg(VALIDATE)
-        .arg(repo("docs/canaries.schema.json"))
+        .arg(repo(&format!("docs/schemas/{schema}")))
         .args(files)
         .output()
         .expect("the test venv's python (bash scripts/test-deps.sh)");
@@ -298,17 +301,17 @@ fn the_json_schema_accepts_every_shipped_config_and_refuses_wrong_shapes() {
         let st = std::process::Command::new(BIN)
             .args(["init", "--kind", kind, "-o"])
             .arg(&p)
-            .status()
+            .output()
             .unwrap();
-        assert!(st.success(), "init --kind {kind}");
+        assert!(st.status.success(), "init --kind {kind}: {st:?}");
         shipped.push(p);
     }
-    let found = schema_errors(&shipped);
+    let found = schema_errors("canaries.schema.json", &shipped);
     assert_eq!(found.len(), shipped.len());
     for (f, errors) in &found {
         assert!(
             errors.is_empty(),
-            "{f} does not match docs/canaries.schema.json: {errors:?}"
+            "{f} does not match docs/schemas/canaries.schema.json: {errors:?}"
         );
     }
 
@@ -332,7 +335,7 @@ fn the_json_schema_accepts_every_shipped_config_and_refuses_wrong_shapes() {
     .iter()
     .map(|n| invalid.join(format!("{n}.toml")))
     .collect();
-    for (f, errors) in schema_errors(&wrong) {
+    for (f, errors) in schema_errors("canaries.schema.json", &wrong) {
         assert!(!errors.is_empty(), "the schema accepts {f}");
     }
 }
@@ -364,4 +367,101 @@ fn every_inconclusive_reason_is_in_the_runbook_and_the_alert_rules() {
             "the IotCanaryBlind rule's comment does not name `{name}`: {rule}"
         );
     }
+}
+
+/// The report of each JSON-reporting command, written by the binary, matches the documented
+/// envelope (one shape, `schema_version` first; before, `simulate` printed a bare array and
+/// `policy test` a third shape).
+#[test]
+fn every_json_report_matches_the_report_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = std::fs::read_dir(repo("examples/policy-tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("an example policy");
+    let policy = policy.to_str().unwrap();
+    let tests = repo("examples/policy-tests/cognito-owners.toml");
+    let runs: [(&str, Vec<&str>); 4] = [
+        (
+            "demo",
+            vec![
+                "demo",
+                "--once",
+                "--format",
+                "json",
+                "--listen",
+                "127.0.0.1:0",
+            ],
+        ),
+        (
+            "simulate",
+            vec![
+                "simulate",
+                "-c",
+                "canaries.toml",
+                "--lab-scenario",
+                "crates/lab/src/demo/scenario.toml",
+                "--format",
+                "json",
+            ],
+        ),
+        (
+            "policy test",
+            vec![
+                "policy",
+                "test",
+                tests.to_str().unwrap(),
+                "--format",
+                "json",
+            ],
+        ),
+        ("audit", vec!["audit", policy, "--format", "json"]),
+    ];
+    let mut files = Vec::new();
+    for (command, args) in &runs {
+        let out = std::process::Command::new(BIN)
+            .args(args)
+            .current_dir(repo(""))
+            .env("TMPDIR", dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0..=2)),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: not JSON: {e}"));
+        assert_eq!(v["command"], *command);
+        assert_eq!(v["exit_code"], out.status.code().unwrap());
+        let f = dir
+            .path()
+            .join(format!("{}.json", command.replace(' ', "-")));
+        std::fs::write(&f, &out.stdout).unwrap();
+        files.push(f);
+    }
+    for (f, errors) in schema_errors("report.schema.json", &files) {
+        assert!(
+            errors.is_empty(),
+            "{f} does not match docs/schemas/report.schema.json: {errors:?}"
+        );
+    }
+    // The schema is not vacuous: a report without its version, or a blind row without its
+    // reason, is refused.
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&files[0]).unwrap()).unwrap();
+    v.as_object_mut().unwrap().remove("schema_version");
+    v["results"][0]["verdict"] = "inconclusive".into();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, v.to_string()).unwrap();
+    let errors = &schema_errors("report.schema.json", &[bad])
+        .into_values()
+        .next()
+        .unwrap();
+    assert!(
+        errors.iter().any(|e| e.contains("schema_version")),
+        "{errors:?}"
+    );
+    assert!(errors.iter().any(|e| e.contains("reason")), "{errors:?}");
 }
