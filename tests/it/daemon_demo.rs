@@ -257,3 +257,43 @@ async fn a_reader_that_goes_away_ends_demo_quietly_and_cleans_up() {
     }
     assert!(left.is_empty(), "temp files left behind: {left:?}");
 }
+
+/// `--log-format json`: every stderr line is one JSON object (the CLI's own messages included),
+/// and the verdict events carry the level a log filter needs: the hole at ERROR, the tight
+/// canaries at INFO (was: breaches at INFO, plain lines mixed into the stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_logs_pure_json_with_breaches_at_error() {
+    let run = run_bin(
+        &[
+            "--log-format",
+            "json",
+            "demo",
+            "--once",
+            "--format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &repo(""),
+        &[],
+    )
+    .await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let events: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a non-JSON line in the JSON log ({e}): {l}"))
+        })
+        .collect();
+    let verdicts: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["message"] == "verdict")
+        .collect();
+    assert_eq!(verdicts.len(), 30, "{}", run.stderr);
+    for v in verdicts {
+        let want = if v["canary"] == HOLE { "ERROR" } else { "INFO" };
+        assert_eq!(v["level"], want, "{v}");
+    }
+}
