@@ -232,7 +232,10 @@ fn no_mode_leaks_a_secret() {
         let mut line = String::new();
         assert!(err.read_line(&mut line).unwrap() > 0, "run exited:\n{logs}");
         logs.push_str(&line);
-        if let Some(rest) = line.split("metrics on ").nth(1) {
+        // JSON log mode: the CLI's own messages are JSON lines too.
+        let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        let message = event["message"].as_str().unwrap_or_default();
+        if let Some(rest) = message.split("metrics on ").nth(1) {
             break rest.trim().trim_end_matches("/metrics").to_string();
         }
     };
