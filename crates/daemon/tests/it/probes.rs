@@ -254,3 +254,114 @@ async fn expired_credentials_are_inconclusive_credentials() {
     assert_eq!(report::exit_of(&reports), Exit::Blind);
     lab.shutdown().await;
 }
+
+/// A retain control on a topic that already holds a device's retained message: the probe
+/// publishes without the retain flag, reports `retained_in_use`, and the device's message is
+/// still there afterwards (A3: a retain probe never destroys a retained message it did not
+/// set), in MQTT 5 and 3.1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retain_never_overwrites_a_foreign_retained_message() {
+    use iot_canary_testkit::mqtt::{self as client, Ev, Mqtt};
+    let lab = lab::start_plain(&Scenario::fixture("dev-lamp")).await;
+    let device = b"{\"on\":true}";
+    let topics = [
+        "devices/dev-lamp/state-dev-v5",
+        "devices/dev-lamp/state-dev-v311",
+    ];
+    let mut seed = client::connect(&lab, Mqtt::V5, OPS, "ops-device")
+        .connected()
+        .await;
+    for topic in topics {
+        seed.publish(topic, 1, true, device).await;
+        while !matches!(seed.next().await, Ev::PubAck(_, 0)) {}
+    }
+    let pace = Pace {
+        timeout: "8s",
+        connect_interval: "1s",
+        delivery_grace: "700ms",
+    };
+    let text = ops_dev(&lab.endpoints.mqtt, "", pace)
+        + &dev_lamp_canaries("5", &["retain-own"])
+        + &dev_lamp_canaries("3.1.1", &["retain-own"]);
+    let d = daemon_with_keys(parse("retain.toml", &text), &[("ops", OPS), ("dev", DEV)]);
+    let reports = round(&d).await;
+    assert_eq!(reports.len(), 2, "{}", show(&reports));
+    for r in &reports {
+        assert_eq!(
+            r.verdict,
+            Verdict::Inconclusive(Reason::RetainedInUse),
+            "{}",
+            show(&reports)
+        );
+        assert!(
+            r.evidence
+                .steps
+                .iter()
+                .any(|s| s.what.contains("will not be overwritten")),
+            "{}: {:?}",
+            r.canary,
+            r.evidence.steps
+        );
+    }
+    d.pool.close_all().await;
+    for (i, topic) in topics.into_iter().enumerate() {
+        let mut look = client::connect(&lab, Mqtt::V5, OPS, &format!("ops-look-{i}"))
+            .connected()
+            .await;
+        look.subscribed(topic, 1).await;
+        let (t, payload, retain) = look.next_publish().await;
+        assert_eq!(
+            (t.as_str(), payload.as_slice(), retain),
+            (topic, &device[..], true)
+        );
+    }
+    lab.shutdown().await;
+}
+
+/// The documented `${iot:ClientId}` trap (aws-iot-authz.md): a policy that scopes Subscribe to
+/// `devices/${iot:ClientId}/*` lets a client that connects as `+` subscribe to every device's
+/// topics. The config accepts `+` as a client id (AWS does), and the canary trying it sees the
+/// breach; the same identity's own-device control stays allowed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plus_client_id_finds_the_client_id_variable_trap() {
+    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/*"},
+ {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/${iot:ClientId}/*"}]}"#;
+    let lab = lab::start_plain(&Scenario::fixture("dev-lamp").policy("Dev", POLICY)).await;
+    let pace = Pace {
+        timeout: "8s",
+        connect_interval: "1s",
+        delivery_grace: "700ms",
+    };
+    let text = ops_dev(&lab.endpoints.mqtt, "", pace)
+        + r#"
+[[canary]]
+name = "plus-reads-every-device"
+identity = "dev"
+action = "subscribe"
+client_id = "+"
+topic_filter = "devices/+/telemetry"
+
+[[canary]]
+name = "own-device"
+identity = "dev"
+action = "subscribe"
+client_id = "dev-lamp"
+topic_filter = "devices/dev-lamp/telemetry"
+expect = "allow"
+"#;
+    let d = daemon_with_keys(parse("plus.toml", &text), &[("ops", OPS), ("dev", DEV)]);
+    let reports = round(&d).await;
+    let by = |name: &str| reports.iter().find(|r| r.canary == name).unwrap();
+    let plus = by("plus-reads-every-device");
+    assert_eq!(
+        (plus.verdict, plus.standing),
+        (Verdict::Allowed, Standing::Breach),
+        "{}",
+        show(&reports)
+    );
+    assert_eq!(plus.evidence.client_id, "+");
+    assert_eq!(by("own-device").verdict, Verdict::Allowed);
+    d.pool.close_all().await;
+    lab.shutdown().await;
+}
