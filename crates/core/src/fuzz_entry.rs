@@ -14,16 +14,7 @@ use crate::verdict::{
     Waiting,
 };
 
-const WAITING: [Waiting; 8] = [
-    Waiting::Credentials,
-    Waiting::Connack,
-    Waiting::Suback,
-    Waiting::Puback,
-    Waiting::Auxiliary,
-    Waiting::Delivery,
-    Waiting::Marker,
-    Waiting::Witness,
-];
+const WAITING: [Waiting; 8] = Waiting::ALL;
 
 /// Decodes one observation from three bytes: a kind, a code and what was awaited (whose bits
 /// double as the flags of a delivery proof).

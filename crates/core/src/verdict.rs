@@ -303,6 +303,17 @@ pub enum Waiting {
 }
 
 impl Waiting {
+    pub const ALL: [Waiting; 8] = [
+        Waiting::Credentials,
+        Waiting::Connack,
+        Waiting::Suback,
+        Waiting::Puback,
+        Waiting::Auxiliary,
+        Waiting::Delivery,
+        Waiting::Marker,
+        Waiting::Witness,
+    ];
+
     /// What was awaited, as a phrase for evidence sentences.
     pub const fn phrase(self) -> &'static str {
         match self {

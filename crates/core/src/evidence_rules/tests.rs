@@ -22,16 +22,7 @@ const NOT_CONNECT: &[ProbeAction] = &[
 ];
 const PUBLISHING: &[ProbeAction] = &[A::Publish, A::ShadowGet, A::ShadowUpdate, A::ShadowDelete];
 const SUBSCRIBING: &[ProbeAction] = &[A::Subscribe, A::Receive];
-const WAITS: [Waiting; 8] = [
-    Waiting::Credentials,
-    Waiting::Connack,
-    Waiting::Suback,
-    Waiting::Puback,
-    Waiting::Auxiliary,
-    Waiting::Delivery,
-    Waiting::Marker,
-    Waiting::Witness,
-];
+const WAITS: [Waiting; 8] = Waiting::ALL;
 
 struct Row {
     id: &'static str,

@@ -55,15 +55,8 @@ fn server_bytes(data: &[u8]) {
 
 /// The observations a probe could record from this packet.
 fn observations(i: &Incoming) -> Vec<Observation> {
-    let waits = [
-        Waiting::Connack,
-        Waiting::Suback,
-        Waiting::Puback,
-        Waiting::Auxiliary,
-        Waiting::Delivery,
-        Waiting::Marker,
-        Waiting::Witness,
-    ];
+    // Every wait but for credentials (a packet arrived, so the connection exists).
+    let waits = &Waiting::ALL[1..];
     match i {
         Incoming::Connack(code) => vec![Observation::Connack { code: *code }],
         // A SUBACK must carry one code per filter; an empty one is a protocol error.
@@ -74,8 +67,8 @@ fn observations(i: &Incoming) -> Vec<Observation> {
             .collect(),
         Incoming::Puback { code, .. } => vec![Observation::Puback { code: *code }],
         Incoming::Disconnect(code) => waits
-            .into_iter()
-            .map(|w| Observation::ServerDisconnect {
+            .iter()
+            .map(|&w| Observation::ServerDisconnect {
                 code: *code,
                 waiting_for: w,
             })
