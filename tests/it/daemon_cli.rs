@@ -79,7 +79,7 @@ async fn iot_canary(s: &Setup, args: &[&str]) -> Run {
 fn json_names(run: &Run) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", run.stdout, run.stderr));
-    v["canaries"]
+    v["results"]
         .as_array()
         .unwrap()
         .iter()

@@ -38,7 +38,7 @@ async fn demo_once_finds_exactly_the_wildcard_hole() {
     assert_eq!(v["exit_code"], 1);
 
     let cfg = iot_canary_core::config::load(&repo("canaries.toml")).unwrap();
-    let reports = v["canaries"].as_array().unwrap();
+    let reports = v["results"].as_array().unwrap();
     let names: Vec<&str> = reports
         .iter()
         .map(|r| r["canary"].as_str().unwrap())

@@ -17,6 +17,9 @@
 
 mod alert_alertmanager;
 mod audit_cli;
+mod cli_check;
+mod cli_gate;
+mod cli_transport;
 mod daemon_cli;
 mod daemon_demo;
 mod daemon_once_alerts;
