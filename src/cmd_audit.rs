@@ -97,7 +97,6 @@ pub struct AuditArgs {
     pub fail_on: FailOn,
 }
 
-
 fn label(p: &Path) -> String {
     let s = p.display().to_string();
     s.strip_prefix("./").map(str::to_owned).unwrap_or(s)

@@ -115,7 +115,10 @@ fn files_and_policies(cfg: &Config, f: &mut Findings) {
                     None => None,
                     Some(SessionPolicy::Inline(t)) => Some(Ok(t.clone())),
                     Some(SessionPolicy::File(p)) => Some(std::fs::read_to_string(p).map_err(|e| {
-                        format!("{at}, `session_policy_file` `{}` cannot be read: {e}", p.display())
+                        format!(
+                            "{at}, `session_policy_file` `{}` cannot be read: {e}",
+                            p.display()
+                        )
                     })),
                 };
                 match template {
@@ -124,10 +127,12 @@ fn files_and_policies(cfg: &Config, f: &mut Findings) {
                     Some(Ok(t)) => {
                         let doc = expand_session_policy(&t, &a.session_name, &a.role_arn);
                         match iot_canary_policy::Policy::parse(&id.name, &doc) {
-                            Err(e) => f
-                                .errors
-                                .push(format!("{at}: the session policy is not a valid policy: {e}")),
-                            Ok(p) => unknown_actions(&format!("{at}: session policy"), &p, &mut f.errors),
+                            Err(e) => f.errors.push(format!(
+                                "{at}: the session policy is not a valid policy: {e}"
+                            )),
+                            Ok(p) => {
+                                unknown_actions(&format!("{at}: session policy"), &p, &mut f.errors)
+                            }
                         }
                     }
                 }
@@ -139,7 +144,9 @@ fn files_and_policies(cfg: &Config, f: &mut Findings) {
 
 fn unknown_actions(label: &str, p: &iot_canary_policy::Policy, into: &mut Vec<String>) {
     for (statement, action, hint) in iot_canary_policy::actions::unknown_actions(p) {
-        let hint = hint.map(|h| format!(" (did you mean {h}?)")).unwrap_or_default();
+        let hint = hint
+            .map(|h| format!(" (did you mean {h}?)"))
+            .unwrap_or_default();
         into.push(format!(
             "{label}, statement {statement}: `{action}` is not an AWS action, so the statement grants or denies nothing through it{hint}"
         ));
@@ -197,13 +204,18 @@ fn connect_policies(cfg: &Config, scenario: Option<&Path>, f: &mut Findings) {
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
     let ids = sim::identities_from_scenario(cfg, &loaded, now, &read);
     let mut checked = 0;
-    for (c, r) in cfg.canaries.iter().zip(sim::simulate(&cfg.canaries, &ids, now)) {
+    for (c, r) in cfg
+        .canaries
+        .iter()
+        .zip(sim::simulate(&cfg.canaries, &ids, now))
+    {
         if c.action == ProbeAction::Connect && c.expect == Expect::Deny {
             continue;
         }
         let Some(connect) = r.checks.first() else {
             if let Some(why) = &r.reason {
-                f.notes.push(format!("canary `{}`: cannot tell: {why}", c.name));
+                f.notes
+                    .push(format!("canary `{}`: cannot tell: {why}", c.name));
             }
             continue;
         };

@@ -316,7 +316,9 @@ pub fn once(a: OnceArgs) -> Exit {
             Err(Some(e)) => anyhow::bail!(e),
         }
         if run.incomplete {
-            out::warn("interrupted: the report is incomplete (unfinished probes are inconclusive(aborted))");
+            out::warn(
+                "interrupted: the report is incomplete (unfinished probes are inconclusive(aborted))",
+            );
         }
         Ok(exit)
     };

@@ -57,7 +57,9 @@ pub fn policy(c: PolicyCommand) -> Exit {
 /// Warnings for action names no AWS service has (`iot:Publsh`): such an Allow grants nothing.
 fn warn_unknown_actions(label: &str, policy: &iot_canary_policy::Policy) {
     for (statement, action, hint) in iot_canary_policy::actions::unknown_actions(policy) {
-        let hint = hint.map(|h| format!(" (did you mean {h}?)")).unwrap_or_default();
+        let hint = hint
+            .map(|h| format!(" (did you mean {h}?)"))
+            .unwrap_or_default();
         out::warn(format_args!(
             "{label}: statement {statement}: `{action}` is not an AWS action, so the statement grants or denies nothing through it{hint}"
         ));
@@ -107,7 +109,15 @@ fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
         "disagree": outcomes.len() - agree,
     });
     let run = RunInfo::offline("policy test", started);
-    print_results(format, &run, exit, &summary, &outcomes, testfile::render_table).unwrap_or(exit)
+    print_results(
+        format,
+        &run,
+        exit,
+        &summary,
+        &outcomes,
+        testfile::render_table,
+    )
+    .unwrap_or(exit)
 }
 
 /// Prints results as `table` renders them or as the JSON envelope; a closed stdout ends

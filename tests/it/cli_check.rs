@@ -62,7 +62,10 @@ async fn offline_checks_catch_what_would_only_fail_at_run_time() {
             "secret_access_key_env = \"OPS_SECRET\"",
             "secret_access_key_file = \"missing-secret\"",
         )
-        .replace("access_key_id_env = \"DEV_KEY\"", "access_key_id_env = \"UNSET_KEY\"")
+        .replace(
+            "access_key_id_env = \"DEV_KEY\"",
+            "access_key_id_env = \"UNSET_KEY\"",
+        )
         + r#"
 [[identity]]
 name = "role"
@@ -139,7 +142,12 @@ expect = "allow"
             "note: client ids against Connect policies: cannot tell without the policies",
         ],
     );
-    let run = check(dir.path(), &["-c", cfg, "--lab-scenario", sc.to_str().unwrap()], &[]).await;
+    let run = check(
+        dir.path(),
+        &["-c", cfg, "--lab-scenario", sc.to_str().unwrap()],
+        &[],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert_contains(
         &run.stdout,
@@ -157,7 +165,8 @@ expect = "allow"
 async fn check_credentials_asks_sts_who_every_identity_is() {
     let dir = tempfile::tempdir().unwrap();
     let lab = lab::start_tls(&scenario(), dir.path()).await;
-    let text = config(&lab, "dev-${run}-${canary}", "") + &static_identity("forged", "FORGED")
+    let text = config(&lab, "dev-${run}-${canary}", "")
+        + &static_identity("forged", "FORGED")
         + "\n[[canary]]\nname = \"forged-own\"\nidentity = \"forged\"\naction = \"subscribe\"\ntopic_filter = \"devices/dev-lamp/#\"\nexpect = \"allow\"\n";
     let cfg = write_file(dir.path(), "canaries.toml", &text);
     // Static keys that were never valid: until now `check --credentials` called them ok.

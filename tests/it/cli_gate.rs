@@ -12,7 +12,9 @@ use iot_canary_testkit::lab;
 use iot_canary_testkit::net::Silent;
 use iot_canary_testkit::process::Proc;
 use iot_canary_testkit::scenario::Scenario;
-use iot_canary_testkit::{HOLE, WAIT, assert_contains, fixture_with, policy, report_canary, write_file};
+use iot_canary_testkit::{
+    HOLE, WAIT, assert_contains, fixture_with, policy, report_canary, write_file,
+};
 
 use crate::support::{BIN, run_bin};
 
@@ -76,7 +78,13 @@ async fn nothing_selected_or_an_unwritable_output_is_exit_3_before_any_probe() {
         (&["check", "-c", none], &["none.toml: no [[canary]]"]),
         (&["run", "-c", none], &["none.toml: no [[canary]]"]),
         (
-            &["once", "-c", full, "--output", "/nonexistent-dir/report.json"],
+            &[
+                "once",
+                "-c",
+                full,
+                "--output",
+                "/nonexistent-dir/report.json",
+            ],
             &["--output /nonexistent-dir/report.json: cannot write there"],
         ),
     ];
@@ -149,7 +157,11 @@ async fn sigint_writes_an_incomplete_report_exit_1_after_a_breach_else_2() {
     assert_eq!(v["exit_code"], 1);
     assert_eq!(report_canary(&v, "leaky-other-sub")["standing"], "breach");
     let s = report_canary(&v, "stuck-own");
-    assert_eq!((&s["verdict"], &s["reason"]), (&"inconclusive".into(), &"aborted".into()), "{s:#}");
+    assert_eq!(
+        (&s["verdict"], &s["reason"]),
+        (&"inconclusive".into(), &"aborted".into()),
+        "{s:#}"
+    );
 
     // Nothing seen yet: exit 2, never 0.
     let report = dir.path().join("blind.json");

@@ -64,7 +64,11 @@ async fn refused_unresolvable_and_stalled_endpoints_are_told_apart() {
         once_json(dir.path(), "stall.toml", &texts[2]),
     );
     for run in [&r, &d, &s] {
-        assert_eq!(run.code, 2, "blind, not ok:\n{}\n{}", run.stdout, run.stderr);
+        assert_eq!(
+            run.code, 2,
+            "blind, not ok:\n{}\n{}",
+            run.stdout, run.stderr
+        );
     }
     assert_eq!(reason(&r, "c"), "tcp_refused");
     assert_eq!(reason(&d, "c"), "dns");
@@ -117,8 +121,14 @@ async fn a_slow_round_shows_progress_on_a_terminal_and_colour_obeys_no_color() {
     .await
     .unwrap();
     assert_eq!(code, 2, "{shown}");
-    assert_contains(&shown, &["round in progress: 0/4 verdicts after", "probe timeout 8s"]);
-    assert!(!shown.contains('\x1b'), "NO_COLOR=1 means no colour:\n{shown}");
+    assert_contains(
+        &shown,
+        &["round in progress: 0/4 verdicts after", "probe timeout 8s"],
+    );
+    assert!(
+        !shown.contains('\x1b'),
+        "NO_COLOR=1 means no colour:\n{shown}"
+    );
 
     // Colour on a terminal without NO_COLOR (the table's standing and the pretty logs) ...
     let refused = write_file(
@@ -133,8 +143,14 @@ async fn a_slow_round_shows_progress_on_a_terminal_and_colour_obeys_no_color() {
     .await
     .unwrap();
     assert_eq!(code, 2, "{shown}");
-    assert!(shown.contains("\x1b[33mblind"), "coloured standing:\n{shown}");
-    assert!(!shown.contains("round in progress"), "a fast round is quiet:\n{shown}");
+    assert!(
+        shown.contains("\x1b[33mblind"),
+        "coloured standing:\n{shown}"
+    );
+    assert!(
+        !shown.contains("round in progress"),
+        "a fast round is quiet:\n{shown}"
+    );
     // ... and never into a pipe, even with --log-format pretty.
     let piped = run_bin(
         &[
@@ -155,5 +171,9 @@ async fn a_slow_round_shows_progress_on_a_terminal_and_colour_obeys_no_color() {
         piped.stdout,
         piped.stderr
     );
-    assert!(piped.stdout.contains("inconclusive(tcp_refused)"), "{}", piped.stdout);
+    assert!(
+        piped.stdout.contains("inconclusive(tcp_refused)"),
+        "{}",
+        piped.stdout
+    );
 }

@@ -387,7 +387,12 @@ mod tests {
             username: Some("alice"),
         };
         assert_eq!(
-            expand_client_id("${principal}-iot-canary-${canary}", &who, &slot("c1", Shard::ALL)).unwrap(),
+            expand_client_id(
+                "${principal}-iot-canary-${canary}",
+                &who,
+                &slot("c1", Shard::ALL)
+            )
+            .unwrap(),
             "us-east-1:abc-iot-canary-c1"
         );
         assert_eq!(
@@ -409,8 +414,12 @@ mod tests {
                 .contains("identity_id")
         );
         assert_eq!(
-            expand_client_id("${principal}-${run}-${canary}", &ops, &slot("c", Shard::ALL))
-                .unwrap(),
+            expand_client_id(
+                "${principal}-${run}-${canary}",
+                &ops,
+                &slot("c", Shard::ALL)
+            )
+            .unwrap(),
             "ops-0a1b2c-c"
         );
         for verbatim in ["+", "#", "bob-plug"] {

@@ -103,11 +103,10 @@ pub fn private_ca_dir() -> Result<tempfile::TempDir, TlsError> {
         use std::os::unix::fs::PermissionsExt;
         b.permissions(std::fs::Permissions::from_mode(0o700));
     }
-    b.tempdir()
-        .map_err(|source| TlsError::Write {
-            path: std::env::temp_dir().display().to_string(),
-            source,
-        })
+    b.tempdir().map_err(|source| TlsError::Write {
+        path: std::env::temp_dir().display().to_string(),
+        source,
+    })
 }
 
 #[cfg(test)]

@@ -976,7 +976,10 @@ mod tests {
                 ),
             ]
         );
-        assert_eq!(unknown_action("iot:Nothing*"), Some(UnknownAction::UnknownIotAction));
+        assert_eq!(
+            unknown_action("iot:Nothing*"),
+            Some(UnknownAction::UnknownIotAction)
+        );
         assert_eq!(unknown_action("*"), None);
     }
 }

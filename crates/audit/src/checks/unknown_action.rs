@@ -6,8 +6,8 @@
 //! The witness is the intended request (the closest known action on the statement's first
 //! resource), decided by the engine: for a mistyped Deny it is typically ALLOWED.
 
-use iot_canary_policy::actions::{UnknownAction, distance, unknown_action};
 pub use iot_canary_policy::actions::suggest;
+use iot_canary_policy::actions::{UnknownAction, distance, unknown_action};
 
 use super::{Finding, Severity, Subject};
 use crate::witness::{Caller, OTHER, instantiate};

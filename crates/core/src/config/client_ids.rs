@@ -83,7 +83,11 @@ pub struct TooLong {
 }
 
 /// Every canary's (and its witness's) predicted client id over [`MAX_CLIENT_ID_BYTES`].
-pub fn too_long(target: &Target, identities: &[IdentityConfig], canaries: &[Canary]) -> Vec<TooLong> {
+pub fn too_long(
+    target: &Target,
+    identities: &[IdentityConfig],
+    canaries: &[Canary],
+) -> Vec<TooLong> {
     let find = |name: &str| identities.iter().find(|i| i.name == name);
     let witness = witness_template(&target.client_id);
     let mut out = Vec::new();
@@ -127,7 +131,10 @@ mod tests {
         let ops = identity(
             "name = \"ops\"\nkind = \"static\"\naccess_key_id_env = \"A\"\nsecret_access_key_env = \"B\"\n",
         );
-        assert_eq!(predict("${principal}-${canary}", &ops, "c").unwrap(), "ops-c");
+        assert_eq!(
+            predict("${principal}-${canary}", &ops, "c").unwrap(),
+            "ops-c"
+        );
         assert_eq!(predict("+", &ops, "c").unwrap(), "+");
         assert!(predict("${identity_id}", &ops, "c").is_err());
     }

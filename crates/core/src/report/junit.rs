@@ -77,10 +77,7 @@ mod tests {
 
     #[test]
     fn junit_marks_breach_as_failure_and_blind_as_error() {
-        let x = junit(
-            &crate::report::tests::run(),
-            &crate::report::tests::rows(),
-        );
+        let x = junit(&crate::report::tests::run(), &crate::report::tests::rows());
         assert!(x.contains("tests=\"4\""), "{x}");
         assert!(x.contains("failures=\"1\""), "{x}");
         assert!(x.contains("errors=\"1\""), "{x}");

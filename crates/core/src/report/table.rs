@@ -9,7 +9,9 @@ use crate::evidence::describe;
 use crate::store::CanaryReport;
 use crate::verdict::{Reason, Standing, Verdict};
 
-const HEADERS: [&str; 6] = ["STANDING", "VERDICT", "CANARY", "IDENTITY", "ACTION", "SUBJECT"];
+const HEADERS: [&str; 6] = [
+    "STANDING", "VERDICT", "CANARY", "IDENTITY", "ACTION", "SUBJECT",
+];
 
 /// Whether to colour output on a stream: only a terminal, and never with `NO_COLOR` set to a
 /// non-empty value (https://no-color.org).
@@ -220,7 +222,10 @@ mod tests {
         let t = table_for(&run(), &rows(), false);
         assert!(t.contains("inconclusive(timeout)"), "{t}");
         assert!(t.contains("SUBACK 0x87"), "{t}");
-        assert!(t.contains("topic devices/bob-plug/telemetry"), "subject: {t}");
+        assert!(
+            t.contains("topic devices/bob-plug/telemetry"),
+            "subject: {t}"
+        );
         assert!(
             t.contains("2 ok, 1 breach, 0 control failed, 1 blind (1 timeout) -> exit 1"),
             "{t}"
@@ -230,7 +235,10 @@ mod tests {
         assert!(lines[0].starts_with("STANDING"), "{t}");
         assert!(lines[1].starts_with("BREACH"), "{t}");
         assert!(lines[2].starts_with("blind"), "{t}");
-        assert!(lines[3].starts_with("ok") && lines[3].contains("denied-one"), "{t}");
+        assert!(
+            lines[3].starts_with("ok") && lines[3].contains("denied-one"),
+            "{t}"
+        );
         assert!(!t.contains('\x1b'), "no colour unless asked: {t}");
     }
 
