@@ -63,6 +63,9 @@ pub struct Planned {
     pub qos: u8,
     pub expect: Expect,
     pub truth: Option<Truth>,
+    /// A topic the canary's connection may subscribe to and receive (the engine says so),
+    /// for the receive and subscribe probes' liveness markers; `None`: the identity has none.
+    pub marker_topic: Option<String>,
 }
 
 /// The engine's answer for one canary.
@@ -154,7 +157,7 @@ fn random_policy(g: &mut Gen, prefix: &str, var_user: &str) -> String {
             "Resource",
             &[format!("{ARN}:client/{prefix}-*")],
         )),
-        6..=7 => s.push(stmt(
+        7 => s.push(stmt(
             "Allow",
             &["iot:Connect"],
             "Resource",
@@ -242,7 +245,7 @@ fn random_policy(g: &mut Gen, prefix: &str, var_user: &str) -> String {
             "Allow",
             &["iot:RetainPublish"],
             "Resource",
-            &[format!("{ARN}:topic/devices/{thing}/state")],
+            &[format!("{ARN}:topic/devices/{thing}/state/*")],
         ));
     }
     if g.chance(0.5) {
@@ -558,6 +561,9 @@ impl World {
                 .find(|i| i.name == c.identity)
                 .unwrap_or_else(|| panic!("identity {}", c.identity));
             c.truth = Some(truth(state, &id.principal, c));
+            if matches!(c.action, ProbeAction::Receive | ProbeAction::Subscribe) {
+                c.marker_topic = marker_topic(state, &id.principal, c);
+            }
         }
         let groups: BTreeSet<(String, MqttVersion)> = self
             .canaries
@@ -612,8 +618,9 @@ impl World {
 
     /// The `[[identity]]` and `[[canary]]` tables (the caller adds `[target]` and
     /// `[schedule]`); identity keys come from `HONESTY_<NAME>_KEY`/`_SECRET`/`_TOKEN`
-    /// variables the caller provides ([`World::env`]).
-    pub fn canaries_toml(&self) -> String {
+    /// variables the caller provides ([`World::env`]). `markers`: write each receive and
+    /// subscribe canary's `marker_topic` where the engine found one.
+    pub fn canaries_toml(&self, markers: bool) -> String {
         let mut t = String::new();
         for id in &self.identities {
             let up = id.name.to_uppercase();
@@ -646,8 +653,17 @@ impl World {
             if let Some(x) = &c.thing {
                 let _ = writeln!(t, "thing = {}", toml_str(x));
             }
-            if matches!(c.action, ProbeAction::Publish | ProbeAction::Receive) {
-                let _ = writeln!(t, "witness = \"{WITNESS}\"\nqos = {}", c.qos);
+            if let Some(x) = c.marker_topic.as_ref().filter(|_| markers) {
+                let _ = writeln!(t, "marker_topic = {}", toml_str(x));
+            }
+            if matches!(
+                c.action,
+                ProbeAction::Publish | ProbeAction::Receive | ProbeAction::Retain
+            ) {
+                let _ = writeln!(t, "witness = \"{WITNESS}\"");
+            }
+            if c.action == ProbeAction::Publish {
+                let _ = writeln!(t, "qos = {}", c.qos);
             }
         }
         t
@@ -721,6 +737,39 @@ pub fn truth(state: &LabState, principal: &Principal, c: &Planned) -> Truth {
     }
 }
 
+/// A topic `c`'s connection may subscribe to (by the topic itself) and receive, other than
+/// the canary's own topic.
+fn marker_topic(state: &LabState, principal: &Principal, c: &Planned) -> Option<String> {
+    let now = state.now();
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let allows = |action: IotAction, resource: &str| {
+        authorize(
+            state,
+            principal,
+            ip,
+            &c.client_id,
+            action,
+            resource,
+            &[],
+            now,
+        )
+    };
+    let mut candidates: Vec<String> = Vec::new();
+    if c.client_id != "+" && c.client_id != "#" {
+        candidates.push(format!("users/{}/marker", c.client_id));
+    }
+    candidates.push(format!("users/{}/marker", c.identity));
+    for thing in THINGS {
+        candidates.push(format!("devices/{thing}/marker"));
+    }
+    candidates.push("fleet/marker".into());
+    candidates.into_iter().find(|t| {
+        Some(t) != c.topic.as_ref()
+            && allows(IotAction::Subscribe, t)
+            && allows(IotAction::Receive, t)
+    })
+}
+
 /// The request topic of a shadow canary (the probe's: classic shadow for get/update, the
 /// named shadow `iot-canary` for delete).
 fn shadow_request(c: &Planned) -> String {
@@ -785,6 +834,7 @@ fn plan_canaries(g: &mut Gen, world: &World, size: WorldSize, cog_sub: &str) -> 
                     qos: 1,
                     expect: Expect::Deny,
                     truth: None,
+                    marker_topic: None,
                 };
                 let user_seg = match identity {
                     "cog" => cog_sub.to_string(),
@@ -806,7 +856,16 @@ fn plan_canaries(g: &mut Gen, world: &World, size: WorldSize, cog_sub: &str) -> 
                         c.topic_filter = Some(random_filter(g, &topic));
                         c.topic = Some(topic);
                     }
-                    ProbeAction::Retain => c.topic = Some(topic),
+                    // A retained topic of its own: two retain probes on one topic would each
+                    // find the other's message (and must not overwrite it).
+                    ProbeAction::Retain => {
+                        let thing = if g.chance(0.6) {
+                            home(identity)
+                        } else {
+                            *g.pick(&THINGS)
+                        };
+                        c.topic = Some(format!("devices/{thing}/state/r{n}"));
+                    }
                     ProbeAction::ShadowGet
                     | ProbeAction::ShadowUpdate
                     | ProbeAction::ShadowDelete => {
