@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use iot_canary_testkit::honesty::{Summary, Tally, WorldSize};
-use run::{Settings, run_world};
+use run::{Settings, run_worlds};
 
 /// The committed seeds: `chaos` worlds 1000.., `aws` worlds 5000..
 fn default_seeds(profile: &str) -> std::ops::Range<u64> {
@@ -93,29 +93,18 @@ fn main() {
     };
     let seeds: Vec<u64> = args.seeds.clone().collect();
     let t0 = Instant::now();
-    let tally = rt.block_on(async {
-        let mut tally = Tally::default();
-        for chunk in seeds.chunks(PARALLEL_WORLDS) {
-            let mut set = tokio::task::JoinSet::new();
-            for &seed in chunk {
-                set.spawn(async move { run_world(seed, &settings).await });
-            }
-            while let Some(done) = set.join_next().await {
-                let (world, reports) = done.expect("world task");
-                tally.record(&world, &reports);
-            }
-            eprintln!(
-                "{} worlds, {} verdicts, {} false denied, {} false allowed, {:.1} % inconclusive, {:.0} s",
-                tally.worlds,
-                tally.verdicts,
-                tally.false_denied,
-                tally.false_allowed,
-                tally.inconclusive_percent(),
-                t0.elapsed().as_secs_f64()
-            );
-        }
-        tally
-    });
+    let progress = |t: &Tally| {
+        eprintln!(
+            "{} worlds, {} verdicts, {} false denied, {} false allowed, {:.1} % inconclusive, {:.0} s",
+            t.worlds,
+            t.verdicts,
+            t.false_denied,
+            t.false_allowed,
+            t.inconclusive_percent(),
+            t0.elapsed().as_secs_f64()
+        )
+    };
+    let tally = rt.block_on(run_worlds(&seeds, &settings, PARALLEL_WORLDS, &progress));
     let summary = Summary {
         profile: args.profile.to_string(),
         seeds,

@@ -149,21 +149,23 @@ fn random_policy(g: &mut Gen, prefix: &str, var_user: &str) -> String {
         *g.pick(&THINGS)
     };
     let other = *g.pick(&THINGS);
-    // Connect: own prefix (most), the ${iot:ClientId} trap, or everything.
+    // Connect as its own prefix (what a working deployment grants; the canaries' own client
+    // ids use it), plus sometimes the `${iot:ClientId}` trap (any client id, `+` and `#`
+    // included) or every client id.
+    s.push(stmt(
+        "Allow",
+        &["iot:Connect"],
+        "Resource",
+        &[format!("{ARN}:client/{prefix}-*")],
+    ));
     match g.below(10) {
-        0..=6 => s.push(stmt(
-            "Allow",
-            &["iot:Connect"],
-            "Resource",
-            &[format!("{ARN}:client/{prefix}-*")],
-        )),
-        7 => s.push(stmt(
+        0..=2 => s.push(stmt(
             "Allow",
             &["iot:Connect"],
             "Resource",
             &[format!("{ARN}:client/${{iot:ClientId}}")],
         )),
-        8 => s.push(stmt("Allow", &["iot:Connect"], "Resource", &["*".into()])),
+        3 => s.push(stmt("Allow", &["iot:Connect"], "Resource", &["*".into()])),
         _ => {}
     }
     // Own thing's topics.
@@ -547,8 +549,8 @@ impl World {
     }
 
     /// Asks the engine about every canary and chooses the controls: per (identity, version)
-    /// an engine-allowed connect (or any allowed canary) and a few more allowed ones become
-    /// `expect = "allow"` (with none allowed, the first canary: a control that fails);
+    /// an engine-allowed connect (or any allowed canary) and sometimes one more allowed one
+    /// become `expect = "allow"` (with none allowed, the first canary: a control that fails);
     /// everything else is a deny canary — a breach where the engine allows it.
     pub fn decide_truth(&mut self, state: &LabState) {
         let mut g = Gen {
@@ -595,12 +597,16 @@ impl World {
                 self.canaries[i].expect = Expect::Allow;
                 any = true;
             }
-            // A few more controls of other kinds; the remaining allowed canaries are breaches
-            // the daemon must report.
-            for c in self.canaries.iter_mut().filter(of_group) {
-                if allowed(c) && g.chance(0.15) {
-                    c.expect = Expect::Allow;
-                }
+            // Sometimes one more control of another kind (users keep a control or two per
+            // identity); the remaining allowed canaries are breaches the daemon must report.
+            if g.chance(0.3)
+                && let Some(c) = self
+                    .canaries
+                    .iter_mut()
+                    .filter(of_group)
+                    .find(|c| c.action != ProbeAction::Connect && allowed(c))
+            {
+                c.expect = Expect::Allow;
             }
             if !any {
                 // Nothing of it is allowed: its first canary (a connect) is a control that

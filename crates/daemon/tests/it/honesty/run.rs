@@ -12,7 +12,7 @@ use iot_canary_core::config;
 use iot_canary_core::store::CanaryReport;
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities};
 use iot_canary_daemon::identity::Env;
-use iot_canary_testkit::honesty::{World, WorldSize};
+use iot_canary_testkit::honesty::{Tally, World, WorldSize};
 use iot_canary_testkit::lab::{self, Options};
 use iot_canary_testkit::scenario::Scenario;
 
@@ -63,4 +63,29 @@ concurrency = {concurrency}
     drop(d);
     lab.shutdown().await;
     (world, reports)
+}
+
+/// Runs the worlds of `seeds`, `parallel` at a time (each with its own lab and daemon), and
+/// tallies them; `progress` sees the tally after each batch.
+pub async fn run_worlds(
+    seeds: &[u64],
+    s: &Settings,
+    parallel: usize,
+    progress: &dyn Fn(&Tally),
+) -> Tally {
+    let mut tally = Tally::default();
+    for chunk in seeds.chunks(parallel.max(1)) {
+        let mut set = tokio::task::JoinSet::new();
+        for &seed in chunk {
+            let s = *s;
+            set.spawn(async move { run_world(seed, &s).await });
+        }
+        while let Some(done) = set.join_next().await {
+            let (world, reports) =
+                done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+            tally.record(&world, &reports);
+        }
+        progress(&tally);
+    }
+    tally
 }
