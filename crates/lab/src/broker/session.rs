@@ -128,6 +128,11 @@ where
             .as_ref()
             .and_then(|r| r.disconnect_at)
             .map(|(t, code)| (tokio::time::Instant::from_std(t), code));
+        let takeover_at = s
+            .realism
+            .as_ref()
+            .and_then(|r| r.takeover_at)
+            .map(tokio::time::Instant::from_std);
         let actions: Vec<Action> = tokio::select! {
             msg = ws.next() => match msg {
                 // The client sends past the lifetime cap: AWS closes the connection then.
@@ -170,6 +175,17 @@ where
                 s.ctx.broker.realism_stats.count(Applied::ServerDisconnect);
                 let code = disconnect_at.map_or(decide::ADMINISTRATIVE_ACTION, |(_, c)| c);
                 decide::disconnect(s.version.unwrap_or(Version::V311), code)
+            }
+            // Realism: another process connects with this client id; the broker kicks this
+            // session through its channel exactly as for a real second CONNECT.
+            _ = sleep_until(takeover_at.unwrap_or(never)), if takeover_at.is_some() => {
+                if let Some(r) = s.realism.as_mut() {
+                    r.takeover_at = None;
+                }
+                if let Some(id) = &s.client_id {
+                    s.ctx.broker.take_over(id);
+                }
+                vec![]
             }
             _ = shutdown.changed() => decide::disconnect(s.version.unwrap_or(Version::V311), 0x8B),
         };

@@ -1,5 +1,5 @@
 //! What realism keeps per connection: its random stream, its outbound shaping state and the
-//! times drawn at CONNECT (lifetime cap, server disconnect).
+//! times drawn at CONNECT (lifetime cap, server disconnect, takeover).
 
 use std::time::Instant;
 
@@ -15,6 +15,8 @@ pub struct ConnRealism {
     pub expires_at: Option<Instant>,
     /// The server ends the connection at this time with this DISCONNECT code.
     pub disconnect_at: Option<(Instant, u8)>,
+    /// Another process takes the client id over at this time (cleared once it did).
+    pub takeover_at: Option<Instant>,
 }
 
 impl ConnRealism {
@@ -28,6 +30,7 @@ impl ConnRealism {
             shaping: Shaping::new(plan.base_latency),
             expires_at: plan.lifetime.map(|d| now + d),
             disconnect_at: plan.disconnect.map(|(d, code)| (now + d, code)),
+            takeover_at: plan.takeover.map(|d| now + d),
         }
     }
 

@@ -32,6 +32,8 @@ pub struct ConnectionPlan {
     pub lifetime: Option<Duration>,
     /// The server ends the connection this long after CONNACK with this DISCONNECT code.
     pub disconnect: Option<(Duration, u8)>,
+    /// Another process takes the client id over this long after CONNACK.
+    pub takeover: Option<Duration>,
 }
 
 pub fn plan_connection(r: &Realism, rng: &mut ConnRng) -> ConnectionPlan {
@@ -43,10 +45,13 @@ pub fn plan_connection(r: &Realism, rng: &mut ConnRng) -> ConnectionPlan {
             let code = r.server_disconnect_codes[rng.below(r.server_disconnect_codes.len())];
             (after, code)
         });
+    // Drawn last so the draws above stay what they were before this knob existed.
+    let takeover = rng.chance(r.takeover).then(|| draw(&r.takeover_after, rng));
     ConnectionPlan {
         base_latency,
         lifetime,
         disconnect,
+        takeover,
     }
 }
 
@@ -517,7 +522,8 @@ mod tests {
             ConnectionPlan {
                 base_latency: Duration::ZERO,
                 lifetime: None,
-                disconnect: None
+                disconnect: None,
+                takeover: None,
             }
         );
     }

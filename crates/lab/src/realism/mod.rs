@@ -211,6 +211,14 @@ pub struct Realism {
     pub server_disconnect: f64,
     pub server_disconnect_after: Spread,
     pub server_disconnect_codes: Vec<u8>,
+    /// life-cycle-events.html `DUPLICATE_CLIENTID` and mqtt.html ("If a client connects with
+    /// a client ID that is already in use, the existing connection is closed"): the
+    /// probability another process connects with this connection's client id at a time
+    /// drawn from `takeover_after` — the connection is ended as by `/takeover` (MQTT 5
+    /// DISCONNECT 0x8E Session taken over, 3.1.1 a close) and the id is held elsewhere until
+    /// the client connects again.
+    pub takeover: f64,
+    pub takeover_after: Spread,
     /// Where AWS's reaction is UNCONFIRMED between candidates (MQTT 5 over-quota SUBSCRIBE:
     /// SUBACK 0x97 or DISCONNECT 0x97; topic errors: PUBACK 0x90 or DISCONNECT 0x90), draw one
     /// per event instead of always taking the first.
@@ -261,6 +269,8 @@ impl Realism {
             server_disconnect: 0.0,
             server_disconnect_after: Spread::ZERO,
             server_disconnect_codes: Vec::new(),
+            takeover: 0.0,
+            takeover_after: Spread::ZERO,
             randomize_unconfirmed: false,
         }
     }
@@ -309,6 +319,10 @@ impl Realism {
             server_disconnect: 0.001,
             server_disconnect_after: Spread::range(secs(60), secs(24 * 3600)),
             server_disconnect_codes: vec![0x8B, 0x98],
+            // Off: only another client of the account using the same id causes it (the
+            // `/takeover` admin call or this knob reproduce it on demand).
+            takeover: 0.0,
+            takeover_after: Spread::ZERO,
             randomize_unconfirmed: false,
         }
     }
@@ -347,6 +361,8 @@ impl Realism {
             server_disconnect: 0.05,
             server_disconnect_after: Spread::range(secs(1), secs(60)),
             server_disconnect_codes: vec![0x8B, 0x8E, 0x98],
+            takeover: 0.05,
+            takeover_after: Spread::range(secs(1), secs(60)),
             randomize_unconfirmed: true,
         }
     }

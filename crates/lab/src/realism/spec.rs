@@ -126,6 +126,8 @@ pub struct RealismSpec {
     pub server_disconnect: Option<f64>,
     pub server_disconnect_after: Option<SpreadText>,
     pub server_disconnect_codes: Option<Vec<u8>>,
+    pub takeover: Option<f64>,
+    pub takeover_after: Option<SpreadText>,
     pub randomize_unconfirmed: Option<bool>,
 }
 
@@ -291,6 +293,8 @@ impl RealismSpec {
             }
             r.server_disconnect_codes = codes.clone();
         }
+        probability("takeover", self.takeover, &mut r.takeover)?;
+        spread("takeover_after", self.takeover_after, &mut r.takeover_after)?;
         set(self.randomize_unconfirmed, &mut r.randomize_unconfirmed);
         if r.shadow_rejection > 0.0 && r.shadow_rejection_codes.is_empty() {
             return Err(err(
@@ -354,6 +358,8 @@ pub fn to_json(r: &Realism) -> Value {
         "server_disconnect": r.server_disconnect,
         "server_disconnect_after": spread_json(&r.server_disconnect_after),
         "server_disconnect_codes": r.server_disconnect_codes,
+        "takeover": r.takeover,
+        "takeover_after": spread_json(&r.takeover_after),
         "randomize_unconfirmed": r.randomize_unconfirmed,
     })
 }

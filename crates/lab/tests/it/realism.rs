@@ -694,6 +694,21 @@ async fn another_process_takes_the_client_id_over() {
         Raw::connected(&lab, v, OPS, &id).await;
     }
     assert_eq!(applied(&lab, "taken_over").await, 2);
+    // The `takeover` knob: drawn per connection, at a time from `takeover_after`.
+    admin
+        .realism(r#"{"takeover":1.0,"takeover_after":"400ms"}"#)
+        .await;
+    for v in BOTH {
+        let id = format!("ops-drawn-{}", tag(v));
+        let connected = Instant::now();
+        let mut c = Raw::connected(&lab, v, OPS, &id).await;
+        let (code, seen) = c.closed().await;
+        assert!(connected.elapsed() >= Duration::from_millis(400));
+        assert!(seen.is_empty(), "{seen:?}");
+        assert_eq!(code, (v == Mqtt::V5).then_some(0x8E), "{v:?}");
+        assert_eq!(admin.take_over(&id).await, 404, "held elsewhere now");
+    }
+    assert_eq!(applied(&lab, "taken_over").await, 4);
     lab.shutdown().await;
 }
 
@@ -800,7 +815,7 @@ async fn profiles_replay_exactly_under_the_same_seed() {
         format!(
             "profile = \"chaos\"\nseed = {seed}\nactivation_delay = \"0s\"\ndelivery_latency = \"0s\"\n\
              delivery_jitter = \"0s\"\nlate_ack = 0\nredelivery_delay = \"0s\"\nreorder_window = \"300ms\"\n\
-             connection_lifetime = \"0s\"\nserver_disconnect = 0\naccount_publishes_per_second = 0\n\
+             connection_lifetime = \"0s\"\nserver_disconnect = 0\ntakeover = 0\naccount_publishes_per_second = 0\n\
              account_subscriptions_per_second = 0\nqos0_drop = 0.3\nqos0_duplicate = 0.3\n\
              qos1_redelivery = 0.3\nsubscribe_throttle = 0.3"
         )
