@@ -64,7 +64,7 @@ pub struct Planned {
     pub expect: Expect,
     pub truth: Option<Truth>,
     /// A topic the canary's connection may subscribe to and receive (the engine says so),
-    /// for the receive and subscribe probes' liveness markers; `None`: the identity has none.
+    /// for the receive and subscribe probes' liveness markers (receive and subscribe only).
     pub marker_topic: Option<String>,
 }
 
@@ -168,6 +168,16 @@ fn random_policy(g: &mut Gen, prefix: &str, var_user: &str) -> String {
         3 => s.push(stmt("Allow", &["iot:Connect"], "Resource", &["*".into()])),
         _ => {}
     }
+    // The liveness-marker topic a careful user grants (docs/evidence-rules.md).
+    s.push(stmt(
+        "Allow",
+        &["iot:Subscribe", "iot:Receive"],
+        "Resource",
+        &[
+            format!("{ARN}:topic/canary/{prefix}/marker"),
+            format!("{ARN}:topicfilter/canary/{prefix}/marker"),
+        ],
+    ));
     // Own thing's topics.
     const PUBRECV: [&[&str]; 5] = [
         &["iot:Publish", "iot:Receive"],
@@ -339,6 +349,15 @@ fn random_vending_template(g: &mut Gen) -> String {
         &[
             "arn:aws:iot:${region}:${account}:topicfilter/devices/${thing}/*".into(),
             "arn:aws:iot:${region}:${account}:topicfilter/$aws/things/${thing}/shadow/*".into(),
+        ],
+    ));
+    s.push(stmt(
+        "Allow",
+        &["iot:Subscribe", "iot:Receive"],
+        "Resource",
+        &[
+            "arn:aws:iot:${region}:${account}:topic/canary/vend/marker".into(),
+            "arn:aws:iot:${region}:${account}:topicfilter/canary/vend/marker".into(),
         ],
     ));
     if g.chance(0.5) {
@@ -744,7 +763,8 @@ pub fn truth(state: &LabState, principal: &Principal, c: &Planned) -> Truth {
 }
 
 /// A topic `c`'s connection may subscribe to (by the topic itself) and receive, other than
-/// the canary's own topic.
+/// the canary's own topic; else the marker topic its policies would grant if they were
+/// complete (the probe then cannot prove an absence: honest, inconclusive).
 fn marker_topic(state: &LabState, principal: &Principal, c: &Planned) -> Option<String> {
     let now = state.now();
     let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -760,7 +780,8 @@ fn marker_topic(state: &LabState, principal: &Principal, c: &Planned) -> Option<
             now,
         )
     };
-    let mut candidates: Vec<String> = Vec::new();
+    let fallback = format!("canary/{}/marker", c.identity);
+    let mut candidates: Vec<String> = vec![fallback.clone()];
     if c.client_id != "+" && c.client_id != "#" {
         candidates.push(format!("users/{}/marker", c.client_id));
     }
@@ -769,11 +790,12 @@ fn marker_topic(state: &LabState, principal: &Principal, c: &Planned) -> Option<
         candidates.push(format!("devices/{thing}/marker"));
     }
     candidates.push("fleet/marker".into());
-    candidates.into_iter().find(|t| {
+    let found = candidates.into_iter().find(|t| {
         Some(t) != c.topic.as_ref()
             && allows(IotAction::Subscribe, t)
             && allows(IotAction::Receive, t)
-    })
+    });
+    Some(found.unwrap_or(fallback))
 }
 
 /// The request topic of a shadow canary (the probe's: classic shadow for get/update, the
