@@ -132,6 +132,18 @@ fn stmt(effect: &str, actions: &[&str], key: &str, resources: &[String]) -> Stri
     )
 }
 
+/// Allows `actions` on `resources` (ARN tails: `topic/...`, `topicfilter/...`).
+fn grant(s: &mut Vec<String>, actions: &[&str], resources: &[String]) {
+    let arns: Vec<String> = resources.iter().map(|r| format!("{ARN}:{r}")).collect();
+    s.push(stmt("Allow", actions, "Resource", &arns));
+}
+
+/// Allows `actions` on the topics `pattern` and `iot:Subscribe` on the same filters.
+fn topics(s: &mut Vec<String>, actions: &[&str], pattern: &str) {
+    grant(s, actions, &[format!("topic/{pattern}")]);
+    grant(s, &["iot:Subscribe"], &[format!("topicfilter/{pattern}")]);
+}
+
 fn doc(statements: &[String]) -> String {
     format!(
         r#"{{"Version":"2012-10-17","Statement":[{}]}}"#,
@@ -152,32 +164,21 @@ fn random_policy(g: &mut Gen, prefix: &str, var_user: &str) -> String {
     // Connect as its own prefix (what a working deployment grants; the canaries' own client
     // ids use it), plus sometimes the `${iot:ClientId}` trap (any client id, `+` and `#`
     // included) or every client id.
-    s.push(stmt(
-        "Allow",
-        &["iot:Connect"],
-        "Resource",
-        &[format!("{ARN}:client/{prefix}-*")],
-    ));
+    grant(&mut s, &["iot:Connect"], &[format!("client/{prefix}-*")]);
     match g.below(10) {
-        0..=2 => s.push(stmt(
-            "Allow",
-            &["iot:Connect"],
-            "Resource",
-            &[format!("{ARN}:client/${{iot:ClientId}}")],
-        )),
+        0..=2 => grant(&mut s, &["iot:Connect"], &["client/${iot:ClientId}".into()]),
         3 => s.push(stmt("Allow", &["iot:Connect"], "Resource", &["*".into()])),
         _ => {}
     }
     // The liveness-marker topic a careful user grants (docs/evidence-rules.md).
-    s.push(stmt(
-        "Allow",
+    grant(
+        &mut s,
         &["iot:Subscribe", "iot:Receive"],
-        "Resource",
         &[
-            format!("{ARN}:topic/canary/{prefix}/marker"),
-            format!("{ARN}:topicfilter/canary/{prefix}/marker"),
+            format!("topic/canary/{prefix}/marker"),
+            format!("topicfilter/canary/{prefix}/marker"),
         ],
-    ));
+    );
     // Own thing's topics.
     const PUBRECV: [&[&str]; 5] = [
         &["iot:Publish", "iot:Receive"],
@@ -186,19 +187,8 @@ fn random_policy(g: &mut Gen, prefix: &str, var_user: &str) -> String {
         &["iot:Re*"],
         &["iot:*"],
     ];
-    let pubrecv: &[&str] = *g.pick(&PUBRECV[..]);
-    s.push(stmt(
-        "Allow",
-        pubrecv,
-        "Resource",
-        &[format!("{ARN}:topic/devices/{thing}/*")],
-    ));
-    s.push(stmt(
-        "Allow",
-        &["iot:Subscribe"],
-        "Resource",
-        &[format!("{ARN}:topicfilter/devices/{thing}/*")],
-    ));
+    let pubrecv: &[&str] = g.pick::<&[&str]>(&PUBRECV);
+    topics(&mut s, pubrecv, &format!("devices/{thing}/*"));
     if g.chance(0.5) {
         // Wildcard past a Deny: the specific filter is denied, a wildcard one is not.
         s.push(stmt(
@@ -207,19 +197,13 @@ fn random_policy(g: &mut Gen, prefix: &str, var_user: &str) -> String {
             "Resource",
             &[format!("{ARN}:topicfilter/devices/{other}/secret")],
         ));
-        s.push(stmt(
-            "Allow",
+        grant(
+            &mut s,
             &["iot:Subscribe"],
-            "Resource",
-            &[format!("{ARN}:topicfilter/devices/*")],
-        ));
+            &["topicfilter/devices/*".into()],
+        );
         if g.chance(0.5) {
-            s.push(stmt(
-                "Allow",
-                &["iot:Receive"],
-                "Resource",
-                &[format!("{ARN}:topic/devices/*")],
-            ));
+            grant(&mut s, &["iot:Receive"], &["topic/devices/*".into()]);
         }
     }
     if g.chance(0.35) {
@@ -239,41 +223,26 @@ fn random_policy(g: &mut Gen, prefix: &str, var_user: &str) -> String {
         } else {
             var_user.to_string()
         };
-        s.push(stmt(
-            "Allow",
+        topics(
+            &mut s,
             &["iot:Publish", "iot:Receive"],
-            "Resource",
-            &[format!("{ARN}:topic/users/{var}/*")],
-        ));
-        s.push(stmt(
-            "Allow",
-            &["iot:Subscribe"],
-            "Resource",
-            &[format!("{ARN}:topicfilter/users/{var}/*")],
-        ));
+            &format!("users/{var}/*"),
+        );
     }
     if g.chance(0.4) {
-        s.push(stmt(
-            "Allow",
+        grant(
+            &mut s,
             &["iot:RetainPublish"],
-            "Resource",
-            &[format!("{ARN}:topic/devices/{thing}/state/*")],
-        ));
+            &[format!("topic/devices/{thing}/state/*")],
+        );
     }
     if g.chance(0.5) {
         let t = *g.pick(&THINGS);
-        s.push(stmt(
-            "Allow",
+        topics(
+            &mut s,
             &["iot:Publish", "iot:Receive"],
-            "Resource",
-            &[format!("{ARN}:topic/$aws/things/{t}/shadow/*")],
-        ));
-        s.push(stmt(
-            "Allow",
-            &["iot:Subscribe"],
-            "Resource",
-            &[format!("{ARN}:topicfilter/$aws/things/{t}/shadow/*")],
-        ));
+            &format!("$aws/things/{t}/shadow/*"),
+        );
     }
     if g.chance(0.3) {
         let a = *g.pick(&["iot:Publish", "iot:Receive", "iot:Subscribe", "iot:*"]);
@@ -573,7 +542,9 @@ impl World {
     /// everything else is a deny canary — a breach where the engine allows it.
     pub fn decide_truth(&mut self, state: &LabState) {
         let mut g = Gen {
-            rng: ChaCha8Rng::seed_from_u64(self.seed ^ 0x7472_7574_68),
+            // "truth" in ASCII: the control choice draws from its own stream, so it does not
+            // shift the world generator's draws.
+            rng: ChaCha8Rng::seed_from_u64(self.seed ^ 0x0074_7275_7468),
         };
         for c in &mut self.canaries {
             let id = self
@@ -721,24 +692,23 @@ fn toml_list(xs: &[String]) -> String {
     toml::Value::Array(xs.iter().map(|x| toml::Value::from(x.as_str())).collect()).to_string()
 }
 
+/// The broker's own decision for `principal` connected as `client_id` from loopback (the
+/// daemon's address in these runs), now.
+fn engine<'a>(
+    state: &'a LabState,
+    principal: &'a Principal,
+    client_id: &'a str,
+) -> impl Fn(IotAction, &str) -> bool + 'a {
+    let now = state.now();
+    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    move |action, resource| authorize(state, principal, ip, client_id, action, resource, &[], now)
+}
+
 /// What the engine says of canary `c` for `principal`: CONNECT with its client id, then every
 /// action its probe needs (receive: the subscription and `iot:Receive` of the bait's topic;
 /// retain: `iot:Publish` and `iot:RetainPublish`; shadow: the request's `iot:Publish`).
 pub fn truth(state: &LabState, principal: &Principal, c: &Planned) -> Truth {
-    let now = state.now();
-    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let allows = |action: IotAction, resource: &str| {
-        authorize(
-            state,
-            principal,
-            ip,
-            &c.client_id,
-            action,
-            resource,
-            &[],
-            now,
-        )
-    };
+    let allows = engine(state, principal, &c.client_id);
     let connect = allows(IotAction::Connect, &c.client_id);
     let topic = c.topic.as_deref().unwrap_or("");
     let filter = c.topic_filter.as_deref().unwrap_or(topic);
@@ -766,20 +736,7 @@ pub fn truth(state: &LabState, principal: &Principal, c: &Planned) -> Truth {
 /// the canary's own topic; else the marker topic its policies would grant if they were
 /// complete (the probe then cannot prove an absence: honest, inconclusive).
 fn marker_topic(state: &LabState, principal: &Principal, c: &Planned) -> Option<String> {
-    let now = state.now();
-    let ip = IpAddr::V4(Ipv4Addr::LOCALHOST);
-    let allows = |action: IotAction, resource: &str| {
-        authorize(
-            state,
-            principal,
-            ip,
-            &c.client_id,
-            action,
-            resource,
-            &[],
-            now,
-        )
-    };
+    let allows = engine(state, principal, &c.client_id);
     let fallback = format!("canary/{}/marker", c.identity);
     let mut candidates: Vec<String> = vec![fallback.clone()];
     if c.client_id != "+" && c.client_id != "#" {
