@@ -1,7 +1,7 @@
 //! `iot-canary policy test` and `policy size` end to end: the real binary, real files, exit
 //! codes and output.
 
-use iot_canary_testkit::assert_contains;
+use iot_canary_testkit::{assert_contains, write_file};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
