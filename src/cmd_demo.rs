@@ -147,10 +147,9 @@ fn live_lines(
     cols: Columns,
     color: bool,
     to_stdout: bool,
-    closed: bool,
+    closed: Arc<AtomicBool>,
     stop: Option<Sender<Control>>,
 ) -> Arc<dyn Fn(&daemon::CanaryReport) + Send + Sync> {
-    let closed = Arc::new(AtomicBool::new(closed));
     Arc::new(move |r: &daemon::CanaryReport| {
         let line = cols.line(r, color);
         if !to_stdout {
@@ -187,7 +186,13 @@ async fn once(d: Arc<Daemon>, format: Format, started: SystemTime) -> anyhow::Re
         },
     );
     svc.grace = std::time::Duration::ZERO;
-    svc.on_verdict = live_lines(cols, color, live_table, !printing, None);
+    svc.on_verdict = live_lines(
+        cols,
+        color,
+        live_table,
+        Arc::new(AtomicBool::new(!printing)),
+        None,
+    );
     let progress = progress_for(&mut svc, &d, None);
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     forward_signals(tx)?;
@@ -210,8 +215,9 @@ async fn once(d: Arc<Daemon>, format: Format, started: SystemTime) -> anyhow::Re
 }
 
 /// Probes forever, printing each verdict as it lands, with metrics served; stops on SIGINT or
-/// SIGTERM (in-flight probes get the drain deadline, then end as `inconclusive(aborted)`), or
-/// when stdout's reader goes away. Exits with the last round's code.
+/// SIGTERM (in-flight probes get the drain deadline, then end as `inconclusive(aborted)`) with
+/// exit 0, as `run` does; or when stdout's reader goes away (`demo | head`), then quietly with
+/// the last round's code.
 async fn live(d: Arc<Daemon>, listen: SocketAddr) -> anyhow::Result<Exit> {
     let live = Live::without_alerts(d.config.clone(), d.store.clone());
     // A busy default port should not stop the demo: fall back to any free port.
@@ -234,9 +240,20 @@ async fn live(d: Arc<Daemon>, listen: SocketAddr) -> anyhow::Result<Exit> {
     if !open {
         let _ = tx.try_send(Control::Stop);
     }
+    let closed = Arc::new(AtomicBool::new(!open));
     let mut svc = Service::new(live, &d, Rounds::Forever);
-    svc.on_verdict = live_lines(cols, out::stdout_color(), true, !open, Some(tx.clone()));
+    svc.on_verdict = live_lines(
+        cols,
+        out::stdout_color(),
+        true,
+        closed.clone(),
+        Some(tx.clone()),
+    );
     forward_signals(tx)?;
     let outcome = svc.run(d, rx).await;
-    Ok(report::exit_of(&outcome.reports))
+    if closed.load(Ordering::Relaxed) {
+        Ok(report::exit_of(&outcome.reports))
+    } else {
+        Ok(Exit::Ok)
+    }
 }

@@ -31,16 +31,39 @@ fn config(endpoint: &str, timeout: &str, names: &[&str]) -> String {
 async fn once_json(dir: &Path, name: &str, text: &str) -> Run {
     let cfg = write_file(dir, name, text);
     run_bin(
-        &["once", "-c", cfg.to_str().unwrap(), "--format", "json"],
+        &[
+            "--log-format",
+            "json",
+            "once",
+            "-c",
+            cfg.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
         dir,
         &KEYS,
     )
     .await
 }
 
+/// The canary's inconclusive reason, from the report; the JSON log on stderr must be pure JSON
+/// and carry the blind verdict at WARN.
 fn reason(run: &Run, canary: &str) -> String {
     let v: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", run.stdout, run.stderr));
+    let logged: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("non-JSON log line ({e}): {l}")))
+        .collect();
+    let event = logged
+        .iter()
+        .find(|e| e["message"] == "verdict" && e["canary"] == canary)
+        .unwrap_or_else(|| panic!("no verdict event for {canary}:\n{}", run.stderr));
+    assert_eq!(
+        event["level"], "WARN",
+        "a blind canary logs at WARN: {event}"
+    );
     let c = report_canary(&v, canary);
     assert_eq!(c["verdict"], "inconclusive", "{c:#}");
     c["reason"].as_str().unwrap_or_default().to_string()
