@@ -192,12 +192,9 @@ fn policy_size(files: &[PathBuf]) -> Exit {
 pub fn simulate(a: SimulateArgs) -> Exit {
     use iot_canary::simulate as sim;
     let started = SystemTime::now();
-    let cfg = match iot_canary_core::config::load(&a.config) {
+    let cfg = match crate::cmd_daemon::load(&a.config) {
         Ok(c) => c,
-        Err(e) => {
-            out::error(e);
-            return Exit::Usage;
-        }
+        Err(e) => return e,
     };
     if cfg.canaries.is_empty() {
         out::error(crate::cmd_check::no_canaries(&cfg));

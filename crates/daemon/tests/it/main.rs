@@ -9,6 +9,7 @@ mod alert_delivery;
 mod alert_https;
 mod faults;
 mod field_reports;
+mod honesty;
 mod matrix;
 mod metrics_load;
 mod probes;
