@@ -16,8 +16,8 @@ use iot_canary_testkit::honesty::{Tally, World, WorldSize};
 use iot_canary_testkit::lab::{self, Options};
 use iot_canary_testkit::scenario::Scenario;
 
-/// Whether the config schema has `marker_topic` (the evidence rules' liveness markers).
-const MARKERS: bool = false;
+/// Whether to write `marker_topic` (the evidence rules' liveness markers; the schema has it).
+const MARKERS: bool = true;
 
 /// How a run is shaped.
 #[derive(Debug, Clone, Copy)]
