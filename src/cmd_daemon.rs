@@ -63,6 +63,16 @@ pub struct CheckArgs {
     /// Also fetch every identity's credentials once and report each result.
     #[arg(long)]
     credentials: bool,
+    /// Also print the share of the cross-tenant access matrix the canaries exercise, with the
+    /// largest uncovered groups (docs/generate.md), over the world named here or in the
+    /// config's `[coverage]`.
+    #[arg(long)]
+    coverage: bool,
+    #[command(flatten)]
+    world: crate::cmd_world::WorldArgs,
+    /// How many uncovered groups `--coverage` lists.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
 }
 
 #[derive(Args, Debug)]
@@ -104,14 +114,22 @@ impl Source {
         }
     }
 
-    /// Config plus its notifiers' secrets; the error text is located and secret-free.
-    fn read_all(&self) -> Result<Loaded, String> {
+    /// Config plus its notifiers' secrets (and, for `run`, its coverage over the `[coverage]`
+    /// world); the error text is located and secret-free.
+    fn read_all(&self, coverage: bool) -> Result<Loaded, String> {
         let cfg = self.read().map_err(|e| e.to_string())?;
         let notifiers = config::resolve_notifiers(&cfg, &|v| std::env::var(v).ok())
             .map_err(|e| e.to_string())?;
+        let coverage = if coverage {
+            crate::cmd_world::coverage_ratio(&cfg)
+                .map_err(|e| format!("{}: {e}", cfg.path.display()))?
+        } else {
+            None
+        };
         Ok(Loaded {
             config: cfg,
             notifiers,
+            coverage,
         })
     }
 }
@@ -181,6 +199,34 @@ pub fn check(a: CheckArgs) -> Exit {
     for id in &cfg.identities {
         for w in iot_canary_daemon::identity::secret_file_warnings(&id.config) {
             println!("warning: {w}");
+        }
+    }
+    if a.coverage {
+        let world = if a.world.is_given() {
+            a.world.clone()
+        } else if let Some(c) = &cfg.coverage {
+            crate::cmd_world::WorldArgs::from_coverage(c)
+        } else {
+            eprintln!(
+                "iot-canary: --coverage needs a world: --lab-scenario FILE, --ownership FILE --policies SOURCES..., or a [coverage] table"
+            );
+            return Exit::Usage;
+        };
+        let now = std::time::SystemTime::now();
+        match crate::cmd_world::load(
+            &world,
+            "IOT_CANARY_DEMO",
+            &crate::lab_world::LabEndpoints::default(),
+            now,
+        ) {
+            Ok(w) => print!(
+                "{}",
+                iot_canary_audit::coverage::coverage(&w, &cfg, now).render(a.top)
+            ),
+            Err(e) => {
+                eprintln!("iot-canary: coverage: {e}");
+                return Exit::Usage;
+            }
         }
     }
     if !a.credentials {
@@ -261,7 +307,7 @@ pub(crate) fn credential_summary(
 }
 
 pub fn once(a: OnceArgs) -> Exit {
-    let loaded = match Source::new(&a.config, a.config_env.as_deref()).read_all() {
+    let loaded = match Source::new(&a.config, a.config_env.as_deref()).read_all(false) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("iot-canary: {e}");
@@ -272,6 +318,7 @@ pub fn once(a: OnceArgs) -> Exit {
         let Loaded {
             config: cfg,
             notifiers,
+            ..
         } = loaded;
         let d = Arc::new(build(cfg, a.shard)?);
         let rt = runtime()?;
@@ -306,7 +353,8 @@ pub fn run(a: RunArgs) -> Exit {
     let Loaded {
         config: cfg,
         notifiers,
-    } = match source.read_all() {
+        coverage,
+    } = match source.read_all(true) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("iot-canary: {e}");
@@ -322,6 +370,7 @@ pub fn run(a: RunArgs) -> Exit {
             let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
             let view = Arc::new(iot_canary_core::plan::reported_view(&d.config, d.shard));
             let live = Arc::new(Live::new(view, d.store.clone(), alerting));
+            live.set_coverage(coverage);
             let addr = iot_canary_daemon::observe::http::serve_live(listen, live.clone())
                 .await
                 .with_context(|| format!("binding the metrics server on {listen}"))?;
@@ -333,7 +382,7 @@ pub fn run(a: RunArgs) -> Exit {
             svc.notify = sd_notify::SdNotify::from_env();
             svc.watchdog = sd_notify::watchdog_period_from_env();
             svc.reload = Some(Reload {
-                loader: Box::new(move || source.read_all()),
+                loader: Box::new(move || source.read_all(true)),
                 builder: Box::new(move |c| build(c, shard).map_err(|e| format!("{e:#}"))),
             });
             svc.run(d, rx).await;

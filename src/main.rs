@@ -8,6 +8,10 @@ use clap::{Parser, Subcommand};
 mod cmd_audit;
 mod cmd_daemon;
 mod cmd_demo;
+mod cmd_generate;
+mod cmd_simulate;
+mod cmd_world;
+mod lab_world;
 use iot_canary_core::exit::Exit;
 use iot_canary_daemon::logging::{self, LogFormat};
 
@@ -51,20 +55,13 @@ enum Command {
         #[arg(long)]
         plain: bool,
     },
-    /// Offline pre-deploy gate: every canary against a lab scenario's policies (exit codes as
-    /// `once`: 0 ok, 1 breach, 2 blind, 3 usage).
-    Simulate {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-        /// The lab scenario holding the identities' policies.
-        #[arg(long)]
-        lab_scenario: PathBuf,
-        /// A scenario with the currently deployed policies: report access the new ones add.
-        #[arg(long)]
-        baseline: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: PolicyTestFormat,
-    },
+    /// Offline pre-deploy gate: every canary against a lab scenario's policies, or policy
+    /// sources bound by an ownership file (exit codes as `once`: 0 ok, 1 breach or new access
+    /// vs --baseline, 2 blind, 3 usage).
+    Simulate(cmd_simulate::SimulateArgs),
+    /// A canaries.toml derived from a lab scenario or an ownership file and policy sources
+    /// (docs/generate.md; exit 0 written, 3 bad input).
+    Generate(cmd_generate::GenerateArgs),
     /// Embedded lab + embedded scenario + canaries.toml.
     Demo(cmd_demo::DemoArgs),
     /// Offline policy audit with Device Defender's check names (docs/audit.md; exit 0 clean,
@@ -89,7 +86,7 @@ enum PolicyCommand {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum PolicyTestFormat {
+pub(crate) enum PolicyTestFormat {
     Table,
     Json,
 }
@@ -130,7 +127,7 @@ fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
 }
 
 /// Prints results as `table` renders them or as pretty JSON; `prog` prefixes the error.
-fn print_results<T: serde::Serialize>(
+pub(crate) fn print_results<T: serde::Serialize>(
     format: PolicyTestFormat,
     prog: &str,
     results: &[T],
@@ -211,60 +208,10 @@ fn main() -> ExitCode {
             listen,
             plain,
         } => run_lab(&scenario, listen, plain),
-        Command::Simulate {
-            config,
-            lab_scenario,
-            baseline,
-            format,
-        } => simulate(&config, &lab_scenario, baseline.as_deref(), format),
+        Command::Simulate(a) => cmd_simulate::simulate(a),
+        Command::Generate(a) => cmd_generate::generate(a),
     };
     ExitCode::from(exit.code())
-}
-
-/// `simulate`: IO here (files, clock); the evaluation is `simulate`.
-fn simulate(
-    config: &std::path::Path,
-    scenario: &std::path::Path,
-    baseline: Option<&std::path::Path>,
-    format: PolicyTestFormat,
-) -> Exit {
-    use iot_canary::simulate as sim;
-    let cfg = match iot_canary_core::config::load(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("iot-canary simulate: {e}");
-            return Exit::Usage;
-        }
-    };
-    let now = std::time::SystemTime::now();
-    let read = |p: &std::path::Path| {
-        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let run = |path: &std::path::Path| -> Result<Vec<sim::SimResult>, String> {
-        let loaded = iot_canary_lab::scenario::load(path).map_err(|e| e.to_string())?;
-        let ids = sim::identities_from_scenario(&cfg, &loaded, now, &read);
-        Ok(sim::simulate(&cfg.canaries, &ids, now))
-    };
-    let mut results = match run(scenario) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("iot-canary simulate: {e}");
-            return Exit::Usage;
-        }
-    };
-    if let Some(b) = baseline {
-        match run(b) {
-            Ok(base) => sim::compare_with_baseline(&mut results, &base),
-            Err(e) => {
-                eprintln!("iot-canary simulate: baseline: {e}");
-                return Exit::Usage;
-            }
-        }
-    }
-    if let Err(exit) = print_results(format, "iot-canary simulate", &results, sim::render_table) {
-        return exit;
-    }
-    sim::gate_exit(&results)
 }
 
 fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {
