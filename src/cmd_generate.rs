@@ -36,6 +36,21 @@ pub struct GenerateArgs {
     /// The witness identity (default: the engine's choice, docs/generate.md).
     #[arg(long, value_name = "NAME")]
     pub witness: Option<String>,
+    /// The audit's suppressions file: suppressed findings get no probe.
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Option<PathBuf>,
+}
+
+/// An audit suppressions file (`audit --suppressions`), or none.
+pub fn suppressions(
+    path: Option<&Path>,
+) -> Result<Vec<iot_canary_audit::suppress::Suppression>, String> {
+    match path {
+        None => Ok(Vec::new()),
+        Some(p) => {
+            iot_canary_audit::suppress::parse(&label(p), &read(p)?).map_err(|e| e.to_string())
+        }
+    }
 }
 
 fn endpoints(path: Option<&Path>) -> Result<LabEndpoints, String> {
@@ -51,17 +66,16 @@ fn endpoints(path: Option<&Path>) -> Result<LabEndpoints, String> {
 /// Plans and renders a world's canaries, and proves the text is a valid config.
 pub fn render(
     world: &World,
-    max: Option<usize>,
-    witness: Option<String>,
-    now: SystemTime,
+    options: generate::Options,
     name: &Path,
 ) -> Result<(String, iot_canary_core::config::Config), String> {
-    if let Some(w) = &witness
+    let max = options.max;
+    if let Some(w) = &options.witness
         && world.identity(w).is_none()
     {
         return Err(format!("--witness {w}: no such identity in the world"));
     }
-    let plan = generate::plan(world, &generate::Options { max, witness, now });
+    let plan = generate::plan(world, &options);
     let text = generate::render(world, &plan, max);
     // What generate writes must pass `check`: a failure here is a bug, never a silent output.
     let cfg = iot_canary_core::config::parse(name, &text)
@@ -78,7 +92,13 @@ pub fn generate(a: GenerateArgs) -> Exit {
             .output
             .clone()
             .unwrap_or_else(|| PathBuf::from("canaries.toml (generated)"));
-        let (text, cfg) = render(&world, a.max, a.witness.clone(), now, &name)?;
+        let options = generate::Options {
+            max: a.max,
+            witness: a.witness.clone(),
+            suppressions: suppressions(a.suppressions.as_deref())?,
+            now,
+        };
+        let (text, cfg) = render(&world, options, &name)?;
         match &a.output {
             Some(p) => {
                 std::fs::write(p, &text).map_err(|e| format!("{}: cannot write: {e}", label(p)))?

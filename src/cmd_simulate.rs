@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use iot_canary::simulate as sim;
+use iot_canary_audit::recipes::Target;
 use iot_canary_audit::world::World;
-use iot_canary_audit::world::matrix::{Universe, evaluate_cell};
+use iot_canary_audit::world::matrix::{ClassKey, Universe, class_of, evaluate_cell};
 use iot_canary_core::config::Config;
 use iot_canary_core::exit::Exit;
 
@@ -34,6 +35,10 @@ pub struct SimulateArgs {
     pub baseline: Vec<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: PolicyTestFormat,
+    /// With --policies and no --config: the audit's suppressions file (suppressed findings get
+    /// no generated canary).
+    #[arg(long, value_name = "FILE")]
+    pub suppressions: Option<PathBuf>,
 }
 
 fn read(p: &Path) -> Result<String, String> {
@@ -81,47 +86,56 @@ fn identities(cfg: &Config, world: &World) -> sim::SimIdentities {
         .collect()
 }
 
-/// Universe cells the new policies allow and the baseline did not, one per new class, as
-/// breaches with their witness (cells no canary of the config stands for are reported too).
+/// Universe cells the new policies allow and the baseline did not, one per class no flagged
+/// canary already stands for, as breaches with their witness.
 fn new_cells(
+    cfg: &Config,
     new: &World,
     old: &World,
     results: &[sim::SimResult],
     now: SystemTime,
 ) -> Vec<sim::SimResult> {
     let universe = Universe::build(new, None, now);
-    let mut seen = BTreeSet::new();
-    // What a flagged canary already reports: its steps after the connect.
-    let steps = |checks: &[sim::SimCheck]| -> Vec<(&'static str, String)> {
-        checks
-            .iter()
-            .skip(1)
-            .map(|c| (c.action, c.resource.clone()))
-            .collect()
-    };
-    let flagged: BTreeSet<Vec<(&'static str, String)>> = results
-        .iter()
-        .filter(|r| r.new_access == Some(true))
-        .map(|r| steps(&r.checks))
-        .collect();
+    // The classes flagged canaries already report.
+    let mut seen: BTreeSet<ClassKey> = BTreeSet::new();
+    for r in results.iter().filter(|r| r.new_access == Some(true)) {
+        let Some(c) = cfg.canaries.iter().find(|c| c.name == r.canary) else {
+            continue;
+        };
+        let Some(spec) = cfg.identities.iter().find(|i| i.name == c.identity) else {
+            continue;
+        };
+        let Some(w) = new.identity_for(spec) else {
+            continue;
+        };
+        let Ok(who) = &w.sim else { continue };
+        if let Ok(ev) = sim::evaluate(
+            who,
+            &c.identity,
+            &c.name,
+            c.action,
+            &Target::of(c),
+            &c.client_id,
+            now,
+        ) && let Some(k) = class_of(&w.name, c.action, &ev)
+        {
+            seen.insert(k);
+        }
+    }
     let mut out = Vec::new();
     for (cell, key, allowed) in &universe.cells {
         if !allowed || seen.contains(key) {
             continue;
         }
-        let Some(before) = evaluate_cell(old, cell, now) else {
+        let (Some(before), Some(after)) =
+            (evaluate_cell(old, cell, now), evaluate_cell(new, cell, now))
+        else {
             continue;
         };
         if before.allowed() {
             continue;
         }
         seen.insert(key.clone());
-        let Some(after) = evaluate_cell(new, cell, now) else {
-            continue;
-        };
-        if flagged.contains(&steps(&after.checks)) {
-            continue;
-        }
         let mut r = sim::SimResult {
             canary: format!(
                 "new-access {} {} {}",
@@ -156,7 +170,15 @@ fn policies(a: &SimulateArgs, now: SystemTime) -> Result<Vec<sim::SimResult>, St
     let world = cmd_world::load(&a.world, "IOT_CANARY", &ep, now)?;
     let cfg = match &a.config {
         Some(p) => iot_canary_core::config::load(p).map_err(|e| e.to_string())?,
-        None => crate::cmd_generate::render(&world, None, None, now, Path::new("<generated>"))?.1,
+        None => {
+            let options = iot_canary_audit::generate::Options {
+                max: None,
+                witness: None,
+                suppressions: crate::cmd_generate::suppressions(a.suppressions.as_deref())?,
+                now,
+            };
+            crate::cmd_generate::render(&world, options, Path::new("<generated>"))?.1
+        }
     };
     let mut results = sim::simulate(&cfg.canaries, &identities(&cfg, &world), now);
     if !a.baseline.is_empty() {
@@ -164,7 +186,7 @@ fn policies(a: &SimulateArgs, now: SystemTime) -> Result<Vec<sim::SimResult>, St
             .map_err(|e| format!("baseline: {e}"))?;
         let base = sim::simulate(&cfg.canaries, &identities(&cfg, &old), now);
         sim::compare_with_baseline(&mut results, &base);
-        let extra = new_cells(&world, &old, &results, now);
+        let extra = new_cells(&cfg, &world, &old, &results, now);
         results.extend(extra);
     }
     Ok(results)

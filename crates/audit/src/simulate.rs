@@ -267,8 +267,8 @@ pub fn compare_with_baseline(results: &mut [SimResult], baseline: &[SimResult]) 
     }
 }
 
-/// `identity alice: iot:Subscribe devices/bob-plug/#: ALLOWED by P/S (baseline: IMPLICIT_DENY
-/// by -)`.
+/// `identity `alice`: iot:Subscribe devices/bob-plug/#: ALLOWED by P/S (baseline:
+/// IMPLICIT_DENY by -)`; the client id is named when the connect itself opened.
 fn new_access_witness(r: &SimResult, b: &SimResult) -> String {
     let opened = r
         .checks
@@ -276,14 +276,9 @@ fn new_access_witness(r: &SimResult, b: &SimResult) -> String {
         .zip(&b.checks)
         .find(|(_, old)| !old.allowed())
         .or_else(|| r.checks.iter().zip(&b.checks).next_back());
-    let client = r
-        .checks
-        .first()
-        .map(|c| format!(" as client `{}`", c.resource))
-        .unwrap_or_default();
     match opened {
         Some((new, old)) => format!(
-            "identity `{}`{client}: {} (baseline: {} by {})",
+            "identity `{}`: {} (baseline: {} by {})",
             r.identity,
             new.summary(),
             old.decision,

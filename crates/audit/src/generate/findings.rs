@@ -179,13 +179,18 @@ fn cell_for(
 
 /// Probe candidates for every finding with a witness, for every identity of the matrix whose
 /// policy set holds the finding's policy; and what had no probe.
-pub(super) fn candidates(world: &World, matrix: &BTreeSet<&str>) -> (Vec<Candidate>, Vec<String>) {
+pub(super) fn candidates(
+    world: &World,
+    matrix: &BTreeSet<&str>,
+    suppressions: &[crate::suppress::Suppression],
+) -> (Vec<Candidate>, Vec<String>) {
     let options = crate::AuditOptions {
         account_id: world.account_id.clone(),
         region: world.region.clone(),
         ..Default::default()
     };
-    let findings: Vec<Finding> = crate::audit(&world.sources, &options);
+    let mut findings: Vec<Finding> = crate::audit(&world.sources, &options);
+    crate::suppress::apply(&mut findings, suppressions);
     let mut out = Vec::new();
     let mut not_expressible = BTreeSet::new();
     let other_sub = |id: &WorldIdentity| {
@@ -195,7 +200,10 @@ pub(super) fn candidates(world: &World, matrix: &BTreeSet<&str>) -> (Vec<Candida
             .filter(|o| o.name != id.name && matrix.contains(o.name.as_str()))
             .find_map(|o| o.spoofable_id.clone().filter(|s| s.contains(':')))
     };
-    for f in findings.iter().filter(|f| !f.witness.is_empty()) {
+    for f in findings
+        .iter()
+        .filter(|f| !f.witness.is_empty() && f.suppressed.is_none())
+    {
         for id in world
             .identities
             .iter()

@@ -101,6 +101,8 @@ pub struct Options {
     pub max: Option<usize>,
     /// The witness identity (default: the world's choice).
     pub witness: Option<String>,
+    /// The audit's suppressions: a suppressed finding gets no probe.
+    pub suppressions: Vec<crate::suppress::Suppression>,
     pub now: SystemTime,
 }
 
@@ -346,7 +348,8 @@ pub fn plan(world: &World, o: &Options) -> Plan {
     let witness_id = witness.as_deref().and_then(|w| world.identity(w));
 
     // Candidates in source order.
-    let (finding_candidates, not_expressible) = findings::candidates(world, &matrix);
+    let (finding_candidates, not_expressible) =
+        findings::candidates(world, &matrix, &o.suppressions);
     let mut candidates: Vec<Candidate> = finding_candidates;
     let mut universe_cells: Vec<&Cell> = universe.cells.iter().map(|(c, ..)| c).collect();
     // Bypasses (D) before the matrix (M), each in cell order.

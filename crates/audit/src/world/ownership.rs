@@ -74,13 +74,16 @@ impl Ctx<'_> {
             .0
     }
 
-    /// The line of `key = ...` inside the table spanning `span`, else the table's line.
+    /// The line of `key = ...` in the table starting at `span` (up to the next table
+    /// header), else the table's line.
     fn key_line(&self, span: &std::ops::Range<usize>, key: &str) -> usize {
-        let end = span.end.min(self.text.len());
-        let start = span.start.min(end);
+        let start = span.start.min(self.text.len());
         let mut offset = start;
-        for line in self.text[start..end].split_inclusive('\n') {
+        for (i, line) in self.text[start..].split_inclusive('\n').enumerate() {
             let t = line.trim_start();
+            if i > 0 && t.starts_with('[') {
+                break;
+            }
             if let Some(rest) = t.strip_prefix(key)
                 && rest.trim_start().starts_with('=')
             {
