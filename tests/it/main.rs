@@ -24,6 +24,7 @@ mod daemon_service;
 mod deploy_cloudformation;
 mod deploy_rules;
 mod deploy_systemd;
+mod generate_live;
 mod identity_boto3;
 mod lab_cli;
 mod lab_python;

@@ -1,0 +1,271 @@
+//! `generate` then a live round, on the demo world and on the benchmark world
+//! (bench/suite/gen.py at fixture size): the live round finds every hole `simulate` finds and
+//! nothing `simulate` says is tight, and the generated config covers the whole cross-tenant
+//! matrix. The hand-written demo config's coverage is measured too (README states it).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use iot_canary_testkit::lab::{self, Options};
+use iot_canary_testkit::scenario::Scenario;
+use iot_canary_testkit::{assert_contains, write_file};
+use serde_json::Value;
+
+use crate::support::{repo, run_bin};
+
+fn demo_scenario() -> PathBuf {
+    repo("crates/lab/src/demo/scenario.toml")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 temp path")
+}
+
+/// Runs the binary in the repository root; panics with its output unless it exits `code`.
+async fn expect(code: i32, args: &[&str], env: &[(&str, &str)]) -> String {
+    let run = run_bin(args, &repo(""), env).await;
+    assert_eq!(
+        run.code, code,
+        "{args:?}\nstdout:\n{}\nstderr:\n{}",
+        run.stdout, run.stderr
+    );
+    run.stdout
+}
+
+/// What the live round and `simulate` agree on: (holes, tight deny canaries, controls).
+fn assert_live_agrees_with_simulate(sim: &str, live: &str) -> (usize, usize, usize) {
+    let sim: Value = serde_json::from_str(sim).expect("simulate JSON");
+    let live: Value = serde_json::from_str(live).expect("once JSON report");
+    let offline: BTreeMap<&str, &Value> = sim
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["canary"].as_str().unwrap(), r))
+        .collect();
+    let reports = live["canaries"].as_array().unwrap();
+    assert_eq!(reports.len(), offline.len(), "every canary ran live");
+    let (mut holes, mut tight, mut controls) = (0, 0, 0);
+    for r in reports {
+        let name = r["canary"].as_str().unwrap();
+        let o = offline[name]["outcome"].as_str().unwrap();
+        let verdict = r["verdict"].as_str().unwrap();
+        assert_ne!(o, "inconclusive", "{name}: simulate could not evaluate it");
+        match (r["expect"].as_str().unwrap(), o) {
+            ("allow", _) => {
+                assert_eq!(
+                    (o, verdict),
+                    ("allowed", "allowed"),
+                    "control {name}: {r:#}"
+                );
+                controls += 1;
+            }
+            (_, "allowed") => {
+                assert_eq!(verdict, "allowed", "{name}: simulate's hole, live: {r:#}");
+                assert_eq!(r["standing"], "breach", "{name}");
+                holes += 1;
+            }
+            _ => {
+                assert_eq!(
+                    verdict, "denied",
+                    "{name}: simulate says tight, live: {r:#}"
+                );
+                tight += 1;
+            }
+        }
+    }
+    (holes, tight, controls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("generated.toml");
+    let scenario = demo_scenario();
+    let args = ["generate", "--lab-scenario", s(&scenario), "-o", s(&out)];
+    expect(0, &args, &[]).await;
+    let text = std::fs::read_to_string(&out).unwrap();
+    // Deterministic: the same input writes the same bytes.
+    let again = dir.path().join("again.toml");
+    expect(
+        0,
+        &["generate", "--lab-scenario", s(&scenario), "-o", s(&again)],
+        &[],
+    )
+    .await;
+    assert_eq!(text, std::fs::read_to_string(&again).unwrap());
+
+    let check = expect(0, &["check", "-c", s(&out)], &[]).await;
+    assert_contains(&check, &["generated.toml: ok (8 identities"]);
+    let coverage = expect(
+        0,
+        &[
+            "check",
+            "-c",
+            s(&out),
+            "--coverage",
+            "--lab-scenario",
+            s(&scenario),
+        ],
+        &[],
+    )
+    .await;
+    assert!(coverage.contains("cells (100.0%)"), "{coverage}");
+
+    // The hand-written demo config watches part of the same matrix.
+    let demo_cov = expect(
+        0,
+        &[
+            "check",
+            "-c",
+            "canaries.toml",
+            "--coverage",
+            "--lab-scenario",
+            s(&scenario),
+        ],
+        &[],
+    )
+    .await;
+    let line = demo_cov
+        .lines()
+        .find(|l| l.starts_with("coverage: "))
+        .unwrap();
+    assert!(!line.contains("cells (100.0%)"), "{demo_cov}");
+    assert_contains(&demo_cov, &["largest uncovered groups:"]);
+    eprintln!("hand-written demo config: {line}");
+
+    let sim = expect(
+        1,
+        &[
+            "simulate",
+            "-c",
+            s(&out),
+            "--lab-scenario",
+            s(&scenario),
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    let live = expect(
+        1,
+        &[
+            "demo",
+            "--once",
+            "-c",
+            s(&out),
+            "--format",
+            "json",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    )
+    .await;
+    let (holes, tight, controls) = assert_live_agrees_with_simulate(&sim, &live);
+    // The demo world's deliberate hole (guests and `devices/*`) is found as a subscribe and
+    // as a receive; every other identity stays tight.
+    assert!(holes >= 2, "{holes}");
+    assert!(tight > holes && controls > 0);
+    let live: Value = serde_json::from_str(&live).unwrap();
+    for r in live["canaries"].as_array().unwrap() {
+        if r["standing"] == "breach" {
+            assert_eq!(r["identity"], "guest", "{r:#}");
+        }
+    }
+    eprintln!(
+        "demo world: {} canaries, {holes} holes live = simulate, {tight} tight, {controls} controls",
+        holes + tight + controls
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_world_generate_then_once_agrees_with_simulate_and_covers_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let status = std::process::Command::new("python3")
+        .arg(repo("bench/suite/gen.py"))
+        .args([s(d), "--users", "4", "--deny", "8"])
+        .status()
+        .expect("python3 runs bench/suite/gen.py");
+    assert!(status.success());
+    let scenario = d.join("scenario.toml");
+    let text = std::fs::read_to_string(&scenario).unwrap();
+    let lab = lab::start(&Scenario::from_text("bench", &text), Options::tls().dir(d)).await;
+    let ready = write_file(d, "ready.json", &lab.ready_line());
+    let resources = repo("bench/suite/resources.toml");
+    let out = d.join("generated.toml");
+    expect(
+        0,
+        &[
+            "generate",
+            "--lab-scenario",
+            s(&scenario),
+            "--resources",
+            s(&resources),
+            "--lab-endpoints",
+            s(&ready),
+            "--env-prefix",
+            "SUITE",
+            "-o",
+            s(&out),
+        ],
+        &[],
+    )
+    .await;
+    let coverage = expect(
+        0,
+        &[
+            "check",
+            "-c",
+            s(&out),
+            "--coverage",
+            "--lab-scenario",
+            s(&scenario),
+            "--resources",
+            s(&resources),
+        ],
+        &[],
+    )
+    .await;
+    assert!(coverage.contains("cells (100.0%)"), "{coverage}");
+
+    // The users' keys as the generated config references them.
+    let keys: BTreeMap<String, (String, String)> =
+        serde_json::from_str(&std::fs::read_to_string(d.join("keys.json")).unwrap()).unwrap();
+    let mut env = Vec::new();
+    for (name, (akid, secret)) in &keys {
+        let up = name.to_uppercase();
+        env.push((format!("SUITE_{up}_ACCESS_KEY_ID"), akid.clone()));
+        env.push((format!("SUITE_{up}_SECRET_ACCESS_KEY"), secret.clone()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
+    let sim = expect(
+        0,
+        &[
+            "simulate",
+            "-c",
+            s(&out),
+            "--lab-scenario",
+            s(&scenario),
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
+    let live = expect(0, &["once", "-c", s(&out), "--format", "json"], &env).await;
+    let (holes, tight, controls) = assert_live_agrees_with_simulate(&sim, &live);
+    assert_eq!(holes, 0, "the benchmark world is tight");
+    // Four users: each probed, each with its controls; the `shared/<owner>/news` receive (a
+    // granted subscription, a refused delivery) is among the denials.
+    assert!(tight >= 4 && controls >= 4, "{tight} {controls}");
+    let generated = std::fs::read_to_string(&out).unwrap();
+    assert!(generated.contains("topic = \"shared/u0"), "{generated}");
+    eprintln!(
+        "bench world (4 users): {} canaries, {holes} holes, {tight} tight, {controls} controls",
+        holes + tight + controls
+    );
+    lab.shutdown().await;
+}
