@@ -17,9 +17,11 @@ use iot_canary_audit::world::matrix::{ClassKey, Universe, class_of, evaluate_cel
 use iot_canary_core::config::Config;
 use iot_canary_core::exit::Exit;
 
+use crate::cmd_policy::{PolicyTestFormat, print_results};
 use crate::cmd_world::{self, WorldArgs};
 use crate::lab_world::LabEndpoints;
-use crate::{PolicyTestFormat, print_results};
+use crate::out;
+use iot_canary_core::report::envelope::RunInfo;
 
 #[derive(clap::Args, Debug)]
 pub struct SimulateArgs {
@@ -45,13 +47,25 @@ fn read(p: &Path) -> Result<String, String> {
     std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
 }
 
+/// The config's region (for the report) and every result.
+type Gated = (String, Vec<sim::SimResult>);
+
+/// A config with canaries: a gate over none would pass on nothing.
+fn load_config(path: &Path) -> Result<Config, String> {
+    let cfg = iot_canary_core::config::load(path).map_err(|e| e.to_string())?;
+    if cfg.canaries.is_empty() {
+        return Err(crate::cmd_check::no_canaries(&cfg));
+    }
+    Ok(cfg)
+}
+
 /// The lab-scenario gate (each canary against the scenario's principals).
-fn lab(a: &SimulateArgs, scenario: &Path, now: SystemTime) -> Result<Vec<sim::SimResult>, String> {
+fn lab(a: &SimulateArgs, scenario: &Path, now: SystemTime) -> Result<Gated, String> {
     let config = a
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("canaries.toml"));
-    let cfg = iot_canary_core::config::load(&config).map_err(|e| e.to_string())?;
+    let cfg = load_config(&config)?;
     let run = |path: &Path| -> Result<Vec<sim::SimResult>, String> {
         let loaded = iot_canary_lab::scenario::load(path).map_err(|e| e.to_string())?;
         let ids = sim::identities_from_scenario(&cfg.identities, &loaded, now, &read);
@@ -66,7 +80,7 @@ fn lab(a: &SimulateArgs, scenario: &Path, now: SystemTime) -> Result<Vec<sim::Si
         }
         _ => return Err("with --lab-scenario, --baseline is one scenario file".into()),
     }
-    Ok(results)
+    Ok((cfg.target.region, results))
 }
 
 /// Each config identity as its world identity evaluates it.
@@ -165,11 +179,11 @@ fn new_cells(
 }
 
 /// The `--policies` gate: the config's canaries (or the generated ones) against the sources.
-fn policies(a: &SimulateArgs, now: SystemTime) -> Result<Vec<sim::SimResult>, String> {
+fn policies(a: &SimulateArgs, now: SystemTime) -> Result<Gated, String> {
     let ep = LabEndpoints::default();
     let world = cmd_world::load(&a.world, "IOT_CANARY", &ep, now)?;
     let cfg = match &a.config {
-        Some(p) => iot_canary_core::config::load(p).map_err(|e| e.to_string())?,
+        Some(p) => load_config(p)?,
         None => {
             let options = iot_canary_audit::generate::Options {
                 max: None,
@@ -189,36 +203,43 @@ fn policies(a: &SimulateArgs, now: SystemTime) -> Result<Vec<sim::SimResult>, St
         let extra = new_cells(&cfg, &world, &old, &results, now);
         results.extend(extra);
     }
-    Ok(results)
+    Ok((cfg.target.region, results))
 }
 
 pub fn simulate(a: SimulateArgs) -> Exit {
-    let now = SystemTime::now();
+    let started = SystemTime::now();
     let results = match (&a.world.lab_scenario, a.world.ownership.is_some()) {
-        (Some(s), _) => lab(&a, s, now),
-        (None, true) => policies(&a, now),
+        (Some(s), _) => lab(&a, s, started),
+        (None, true) => policies(&a, started),
         (None, false) => Err(
             "name the policies: --lab-scenario FILE, or --ownership FILE --policies SOURCES..."
                 .into(),
         ),
     };
-    let results = match results {
+    let (region, results) = match results {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("iot-canary simulate: {e}");
+            out::error(format_args!("simulate: {e}"));
             return Exit::Usage;
         }
     };
-    if let Err(exit) = print_results(a.format, "iot-canary simulate", &results, sim::render_table) {
-        return exit;
-    }
+    let exit = sim::gate_exit(&results);
+    let count = |s: sim::SimStanding| results.iter().filter(|r| r.standing == s).count();
+    let summary = serde_json::json!({
+        "ok": count(sim::SimStanding::Ok),
+        "breach": count(sim::SimStanding::Breach),
+        "blind": count(sim::SimStanding::Blind),
+        "new_access": results.iter().filter(|r| r.new_access == Some(true)).count(),
+    });
+    let mut info = RunInfo::offline("simulate", started);
+    info.region = Some(region);
+    let exit =
+        print_results(a.format, &info, exit, &summary, &results, sim::render_table).unwrap_or(exit);
+    // The witness of every new path on stderr too, where a CI log shows it whatever the format.
     for r in results.iter().filter(|r| r.new_access == Some(true)) {
         if let Some(w) = &r.witness {
-            eprintln!(
-                "iot-canary simulate: NEW ACCESS vs baseline: {}: {w}",
-                r.canary
-            );
+            out::error(format_args!("NEW ACCESS vs baseline: {}: {w}", r.canary));
         }
     }
-    sim::gate_exit(&results)
+    exit
 }

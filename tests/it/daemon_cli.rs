@@ -79,7 +79,7 @@ async fn iot_canary(s: &Setup, args: &[&str]) -> Run {
 fn json_names(run: &Run) -> Vec<String> {
     let v: serde_json::Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}\n{}", run.stdout, run.stderr));
-    v["canaries"]
+    v["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -231,8 +231,23 @@ expect = "allow"
 "#,
     );
     std::fs::write(&s.config, &text).unwrap();
+    // An unset variable is caught offline, before any credential is fetched: exit 3, named.
     let run = iot_canary(&s, &["check", "--credentials"]).await;
-    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("identity `broken`")
+            && run
+                .stderr
+                .contains("NO_SUCH_VARIABLE_FOR_IOT_CANARY` is not set"),
+        "{}",
+        run.stderr
+    );
+
+    // With the variable named right: every identity is fetched and verified, exit 0.
+    let fixed = text.replace("NO_SUCH_VARIABLE_FOR_IOT_CANARY", "DEV_KEY");
+    std::fs::write(&s.config, fixed).unwrap();
+    let run = iot_canary(&s, &["check", "--credentials"]).await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let line = |who: &str| -> String {
         run.stdout
             .lines()
@@ -249,11 +264,10 @@ expect = "allow"
     );
     assert!(line("role").contains("expires 20"), "{}", line("role"));
     assert!(
-        line("broken").contains("FAILED (config)"),
+        line("broken").contains("(static): ok"),
         "{}",
         line("broken")
     );
-    assert!(line("broken").contains("NO_SUCH_VARIABLE_FOR_IOT_CANARY"));
     for (_, secret) in SECRETS.iter().filter(|(k, _)| k.ends_with("SECRET")) {
         assert!(!run.stdout.contains(secret) && !run.stderr.contains(secret));
     }
@@ -262,12 +276,6 @@ expect = "allow"
         "{}",
         run.stdout
     );
-
-    // Without the broken identity: every fetch succeeds, exit 0.
-    let fixed = text.replace("NO_SUCH_VARIABLE_FOR_IOT_CANARY", "DEV_KEY");
-    std::fs::write(&s.config, fixed).unwrap();
-    let run = iot_canary(&s, &["check", "--credentials"]).await;
-    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     s.lab.shutdown().await;
 }
 
@@ -405,7 +413,12 @@ topic_filter = "devices/dev-lamp/#"
 expect = "allow"
 "#,
     );
-    let run = run_bin(&["check", "-c", cfg.to_str().unwrap()], dir.path(), &[]).await;
+    let run = run_bin(
+        &["check", "-c", cfg.to_str().unwrap()],
+        dir.path(),
+        &[("DEV_KEY", "AKIAEXAMPLE000000001")],
+    )
+    .await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let warning = run
         .stdout
@@ -415,7 +428,12 @@ expect = "allow"
     assert!(warning.contains("secret_access_key_file"), "{warning}");
     assert!(!run.stdout.contains("not-printed-secret"));
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let run = run_bin(&["check", "-c", cfg.to_str().unwrap()], dir.path(), &[]).await;
-    assert_eq!(run.code, 0);
+    let run = run_bin(
+        &["check", "-c", cfg.to_str().unwrap()],
+        dir.path(),
+        &[("DEV_KEY", "AKIAEXAMPLE000000001")],
+    )
+    .await;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("warning:"), "{}", run.stdout);
 }

@@ -32,17 +32,56 @@ async fn expect(code: i32, args: &[&str], env: &[(&str, &str)]) -> String {
     run.stdout
 }
 
+/// Stand-in values for every `*_env` variable `config` names: `check` (without
+/// `--credentials`) only proves they are set.
+fn stand_in_env(config: &str) -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = config
+        .lines()
+        .filter_map(|l| {
+            let (key, value) = l.split_once('=')?;
+            key.trim().ends_with("_env").then(|| {
+                (
+                    value.trim().trim_matches('"').to_string(),
+                    "stand-in".into(),
+                )
+            })
+        })
+        .collect();
+    vars.sort();
+    vars.dedup();
+    vars
+}
+
+fn env_refs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// A simulated breach as its identity and requests after the connect: (action, resource).
+fn hole(r: &Value) -> (String, Vec<(String, String)>) {
+    let steps = r["checks"].as_array().unwrap()[1..]
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().to_string(),
+                c["resource"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (r["identity"].as_str().unwrap().to_string(), steps)
+}
+
 /// What the live round and `simulate` agree on: (holes, tight deny canaries, controls).
 fn assert_live_agrees_with_simulate(sim: &str, live: &str) -> (usize, usize, usize) {
     let sim: Value = serde_json::from_str(sim).expect("simulate JSON");
     let live: Value = serde_json::from_str(live).expect("once JSON report");
-    let offline: BTreeMap<&str, &Value> = sim
+    assert_eq!(sim["command"], "simulate");
+    let offline: BTreeMap<&str, &Value> = sim["results"]
         .as_array()
         .unwrap()
         .iter()
         .map(|r| (r["canary"].as_str().unwrap(), r))
         .collect();
-    let reports = live["canaries"].as_array().unwrap();
+    let reports = live["results"].as_array().unwrap();
     assert_eq!(reports.len(), offline.len(), "every canary ran live");
     let (mut holes, mut tight, mut controls) = (0, 0, 0);
     for r in reports {
@@ -94,7 +133,9 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
     .await;
     assert_eq!(text, std::fs::read_to_string(&again).unwrap());
 
-    let check = expect(0, &["check", "-c", s(&out)], &[]).await;
+    let env = stand_in_env(&text);
+    let env = env_refs(&env);
+    let check = expect(0, &["check", "-c", s(&out)], &env).await;
     assert_contains(&check, &["generated.toml: ok (8 identities"]);
     let coverage = expect(
         0,
@@ -106,12 +147,13 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
             "--lab-scenario",
             s(&scenario),
         ],
-        &[],
+        &env,
     )
     .await;
     assert!(coverage.contains("cells (100.0%)"), "{coverage}");
 
     // The hand-written demo config watches part of the same matrix.
+    let demo_env = stand_in_env(&std::fs::read_to_string(repo("canaries.toml")).unwrap());
     let demo_cov = expect(
         0,
         &[
@@ -122,7 +164,7 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
             "--lab-scenario",
             s(&scenario),
         ],
-        &[],
+        &env_refs(&demo_env),
     )
     .await;
     let line = demo_cov
@@ -163,16 +205,66 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
     )
     .await;
     let (holes, tight, controls) = assert_live_agrees_with_simulate(&sim, &live);
-    // The demo world's deliberate hole (guests and `devices/*`) is found as a subscribe and
-    // as a receive; every other identity stays tight.
-    assert!(holes >= 2, "{holes}");
     assert!(tight > holes && controls > 0);
+
+    // Every hole `simulate` finds with the hand-written config (the demo's deliberate one:
+    // bob's `devices/+/telemetry` past his Deny) is among the generated config's live breaches,
+    // as the same requests.
+    let hand = expect(
+        1,
+        &[
+            "simulate",
+            "-c",
+            "canaries.toml",
+            "--lab-scenario",
+            s(&scenario),
+            "--format",
+            "json",
+        ],
+        &[],
+    )
+    .await;
     let live: Value = serde_json::from_str(&live).unwrap();
-    for r in live["canaries"].as_array().unwrap() {
-        if r["standing"] == "breach" {
-            assert_eq!(r["identity"], "guest", "{r:#}");
-        }
+    let sim: Value = serde_json::from_str(&sim).unwrap();
+    let live_breaches: Vec<&str> = live["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["standing"] == "breach")
+        .map(|r| r["canary"].as_str().unwrap())
+        .collect();
+    let generated_holes: Vec<(String, Vec<(String, String)>)> = sim["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| live_breaches.contains(&r["canary"].as_str().unwrap()))
+        .map(hole)
+        .collect();
+    let hand: Value = serde_json::from_str(&hand).unwrap();
+    let hand_holes: Vec<_> = hand["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["standing"] == "breach")
+        .map(hole)
+        .collect();
+    assert!(!hand_holes.is_empty());
+    for h in &hand_holes {
+        assert!(
+            generated_holes.contains(h),
+            "simulate's hole {h:?} is not among the live breaches {generated_holes:?}"
+        );
     }
+    // Besides it, only the audit's finding on the guests' public `status/#` feed (a Device
+    // Defender UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK finding) is flagged.
+    for (identity, steps) in &generated_holes {
+        assert!(
+            hand_holes.iter().any(|h| &h.0 == identity && &h.1 == steps)
+                || (identity == "guest" && steps[0].1 == "status/#"),
+            "{identity}: {steps:?}"
+        );
+    }
+    assert_eq!(holes, generated_holes.len());
     eprintln!(
         "demo world: {} canaries, {holes} holes live = simulate, {tight} tight, {controls} controls",
         holes + tight + controls
@@ -213,6 +305,17 @@ async fn bench_world_generate_then_once_agrees_with_simulate_and_covers_everythi
         &[],
     )
     .await;
+    // The users' keys as the generated config references them.
+    let keys: BTreeMap<String, (String, String)> =
+        serde_json::from_str(&std::fs::read_to_string(d.join("keys.json")).unwrap()).unwrap();
+    let mut env = Vec::new();
+    for (name, (akid, secret)) in &keys {
+        let up = name.to_uppercase();
+        env.push((format!("SUITE_{up}_ACCESS_KEY_ID"), akid.clone()));
+        env.push((format!("SUITE_{up}_SECRET_ACCESS_KEY"), secret.clone()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+
     let coverage = expect(
         0,
         &[
@@ -225,21 +328,10 @@ async fn bench_world_generate_then_once_agrees_with_simulate_and_covers_everythi
             "--resources",
             s(&resources),
         ],
-        &[],
+        &env,
     )
     .await;
     assert!(coverage.contains("cells (100.0%)"), "{coverage}");
-
-    // The users' keys as the generated config references them.
-    let keys: BTreeMap<String, (String, String)> =
-        serde_json::from_str(&std::fs::read_to_string(d.join("keys.json")).unwrap()).unwrap();
-    let mut env = Vec::new();
-    for (name, (akid, secret)) in &keys {
-        let up = name.to_uppercase();
-        env.push((format!("SUITE_{up}_ACCESS_KEY_ID"), akid.clone()));
-        env.push((format!("SUITE_{up}_SECRET_ACCESS_KEY"), secret.clone()));
-    }
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
     let sim = expect(
         0,

@@ -1,7 +1,7 @@
 //! `iot-canary policy test` and `policy size` end to end: the real binary, real files, exit
 //! codes and output.
 
-use iot_canary_testkit::assert_contains;
+use iot_canary_testkit::{assert_contains, write_file};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -68,10 +68,35 @@ fn shipped_examples_all_agree() {
         &[
             "bob subscribes to the lamp alice shares  expect=allow  got=ALLOWED  by=BobDevices/SharedLampRead",
             "got=EXPLICIT_DENY  by=RestrictedByReceive/DenyRestrictedReceive",
+            // Cognito's guest scope-down: iot:* survives, sts does not.
+            "guest whose role allows iot:* can connect  expect=allow  got=ALLOWED  by=GuestRoleTooBroad/Iot",
+            "guest whose role allows sts:AssumeRole cannot assume roles  expect=implicit-deny  got=IMPLICIT_DENY",
+            // The demo world's hole, both halves.
+            "bob subscribes to the fleet filter devices/+/telemetry  expect=allow  got=ALLOWED  by=BobDevices/FleetTelemetryFilter",
+            "bob receives alice-thermostat telemetry on that subscription  expect=allow  got=ALLOWED  by=BobDevices/FleetTelemetryReceive",
         ],
     );
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(summary.ends_with("agree, 0 disagree"), "{summary}");
+}
+
+/// The demo-hole example proves the demo world's policies, not a copy that drifted.
+#[test]
+fn demo_hole_example_uses_the_demo_policies() {
+    let policies = |path: &Path| -> toml::Table {
+        let text = std::fs::read_to_string(path).expect("readable");
+        let table: toml::Table = text.parse().expect("TOML");
+        table["policies"].as_table().expect("[policies]").clone()
+    };
+    let example = policies(&examples().join("demo-wildcard-past-deny.toml"));
+    let demo =
+        policies(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/lab/src/demo/scenario.toml"));
+    for name in ["BobDevices", "CognitoAuthIot"] {
+        assert_eq!(
+            example[name], demo[name],
+            "{name} differs from the demo scenario's"
+        );
+    }
 }
 
 #[test]
@@ -86,7 +111,12 @@ fn json_format_reports_each_case() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
-    let cases = v.as_array().expect("an array of cases");
+    // The shared report envelope (docs/reports.md).
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["command"], "policy test");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["summary"]["agree"], 7);
+    let cases = v["results"].as_array().expect("an array of cases");
     assert_eq!(cases.len(), 7);
     let first = &cases[0];
     assert_eq!(first["decision"], "ALLOWED");
@@ -171,4 +201,33 @@ fn policy_size_reports_against_2048() {
         "{stdout}"
     );
     assert!(stdout.contains("OVER LIMIT"), "{stdout}");
+}
+
+#[test]
+fn policy_size_refuses_what_is_not_a_policy_and_flags_unknown_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write_file(
+        dir.path(),
+        "broken.json",
+        "{\"Version\": \"2012-10-17\", \"Statement\": [",
+    );
+    let (code, stdout, stderr) = policy("size", &[&broken]);
+    assert_eq!(code, Some(3), "not \"ok\": {stdout}{stderr}");
+    assert!(!stdout.contains("ok"), "{stdout}");
+    assert_contains(&stderr, &["broken.json: not a valid policy document"]);
+
+    let typo = write_file(
+        dir.path(),
+        "typo.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pub","Effect":"Allow","Action":"iot:Publsh","Resource":"*"}]}"#,
+    );
+    let (code, stdout, stderr) = policy("size", &[&typo]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_contains(
+        &stderr,
+        &[
+            "typo.json: statement Pub: `iot:Publsh` is not an AWS action",
+            "did you mean iot:Publish?",
+        ],
+    );
 }

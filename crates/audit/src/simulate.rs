@@ -14,11 +14,15 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use iot_canary_core::config::Canary;
-use iot_canary_core::plan::{ClientIdVars, Shard, expand_client_id};
+use iot_canary_core::plan::{ClientIdVars, ProbeSlot, Shard, expand_client_id};
 use iot_canary_core::verdict::Expect;
 use iot_canary_policy::{AppliedStatement, AuthResult, PolicySet, RequestContext};
 
 use crate::recipes::{Step, Target, recipe};
+
+/// The `${run}` value offline evaluation uses: a fixed stand-in of the real length (policies
+/// that allow `<principal>-*` allow any run id alike).
+pub const OFFLINE_RUN: &str = "000000";
 
 /// A canary's identity as the policies see it.
 #[derive(Debug, Clone)]
@@ -142,9 +146,12 @@ pub fn evaluate(
             identity_id: who.identity_id.as_deref(),
             username: who.username.as_deref(),
         },
-        name,
-        // Offline there are no replicas: evaluate as replica 0.
-        Shard::ALL,
+        &ProbeSlot {
+            canary: name,
+            // Offline there are no replicas: evaluate as replica 0.
+            shard: Shard::ALL,
+            run: OFFLINE_RUN,
+        },
     )?;
     let steps = recipe(action).steps(name, target, &client_id)?;
     let mut ctx = who.context.clone();

@@ -216,9 +216,13 @@ fn layers(set: &PolicySet) -> Vec<(&'static str, &[Arc<Policy>])> {
             ("identity-pool role policies", role_policies),
             ("IoT policies attached to the identity", iot_policies),
         ],
-        PolicySet::CognitoUnauthenticated { role_policies } => {
-            vec![("unauthenticated role policies", role_policies)]
-        }
+        PolicySet::CognitoUnauthenticated {
+            role_policies,
+            session_policies,
+        } => vec![
+            ("unauthenticated role policies", role_policies),
+            ("Cognito guest session policies", session_policies),
+        ],
     }
 }
 
@@ -317,13 +321,29 @@ pub(crate) fn authorize_named(
                 ctx,
             )
         }
-        PolicySet::CognitoUnauthenticated { role_policies } => single(
+        PolicySet::CognitoUnauthenticated {
             role_policies,
-            "unauthenticated role policies",
-            action,
-            arn,
-            ctx,
-        ),
+            session_policies,
+        } => {
+            if session_policies.is_empty() {
+                return single(
+                    role_policies,
+                    "unauthenticated role policies",
+                    action,
+                    arn,
+                    ctx,
+                );
+            }
+            // The scope-down is the outer layer so an allow names the role's statement (the
+            // one a reader can change); a deny in either still wins.
+            intersect(
+                (session_policies, "Cognito guest session policies"),
+                (role_policies, "unauthenticated role policies"),
+                action,
+                arn,
+                ctx,
+            )
+        }
     }
 }
 

@@ -24,7 +24,8 @@ pub struct Options {
     pub plain: bool,
     pub limits: Limits,
     /// Where relative scenario paths resolve and the CA (`lab-ca.pem`) is written; `None`:
-    /// the current directory, and the CA in a fresh directory under the system temp dir.
+    /// the current directory, and the CA in the lab's own private temporary directory
+    /// (removed with the lab).
     pub dir: Option<PathBuf>,
 }
 
@@ -65,12 +66,7 @@ pub async fn start(scenario: &Scenario, options: Options) -> RunningLab {
     config.plain = options.plain;
     config.limits = options.limits;
     if !options.plain {
-        let ca_dir = options.dir.unwrap_or_else(|| {
-            let d = std::env::temp_dir().join(format!("lab-test-{}", rand::random::<u64>()));
-            std::fs::create_dir_all(&d).expect("create the CA directory");
-            d
-        });
-        config.ca_file = Some(ca_dir.join("lab-ca.pem"));
+        config.ca_file = options.dir.map(|d| d.join("lab-ca.pem"));
     }
     tokio::time::timeout(WAIT, iot_canary_lab::start(config))
         .await
@@ -150,6 +146,36 @@ impl Admin {
 
     pub async fn disconnect_all(&self) {
         self.ok("POST", "/disconnect-all", "").await;
+    }
+
+    /// Merges realism knobs (the `[realism]` keys as JSON, docs/realism.md) into the running
+    /// lab's settings; returns the effective settings.
+    pub async fn realism(&self, json: &str) -> serde_json::Value {
+        let body = self.ok("PUT", "/realism", json).await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/realism {body:?}: {e}"))
+    }
+
+    /// `GET /realism`: the effective settings and `applied`, how often each knob fired.
+    pub async fn realism_state(&self) -> serde_json::Value {
+        let body = self.ok("GET", "/realism", "").await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/realism {body:?}: {e}"))
+    }
+
+    /// Switches every realism knob off.
+    pub async fn realism_off(&self) {
+        self.ok("DELETE", "/realism", "").await;
+    }
+
+    /// Another process takes `client_id` over; returns the status (404: nobody held it).
+    pub async fn take_over(&self, client_id: &str) -> u16 {
+        let body = serde_json::json!({ "client_id": client_id }).to_string();
+        self.request("POST", "/takeover", &body).await.0
+    }
+
+    /// The server disconnects `client_id` with MQTT 5 reason `reason`; returns the status.
+    pub async fn disconnect(&self, client_id: &str, reason: u8) -> u16 {
+        let body = serde_json::json!({ "client_id": client_id, "reason": reason }).to_string();
+        self.request("POST", "/disconnect", &body).await.0
     }
 
     /// `GET /state` as JSON.

@@ -6,8 +6,9 @@
 //! - [`lab`]: the lab in-process from a scenario, and its admin API;
 //! - [`process`]: a built binary as a child (log capture, waits on log lines, signals, ready
 //!   lines), including the lab as a subprocess that can be killed and restarted;
-//! - [`sigv4`], [`mqtt`], [`sdk`]: clients of the lab (presigned URLs, rumqttc sessions, the
-//!   real AWS SDK clients);
+//! - [`sigv4`], [`mqtt`], [`mqtt_raw`], [`sdk`]: clients of the lab (presigned URLs, rumqttc
+//!   sessions, a raw packet-level client that shows packet ids, DUP flags and arrival times,
+//!   the real AWS SDK clients);
 //! - [`net`], [`relay`], [`exposition`]: loopback HTTP, free ports, a switchable TCP relay,
 //!   Prometheus text lookups;
 //! - [`alert_sink`], [`logs`]: an HTTP(S) receiver recording alert bodies, a tracing capture;
@@ -24,6 +25,7 @@ pub mod exposition;
 pub mod lab;
 pub mod logs;
 pub mod mqtt;
+pub mod mqtt_raw;
 pub mod net;
 pub mod process;
 pub mod relay;
@@ -136,9 +138,9 @@ pub fn assert_str_fields(json: &serde_json::Value, want: &[(&str, &str)]) {
 
 /// The JSON report's (`once --format json`, `report::json`) entry for canary `name`.
 pub fn report_canary<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["canaries"]
+    json["results"]
         .as_array()
-        .expect("a JSON report with a canaries array")
+        .expect("a JSON report (the shared envelope) with a results array")
         .iter()
         .find(|c| c["canary"] == name)
         .unwrap_or_else(|| panic!("{name} in the JSON report"))

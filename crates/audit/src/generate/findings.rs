@@ -36,7 +36,10 @@ fn policy_names(id: &WorldIdentity) -> BTreeSet<String> {
             role_policies,
             iot_policies,
         } => vec![role_policies, iot_policies],
-        PolicySet::CognitoUnauthenticated { role_policies } => vec![role_policies],
+        PolicySet::CognitoUnauthenticated {
+            role_policies,
+            session_policies,
+        } => vec![role_policies, session_policies],
     };
     lists
         .into_iter()

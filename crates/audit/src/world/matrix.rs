@@ -6,8 +6,9 @@
 //!   neither owns nor was shared, every action a of the recipe table and every resource r of
 //!   t under a's template: the cell (i, a, r), which must be denied;
 //! - D: for every Deny statement s in i's policy set that denies subscribing to or receiving a
-//!   topic or topic filter, every ancestor filter f of that filter (`#`, `+/#`, `a/#`, ...): the
-//!   cell (i, receive through f, a topic under the denied one), which must stay denied.
+//!   topic or topic filter, every topic u under it (one made up from the pattern, and every
+//!   world topic the pattern covers) and every ancestor filter f of u (`#`, `+/#`, `a/#`,
+//!   `a/+/c`, ...): the cell (i, receive u through f), which must stay denied.
 //!
 //! Two requests are in the same class when they have the same identity and action and the
 //! engine finds the same statements applying at every step (the connect step aside, for
@@ -174,7 +175,8 @@ pub fn foreign_cells(world: &World, id: &WorldIdentity) -> Vec<Cell> {
 
 /// The Deny-ancestor cells (D) of one identity: for each Deny of `iot:Subscribe` or
 /// `iot:Receive` on a `topicfilter/` or `topic/` pattern in its policy set, a receive through
-/// each ancestor filter of a concrete topic under the pattern.
+/// each ancestor filter of each topic under the pattern: one made up from the pattern, and
+/// every topic of the world's things (resource templates) that the pattern covers.
 pub fn deny_ancestor_cells(world: &World, id: &WorldIdentity) -> Vec<Cell> {
     let Ok(who) = &id.sim else {
         return Vec::new();
@@ -184,6 +186,7 @@ pub fn deny_ancestor_cells(world: &World, id: &WorldIdentity) -> Vec<Cell> {
         region: world.region.clone(),
         ..Default::default()
     };
+    let all_topics = world.all_topics();
     let mut out = Vec::new();
     for policy in policies(&who.set) {
         for s in policy.statements() {
@@ -203,23 +206,42 @@ pub fn deny_ancestor_cells(world: &World, id: &WorldIdentity) -> Vec<Cell> {
                 else {
                     continue;
                 };
-                let topic = crate::checks::misconfiguration::concrete(name);
-                for f in ancestor_filters(&topic) {
-                    out.push(Cell {
-                        identity: id.name.clone(),
-                        action: ProbeAction::Receive,
-                        target: Target {
-                            topic: Some(topic.clone()),
-                            topic_filter: Some(f),
-                            ..Default::default()
-                        },
-                        connect_as: None,
-                        origin: Origin::DenyAncestor {
-                            policy: policy.name.clone(),
-                            statement: s.label.to_owned(),
-                            denied: name.to_owned(),
-                        },
-                    });
+                // A topic of the pattern's own making, and every world topic the pattern
+                // covers: a Receive grant scoped to real topics (`devices/*/telemetry`) lets
+                // a wildcard deliver those, not a made-up one.
+                let mut topics = vec![crate::checks::misconfiguration::concrete(name)];
+                let pattern = instantiate_in(r, &who.context, "*", &options);
+                if let Some((_, pattern)) = pattern
+                    .split_once(":topicfilter/")
+                    .or_else(|| pattern.split_once(":topic/"))
+                {
+                    topics.extend(
+                        all_topics
+                            .iter()
+                            .filter(|t| glob(pattern, t, false))
+                            .cloned(),
+                    );
+                }
+                topics.sort();
+                topics.dedup();
+                for topic in topics {
+                    for f in ancestor_filters(&topic) {
+                        out.push(Cell {
+                            identity: id.name.clone(),
+                            action: ProbeAction::Receive,
+                            target: Target {
+                                topic: Some(topic.clone()),
+                                topic_filter: Some(f),
+                                ..Default::default()
+                            },
+                            connect_as: None,
+                            origin: Origin::DenyAncestor {
+                                policy: policy.name.clone(),
+                                statement: s.label.to_owned(),
+                                denied: name.to_owned(),
+                            },
+                        });
+                    }
                 }
             }
         }
@@ -240,7 +262,10 @@ fn policies(set: &PolicySet) -> Vec<&iot_canary_policy::Policy> {
             role_policies,
             iot_policies,
         } => vec![role_policies, iot_policies],
-        PolicySet::CognitoUnauthenticated { role_policies } => vec![role_policies],
+        PolicySet::CognitoUnauthenticated {
+            role_policies,
+            session_policies,
+        } => vec![role_policies, session_policies],
     };
     lists.into_iter().flatten().map(|p| &**p).collect()
 }

@@ -537,7 +537,9 @@ fn bind(
             let mut role_policies = role(Some(PolicyKind::CognitoUnauthRole))?;
             role_policies.extend(extra);
             (
-                PolicySet::CognitoUnauthenticated { role_policies },
+                // Guest credentials of the enhanced flow (GetCredentialsForIdentity), which
+                // Cognito scopes down as the lab does.
+                PolicySet::cognito_guest(role_policies),
                 b.user.clone(),
                 Some(id),
                 None,

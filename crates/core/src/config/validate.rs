@@ -33,6 +33,15 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     let rt = raw.target.into_inner();
     if rt.region.get_ref().trim().is_empty() {
         is.at(&rt.region, "region", "must not be empty");
+    } else if !valid_region(rt.region.get_ref()) {
+        is.at(
+            &rt.region,
+            "region",
+            format!(
+                "`{}` is not an AWS region name like `us-east-1` or `eu-central-1` (SigV4 signs for it, so a typo makes every upgrade fail)",
+                rt.region.get_ref()
+            ),
+        );
     }
     if rt.endpoint.get_ref().trim().is_empty() {
         is.at(
@@ -41,7 +50,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             "must not be empty (host[:port] of the IoT data endpoint)",
         );
     }
-    let client_id = client_id_template(&mut is, rt.client_id.as_ref(), DEFAULT_CLIENT_ID, false);
+    let client_id = client_id_template(&mut is, rt.client_id.as_ref(), DEFAULT_CLIENT_ID);
     let target = Target {
         region: rt.region.into_inner(),
         endpoint: rt.endpoint.into_inner(),
@@ -170,6 +179,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     let mut control_identities = BTreeSet::new();
     // effective client id key -> (canary name, identity, is connect canary, span)
     let mut client_ids: BTreeMap<String, Vec<ClientIdUse>> = BTreeMap::new();
+    let mut id_spans: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
     for rc in raw.canary {
         let rc = rc.into_inner();
         let name = rc.name.get_ref().clone();
@@ -228,16 +238,10 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 "a QoS 0 publish has no PUBACK; it needs a `witness` to observe it",
             );
         }
-        // A connect canary's client id is the id under test: `+` and `#` are the spoofing
-        // probes of the `${iot:ClientId}` trap (AWS IoT accepts them as client ids).
-        let template = client_id_template(
-            &mut is,
-            rc.client_id.as_ref(),
-            &target.client_id,
-            action == ProbeAction::Connect,
-        );
+        let template = client_id_template(&mut is, rc.client_id.as_ref(), &target.client_id);
         let key = template.replace("${canary}", &name);
         let span = rc.client_id.as_ref().map_or(rc.name.span(), |c| c.span());
+        id_spans.insert(name.clone(), span.clone());
         client_ids.entry(key).or_default().push((
             name.clone(),
             rc.identity.get_ref().clone(),
@@ -306,6 +310,24 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 ),
             ));
         }
+    }
+
+    let configs: Vec<_> = identities.iter().map(|i| i.config.clone()).collect();
+    for t in super::client_ids::too_long(&target, &configs, &canaries) {
+        let what = match t.key {
+            "witness" => "its witness's client id (`[target] client_id` + `-witness`)",
+            _ => "its client id",
+        };
+        is.list.push(loc.issue(
+            id_spans.get(&t.canary).cloned().unwrap_or(0..0),
+            "client_id",
+            format!(
+                "canary `{}`: {what} expands to {} bytes, over AWS IoT's {}-byte limit (AWS refuses such a CONNECT, so the probe could never see); shorten the template or the canary name",
+                t.canary,
+                t.bytes,
+                super::client_ids::MAX_CLIENT_ID_BYTES
+            ),
+        ));
     }
 
     // [alerting]
@@ -423,29 +445,40 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     }
 }
 
+/// `us-east-1`, `eu-central-1`, `us-gov-west-1`, `cn-north-1`: two letters, lowercase words,
+/// a number, joined by `-`.
+fn valid_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = PathBuf::from(p);
     if p.is_absolute() { p } else { base.join(p) }
 }
 
 /// The client id template as written (its placeholders checked), else the inherited one.
-/// `wildcards`: MQTT wildcard characters are allowed (a connect canary's id under test).
 fn client_id_template(
     is: &mut Issues<'_>,
     written: Option<&Spanned<String>>,
     inherited: &str,
-    wildcards: bool,
 ) -> String {
     match written {
         Some(c) => {
-            check_template(is, c, "client_id", wildcards);
+            check_template(is, c, "client_id");
             c.get_ref().clone()
         }
         None => inherited.to_string(),
     }
 }
 
-fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str, wildcards: bool) {
+fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str) {
     let v = s.get_ref();
     if v.is_empty() {
         is.at(s, key, "must not be empty");
@@ -473,13 +506,8 @@ fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str, wildcards
             }
         }
     }
-    if !wildcards && (v.contains('#') || v.contains('+')) {
-        is.at(
-            s,
-            key,
-            "client ids must not contain `#` or `+` (only a connect canary's id under test may)",
-        );
-    }
+    // `+` and `#` are valid client ids on AWS IoT (the `${iot:ClientId}` policy trap connects
+    // as `+`), so a canary must be able to try them.
 }
 
 fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {

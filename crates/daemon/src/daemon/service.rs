@@ -246,6 +246,8 @@ impl Service {
                 }
             };
             if self.pause(&mut d, pause, &mut events, &mut wd).await {
+                // A gate stopped between `--settle` rounds never saw its verdicts settle.
+                outcome.interrupted = matches!(self.rounds, Rounds::Once { .. });
                 break;
             }
         }
