@@ -27,6 +27,32 @@ pub struct CanaryReport {
     pub evidence: Evidence,
 }
 
+impl CanaryReport {
+    /// `c`'s report: names, action and witness come from the canary, the standing from its
+    /// `expect` and the verdict, so no caller can pair a verdict with the wrong standing.
+    pub fn new(
+        c: &crate::config::Canary,
+        verdict: Verdict,
+        evidence: Evidence,
+        started_at_unix_ms: u64,
+        duration_ms: u64,
+    ) -> Self {
+        CanaryReport {
+            canary: c.name.clone(),
+            identity: c.identity.clone(),
+            action: c.action,
+            expect: c.expect,
+            verdict,
+            standing: crate::verdict::standing(c.expect, verdict),
+            subject: c.subject(),
+            witness: c.witness.clone(),
+            started_at_unix_ms,
+            duration_ms,
+            evidence,
+        }
+    }
+}
+
 /// Upper bounds (seconds) of `iot_canary_probe_duration_seconds`.
 pub const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 

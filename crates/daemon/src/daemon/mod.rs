@@ -27,7 +27,7 @@ pub use iot_canary_core::plan::Shard;
 use iot_canary_core::plan::{self as plan, ClientIdVars, ProbeSlot, expand_client_id};
 pub use iot_canary_core::store::CanaryReport;
 use iot_canary_core::verdict::{
-    Classified, ControlRun, Expect, Observation, Verdict, classify, pair_with_controls, standing,
+    Classified, ControlRun, Expect, Observation, Verdict, classify, pair_with_controls,
 };
 pub use store::Store;
 
@@ -241,19 +241,8 @@ impl Daemon {
                     what: "downgraded: the identity's control did not succeed in this round".into(),
                 });
             }
-            let report = CanaryReport {
-                canary: c.name.clone(),
-                identity: c.identity.clone(),
-                action: c.action,
-                expect: c.expect,
-                verdict,
-                standing: standing(c.expect, verdict),
-                subject: c.subject(),
-                witness: c.witness.clone(),
-                started_at_unix_ms: r.started_at_unix_ms,
-                duration_ms: r.duration_ms,
-                evidence,
-            };
+            let report =
+                CanaryReport::new(c, verdict, evidence, r.started_at_unix_ms, r.duration_ms);
             log_verdict(&report);
             on_verdict(&report);
             out.push(report);
