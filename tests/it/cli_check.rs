@@ -205,14 +205,7 @@ async fn every_init_template_passes_check() {
         ("IOT_CANARY_USER_PASSWORD", "x"),
         ("IOT_CANARY_USER_TOKEN", "x"),
     ];
-    for kind in [
-        "static",
-        "profile",
-        "assume-role",
-        "cognito",
-        "cognito-guest",
-        "credential-endpoint",
-    ] {
+    for kind in iot_canary_core::config::IDENTITY_KINDS {
         let file = format!("{kind}.toml");
         let run = run_bin(&["init", "--kind", kind, "-o", &file], dir.path(), &[]).await;
         assert_eq!(run.code, 0, "init --kind {kind}: {}", run.stderr);

@@ -11,33 +11,9 @@ use iot_canary_testkit::config::{lab_target, static_identity};
 use iot_canary_testkit::lab;
 use iot_canary_testkit::net::Silent;
 use iot_canary_testkit::process::Proc;
-use iot_canary_testkit::scenario::Scenario;
-use iot_canary_testkit::{
-    HOLE, WAIT, assert_contains, fixture_with, policy, report_canary, write_file,
-};
+use iot_canary_testkit::{WAIT, assert_contains, fixture_with, report_canary, write_file};
 
-use crate::support::{BIN, run_bin};
-
-const SECRETS: [(&str, &str); 6] = [
-    ("OPS_KEY", "AKIALABOPS0000000001"),
-    ("OPS_SECRET", "lab-secret-ops"),
-    ("DEV_KEY", "AKIALABDEV0000000001"),
-    ("DEV_SECRET", "lab-secret-dev"),
-    ("LEAKY_KEY", "AKIALABLEAKY00000001"),
-    ("LEAKY_SECRET", "lab-secret-leaky"),
-];
-
-fn scenario() -> Scenario {
-    Scenario::fixture("dev-lamp")
-        .policy("Dev", &policy("dev-pubsub"))
-        .policy("Leaky", HOLE)
-        .iam_user(
-            "leaky",
-            "AKIALABLEAKY00000001",
-            "lab-secret-leaky",
-            &["Leaky"],
-        )
-}
+use crate::support::{BIN, SECRETS, leaky_world, run_bin};
 
 /// `[target]` for the lab with the default client id (no `client_id` key), then `timeout`,
 /// the static identities and `who`'s four canaries of configs/cli-canaries.toml.
@@ -63,7 +39,7 @@ fn no_verdicts(stderr: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_selected_or_an_unwritable_output_is_exit_3_before_any_probe() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = lab::start_tls(&scenario(), dir.path()).await;
+    let lab = lab::start_tls(&leaky_world(), dir.path()).await;
     let full = write_file(dir.path(), "full.toml", &config(&lab, "5s", &["dev"]));
     let full = full.to_str().unwrap();
     let none = write_file(dir.path(), "none.toml", &config(&lab, "5s", &[]));
@@ -135,7 +111,7 @@ async fn interrupted(mut p: Proc, report: &Path) -> (i32, serde_json::Value) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_writes_an_incomplete_report_exit_1_after_a_breach_else_2() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = lab::start_tls(&scenario(), dir.path()).await;
+    let lab = lab::start_tls(&leaky_world(), dir.path()).await;
     // `stuck` gets its credentials from a service that never answers: its probe hangs until
     // the signal.
     let stuck = Silent::start().await;
@@ -177,7 +153,7 @@ async fn sigint_writes_an_incomplete_report_exit_1_after_a_breach_else_2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gates_at_once_do_not_take_over_each_others_connections() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = lab::start_tls(&scenario(), dir.path()).await;
+    let lab = lab::start_tls(&leaky_world(), dir.path()).await;
     let cfg = write_file(dir.path(), "canaries.toml", &config(&lab, "8s", &["dev"]));
     let cfg = cfg.to_str().unwrap();
     let args = ["once", "-c", cfg, "--format", "json"];

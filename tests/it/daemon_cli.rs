@@ -11,33 +11,15 @@ use iot_canary_lab::RunningLab;
 use iot_canary_testkit::config::{lab_target, static_identity};
 use iot_canary_testkit::lab::{self, Admin};
 use iot_canary_testkit::scenario::Scenario;
-use iot_canary_testkit::{HOLE, policy, tools};
+use iot_canary_testkit::{HOLE, tools};
 
-use crate::support::{Run, run_bin};
+use crate::support::{Run, SECRETS, leaky_world, run_bin};
 
 /// The dev-lamp world with dev on its own lamp's topics, plus `leaky` (every IoT action) and
 /// a role `DevRole` (dev's policy) that ops may assume.
 fn scenario() -> Scenario {
-    Scenario::fixture("dev-lamp")
-        .policy("Dev", &policy("dev-pubsub"))
-        .policy("Leaky", HOLE)
-        .iam_user(
-            "leaky",
-            "AKIALABLEAKY00000001",
-            "lab-secret-leaky",
-            &["Leaky"],
-        )
-        .role("DevRole", &["Dev"], &["ops"])
+    leaky_world().role("DevRole", &["Dev"], &["ops"])
 }
-
-const SECRETS: [(&str, &str); 6] = [
-    ("OPS_KEY", "AKIALABOPS0000000001"),
-    ("OPS_SECRET", "lab-secret-ops"),
-    ("DEV_KEY", "AKIALABDEV0000000001"),
-    ("DEV_SECRET", "lab-secret-dev"),
-    ("LEAKY_KEY", "AKIALABLEAKY00000001"),
-    ("LEAKY_SECRET", "lab-secret-leaky"),
-];
 
 fn config_text(lab: &RunningLab) -> String {
     let mut t = lab_target(lab, "dev-${identity}-${shard}-${canary}")
@@ -413,12 +395,10 @@ topic_filter = "devices/dev-lamp/#"
 expect = "allow"
 "#,
     );
-    let run = run_bin(
-        &["check", "-c", cfg.to_str().unwrap()],
-        dir.path(),
-        &[("DEV_KEY", "AKIAEXAMPLE000000001")],
-    )
-    .await;
+    let args = ["check", "-c", cfg.to_str().unwrap()];
+    let key = [("DEV_KEY", "AKIAEXAMPLE000000001")];
+    let check = || run_bin(&args, dir.path(), &key);
+    let run = check().await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     let warning = run
         .stdout
@@ -428,12 +408,7 @@ expect = "allow"
     assert!(warning.contains("secret_access_key_file"), "{warning}");
     assert!(!run.stdout.contains("not-printed-secret"));
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let run = run_bin(
-        &["check", "-c", cfg.to_str().unwrap()],
-        dir.path(),
-        &[("DEV_KEY", "AKIAEXAMPLE000000001")],
-    )
-    .await;
+    let run = check().await;
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("warning:"), "{}", run.stdout);
 }

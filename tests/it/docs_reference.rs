@@ -12,7 +12,7 @@ use std::path::Path;
 
 use iot_canary_testkit::tools;
 
-use crate::support::{BIN, repo};
+use crate::support::{BIN, DEMO_ONCE_JSON, repo};
 
 fn help(path: &[&str]) -> String {
     let out = std::process::Command::new(BIN)
@@ -289,14 +289,7 @@ fn the_json_schema_accepts_every_shipped_config_and_refuses_wrong_shapes() {
     let dir = tempfile::tempdir().unwrap();
     let mut shipped = vec![repo("canaries.toml")];
     shipped.extend(tomls(&repo("crates/core/src/config/fixtures/valid")));
-    for kind in [
-        "static",
-        "profile",
-        "assume-role",
-        "cognito",
-        "cognito-guest",
-        "credential-endpoint",
-    ] {
+    for kind in iot_canary_core::config::IDENTITY_KINDS {
         let p = dir.path().join(format!("init-{kind}.toml"));
         let st = std::process::Command::new(BIN)
             .args(["init", "--kind", kind, "-o"])
@@ -383,17 +376,7 @@ fn every_json_report_matches_the_report_schema() {
     let policy = policy.to_str().unwrap();
     let tests = repo("examples/policy-tests/cognito-owners.toml");
     let runs: [(&str, Vec<&str>); 4] = [
-        (
-            "demo",
-            vec![
-                "demo",
-                "--once",
-                "--format",
-                "json",
-                "--listen",
-                "127.0.0.1:0",
-            ],
-        ),
+        ("demo", DEMO_ONCE_JSON.to_vec()),
         (
             "simulate",
             vec![
