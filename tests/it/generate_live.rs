@@ -1,7 +1,8 @@
 //! `generate` then a live round, on the demo world and on the benchmark world
 //! (bench/suite/gen.py at fixture size): the live round finds every hole `simulate` finds and
 //! nothing `simulate` says is tight, and the generated config covers the whole cross-tenant
-//! matrix. The hand-written demo config's coverage is measured too (README states it).
+//! matrix (and `run` exports it as `iot_canary_coverage_ratio` from a `[coverage]` table). The
+//! hand-written demo config's coverage is measured too (README and docs/generate.md state it).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,9 @@ use iot_canary_testkit::scenario::Scenario;
 use iot_canary_testkit::{assert_contains, write_file};
 use serde_json::Value;
 
-use crate::support::{repo, run_bin};
+use iot_canary_testkit::exposition::value;
+
+use crate::support::{RunProc, repo, run_bin};
 
 fn demo_scenario() -> PathBuf {
     repo("crates/lab/src/demo/scenario.toml")
@@ -359,5 +362,26 @@ async fn bench_world_generate_then_once_agrees_with_simulate_and_covers_everythi
         "bench world (4 users): {} canaries, {holes} holes, {tight} tight, {controls} controls",
         holes + tight + controls
     );
+
+    // The daemon exports the coverage of its `[coverage]` world.
+    let served = d.join("served.toml");
+    std::fs::write(
+        &served,
+        format!(
+            "{generated}\n[server]\nlisten = \"127.0.0.1:0\"\n\n[coverage]\nlab_scenario = {:?}\nresources = {:?}\n",
+            s(&scenario),
+            s(&resources)
+        ),
+    )
+    .unwrap();
+    let mut daemon = RunProc::spawn(&served, &env).await;
+    daemon
+        .wait_metrics(
+            "iot_canary_coverage_ratio 1",
+            |m| value(m, "iot_canary_coverage_ratio") == Some(1.0),
+            std::time::Duration::from_secs(60),
+        )
+        .await;
+    daemon.signal("TERM");
     lab.shutdown().await;
 }
