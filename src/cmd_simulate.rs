@@ -11,17 +11,16 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use iot_canary::simulate as sim;
-use iot_canary_audit::recipes::Target;
 use iot_canary_audit::world::World;
-use iot_canary_audit::world::matrix::{ClassKey, Universe, class_of, evaluate_cell};
+use iot_canary_audit::world::matrix::{ClassKey, Universe, canary_class, evaluate_cell};
 use iot_canary_core::config::Config;
 use iot_canary_core::exit::Exit;
+use iot_canary_core::report::envelope::RunInfo;
 
 use crate::cmd_policy::{PolicyTestFormat, print_results};
 use crate::cmd_world::{self, WorldArgs};
 use crate::lab_world::LabEndpoints;
 use crate::out;
-use iot_canary_core::report::envelope::RunInfo;
 
 #[derive(clap::Args, Debug)]
 pub struct SimulateArgs {
@@ -122,17 +121,7 @@ fn new_cells(
         let Some(w) = new.identity_for(spec) else {
             continue;
         };
-        let Ok(who) = &w.sim else { continue };
-        if let Ok(ev) = sim::evaluate(
-            who,
-            &c.identity,
-            &c.name,
-            c.action,
-            &Target::of(c),
-            &c.client_id,
-            now,
-        ) && let Some(k) = class_of(&w.name, c.action, &ev)
-        {
+        if let Some(k) = canary_class(w, c, now) {
             seen.insert(k);
         }
     }

@@ -35,6 +35,41 @@ async fn expect(code: i32, args: &[&str], env: &[(&str, &str)]) -> String {
     run.stdout
 }
 
+/// `simulate --format json` of `config` over a lab scenario; panics unless it exits `code`.
+async fn simulate_json(code: i32, config: &str, scenario: &Path) -> String {
+    let args = [
+        "simulate",
+        "-c",
+        config,
+        "--lab-scenario",
+        s(scenario),
+        "--format",
+        "json",
+    ];
+    expect(code, &args, &[]).await
+}
+
+/// `check --coverage` of `config` over a lab scenario (and resource templates).
+async fn coverage_of(
+    config: &str,
+    scenario: &Path,
+    resources: Option<&Path>,
+    env: &[(&str, &str)],
+) -> String {
+    let mut args = vec![
+        "check",
+        "-c",
+        config,
+        "--coverage",
+        "--lab-scenario",
+        s(scenario),
+    ];
+    if let Some(r) = resources {
+        args.extend(["--resources", s(r)]);
+    }
+    expect(0, &args, env).await
+}
+
 /// Stand-in values for every `*_env` variable `config` names: `check` (without
 /// `--credentials`) only proves they are set.
 fn stand_in_env(config: &str) -> Vec<(String, String)> {
@@ -140,36 +175,12 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
     let env = env_refs(&env);
     let check = expect(0, &["check", "-c", s(&out)], &env).await;
     assert_contains(&check, &["generated.toml: ok (8 identities"]);
-    let coverage = expect(
-        0,
-        &[
-            "check",
-            "-c",
-            s(&out),
-            "--coverage",
-            "--lab-scenario",
-            s(&scenario),
-        ],
-        &env,
-    )
-    .await;
+    let coverage = coverage_of(s(&out), &scenario, None, &env).await;
     assert!(coverage.contains("cells (100.0%)"), "{coverage}");
 
     // The hand-written demo config watches part of the same matrix.
     let demo_env = stand_in_env(&std::fs::read_to_string(repo("canaries.toml")).unwrap());
-    let demo_cov = expect(
-        0,
-        &[
-            "check",
-            "-c",
-            "canaries.toml",
-            "--coverage",
-            "--lab-scenario",
-            s(&scenario),
-        ],
-        &env_refs(&demo_env),
-    )
-    .await;
+    let demo_cov = coverage_of("canaries.toml", &scenario, None, &env_refs(&demo_env)).await;
     let line = demo_cov
         .lines()
         .find(|l| l.starts_with("coverage: "))
@@ -178,20 +189,7 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
     assert_contains(&demo_cov, &["largest uncovered groups:"]);
     eprintln!("hand-written demo config: {line}");
 
-    let sim = expect(
-        1,
-        &[
-            "simulate",
-            "-c",
-            s(&out),
-            "--lab-scenario",
-            s(&scenario),
-            "--format",
-            "json",
-        ],
-        &[],
-    )
-    .await;
+    let sim = simulate_json(1, s(&out), &scenario).await;
     let live = expect(
         1,
         &[
@@ -213,20 +211,7 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
     // Every hole `simulate` finds with the hand-written config (the demo's deliberate one:
     // bob's `devices/+/telemetry` past his Deny) is among the generated config's live breaches,
     // as the same requests.
-    let hand = expect(
-        1,
-        &[
-            "simulate",
-            "-c",
-            "canaries.toml",
-            "--lab-scenario",
-            s(&scenario),
-            "--format",
-            "json",
-        ],
-        &[],
-    )
-    .await;
+    let hand = simulate_json(1, "canaries.toml", &scenario).await;
     let live: Value = serde_json::from_str(&live).unwrap();
     let sim: Value = serde_json::from_str(&sim).unwrap();
     let live_breaches: Vec<&str> = live["results"]
@@ -319,37 +304,10 @@ async fn bench_world_generate_then_once_agrees_with_simulate_and_covers_everythi
     }
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
 
-    let coverage = expect(
-        0,
-        &[
-            "check",
-            "-c",
-            s(&out),
-            "--coverage",
-            "--lab-scenario",
-            s(&scenario),
-            "--resources",
-            s(&resources),
-        ],
-        &env,
-    )
-    .await;
+    let coverage = coverage_of(s(&out), &scenario, Some(&resources), &env).await;
     assert!(coverage.contains("cells (100.0%)"), "{coverage}");
 
-    let sim = expect(
-        0,
-        &[
-            "simulate",
-            "-c",
-            s(&out),
-            "--lab-scenario",
-            s(&scenario),
-            "--format",
-            "json",
-        ],
-        &[],
-    )
-    .await;
+    let sim = simulate_json(0, s(&out), &scenario).await;
     let live = expect(0, &["once", "-c", s(&out), "--format", "json"], &env).await;
     let (holes, tight, controls) = assert_live_agrees_with_simulate(&sim, &live);
     assert_eq!(holes, 0, "the benchmark world is tight");

@@ -16,10 +16,8 @@ use serde::Serialize;
 
 use iot_canary_core::config::Config;
 
-use crate::recipes::Target;
-use crate::simulate::evaluate;
 use crate::world::World;
-use crate::world::matrix::{ClassKey, Origin, Universe, class_of};
+use crate::world::matrix::{ClassKey, Origin, Universe, canary_class};
 
 /// Uncovered cells of one identity and action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -121,20 +119,8 @@ pub fn coverage(world: &World, config: &Config, now: SystemTime) -> Coverage {
             unmapped.push(spec.name.clone());
             continue;
         };
-        let Ok(who) = &wid.sim else { continue };
         for c in config.canaries.iter().filter(|c| c.identity == spec.name) {
-            let Ok(ev) = evaluate(
-                who,
-                &c.identity,
-                &c.name,
-                c.action,
-                &Target::of(c),
-                &c.client_id,
-                now,
-            ) else {
-                continue;
-            };
-            if let Some(key) = class_of(&wid.name, c.action, &ev) {
+            if let Some(key) = canary_class(wid, c, now) {
                 exercised.insert(key);
             }
         }

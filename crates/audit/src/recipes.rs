@@ -256,17 +256,7 @@ mod tests {
 
     #[test]
     fn every_action_has_a_recipe_once() {
-        use ProbeAction::*;
-        for a in [
-            Connect,
-            Publish,
-            Subscribe,
-            Receive,
-            Retain,
-            ShadowGet,
-            ShadowUpdate,
-            ShadowDelete,
-        ] {
+        for a in ProbeAction::ALL {
             assert_eq!(RECIPES.iter().filter(|r| r.action == a).count(), 1, "{a}");
         }
         let mut ranks: Vec<u8> = RECIPES.iter().map(|r| r.rank).collect();

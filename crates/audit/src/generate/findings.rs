@@ -22,30 +22,13 @@ use crate::world::{World, WorldIdentity};
 
 /// Names of the policies in an identity's set.
 fn policy_names(id: &WorldIdentity) -> BTreeSet<String> {
-    use iot_canary_policy::PolicySet;
-    let Ok(who) = &id.sim else {
-        return BTreeSet::new();
-    };
-    let lists = match &who.set {
-        PolicySet::Iam { policies } => vec![policies],
-        PolicySet::AssumedRole {
-            role_policies,
-            session_policies,
-        } => vec![role_policies, session_policies],
-        PolicySet::CognitoAuthenticated {
-            role_policies,
-            iot_policies,
-        } => vec![role_policies, iot_policies],
-        PolicySet::CognitoUnauthenticated {
-            role_policies,
-            session_policies,
-        } => vec![role_policies, session_policies],
-    };
-    lists
-        .into_iter()
-        .flatten()
-        .map(|p| p.name.clone())
-        .collect()
+    match &id.sim {
+        Ok(who) => crate::world::matrix::policies(&who.set)
+            .into_iter()
+            .map(|p| p.name.clone())
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    }
 }
 
 /// `(kind, name)` of an IoT ARN: `("topic", "a/b")`.

@@ -99,6 +99,27 @@ pub fn class_of(identity: &str, action: ProbeAction, ev: &Evaluation) -> Option<
     })
 }
 
+/// The class of a config canary run by world identity `id` (`None` when the engine cannot
+/// evaluate it or its own connect is denied).
+pub fn canary_class(
+    id: &WorldIdentity,
+    c: &iot_canary_core::config::Canary,
+    now: SystemTime,
+) -> Option<ClassKey> {
+    let who = id.sim.as_ref().ok()?;
+    let ev = evaluate(
+        who,
+        &c.identity,
+        &c.name,
+        c.action,
+        &Target::of(c),
+        &c.client_id,
+        now,
+    )
+    .ok()?;
+    class_of(&id.name, c.action, &ev)
+}
+
 /// A cell evaluated as a probe of its identity would be: connecting with the generated
 /// client-id template (or, for `connect`, as the id under test).
 pub fn evaluate_cell(world: &World, cell: &Cell, now: SystemTime) -> Option<Evaluation> {
@@ -251,7 +272,8 @@ pub fn deny_ancestor_cells(world: &World, id: &WorldIdentity) -> Vec<Cell> {
     out
 }
 
-fn policies(set: &PolicySet) -> Vec<&iot_canary_policy::Policy> {
+/// Every policy of a set, layer by layer.
+pub(crate) fn policies(set: &PolicySet) -> Vec<&iot_canary_policy::Policy> {
     let lists: Vec<&Vec<std::sync::Arc<iot_canary_policy::Policy>>> = match set {
         PolicySet::Iam { policies } => vec![policies],
         PolicySet::AssumedRole {

@@ -8,10 +8,8 @@ use std::time::SystemTime;
 
 use iot_canary_audit::coverage::coverage;
 use iot_canary_audit::generate::{self, Options, Plan, Source};
-use iot_canary_audit::recipes::Target;
-use iot_canary_audit::simulate::evaluate;
 use iot_canary_audit::sources::{self, LoadOptions, SourceSet};
-use iot_canary_audit::world::matrix::class_of;
+use iot_canary_audit::world::matrix::canary_class;
 use iot_canary_audit::world::{World, ownership};
 use iot_canary_core::config::{self, Config};
 use iot_canary_core::verdict::ProbeAction;
@@ -156,18 +154,7 @@ fn generated_config_is_deterministic_minimal_valid_and_fully_covering() {
     let mut classes = BTreeSet::new();
     for c in cfg.canaries.iter().filter(|c| !c.is_control()) {
         let id = world.identity(&c.identity).unwrap();
-        let who = id.sim.as_ref().unwrap();
-        let ev = evaluate(
-            who,
-            &c.identity,
-            &c.name,
-            c.action,
-            &Target::of(c),
-            &c.client_id,
-            NOW,
-        )
-        .unwrap();
-        let key = class_of(&c.identity, c.action, &ev).expect("own connect allowed");
+        let key = canary_class(id, c, NOW).expect("evaluated, own connect allowed");
         assert!(classes.insert(key), "{} repeats a class", c.name);
     }
     assert_eq!(classes.len(), plan.classes);
