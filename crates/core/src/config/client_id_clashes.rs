@@ -32,6 +32,12 @@ const IDENTITY_SPECIFIC: [&str; 4] = [
 ];
 
 fn may_overlap(a: &ClientIdUse, b: &ClientIdUse) -> bool {
+    if a.connect && b.connect {
+        // Connect canaries of different identities may test the same id (another's device,
+        // `+`, `#`): a connect's verdict is its CONNACK, which arrives before a later connect
+        // with the same id (paced per client id) can take the id over.
+        return a.identity == b.identity;
+    }
     if a.connect || b.connect || a.identity != b.identity {
         return true;
     }
@@ -70,7 +76,7 @@ pub(super) fn collisions(uses: &BTreeMap<String, Vec<ClientIdUse>>) -> Vec<(Rang
             let names: Vec<&str> = group.iter().map(|u| u.canary.as_str()).collect();
             let identities: BTreeSet<&str> = group.iter().map(|u| u.identity.as_str()).collect();
             let why = if group.iter().any(|u| u.connect) || identities.len() > 1 {
-                "connect canaries and different identities need distinct ids"
+                "only connect canaries of different identities may share one"
             } else {
                 "probes that run at the same time (MQTT 3.1.1 probes, probes of both MQTT versions) need distinct ids: add `${canary}` to `client_id`"
             };

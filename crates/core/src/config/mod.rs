@@ -68,6 +68,25 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `[[notifier]]` tables as written; secrets are loaded by [`resolve_notifiers`].
     pub notifiers: Vec<NotifierEntry>,
+    /// `[coverage]`: what `check --coverage` and the daemon's `iot_canary_coverage_ratio`
+    /// measure the canaries against.
+    pub coverage: Option<CoverageSource>,
+}
+
+/// `[coverage]` (docs/generate.md): the world the canaries are measured against, either a lab
+/// scenario or an ownership file with its policy sources. Paths are relative to the config
+/// file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoverageSource {
+    LabScenario {
+        scenario: PathBuf,
+        /// `[resources]` templates (default: `devices/${thing}/...`).
+        resources: Option<PathBuf>,
+    },
+    Ownership {
+        ownership: PathBuf,
+        policies: Vec<PathBuf>,
+    },
 }
 
 /// One `[[notifier]]` table and where it is, so errors found while loading its secrets can
@@ -227,6 +246,17 @@ struct RawConfig {
     alerting: Option<Spanned<AlertingConfig>>,
     #[serde(default)]
     notifier: Vec<Spanned<NotifierConfig>>,
+    #[serde(default)]
+    coverage: Option<Spanned<RawCoverage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCoverage {
+    lab_scenario: Option<String>,
+    resources: Option<String>,
+    ownership: Option<String>,
+    policies: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -335,3 +335,22 @@ fn client_ids_may_be_shared_by_probes_that_never_overlap() {
         "{err:?}"
     );
 }
+
+#[test]
+fn coverage_paths_resolve_from_the_config_file() {
+    let text = format!(
+        "{BASE}\n[coverage]\nownership = \"world/ownership.toml\"\npolicies = [\"cfn/fleet.yaml\", \"/abs/plan.json\"]\n"
+    );
+    let c = parse(Path::new("/etc/iot-canary/canaries.toml"), &text).unwrap();
+    assert_eq!(
+        c.coverage,
+        Some(CoverageSource::Ownership {
+            ownership: "/etc/iot-canary/world/ownership.toml".into(),
+            policies: vec![
+                "/etc/iot-canary/cfn/fleet.yaml".into(),
+                "/abs/plan.json".into()
+            ],
+        })
+    );
+    assert_eq!(p(BASE).unwrap().coverage, None);
+}

@@ -433,6 +433,54 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         });
     }
 
+    // [coverage]
+    let coverage = raw.coverage.and_then(|c| {
+        let span = c.span();
+        let c = c.into_inner();
+        let mut bad = |key: &str, msg: &str| is.list.push(loc.issue(span.clone(), key, msg));
+        match (c.lab_scenario, c.ownership) {
+            (Some(s), None) => {
+                if c.policies.is_some() {
+                    bad(
+                        "policies",
+                        "a lab scenario holds its policies; `policies` goes with `ownership`",
+                    );
+                    return None;
+                }
+                Some(CoverageSource::LabScenario {
+                    scenario: resolve(&base_dir, &s),
+                    resources: c.resources.map(|r| resolve(&base_dir, &r)),
+                })
+            }
+            (None, Some(o)) => match c.policies {
+                Some(p) if !p.is_empty() && c.resources.is_none() => {
+                    Some(CoverageSource::Ownership {
+                        ownership: resolve(&base_dir, &o),
+                        policies: p.iter().map(|p| resolve(&base_dir, p)).collect(),
+                    })
+                }
+                Some(p) if !p.is_empty() => {
+                    bad("resources", "an ownership file holds its own [resources]");
+                    None
+                }
+                _ => {
+                    bad(
+                        "policies",
+                        "an ownership file needs the policy sources (`policies = [...]`)",
+                    );
+                    None
+                }
+            },
+            _ => {
+                bad(
+                    "",
+                    "name exactly one of `lab_scenario` or `ownership` (with `policies`)",
+                );
+                None
+            }
+        }
+    });
+
     if is.list.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),
@@ -444,6 +492,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             canaries,
             alerting,
             notifiers,
+            coverage,
         })
     } else {
         is.list.sort_by_key(|i| (i.line, i.col));
