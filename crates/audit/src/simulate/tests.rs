@@ -23,6 +23,7 @@ fn canary(name: &str, action: ProbeAction, expect: Expect) -> Canary {
         qos: 1,
         mqtt_version: MqttVersion::V5,
         timeout: Duration::from_secs(5),
+        marker: None,
     }
 }
 
