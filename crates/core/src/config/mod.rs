@@ -60,6 +60,15 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `[[notifier]]` tables as written; secrets are loaded by [`resolve_notifiers`].
     pub notifiers: Vec<NotifierEntry>,
+    /// `[state]`: where `run` keeps what must survive a restart; `None`: nothing is kept.
+    pub state: Option<State>,
+}
+
+/// The `[state]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// Directory of the state file (relative paths resolve from the config file's directory).
+    pub dir: PathBuf,
 }
 
 /// One `[[notifier]]` table and where it is, so errors found while loading its secrets can
@@ -201,6 +210,14 @@ struct RawConfig {
     alerting: Option<Spanned<AlertingConfig>>,
     #[serde(default)]
     notifier: Vec<Spanned<NotifierConfig>>,
+    #[serde(default)]
+    state: Option<RawState>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    dir: Spanned<String>,
 }
 
 #[derive(Deserialize)]

@@ -109,6 +109,18 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         }
     }
 
+    // [state]
+    let state = raw.state.and_then(|s| {
+        if s.dir.get_ref().trim().is_empty() {
+            is.at(&s.dir, "dir", "must not be empty (leave out [state] to keep no state)");
+            None
+        } else {
+            Some(State {
+                dir: resolve(&base_dir, s.dir.get_ref()),
+            })
+        }
+    });
+
     // [[identity]]
     let mut identities = Vec::new();
     let mut identity_names = BTreeSet::new();
@@ -309,9 +321,19 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 && crate::units::http_url(u).is_err()
             {
                 is.list.push(loc.issue(
-                    span,
+                    span.clone(),
                     "dashboard_url",
                     format!("`{u}` is not an absolute http:// or https:// URL"),
+                ));
+            }
+            if crate::units::http_url(&a.runbook_url).is_err() {
+                is.list.push(loc.issue(
+                    span,
+                    "runbook_url",
+                    format!(
+                        "`{}` is not an absolute http:// or https:// URL",
+                        a.runbook_url
+                    ),
                 ));
             }
             a
@@ -351,6 +373,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             canaries,
             alerting,
             notifiers,
+            state,
         })
     } else {
         is.list.sort_by_key(|i| (i.line, i.col));
