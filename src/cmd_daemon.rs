@@ -12,6 +12,7 @@ use iot_canary_core::report::{self, Format};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Loaded, Reload, Rounds, Service};
+use iot_canary_daemon::daemon::store::StateFile;
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities, sd_notify};
 use iot_canary_daemon::identity::Env;
 
@@ -316,6 +317,20 @@ pub fn run(a: RunArgs) -> Exit {
     let shard = a.shard;
     let inner = || -> anyhow::Result<Exit> {
         let listen = cfg.server.listen;
+        let state = match &cfg.state {
+            Some(s) => {
+                let file = StateFile::in_dir(&s.dir, shard.unwrap_or(Shard::ALL));
+                file.prepare().with_context(|| {
+                    format!(
+                        "{}: [state] dir `{}` is not a writable directory",
+                        cfg.path.display(),
+                        s.dir.display()
+                    )
+                })?;
+                Some(file)
+            }
+            None => None,
+        };
         let d = Arc::new(build(cfg, shard)?);
         let rt = runtime()?;
         rt.block_on(async {
@@ -332,6 +347,7 @@ pub fn run(a: RunArgs) -> Exit {
             let mut svc = Service::new(live, &d, Rounds::Forever);
             svc.notify = sd_notify::SdNotify::from_env();
             svc.watchdog = sd_notify::watchdog_period_from_env();
+            svc.state = state;
             svc.reload = Some(Reload {
                 loader: Box::new(move || source.read_all()),
                 builder: Box::new(move |c| build(c, shard).map_err(|e| format!("{e:#}"))),

@@ -4,6 +4,7 @@
 pub mod alerting;
 mod error;
 pub mod identity;
+pub mod web;
 mod validate;
 
 pub use crate::units;

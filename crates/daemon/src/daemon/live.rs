@@ -10,9 +10,8 @@ use super::alerting::Alerting;
 use super::store::Store;
 use crate::observe::process::ProcessMetrics;
 use iot_canary_core::config::Config;
-use iot_canary_core::evidence::evidence_lines;
 use iot_canary_core::render::metrics::{self, EncodeError, Extras, Format};
-use iot_canary_core::render::status_page::{self, StatusRow};
+use iot_canary_core::render::status_page;
 use iot_canary_core::store;
 
 pub struct Live {
@@ -78,44 +77,12 @@ impl Live {
 
     /// The status page: every configured canary with its latest result, breaches first.
     pub fn status_page(&self, now: SystemTime, refresh_secs: u32) -> String {
-        let cfg = self.config();
-        let snap = self.store.snapshot();
-        let evidence: Vec<Vec<String>> = cfg
-            .canaries
-            .iter()
-            .map(|c| {
-                snap.latest
-                    .get(&c.name)
-                    .map(|r| evidence_lines(&r.evidence))
-                    .unwrap_or_default()
-            })
-            .collect();
-        let rows: Vec<StatusRow<'_>> = cfg
-            .canaries
-            .iter()
-            .zip(&evidence)
-            .map(|(c, ev)| {
-                let r = snap.latest.get(&c.name);
-                StatusRow {
-                    canary: &c.name,
-                    identity: &c.identity,
-                    action: c.action,
-                    expect: c.expect,
-                    verdict: r.map(|r| r.verdict),
-                    standing: r.map(|r| r.standing),
-                    evidence: ev,
-                    last_verdict_at: r.map(|r| {
-                        SystemTime::UNIX_EPOCH
-                            + std::time::Duration::from_millis(r.started_at_unix_ms)
-                    }),
-                }
-            })
-            .collect();
-        status_page::render_with_link(
-            &rows,
+        status_page::page_of(
+            &self.config(),
+            &self.store.snapshot(),
             now,
             refresh_secs,
-            cfg.alerting.dashboard_url.as_deref(),
+            env!("CARGO_PKG_VERSION"),
         )
     }
 }

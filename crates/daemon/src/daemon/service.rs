@@ -14,10 +14,12 @@ use tokio::sync::mpsc;
 
 use super::live::Live;
 use super::sd_notify::SdNotify;
+use super::store::StateFile;
 use super::{CanaryReport, Daemon};
 use iot_canary_core::config::Config;
 use iot_canary_core::config::alerting::NotifierSettings;
 use iot_canary_core::plan::{close_between_rounds, jittered, settled};
+use iot_canary_core::state_file;
 
 /// How long the round in flight may take to finish after a stop request: deny probes, then
 /// the controls, each bounded by the probe timeout (plus the probe backstop).
@@ -103,6 +105,8 @@ pub struct Service {
     pub reload: Option<Reload>,
     /// Sees each verdict as it lands (after the alert state machine has).
     pub on_verdict: Arc<dyn Fn(&CanaryReport) + Send + Sync>,
+    /// `[state] dir`'s file: restored before the first round, saved after every round.
+    pub state: Option<StateFile>,
 }
 
 /// What the loop ended with.
@@ -149,6 +153,71 @@ impl Service {
             watchdog: None,
             reload: None,
             on_verdict: Arc::new(|_| {}),
+            state: None,
+        }
+    }
+
+    /// Puts back what the previous process saved. Never fatal: an unreadable, corrupt or
+    /// foreign file is reported and the daemon starts fresh (and overwrites it after a round).
+    fn restore_state(&self) {
+        let Some(file) = &self.state else { return };
+        let path = file.path.display().to_string();
+        let text = match file.read() {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                tracing::info!(path = %path, "no saved state yet; starting fresh");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "saved state unreadable; starting fresh");
+                return;
+            }
+        };
+        let saved = match state_file::decode(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "saved state ignored; starting fresh");
+                return;
+            }
+        };
+        for (canary, why) in &saved.skipped {
+            tracing::warn!(path = %path, canary = %canary, error = %why, "saved state of a canary ignored");
+        }
+        let cfg = self.live.config();
+        let now = SystemTime::now();
+        let restored = self.live.store.update(|snap| {
+            self.live
+                .alerting
+                .with_state(|alerts| state_file::restore(&saved, &cfg, snap, alerts, now))
+        });
+        tracing::info!(
+            path = %path,
+            kept = restored.kept.len(),
+            dropped = ?restored.dropped,
+            firing = self.live.alerting.with_state(|a| a.firing().count()),
+            "saved state restored"
+        );
+        self.live.alerting.submit(&restored.resolves);
+    }
+
+    /// Replaces the state file with the current state. A failed write is logged and retried
+    /// after the next round; the daemon keeps probing.
+    async fn save_state(&self) {
+        let Some(file) = self.state.clone() else { return };
+        let cfg = self.live.config();
+        let snap = self.live.store.snapshot();
+        let now = SystemTime::now();
+        let text = self
+            .live
+            .alerting
+            .with_state(|alerts| state_file::encode(&cfg, &snap, alerts, now));
+        let path = file.path.clone();
+        match tokio::task::spawn_blocking(move || file.write(&text)).await {
+            Ok(Ok(())) => tracing::debug!(path = %path.display(), "state saved"),
+            Ok(Err(e)) => {
+                tracing::error!(path = %path.display(), error = %e, "saving state failed; retrying after the next round")
+            }
+            Err(e) => tracing::error!(error = %e, "saving state panicked"),
         }
     }
 
@@ -183,6 +252,7 @@ impl Service {
         });
         let (only, settle) = match &self.rounds {
             Rounds::Forever => {
+                self.restore_state();
                 Self::prefetch(&d).await;
                 (None, None)
             }
@@ -211,6 +281,7 @@ impl Service {
                 )
                 .await;
             let previous = std::mem::replace(&mut outcome.reports, end.reports);
+            self.save_state().await;
             if end.stop {
                 outcome.interrupted = true;
                 break;
@@ -446,6 +517,9 @@ impl Service {
                 listen = %cfg.server.listen,
                 "[server] listen changed: takes effect after a restart"
             );
+        }
+        if old.config.state != cfg.state {
+            tracing::warn!("[state] changed: takes effect after a restart");
         }
         tracing::info!(
             config = %cfg.path.display(),
