@@ -13,6 +13,7 @@ use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Loaded, Reload, Rounds, Service};
 use iot_canary_daemon::daemon::store::StateFile;
+use iot_canary_daemon::observe::web::WebSource;
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities, sd_notify};
 use iot_canary_daemon::identity::Env;
 
@@ -33,6 +34,10 @@ pub struct RunArgs {
     /// Run only this replica's share: I/N (0-based), by a stable hash of canary names.
     #[arg(long, value_parser = Shard::parse)]
     shard: Option<Shard>,
+    /// TLS and basic auth for every HTTP endpoint: a web config file in the format Prometheus
+    /// exporters use (docs/operations.md#tls-and-authentication).
+    #[arg(long = "web.config.file", value_name = "YAML")]
+    web_config_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +79,18 @@ pub struct HealthcheckArgs {
     /// Connect/read timeout, e.g. 5s.
     #[arg(long, value_parser = config::units::parse_duration, default_value = "5s")]
     timeout: Duration,
+    /// PEM CA to verify an https:// URL with (default: the system roots).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Name the server certificate must carry (default: the URL's host).
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
+    /// Basic-auth user (the web config file's basic_auth_users).
+    #[arg(long, requires = "password_file")]
+    user: Option<String>,
+    /// File holding the basic-auth password (one trailing newline is ignored).
+    #[arg(long, value_name = "FILE", requires = "user")]
+    password_file: Option<PathBuf>,
 }
 
 pub(crate) fn load(path: &Path) -> Result<Config, Exit> {
@@ -118,7 +135,14 @@ impl Source {
 }
 
 pub fn healthcheck(a: HealthcheckArgs) -> Exit {
-    match iot_canary_daemon::observe::healthcheck::check(&a.url, a.timeout) {
+    let o = iot_canary_daemon::observe::healthcheck::Options {
+        timeout: a.timeout,
+        ca_file: a.ca_file,
+        tls_server_name: a.tls_server_name,
+        user: a.user,
+        password_file: a.password_file,
+    };
+    match iot_canary_daemon::observe::healthcheck::check(&a.url, &o) {
         Ok(()) => Exit::Ok,
         Err(e) => {
             eprintln!("iot-canary healthcheck: {e}");
@@ -315,6 +339,16 @@ pub fn run(a: RunArgs) -> Exit {
         }
     };
     let shard = a.shard;
+    let web = match &a.web_config_file {
+        Some(p) => match WebSource::open(p) {
+            Ok(w) => Some(Arc::new(w)),
+            Err(e) => {
+                eprintln!("iot-canary: --web.config.file: {e}");
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
     let inner = || -> anyhow::Result<Exit> {
         let listen = cfg.server.listen;
         let state = match &cfg.state {
@@ -337,11 +371,12 @@ pub fn run(a: RunArgs) -> Exit {
             let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
             let view = Arc::new(iot_canary_core::plan::reported_view(&d.config, d.shard));
             let live = Arc::new(Live::new(view, d.store.clone(), alerting));
-            let addr = iot_canary_daemon::observe::http::serve_live(listen, live.clone())
+            let scheme = if web.as_ref().is_some_and(|w| w.tls()) { "https" } else { "http" };
+            let addr = iot_canary_daemon::observe::http::serve(listen, live.clone(), web)
                 .await
                 .with_context(|| format!("binding the metrics server on {listen}"))?;
-            tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
-            eprintln!("iot-canary: metrics on http://{addr}/metrics");
+            tracing::info!(%addr, scheme, "serving /metrics, /healthz, /readyz and the status page");
+            eprintln!("iot-canary: metrics on {scheme}://{addr}/metrics");
             let (tx, rx) = tokio::sync::mpsc::channel(8);
             forward_signals(tx)?;
             let mut svc = Service::new(live, &d, Rounds::Forever);

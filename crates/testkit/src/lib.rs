@@ -8,7 +8,8 @@
 //!   lines), including the lab as a subprocess that can be killed and restarted;
 //! - [`sigv4`], [`mqtt`], [`sdk`]: clients of the lab (presigned URLs, rumqttc sessions, the
 //!   real AWS SDK clients);
-//! - [`net`], [`relay`], [`exposition`]: loopback HTTP, free ports, a switchable TCP relay,
+//! - [`net`], [`relay`], [`exposition`], [`pki`]: loopback HTTP (and HTTPS with test
+//!   certificates), free ports, a switchable TCP relay,
 //!   Prometheus text lookups;
 //! - [`alert_sink`], [`logs`]: an HTTP(S) receiver recording alert bodies, a tracing capture;
 //! - [`verdicts`]: checks every denial must pass (positive evidence of refusal);
@@ -25,6 +26,7 @@ pub mod lab;
 pub mod logs;
 pub mod mqtt;
 pub mod net;
+pub mod pki;
 pub mod process;
 pub mod relay;
 pub mod reports;

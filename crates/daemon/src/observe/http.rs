@@ -1,9 +1,10 @@
 //! `/metrics`, `/healthz`, `/readyz` and the status page at `/` over axum; handlers only read
-//! the daemon's live state.
+//! the daemon's live state. Every route sits behind [`web::guard`] (basic auth and headers from
+//! the web config file), and with `tls_server_config` the listener speaks only TLS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::State;
@@ -13,18 +14,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use iot_canary_core::render::metrics::Format;
 
+use super::web::{self, WebSource};
 use crate::daemon::live::Live;
 
 /// Status page refresh (meta refresh, no script).
 const PAGE_REFRESH_SECS: u32 = 15;
 
-pub fn router(live: Arc<Live>) -> Router {
+/// The HTTP surface. A route added here is behind the web config's authentication like the
+/// others: the guard wraps the whole router.
+pub fn router(live: Arc<Live>, web: Option<Arc<WebSource>>) -> Router {
     Router::new()
         .route("/", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(live)
+        .layer(axum::middleware::from_fn_with_state(web, web::guard))
 }
 
 async fn metrics(State(l): State<Arc<Live>>, headers: HeaderMap) -> Response {
@@ -156,15 +161,84 @@ async fn ready(State(l): State<Arc<Live>>) -> impl IntoResponse {
 
 /// Binds `addr` and serves the live state in the background; returns the bound address.
 pub async fn serve_live(addr: SocketAddr, live: Arc<Live>) -> std::io::Result<SocketAddr> {
+    serve(addr, live, None).await
+}
+
+/// How long a client may take over its TLS handshake before the connection is dropped (an
+/// idle socket must not hold a task forever).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`serve_live`] behind a web config: basic auth and headers on every route, and TLS when
+/// the file has `tls_server_config`.
+pub async fn serve(
+    addr: SocketAddr,
+    live: Arc<Live>,
+    web: Option<Arc<WebSource>>,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = router(live);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "metrics server stopped");
+    let app = router(live, web.clone());
+    match web.filter(|w| w.tls()) {
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "metrics server stopped");
+                }
+            });
         }
-    });
+        Some(web) => {
+            tokio::spawn(serve_tls(listener, app, web));
+        }
+    }
     Ok(local)
+}
+
+/// The TLS accept loop: each connection gets the TLS config as the file says now.
+async fn serve_tls(listener: tokio::net::TcpListener, app: Router, web: Arc<WebSource>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (app, web) = (app.clone(), web.clone());
+        tokio::spawn(async move {
+            let config = match web.server_config() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "web config unusable; refusing TLS connections until it is fixed");
+                    return;
+                }
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let svc = hyper_util::service::TowerToHyperService::new(app);
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if !h2 {
+                builder = builder.http1_only();
+            }
+            if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
 }
 
 #[cfg(test)]
