@@ -2,12 +2,14 @@
 //! `iot-canary` binary or crosses every crate with real outside tools:
 //! - the CLI and its modes: `audit_cli` (`iot-canary audit`), `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
 //!   `daemon_once_alerts` (the post-deploy gate's alert), `daemon_service` (run as a service:
-//!   sd_notify, SIGTERM, SIGHUP), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
+//!   sd_notify, SIGTERM, SIGHUP), `daemon_state` (`[state] dir` across a restart, the web
+//!   config file refused by name), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
 //! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_rules`
 //!   (promtool), `deploy_systemd` (systemd-analyze);
-//! - real Prometheus and Alertmanager: `observe_prometheus`, `alert_alertmanager`;
+//! - real Prometheus (scraping through TLS and basic auth) and Alertmanager:
+//!   `observe_prometheus`, `alert_alertmanager`;
 //! - independent clients: `identity_boto3` (boto3), `lab_python` (AWS IoT Device SDK);
-//! - the status page in Chromium: `status_page_chromium`;
+//! - the status page in Chromium, desktop and a 375 px phone: `status_page_chromium`;
 //! - the workspace's crate layering (`layering`, scripts/check_layering.py);
 //! - reliability: `reliability_faults` (every fault reads inconclusive, the lab killed and
 //!   restarted as a subprocess), `reliability_secrets` (no mode leaks a secret).
@@ -21,6 +23,7 @@ mod daemon_cli;
 mod daemon_demo;
 mod daemon_once_alerts;
 mod daemon_service;
+mod daemon_state;
 mod deploy_cloudformation;
 mod deploy_rules;
 mod deploy_systemd;

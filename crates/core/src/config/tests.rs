@@ -262,3 +262,21 @@ fn connect_rate_defaults_to_the_aws_quota_and_must_be_positive() {
     let c = parse(Path::new("c.toml"), &src).unwrap();
     assert_eq!(c.schedule.connect_rate, 100);
 }
+
+#[test]
+fn state_dir_resolves_from_the_config_file_and_runbook_url_defaults_to_the_repository() {
+    let c = p(BASE).unwrap();
+    assert_eq!(c.state, None);
+    assert_eq!(
+        c.alerting.runbook_url,
+        crate::config::alerting::DEFAULT_RUNBOOK_URL
+    );
+    let c = p(&format!(
+        "{BASE}\n[state]\ndir = \"state\"\n\n[alerting]\nrunbook_url = \"https://wiki.example/runbook.md\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.state.unwrap().dir, Path::new("/etc/state"));
+    assert_eq!(c.alerting.runbook_url, "https://wiki.example/runbook.md");
+    let c = p(&format!("{BASE}\n[state]\ndir = \"/var/lib/iot-canary\"\n")).unwrap();
+    assert_eq!(c.state.unwrap().dir, Path::new("/var/lib/iot-canary"));
+}

@@ -339,5 +339,3 @@ fn server_config(
     Ok(cfg)
 }
 
-#[cfg(test)]
-mod tests;

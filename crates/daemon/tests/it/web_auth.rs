@@ -38,14 +38,20 @@ fn web_yaml(pki: &Pki, users: &[(&str, String)], extra: &str) -> String {
     y
 }
 
+/// A TLS listener behind `web_file`.
 async fn start(web_file: &Path) -> SocketAddr {
+    let addr = start_any(web_file).await;
+    assert!(WebSource::open(web_file).unwrap().tls());
+    addr
+}
+
+async fn start_any(web_file: &Path) -> SocketAddr {
     let cfg = parse(
         "c.toml",
         "[target]\nregion = \"us-east-1\"\nendpoint = \"127.0.0.1:1\"\n",
     );
     let live = Live::without_alerts(Arc::new(cfg), Arc::new(Store::default()));
     let web = Arc::new(WebSource::open(web_file).unwrap());
-    assert!(web.tls());
     http::serve("127.0.0.1:0".parse().unwrap(), live, Some(web))
         .await
         .unwrap()
@@ -242,4 +248,32 @@ fn a_bad_file_is_refused_at_start_with_its_location() {
         assert!(e.contains(want), "want {want} in {e}");
         assert!(!e.contains("PRIVATE KEY"), "{e}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_without_tls_and_a_file_turned_invalid() {
+    use iot_canary_testkit::net;
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = format!("basic_auth_users:\n  ops: '{}'\n", hash("pw"));
+    let file = write_file(dir.path(), "web.yml", &yaml);
+    let addr = start_any(&file).await;
+    let basic = |u: &str, p: &str| {
+        use base64::Engine;
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))
+    };
+    let r = net::get(addr, "/healthz").await;
+    assert_eq!(r.status, 401, "{}", r.raw());
+    let ok = basic("ops", "pw");
+    let r = net::request_raw(addr, "GET", "/healthz", &[("Authorization", &ok)], b"").await;
+    assert_eq!(r.status, 200, "{}", r.raw());
+    let r = net::request_raw(addr, "GET", "/healthz", &[("Authorization", "Bearer pw")], b"").await;
+    assert_eq!(r.status, 401);
+    // Invalid now: every request is refused with 500 until the file is fixed.
+    std::fs::write(&file, "basic_auth_users:\n  ops: pw\n").unwrap();
+    let r = net::request_raw(addr, "GET", "/healthz", &[("Authorization", &ok)], b"").await;
+    assert_eq!(r.status, 500, "{}", r.raw());
+    assert!(!r.body.contains("pw"), "{}", r.body);
+    std::fs::write(&file, &yaml).unwrap();
+    let r = net::request_raw(addr, "GET", "/metrics", &[("Authorization", &ok)], b"").await;
+    assert_eq!(r.status, 200);
 }
