@@ -14,7 +14,7 @@ use crate::support::*;
 /// topic its second control expects.
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/dev-*"},{"Effect":"Allow","Action":"iot:Subscribe","Resource":["arn:aws:iot:us-east-1:123456789012:topicfilter/devices/dev-lamp/*","arn:aws:iot:us-east-1:123456789012:topicfilter/devices/other/*"]}]}"#;
 
-const BLIND_SINCE: &str = "iot_canary_blind_since_timestamp_seconds{canary=\"dev-third\",identity=\"dev\",action=\"subscribe\"}";
+const BLIND_SINCE: &str = "iot_canary_blind_since_timestamp_seconds{canary=\"dev-third\"}";
 const BREACH: &str = "iot_canary_breach{canary=\"dev-other\",identity=\"dev\",action=\"subscribe\"}";
 
 fn fires(rs: &[Recorded]) -> Vec<(String, String)> {

@@ -93,6 +93,41 @@ pub async fn dom_rows(profile: &Path, url: &str) -> (String, Vec<String>) {
     (dom, rows)
 }
 
+/// The DevTools `/json/list` body. Its HTTP server answers HTTP/1.1 only and keeps the
+/// connection open, so the body is read by its Content-Length.
+async fn json_list(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let req = format!("GET /json/list HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return String::new();
+    }
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            if body.len() >= len {
+                return body.to_string();
+            }
+        }
+        match s.read(&mut buf).await {
+            Ok(0) | Err(_) => return String::new(),
+            Ok(n) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
 /// Headless Chromium driven over the DevTools protocol: phone emulation, script evaluation and
 /// screenshots of what the page looks like at that size.
 pub struct DevTools {
@@ -144,9 +179,9 @@ impl DevTools {
         let addr = crate::net::addr_of(&browser_ws);
         let page_ws = tokio::time::timeout(WAIT, async {
             loop {
-                let r = crate::net::get(addr, "/json/list").await;
+                let body = json_list(addr).await;
                 let targets: serde_json::Value =
-                    serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null);
+                    serde_json::from_str(&body).unwrap_or(serde_json::Value::Null);
                 if let Some(url) = targets.as_array().and_then(|ts| {
                     ts.iter()
                         .find(|t| t["type"] == "page")
