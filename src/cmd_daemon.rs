@@ -13,9 +13,9 @@ use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Loaded, Reload, Rounds, Service};
 use iot_canary_daemon::daemon::store::StateFile;
-use iot_canary_daemon::observe::web::WebSource;
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities, sd_notify};
 use iot_canary_daemon::identity::Env;
+use iot_canary_daemon::observe::web::WebSource;
 
 /// `--format table|json|junit`, listed in `--help`.
 pub(crate) fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {

@@ -15,7 +15,8 @@ use crate::support::*;
 const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/dev-*"},{"Effect":"Allow","Action":"iot:Subscribe","Resource":["arn:aws:iot:us-east-1:123456789012:topicfilter/devices/dev-lamp/*","arn:aws:iot:us-east-1:123456789012:topicfilter/devices/other/*"]}]}"#;
 
 const BLIND_SINCE: &str = "iot_canary_blind_since_timestamp_seconds{canary=\"dev-third\"}";
-const BREACH: &str = "iot_canary_breach{canary=\"dev-other\",identity=\"dev\",action=\"subscribe\"}";
+const BREACH: &str =
+    "iot_canary_breach{canary=\"dev-other\",identity=\"dev\",action=\"subscribe\"}";
 
 fn fires(rs: &[Recorded]) -> Vec<(String, String)> {
     rs.iter()
@@ -106,8 +107,11 @@ async fn a_restart_neither_refires_standing_alerts_nor_forgets_blind_since() {
 
     // Second life, same state dir: nothing fires again, blind-since is the first life's.
     let mut p = RunProc::spawn(&cfg_path, &[]).await;
-    p.wait_log(|l| l.contains("saved state restored"), Duration::from_secs(30))
-        .await;
+    p.wait_log(
+        |l| l.contains("saved state restored"),
+        Duration::from_secs(30),
+    )
+    .await;
     let m = rounds(&mut p, 0.0).await;
     assert_eq!(value(&m, BLIND_SINCE), Some(blind_since), "{m}");
     assert_eq!(value(&m, BREACH), Some(1.0));
@@ -142,13 +146,20 @@ async fn a_corrupt_state_file_is_reported_and_replaced() {
     let state_dir = dir.path().join("state");
     std::fs::create_dir(&state_dir).unwrap();
     let state_file = state_dir.join("iot-canary-state.json");
-    std::fs::write(&state_file, "{\"format\": \"iot-canary-state\", \"version\": 99}").unwrap();
+    std::fs::write(
+        &state_file,
+        "{\"format\": \"iot-canary-state\", \"version\": 99}",
+    )
+    .unwrap();
     let cfg_path = dir.path().join("canaries.toml");
     let base = config(&lab, "1s", &canary("dev-own", "devices/dev-lamp/#", true));
     write_config(&cfg_path, &base, Some(&state_dir));
     let mut p = RunProc::spawn(&cfg_path, &[]).await;
     let warned = p
-        .wait_log(|l| l.contains("saved state ignored"), Duration::from_secs(30))
+        .wait_log(
+            |l| l.contains("saved state ignored"),
+            Duration::from_secs(30),
+        )
         .await;
     assert!(warned.contains("version 99"), "{warned}");
     let total = "iot_canary_probes_total{canary=\"dev-own\",identity=\"dev\",action=\"subscribe\",verdict=\"allowed\"}";

@@ -568,7 +568,11 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         (&"up".into(), &"".into()),
         "{target}"
     );
-    assert_eq!(target["scrapeUrl"], format!("https://{secure}/metrics"), "{target}");
+    assert_eq!(
+        target["scrapeUrl"],
+        format!("https://{secure}/metrics"),
+        "{target}"
+    );
     let refused = target_of("wrong-password");
     assert_eq!(refused["health"], "down", "{refused}");
     assert!(

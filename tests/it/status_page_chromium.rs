@@ -19,7 +19,10 @@ fn page() -> String {
         "+3 ms: SUBSCRIBE devices/carol-plug/#".to_string(),
     ];
     // No spaces to break at: the page must still fit a phone.
-    let long_topic = format!("devices/{}/telemetry/#", "kitchen-plug-0123456789".repeat(4));
+    let long_topic = format!(
+        "devices/{}/telemetry/#",
+        "kitchen-plug-0123456789".repeat(4)
+    );
     let breach_ev = vec![
         "SUBACK 0x01 granted QoS 1".to_string(),
         "bait nonce received <by the canary> & logged".to_string(),
@@ -30,7 +33,10 @@ fn page() -> String {
     // Input order deliberately puts the breach last: the page must reorder.
     let mut rows = vec![];
     for i in 0..12 {
-        rows.push((format!("alice-cannot-subscribe-to-plug-{i:02}"), Standing::Ok));
+        rows.push((
+            format!("alice-cannot-subscribe-to-plug-{i:02}"),
+            Standing::Ok,
+        ));
     }
     rows.push(("dave-cannot-read-bobs-shadow".into(), Standing::Blind));
     rows.push((long_name, Standing::Breach));
@@ -183,23 +189,37 @@ async fn fits_a_375_px_phone_with_the_breach_first_and_painted() {
     let widest = b
         .eval("Math.max(...[...document.querySelectorAll('body *')].map(e => e.getBoundingClientRect().right))")
         .await;
-    assert!(widest.as_f64().unwrap() <= 375.5, "an element ends at x={widest}");
+    assert!(
+        widest.as_f64().unwrap() <= 375.5,
+        "an element ends at x={widest}"
+    );
 
     let first = b
         .eval("(() => { const r = document.querySelector('#canaries tbody tr'); const box = r.getBoundingClientRect(); return [r.className, r.dataset.canary, getComputedStyle(r).backgroundColor, box.top, box.height]; })()")
         .await;
     assert_eq!(first[0], "breach", "{first}");
-    assert!(first[1].as_str().unwrap().starts_with("alice-cannot-subscribe-to-bobs-lamp"));
+    assert!(
+        first[1]
+            .as_str()
+            .unwrap()
+            .starts_with("alice-cannot-subscribe-to-bobs-lamp")
+    );
     assert_eq!(first[2], "rgb(255, 235, 238)", "{first}");
     let (top, height) = (first[3].as_f64().unwrap(), first[4].as_f64().unwrap());
-    assert!(top < 812.0 && height > 0.0, "breach row not on the first screen: {first}");
+    assert!(
+        top < 812.0 && height > 0.0,
+        "breach row not on the first screen: {first}"
+    );
 
     let shot = dir.path().join("phone.png");
     b.screenshot(&shot).await;
     let (breach_y, breach_px, w, _) = find_colour(&shot, [0xff, 0xeb, 0xee], 100);
     let (blind_y, _, _, _) = find_colour(&shot, [0xff, 0xfd, 0xe7], 100);
     assert_eq!(w, 375);
-    assert!(breach_px > 3_000, "breach row barely painted on the phone: {breach_px} px");
+    assert!(
+        breach_px > 3_000,
+        "breach row barely painted on the phone: {breach_px} px"
+    );
     if let (Some(b), Some(bl)) = (breach_y, blind_y) {
         assert!(b < bl, "breach (y={b}) below blind (y={bl})");
     }

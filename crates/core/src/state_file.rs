@@ -20,8 +20,8 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use crate::alert::state::{Notification, SavedTrack};
 use crate::alert::AlertState;
+use crate::alert::state::{Notification, SavedTrack};
 use crate::config::Config;
 use crate::evidence::evidence_lines;
 use crate::store::{RestoredVerdict, Snapshot, to_unix_ms, unix_ms};
@@ -167,7 +167,10 @@ pub fn restore(
 ) -> Restored {
     let same = |name: &str, c: &SavedCanary| {
         cfg.canaries.iter().any(|k| {
-            k.name == name && k.identity == c.identity && k.action == c.action && k.expect == c.expect
+            k.name == name
+                && k.identity == c.identity
+                && k.action == c.action
+                && k.expect == c.expect
         })
     };
     let mut out = Restored::default();

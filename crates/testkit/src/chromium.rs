@@ -243,7 +243,8 @@ impl DevTools {
 
     /// Loads `url` and waits until the document is complete.
     pub async fn open(&mut self, url: &str) {
-        self.call("Page.navigate", serde_json::json!({"url": url})).await;
+        self.call("Page.navigate", serde_json::json!({"url": url}))
+            .await;
         let deadline = std::time::Instant::now() + WAIT;
         while self.eval("document.readyState").await != "complete" {
             assert!(std::time::Instant::now() < deadline, "{url} never loaded");
@@ -267,7 +268,10 @@ impl DevTools {
     pub async fn screenshot(&mut self, path: &Path) {
         use base64::Engine;
         let r = self
-            .call("Page.captureScreenshot", serde_json::json!({"format": "png"}))
+            .call(
+                "Page.captureScreenshot",
+                serde_json::json!({"format": "png"}),
+            )
             .await;
         let png = base64::engine::general_purpose::STANDARD
             .decode(r["data"].as_str().expect("screenshot data"))

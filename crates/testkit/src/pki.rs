@@ -73,7 +73,9 @@ pub struct ClientOpts<'a> {
 impl Pki {
     fn client_config(&self, o: &ClientOpts<'_>) -> rustls::ClientConfig {
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(CertificateDer::from(self.ca_der.clone())).unwrap();
+        roots
+            .add(CertificateDer::from(self.ca_der.clone()))
+            .unwrap();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let b = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()

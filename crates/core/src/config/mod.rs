@@ -4,8 +4,8 @@
 pub mod alerting;
 mod error;
 pub mod identity;
-pub mod web;
 mod validate;
+pub mod web;
 
 pub use crate::units;
 

@@ -112,7 +112,11 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     // [state]
     let state = raw.state.and_then(|s| {
         if s.dir.get_ref().trim().is_empty() {
-            is.at(&s.dir, "dir", "must not be empty (leave out [state] to keep no state)");
+            is.at(
+                &s.dir,
+                "dir",
+                "must not be empty (leave out [state] to keep no state)",
+            );
             None
         } else {
             Some(State {

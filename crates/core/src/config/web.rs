@@ -194,7 +194,11 @@ impl Validator<'_> {
 
     fn file(&self, p: &str) -> PathBuf {
         let p = PathBuf::from(p);
-        if p.is_absolute() { p } else { self.base.join(p) }
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
     }
 
     fn pem(&mut self, inline: Option<String>, file: Option<String>, name: &str) -> Option<Pem> {
@@ -206,7 +210,10 @@ impl Validator<'_> {
             }
             (Some(text), None) => Some(Pem::Inline(text)),
             (None, Some(f)) if f.trim().is_empty() => {
-                self.at(&format!("tls_server_config.{name}_file"), "must not be empty");
+                self.at(
+                    &format!("tls_server_config.{name}_file"),
+                    "must not be empty",
+                );
                 None
             }
             (None, Some(f)) => Some(Pem::File(self.file(&f))),
@@ -394,7 +401,10 @@ impl Validator<'_> {
             }
             // The hash is a secret: the message never shows it.
             if let Err(why) = check_bcrypt(hash) {
-                self.at(&key, format!("is not a bcrypt hash ({why}; value not shown)"));
+                self.at(
+                    &key,
+                    format!("is not a bcrypt hash ({why}; value not shown)"),
+                );
             }
         }
         WebConfig {

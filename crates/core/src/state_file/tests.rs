@@ -16,8 +16,11 @@ witness = "ops"
 
 fn cfg(extra: &str) -> Config {
     let base = include_str!("../config/fixtures/valid/base.toml");
-    crate::config::parse(std::path::Path::new("/etc/canaries.toml"), &format!("{base}{extra}"))
-        .unwrap()
+    crate::config::parse(
+        std::path::Path::new("/etc/canaries.toml"),
+        &format!("{base}{extra}"),
+    )
+    .unwrap()
 }
 
 fn t(secs: u64) -> SystemTime {
@@ -75,7 +78,11 @@ fn a_restart_keeps_firing_alerts_blind_since_and_last_verdicts() {
     let c = cfg(EXTRA);
     let (mut snap, mut alerts) = (Snapshot::default(), AlertState::new(&c.alerting));
     let first = round(&mut snap, &mut alerts, &[breach(), blind()], t(0));
-    assert_eq!(fires(&first).len(), 1, "breach at once, blind after 2 rounds");
+    assert_eq!(
+        fires(&first).len(),
+        1,
+        "breach at once, blind after 2 rounds"
+    );
     let second = round(&mut snap, &mut alerts, &[breach(), blind()], t(60));
     assert_eq!(fires(&second).len(), 1, "now the blind warning: {second:?}");
     let blind_since = snap.blind_since["alice-cannot-read-carol"];
@@ -95,7 +102,10 @@ fn a_restart_keeps_firing_alerts_blind_since_and_last_verdicts() {
         Standing::Breach
     );
     assert!(!snap2.ready(), "restored verdicts do not make a round");
-    let firing: Vec<_> = alerts2.firing().map(|a| (a.canary.clone(), a.kind)).collect();
+    let firing: Vec<_> = alerts2
+        .firing()
+        .map(|a| (a.canary.clone(), a.kind))
+        .collect();
     assert_eq!(firing.len(), 2, "{firing:?}");
     assert!(
         alerts2
@@ -105,9 +115,15 @@ fn a_restart_keeps_firing_alerts_blind_since_and_last_verdicts() {
 
     // The same standings after the restart send nothing new.
     let third = round(&mut snap2, &mut alerts2, &[breach(), blind()], t(180));
-    assert!(fires(&third).is_empty(), "re-fired after restart: {third:?}");
+    assert!(
+        fires(&third).is_empty(),
+        "re-fired after restart: {third:?}"
+    );
     assert_eq!(snap2.blind_since["alice-cannot-read-carol"], blind_since);
-    assert!(snap2.restored.is_empty(), "fresh verdicts replace restored ones");
+    assert!(
+        snap2.restored.is_empty(),
+        "fresh verdicts replace restored ones"
+    );
 
     // A fixed hole resolves the alert that fired before the restart.
     let mut ok = breach();
@@ -116,7 +132,11 @@ fn a_restart_keeps_firing_alerts_blind_since_and_last_verdicts() {
     let fourth = round(&mut snap2, &mut alerts2, &[ok], t(240));
     assert_eq!(fourth.len(), 1);
     assert_eq!(fourth[0].kind, NotificationKind::Resolve);
-    assert_eq!(fourth[0].alert.starts_at, t(0), "the original start is kept");
+    assert_eq!(
+        fourth[0].alert.starts_at,
+        t(0),
+        "the original start is kept"
+    );
 }
 
 #[test]
@@ -159,7 +179,10 @@ fn canaries_removed_or_changed_while_down_are_dropped_and_their_alerts_resolved(
     let r = restore(&saved, &c2, &mut snap2, &mut alerts2, t(120));
     let mut dropped = r.dropped.clone();
     dropped.sort();
-    assert_eq!(dropped, ["alice-cannot-read-bob", "alice-cannot-read-carol"]);
+    assert_eq!(
+        dropped,
+        ["alice-cannot-read-bob", "alice-cannot-read-carol"]
+    );
     assert!(snap2.restored.is_empty() && snap2.blind_since.is_empty());
     assert_eq!(alerts2.firing().count(), 0);
     let mut resolved: Vec<_> = r
@@ -195,9 +218,7 @@ fn unreadable_files_are_refused_whole_and_unreadable_records_one_by_one() {
     );
     assert_eq!(
         decode(r#"{"format":"iot-canary-state","version":2,"canaries":{}}"#),
-        Err(StateFileError::UnknownVersion {
-            found: "2".into()
-        })
+        Err(StateFileError::UnknownVersion { found: "2".into() })
     );
     assert_eq!(
         decode(r#"{"format":"iot-canary-state","canaries":{}}"#),
@@ -216,7 +237,11 @@ fn unreadable_files_are_refused_whole_and_unreadable_records_one_by_one() {
     let saved = decode(&v.to_string()).unwrap();
     assert_eq!(saved.skipped.len(), 1);
     assert_eq!(saved.skipped[0].0, "alice-cannot-read-carol");
-    assert!(saved.skipped[0].1.contains("teleport"), "{:?}", saved.skipped);
+    assert!(
+        saved.skipped[0].1.contains("teleport"),
+        "{:?}",
+        saved.skipped
+    );
     assert!(saved.canaries.contains_key("alice-cannot-read-bob"));
 }
 

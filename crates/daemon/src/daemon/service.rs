@@ -203,7 +203,9 @@ impl Service {
     /// Replaces the state file with the current state. A failed write is logged and retried
     /// after the next round; the daemon keeps probing.
     async fn save_state(&self) {
-        let Some(file) = self.state.clone() else { return };
+        let Some(file) = self.state.clone() else {
+            return;
+        };
         let cfg = self.live.config();
         let snap = self.live.store.snapshot();
         let now = SystemTime::now();

@@ -68,7 +68,10 @@ impl StateFile {
         let name = if shard == Shard::ALL {
             "iot-canary-state.json".to_string()
         } else {
-            format!("iot-canary-state.shard-{}-of-{}.json", shard.index, shard.count)
+            format!(
+                "iot-canary-state.shard-{}-of-{}.json",
+                shard.index, shard.count
+            )
         };
         StateFile {
             path: dir.join(name),
@@ -166,6 +169,10 @@ mod tests {
         let file = dir.path().join("a-file");
         std::fs::write(&file, "x").unwrap();
         // A path under a regular file cannot be a directory.
-        assert!(StateFile::in_dir(&file.join("sub"), Shard::ALL).prepare().is_err());
+        assert!(
+            StateFile::in_dir(&file.join("sub"), Shard::ALL)
+                .prepare()
+                .is_err()
+        );
     }
 }

@@ -84,7 +84,10 @@ pub fn parse_url(url: &str) -> Result<Target, HealthError> {
         .map_or("/".to_string(), |p| p.as_str().to_string());
     Ok(Target {
         tls,
-        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         authority: format!("{host}:{port}"),
         path,
     })
@@ -169,7 +172,11 @@ fn tls_client(o: &Options, host: &str) -> Result<rustls::ClientConnection, Healt
 pub fn check(url: &str, o: &Options) -> Result<(), HealthError> {
     let t = parse_url(url)?;
     let auth = authorization(o)?;
-    let tls = if t.tls { Some(tls_client(o, &t.host)?) } else { None };
+    let tls = if t.tls {
+        Some(tls_client(o, &t.host)?)
+    } else {
+        None
+    };
     let unreachable =
         |e: std::io::Error| HealthError::Unreachable(t.authority.clone(), e.to_string());
     let addr = t
@@ -223,11 +230,20 @@ mod tests {
     #[test]
     fn url_table() {
         let t = parse_url("http://127.0.0.1:9464/healthz").unwrap();
-        assert_eq!((t.tls, t.authority.as_str(), t.path.as_str()), (false, "127.0.0.1:9464", "/healthz"));
+        assert_eq!(
+            (t.tls, t.authority.as_str(), t.path.as_str()),
+            (false, "127.0.0.1:9464", "/healthz")
+        );
         let t = parse_url("http://localhost").unwrap();
-        assert_eq!((t.authority.as_str(), t.path.as_str()), ("localhost:80", "/"));
+        assert_eq!(
+            (t.authority.as_str(), t.path.as_str()),
+            ("localhost:80", "/")
+        );
         let t = parse_url("https://canary.example/healthz").unwrap();
-        assert_eq!((t.tls, t.host.as_str(), t.authority.as_str()), (true, "canary.example", "canary.example:443"));
+        assert_eq!(
+            (t.tls, t.host.as_str(), t.authority.as_str()),
+            (true, "canary.example", "canary.example:443")
+        );
         for bad in ["ftp://x/healthz", "127.0.0.1:9464", "", "http:///x"] {
             assert!(parse_url(bad).unwrap_err().is_usage(), "{bad}");
         }

@@ -99,7 +99,12 @@ impl WebSource {
     }
 
     /// Whether `user`/`password` are one of `users`.
-    async fn verify(&self, users: &std::collections::BTreeMap<String, String>, user: &str, password: &str) -> bool {
+    async fn verify(
+        &self,
+        users: &std::collections::BTreeMap<String, String>,
+        user: &str,
+        password: &str,
+    ) -> bool {
         let known = users.get(user);
         // Unknown users cost one bcrypt run too: against a configured hash, so the time taken
         // says nothing about whether the user exists.
@@ -158,7 +163,10 @@ fn basic_credentials(value: &HeaderValue) -> Option<(String, String)> {
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        [(WWW_AUTHENTICATE, "Basic realm=\"iot-canary\", charset=\"UTF-8\"")],
+        [(
+            WWW_AUTHENTICATE,
+            "Basic realm=\"iot-canary\", charset=\"UTF-8\"",
+        )],
         "Unauthorized\n",
     )
         .into_response()
@@ -221,11 +229,16 @@ fn pem_bytes(file: &Path, pem: &Pem, key: &'static str) -> Result<Vec<u8>, WebEr
     }
 }
 
-fn certs(file: &Path, pem: &Pem, key: &'static str) -> Result<Vec<CertificateDer<'static>>, WebError> {
+fn certs(
+    file: &Path,
+    pem: &Pem,
+    key: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, WebError> {
     let bytes = pem_bytes(file, pem, key)?;
-    let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut BufReader::new(&bytes[..]))
-        .collect::<Result<_, _>>()
-        .map_err(|e| tls_err(file, key, format!("not PEM certificates: {e}")))?;
+    let certs: Vec<CertificateDer<'static>> =
+        rustls_pemfile::certs(&mut BufReader::new(&bytes[..]))
+            .collect::<Result<_, _>>()
+            .map_err(|e| tls_err(file, key, format!("not PEM certificates: {e}")))?;
     if certs.is_empty() {
         return Err(tls_err(file, key, "holds no PEM certificate"));
     }
@@ -254,10 +267,9 @@ fn server_config(
             .copied()
             .collect();
         for name in &t.cipher_suites {
-            let s = all
-                .iter()
-                .find(|s| suite_name(s) == *name)
-                .ok_or_else(|| tls_err(file, "cipher_suites", format!("`{name}` is not available")))?;
+            let s = all.iter().find(|s| suite_name(s) == *name).ok_or_else(|| {
+                tls_err(file, "cipher_suites", format!("`{name}` is not available"))
+            })?;
             suites.push(*s);
         }
         p.cipher_suites = suites;
@@ -270,7 +282,11 @@ fn server_config(
                 "X25519" => Ok(kx_group::X25519),
                 "CurveP256" => Ok(kx_group::SECP256R1),
                 "CurveP384" => Ok(kx_group::SECP384R1),
-                other => Err(tls_err(file, "curve_preferences", format!("`{other}` is not available"))),
+                other => Err(tls_err(
+                    file,
+                    "curve_preferences",
+                    format!("`{other}` is not available"),
+                )),
             })
             .collect::<Result<_, _>>()?;
     }
@@ -299,7 +315,8 @@ fn server_config(
                     .add(c)
                     .map_err(|e| tls_err(file, key, format!("not a CA certificate: {e}")))?;
             }
-            let mut v = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), p);
+            let mut v =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), p);
             if auth == ClientAuth::VerifyIfGiven {
                 v = v.allow_unauthenticated();
             }
@@ -310,7 +327,11 @@ fn server_config(
         }
         // The schema refuses a verifying policy without a CA.
         (_, None) => {
-            return Err(tls_err(file, "client_ca_file", "verifying client certificates needs a CA"));
+            return Err(tls_err(
+                file,
+                "client_ca_file",
+                "verifying client certificates needs a CA",
+            ));
         }
     };
     let cert_key = match t.cert {
@@ -324,9 +345,10 @@ fn server_config(
     let chain = certs(file, &t.cert, cert_key)?;
     let key_pem = pem_bytes(file, &t.key, key_key)?;
     // The key is a secret: errors say what is wrong with it, never its bytes.
-    let key: PrivateKeyDer<'static> = rustls_pemfile::private_key(&mut BufReader::new(&key_pem[..]))
-        .map_err(|e| tls_err(file, key_key, format!("not a PEM private key: {e}")))?
-        .ok_or_else(|| tls_err(file, key_key, "holds no PEM private key"))?;
+    let key: PrivateKeyDer<'static> =
+        rustls_pemfile::private_key(&mut BufReader::new(&key_pem[..]))
+            .map_err(|e| tls_err(file, key_key, format!("not a PEM private key: {e}")))?
+            .ok_or_else(|| tls_err(file, key_key, "holds no PEM private key"))?;
     let mut cfg = builder
         .with_single_cert(chain, key)
         .map_err(|e| tls_err(file, key_key, format!("does not fit the certificate: {e}")))?;
@@ -338,4 +360,3 @@ fn server_config(
     };
     Ok(cfg)
 }
-

@@ -74,10 +74,17 @@ async fn basic_auth_over_tls_on_every_endpoint() {
         let (r, _) = pki.get(addr, path, &ClientOpts::default()).await.unwrap();
         assert_eq!(r.status, 401, "{path}: {}", r.raw());
         let head = r.head.to_ascii_lowercase();
-        assert!(head.contains("www-authenticate: basic realm=\"iot-canary\""), "{head}");
+        assert!(
+            head.contains("www-authenticate: basic realm=\"iot-canary\""),
+            "{head}"
+        );
         assert!(head.contains("x-frame-options: deny"), "{head}");
         assert!(!r.body.contains("iot_canary"), "nothing leaks: {}", r.body);
-        for (user, password) in [("prometheus", "wrong"), ("nobody", "s3cret-scrape"), ("prometheus", "")] {
+        for (user, password) in [
+            ("prometheus", "wrong"),
+            ("nobody", "s3cret-scrape"),
+            ("prometheus", ""),
+        ] {
             let o = ClientOpts {
                 basic: Some((user, password)),
                 ..Default::default()
@@ -89,7 +96,11 @@ async fn basic_auth_over_tls_on_every_endpoint() {
         // /readyz is 503 before the first round: authenticated, just not ready.
         let want = if path == "/readyz" { 503 } else { 200 };
         assert_eq!(r.status, want, "{path}: {}", r.raw());
-        assert!(r.head.to_ascii_lowercase().contains("x-frame-options: deny"));
+        assert!(
+            r.head
+                .to_ascii_lowercase()
+                .contains("x-frame-options: deny")
+        );
     }
     let (r, _) = pki.get(addr, "/metrics", &right).await.unwrap();
     assert!(r.body.contains("iot_canary_build_info"), "{}", r.body);
@@ -97,7 +108,9 @@ async fn basic_auth_over_tls_on_every_endpoint() {
     // Plain HTTP to the TLS listener gets no HTTP answer.
     let plain = iot_canary_testkit::net::try_get(addr, "/healthz").await;
     assert!(
-        plain.as_ref().map_or(true, |r| r.status == 0 && !r.head.contains("HTTP/")),
+        plain
+            .as_ref()
+            .map_or(true, |r| r.status == 0 && !r.head.contains("HTTP/")),
         "plain HTTP was answered: {plain:?}"
     );
 
@@ -110,7 +123,10 @@ async fn basic_auth_over_tls_on_every_endpoint() {
         basic: Some(("prometheus", "rotated")),
         ..Default::default()
     };
-    assert_eq!(pki.get(addr, "/healthz", &rotated).await.unwrap().0.status, 200);
+    assert_eq!(
+        pki.get(addr, "/healthz", &rotated).await.unwrap().0.status,
+        200
+    );
 
     // A file that turns invalid fails closed: no TLS config can be built for new connections.
     std::fs::write(&file, "basic_auth_users:\n  prometheus: plain-text\n").unwrap();
@@ -133,7 +149,8 @@ async fn healthcheck_reaches_a_tls_and_auth_listener() {
         password_file: Some(password_file.clone()),
         ..Options::with_timeout(Duration::from_secs(10))
     };
-    let check = |o: Options, url: String| tokio::task::spawn_blocking(move || healthcheck::check(&url, &o));
+    let check =
+        |o: Options, url: String| tokio::task::spawn_blocking(move || healthcheck::check(&url, &o));
     assert_eq!(check(ok.clone(), url.clone()).await.unwrap(), Ok(()));
     // The certificate's name can be given separately from the address.
     let by_name = Options {
@@ -190,7 +207,9 @@ async fn client_certificates_and_http2() {
     let file = write_file(dir.path(), "web.yml", &web_yaml(&pki, &[], &extra));
     let addr = start(&file).await;
     assert!(
-        pki.get(addr, "/healthz", &ClientOpts::default()).await.is_err(),
+        pki.get(addr, "/healthz", &ClientOpts::default())
+            .await
+            .is_err(),
         "a client without a certificate must not get through"
     );
     let with_cert = ClientOpts {
@@ -205,10 +224,16 @@ async fn client_certificates_and_http2() {
         alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         ..Default::default()
     };
-    assert_eq!(pki.get(addr, "/", &h2).await.unwrap().1.as_deref(), Some(&b"h2"[..]));
+    assert_eq!(
+        pki.get(addr, "/", &h2).await.unwrap().1.as_deref(),
+        Some(&b"h2"[..])
+    );
 
     // http2: false offers HTTP/1.1 only.
-    let yaml = web_yaml(&pki, &[], "").replace("http_server_config:\n", "http_server_config:\n  http2: false\n");
+    let yaml = web_yaml(&pki, &[], "").replace(
+        "http_server_config:\n",
+        "http_server_config:\n  http2: false\n",
+    );
     let file = write_file(dir.path(), "web-h1.yml", &yaml);
     let addr = start(&file).await;
     let h2 = ClientOpts {
@@ -259,14 +284,24 @@ async fn basic_auth_without_tls_and_a_file_turned_invalid() {
     let addr = start_any(&file).await;
     let basic = |u: &str, p: &str| {
         use base64::Engine;
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}")))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
+        )
     };
     let r = net::get(addr, "/healthz").await;
     assert_eq!(r.status, 401, "{}", r.raw());
     let ok = basic("ops", "pw");
     let r = net::request_raw(addr, "GET", "/healthz", &[("Authorization", &ok)], b"").await;
     assert_eq!(r.status, 200, "{}", r.raw());
-    let r = net::request_raw(addr, "GET", "/healthz", &[("Authorization", "Bearer pw")], b"").await;
+    let r = net::request_raw(
+        addr,
+        "GET",
+        "/healthz",
+        &[("Authorization", "Bearer pw")],
+        b"",
+    )
+    .await;
     assert_eq!(r.status, 401);
     // Invalid now: every request is refused with 500 until the file is fixed.
     std::fs::write(&file, "basic_auth_users:\n  ops: pw\n").unwrap();

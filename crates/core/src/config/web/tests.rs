@@ -33,16 +33,25 @@ basic_auth_users:
     let t = c.tls.unwrap();
     assert_eq!(t.cert, Pem::File("/etc/iot-canary/server.crt".into()));
     assert_eq!(t.key, Pem::File("/abs/server.key".into()));
-    assert_eq!(t.client_ca, Some(Pem::File("/etc/iot-canary/clients.pem".into())));
+    assert_eq!(
+        t.client_ca,
+        Some(Pem::File("/etc/iot-canary/clients.pem".into()))
+    );
     assert_eq!(t.client_auth, ClientAuth::RequireAndVerify);
-    assert_eq!((t.min_version, t.max_version), (TlsVersion::Tls13, TlsVersion::Tls13));
+    assert_eq!(
+        (t.min_version, t.max_version),
+        (TlsVersion::Tls13, TlsVersion::Tls13)
+    );
     assert!(!t.prefer_server_cipher_suites);
     assert_eq!(t.curves, ["X25519", "CurveP384"]);
     assert!(!c.http2);
     assert_eq!(
         c.headers,
         [
-            ("Strict-Transport-Security".to_string(), "max-age=31536000".to_string()),
+            (
+                "Strict-Transport-Security".to_string(),
+                "max-age=31536000".to_string()
+            ),
             ("X-Frame-Options".to_string(), "deny".to_string())
         ]
     );
@@ -55,10 +64,15 @@ fn defaults_follow_exporter_toolkit() {
     let c = p("").unwrap();
     assert_eq!(c.tls, None);
     assert!(c.http2 && c.headers.is_empty() && c.users.is_empty());
-    let c = p("tls_server_config:\n  cert: |\n    -----BEGIN CERTIFICATE-----\n  key_file: k.pem\n").unwrap();
+    let c =
+        p("tls_server_config:\n  cert: |\n    -----BEGIN CERTIFICATE-----\n  key_file: k.pem\n")
+            .unwrap();
     let t = c.tls.unwrap();
     assert_eq!(t.cert, Pem::Inline("-----BEGIN CERTIFICATE-----\n".into()));
-    assert_eq!((t.min_version, t.max_version), (TlsVersion::Tls12, TlsVersion::Tls13));
+    assert_eq!(
+        (t.min_version, t.max_version),
+        (TlsVersion::Tls12, TlsVersion::Tls13)
+    );
     assert!(t.prefer_server_cipher_suites);
     assert_eq!(t.client_auth, ClientAuth::None);
 }
@@ -137,10 +151,7 @@ const INVALID: &[(&str, &str)] = &[
         "http_server_config:\n  http2: maybe\n",
         "2:10: `http_server_config.http2`: invalid type",
     ),
-    (
-        "tls_server_config: [\n",
-        "",
-    ),
+    ("tls_server_config: [\n", ""),
 ];
 
 #[test]

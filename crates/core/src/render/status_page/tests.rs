@@ -84,7 +84,10 @@ fn order_is_worst_first_then_by_name() {
     assert!(pos(&html, "d-control") < pos(&html, "c-blind"));
     assert!(pos(&html, "c-blind") < pos(&html, "a-ok"));
     assert!(pos(&html, "a-ok") < pos(&html, "b-pending"));
-    assert!(html.contains("<li class=\"n-breach some\">2 breach</li>"), "{html}");
+    assert!(
+        html.contains("<li class=\"n-breach some\">2 breach</li>"),
+        "{html}"
+    );
     assert!(html.contains("<li class=\"n-control-failed some\">1 control failed</li>"));
     assert!(html.contains("<li class=\"n-blind some\">1 blind</li>"));
     assert!(html.contains("<li class=\"n-ok some\">1 ok</li>"));
@@ -162,7 +165,10 @@ fn ok_rows_are_folded_to_their_decisive_line() {
     let html = render(&page(&rows));
     let ok = &html[html.find("<details id=\"ok-canaries\">").expect(&html)..];
     let ok = &ok[..ok.find("</details>").unwrap()];
-    assert!(ok.starts_with("<details id=\"ok-canaries\"><summary>2 ok</summary>"), "{ok}");
+    assert!(
+        ok.starts_with("<details id=\"ok-canaries\"><summary>2 ok</summary>"),
+        "{ok}"
+    );
     assert!(!ok.contains(" open"), "folded by default");
     assert_eq!(ok.matches("SUBACK 0x87 not authorized").count(), 2);
     assert!(!ok.contains("+3 ms"), "no step trace for ok rows: {ok}");
@@ -200,7 +206,10 @@ fn text_is_escaped() {
     assert!(!html.contains("<script>"), "{html}");
     assert!(!html.contains("<b>eve"));
     assert!(!html.contains("<img"));
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot; 'y'"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot; 'y'"),
+        "{html}"
+    );
     assert!(html.contains("data-canary=\"c&lt;1&gt;&amp;&quot;\""));
 }
 
