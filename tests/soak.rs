@@ -16,7 +16,7 @@ use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
 use iot_canary_daemon::daemon::{self as daemon_mod, Daemon, Shard};
 use iot_canary_daemon::daemon::{CanaryReport, IdentitySource};
-use iot_canary_daemon::identity::{Endpoints, Env, IdentityContext, IdentitySet, RefreshPolicy};
+use iot_canary_daemon::identity::{Env, IdentityContext, IdentitySet, RefreshPolicy};
 use iot_canary_testkit::net::free_port;
 use iot_canary_testkit::process::LabProcess;
 use iot_canary_testkit::scenario::{OPS, Scenario};
@@ -105,15 +105,8 @@ async fn soak_rotation_and_restarts() {
         ("OPS_SECRET", OPS.1),
         ("ALICE_PASSWORD", "alice-lab-password-1"),
     ]);
-    let ctx = IdentityContext::new(
-        "us-east-1",
-        Endpoints {
-            sts: Some(sts.clone()),
-            cognito_identity: Some(sts.clone()),
-            cognito_idp: Some(sts.clone()),
-        },
-    )
-    .with_env(env);
+    // The config's [endpoints] put STS and both Cognito services behind the relay.
+    let ctx = IdentityContext::new(cfg.target.region.clone(), cfg.endpoints.clone()).with_env(env);
     let policy = RefreshPolicy {
         fetch_timeout: Duration::from_secs(3),
         // Lab credentials live 10 s: refresh in their last 4 s, hand out none with < 2 s left.

@@ -2,7 +2,6 @@
 //! codes and output.
 
 use iot_canary_testkit::assert_contains;
-use iot_canary_testkit::write_file;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -26,6 +25,13 @@ fn example_files() -> Vec<PathBuf> {
 
 fn run(args: &[&std::ffi::OsStr]) -> Output {
     bin().args(args).output().expect("run iot-canary")
+}
+
+/// `crates/testkit/fixtures/policy-tests/NAME` (policy test files the CLI must reject).
+fn policy_fixture(name: &str) -> PathBuf {
+    iot_canary_testkit::fixtures_dir()
+        .join("policy-tests")
+        .join(name)
 }
 
 /// `iot-canary policy SUBCOMMAND FILES...`: (exit code, stdout, stderr).
@@ -94,7 +100,7 @@ fn json_format_reports_each_case() {
 #[test]
 fn disagreeing_case_exits_1_and_says_why() {
     // A case that believes a wide-open policy protects bob's plug (line 7: the case).
-    let f = iot_canary_testkit::fixtures_dir().join("policy-tests/wrong.toml");
+    let f = policy_fixture("wrong.toml");
     let (code, stdout, _) = policy("test", &[&f]);
     assert_eq!(code, Some(1), "{stdout}");
     assert_contains(
@@ -110,39 +116,34 @@ fn disagreeing_case_exits_1_and_says_why() {
 
 #[test]
 fn bad_file_exits_3_naming_file_line_and_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let f = write_file(
-        dir.path(),
-        "typo.toml",
-        "region = \"us-east-1\"\naccount_id = \"123456789012\"\n\n[[case]]\nname = \"x\"\nacton = \"iot:Connect\"\nresource = \"c\"\nexpect = \"allow\"\n",
-    );
+    // `acton` (line 6) is not a key of a case.
+    let f = policy_fixture("typo.toml");
     let good = examples().join("documented-traps.toml");
     let (code, stdout, stderr) = policy("test", &[&good, &f]);
     assert_eq!(code, Some(3), "{stderr}");
     assert_contains(&stderr, &["typo.toml:6:", "acton"]);
     assert!(stdout.is_empty(), "no cases run when a file is bad");
 
-    // A bad policy document inside the file: the policy key, its line and the JSON path.
-    let g = write_file(
-        dir.path(),
-        "badjson.toml",
-        "region = \"us-east-1\"\naccount_id = \"123456789012\"\n[policies]\nP = '''{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\",\"Condition\":{\"StringLikes\":{\"k\":\"v\"}}}]}'''\n",
-    );
-    let (code, _, stderr) = policy("test", &[&g]);
-    assert_eq!(code, Some(3), "{stderr}");
-    assert_contains(
-        &stderr,
-        &[
-            "badjson.toml:4:",
-            "policies.P",
-            "$.Statement[0].Condition.StringLikes",
-        ],
-    );
-
-    let missing = dir.path().join("missing.toml");
-    let (code, _, stderr) = policy("test", &[&missing]);
-    assert_eq!(code, Some(3));
-    assert!(stderr.contains("missing.toml"));
+    let missing = policy_fixture("missing.toml");
+    assert!(!missing.exists());
+    // Each bad file alone: exit 3, and what the error must name.
+    let cases: [(PathBuf, &[&str]); 2] = [
+        // A bad policy document inside the file: the policy key, its line and the JSON path.
+        (
+            policy_fixture("badjson.toml"),
+            &[
+                "badjson.toml:4:",
+                "policies.P",
+                "$.Statement[0].Condition.StringLikes",
+            ],
+        ),
+        (missing, &["missing.toml"]),
+    ];
+    for (file, parts) in cases {
+        let (code, _, stderr) = policy("test", &[&file]);
+        assert_eq!(code, Some(3), "{stderr}");
+        assert_contains(&stderr, parts);
+    }
 }
 
 #[test]

@@ -260,15 +260,9 @@ source = "ops"
             ("ALICE_PASSWORD", "alice-lab-password-1"),
             ("VEND_TOKEN", "vend-bearer-token-1"),
         ]);
-        let ctx = IdentityContext::new(
-            "us-east-1",
-            iot_canary_daemon::identity::config::Endpoints {
-                sts: Some(url.clone()),
-                cognito_identity: Some(url.clone()),
-                cognito_idp: Some(url.clone()),
-            },
-        )
-        .with_env(env);
+        // The config's [endpoints] put STS and both Cognito services at `url`.
+        let ctx =
+            IdentityContext::new(cfg.target.region.clone(), cfg.endpoints.clone()).with_env(env);
         let policy = RefreshPolicy {
             fetch_timeout: Duration::from_secs(4),
             ..RefreshPolicy::default()
