@@ -52,9 +52,14 @@ pub struct OnceArgs {
     /// Write the report here instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Repeat rounds until verdicts are stable or this much time has passed (e.g. 5m).
+    /// Repeat rounds until verdicts are stable or this much time has passed (e.g. 15m).
     #[arg(long, value_parser = config::units::parse_duration)]
     settle: Option<Duration>,
+    /// With --settle: keep probing at least this long even when rounds agree, since AWS takes
+    /// 6–8 minutes to apply a policy change (capped at --settle; 0s: stop at the first two
+    /// agreeing rounds).
+    #[arg(long, value_parser = config::units::parse_duration, default_value = "10m", requires = "settle")]
+    settle_min: Duration,
     /// Only canaries whose name matches this glob (their identities' controls run too).
     #[arg(long)]
     only: Option<String>,
@@ -306,6 +311,7 @@ pub fn once(a: OnceArgs) -> Exit {
             let rounds = Rounds::Once {
                 only: a.only.clone(),
                 settle: a.settle,
+                settle_min: a.settle_min,
             };
             // The daemon itself logs one structured event per verdict.
             let svc = Service::new(live, &d, rounds);
@@ -395,7 +401,7 @@ pub fn run(a: RunArgs) -> Exit {
     inner().unwrap_or_else(fail)
 }
 
-/// SIGHUP -> reload, SIGTERM/SIGINT -> stop. Registered before READY=1, so a reload sent right
+/// SIGHUP -> reload, SIGTERM/SIGINT -> stop, SIGUSR1 -> trigger. Registered before READY=1, so a reload sent right
 /// after startup never hits the default SIGHUP action (terminate).
 #[cfg(unix)]
 pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) -> anyhow::Result<()> {
@@ -403,12 +409,14 @@ pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) -> anyhow:
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
     tokio::spawn(async move {
         loop {
             let ev = tokio::select! {
                 _ = hup.recv() => Control::Reload,
                 _ = term.recv() => Control::Stop,
                 _ = int.recv() => Control::Stop,
+                _ = usr1.recv() => Control::Trigger(iot_canary_core::trigger::Trigger::Signal),
             };
             tracing::info!(event = ?ev, "signal received");
             if tx.send(ev).await.is_err() {

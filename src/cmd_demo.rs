@@ -144,6 +144,7 @@ async fn once(d: Arc<Daemon>, format: Format) -> anyhow::Result<Exit> {
         Rounds::Once {
             only: None,
             settle: None,
+            settle_min: std::time::Duration::ZERO,
         },
     );
     svc.on_verdict = Arc::new(move |r: &daemon::CanaryReport| {

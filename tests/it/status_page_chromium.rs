@@ -68,6 +68,8 @@ fn page() -> String {
             region: "eu-central-1",
             version: env!("CARGO_PKG_VERSION"),
             last_round: Some(now - Duration::from_secs(20)),
+            last_trigger: Some(iot_canary_core::trigger::Trigger::Http),
+            watch_until: Some(now + Duration::from_secs(600)),
             not_ready: None,
         },
         rows: &rows,

@@ -25,5 +25,6 @@ pub mod report;
 pub mod secret;
 pub mod state_file;
 pub mod store;
+pub mod trigger;
 pub mod units;
 pub mod verdict;

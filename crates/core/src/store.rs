@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use crate::credentials::CacheStatus;
 use crate::evidence::Evidence;
+use crate::trigger::Trigger;
 use crate::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
 
 /// One canary's result in one round (the unit of every report format).
@@ -65,6 +66,12 @@ pub struct Snapshot {
     /// Verdicts the previous process saw (restored from the state directory), until this
     /// process has its own; shown on the status page, never exported as fresh metrics.
     pub restored: BTreeMap<String, RestoredVerdict>,
+    /// Rounds started, per [`Trigger::index`].
+    pub rounds_by_trigger: [u64; 3],
+    /// What started the latest round.
+    pub last_trigger: Option<Trigger>,
+    /// While a watch is on: when it ends (status page).
+    pub watch_until: Option<SystemTime>,
 }
 
 /// A canary's last verdict as kept across a restart: labels and evidence lines only, so the
@@ -120,6 +127,12 @@ impl Snapshot {
         }
         self.round_completed = Some(completed);
         self.rounds += 1;
+    }
+
+    /// A round started, by `t`.
+    pub fn round_started(&mut self, t: Trigger) {
+        self.rounds_by_trigger[t.index()] += 1;
+        self.last_trigger = Some(t);
     }
 
     /// Replaces an identity's credential status (the cache's counters are cumulative).

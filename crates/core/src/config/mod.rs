@@ -63,6 +63,27 @@ pub struct Config {
     pub notifiers: Vec<NotifierEntry>,
     /// `[state]`: where `run` keeps what must survive a restart; `None`: nothing is kept.
     pub state: Option<State>,
+    /// `[trigger]`: the watch a trigger (`POST /-/probe`, SIGUSR1) starts.
+    pub trigger: TriggerSettings,
+}
+
+/// The `[trigger]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerSettings {
+    /// The pause between rounds during a watch.
+    pub every: Duration,
+    /// How long a watch lasts after the latest trigger: AWS takes 6–8 minutes to apply a
+    /// policy change.
+    pub watch: Duration,
+}
+
+impl Default for TriggerSettings {
+    fn default() -> Self {
+        TriggerSettings {
+            every: Duration::from_secs(30),
+            watch: Duration::from_secs(600),
+        }
+    }
 }
 
 /// The `[state]` table.
@@ -141,6 +162,9 @@ impl Default for Schedule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     pub listen: SocketAddr,
+    /// `POST /-/probe` starts a watch; off unless set (it lets any client that passes the
+    /// web config's authentication make the daemon probe more often).
+    pub trigger: bool,
 }
 
 impl Default for Server {
@@ -148,6 +172,7 @@ impl Default for Server {
         // A literal, so the parse cannot fail.
         Server {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            trigger: false,
         }
     }
 }
@@ -213,6 +238,15 @@ struct RawConfig {
     notifier: Vec<Spanned<NotifierConfig>>,
     #[serde(default)]
     state: Option<RawState>,
+    #[serde(default)]
+    trigger: Option<RawTrigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrigger {
+    every: Option<Spanned<Dur>>,
+    watch: Option<Spanned<Dur>>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +281,7 @@ struct RawSchedule {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+    trigger: Option<bool>,
 }
 
 #[derive(Deserialize)]

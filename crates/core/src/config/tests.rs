@@ -280,3 +280,26 @@ fn state_dir_resolves_from_the_config_file_and_runbook_url_defaults_to_the_repos
     let c = p(&format!("{BASE}\n[state]\ndir = \"/var/lib/iot-canary\"\n")).unwrap();
     assert_eq!(c.state.unwrap().dir, Path::new("/var/lib/iot-canary"));
 }
+
+#[test]
+fn the_trigger_is_off_by_default_and_its_watch_defaults_to_ten_minutes() {
+    let c = p(BASE).unwrap();
+    assert!(!c.server.trigger);
+    assert_eq!(c.trigger, TriggerSettings::default());
+    assert_eq!(
+        (c.trigger.every, c.trigger.watch),
+        (Duration::from_secs(30), Duration::from_secs(600))
+    );
+    let c = p(&format!(
+        "{BASE}\n[server]\ntrigger = true\n\n[trigger]\nevery = \"15s\"\nwatch = \"20m\"\n"
+    ))
+    .unwrap();
+    assert!(c.server.trigger);
+    assert_eq!(c.server.listen, Server::default().listen);
+    assert_eq!(
+        (c.trigger.every, c.trigger.watch),
+        (Duration::from_secs(15), Duration::from_secs(1200))
+    );
+    let e = p(&format!("{BASE}\n[trigger]\noften = \"1m\"\n")).unwrap_err();
+    assert_eq!(e[0].key, "trigger.often", "{e:?}");
+}

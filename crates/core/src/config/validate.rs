@@ -98,7 +98,11 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
 
     // [server]
     let mut server = Server::default();
-    if let Some(l) = raw.server.and_then(|s| s.listen) {
+    let raw_server = raw.server.map(|s| {
+        server.trigger = s.trigger.unwrap_or(false);
+        s.listen
+    });
+    if let Some(l) = raw_server.flatten() {
         match l.get_ref().parse::<SocketAddr>() {
             Ok(a) => server.listen = a,
             Err(_) => is.at(
@@ -106,6 +110,27 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 "listen",
                 format!("`{}` is not an address like 127.0.0.1:9464", l.get_ref()),
             ),
+        }
+    }
+
+    // [trigger]
+    let mut trigger = TriggerSettings::default();
+    if let Some(t) = raw.trigger {
+        if let Some(e) = &t.every {
+            if e.get_ref().0.is_zero() {
+                is.at(e, "every", "must be greater than 0");
+            }
+            trigger.every = e.get_ref().0;
+        }
+        if let Some(w) = &t.watch {
+            trigger.watch = w.get_ref().0;
+            if trigger.watch < trigger.every {
+                is.at(
+                    w,
+                    "watch",
+                    "must be at least `every` (one round in the watch)",
+                );
+            }
         }
     }
 
@@ -378,6 +403,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             alerting,
             notifiers,
             state,
+            trigger,
         })
     } else {
         is.list.sort_by_key(|i| (i.line, i.col));

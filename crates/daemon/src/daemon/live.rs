@@ -3,8 +3,8 @@
 //! core; this only gathers the inputs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::alerting::Alerting;
 use super::store::Store;
@@ -13,6 +13,7 @@ use iot_canary_core::config::Config;
 use iot_canary_core::render::metrics::{self, EncodeError, Extras, Format};
 use iot_canary_core::render::status_page;
 use iot_canary_core::store;
+use iot_canary_core::trigger::{Accepted, Trigger, Watch};
 
 pub struct Live {
     config: RwLock<Arc<Config>>,
@@ -21,11 +22,23 @@ pub struct Live {
     reload_ok: AtomicBool,
     pub started: SystemTime,
     process: ProcessMetrics,
+    /// The trigger's watch window and waiting round; shared by the HTTP handler and the
+    /// service loop, which owns the rounds.
+    watch: Mutex<Watch>,
+    /// Wakes the loop's pause when a trigger wants a round now.
+    wake: tokio::sync::Notify,
+    /// The round-start signal: how many rounds have started and what started the latest.
+    round_starts: tokio::sync::watch::Sender<(u64, Trigger)>,
 }
 
 impl Live {
     pub fn new(config: Arc<Config>, store: Arc<Store>, alerting: Arc<Alerting>) -> Self {
+        let t = &config.trigger;
+        let watch = Mutex::new(Watch::new(t.every, t.watch));
         Live {
+            watch,
+            wake: tokio::sync::Notify::new(),
+            round_starts: tokio::sync::watch::Sender::new((0, Trigger::Interval)),
             config: RwLock::new(config),
             store,
             alerting,
@@ -48,7 +61,71 @@ impl Live {
     }
 
     pub fn set_config(&self, c: Arc<Config>) {
+        self.with_watch(|w| w.set(c.trigger.every, c.trigger.watch));
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = c;
+    }
+
+    fn with_watch<R>(&self, f: impl FnOnce(&mut Watch) -> R) -> R {
+        // The watch holds plain values; a panic elsewhere cannot leave it half-updated.
+        f(&mut self.watch.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A trigger (`POST /-/probe`, SIGUSR1): starts or extends the watch and wakes the loop.
+    pub fn trigger(&self, t: Trigger) -> Accepted {
+        let now = Instant::now();
+        let accepted = self.with_watch(|w| w.trigger(t, now));
+        if accepted != Accepted::Stopping {
+            self.publish_watch(now);
+            self.wake.notify_one();
+        }
+        tracing::info!(trigger = %t, round = accepted.label(), "trigger received");
+        accepted
+    }
+
+    /// The pause before the next round and what that round will be marked with.
+    pub fn next_round(&self, interval_left: Duration) -> (Duration, Trigger) {
+        let now = Instant::now();
+        self.with_watch(|w| w.next(now, interval_left))
+    }
+
+    /// Resolves when a trigger arrived (at once if one arrived since the last call).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// A round starts that was planned as `planned`: counts it by what started it and sends
+    /// the round-start signal.
+    pub fn begin_round(&self, planned: Trigger) -> Trigger {
+        let t = self.with_watch(|w| w.begin(planned));
+        self.store.update(|s| s.round_started(t));
+        self.round_starts.send_modify(|(n, last)| {
+            *n += 1;
+            *last = t;
+        });
+        t
+    }
+
+    pub fn end_round(&self) {
+        self.with_watch(Watch::end);
+        self.publish_watch(Instant::now());
+    }
+
+    /// A stop arrived: triggers from now on start nothing.
+    pub fn stop_triggers(&self) {
+        self.with_watch(Watch::stop);
+    }
+
+    /// The round-start signal (tests wait on it instead of on time).
+    pub fn round_starts(&self) -> tokio::sync::watch::Receiver<(u64, Trigger)> {
+        self.round_starts.subscribe()
+    }
+
+    /// The watch's end as wall time, for the status page.
+    fn publish_watch(&self, now: Instant) {
+        let until = self
+            .with_watch(|w| w.until(now))
+            .map(|u| SystemTime::now() + u.saturating_duration_since(now));
+        self.store.update(|s| s.watch_until = until);
     }
 
     pub fn set_reload_ok(&self, ok: bool) {

@@ -5,6 +5,10 @@
 //! running as `inconclusive(aborted)`, idle connections closed and freed memory handed back
 //! during long pauses, and the systemd notifications (READY, RELOADING, WATCHDOG, STOPPING).
 //!
+//! Triggers (`POST /-/probe` through [`Live::trigger`], SIGUSR1 as [`Control::Trigger`]) wake
+//! the pause: the decision (watch window, one running and one waiting round) is the core's
+//! [`Watch`](iot_canary_core::trigger::Watch); this loop only sleeps and runs rounds.
+//!
 //! Signals reach this loop as [`Control`]s over a channel, so tests drive it without signals.
 
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use iot_canary_core::config::Config;
 use iot_canary_core::config::alerting::NotifierSettings;
 use iot_canary_core::plan::{close_between_rounds, jittered, settled};
 use iot_canary_core::state_file;
+use iot_canary_core::trigger::{Trigger, settle_done};
 
 /// How long the round in flight may take to finish after a stop request: deny probes, then
 /// the controls, each bounded by the probe timeout (plus the probe backstop).
@@ -60,6 +65,8 @@ pub enum Control {
     Reload,
     /// SIGTERM / SIGINT: finish the round in flight (bounded), deliver alerts, exit.
     Stop,
+    /// SIGUSR1: start or extend a watch (`run` only; a one-shot gate ignores it).
+    Trigger(Trigger),
 }
 
 /// Which rounds the loop runs.
@@ -68,10 +75,11 @@ pub enum Rounds {
     /// `run` and live `demo`: every `[schedule] interval` (jittered) until stopped.
     Forever,
     /// `once`: one round over the canaries matching `only`, or with `settle` rounds until two
-    /// consecutive rounds agree or the time is up.
+    /// consecutive rounds agree after at least `settle_min`, or the time is up.
     Once {
         only: Option<String>,
         settle: Option<Duration>,
+        settle_min: Duration,
     },
 }
 
@@ -252,14 +260,19 @@ impl Service {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
-        let (only, settle) = match &self.rounds {
+        let (only, settle, settle_min) = match &self.rounds {
             Rounds::Forever => {
                 self.restore_state();
                 Self::prefetch(&d).await;
-                (None, None)
+                (None, None, Duration::ZERO)
             }
-            Rounds::Once { only, settle } => (only.clone(), *settle),
+            Rounds::Once {
+                only,
+                settle,
+                settle_min,
+            } => (only.clone(), *settle, *settle_min),
         };
+        let forever = self.rounds == Rounds::Forever;
         self.notify("READY=1");
         tracing::info!(
             canaries = d.config.canaries.len(),
@@ -270,18 +283,22 @@ impl Service {
         let mut pending: Option<(Arc<Daemon>, Vec<NotifierSettings>)> = None;
         let mut outcome = Outcome::default();
         let mut round_no: u64 = 0;
+        let mut planned = Trigger::Interval;
         loop {
             round_no += 1;
+            let trigger = self.live.begin_round(planned);
             let end = self
                 .round(
                     &d,
                     round_no,
+                    trigger,
                     only.as_deref(),
                     &mut events,
                     &mut wd,
                     &mut pending,
                 )
                 .await;
+            self.live.end_round();
             let previous = std::mem::replace(&mut outcome.reports, end.reports);
             self.save_state().await;
             if end.stop {
@@ -291,7 +308,7 @@ impl Service {
             if let Some((next, notifiers)) = pending.take() {
                 d = self.apply(&d, next, &notifiers);
             }
-            let pause = match self.rounds {
+            let interval = match self.rounds {
                 Rounds::Forever => jittered(
                     d.config.schedule.interval,
                     d.config.schedule.jitter,
@@ -304,17 +321,20 @@ impl Service {
                             .map(|r| (r.canary.clone(), r.verdict))
                             .collect::<Vec<_>>()
                     };
-                    let remaining = limit.saturating_sub(started.elapsed());
-                    if (round_no > 1 && settled(&key(&previous), &key(&outcome.reports)))
-                        || remaining.is_zero()
-                    {
+                    let agree = round_no > 1 && settled(&key(&previous), &key(&outcome.reports));
+                    if settle_done(agree, started.elapsed(), settle_min, limit) {
                         break;
                     }
+                    let remaining = limit.saturating_sub(started.elapsed());
                     settle_pause(limit).min(remaining)
                 }
             };
-            if self.pause(&mut d, pause, &mut events, &mut wd).await {
-                break;
+            match self
+                .pause(&mut d, interval, forever, &mut events, &mut wd)
+                .await
+            {
+                Some(next) => planned = next,
+                None => break,
             }
         }
         if !self.live.alerting.drain(self.alert_drain).await {
@@ -335,16 +355,18 @@ impl Service {
         &self,
         d: &Arc<Daemon>,
         round_no: u64,
+        trigger: Trigger,
         only: Option<&str>,
         events: &mut mpsc::Receiver<Control>,
         wd: &mut Option<tokio::time::Interval>,
         pending: &mut Option<(Arc<Daemon>, Vec<NotifierSettings>)>,
     ) -> RoundEnd {
-        tracing::debug!(
-            round = round_no,
-            canaries = d.config.canaries.len(),
-            "round started"
-        );
+        // Info for rounds someone asked for; the schedule's rounds would only add noise.
+        if trigger == Trigger::Interval {
+            tracing::debug!(round = round_no, trigger = %trigger, canaries = d.config.canaries.len(), "round started");
+        } else {
+            tracing::info!(round = round_no, trigger = %trigger, canaries = d.config.canaries.len(), "round started");
+        }
         let round = {
             let d = d.clone();
             let alerting = self.live.alerting.clone();
@@ -390,7 +412,9 @@ impl Service {
                             *pending = Some(p);
                         }
                     }
+                    Some(Control::Trigger(t)) => self.trigger(t),
                     Some(Control::Stop) | None => {
+                        self.live.stop_triggers();
                         self.notify("STOPPING=1");
                         tracing::info!(grace_ms = self.grace.as_millis() as u64, "stopping: letting the round in flight finish");
                         let reports = match tokio::time::timeout(self.grace, &mut round).await {
@@ -416,37 +440,65 @@ impl Service {
         }
     }
 
-    /// The pause before the next round. Idle pooled connections are closed and freed memory is
-    /// returned when the pause outlasts the keep-alive. Returns `true` when a stop arrived.
+    /// A SIGUSR1 trigger: a watch in `run`; a one-shot gate has no watch to start.
+    fn trigger(&self, t: Trigger) {
+        if self.rounds == Rounds::Forever {
+            self.live.trigger(t);
+        } else {
+            tracing::info!(trigger = %t, "trigger ignored: a one-shot run has no watch");
+        }
+    }
+
+    /// The pause before the next round: `interval` (the schedule's, jittered), cut short by a
+    /// trigger's watch when `watch` (`run`). Idle pooled connections are closed and freed memory
+    /// is returned when the pause outlasts the keep-alive. Returns what the next round is marked
+    /// with, or `None` when a stop arrived.
     async fn pause(
         &self,
         d: &mut Arc<Daemon>,
-        pause: Duration,
+        interval: Duration,
+        watch: bool,
         events: &mut mpsc::Receiver<Control>,
         wd: &mut Option<tokio::time::Interval>,
-    ) -> bool {
-        if close_between_rounds(pause, super::KEEP_ALIVE) {
+    ) -> Option<Trigger> {
+        let deadline = tokio::time::Instant::now() + interval;
+        // When the next round starts and what it is marked with; recomputed when a trigger
+        // wakes the pause (a watch round is due `every` after the last round, not after the
+        // latest watchdog tick).
+        let plan = || {
+            let now = tokio::time::Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            let (wait, next) = if watch {
+                self.live.next_round(left)
+            } else {
+                (left, Trigger::Interval)
+            };
+            (now + wait, next)
+        };
+        let (mut at, mut next) = plan();
+        if close_between_rounds(at - tokio::time::Instant::now(), super::KEEP_ALIVE) {
             d.pool.close_all().await;
             release_free_memory();
         }
-        let sleep = tokio::time::sleep(pause);
-        tokio::pin!(sleep);
         loop {
             tokio::select! {
-                _ = &mut sleep => return false,
+                _ = tokio::time::sleep_until(at) => return Some(next),
+                _ = self.live.woken(), if watch => (at, next) = plan(),
                 _ = tick(wd) => self.notify("WATCHDOG=1"),
                 ev = events.recv() => match ev {
                     Some(Control::Reload) => {
-                        if let Some((next, notifiers)) = self.prepare(d) {
-                            *d = self.apply(d, next, &notifiers);
+                        if let Some((n, notifiers)) = self.prepare(d) {
+                            *d = self.apply(d, n, &notifiers);
                             // Probe the new config now rather than after the old pause.
-                            return false;
+                            return Some(Trigger::Interval);
                         }
                     }
+                    Some(Control::Trigger(t)) => self.trigger(t),
                     Some(Control::Stop) | None => {
+                        self.live.stop_triggers();
                         self.notify("STOPPING=1");
                         tracing::info!("stopping between rounds");
-                        return true;
+                        return None;
                     }
                 },
             }

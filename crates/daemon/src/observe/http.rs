@@ -1,5 +1,6 @@
 //! `/metrics`, `/healthz`, `/readyz` and the status page at `/` over axum; handlers only read
-//! the daemon's live state. Every route sits behind [`web::guard`] (basic auth and headers from
+//! the daemon's live state, except `POST /-/probe`, which hands a trigger to the service loop
+//! (when `[server] trigger = true`). Every route sits behind [`web::guard`] (basic auth and headers from
 //! the web config file), and with `tls_server_config` the listener speaks only TLS.
 
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use axum::extract::State;
 use axum::http::header::{ACCEPT, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use iot_canary_core::render::metrics::Format;
 
 use super::web::{self, WebSource};
@@ -28,6 +29,7 @@ pub fn router(live: Arc<Live>, web: Option<Arc<WebSource>>) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/-/probe", post(probe))
         .with_state(live)
         .layer(axum::middleware::from_fn_with_state(web, web::guard))
 }
@@ -150,6 +152,24 @@ async fn status(State(l): State<Arc<Live>>) -> impl IntoResponse {
         [(CONTENT_TYPE, "text/html; charset=utf-8")],
         l.status_page(SystemTime::now(), PAGE_REFRESH_SECS),
     )
+}
+
+/// `POST /-/probe`: starts or extends a watch (core `trigger`). 202 with what became of the
+/// trigger (`starting`, `queued`, `joined`); 403 unless `[server] trigger = true` (like
+/// Prometheus's lifecycle endpoints); 503 while stopping.
+async fn probe(State(l): State<Arc<Live>>) -> Response {
+    use iot_canary_core::trigger::{Accepted, Trigger};
+    if !l.config().server.trigger {
+        return (
+            StatusCode::FORBIDDEN,
+            "the trigger is disabled: set [server] trigger = true\n",
+        )
+            .into_response();
+    }
+    match l.trigger(Trigger::Http) {
+        Accepted::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
+        a => (StatusCode::ACCEPTED, format!("{}\n", a.label())).into_response(),
+    }
 }
 
 async fn ready(State(l): State<Arc<Live>>) -> impl IntoResponse {

@@ -14,4 +14,5 @@ mod probes;
 mod providers;
 mod run;
 mod support;
+mod trigger;
 mod web_auth;

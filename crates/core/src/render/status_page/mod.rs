@@ -16,6 +16,7 @@ use crate::alert::notifier::rfc3339;
 use crate::config::Config;
 use crate::evidence::evidence_lines;
 use crate::store::{self, Snapshot};
+use crate::trigger::Trigger;
 use crate::verdict::{Expect, ProbeAction, Standing, Verdict};
 
 /// One canary as the page shows it. `verdict`/`standing` are `None` before the first round.
@@ -42,6 +43,10 @@ pub struct Header<'a> {
     pub region: &'a str,
     pub version: &'a str,
     pub last_round: Option<SystemTime>,
+    /// What started the latest round (the schedule, `POST /-/probe`, SIGUSR1).
+    pub last_trigger: Option<Trigger>,
+    /// While a trigger's watch is on: when it ends.
+    pub watch_until: Option<SystemTime>,
     /// `None` when `/readyz` answers 200, else its reason.
     pub not_ready: Option<String>,
 }
@@ -198,6 +203,15 @@ pub fn render(page: &Page<'_>) -> String {
                                     Some(t) => time datetime=(rfc3339(t)) title=(rfc3339(t)) { (age(page.now, Some(t))) },
                                     None => "none yet",
                                 }
+                                @if let Some(t) = h.last_trigger {
+                                    " " span.trigger data-trigger=(t.label()) { "(" (t.label()) ")" }
+                                }
+                            }
+                        }
+                        @if let Some(u) = h.watch_until {
+                            div {
+                                dt { "watch" }
+                                dd.watch { "on until " time datetime=(rfc3339(u)) title=(rfc3339(u)) { (rfc3339(u)) } }
                             }
                         }
                         div {
@@ -353,6 +367,8 @@ pub fn page_of(
             region: &cfg.target.region,
             version,
             last_round: snap.round_completed,
+            last_trigger: snap.last_trigger,
+            watch_until: snap.watch_until.filter(|u| now < *u),
             not_ready: store::not_ready(cfg, snap, now),
         },
         rows: &rows,

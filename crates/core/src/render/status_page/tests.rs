@@ -39,6 +39,8 @@ fn page<'a>(rows: &'a [StatusRow<'a>]) -> Page<'a> {
             region: "eu-west-1",
             version: "1.2.3",
             last_round: Some(now() - Duration::from_secs(30)),
+            last_trigger: None,
+            watch_until: None,
             not_ready: None,
         },
         rows,
@@ -122,6 +124,27 @@ fn header_says_what_is_watched_and_whether_it_is_ready() {
     assert!(html.contains("<dd>none yet</dd>"), "{html}");
     assert!(html.contains("<dd class=\"not-ready\">not ready: no round completed yet</dd>"));
     assert!(html.contains("<a href=\"https://grafana.example/d/x?a=1&amp;b=2\">Grafana</a>"));
+}
+
+#[test]
+fn header_marks_the_trigger_of_the_last_round_and_the_watch() {
+    let html = render(&page(&[]));
+    assert!(!html.contains("class=\"trigger\""), "{html}");
+    assert!(!html.contains("<dt>watch</dt>"));
+    let mut p = page(&[]);
+    p.header.last_trigger = Some(Trigger::Http);
+    p.header.watch_until = Some(now() + Duration::from_secs(600));
+    let html = render(&p);
+    assert!(
+        html.contains("<span class=\"trigger\" data-trigger=\"http\">(http)</span>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(
+            "<dt>watch</dt><dd class=\"watch\">on until <time datetime=\"2023-11-14T22:23:20.000Z\""
+        ),
+        "{html}"
+    );
 }
 
 #[test]
