@@ -148,7 +148,7 @@ fn session_template_over_the_limit_for_n_devices() {
 }
 
 #[test]
-fn lab_scenario_guest_hole_and_vending_template() {
+fn lab_scenario_guest_feed_and_vending_template() {
     let out = audit(&[
         "--format",
         "json",
@@ -163,19 +163,19 @@ fn lab_scenario_guest_hole_and_vending_template() {
     let guest = findings
         .iter()
         .find(|f| f["check"] == "UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK")
-        .expect("the demo's hole: the guest role's devices/* feed");
+        .expect("the guest role's public status/* feed: not thing-specific");
     assert_eq!(guest["statement"], "PublicStatusFeed");
-    assert_eq!(guest["location"]["line"], 26);
+    assert_eq!(guest["location"]["line"], 32);
     assert!(
         guest["witness"][0]["resource"]
             .as_str()
             .unwrap()
-            .ends_with(":topicfilter/devices/#")
+            .ends_with(":topicfilter/status/#")
     );
     let size = findings
         .iter()
         .find(|f| f["check"] == "SESSION_POLICY_SIZE_CHECK")
         .expect("30 things overflow the vending template");
-    assert_eq!(size["location"]["line"], 105);
+    assert_eq!(size["location"]["line"], 114);
     assert_eq!(size["size"]["devices"], 30);
 }

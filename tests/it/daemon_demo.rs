@@ -9,10 +9,12 @@ use iot_canary_testkit::{WAIT, net};
 use crate::support::{BIN, repo, run_bin};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const HOLE: &str = "guest-cannot-read-alice-telemetry";
+/// The demo world's one hole: bob's fleet filter `devices/+/telemetry` past a Deny on
+/// alice-thermostat's topic filters.
+const HOLE: &str = "bob-cannot-read-alice-thermostat-via-wildcard";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_once_finds_exactly_the_guest_hole() {
+async fn demo_once_finds_exactly_the_wildcard_hole() {
     let run = run_bin(
         &[
             "demo",
@@ -143,7 +145,7 @@ async fn demo_keeps_running_prints_metrics_url_and_serves_metrics() {
     // The round is recorded: metrics show the breach and every label set.
     let deadline = std::time::Instant::now() + WAIT;
     let breach =
-        format!("iot_canary_breach{{canary=\"{HOLE}\",identity=\"guest\",action=\"receive\"}} 1");
+        format!("iot_canary_breach{{canary=\"{HOLE}\",identity=\"bob\",action=\"receive\"}} 1");
     loop {
         let r = net::get(addr, "/metrics").await;
         let (status, body) = (r.status, r.body);

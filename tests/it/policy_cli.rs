@@ -68,10 +68,35 @@ fn shipped_examples_all_agree() {
         &[
             "bob subscribes to the lamp alice shares  expect=allow  got=ALLOWED  by=BobDevices/SharedLampRead",
             "got=EXPLICIT_DENY  by=RestrictedByReceive/DenyRestrictedReceive",
+            // Cognito's guest scope-down: iot:* survives, sts does not.
+            "guest whose role allows iot:* can connect  expect=allow  got=ALLOWED  by=GuestRoleTooBroad/Iot",
+            "guest whose role allows sts:AssumeRole cannot assume roles  expect=implicit-deny  got=IMPLICIT_DENY",
+            // The demo world's hole, both halves.
+            "bob subscribes to the fleet filter devices/+/telemetry  expect=allow  got=ALLOWED  by=BobDevices/FleetTelemetryFilter",
+            "bob receives alice-thermostat telemetry on that subscription  expect=allow  got=ALLOWED  by=BobDevices/FleetTelemetryReceive",
         ],
     );
     let summary = stdout.lines().last().unwrap_or_default();
     assert!(summary.ends_with("agree, 0 disagree"), "{summary}");
+}
+
+/// The demo-hole example proves the demo world's policies, not a copy that drifted.
+#[test]
+fn demo_hole_example_uses_the_demo_policies() {
+    let policies = |path: &Path| -> toml::Table {
+        let text = std::fs::read_to_string(path).expect("readable");
+        let table: toml::Table = text.parse().expect("TOML");
+        table["policies"].as_table().expect("[policies]").clone()
+    };
+    let example = policies(&examples().join("demo-wildcard-past-deny.toml"));
+    let demo =
+        policies(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/lab/src/demo/scenario.toml"));
+    for name in ["BobDevices", "CognitoAuthIot"] {
+        assert_eq!(
+            example[name], demo[name],
+            "{name} differs from the demo scenario's"
+        );
+    }
 }
 
 #[test]

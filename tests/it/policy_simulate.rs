@@ -1,5 +1,6 @@
 //! `iot-canary simulate` end to end: the repo's canaries.toml against the demo lab scenario
-//! (which has one deliberate hole), a fixed copy of it, and `--baseline`.
+//! (which has one deliberate hole: bob's wildcard filter past a Deny), a fixed copy of it, and
+//! `--baseline`.
 
 use iot_canary_testkit::assert_contains;
 use std::path::{Path, PathBuf};
@@ -23,21 +24,18 @@ fn simulate(args: &[&std::ffi::OsStr]) -> Output {
         .expect("run iot-canary simulate")
 }
 
-const HOLE: &str = "topicfilter/devices/*\"";
-const HOLE_RECEIVE: &str = "topic/devices/*\"";
+/// The demo hole: a Deny on alice-thermostat's topic filters only, past which bob's fleet
+/// filter `devices/+/telemetry` receives her telemetry.
+const HOLE: &str = r#"{"Sid":"NotAliceThermostat","Effect":"Deny","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/alice-thermostat/*"}"#;
+const FIXED: &str = r#"{"Sid":"NotAliceThermostat","Effect":"Deny","Action":["iot:Subscribe","iot:Receive"],"Resource":["arn:aws:iot:us-east-1:123456789012:topicfilter/devices/alice-thermostat/*","arn:aws:iot:us-east-1:123456789012:topic/devices/alice-thermostat/*"]}"#;
+const BREACH: &str = "bob-cannot-read-alice-thermostat-via-wildcard";
 
-/// The demo scenario with the guest wildcard narrowed to the public status feed.
+/// The demo scenario with the Deny extended to iot:Receive on the thermostat's topics.
 fn fixed_scenario(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(demo_scenario()).expect("demo scenario");
-    assert!(
-        text.contains(HOLE) && text.contains(HOLE_RECEIVE),
-        "the demo hole moved"
-    );
-    let fixed = text
-        .replace(HOLE, "topicfilter/status/*\"")
-        .replace(HOLE_RECEIVE, "topic/status/*\"");
+    assert!(text.contains(HOLE), "the demo hole moved");
     let path = dir.join("fixed.toml");
-    std::fs::write(&path, fixed).expect("write fixed scenario");
+    std::fs::write(&path, text.replace(HOLE, FIXED)).expect("write fixed scenario");
     path
 }
 
@@ -55,19 +53,23 @@ fn finds_the_demo_hole_as_a_breach() {
     let o = simulate(&["--lab-scenario".as_ref(), s.as_os_str()]);
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
-    assert!(
-        text.contains(
-            "BREACH  guest-cannot-read-alice-telemetry  (receive by guest)  expect=deny  allowed"
-        ),
-        "{text}"
+    assert_contains(
+        &text,
+        &[
+            &format!("BREACH  {BREACH}  (receive by bob)  expect=deny  allowed"),
+            "iot:Subscribe devices/+/telemetry: ALLOWED by BobDevices/FleetTelemetryFilter",
+            "iot:Receive devices/alice-thermostat/telemetry: ALLOWED by BobDevices/FleetTelemetryReceive",
+        ],
     );
-    assert!(text.contains("iot:Receive devices/alice-lamp/telemetry: ALLOWED by GuestStatusFeed/PublicStatusFeedReceive"), "{text}");
     // Controls allowed, other canaries denied: nothing else is flagged.
     assert_contains(
         &text,
         &[
             "ok      bob-can-subscribe-shared-lamp",
             "ok      alice-cannot-connect-as-bob-device",
+            "ok      bob-cannot-read-alice-thermostat-telemetry",
+            "ok      guest-cannot-read-alice-telemetry",
+            "ok      guest-can-read-status-feed",
         ],
     );
     assert!(
@@ -105,7 +107,7 @@ fn fixed_policies_pass_and_baseline_reports_new_access() {
         .filter(|r| r["new_access"] == true)
         .map(|r| r["canary"].as_str().unwrap())
         .collect();
-    assert_eq!(new, ["guest-cannot-read-alice-telemetry"]);
+    assert_eq!(new, [BREACH]);
 }
 
 #[test]

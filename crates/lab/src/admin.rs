@@ -1,6 +1,6 @@
 //! Admin API (loopback HTTP, JSON) for tests and demos: change policies and attachments at
-//! run time, set the propagation delay, inject faults, change thing shares. Reference in
-//! docs/lab.md.
+//! run time, set the propagation delay, inject faults, switch realism knobs, take over or
+//! disconnect a client id, change thing shares. Reference in docs/lab.md and docs/realism.md.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::broker::Broker;
+use crate::realism;
 use crate::state::{Faults, LabState, StateError, Target, ThingInfo, cognito_identity_id};
 
 #[derive(Clone)]
@@ -37,6 +38,12 @@ pub fn router(state: Arc<LabState>, broker: Arc<Broker>) -> Router {
             "/faults",
             put(set_faults).delete(clear_faults).get(get_faults),
         )
+        .route(
+            "/realism",
+            put(set_realism).delete(clear_realism).get(get_realism),
+        )
+        .route("/takeover", post(take_over))
+        .route("/disconnect", post(disconnect))
         .route("/disconnect-all", post(disconnect_all))
         .route("/things/{name}", put(put_thing))
         .route("/identity-id/{username}", get(identity_id))
@@ -61,6 +68,7 @@ async fn show(State(a): State<Admin>) -> Response {
         "scenario_policies": names,
         "propagation_delay_secs": a.state.propagation_delay().as_secs_f64(),
         "faults": faults_json(&a.state.faults()),
+        "realism": { "profile": a.state.realism().profile.as_str(), "seed": a.state.realism().seed },
         "connections": a.broker.connection_count(),
         "connects_total": a.broker.connects_total(),
         "sockets_open": a.broker.sockets_open(),
@@ -211,6 +219,90 @@ async fn set_faults(State(a): State<Admin>, Json(b): Json<FaultsBody>) -> Respon
 async fn clear_faults(State(a): State<Admin>) -> Response {
     a.state.set_faults(Faults::default());
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// The effective settings (the same keys a PUT takes) and how often each knob fired.
+fn realism_json(a: &Admin) -> serde_json::Value {
+    let mut v = realism::spec::to_json(&a.state.realism());
+    v["applied"] = a.broker.realism_stats.to_json();
+    v
+}
+
+async fn get_realism(State(a): State<Admin>) -> Response {
+    Json(realism_json(&a)).into_response()
+}
+
+/// Body: the `[realism]` keys as JSON, merged into the current settings (`profile` starts
+/// from that profile instead). A new seed applies to connections made after it.
+async fn set_realism(State(a): State<Admin>, body: String) -> Response {
+    let spec: realism::RealismSpec = match serde_json::from_str(&body) {
+        Ok(s) => s,
+        Err(e) => return err(StatusCode::BAD_REQUEST, format!("realism: {e}")),
+    };
+    match spec.resolve(&a.state.realism()) {
+        Ok(r) => {
+            a.state.set_realism(r);
+            Json(realism_json(&a)).into_response()
+        }
+        Err(e) => err(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn clear_realism(State(a): State<Admin>) -> Response {
+    a.state.set_realism(realism::Realism::off());
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClientBody {
+    client_id: String,
+    /// MQTT 5 DISCONNECT reason code (`/disconnect` only; default 0x98).
+    #[serde(default)]
+    reason: Option<u8>,
+}
+
+/// Another process connects with `client_id`: its holder is disconnected (3.1.1 close,
+/// MQTT 5 DISCONNECT 0x8E Session taken over).
+async fn take_over(State(a): State<Admin>, Json(b): Json<ClientBody>) -> Response {
+    if b.reason.is_some() {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "a takeover always sends 0x8E; no `reason`",
+        );
+    }
+    if a.broker.take_over(&b.client_id) {
+        Json(json!({ "taken_over": b.client_id })).into_response()
+    } else {
+        err(
+            StatusCode::NOT_FOUND,
+            format!("no connection holds client id `{}`", b.client_id),
+        )
+    }
+}
+
+/// The server ends `client_id`'s connection (3.1.1 close; MQTT 5 DISCONNECT `reason`).
+async fn disconnect(State(a): State<Admin>, Json(b): Json<ClientBody>) -> Response {
+    let code = b
+        .reason
+        .unwrap_or(crate::broker::decide::ADMINISTRATIVE_ACTION);
+    if !realism::spec::DISCONNECT_CODES.contains(&code) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!("0x{code:02X} is not a DISCONNECT code AWS IoT lists"),
+        );
+    }
+    if a.broker.disconnect(&b.client_id, code) {
+        a.broker
+            .realism_stats
+            .count(realism::Applied::ServerDisconnect);
+        Json(json!({ "disconnected": b.client_id, "reason": code })).into_response()
+    } else {
+        err(
+            StatusCode::NOT_FOUND,
+            format!("no connection holds client id `{}`", b.client_id),
+        )
+    }
 }
 
 async fn disconnect_all(State(a): State<Admin>) -> Response {

@@ -8,6 +8,7 @@ use bytes::BytesMut;
 
 use crate::broker::codec::{self, Inbound, Version};
 use crate::broker::decide;
+use crate::realism::{self, Realism};
 use crate::shadow;
 use crate::sigv4::verify::{self, EMPTY_PAYLOAD_SHA256, IOT_SERVICE, RequestParts, TokenMode};
 
@@ -65,6 +66,10 @@ fn exercise(v: Version, p: Inbound, shadows: &mut shadow::Shadows) {
                 quota_fault: false,
                 publish_allowed: true,
                 retain_allowed: retain,
+                // The `aws` profile's checks on the same input.
+                before_auth: realism::decide::publish_topic_error(&Realism::aws(), &topic, retain)
+                    .then_some(decide::PublishQuota::TopicError { disconnect: false }),
+                retained_over_quota: false,
             });
             for a in d.actions {
                 if let decide::Action::Send(o) = a {
@@ -82,11 +87,15 @@ fn exercise(v: Version, p: Inbound, shadows: &mut shadow::Shadows) {
                 .map(|(filter, qos)| decide::FilterFacts {
                     valid: decide::valid_filter(&filter),
                     allowed: true,
+                    quota: realism::decide::over_topic_limits(&Realism::aws(), &filter)
+                        .then_some(decide::FilterQuota::TopicLimit),
                     filter,
                     qos,
                 })
                 .collect();
-            let _ = decide::on_subscribe(v, pkid, &facts, false);
+            let too_many = realism::decide::too_many_filters(&Realism::aws(), facts.len())
+                .then_some(decide::TooManyFilters::SubAck);
+            let _ = decide::on_subscribe(v, pkid, &facts, false, too_many);
         }
         _ => {}
     }

@@ -1,6 +1,7 @@
 //! `lab`: a local AWS IoT Core emulator. Data plane: SigV4 websocket gateway, MQTT 3.1.1/5
 //! broker with AWS IoT authorization, device shadow service, admin API. Identity plane: STS,
 //! Cognito user pool + identity pool, credential-vending API. Enforces with `iot_canary_policy`.
+//! Realism knobs (`realism`) reproduce AWS's timing and failure semantics on demand.
 
 pub mod admin;
 pub mod authz;
@@ -10,6 +11,7 @@ pub mod demo;
 pub mod fuzz_entry;
 pub mod gateway;
 pub mod identity;
+pub mod realism;
 pub mod scenario;
 pub mod shadow;
 pub mod sigv4;

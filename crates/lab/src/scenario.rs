@@ -23,6 +23,10 @@ pub struct Scenario {
     pub thing: Vec<Thing>,
     #[serde(default)]
     pub vending: Option<Vending>,
+    /// Realism knobs (docs/realism.md): `profile = "aws"|"chaos"`, `seed`, per-knob overrides.
+    /// Absent: off, the lab as it always was.
+    #[serde(default)]
+    pub realism: Option<crate::realism::RealismSpec>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +147,8 @@ pub struct LoadedScenario {
     pub policies: BTreeMap<String, Arc<Policy>>,
     /// Raw JSON of each policy (admin API shows it back).
     pub policy_json: BTreeMap<String, String>,
+    /// The `[realism]` table resolved (off when absent).
+    pub realism: crate::realism::Realism,
 }
 
 /// Reads and validates a scenario file; `{ file = ... }` policy paths are relative to it.
@@ -356,11 +362,24 @@ pub fn parse(text: &str, source: &str, base_dir: &Path) -> Result<LoadedScenario
         }
     }
 
+    let realism = match &scenario.realism {
+        Some(spec) => spec.resolve(&crate::realism::Realism::off()).map_err(|e| {
+            let span = spans
+                .realism
+                .get(&e.key)
+                .map(Spanned::span)
+                .or_else(|| spans.realism.values().next().map(Spanned::span));
+            at(span, &format!("realism.{}", e.key), e.message)
+        })?,
+        None => crate::realism::Realism::off(),
+    };
+
     Ok(LoadedScenario {
         scenario,
         source: source.to_string(),
         policies,
         policy_json,
+        realism,
     })
 }
 
@@ -394,6 +413,7 @@ struct Spans {
     cognito: Option<SpanCognito>,
     thing: Vec<SpanThing>,
     vending: Option<SpanVending>,
+    realism: BTreeMap<String, Spanned<IgnoredAny>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -523,6 +543,31 @@ policies = ["P"]
         ));
         assert_eq!(e.key, "thing[0].owner");
         assert_eq!(e.line, 12);
+    }
+
+    #[test]
+    fn realism_table_resolves_and_bad_knobs_name_line_and_key() {
+        let l = parse(
+            &format!("{OK}[realism]\nprofile = \"aws\"\nseed = 3\nqos0_drop = 0.25\n"),
+            "s.toml",
+            Path::new("."),
+        )
+        .unwrap();
+        assert_eq!(l.realism.profile, crate::realism::Profile::Aws);
+        assert_eq!((l.realism.seed, l.realism.qos0_drop), (3, 0.25));
+        assert!(
+            parse(OK, "s.toml", Path::new("."))
+                .unwrap()
+                .realism
+                .is_off()
+        );
+        let e = err(&format!("{OK}[realism]\nseed = 1\nlate_ack = 2.0\n"));
+        assert_eq!((e.key.as_str(), e.line), ("realism.late_ack", 12), "{e}");
+        let e = err(&format!("{OK}[realism]\nactivation_delay = \"soon\"\n"));
+        assert_eq!(e.line, 11, "{e}");
+        assert!(e.message.contains("not a duration"), "{e}");
+        let e = err(&format!("{OK}[realism]\nlatency = \"1s\"\n"));
+        assert_eq!(e.key, "latency", "{e}");
     }
 
     #[test]

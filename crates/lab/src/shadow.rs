@@ -103,6 +103,40 @@ fn rejected(
     }
 }
 
+/// The message AWS's Device Shadow service documents for each `rejected` code
+/// (device-shadow-error-messages.html).
+pub fn rejection_message(code: u16) -> &'static str {
+    match code {
+        400 => "Invalid JSON",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Thing not found",
+        409 => "Version conflict",
+        413 => "The payload exceeds the maximum size allowed",
+        415 => "Unsupported documented encoding; supported encoding is UTF-8",
+        429 => "Too Many Requests",
+        _ => "Internal service failure",
+    }
+}
+
+fn op_name(op: Op) -> &'static str {
+    match op {
+        Op::Get => "get",
+        Op::Update => "update",
+        Op::Delete => "delete",
+    }
+}
+
+/// A request answered `rejected` with `code` without being served (realism: the service's
+/// own errors, e.g. 429 with more than 10 requests in flight, 500). The client token of a
+/// JSON request is echoed, as with every rejection.
+pub fn reject(t: &ShadowTopic, payload: &[u8], code: u16, now: u64) -> Response {
+    let token = serde_json::from_slice::<Value>(payload)
+        .ok()
+        .and_then(|v| v.get("clientToken").cloned());
+    rejected(t, op_name(t.op), code, rejection_message(code), &token, now)
+}
+
 /// Applies a JSON merge where `null` deletes a key.
 fn merge(into: &mut Map<String, Value>, patch: &Map<String, Value>) {
     for (k, v) in patch {
@@ -179,11 +213,7 @@ impl Shadows {
     /// Handles one request; `now` is epoch seconds.
     pub fn handle(&mut self, t: &ShadowTopic, payload: &[u8], now: u64) -> Vec<Response> {
         let key = (t.thing.clone(), t.shadow.clone());
-        let op = match t.op {
-            Op::Get => "get",
-            Op::Update => "update",
-            Op::Delete => "delete",
-        };
+        let op = op_name(t.op);
         let body: Option<Value> = if payload.is_empty() {
             Some(json!({}))
         } else {
@@ -428,6 +458,23 @@ mod tests {
         assert_eq!(s.handle(&del, b"", 16)[0].payload["code"], 404);
         let r = s.handle(&upd, br#"{"state":{"reported":{"x":1}}}"#, 17);
         assert_eq!(r[0].payload["version"], 3, "version continues after delete");
+    }
+
+    #[test]
+    fn rejections_echo_the_client_token_and_name_the_code() {
+        let r = reject(
+            &t("$aws/things/lamp/shadow/name/cfg/update"),
+            br#"{"clientToken":"c9","state":{}}"#,
+            429,
+            5,
+        );
+        assert_eq!(r.topic, "$aws/things/lamp/shadow/name/cfg/update/rejected");
+        assert_eq!(r.payload["code"], 429);
+        assert_eq!(r.payload["clientToken"], "c9");
+        assert_eq!(r.payload["message"], "Too Many Requests");
+        let r = reject(&t("$aws/things/lamp/shadow/get"), b"", 401, 5);
+        assert_eq!(r.topic, "$aws/things/lamp/shadow/get/rejected");
+        assert!(r.payload.get("clientToken").is_none());
     }
 
     #[test]

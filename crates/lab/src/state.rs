@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::realism::Realism;
 use crate::scenario::LoadedScenario;
 use iot_canary_policy::{Policy, PolicySet};
 
@@ -136,6 +137,7 @@ struct World {
     credentials: HashMap<String, IssuedCredentials>,
     propagation_delay: Duration,
     faults: Faults,
+    realism: Arc<Realism>,
 }
 
 /// Shared lab state (one per running lab, behind `Arc`).
@@ -163,6 +165,7 @@ pub fn cognito_identity_id(region: &str, identity_pool_id: &str, username: &str)
 impl LabState {
     pub fn new(loaded: LoadedScenario) -> LabState {
         let sc = &loaded.scenario;
+        let realism = Arc::new(loaded.realism.clone());
         let policies = loaded
             .policies
             .iter()
@@ -233,6 +236,7 @@ impl LabState {
                 credentials,
                 propagation_delay: Duration::ZERO,
                 faults: Faults::default(),
+                realism,
             }),
         }
     }
@@ -442,7 +446,9 @@ impl LabState {
                     Some(role) => self.resolve(&w, &Target::Role(role), now),
                     None => Vec::new(),
                 };
-                PolicySet::CognitoUnauthenticated { role_policies }
+                // The lab's identity pool issues guest credentials through the enhanced flow
+                // only (GetCredentialsForIdentity), so Cognito's scope-down always applies.
+                PolicySet::cognito_guest(role_policies)
             }
         }
     }
@@ -487,6 +493,18 @@ impl LabState {
 
     pub fn set_faults(&self, faults: Faults) {
         self.write().faults = faults;
+    }
+
+    // --- realism -------------------------------------------------------------------------
+
+    /// The realism settings in force (sessions read them per event, so changes apply to
+    /// connections already open).
+    pub fn realism(&self) -> Arc<Realism> {
+        self.read().realism.clone()
+    }
+
+    pub fn set_realism(&self, realism: Realism) {
+        self.write().realism = Arc::new(realism);
     }
 }
 
@@ -545,7 +563,10 @@ owner = "alice"
                 role_policies,
                 iot_policies,
             } => [role_policies.clone(), iot_policies.clone()].concat(),
-            PolicySet::CognitoUnauthenticated { role_policies } => role_policies.clone(),
+            PolicySet::CognitoUnauthenticated {
+                role_policies,
+                session_policies,
+            } => [role_policies.clone(), session_policies.clone()].concat(),
         };
         list.iter().map(|p| p.name.clone()).collect()
     }
@@ -639,6 +660,48 @@ owner = "alice"
             s.policy_set_for(&without, now),
             PolicySet::Iam { .. }
         ));
+    }
+
+    #[test]
+    fn guests_get_the_role_scoped_down_by_cognito_session_policies() {
+        let text = SCENARIO
+            .replace(
+                "[[role]]\nname = \"Auth\"",
+                "[[role]]\nname = \"Guest\"\npolicies = [\"Everything\"]\n\n[[role]]\nname = \"Auth\"",
+            )
+            .replace(
+                "authenticated_role = \"Auth\"",
+                "authenticated_role = \"Auth\"\nunauthenticated_role = \"Guest\"",
+            )
+            .replace(
+                "[policies]",
+                "[policies]\nEverything = '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"*\",\"Resource\":\"*\"}]}'",
+            );
+        let s = LabState::new(scenario::parse(&text, "t.toml", Path::new(".")).unwrap());
+        let guest = Principal::CognitoUnauthenticated {
+            identity_id: "us-east-1:guest".into(),
+        };
+        let authz = s.principal_authz(&guest, SystemTime::now());
+        let decide = |action: &str, arn: &str| {
+            iot_canary_policy::authorize_action(&authz.set, action, arn, &authz.context)
+        };
+        // The inline scope-down lists iot:*: IoT access survives; STS is in neither list.
+        assert!(decide("iot:Connect", "arn:aws:iot:us-east-1:123456789012:client/g").allowed());
+        let sts = decide("sts:AssumeRole", "arn:aws:iam::123456789012:role/Auth");
+        assert!(!sts.allowed());
+        assert!(
+            sts.explanation.contains("Cognito guest session policies"),
+            "{}",
+            sts.explanation
+        );
+        assert_eq!(
+            names(&authz.set),
+            vec![
+                "Everything",
+                iot_canary_policy::cognito::INLINE_SCOPE_DOWN_NAME,
+                iot_canary_policy::cognito::MANAGED_SESSION_POLICY_NAME
+            ]
+        );
     }
 
     #[test]

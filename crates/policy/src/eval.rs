@@ -260,13 +260,29 @@ pub(crate) fn authorize_named(
                 ctx,
             )
         }
-        PolicySet::CognitoUnauthenticated { role_policies } => single(
+        PolicySet::CognitoUnauthenticated {
             role_policies,
-            "unauthenticated role policies",
-            action,
-            arn,
-            ctx,
-        ),
+            session_policies,
+        } => {
+            if session_policies.is_empty() {
+                return single(
+                    role_policies,
+                    "unauthenticated role policies",
+                    action,
+                    arn,
+                    ctx,
+                );
+            }
+            // The scope-down is the outer layer so an allow names the role's statement (the
+            // one a reader can change); a deny in either still wins.
+            intersect(
+                (session_policies, "Cognito guest session policies"),
+                (role_policies, "unauthenticated role policies"),
+                action,
+                arn,
+                ctx,
+            )
+        }
     }
 }
 

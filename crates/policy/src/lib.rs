@@ -10,8 +10,10 @@
 //! - `authorize_action(&PolicySet, action, resource_arn, &RequestContext)` for any action name
 //! - `Policy::statements()`: read-only view of the statements as written (static analysis)
 //! - `actions`: the AWS IoT action names the service authorization reference lists
+//! - `cognito`: the session policies Cognito adds to enhanced-flow guest credentials
 
 pub mod actions;
+pub mod cognito;
 mod conditions;
 mod document;
 mod eval;
@@ -221,8 +223,14 @@ pub enum PolicySet {
         role_policies: Vec<Arc<Policy>>,
         iot_policies: Vec<Arc<Policy>>,
     },
-    /// Cognito unauthenticated identity: role policies only.
-    CognitoUnauthenticated { role_policies: Vec<Arc<Policy>> },
+    /// Cognito unauthenticated identity (guest): the unauthenticated role's policies ∩ the
+    /// union of the session policies Cognito passes. [`PolicySet::cognito_guest`] builds the
+    /// enhanced flow's (Cognito's scope-down, [`cognito`]); empty `session_policies` is a guest
+    /// without scope-down (the basic flow with no caller-supplied policy).
+    CognitoUnauthenticated {
+        role_policies: Vec<Arc<Policy>>,
+        session_policies: Vec<Arc<Policy>>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::{
     AuthResult, Decision, IotAction, Policy, PolicySet, Request, RequestContext, StatementRef,
-    authorize, authorize_retained_publish,
+    authorize, authorize_action, authorize_retained_publish,
 };
 
 #[derive(Debug, Deserialize)]
@@ -89,6 +89,25 @@ impl Expect {
     }
 }
 
+/// The action a case asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseAction {
+    /// An AWS IoT data-plane action; the resource may be a plain name.
+    Iot(IotAction),
+    /// Any other `service:Action` (`sts:AssumeRole`, `s3:GetObject`, `iot:AttachPolicy`, ...)
+    /// on a full resource ARN: what a role allows beyond MQTT (e.g. a guest's scope-down).
+    Named(String),
+}
+
+impl CaseAction {
+    pub fn name(&self) -> &str {
+        match self {
+            CaseAction::Iot(a) => a.name(),
+            CaseAction::Named(n) => n,
+        }
+    }
+}
+
 /// One loaded case, ready to evaluate.
 #[derive(Debug, Clone)]
 pub struct Case {
@@ -96,7 +115,7 @@ pub struct Case {
     pub line: usize,
     pub set: PolicySet,
     pub context: RequestContext,
-    pub action: IotAction,
+    pub action: CaseAction,
     pub resource: String,
     pub retain: bool,
     pub expect: Expect,
@@ -268,9 +287,9 @@ pub fn load(file: &str, text: &str) -> Result<TestFile, TestFileError> {
                     "iot_policies",
                     "cognito-authenticated",
                 )?;
-                PolicySet::CognitoUnauthenticated {
-                    role_policies: role,
-                }
+                // Enhanced flow: Cognito's scope-down applies (a basic-flow guest is an
+                // `iam` case with the role as `policies` and its own `session_policy`).
+                PolicySet::cognito_guest(role)
             }
             other => {
                 return Err(err_at(
@@ -282,19 +301,9 @@ pub fn load(file: &str, text: &str) -> Result<TestFile, TestFileError> {
                 ));
             }
         };
-        let action = IotAction::from_name(c.action.get_ref()).ok_or_else(|| {
-            let names: Vec<&str> = IotAction::ALL.iter().map(|a| a.name()).collect();
-            err_at(
-                c.action.span().start,
-                &key("action"),
-                format!(
-                    "unknown action `{}` (one of {})",
-                    c.action.get_ref(),
-                    names.join(", ")
-                ),
-            )
-        })?;
-        if c.retain && action != IotAction::Publish {
+        let action = case_action(c.action.get_ref(), &c.resource)
+            .map_err(|message| err_at(c.action.span().start, &key("action"), message))?;
+        if c.retain && action != CaseAction::Iot(IotAction::Publish) {
             return Err(err_at(
                 c.action.span().start,
                 &key("retain"),
@@ -393,7 +402,7 @@ pub struct CaseOutcome {
     pub file: String,
     pub line: usize,
     pub case: String,
-    pub action: &'static str,
+    pub action: String,
     pub resource: String,
     pub expect: Expect,
     pub decision: &'static str,
@@ -418,18 +427,50 @@ impl From<StatementRef> for DecidingStatement {
 }
 
 pub fn evaluate(case: &Case) -> AuthResult {
-    if case.retain {
-        authorize_retained_publish(&case.set, &case.resource, &case.context)
-    } else {
-        authorize(
+    match &case.action {
+        _ if case.retain => authorize_retained_publish(&case.set, &case.resource, &case.context),
+        CaseAction::Iot(action) => authorize(
             &case.set,
             &Request {
-                action: case.action,
+                action: *action,
                 resource: &case.resource,
                 context: &case.context,
             },
-        )
+        ),
+        CaseAction::Named(action) => {
+            authorize_action(&case.set, action, &case.resource, &case.context)
+        }
     }
+}
+
+/// An AWS IoT data-plane action by name, or any other `service:Action` the service reference
+/// knows, which then needs a full ARN as its resource.
+fn case_action(name: &str, resource: &str) -> Result<CaseAction, String> {
+    if let Some(a) = IotAction::from_name(name) {
+        return Ok(CaseAction::Iot(a));
+    }
+    let iot_names: Vec<&str> = IotAction::ALL.iter().map(|a| a.name()).collect();
+    let unknown = || {
+        format!(
+            "unknown action `{name}` (one of {}, or another service's `service:Action` on a full ARN)",
+            iot_names.join(", ")
+        )
+    };
+    let (service, action) = name.split_once(':').ok_or_else(unknown)?;
+    let known = if service.eq_ignore_ascii_case("iot") {
+        crate::actions::is_iot_action(name)
+    } else {
+        crate::actions::is_known_service(service)
+    };
+    if !known || action.is_empty() || action.contains(['*', '?']) {
+        return Err(unknown());
+    }
+    if !resource.starts_with("arn:") {
+        return Err(format!(
+            "`{name}` is not an AWS IoT data-plane action: `resource` must be a full ARN, not `{resource}`"
+        ));
+    }
+    Ok(CaseAction::Named(name.to_owned()))
 }
 
 pub fn run(file: &TestFile) -> Vec<CaseOutcome> {
@@ -441,7 +482,7 @@ pub fn run(file: &TestFile) -> Vec<CaseOutcome> {
                 file: file.file.clone(),
                 line: case.line,
                 case: case.name.clone(),
-                action: case.action.name(),
+                action: case.action.name().to_owned(),
                 resource: case.resource.clone(),
                 expect: case.expect,
                 decision: r.decision.as_str(),
@@ -607,6 +648,36 @@ expect = "allow"
             "context = { \"aws:SourceIp\" = \"nope\" }\naction = \"iot:Connect\"\nresource = \"c\"\nexpect = \"allow\"\n",
         ));
         assert_eq!(e.key, "case[0].context.\"aws:SourceIp\"", "{e}");
+        let e = bad(&case(
+            "action = \"sts:AssumeRole\"\nresource = \"Admin\"\nexpect = \"allow\"\n",
+        ));
+        assert_eq!((e.line, e.key.as_str()), (7, "case[0].action"), "{e}");
+        assert!(e.message.contains("full ARN"), "{e}");
+        let e = bad(&case(
+            "action = \"nosuchservice:Do\"\nresource = \"arn:aws:x\"\nexpect = \"allow\"\n",
+        ));
+        assert!(e.message.contains("unknown action"), "{e}");
+    }
+
+    #[test]
+    fn guests_are_scoped_down_and_other_services_take_full_arns() {
+        let text = format!(
+            "{HEAD}[policies]\nG = '''{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":[\"iot:Connect\",\"sts:AssumeRole\",\"s3:GetObject\"],\"Resource\":\"*\"}}]}}'''\n\
+             [[case]]\nname = \"connect\"\npolicies = [\"G\"]\nprincipal = \"cognito-unauthenticated\"\naction = \"iot:Connect\"\nresource = \"g\"\nexpect = \"allow\"\n\
+             [[case]]\nname = \"sts\"\npolicies = [\"G\"]\nprincipal = \"cognito-unauthenticated\"\naction = \"sts:AssumeRole\"\nresource = \"arn:aws:iam::123456789012:role/Admin\"\nexpect = \"implicit-deny\"\n\
+             [[case]]\nname = \"s3\"\npolicies = [\"G\"]\nprincipal = \"cognito-unauthenticated\"\naction = \"s3:GetObject\"\nresource = \"arn:aws:s3:::b/k\"\nexpect = \"allow\"\n\
+             [[case]]\nname = \"sts as plain role\"\npolicies = [\"G\"]\naction = \"sts:AssumeRole\"\nresource = \"arn:aws:iam::123456789012:role/Admin\"\nexpect = \"allow\"\n"
+        );
+        let file = load("g.toml", &text).unwrap();
+        let out = run(&file);
+        assert!(out.iter().all(|o| o.agree), "{out:#?}");
+        assert_eq!(out[1].action, "sts:AssumeRole");
+        assert!(
+            out[1]
+                .explanation
+                .contains("Cognito guest session policies"),
+            "{out:#?}"
+        );
     }
 
     #[test]

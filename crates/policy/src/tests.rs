@@ -359,15 +359,17 @@ fn cognito_authenticated_needs_both_role_and_iot_policy() {
 }
 
 #[test]
-fn cognito_unauthenticated_uses_role_only() {
-    // Cognito "Identity pools (federated identities) authentication flow": unauthenticated
-    // identities get only the unauthenticated role's permissions.
+fn cognito_unauthenticated_without_session_policies_uses_role_only() {
+    // Cognito "Identity pools (federated identities) authentication flow": in the basic flow
+    // (no caller-supplied session policy) guests get the unauthenticated role's permissions.
+    // The enhanced flow's scope-down is tested in `cognito`.
     let role = pol(
         "Guest",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/public/*"}]}"#,
     );
     let set = PolicySet::CognitoUnauthenticated {
         role_policies: vec![role],
+        session_policies: vec![],
     };
     assert!(decide(&set, IotAction::Subscribe, "public/news", &ctx("g")).allowed());
     assert!(!decide(&set, IotAction::Subscribe, "private/x", &ctx("g")).allowed());

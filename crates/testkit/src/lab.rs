@@ -152,6 +152,36 @@ impl Admin {
         self.ok("POST", "/disconnect-all", "").await;
     }
 
+    /// Merges realism knobs (the `[realism]` keys as JSON, docs/realism.md) into the running
+    /// lab's settings; returns the effective settings.
+    pub async fn realism(&self, json: &str) -> serde_json::Value {
+        let body = self.ok("PUT", "/realism", json).await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/realism {body:?}: {e}"))
+    }
+
+    /// `GET /realism`: the effective settings and `applied`, how often each knob fired.
+    pub async fn realism_state(&self) -> serde_json::Value {
+        let body = self.ok("GET", "/realism", "").await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("/realism {body:?}: {e}"))
+    }
+
+    /// Switches every realism knob off.
+    pub async fn realism_off(&self) {
+        self.ok("DELETE", "/realism", "").await;
+    }
+
+    /// Another process takes `client_id` over; returns the status (404: nobody held it).
+    pub async fn take_over(&self, client_id: &str) -> u16 {
+        let body = serde_json::json!({ "client_id": client_id }).to_string();
+        self.request("POST", "/takeover", &body).await.0
+    }
+
+    /// The server disconnects `client_id` with MQTT 5 reason `reason`; returns the status.
+    pub async fn disconnect(&self, client_id: &str, reason: u8) -> u16 {
+        let body = serde_json::json!({ "client_id": client_id, "reason": reason }).to_string();
+        self.request("POST", "/disconnect", &body).await.0
+    }
+
     /// `GET /state` as JSON.
     pub async fn state(&self) -> serde_json::Value {
         let body = self.ok("GET", "/state", "").await;

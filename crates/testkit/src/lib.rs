@@ -6,8 +6,9 @@
 //! - [`lab`]: the lab in-process from a scenario, and its admin API;
 //! - [`process`]: a built binary as a child (log capture, waits on log lines, signals, ready
 //!   lines), including the lab as a subprocess that can be killed and restarted;
-//! - [`sigv4`], [`mqtt`], [`sdk`]: clients of the lab (presigned URLs, rumqttc sessions, the
-//!   real AWS SDK clients);
+//! - [`sigv4`], [`mqtt`], [`mqtt_raw`], [`sdk`]: clients of the lab (presigned URLs, rumqttc
+//!   sessions, a raw packet-level client that shows packet ids, DUP flags and arrival times,
+//!   the real AWS SDK clients);
 //! - [`net`], [`relay`], [`exposition`], [`pki`]: loopback HTTP (and HTTPS with test
 //!   certificates), free ports, a switchable TCP relay,
 //!   Prometheus text lookups;
@@ -25,6 +26,7 @@ pub mod exposition;
 pub mod lab;
 pub mod logs;
 pub mod mqtt;
+pub mod mqtt_raw;
 pub mod net;
 pub mod pki;
 pub mod process;

@@ -277,7 +277,7 @@ impl Client {
     }
 }
 
-fn v5_suback_code(c: rumqttc::v5::mqttbytes::v5::SubscribeReasonCode) -> u8 {
+pub(crate) fn v5_suback_code(c: rumqttc::v5::mqttbytes::v5::SubscribeReasonCode) -> u8 {
     use rumqttc::v5::mqttbytes::v5::SubscribeReasonCode as C;
     match c {
         C::Success(q) => q as u8,
@@ -293,7 +293,7 @@ fn v5_suback_code(c: rumqttc::v5::mqttbytes::v5::SubscribeReasonCode) -> u8 {
     }
 }
 
-fn v5_connack_code(c: rumqttc::v5::mqttbytes::v5::ConnectReturnCode) -> u8 {
+pub(crate) fn v5_connack_code(c: rumqttc::v5::mqttbytes::v5::ConnectReturnCode) -> u8 {
     use rumqttc::v5::mqttbytes::v5::ConnectReturnCode as C;
     match c {
         C::Success => 0,
@@ -308,7 +308,7 @@ fn v5_connack_code(c: rumqttc::v5::mqttbytes::v5::ConnectReturnCode) -> u8 {
     }
 }
 
-fn v5_puback_code(c: rumqttc::v5::mqttbytes::v5::PubAckReason) -> u8 {
+pub(crate) fn v5_puback_code(c: rumqttc::v5::mqttbytes::v5::PubAckReason) -> u8 {
     use rumqttc::v5::mqttbytes::v5::PubAckReason as C;
     match c {
         C::Success => 0,

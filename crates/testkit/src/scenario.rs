@@ -119,6 +119,16 @@ impl Scenario {
         self
     }
 
+    /// Sets the `[realism]` table from TOML text (docs/realism.md), e.g.
+    /// `realism("profile = \"aws\"\nseed = 7")` or `realism("late_ack = 1.0\nlate_ack_delay = \"2s\"")`.
+    pub fn realism(mut self, knobs: &str) -> Scenario {
+        let table = knobs
+            .parse::<Table>()
+            .unwrap_or_else(|e| panic!("realism knobs are not TOML: {e}\n{knobs}"));
+        self.table.insert("realism".into(), Value::Table(table));
+        self
+    }
+
     /// The scenario as the TOML text a lab reads.
     pub fn text(&self) -> String {
         toml::to_string(&self.table)

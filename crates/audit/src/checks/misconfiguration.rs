@@ -72,10 +72,16 @@ fn with_allow_all(set: &PolicySet) -> PolicySet {
             p.push(allow_all());
             PolicySet::Iam { policies: p }
         }
-        PolicySet::CognitoUnauthenticated { role_policies } => {
+        PolicySet::CognitoUnauthenticated {
+            role_policies,
+            session_policies,
+        } => {
             let mut p = role_policies.clone();
             p.push(allow_all());
-            PolicySet::CognitoUnauthenticated { role_policies: p }
+            PolicySet::CognitoUnauthenticated {
+                role_policies: p,
+                session_policies: session_policies.clone(),
+            }
         }
         PolicySet::AssumedRole {
             role_policies,

@@ -293,8 +293,11 @@ pub fn audit(sources: &SourceSet, options: &AuditOptions) -> Vec<Finding> {
     for ((kind, principal, _), members) in groups {
         let policies: Vec<Arc<Policy>> = members.iter().map(|(_, p)| p.clone()).collect();
         let set = match kind {
+            // The role on its own, as Device Defender audits it: Cognito's enhanced-flow
+            // scope-down keeps `iot:*`, so it changes nothing an IoT check looks at.
             PolicyKind::CognitoUnauthRole => PolicySet::CognitoUnauthenticated {
                 role_policies: policies.clone(),
+                session_policies: Vec::new(),
             },
             PolicyKind::RoleAlias => PolicySet::AssumedRole {
                 role_policies: policies.clone(),

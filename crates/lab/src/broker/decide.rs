@@ -3,11 +3,15 @@
 //! value. The socket loop only executes the returned [`Action`]s.
 //!
 //! Behaviour per aws-iot-authz.md §2.1: MQTT 3.1.1 closes the socket on any unauthorized
-//! CONNECT/PUBLISH/SUBSCRIBE (never CONNACK 5 or SUBACK 0x80); MQTT 5 answers 0x87.
+//! CONNECT/PUBLISH/SUBSCRIBE (never CONNACK 5 or SUBACK 0x80); MQTT 5 answers 0x87. The
+//! realism knobs' quota refusals come in as facts too (`FilterFacts::quota`,
+//! `PublishFacts::before_auth`): 3.1.1 throttled subscriptions get SUBACK 0x80 (aws-facts.md
+//! §B.2), MQTT 5 0x97.
 
 use std::time::{Duration, Instant};
 
 use super::codec::{Outbound, Version};
+pub use crate::realism::decide::FilterQuota;
 
 pub const SUCCESS: u8 = 0x00;
 pub const NOT_AUTHORIZED: u8 = 0x87;
@@ -164,6 +168,20 @@ pub struct PublishFacts {
     pub publish_allowed: bool,
     /// iot:RetainPublish on topic/T (only consulted when `retain`)
     pub retain_allowed: bool,
+    /// Realism: refused before authorization (topic limits, retained `$` topic, account rate).
+    pub before_auth: Option<PublishQuota>,
+    /// Realism: a retained publish over the account's retained maximum (after authorization).
+    pub retained_over_quota: bool,
+}
+
+/// A PUBLISH refused for a reason other than authorization (realism knobs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishQuota {
+    /// A topic-name error (over AWS's slash or byte limit, or RETAIN on a reserved topic):
+    /// MQTT 5 PUBACK 0x90, or DISCONNECT 0x90 with `disconnect`; MQTT 3.1.1 closes.
+    TopicError { disconnect: bool },
+    /// Throttled: MQTT 5 PUBACK 0x97; MQTT 3.1.1 "will be discarded" (no PUBACK).
+    Throttled,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -199,11 +217,32 @@ pub fn on_publish(f: PublishFacts) -> PublishDecision {
             (Version::V311, _) => vec![Action::Close],
         })
     };
+    // Throttled on 3.1.1: discarded without an answer; on 5 a PUBACK 0x97 (QoS 1).
+    let throttled = || {
+        drop_with(match (f.version, f.qos) {
+            (Version::V5, 1) => vec![Action::Send(Outbound::PubAck {
+                pkid: f.pkid,
+                code: QUOTA_EXCEEDED,
+            })],
+            _ => vec![],
+        })
+    };
+    match f.before_auth {
+        Some(PublishQuota::TopicError { disconnect: true }) if v5 => {
+            return drop_with(disconnect(f.version, TOPIC_NAME_INVALID));
+        }
+        Some(PublishQuota::TopicError { .. }) => return refuse(TOPIC_NAME_INVALID),
+        Some(PublishQuota::Throttled) => return throttled(),
+        None => {}
+    }
     if f.quota_fault || !f.rate_ok {
         return refuse(QUOTA_EXCEEDED);
     }
     if !f.publish_allowed || (f.retain && !f.retain_allowed) {
         return refuse(NOT_AUTHORIZED);
+    }
+    if f.retain && f.retained_over_quota {
+        return throttled();
     }
     PublishDecision {
         deliver: true,
@@ -226,6 +265,17 @@ pub struct FilterFacts {
     pub valid: bool,
     /// iot:Subscribe on topicfilter/F
     pub allowed: bool,
+    /// Realism: refused for a quota (checked before authorization).
+    pub quota: Option<FilterQuota>,
+}
+
+/// How a whole SUBSCRIBE with more filters than AWS takes is answered (realism).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TooManyFilters {
+    /// MQTT 5: SUBACK 0x97 for every filter (the lab's estimate); 3.1.1 always closes.
+    SubAck,
+    /// MQTT 5: DISCONNECT 0x97 (the other UNCONFIRMED candidate).
+    Disconnect,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -235,11 +285,15 @@ pub struct SubscribeDecision {
     pub actions: Vec<Action>,
 }
 
+/// SUBACK return code 0x80 (MQTT 3.1.1 "Failure"; MQTT 5 "Unspecified error").
+pub const FAILURE: u8 = 0x80;
+
 pub fn on_subscribe(
     version: Version,
     pkid: u16,
     filters: &[FilterFacts],
     quota_fault: bool,
+    too_many: Option<TooManyFilters>,
 ) -> SubscribeDecision {
     let none = |actions| SubscribeDecision {
         granted: vec![],
@@ -255,21 +309,41 @@ pub fn on_subscribe(
             Version::V311 => vec![],
         });
     }
-    if version == Version::V311 && (quota_fault || filters.iter().any(|f| !f.valid || !f.allowed)) {
-        // 3.1.1: the whole connection goes; no SUBACK 0x80.
+    match (too_many, version) {
+        // 3.1.1 field reports: no SUBACK, the connection dropped.
+        (Some(_), Version::V311) => return none(vec![Action::Close]),
+        (Some(TooManyFilters::Disconnect), Version::V5) => {
+            return none(disconnect(version, QUOTA_EXCEEDED));
+        }
+        (Some(TooManyFilters::SubAck), Version::V5) => {
+            return none(vec![Action::Send(Outbound::SubAck {
+                pkid,
+                codes: vec![QUOTA_EXCEEDED; filters.len()],
+            })]);
+        }
+        (None, _) => {}
+    }
+    // 3.1.1 answers throttling and the subscription quota with SUBACK 0x80 per filter and
+    // keeps the connection; anything else refused closes it (no SUBACK 0x80).
+    let closes_v311 = |f: &FilterFacts| match f.quota {
+        Some(FilterQuota::Throttled | FilterQuota::TooManySubscriptions) => false,
+        Some(FilterQuota::TopicLimit) => true,
+        None => !f.valid || !f.allowed,
+    };
+    if version == Version::V311 && (quota_fault || filters.iter().any(closes_v311)) {
         return none(vec![Action::Close]);
     }
     let mut granted = Vec::new();
     let codes = filters
         .iter()
-        .map(|f| {
-            if !f.valid {
-                TOPIC_FILTER_INVALID
-            } else if quota_fault {
-                QUOTA_EXCEEDED
-            } else if !f.allowed {
-                NOT_AUTHORIZED
-            } else {
+        .map(|f| match (f.quota, version) {
+            _ if !f.valid => TOPIC_FILTER_INVALID,
+            (Some(FilterQuota::TopicLimit), _) => TOPIC_FILTER_INVALID,
+            (Some(_), Version::V311) => FAILURE,
+            (Some(_), Version::V5) => QUOTA_EXCEEDED,
+            (None, _) if quota_fault => QUOTA_EXCEEDED,
+            (None, _) if !f.allowed => NOT_AUTHORIZED,
+            (None, _) => {
                 granted.push((f.filter.clone(), f.qos));
                 f.qos
             }
@@ -408,6 +482,8 @@ mod tests {
             quota_fault: false,
             publish_allowed: true,
             retain_allowed: false,
+            before_auth: None,
+            retained_over_quota: false,
         }
     }
 
@@ -516,16 +592,17 @@ mod tests {
             qos: 1,
             valid: valid_filter(f),
             allowed,
+            quota: None,
         }
     }
 
     #[test]
     fn subscribe_denied_per_version() {
         let fs = [filt("a/b", true), filt("c/d", false)];
-        let d = on_subscribe(V311, 3, &fs, false);
+        let d = on_subscribe(V311, 3, &fs, false, None);
         assert_eq!(d.actions, vec![Action::Close]);
         assert!(d.granted.is_empty());
-        let d = on_subscribe(V5, 3, &fs, false);
+        let d = on_subscribe(V5, 3, &fs, false, None);
         assert_eq!(
             d.actions,
             vec![Action::Send(Outbound::SubAck {
@@ -534,7 +611,7 @@ mod tests {
             })]
         );
         assert_eq!(d.granted, vec![("a/b".to_string(), 1)]);
-        let d = on_subscribe(V5, 3, &[filt("a/#/b", true)], false);
+        let d = on_subscribe(V5, 3, &[filt("a/#/b", true)], false, None);
         assert_eq!(
             d.actions,
             vec![Action::Send(Outbound::SubAck {
@@ -542,7 +619,7 @@ mod tests {
                 codes: vec![0x8F]
             })]
         );
-        let d = on_subscribe(V5, 3, &[filt("a", true)], true);
+        let d = on_subscribe(V5, 3, &[filt("a", true)], true, None);
         assert_eq!(
             d.actions,
             vec![Action::Send(Outbound::SubAck {
@@ -555,15 +632,157 @@ mod tests {
             ..filt("a", true)
         };
         assert_eq!(
-            on_subscribe(V311, 3, std::slice::from_ref(&q2), false).actions,
+            on_subscribe(V311, 3, std::slice::from_ref(&q2), false, None).actions,
             vec![]
         );
         assert_eq!(
-            on_subscribe(V5, 3, &[q2], false).actions,
+            on_subscribe(V5, 3, &[q2], false, None).actions,
             vec![
                 Action::Send(Outbound::Disconnect { code: 0x9B }),
                 Action::Close
             ]
+        );
+    }
+
+    #[test]
+    fn throttled_and_over_quota_filters_per_version() {
+        let throttled = FilterFacts {
+            quota: Some(FilterQuota::Throttled),
+            ..filt("a/b", true)
+        };
+        let over = FilterFacts {
+            quota: Some(FilterQuota::TooManySubscriptions),
+            ..filt("a/c", true)
+        };
+        let fs = [filt("a/ok", true), throttled.clone(), over];
+        // 3.1.1: SUBACK 0x80 for the throttled and over-quota filters, the connection stays.
+        let d = on_subscribe(V311, 3, &fs, false, None);
+        assert_eq!(
+            d.actions,
+            vec![Action::Send(Outbound::SubAck {
+                pkid: 3,
+                codes: vec![1, 0x80, 0x80]
+            })]
+        );
+        assert_eq!(d.granted, vec![("a/ok".to_string(), 1)]);
+        let d = on_subscribe(V5, 3, &fs, false, None);
+        assert_eq!(
+            d.actions,
+            vec![Action::Send(Outbound::SubAck {
+                pkid: 3,
+                codes: vec![1, 0x97, 0x97]
+            })]
+        );
+        // Throttling is decided before authorization: a throttled forbidden filter is 0x80.
+        let forbidden_throttled = FilterFacts {
+            allowed: false,
+            ..throttled
+        };
+        let d = on_subscribe(V311, 3, &[forbidden_throttled], false, None);
+        assert_eq!(
+            d.actions,
+            vec![Action::Send(Outbound::SubAck {
+                pkid: 3,
+                codes: vec![0x80]
+            })]
+        );
+        // Over the topic limits: a filter error (3.1.1 closes).
+        let long = FilterFacts {
+            quota: Some(FilterQuota::TopicLimit),
+            ..filt("a", true)
+        };
+        assert_eq!(
+            on_subscribe(V311, 3, std::slice::from_ref(&long), false, None).actions,
+            vec![Action::Close]
+        );
+        assert_eq!(
+            on_subscribe(V5, 3, &[long], false, None).actions,
+            vec![Action::Send(Outbound::SubAck {
+                pkid: 3,
+                codes: vec![0x8F]
+            })]
+        );
+    }
+
+    #[test]
+    fn too_many_filters_per_version() {
+        let fs: Vec<FilterFacts> = (0..9).map(|i| filt(&format!("a/{i}"), true)).collect();
+        let d = on_subscribe(V311, 3, &fs, false, Some(TooManyFilters::SubAck));
+        assert_eq!(
+            d.actions,
+            vec![Action::Close],
+            "no SUBACK, the connection drops"
+        );
+        let d = on_subscribe(V5, 3, &fs, false, Some(TooManyFilters::SubAck));
+        assert_eq!(
+            d.actions,
+            vec![Action::Send(Outbound::SubAck {
+                pkid: 3,
+                codes: vec![0x97; 9]
+            })]
+        );
+        assert!(d.granted.is_empty());
+        let d = on_subscribe(V5, 3, &fs, false, Some(TooManyFilters::Disconnect));
+        assert_eq!(
+            d.actions,
+            vec![
+                Action::Send(Outbound::Disconnect { code: 0x97 }),
+                Action::Close
+            ]
+        );
+    }
+
+    #[test]
+    fn publish_quota_refusals_per_version() {
+        let with = |v, q, before_auth| {
+            on_publish(PublishFacts {
+                before_auth,
+                ..publish(v, q)
+            })
+        };
+        let topic = Some(PublishQuota::TopicError { disconnect: false });
+        assert_eq!(
+            with(V5, 1, topic).actions,
+            vec![Action::Send(Outbound::PubAck {
+                pkid: 5,
+                code: 0x90
+            })]
+        );
+        assert_eq!(with(V311, 1, topic).actions, vec![Action::Close]);
+        assert_eq!(
+            with(V5, 0, Some(PublishQuota::TopicError { disconnect: true })).actions,
+            vec![
+                Action::Send(Outbound::Disconnect { code: 0x90 }),
+                Action::Close
+            ]
+        );
+        let throttled = Some(PublishQuota::Throttled);
+        let d = with(V311, 1, throttled);
+        assert_eq!(
+            (d.deliver, d.actions),
+            (false, vec![]),
+            "discarded, no PUBACK"
+        );
+        assert_eq!(
+            with(V5, 1, throttled).actions,
+            vec![Action::Send(Outbound::PubAck {
+                pkid: 5,
+                code: 0x97
+            })]
+        );
+        let retained = on_publish(PublishFacts {
+            retain: true,
+            retain_allowed: true,
+            retained_over_quota: true,
+            ..publish(V5, 1)
+        });
+        assert!(!retained.deliver);
+        assert_eq!(
+            retained.actions,
+            vec![Action::Send(Outbound::PubAck {
+                pkid: 5,
+                code: 0x97
+            })]
         );
     }
 

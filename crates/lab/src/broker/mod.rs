@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use crate::realism::{Applied, Stats};
 use crate::shadow::{self, Shadows};
 
 /// AWS IoT message-broker limits (aws-iot-authz.md §6); tests shorten them.
@@ -50,6 +51,8 @@ pub enum Kick {
     TakenOver,
     /// Admin "disconnect all" (v5 DISCONNECT 0x98).
     Admin,
+    /// Admin disconnect of one client id with this v5 DISCONNECT reason code.
+    Server(u8),
 }
 
 /// Keeps [`Broker::sockets_open`] counted while a connection lives.
@@ -79,8 +82,19 @@ pub enum ToSession {
 struct Conn {
     client_id: String,
     tx: mpsc::Sender<ToSession>,
-    subs: Vec<(String, u8)>,
+    subs: Vec<Sub>,
 }
+
+#[derive(Debug)]
+struct Sub {
+    filter: String,
+    qos: u8,
+    /// Matches publishes routed at or after this (realism: activation delay after SUBACK).
+    active_from: Instant,
+}
+
+/// A subscription the session asks for: filter, granted QoS, and when it starts matching.
+pub type NewSubscription = (String, u8, Instant);
 
 #[derive(Debug, Clone)]
 struct Retained {
@@ -94,7 +108,12 @@ struct Inner {
     by_client: HashMap<String, u64>,
     retained: BTreeMap<String, Retained>,
     last_connect: HashMap<String, Instant>,
+    /// Accepted connections per client id so far (a connection's realism seed uses it).
+    connects_by_client: HashMap<String, u64>,
     shadows: Shadows,
+    /// Realism: account-wide publish and subscription rates.
+    account_publishes: decide::RateWindow,
+    account_subscriptions: decide::RateWindow,
 }
 
 /// Per-delivery queue depth; a slower client loses messages beyond it (QoS 1 in flight is
@@ -113,6 +132,8 @@ pub struct Broker {
     connects_total: AtomicU64,
     /// TCP connections the gateway holds open right now (leak checks).
     sockets_open: AtomicU64,
+    /// How often each realism knob fired.
+    pub realism_stats: Stats,
 }
 
 impl Broker {
@@ -123,6 +144,7 @@ impl Broker {
             limits,
             connects_total: AtomicU64::new(0),
             sockets_open: AtomicU64::new(0),
+            realism_stats: Stats::default(),
         }
     }
 
@@ -149,9 +171,18 @@ impl Broker {
     }
 
     /// Registers an accepted connection; the previous holder of the client id is kicked.
-    pub fn register(&self, client_id: &str, tx: mpsc::Sender<ToSession>) -> u64 {
+    /// Returns the connection's id and how many connections this client id had before.
+    pub fn register(&self, client_id: &str, tx: mpsc::Sender<ToSession>) -> (u64, u64) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut g = self.lock();
+        let nth = {
+            let n = g
+                .connects_by_client
+                .entry(client_id.to_string())
+                .or_default();
+            *n += 1;
+            *n - 1
+        };
         if let Some(old) = g.by_client.insert(client_id.to_string(), id)
             && let Some(c) = g.conns.remove(&old)
         {
@@ -165,7 +196,7 @@ impl Broker {
                 subs: Vec::new(),
             },
         );
-        id
+        (id, nth)
     }
 
     pub fn unregister(&self, id: u64) {
@@ -197,20 +228,59 @@ impl Broker {
         SocketGuard(self.clone())
     }
 
-    pub fn subscribe(&self, id: u64, filters: &[(String, u8)]) {
+    /// Adds (or replaces) subscriptions. A filter already subscribed keeps matching: its
+    /// QoS changes, its activation time does not.
+    pub fn subscribe(&self, id: u64, filters: &[NewSubscription]) {
         let mut g = self.lock();
         if let Some(c) = g.conns.get_mut(&id) {
-            for (f, q) in filters {
-                c.subs.retain(|(existing, _)| existing != f);
-                c.subs.push((f.clone(), *q));
+            for (filter, qos, active_from) in filters {
+                match c.subs.iter_mut().find(|s| &s.filter == filter) {
+                    Some(s) => s.qos = *qos,
+                    None => c.subs.push(Sub {
+                        filter: filter.clone(),
+                        qos: *qos,
+                        active_from: *active_from,
+                    }),
+                }
             }
         }
     }
 
     pub fn unsubscribe(&self, id: u64, filters: &[String]) {
         if let Some(c) = self.lock().conns.get_mut(&id) {
-            c.subs.retain(|(f, _)| !filters.contains(f));
+            c.subs.retain(|s| !filters.contains(&s.filter));
         }
+    }
+
+    /// How many subscriptions connection `id` holds, and which of `filters` it holds already.
+    pub fn held_subscriptions(&self, id: u64, filters: &[&str]) -> (usize, Vec<bool>) {
+        let g = self.lock();
+        match g.conns.get(&id) {
+            Some(c) => (
+                c.subs.len(),
+                filters
+                    .iter()
+                    .map(|f| c.subs.iter().any(|s| s.filter == *f))
+                    .collect(),
+            ),
+            None => (0, vec![false; filters.len()]),
+        }
+    }
+
+    /// Realism: one more account-wide publish at `now` within `per_second` (0: no limit)?
+    pub fn admit_account_publish(&self, now: Instant, per_second: u32) -> bool {
+        per_second == 0 || self.lock().account_publishes.admit(now, per_second)
+    }
+
+    /// Realism: one more account-wide topic-filter subscription at `now`?
+    pub fn admit_account_subscription(&self, now: Instant, per_second: u32) -> bool {
+        per_second == 0 || self.lock().account_subscriptions.admit(now, per_second)
+    }
+
+    /// Retained messages stored, and whether `topic` has one.
+    pub fn retained_count(&self, topic: &str) -> (usize, bool) {
+        let g = self.lock();
+        (g.retained.len(), g.retained.contains_key(topic))
     }
 
     /// Retained message for a concrete topic (AWS does not send retained messages to
@@ -240,18 +310,32 @@ impl Broker {
     /// A full queue applies backpressure to the publisher for up to [`SEND_WAIT`], then the
     /// message is dropped for that subscriber (two sessions publishing to each other with
     /// full queues cannot deadlock).
-    pub async fn route(&self, topic: &str, payload: Bytes, qos: u8) {
+    ///
+    /// A subscription inside its activation delay (realism) does not match: the message is
+    /// not delivered on it, now or later.
+    pub async fn route(&self, topic: &str, payload: Bytes, qos: u8, now: Instant) {
         let targets: Vec<(mpsc::Sender<ToSession>, ToSession)> = {
             let g = self.lock();
             g.conns
                 .values()
                 .filter_map(|c| {
-                    let best = c
+                    let matching = c
                         .subs
                         .iter()
-                        .filter(|(f, _)| decide::topic_matches(topic, f))
-                        .map(|(_, q)| *q)
-                        .max()?;
+                        .filter(|s| decide::topic_matches(topic, &s.filter));
+                    let mut inactive = false;
+                    let best = matching
+                        .filter(|s| {
+                            let active = s.active_from <= now;
+                            inactive |= !active;
+                            active
+                        })
+                        .map(|s| s.qos)
+                        .max();
+                    if inactive && best.is_none() {
+                        self.realism_stats.count(Applied::InactiveSubscription);
+                    }
+                    let best = best?;
                     Some((
                         c.tx.clone(),
                         ToSession::Deliver {
@@ -273,17 +357,27 @@ impl Broker {
         }
     }
 
-    /// Runs the shadow service for a published request topic and routes its responses.
+    /// Runs the shadow service for a published request topic and routes its responses;
+    /// `reject` (realism) answers `rejected` with that code instead of serving the request.
     pub async fn shadow_request(
         &self,
         topic: &shadow::ShadowTopic,
         payload: &[u8],
         epoch_secs: u64,
+        reject: Option<u16>,
     ) {
-        let responses = self.lock().shadows.handle(topic, payload, epoch_secs);
+        let responses = match reject {
+            Some(code) => vec![shadow::reject(topic, payload, code, epoch_secs)],
+            None => self.lock().shadows.handle(topic, payload, epoch_secs),
+        };
         for r in responses {
-            self.route(&r.topic, Bytes::from(r.payload.to_string()), 1)
-                .await;
+            self.route(
+                &r.topic,
+                Bytes::from(r.payload.to_string()),
+                1,
+                Instant::now(),
+            )
+            .await;
         }
     }
 
@@ -294,5 +388,29 @@ impl Broker {
             let _ = c.tx.try_send(ToSession::Kick(Kick::Admin));
         }
         g.conns.len()
+    }
+
+    /// Ends the connection holding `client_id` as if another process had connected with it
+    /// (3.1.1: close; 5: DISCONNECT 0x8E). False if nobody holds it.
+    pub fn take_over(&self, client_id: &str) -> bool {
+        let mut g = self.lock();
+        let Some(id) = g.by_client.remove(client_id) else {
+            return false;
+        };
+        if let Some(c) = g.conns.remove(&id) {
+            let _ = c.tx.try_send(ToSession::Kick(Kick::TakenOver));
+        }
+        self.realism_stats.count(Applied::TakenOver);
+        true
+    }
+
+    /// Ends the connection holding `client_id` with a server DISCONNECT `code` (3.1.1: close).
+    pub fn disconnect(&self, client_id: &str, code: u8) -> bool {
+        let g = self.lock();
+        let Some(c) = g.by_client.get(client_id).and_then(|id| g.conns.get(id)) else {
+            return false;
+        };
+        let _ = c.tx.try_send(ToSession::Kick(Kick::Server(code)));
+        true
     }
 }

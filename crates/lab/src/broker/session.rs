@@ -1,6 +1,9 @@
 //! One MQTT connection over a websocket: read frames, decode packets, ask `decide` what to do,
 //! do it. Authorization is evaluated per packet (and per delivery for iot:Receive) with the
 //! principal's policy set at the lab's current time, so admin changes apply mid-session.
+//! Realism knobs decide in `crate::realism::decide`; this loop only schedules what they plan
+//! (an outbox of timed packets, a timer per drawn disconnect), and with realism off it sends
+//! every packet at once, as it always did.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -17,6 +20,9 @@ use tokio_tungstenite::tungstenite::Message;
 use super::codec::{self, Inbound, Outbound, Publish, Version};
 use super::decide::{self, Action};
 use super::{Broker, Kick, ToSession};
+use crate::realism::conn::ConnRealism;
+use crate::realism::outbox::{Outbox, Planned};
+use crate::realism::{self, Applied, Realism};
 use crate::shadow;
 use crate::state::{LabState, Principal};
 use iot_canary_policy::{self as policy, IotAction, Request};
@@ -35,10 +41,16 @@ struct Session {
     version: Option<Version>,
     client_id: Option<String>,
     conn_id: Option<u64>,
+    /// How many connections this client id had before this one (seeds realism).
+    nth_connect: u64,
     tx: mpsc::Sender<ToSession>,
     rate: decide::RateWindow,
     next_pkid: u16,
     keep_alive: Option<Duration>,
+    /// Realism state, created at CONNECT (or when realism is switched on later).
+    realism: Option<ConnRealism>,
+    /// Packets realism scheduled for later.
+    outbox: Outbox,
 }
 
 /// Authorization of one action for a principal at `now` (pure apart from the state read).
@@ -94,7 +106,12 @@ where
         rate: decide::RateWindow::default(),
         next_pkid: 0,
         keep_alive: None,
+        nth_connect: 0,
+        realism: None,
+        outbox: Outbox::default(),
     };
+    // Far enough to never fire: a timer slot for the optional realism deadlines.
+    let never = tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
     let mut shutdown = s.ctx.shutdown.clone();
     let mut buf = BytesMut::new();
     let mut last_seen = tokio::time::Instant::now();
@@ -105,8 +122,21 @@ where
             // No keep-alive: only the connection cap applies.
             (Some(_), None) => cap,
         };
+        let outbox_due = s.outbox.next_due().map(tokio::time::Instant::from_std);
+        let disconnect_at = s
+            .realism
+            .as_ref()
+            .and_then(|r| r.disconnect_at)
+            .map(|(t, code)| (tokio::time::Instant::from_std(t), code));
+        let takeover_at = s
+            .realism
+            .as_ref()
+            .and_then(|r| r.takeover_at)
+            .map(tokio::time::Instant::from_std);
         let actions: Vec<Action> = tokio::select! {
             msg = ws.next() => match msg {
+                // The client sends past the lifetime cap: AWS closes the connection then.
+                Some(Ok(Message::Binary(_))) if s.expired(Instant::now()) => s.lifetime_closed(),
                 Some(Ok(Message::Binary(data))) => {
                     last_seen = tokio::time::Instant::now();
                     buf.extend_from_slice(&data);
@@ -139,20 +169,48 @@ where
                 }
             }
             _ = sleep_until(cap) => decide::disconnect(s.version.unwrap_or(Version::V311), decide::ADMINISTRATIVE_ACTION),
+            // Realism: scheduled packets are due (sent below).
+            _ = sleep_until(outbox_due.unwrap_or(never)), if outbox_due.is_some() => vec![],
+            _ = sleep_until(disconnect_at.map_or(never, |(t, _)| t)), if disconnect_at.is_some() => {
+                s.ctx.broker.realism_stats.count(Applied::ServerDisconnect);
+                let code = disconnect_at.map_or(decide::ADMINISTRATIVE_ACTION, |(_, c)| c);
+                decide::disconnect(s.version.unwrap_or(Version::V311), code)
+            }
+            // Realism: another process connects with this client id; the broker kicks this
+            // session through its channel exactly as for a real second CONNECT.
+            _ = sleep_until(takeover_at.unwrap_or(never)), if takeover_at.is_some() => {
+                if let Some(r) = s.realism.as_mut() {
+                    r.takeover_at = None;
+                }
+                if let Some(id) = &s.client_id {
+                    s.ctx.broker.take_over(id);
+                }
+                vec![]
+            }
             _ = shutdown.changed() => decide::disconnect(s.version.unwrap_or(Version::V311), 0x8B),
         };
         let mut close = false;
+        let shaping = s.realism.is_some() && s.ctx.state.realism().shapes_outbound();
         for a in actions {
             match a {
+                Action::Send(p) if shaping => s.plan_outbound(p),
                 Action::Send(p) => {
-                    let v = s.version.unwrap_or(Version::V311);
-                    let bytes = codec::encode(v, &p);
-                    if ws.feed(Message::Binary(bytes.into())).await.is_err() {
+                    if !send(&mut ws, &mut s, p).await {
                         close = true;
                         break;
                     }
                 }
                 Action::Close => {
+                    close = true;
+                    break;
+                }
+            }
+        }
+        // Whatever realism scheduled for now goes out (also right before a close).
+        if !s.outbox.is_empty() {
+            for planned in s.outbox.take_due(Instant::now()) {
+                let packet = s.finish_planned(planned);
+                if !send(&mut ws, &mut s, packet).await {
                     close = true;
                     break;
                 }
@@ -177,9 +235,86 @@ where
     .await;
 }
 
+/// Writes one packet (unless the connection is past its lifetime cap, which closes it);
+/// false when the connection must end.
+async fn send<S>(ws: &mut WebSocketStream<S>, s: &mut Session, p: Outbound) -> bool
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if s.expired(Instant::now()) {
+        s.lifetime_closed();
+        return false;
+    }
+    let bytes = codec::encode(s.version(), &p);
+    ws.feed(Message::Binary(bytes.into())).await.is_ok()
+}
+
 impl Session {
     fn version(&self) -> Version {
         self.version.unwrap_or(Version::V311)
+    }
+
+    /// Realism's per-connection state, created on first use while realism is on.
+    fn conn_realism(&mut self, r: &Realism) -> Option<&mut ConnRealism> {
+        if r.is_off() && self.realism.is_none() {
+            return None;
+        }
+        if self.realism.is_none() {
+            let id = self.client_id.clone().unwrap_or_default();
+            self.realism = Some(ConnRealism::new(r, &id, self.nth_connect, Instant::now()));
+        }
+        self.realism.as_mut()
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.realism.as_ref().is_some_and(|r| r.expired(now))
+    }
+
+    /// Past the lifetime cap: a bare close (the websocket TTL ends the transport; no MQTT 5
+    /// reason code is documented for it).
+    fn lifetime_closed(&mut self) -> Vec<Action> {
+        self.ctx.broker.realism_stats.count(Applied::LifetimeClosed);
+        vec![Action::Close]
+    }
+
+    fn fresh_pkid(&mut self) -> u16 {
+        self.next_pkid = self.next_pkid.checked_add(1).unwrap_or(1);
+        self.next_pkid
+    }
+
+    /// Hands an outbound packet to realism's shaping and queues what it plans.
+    fn plan_outbound(&mut self, p: Outbound) {
+        let r = self.ctx.state.realism();
+        let now = Instant::now();
+        let mut applied = Vec::new();
+        let planned = match self.conn_realism(&r) {
+            Some(c) => realism::decide::shape_outbound(
+                &r,
+                &mut c.rng,
+                &mut c.shaping,
+                now,
+                p,
+                &mut applied,
+            ),
+            None => vec![Planned::now(now, p)],
+        };
+        for a in applied {
+            self.ctx.broker.realism_stats.count(a);
+        }
+        for p in planned {
+            self.outbox.push(p);
+        }
+    }
+
+    /// The packet a planned send puts on the wire (a redelivery gets a new packet id).
+    fn finish_planned(&mut self, planned: Planned) -> Outbound {
+        match planned.packet {
+            Outbound::Publish(mut p) if planned.fresh_pkid => {
+                p.pkid = self.fresh_pkid();
+                Outbound::Publish(p)
+            }
+            other => other,
+        }
     }
 
     fn allowed(&self, action: IotAction, resource: &str, attrs: &[&str]) -> bool {
@@ -296,7 +431,8 @@ impl Session {
             return vec![Action::Close];
         }
         // AWS IoT client ids: 1..=128 bytes (an empty id is not assigned one).
-        let client_id_valid = !client_id.is_empty() && client_id.len() <= 128;
+        let realism = self.ctx.state.realism();
+        let client_id_valid = !client_id.is_empty() && client_id.len() <= realism.client_id_bytes;
         let rate_ok =
             client_id_valid && self.ctx.broker.connect_attempt(&client_id, Instant::now());
         self.client_id = Some(client_id.clone());
@@ -317,8 +453,12 @@ impl Session {
             max_packet: self.ctx.broker.limits.max_packet as u32,
         });
         if d.accept {
-            self.conn_id = Some(self.ctx.broker.register(&client_id, self.tx.clone()));
+            let (id, nth) = self.ctx.broker.register(&client_id, self.tx.clone());
+            self.conn_id = Some(id);
+            self.nth_connect = nth;
             self.keep_alive = decide::keep_alive_window(keep_alive);
+            // Draw the connection's realism plan now, so it follows the seed and the CONNECT.
+            let _ = self.conn_realism(&realism);
         }
         d.actions
     }
@@ -332,9 +472,24 @@ impl Session {
             payload,
         } = publish;
         let topic_valid = decide::valid_topic(&topic);
-        let publish_allowed = topic_valid && self.allowed(IotAction::Publish, &topic, &[]);
+        let r = self.ctx.state.realism();
+        let now = Instant::now();
+        let before_auth = if topic_valid {
+            self.publish_quota(&r, &topic, retain, now)
+        } else {
+            None
+        };
+        let checks_auth = topic_valid && before_auth.is_none();
+        let publish_allowed = checks_auth && self.allowed(IotAction::Publish, &topic, &[]);
         let retain_allowed =
-            retain && topic_valid && self.allowed(IotAction::RetainPublish, &topic, &[]);
+            retain && checks_auth && self.allowed(IotAction::RetainPublish, &topic, &[]);
+        let retained_over_quota = retain && !r.is_off() && {
+            let (count, has_one) = self.ctx.broker.retained_count(&topic);
+            realism::decide::retained_over_quota(&r, payload.is_empty(), count, has_one)
+        };
+        if retained_over_quota && publish_allowed && retain_allowed {
+            self.ctx.broker.realism_stats.count(Applied::RetainRefused);
+        }
         let d = decide::on_publish(decide::PublishFacts {
             version: self.version(),
             qos,
@@ -347,12 +502,17 @@ impl Session {
             quota_fault: self.ctx.state.faults().quota_exceeded,
             publish_allowed,
             retain_allowed,
+            before_auth,
+            retained_over_quota,
         });
         if d.deliver {
             if retain {
                 self.ctx.broker.retain(&topic, payload.clone(), qos);
             }
-            self.ctx.broker.route(&topic, payload.clone(), qos).await;
+            self.ctx
+                .broker
+                .route(&topic, payload.clone(), qos, now)
+                .await;
             if let Some(st) = shadow::parse_topic(&topic) {
                 let epoch = self
                     .ctx
@@ -360,23 +520,78 @@ impl Session {
                     .now()
                     .duration_since(SystemTime::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs());
-                self.ctx.broker.shadow_request(&st, &payload, epoch).await;
+                let reject = self
+                    .conn_realism(&r)
+                    .and_then(|c| realism::decide::shadow_rejection(&r, &mut c.rng));
+                if reject.is_some() {
+                    self.ctx.broker.realism_stats.count(Applied::ShadowRejected);
+                }
+                self.ctx
+                    .broker
+                    .shadow_request(&st, &payload, epoch, reject)
+                    .await;
             }
         }
         d.actions
     }
 
+    /// Realism's refusal of a PUBLISH before authorization: AWS's topic limits and reserved
+    /// retained topics (a topic error), or the account-wide publish rate (throttled).
+    fn publish_quota(
+        &mut self,
+        r: &Realism,
+        topic: &str,
+        retain: bool,
+        now: Instant,
+    ) -> Option<decide::PublishQuota> {
+        if r.is_off() {
+            return None;
+        }
+        if realism::decide::publish_topic_error(r, topic, retain) {
+            let over = realism::decide::over_topic_limits(r, topic);
+            self.ctx.broker.realism_stats.count(if over {
+                Applied::LimitRefused
+            } else {
+                Applied::RetainRefused
+            });
+            let disconnect = self
+                .conn_realism(r)
+                .is_some_and(|c| realism::decide::unconfirmed(r, &mut c.rng, 2) == 1);
+            return Some(decide::PublishQuota::TopicError { disconnect });
+        }
+        if !self
+            .ctx
+            .broker
+            .admit_account_publish(now, r.account_publishes_per_second)
+        {
+            self.ctx
+                .broker
+                .realism_stats
+                .count(Applied::PublishThrottled);
+            return Some(decide::PublishQuota::Throttled);
+        }
+        None
+    }
+
     fn on_subscribe(&mut self, id: u64, pkid: u16, filters: Vec<(String, u8)>) -> Vec<Action> {
+        let r = self.ctx.state.realism();
+        let now = Instant::now();
+        let (too_many, quotas) = self.subscribe_quotas(&r, id, &filters, now);
         let facts: Vec<decide::FilterFacts> = filters
             .into_iter()
-            .map(|(filter, qos)| {
+            .zip(quotas)
+            .map(|((filter, qos), quota)| {
                 let valid = decide::valid_filter(&filter);
-                let allowed = valid && self.allowed(IotAction::Subscribe, &filter, &[]);
+                let allowed = valid
+                    && quota.is_none()
+                    && too_many.is_none()
+                    && self.allowed(IotAction::Subscribe, &filter, &[]);
                 decide::FilterFacts {
                     filter,
                     qos,
                     valid,
                     allowed,
+                    quota,
                 }
             })
             .collect();
@@ -385,8 +600,17 @@ impl Session {
             pkid,
             &facts,
             self.ctx.state.faults().quota_exceeded,
+            too_many,
         );
-        self.ctx.broker.subscribe(id, &d.granted);
+        // Each new subscription starts matching after its activation delay (realism).
+        let mut granted = Vec::with_capacity(d.granted.len());
+        for (filter, qos) in &d.granted {
+            let delay = self.conn_realism(&r).map_or(Duration::ZERO, |c| {
+                realism::decide::activation_delay(&r, &mut c.rng)
+            });
+            granted.push((filter.clone(), *qos, now + delay));
+        }
+        self.ctx.broker.subscribe(id, &granted);
         let mut actions = d.actions;
         // Retained messages follow the SUBACK, each still subject to iot:Receive.
         for (filter, qos) in &d.granted {
@@ -397,17 +621,64 @@ impl Session {
         actions
     }
 
+    /// Realism's quota answers to a SUBSCRIBE: the whole packet over the filters-per-SUBSCRIBE
+    /// limit, or per filter (topic limits, subscriptions per connection, throttling).
+    fn subscribe_quotas(
+        &mut self,
+        r: &Realism,
+        id: u64,
+        filters: &[(String, u8)],
+        now: Instant,
+    ) -> (
+        Option<decide::TooManyFilters>,
+        Vec<Option<decide::FilterQuota>>,
+    ) {
+        let none = vec![None; filters.len()];
+        if r.is_off() {
+            return (None, none);
+        }
+        let broker = self.ctx.broker.clone();
+        let Some(c) = self.conn_realism(r) else {
+            return (None, none);
+        };
+        if realism::decide::too_many_filters(r, filters.len()) {
+            broker.realism_stats.count(Applied::LimitRefused);
+            let reaction = match realism::decide::unconfirmed(r, &mut c.rng, 2) {
+                0 => decide::TooManyFilters::SubAck,
+                _ => decide::TooManyFilters::Disconnect,
+            };
+            return (Some(reaction), none);
+        }
+        let names: Vec<&str> = filters.iter().map(|(f, _)| f.as_str()).collect();
+        let (held, existing) = broker.held_subscriptions(id, &names);
+        let facts: Vec<realism::decide::FilterQuotaFacts<'_>> = names
+            .iter()
+            .zip(existing)
+            .map(|(f, e)| realism::decide::FilterQuotaFacts { filter: f, new: !e })
+            .collect();
+        let mut admits =
+            || broker.admit_account_subscription(now, r.account_subscriptions_per_second);
+        let mut applied = Vec::new();
+        let quotas = realism::decide::subscribe_quotas(
+            r,
+            &mut c.rng,
+            &facts,
+            held,
+            &mut admits,
+            &mut applied,
+        );
+        for a in applied {
+            broker.realism_stats.count(a);
+        }
+        (None, quotas)
+    }
+
     fn deliver(&mut self, topic: String, payload: Bytes, qos: u8, retain: bool) -> Vec<Action> {
         // iot:Receive is checked at every delivery; a denial drops the message silently.
         if !self.allowed(IotAction::Receive, &topic, &[]) {
             return vec![];
         }
-        let pkid = if qos > 0 {
-            self.next_pkid = self.next_pkid.checked_add(1).unwrap_or(1);
-            self.next_pkid
-        } else {
-            0
-        };
+        let pkid = if qos > 0 { self.fresh_pkid() } else { 0 };
         vec![Action::Send(Outbound::Publish(Publish {
             topic,
             qos,
@@ -433,6 +704,7 @@ impl Session {
             ToSession::Kick(Kick::Admin) => {
                 decide::disconnect(self.version(), decide::ADMINISTRATIVE_ACTION)
             }
+            ToSession::Kick(Kick::Server(code)) => decide::disconnect(self.version(), code),
         }
     }
 }

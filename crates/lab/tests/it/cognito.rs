@@ -82,8 +82,10 @@ async fn authenticated_identity_is_role_intersect_iot_policy() {
     lab.shutdown().await;
 }
 
+/// Guests get the unauthenticated role scoped down by Cognito's session policies: the inline
+/// list keeps `iot:*`, so the role's public status feed works and nothing beyond the role does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn guests_get_the_unauthenticated_role_including_the_demo_hole() {
+async fn guests_get_the_unauthenticated_role_scoped_down_by_cognito() {
     let lab = start_plain(&Scenario::demo()).await;
     let (gid, guest, _) = identity_credentials(&lab, POOL, None).await;
     let (gid2, _, _) = identity_credentials(&lab, POOL, None).await;
@@ -91,17 +93,37 @@ async fn guests_get_the_unauthenticated_role_including_the_demo_hole() {
     let (o, _) = connect_v5(&lab, &guest, "alice-lamp").await;
     assert_eq!(o, ConnectOutcome::Refused("NotAuthorized".into()));
     let mut g = connect_ok(&lab, &guest, &gid).await;
-    // The hole: devices/* covers alice's telemetry.
-    assert!(g.subscribe("devices/alice-lamp/telemetry").await);
+    // The role's status feed survives the scope-down (the inline list admits iot:*).
+    assert!(g.subscribe("status/fleet").await);
     let mut witness = connect_ok(&lab, &Creds::from(OPS), "ops-witness-2").await;
-    let n = nonce("hole");
-    assert!(witness.publish("devices/alice-lamp/telemetry", &n).await);
-    assert!(g.received("devices/alice-lamp/telemetry", &n, WAIT).await);
+    let n = nonce("feed");
+    assert!(witness.publish("status/fleet", &n).await);
+    assert!(g.received("status/fleet", &n, WAIT).await);
     // What stays tight for guests.
+    g.assert_subscriptions(&[], &["devices/alice-lamp/telemetry"])
+        .await;
     assert!(!g.publish("devices/alice-lamp/cmd", "x").await);
     assert!(
         !g.subscribe("$aws/things/alice-lamp/shadow/get/accepted")
             .await
+    );
+    // The session's policy set is the role ∩ Cognito's two session policies.
+    let guest_principal = iot_canary_lab::state::Principal::CognitoUnauthenticated {
+        identity_id: gid.clone(),
+    };
+    let authz = lab
+        .state()
+        .principal_authz(&guest_principal, std::time::SystemTime::now());
+    let sts = iot_canary_policy::authorize_action(
+        &authz.set,
+        "sts:AssumeRole",
+        "arn:aws:iam::123456789012:role/VendingRole",
+        &authz.context,
+    );
+    assert!(
+        !sts.allowed() && sts.explanation.contains("Cognito guest session policies"),
+        "{}",
+        sts.explanation
     );
     lab.shutdown().await;
 }

@@ -1,12 +1,14 @@
 //! The lab's integration tests, one binary: the emulator driven over its public surfaces
 //! (websocket gateway, MQTT broker, admin API, STS, Cognito, the vending API, the SigV4
-//! verifier) by independent clients (rumqttc, aws-sigv4, the AWS SDK). Worlds come from
+//! verifier) by independent clients (rumqttc, aws-sigv4, the AWS SDK, the raw packet client
+//! for the realism knobs). Worlds come from
 //! iot-canary-testkit's fixtures; nothing here needs the daemon or the CLI binary.
 
 mod admin;
 mod broker;
 mod cognito;
 mod fuzz_smoke;
+mod realism;
 mod session;
 mod sigv4;
 mod sts;

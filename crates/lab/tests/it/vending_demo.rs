@@ -1,5 +1,6 @@
 //! The credential-vending API and the embedded demo world: the demo scenario loads, its one
-//! hole is real (guests receive alice's telemetry) and everything DEMO.md wants tight is.
+//! hole is real (bob receives alice's thermostat telemetry through a wildcard filter past a
+//! Deny) and everything DEMO.md wants tight is.
 
 use iot_canary_lab::RunningLab;
 use iot_canary_lab::state::{ThingInfo, cognito_identity_id};
@@ -146,24 +147,47 @@ async fn demo_world_has_exactly_one_hole() {
     let lab = start_plain(&Scenario::demo()).await;
     let mut witness = connect_ok(&lab, &Creds::from(OPS), "ops-witness").await;
 
-    // Guests: the hole.
+    // Guests: the public status feed only (Cognito's scope-down keeps iot:*, the role narrows).
     let (gid, guest, _) = identity_credentials(&lab, POOL, None).await;
     let mut g = connect_ok(&lab, &guest, &format!("{gid}-canary")).await;
+    g.assert_subscriptions(
+        &["status/fleet"],
+        &["devices/alice-lamp/telemetry", "devices/+/telemetry"],
+    )
+    .await;
+    let feed = nonce("feed");
+    assert!(witness.publish("status/fleet", &feed).await);
     assert!(
-        g.subscribe("devices/alice-lamp/telemetry").await,
-        "the hole: guest subscribe"
-    );
-    let bait = nonce("bait");
-    assert!(witness.publish("devices/alice-lamp/telemetry", &bait).await);
-    assert!(
-        g.received("devices/alice-lamp/telemetry", &bait, WAIT)
-            .await,
-        "the hole: guest receives"
+        g.received("status/fleet", &feed, WAIT).await,
+        "guest control"
     );
     assert!(!g.publish("devices/alice-lamp/cmd", "x").await);
     drop(g);
     let (o, _) = connect_v5(&lab, &guest, "alice-lamp").await;
     assert_eq!(o, ConnectOutcome::Refused("NotAuthorized".into()));
+
+    // bob: the hole. The Deny covers alice-thermostat's filters, not the fleet filter, and
+    // Receive on the concrete topic is allowed.
+    let tok = id_token(&lab, CLIENT, "bob", &password("bob")).await;
+    let (bid, bob, _) = identity_credentials(&lab, POOL, Some((PROVIDER, &tok))).await;
+    let mut b = connect_ok(&lab, &bob, &format!("{bid}-fleet")).await;
+    b.assert_subscriptions(
+        &["devices/+/telemetry"],
+        &["devices/alice-thermostat/telemetry"],
+    )
+    .await;
+    let bait = nonce("bait");
+    assert!(
+        witness
+            .publish("devices/alice-thermostat/telemetry", &bait)
+            .await
+    );
+    assert!(
+        b.received("devices/alice-thermostat/telemetry", &bait, WAIT)
+            .await,
+        "the hole: bob receives alice's thermostat through devices/+/telemetry"
+    );
+    drop(b);
 
     // Cognito users: own devices allowed (controls), others' denied.
     let mut cases: Vec<(&str, Vec<&str>, Vec<&str>)> = vec![
