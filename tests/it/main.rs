@@ -3,7 +3,8 @@
 //! - the CLI and its modes: `audit_cli` (`iot-canary audit`), `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
 //!   `daemon_once_alerts` (the post-deploy gate's alert), `daemon_service` (run as a service:
 //!   sd_notify, SIGTERM, SIGHUP), `daemon_state` (`[state] dir` across a restart, the web
-//!   config file refused by name), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
+//!   config file refused by name), `daemon_trigger` (`POST /-/probe` behind basic auth,
+//!   SIGUSR1), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
 //! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_rules`
 //!   (promtool), `deploy_systemd` (systemd-analyze);
 //! - real Prometheus (scraping through TLS and basic auth) and Alertmanager:
@@ -24,6 +25,7 @@ mod daemon_demo;
 mod daemon_once_alerts;
 mod daemon_service;
 mod daemon_state;
+mod daemon_trigger;
 mod deploy_cloudformation;
 mod deploy_rules;
 mod deploy_systemd;
