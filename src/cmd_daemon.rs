@@ -52,12 +52,12 @@ pub struct OnceArgs {
     /// Write the report here instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Repeat rounds until verdicts are stable or this much time has passed (e.g. 15m).
+    /// Repeat rounds: for --settle-min, then until two rounds agree, for at most this much
+    /// longer (e.g. 5m).
     #[arg(long, value_parser = config::units::parse_duration)]
     settle: Option<Duration>,
     /// With --settle: keep probing at least this long even when rounds agree, since AWS takes
-    /// 6–8 minutes to apply a policy change (capped at --settle; 0s: stop at the first two
-    /// agreeing rounds).
+    /// 6–8 minutes to apply a policy change (0s: stop at the first two agreeing rounds).
     #[arg(long, value_parser = config::units::parse_duration, default_value = "10m", requires = "settle")]
     settle_min: Duration,
     /// Only canaries whose name matches this glob (their identities' controls run too).

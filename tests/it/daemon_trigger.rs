@@ -53,14 +53,16 @@ async fn http_behind_basic_auth_and_sigusr1_start_rounds_and_a_stop_outlasts_the
     let mut p = RunProc::spawn_with(&cfg, &["--web.config.file", web.to_str().unwrap()], &[]).await;
     p.wait_log(started_by("interval"), WAIT).await;
 
+    // The body the EventBridge API destination sends (docs/policy-change-trigger.md).
+    let event = br#"{"trigger":"eventbridge","eventSource":"iot.amazonaws.com","eventName":"AttachPolicy","eventID":"e-1","region":"us-east-1"}"#;
     let post = |auth: Option<String>| {
         let addr = p.metrics;
         async move {
-            let h: Vec<(&str, &str)> = auth
-                .as_deref()
-                .map(|a| vec![("Authorization", a)])
-                .unwrap_or_default();
-            net::request_raw(addr, "POST", "/-/probe", &h, b"").await
+            let mut h: Vec<(&str, &str)> = vec![("Content-Type", "application/json")];
+            if let Some(a) = auth.as_deref() {
+                h.push(("Authorization", a));
+            }
+            net::request_raw(addr, "POST", "/-/probe", &h, event).await
         }
     };
     for auth in [
@@ -78,6 +80,13 @@ async fn http_behind_basic_auth_and_sigusr1_start_rounds_and_a_stop_outlasts_the
     let r = post(Some(basic("deploy", "trigger-s3cret"))).await;
     assert_eq!(r.status, 202, "{}", r.raw());
     p.wait_log(started_by("http"), WAIT).await;
+    let logged = p
+        .wait_log(|l| l.contains("trigger names a change"), WAIT)
+        .await;
+    assert!(
+        logged.contains("eventName=\\\"AttachPolicy\\\""),
+        "{logged}"
+    );
 
     p.signal("USR1");
     p.wait_log(started_by("signal"), WAIT).await;

@@ -165,10 +165,17 @@ impl Watch {
     }
 }
 
-/// Whether `once --settle` may stop after a round: two consecutive rounds agree (`agree`) and
-/// at least `min` has passed, or the `limit` is reached. `min` is capped at `limit`.
-pub fn settle_done(agree: bool, elapsed: Duration, min: Duration, limit: Duration) -> bool {
-    elapsed >= limit || (agree && elapsed >= min.min(limit))
+/// Whether `once --settle` may stop after a round that ended `elapsed` after the first began:
+/// rounds go on for at least `min` (AWS applies a policy change within 6–8 minutes, so rounds
+/// that agree before then prove nothing), then until two consecutive rounds agree (`agree`),
+/// for at most `budget` more.
+pub fn settle_done(agree: bool, elapsed: Duration, min: Duration, budget: Duration) -> bool {
+    elapsed >= min + budget || (agree && elapsed >= min)
+}
+
+/// How long `once --settle` may still run after `elapsed` (see [`settle_done`]).
+pub fn settle_left(elapsed: Duration, min: Duration, budget: Duration) -> Duration {
+    (min + budget).saturating_sub(elapsed)
 }
 
 #[cfg(test)]

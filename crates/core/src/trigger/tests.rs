@@ -112,14 +112,15 @@ fn labels_are_fixed() {
 #[test]
 fn settle_stops_on_agreement_only_after_the_minimum() {
     let m = |n: u64| Duration::from_secs(n * 60);
-    // Agreeing rounds before the minimum do not end it.
-    assert!(!settle_done(true, m(2), m(10), m(15)));
-    assert!(settle_done(true, m(10), m(10), m(15)));
-    assert!(!settle_done(false, m(12), m(10), m(15)));
-    // The limit always ends it.
-    assert!(settle_done(false, m(15), m(10), m(15)));
-    // A minimum above the limit is capped at it.
-    assert!(settle_done(true, m(5), m(10), m(5)));
-    // A zero minimum: agreement ends it at once (the old behaviour).
-    assert!(settle_done(true, Duration::ZERO, Duration::ZERO, m(5)));
+    // `--settle 5m --settle-min 10m`: agreeing rounds before 10 min do not end it.
+    assert!(!settle_done(true, m(2), m(10), m(5)));
+    assert!(settle_done(true, m(10), m(10), m(5)));
+    // Disagreeing rounds go on for up to 5 min more.
+    assert!(!settle_done(false, m(14), m(10), m(5)));
+    assert!(settle_done(false, m(15), m(10), m(5)));
+    assert_eq!(settle_left(m(12), m(10), m(5)), m(3));
+    assert_eq!(settle_left(m(16), m(10), m(5)), Duration::ZERO);
+    // A zero minimum: the first agreement ends it, within the budget.
+    assert!(settle_done(true, m(1), Duration::ZERO, m(5)));
+    assert!(settle_done(false, m(5), Duration::ZERO, m(5)));
 }

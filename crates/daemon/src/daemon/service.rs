@@ -24,7 +24,7 @@ use iot_canary_core::config::Config;
 use iot_canary_core::config::alerting::NotifierSettings;
 use iot_canary_core::plan::{close_between_rounds, jittered, settled};
 use iot_canary_core::state_file;
-use iot_canary_core::trigger::{Trigger, settle_done};
+use iot_canary_core::trigger::{Trigger, settle_done, settle_left};
 
 /// How long the round in flight may take to finish after a stop request: deny probes, then
 /// the controls, each bounded by the probe timeout (plus the probe backstop).
@@ -74,8 +74,8 @@ pub enum Control {
 pub enum Rounds {
     /// `run` and live `demo`: every `[schedule] interval` (jittered) until stopped.
     Forever,
-    /// `once`: one round over the canaries matching `only`, or with `settle` rounds until two
-    /// consecutive rounds agree after at least `settle_min`, or the time is up.
+    /// `once`: one round over the canaries matching `only`, or with `settle` rounds for at
+    /// least `settle_min`, then until two consecutive rounds agree, for at most `settle` more.
     Once {
         only: Option<String>,
         settle: Option<Duration>,
@@ -325,7 +325,7 @@ impl Service {
                     if settle_done(agree, started.elapsed(), settle_min, limit) {
                         break;
                     }
-                    let remaining = limit.saturating_sub(started.elapsed());
+                    let remaining = settle_left(started.elapsed(), settle_min, limit);
                     settle_pause(limit).min(remaining)
                 }
             };

@@ -156,8 +156,9 @@ async fn status(State(l): State<Arc<Live>>) -> impl IntoResponse {
 
 /// `POST /-/probe`: starts or extends a watch (core `trigger`). 202 with what became of the
 /// trigger (`starting`, `queued`, `joined`); 403 unless `[server] trigger = true` (like
-/// Prometheus's lifecycle endpoints); 503 while stopping.
-async fn probe(State(l): State<Arc<Live>>) -> Response {
+/// Prometheus's lifecycle endpoints); 503 while stopping. A JSON body (the EventBridge API
+/// destination's) only adds its CloudTrail fields to the log line.
+async fn probe(State(l): State<Arc<Live>>, body: axum::body::Bytes) -> Response {
     use iot_canary_core::trigger::{Accepted, Trigger};
     if !l.config().server.trigger {
         return (
@@ -166,10 +167,27 @@ async fn probe(State(l): State<Arc<Live>>) -> Response {
         )
             .into_response();
     }
+    if let Some(event) = cloudtrail_fields(&body) {
+        tracing::info!(event = %event, "trigger names a change");
+    }
     match l.trigger(Trigger::Http) {
         Accepted::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
         a => (StatusCode::ACCEPTED, format!("{}\n", a.label())).into_response(),
     }
+}
+
+/// `eventSource`, `eventName`, `eventID` and `region` of a trigger's JSON body, each cut to
+/// 128 characters (the body comes from outside; the log is no place for all of it).
+fn cloudtrail_fields(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let fields: Vec<String> = ["eventSource", "eventName", "eventID", "region"]
+        .iter()
+        .filter_map(|k| {
+            let s = v.get(*k)?.as_str()?;
+            Some(format!("{k}={:?}", s.chars().take(128).collect::<String>()))
+        })
+        .collect();
+    (!fields.is_empty()).then(|| fields.join(" "))
 }
 
 async fn ready(State(l): State<Arc<Live>>) -> impl IntoResponse {
@@ -265,6 +283,25 @@ async fn serve_tls(listener: tokio::net::TcpListener, app: Router, web: Arc<WebS
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_trigger_body_logs_only_its_cloudtrail_fields() {
+        let body = br#"{"trigger":"eventbridge","eventSource":"iot.amazonaws.com","eventName":"AttachPolicy","eventID":"e-1","region":"eu-west-1","requestParameters":{"secret":"x"}}"#;
+        assert_eq!(
+            cloudtrail_fields(body).as_deref(),
+            Some(
+                r#"eventSource="iot.amazonaws.com" eventName="AttachPolicy" eventID="e-1" region="eu-west-1""#
+            )
+        );
+        let long = format!(r#"{{"eventName":"{}"}}"#, "A".repeat(1000));
+        assert_eq!(
+            cloudtrail_fields(long.as_bytes()).unwrap().len(),
+            "eventName=\"\"".len() + 128
+        );
+        assert_eq!(cloudtrail_fields(b""), None);
+        assert_eq!(cloudtrail_fields(b"not json"), None);
+        assert_eq!(cloudtrail_fields(br#"{"other":1}"#), None);
+    }
 
     use crate::daemon::alerting::Alerting;
     use crate::daemon::store::Store;
