@@ -389,7 +389,7 @@ mod tests {
     /// as queried in Prometheus, its type in the text format, and its family name and type in
     /// OpenMetrics. Renaming or retyping any of them must fail here.
     type Pin = (&'static str, &'static str, &'static str, &'static str);
-    const INTERFACE: [Pin; 22] = [
+    const INTERFACE: [Pin; 23] = [
         ("iot_canary_breach", "gauge", "iot_canary_breach", "gauge"),
         ("iot_canary_verdict", "gauge", "iot_canary_verdict", "gauge"),
         (
@@ -462,6 +462,12 @@ mod tests {
             "iot_canary_alerts_sent_total",
             "counter",
             "iot_canary_alerts_sent",
+            "counter",
+        ),
+        (
+            "iot_canary_rounds_total",
+            "counter",
+            "iot_canary_rounds",
             "counter",
         ),
         ("iot_canary_build_info", "gauge", "iot_canary_build", "info"),
