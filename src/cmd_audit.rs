@@ -6,8 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use iot_canary_audit::sources::{self, FileKind, LoadOptions, PolicyKind, SourceSet};
-use iot_canary_audit::{AuditOptions, Finding, Severity};
+use iot_canary_audit::{AuditOptions, Severity};
 use iot_canary_core::exit::Exit;
+use iot_canary_core::report::envelope::{self, RunInfo};
+
+use crate::out::{self, Sink};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum AuditFormat {
@@ -92,16 +95,6 @@ pub struct AuditArgs {
     /// Lowest severity that fails the run (exit 1).
     #[arg(long, value_enum, default_value = "low")]
     pub fail_on: FailOn,
-}
-
-/// The report envelope. Kept small and local: a project-wide envelope will replace it.
-#[derive(serde::Serialize)]
-struct Envelope<'a> {
-    schema_version: u32,
-    tool: &'static str,
-    version: &'static str,
-    command: &'static str,
-    findings: &'a [Finding],
 }
 
 fn label(p: &Path) -> String {
@@ -316,12 +309,18 @@ fn scenario_sources(
 }
 
 pub fn audit(a: AuditArgs) -> Exit {
+    let started = std::time::SystemTime::now();
     if a.sources.is_empty() && a.session_templates.is_empty() && a.lab_scenarios.is_empty() {
-        eprintln!(
-            "iot-canary audit: name at least one source file, --lab-scenario or --session-template"
-        );
+        out::error("audit: name at least one source file, --lab-scenario or --session-template");
         return Exit::Usage;
     }
+    let sink = match Sink::open(a.output.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            out::error(format_args!("audit: {e}"));
+            return Exit::Usage;
+        }
+    };
     let options = AuditOptions {
         account_id: a.account_id.clone(),
         region: a.region.clone(),
@@ -331,7 +330,7 @@ pub fn audit(a: AuditArgs) -> Exit {
     let loaded = match load_all(&a, &options) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("iot-canary audit: {e}");
+            out::error(format_args!("audit: {e}"));
             return Exit::Usage;
         }
     };
@@ -341,7 +340,7 @@ pub fn audit(a: AuditArgs) -> Exit {
         }) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("iot-canary audit: suppressions: {e}");
+                out::error(format_args!("audit: suppressions: {e}"));
                 return Exit::Usage;
             }
         },
@@ -350,17 +349,37 @@ pub fn audit(a: AuditArgs) -> Exit {
     let nothing = loaded.policies.is_empty() && loaded.findings.is_empty();
     let mut findings = iot_canary_audit::audit(&loaded, &options);
     iot_canary_audit::suppress::apply(&mut findings, &suppressions);
+    let threshold = match a.fail_on {
+        FailOn::Low => Severity::Low,
+        FailOn::Medium => Severity::Medium,
+        FailOn::High => Severity::High,
+        FailOn::Critical => Severity::Critical,
+    };
+    let failing = findings
+        .iter()
+        .filter(|f| f.suppressed.is_none() && f.severity >= threshold)
+        .count();
+    let exit = if failing > 0 {
+        Exit::Breach
+    } else if nothing {
+        Exit::Blind
+    } else {
+        Exit::Ok
+    };
     let version = env!("CARGO_PKG_VERSION");
     let rendered = match a.format {
         AuditFormat::Table => Ok(iot_canary_audit::render::table(&findings)),
-        AuditFormat::Json => serde_json::to_string_pretty(&Envelope {
-            schema_version: 1,
-            tool: "iot-canary",
-            version,
-            command: "audit",
-            findings: &findings,
-        })
-        .map(|s| s + "\n"),
+        AuditFormat::Json => {
+            let summary = serde_json::json!({
+                "findings": findings.len(),
+                "suppressed": findings.iter().filter(|f| f.suppressed.is_some()).count(),
+                "failing": failing,
+                "policies": loaded.policies.len(),
+            });
+            let mut run = RunInfo::offline("audit", started);
+            run.region = Some(a.region.clone());
+            envelope::to_json(&run, exit, &summary, &findings)
+        }
         AuditFormat::Sarif => {
             serde_json::to_string_pretty(&iot_canary_audit::sarif::log(&findings, version))
                 .map(|s| s + "\n")
@@ -369,34 +388,16 @@ pub fn audit(a: AuditArgs) -> Exit {
     let rendered = match rendered {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("iot-canary audit: cannot render the report: {e}");
+            out::error(format_args!("audit: cannot render the report: {e}"));
             return Exit::Usage;
         }
     };
-    match &a.output {
-        Some(p) => {
-            if let Err(e) = std::fs::write(p, rendered) {
-                eprintln!("iot-canary audit: {}: cannot write: {e}", label(p));
-                return Exit::Usage;
-            }
-        }
-        None => print!("{rendered}"),
+    if let Err(Some(e)) = sink.write(&rendered) {
+        out::error(format_args!("audit: {e}"));
+        return Exit::Usage;
     }
-    let threshold = match a.fail_on {
-        FailOn::Low => Severity::Low,
-        FailOn::Medium => Severity::Medium,
-        FailOn::High => Severity::High,
-        FailOn::Critical => Severity::Critical,
-    };
-    if findings
-        .iter()
-        .any(|f| f.suppressed.is_none() && f.severity >= threshold)
-    {
-        Exit::Breach
-    } else if nothing {
-        eprintln!("iot-canary audit: the sources hold no policy to audit");
-        Exit::Blind
-    } else {
-        Exit::Ok
+    if exit == Exit::Blind {
+        out::warn("audit: the sources hold no policy to audit");
     }
+    exit
 }

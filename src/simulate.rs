@@ -16,7 +16,11 @@ use std::time::SystemTime;
 use serde::Serialize;
 
 use iot_canary_core::config::{Canary, Config};
-use iot_canary_core::plan::{ClientIdVars, expand_client_id};
+use iot_canary_core::plan::{ClientIdVars, ProbeSlot, expand_client_id};
+
+/// The `${run}` value offline evaluation uses: a fixed stand-in of the real length (policies
+/// that allow `<principal>-*` allow any run id alike).
+pub const OFFLINE_RUN: &str = "000000";
 use iot_canary_core::verdict::{Expect, ProbeAction};
 use iot_canary_daemon::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
 use iot_canary_lab::identity::vending;
@@ -220,9 +224,12 @@ pub fn simulate(
                     identity_id: who.identity_id.as_deref(),
                     username: who.username.as_deref(),
                 },
-                &canary.name,
-                // Offline there are no replicas: evaluate as replica 0.
-                iot_canary_core::plan::Shard::ALL,
+                &ProbeSlot {
+                    canary: &canary.name,
+                    // Offline there are no replicas: evaluate as replica 0.
+                    shard: iot_canary_core::plan::Shard::ALL,
+                    run: OFFLINE_RUN,
+                },
             ) {
                 Ok(id) => id,
                 Err(e) => return inconclusive(e),

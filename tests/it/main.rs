@@ -5,8 +5,14 @@
 //!   sd_notify, SIGTERM, SIGHUP), `daemon_state` (`[state] dir` across a restart, the web
 //!   config file refused by name), `daemon_trigger` (`POST /-/probe` behind basic auth,
 //!   SIGUSR1), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
-//! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_rules`
-//!   (promtool), `deploy_systemd` (systemd-analyze);
+//! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_docker` (the
+//!   image's completions and man pages), `deploy_rules` (promtool), `deploy_systemd`
+//!   (systemd-analyze);
+//! - the operator's surface: `cli_check` (check's offline checks, --credentials), `cli_gate`
+//!   (fail-closed selection, --output, SIGINT partial reports, concurrent gates),
+//!   `cli_transport` (dns / tcp_refused / timeout, progress, colour);
+//! - docs that must stay true: `docs_reference` (docs/cli.md against --help, every command the
+//!   docs show, canaries.schema.json against every shipped config, reasons in the runbook);
 //! - real Prometheus (scraping through TLS and basic auth) and Alertmanager:
 //!   `observe_prometheus`, `alert_alertmanager`;
 //! - independent clients: `identity_boto3` (boto3), `lab_python` (AWS IoT Device SDK);
@@ -20,6 +26,9 @@
 
 mod alert_alertmanager;
 mod audit_cli;
+mod cli_check;
+mod cli_gate;
+mod cli_transport;
 mod daemon_cli;
 mod daemon_demo;
 mod daemon_once_alerts;
@@ -27,8 +36,10 @@ mod daemon_service;
 mod daemon_state;
 mod daemon_trigger;
 mod deploy_cloudformation;
+mod deploy_docker;
 mod deploy_rules;
 mod deploy_systemd;
+mod docs_reference;
 mod identity_boto3;
 mod lab_cli;
 mod lab_python;

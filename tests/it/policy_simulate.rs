@@ -100,7 +100,12 @@ fn fixed_policies_pass_and_baseline_reports_new_access() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-    let new: Vec<&str> = v
+    assert_eq!(
+        (&v["schema_version"], &v["command"]),
+        (&1.into(), &"simulate".into())
+    );
+    assert_eq!(v["summary"]["new_access"], 1);
+    let new: Vec<&str> = v["results"]
         .as_array()
         .unwrap()
         .iter()

@@ -140,9 +140,9 @@ pub fn assert_str_fields(json: &serde_json::Value, want: &[(&str, &str)]) {
 
 /// The JSON report's (`once --format json`, `report::json`) entry for canary `name`.
 pub fn report_canary<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["canaries"]
+    json["results"]
         .as_array()
-        .expect("a JSON report with a canaries array")
+        .expect("a JSON report (the shared envelope) with a results array")
         .iter()
         .find(|c| c["canary"] == name)
         .unwrap_or_else(|| panic!("{name} in the JSON report"))

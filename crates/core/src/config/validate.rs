@@ -33,6 +33,15 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     let rt = raw.target.into_inner();
     if rt.region.get_ref().trim().is_empty() {
         is.at(&rt.region, "region", "must not be empty");
+    } else if !valid_region(rt.region.get_ref()) {
+        is.at(
+            &rt.region,
+            "region",
+            format!(
+                "`{}` is not an AWS region name like `us-east-1` or `eu-central-1` (SigV4 signs for it, so a typo makes every upgrade fail)",
+                rt.region.get_ref()
+            ),
+        );
     }
     if rt.endpoint.get_ref().trim().is_empty() {
         is.at(
@@ -211,6 +220,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     let mut control_identities = BTreeSet::new();
     // effective client id key -> (canary name, identity, is connect canary, span)
     let mut client_ids: BTreeMap<String, Vec<ClientIdUse>> = BTreeMap::new();
+    let mut id_spans: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
     for rc in raw.canary {
         let rc = rc.into_inner();
         let name = rc.name.get_ref().clone();
@@ -272,6 +282,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         let template = client_id_template(&mut is, rc.client_id.as_ref(), &target.client_id);
         let key = template.replace("${canary}", &name);
         let span = rc.client_id.as_ref().map_or(rc.name.span(), |c| c.span());
+        id_spans.insert(name.clone(), span.clone());
         client_ids.entry(key).or_default().push((
             name.clone(),
             rc.identity.get_ref().clone(),
@@ -331,6 +342,24 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 ),
             ));
         }
+    }
+
+    let configs: Vec<_> = identities.iter().map(|i| i.config.clone()).collect();
+    for t in super::client_ids::too_long(&target, &configs, &canaries) {
+        let what = match t.key {
+            "witness" => "its witness's client id (`[target] client_id` + `-witness`)",
+            _ => "its client id",
+        };
+        is.list.push(loc.issue(
+            id_spans.get(&t.canary).cloned().unwrap_or(0..0),
+            "client_id",
+            format!(
+                "canary `{}`: {what} expands to {} bytes, over AWS IoT's {}-byte limit (AWS refuses such a CONNECT, so the probe could never see); shorten the template or the canary name",
+                t.canary,
+                t.bytes,
+                super::client_ids::MAX_CLIENT_ID_BYTES
+            ),
+        ));
     }
 
     // [alerting]
@@ -411,6 +440,19 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     }
 }
 
+/// `us-east-1`, `eu-central-1`, `us-gov-west-1`, `cn-north-1`: two letters, lowercase words,
+/// a number, joined by `-`.
+fn valid_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
 fn resolve(base: &Path, p: &str) -> PathBuf {
     let p = PathBuf::from(p);
     if p.is_absolute() { p } else { base.join(p) }
@@ -459,9 +501,8 @@ fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str) {
             }
         }
     }
-    if v.contains('#') || v.contains('+') {
-        is.at(s, key, "client ids must not contain `#` or `+`");
-    }
+    // `+` and `#` are valid client ids on AWS IoT (the `${iot:ClientId}` policy trap connects
+    // as `+`), so a canary must be able to try them.
 }
 
 fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {

@@ -334,7 +334,11 @@ impl Service {
                 .await
             {
                 Some(next) => planned = next,
-                None => break,
+                None => {
+                    // A gate stopped between `--settle` rounds never saw its verdicts settle.
+                    outcome.interrupted = matches!(self.rounds, Rounds::Once { .. });
+                    break;
+                }
             }
         }
         if !self.live.alerting.drain(self.alert_drain).await {
