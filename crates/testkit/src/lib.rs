@@ -14,6 +14,7 @@
 //!   Prometheus text lookups;
 //! - [`alert_sink`], [`logs`]: an HTTP(S) receiver recording alert bodies, a tracing capture;
 //! - [`verdicts`]: checks every denial must pass (positive evidence of refusal);
+//! - [`honesty`]: the ground-truth harness's random worlds, engine answers and tally;
 //! - [`chromium`], [`tools`]: headless Chromium and the tools `scripts/test-deps.sh` installs.
 //!
 //! Readiness is always a signal (a ready line, a log line, an HTTP answer), bounded by
@@ -23,6 +24,7 @@ pub mod alert_sink;
 pub mod chromium;
 pub mod config;
 pub mod exposition;
+pub mod honesty;
 pub mod lab;
 pub mod logs;
 pub mod mqtt;
