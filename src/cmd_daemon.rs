@@ -61,7 +61,7 @@ pub struct OnceArgs {
     #[arg(long, value_parser = config::units::parse_duration)]
     settle: Option<Duration>,
     /// With --settle: keep probing at least this long even when rounds agree, since AWS takes
-    /// 6–8 minutes to apply a policy change (0s: stop at the first two agreeing rounds).
+    /// 6-8 minutes to apply a policy change (0s: stop at the first two agreeing rounds).
     #[arg(long, value_parser = config::units::parse_duration, default_value = "10m", requires = "settle")]
     settle_min: Duration,
     /// Only canaries whose name matches this glob (their identities' controls run too).
