@@ -113,6 +113,21 @@ impl Running {
     }
 }
 
+/// A daemon whose second round, started by `POST /-/probe`, is running and stays stuck: the
+/// lab stalls every upgrade and the probe timeout outlasts the test, which ends the round with
+/// `abort_in_flight` or a stop.
+async fn a_triggered_round_held(dir: &std::path::Path) -> (RunningLab, Running) {
+    let lab = start_lab(dir).await;
+    let r = start(daemon_for(&lab, true, "10m")).await;
+    lab.state().set_faults(iot_canary_lab::state::Faults {
+        stall: true,
+        ..Default::default()
+    });
+    assert_eq!(r.post().await.body, "starting\n");
+    assert_eq!(r.round_started(2).await, Trigger::Http);
+    (lab, r)
+}
+
 fn rounds(trigger: &str) -> String {
     format!("iot_canary_rounds_total{{trigger=\"{trigger}\"}}")
 }
@@ -164,15 +179,7 @@ async fn a_policy_change_then_a_trigger_flips_the_breach_metric_without_waiting(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_twenty_yields_one_running_and_at_most_one_waiting_round() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = start_lab(dir.path()).await;
-    // A probe timeout longer than the test: the stalled round runs until the test aborts it.
-    let r = start(daemon_for(&lab, true, "10m")).await;
-    lab.state().set_faults(iot_canary_lab::state::Faults {
-        stall: true,
-        ..Default::default()
-    });
-    assert_eq!(r.post().await.body, "starting\n");
-    assert_eq!(r.round_started(2).await, Trigger::Http);
+    let (lab, r) = a_triggered_round_held(dir.path()).await;
     // Round 2 is running (stalled): the burst queues one round and joins the rest to it.
     let burst = futures_util::future::join_all((0..20).map(|_| r.post())).await;
     let mut answers: Vec<(u16, String)> =
@@ -223,14 +230,7 @@ async fn disabled_it_is_refused_and_starts_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trigger_during_shutdown_is_harmless() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = start_lab(dir.path()).await;
-    let r = start(daemon_for(&lab, true, "10m")).await;
-    lab.state().set_faults(iot_canary_lab::state::Faults {
-        stall: true,
-        ..Default::default()
-    });
-    assert_eq!(r.post().await.body, "starting\n");
-    r.round_started(2).await;
+    let (lab, r) = a_triggered_round_held(dir.path()).await;
     // Stop while round 2 is stuck; triggers racing the stop may queue, but once the loop has
     // seen the stop they are refused, and nothing queued before it runs.
     r.stop.send(Control::Stop).await.unwrap();

@@ -257,21 +257,27 @@ pub fn render(page: &Page<'_>) -> String {
 fn problem_row(page: &Page<'_>, r: &StatusRow<'_>) -> Markup {
     let (class, label) = standing_label(r.standing);
     let runbook = r.standing.and_then(|s| runbook_link(page.runbook_url, s));
+    let evidence = html! { ul.evidence { @for line in r.evidence { li { code { (line) } } } } };
     html! {
         tr class=(class) data-canary=(r.canary) {
-            td.standing data-label="standing" { (label) }
-            td data-label="canary" { (r.canary) }
-            td data-label="identity" { (r.identity) }
-            td data-label="action" { (r.action) " (expect " (r.expect.as_str()) ")" }
-            td data-label="verdict" { (verdict_text(r.verdict)) }
-            td data-label="evidence" {
-                ul.evidence { @for line in r.evidence { li { code { (line) } } } }
-            }
+            (row_cells(label, r, evidence))
             td data-label="last verdict" { (last_verdict(page.now, r)) }
             td data-label="runbook" {
                 @if let Some(u) = runbook { a href=(u) { "runbook" } }
             }
         }
+    }
+}
+
+/// The cells every row has, up to and including the evidence.
+fn row_cells(label: &str, r: &StatusRow<'_>, evidence: Markup) -> Markup {
+    html! {
+        td.standing data-label="standing" { (label) }
+        td data-label="canary" { (r.canary) }
+        td data-label="identity" { (r.identity) }
+        td data-label="action" { (r.action) " (expect " (r.expect.as_str()) ")" }
+        td data-label="verdict" { (verdict_text(r.verdict)) }
+        td data-label="evidence" { (evidence) }
     }
 }
 
@@ -292,15 +298,9 @@ fn folded(id: &str, what: &str, now: SystemTime, rows: &[&&StatusRow<'_>]) -> Ma
                     tbody {
                         @for r in rows {
                             @let (class, label) = standing_label(r.standing);
+                            @let first = html! { @if let Some(first) = r.evidence.first() { code { (first) } } };
                             tr class=(class) data-canary=(r.canary) {
-                                td.standing data-label="standing" { (label) }
-                                td data-label="canary" { (r.canary) }
-                                td data-label="identity" { (r.identity) }
-                                td data-label="action" { (r.action) " (expect " (r.expect.as_str()) ")" }
-                                td data-label="verdict" { (verdict_text(r.verdict)) }
-                                td data-label="evidence" {
-                                    @if let Some(first) = r.evidence.first() { code { (first) } }
-                                }
+                                (row_cells(label, r, first))
                                 td data-label="last verdict" { (last_verdict(now, r)) }
                             }
                         }
