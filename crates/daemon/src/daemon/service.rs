@@ -290,8 +290,7 @@ impl Service {
             let end = self
                 .round(
                     &d,
-                    round_no,
-                    trigger,
+                    (round_no, trigger),
                     only.as_deref(),
                     &mut events,
                     &mut wd,
@@ -358,8 +357,7 @@ impl Service {
     async fn round(
         &self,
         d: &Arc<Daemon>,
-        round_no: u64,
-        trigger: Trigger,
+        (round_no, trigger): (u64, Trigger),
         only: Option<&str>,
         events: &mut mpsc::Receiver<Control>,
         wd: &mut Option<tokio::time::Interval>,
