@@ -97,26 +97,43 @@ pub struct AuditArgs {
     pub fail_on: FailOn,
 }
 
-fn label(p: &Path) -> String {
+pub(crate) fn label(p: &Path) -> String {
     let s = p.display().to_string();
     s.strip_prefix("./").map(str::to_owned).unwrap_or(s)
 }
 
-fn read(p: &Path) -> Result<String, String> {
+pub(crate) fn read(p: &Path) -> Result<String, String> {
     std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", label(p)))
 }
 
-fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
-    let mut parameters = Vec::new();
-    for p in &a.parameters {
-        match p.split_once('=') {
-            Some((k, v)) if !k.is_empty() => parameters.push((k.to_owned(), v.to_owned())),
-            _ => return Err(format!("--parameter {p}: expected KEY=VALUE")),
-        }
+/// `--parameter K=V` pairs.
+pub(crate) fn parameters(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(format!("--parameter {p}: expected KEY=VALUE")),
+        })
+        .collect()
+}
+
+/// Policy documents, CloudFormation templates and Terraform plans, kinds detected (or `kind`).
+pub(crate) fn load_sources(
+    paths: &[PathBuf],
+    kind: Option<FileKind>,
+    options: &LoadOptions,
+) -> Result<SourceSet, String> {
+    let mut all = SourceSet::default();
+    for path in paths {
+        let text = read(path)?;
+        all.extend(sources::load(&label(path), &text, kind, options).map_err(|e| e.to_string())?);
     }
+    Ok(all)
+}
+
+fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
     let options = LoadOptions {
         audit: audit.clone(),
-        parameters,
+        parameters: parameters(&a.parameters)?,
         document_kind: a.kind.map(|k| match k {
             DocumentKindArg::IotPolicy => PolicyKind::IotPolicy,
             DocumentKindArg::CognitoAuthRole => PolicyKind::CognitoAuthRole,
@@ -130,11 +147,7 @@ fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
         SourceKindArg::Cloudformation => FileKind::CloudFormation,
         SourceKindArg::Terraform => FileKind::TerraformPlan,
     });
-    let mut all = SourceSet::default();
-    for path in &a.sources {
-        let text = read(path)?;
-        all.extend(sources::load(&label(path), &text, kind, &options).map_err(|e| e.to_string())?);
-    }
+    let mut all = load_sources(&a.sources, kind, &options)?;
     for path in &a.lab_scenarios {
         all.extend(scenario_sources(
             path,
@@ -178,7 +191,7 @@ fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
 /// The vending session-policy template is checked for the user with the most things (or
 /// `--devices`, if more). Findings point at the policy's `{ file = ... }` JSON file (with
 /// statement lines) or at the lines of its inline value in the scenario.
-fn scenario_sources(
+pub(crate) fn scenario_sources(
     path: &Path,
     options: &LoadOptions,
     devices: usize,

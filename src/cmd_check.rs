@@ -34,10 +34,19 @@ pub struct CheckArgs {
     /// Also sign in as every identity and verify the credentials with sts:GetCallerIdentity.
     #[arg(long)]
     credentials: bool,
-    /// A lab scenario holding the identities' policies: check every canary's client id
-    /// against its identity's Connect policy with the policy engine.
-    #[arg(long, value_name = "FILE")]
-    lab_scenario: Option<PathBuf>,
+    /// The world: a lab scenario (`--lab-scenario`: also checks every canary's client id
+    /// against its identity's Connect policy with the policy engine), or an ownership file with
+    /// its policy sources (for `--coverage`).
+    #[command(flatten)]
+    world: crate::cmd_world::WorldArgs,
+    /// Also print the share of the cross-tenant access matrix the canaries exercise, with the
+    /// largest uncovered groups (docs/generate.md), over the world named here or in the
+    /// config's `[coverage]`.
+    #[arg(long)]
+    coverage: bool,
+    /// How many uncovered groups `--coverage` lists.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    top: usize,
 }
 
 /// The error for a config without canaries (a gate that would pass on nothing).
@@ -202,7 +211,7 @@ fn connect_policies(cfg: &Config, scenario: Option<&Path>, f: &mut Findings) {
     }
     let now = std::time::SystemTime::now();
     let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let ids = sim::identities_from_scenario(cfg, &loaded, now, &read);
+    let ids = sim::identities_from_scenario(&cfg.identities, &loaded, now, &read);
     let mut checked = 0;
     for (c, r) in cfg
         .canaries
@@ -253,7 +262,7 @@ pub fn check(a: CheckArgs) -> Exit {
     secrets(&cfg, &mut f);
     files_and_policies(&cfg, &mut f);
     shared_ids(&cfg, &mut f);
-    connect_policies(&cfg, a.lab_scenario.as_deref(), &mut f);
+    connect_policies(&cfg, a.world.lab_scenario.as_deref(), &mut f);
     for e in &f.errors {
         out::error(e);
     }
@@ -276,10 +285,50 @@ pub fn check(a: CheckArgs) -> Exit {
             Exit::Usage
         };
     }
+    if a.coverage {
+        let exit = coverage(&a, &cfg);
+        if exit != Exit::Ok {
+            return exit;
+        }
+    }
     if !a.credentials {
         return Exit::Ok;
     }
     verify_credentials(&cfg)
+}
+
+/// `--coverage`: the ratio over the world named on the command line, else the config's
+/// `[coverage]` world.
+fn coverage(a: &CheckArgs, cfg: &Config) -> Exit {
+    use crate::cmd_world::{self, WorldArgs};
+    let world = if a.world.is_given() {
+        a.world.clone()
+    } else if let Some(c) = &cfg.coverage {
+        WorldArgs::from_coverage(c)
+    } else {
+        out::error(
+            "--coverage needs a world: --lab-scenario FILE, --ownership FILE --policies SOURCES..., or a [coverage] table",
+        );
+        return Exit::Usage;
+    };
+    let now = std::time::SystemTime::now();
+    match cmd_world::load(
+        &world,
+        "IOT_CANARY_DEMO",
+        &crate::lab_world::LabEndpoints::default(),
+        now,
+    ) {
+        Ok(w) => {
+            let text = iot_canary_audit::coverage::coverage(&w, cfg, now).render(a.top);
+            // A reader that went away (`| head`) leaves nothing to report to.
+            let _ = out::print(&text);
+            Exit::Ok
+        }
+        Err(e) => {
+            out::error(format_args!("coverage: {e}"));
+            Exit::Usage
+        }
+    }
 }
 
 /// One credential fetch per identity (an assume-role identity signed by another reuses that

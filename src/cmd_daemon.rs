@@ -122,14 +122,22 @@ impl Source {
         }
     }
 
-    /// Config plus its notifiers' secrets; the error text is located and secret-free.
-    fn read_all(&self) -> Result<Loaded, String> {
+    /// Config plus its notifiers' secrets (and, for `run`, its coverage over the `[coverage]`
+    /// world); the error text is located and secret-free.
+    fn read_all(&self, coverage: bool) -> Result<Loaded, String> {
         let cfg = self.read().map_err(|e| e.to_string())?;
         let notifiers = config::resolve_notifiers(&cfg, &|v| std::env::var(v).ok())
             .map_err(|e| e.to_string())?;
+        let coverage = if coverage {
+            crate::cmd_world::coverage_ratio(&cfg)
+                .map_err(|e| format!("{}: {e}", cfg.path.display()))?
+        } else {
+            None
+        };
         Ok(Loaded {
             config: cfg,
             notifiers,
+            coverage,
         })
     }
 }
@@ -289,7 +297,7 @@ pub(crate) fn progress_for(
 
 pub fn once(a: OnceArgs) -> Exit {
     let started = SystemTime::now();
-    let loaded = match Source::new(&a.config, a.config_env.as_deref()).read_all() {
+    let loaded = match Source::new(&a.config, a.config_env.as_deref()).read_all(false) {
         Ok(l) => l,
         Err(e) => {
             out::error(e);
@@ -313,6 +321,7 @@ pub fn once(a: OnceArgs) -> Exit {
         let Loaded {
             config: cfg,
             notifiers,
+            ..
         } = loaded;
         let d = Arc::new(build(cfg, a.shard)?);
         let rt = runtime()?;
@@ -361,7 +370,8 @@ pub fn run(a: RunArgs) -> Exit {
     let Loaded {
         config: cfg,
         notifiers,
-    } = match source.read_all() {
+        coverage,
+    } = match source.read_all(true) {
         Ok(l) => l,
         Err(e) => {
             out::error(e);
@@ -405,6 +415,7 @@ pub fn run(a: RunArgs) -> Exit {
             let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
             let view = Arc::new(iot_canary_core::plan::reported_view(&d.config, d.shard));
             let live = Arc::new(Live::new(view, d.store.clone(), alerting));
+            live.set_coverage(coverage);
             let scheme = if web.as_ref().is_some_and(|w| w.tls()) { "https" } else { "http" };
             let addr = iot_canary_daemon::observe::http::serve(listen, live.clone(), web)
                 .await
@@ -418,7 +429,7 @@ pub fn run(a: RunArgs) -> Exit {
             svc.watchdog = sd_notify::watchdog_period_from_env();
             svc.state = state;
             svc.reload = Some(Reload {
-                loader: Box::new(move || source.read_all()),
+                loader: Box::new(move || source.read_all(true)),
                 builder: Box::new(move |c| build(c, shard).map_err(|e| format!("{e:#}"))),
             });
             svc.run(d, rx).await;

@@ -1,7 +1,7 @@
-//! The offline policy tools: `policy test`, `policy size` and `simulate`. IO and exit codes
-//! here; the evaluation is the policy crate's and `iot_canary::simulate`'s.
+//! The offline policy tools: `policy test` and `policy size`. IO and exit codes here; the
+//! evaluation is the policy crate's. (`simulate` is `cmd_simulate`.)
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::SystemTime;
 
 use clap::Subcommand;
@@ -31,20 +31,6 @@ pub enum PolicyCommand {
 pub enum PolicyTestFormat {
     Table,
     Json,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct SimulateArgs {
-    #[arg(short, long, default_value = "canaries.toml")]
-    config: PathBuf,
-    /// The lab scenario holding the identities' policies.
-    #[arg(long)]
-    lab_scenario: PathBuf,
-    /// A scenario with the currently deployed policies: report access the new ones add.
-    #[arg(long)]
-    baseline: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "table")]
-    format: PolicyTestFormat,
 }
 
 pub fn policy(c: PolicyCommand) -> Exit {
@@ -122,7 +108,7 @@ fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
 
 /// Prints results as `table` renders them or as the JSON envelope; a closed stdout ends
 /// quietly with the run's exit code.
-fn print_results<T: serde::Serialize, S: serde::Serialize>(
+pub(crate) fn print_results<T: serde::Serialize, S: serde::Serialize>(
     format: PolicyTestFormat,
     run: &RunInfo,
     exit: Exit,
@@ -186,51 +172,4 @@ fn policy_size(files: &[PathBuf]) -> Exit {
         }
     }
     exit
-}
-
-/// `simulate`: IO here (files, clock); the evaluation is `iot_canary::simulate`.
-pub fn simulate(a: SimulateArgs) -> Exit {
-    use iot_canary::simulate as sim;
-    let started = SystemTime::now();
-    let cfg = match crate::cmd_daemon::load(&a.config) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    if cfg.canaries.is_empty() {
-        out::error(crate::cmd_check::no_canaries(&cfg));
-        return Exit::Usage;
-    }
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
-    let run = |path: &Path| -> Result<Vec<sim::SimResult>, String> {
-        let loaded = iot_canary_lab::scenario::load(path).map_err(|e| e.to_string())?;
-        let ids = sim::identities_from_scenario(&cfg, &loaded, started, &read);
-        Ok(sim::simulate(&cfg.canaries, &ids, started))
-    };
-    let mut results = match run(&a.lab_scenario) {
-        Ok(r) => r,
-        Err(e) => {
-            out::error(format_args!("simulate: {e}"));
-            return Exit::Usage;
-        }
-    };
-    if let Some(b) = &a.baseline {
-        match run(b) {
-            Ok(base) => sim::compare_with_baseline(&mut results, &base),
-            Err(e) => {
-                out::error(format_args!("simulate: baseline: {e}"));
-                return Exit::Usage;
-            }
-        }
-    }
-    let exit = sim::gate_exit(&results);
-    let count = |s: sim::SimStanding| results.iter().filter(|r| r.standing == s).count();
-    let summary = serde_json::json!({
-        "ok": count(sim::SimStanding::Ok),
-        "breach": count(sim::SimStanding::Breach),
-        "blind": count(sim::SimStanding::Blind),
-        "new_access": results.iter().filter(|r| r.new_access == Some(true)).count(),
-    });
-    let mut info = RunInfo::offline("simulate", started);
-    info.region = Some(cfg.target.region.clone());
-    print_results(a.format, &info, exit, &summary, &results, sim::render_table).unwrap_or(exit)
 }

@@ -9,9 +9,13 @@ mod cmd_check;
 mod cmd_daemon;
 mod cmd_demo;
 mod cmd_docs;
+mod cmd_generate;
 mod cmd_init;
 mod cmd_lab;
 mod cmd_policy;
+mod cmd_simulate;
+mod cmd_world;
+mod lab_world;
 mod out;
 mod progress;
 use iot_canary_core::exit::Exit;
@@ -53,9 +57,13 @@ enum Command {
     },
     /// Start the AWS IoT Core emulator.
     Lab(cmd_lab::LabArgs),
-    /// Offline pre-deploy gate: every canary against a lab scenario's policies (exit codes as
-    /// `once`: 0 ok, 1 breach, 2 blind, 3 usage).
-    Simulate(cmd_policy::SimulateArgs),
+    /// Offline pre-deploy gate: every canary against a lab scenario's policies, or policy
+    /// sources bound by an ownership file (exit codes as `once`: 0 ok, 1 breach or new access
+    /// vs --baseline, 2 blind, 3 usage).
+    Simulate(cmd_simulate::SimulateArgs),
+    /// A canaries.toml derived from a lab scenario or an ownership file and policy sources
+    /// (docs/generate.md; exit 0 written, 3 bad input).
+    Generate(cmd_generate::GenerateArgs),
     /// Embedded lab + embedded scenario + canaries.toml.
     Demo(cmd_demo::DemoArgs),
     /// Offline policy audit with Device Defender's check names (docs/audit.md; exit 0 clean,
@@ -117,7 +125,8 @@ fn main() -> ExitCode {
         Command::Audit(a) => cmd_audit::audit(a),
         Command::Policy { command } => cmd_policy::policy(command),
         Command::Lab(a) => cmd_lab::lab(a),
-        Command::Simulate(a) => cmd_policy::simulate(a),
+        Command::Simulate(a) => cmd_simulate::simulate(a),
+        Command::Generate(a) => cmd_generate::generate(a),
         Command::Init(a) => cmd_init::init(a),
         Command::Completions(a) => cmd_docs::completions(a),
         Command::Man(a) => cmd_docs::man(a),

@@ -40,6 +40,7 @@ mod deploy_docker;
 mod deploy_rules;
 mod deploy_systemd;
 mod docs_reference;
+mod generate_live;
 mod identity_boto3;
 mod lab_cli;
 mod lab_python;

@@ -69,6 +69,25 @@ pub struct Config {
     pub state: Option<State>,
     /// `[trigger]`: the watch a trigger (`POST /-/probe`, SIGUSR1) starts.
     pub trigger: TriggerSettings,
+    /// `[coverage]`: what `check --coverage` and the daemon's `iot_canary_coverage_ratio`
+    /// measure the canaries against.
+    pub coverage: Option<CoverageSource>,
+}
+
+/// `[coverage]` (docs/generate.md): the world the canaries are measured against, either a lab
+/// scenario or an ownership file with its policy sources. Paths are relative to the config
+/// file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoverageSource {
+    LabScenario {
+        scenario: PathBuf,
+        /// `[resources]` templates (default: `devices/${thing}/...`).
+        resources: Option<PathBuf>,
+    },
+    Ownership {
+        ownership: PathBuf,
+        policies: Vec<PathBuf>,
+    },
 }
 
 /// The `[trigger]` table.
@@ -257,6 +276,8 @@ struct RawConfig {
     state: Option<RawState>,
     #[serde(default)]
     trigger: Option<RawTrigger>,
+    #[serde(default)]
+    coverage: Option<Spanned<RawCoverage>>,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +291,15 @@ struct RawTrigger {
 #[serde(deny_unknown_fields)]
 struct RawState {
     dir: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCoverage {
+    lab_scenario: Option<String>,
+    resources: Option<String>,
+    ownership: Option<String>,
+    policies: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -303,3 +303,22 @@ fn the_trigger_is_off_by_default_and_its_watch_defaults_to_ten_minutes() {
     let e = p(&format!("{BASE}\n[trigger]\noften = \"1m\"\n")).unwrap_err();
     assert_eq!(e[0].key, "trigger.often", "{e:?}");
 }
+
+#[test]
+fn coverage_paths_resolve_from_the_config_file() {
+    let text = format!(
+        "{BASE}\n[coverage]\nownership = \"world/ownership.toml\"\npolicies = [\"cfn/fleet.yaml\", \"/abs/plan.json\"]\n"
+    );
+    let c = parse(Path::new("/etc/iot-canary/canaries.toml"), &text).unwrap();
+    assert_eq!(
+        c.coverage,
+        Some(CoverageSource::Ownership {
+            ownership: "/etc/iot-canary/world/ownership.toml".into(),
+            policies: vec![
+                "/etc/iot-canary/cfn/fleet.yaml".into(),
+                "/abs/plan.json".into()
+            ],
+        })
+    );
+    assert_eq!(p(BASE).unwrap().coverage, None);
+}

@@ -330,14 +330,23 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         .any(|p| key.contains(p));
         let distinct: BTreeSet<&str> = users.iter().map(|u| u.1.as_str()).collect();
         let has_connect = users.iter().any(|u| u.2);
-        if users.len() > 1 && (has_connect || (distinct.len() > 1 && !identity_specific)) {
+        // Connect canaries of different identities may test the same id (another's device,
+        // `+`, `#`): a connect's verdict is its CONNACK, which arrives before a later connect
+        // with the same id (paced per client id) can take the id over.
+        let all_connect = users.iter().all(|u| u.2);
+        let clash = if all_connect {
+            distinct.len() < users.len()
+        } else {
+            has_connect || (distinct.len() > 1 && !identity_specific)
+        };
+        if users.len() > 1 && clash {
             let names: Vec<&str> = users.iter().map(|u| u.0.as_str()).collect();
             let (_, _, _, span) = &users[users.len() - 1];
             is.list.push(loc.issue(
                 span.clone(),
                 "client_id",
                 format!(
-                    "client id `{key}` is used by canaries {}; AWS disconnects the older holder of a client id, so connect canaries and different identities need distinct ids",
+                    "client id `{key}` is used by canaries {}; AWS disconnects the older holder of a client id, so only connect canaries of different identities may share one",
                     names.join(", ")
                 ),
             ));
@@ -420,6 +429,54 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         });
     }
 
+    // [coverage]
+    let coverage = raw.coverage.and_then(|c| {
+        let span = c.span();
+        let c = c.into_inner();
+        let mut bad = |key: &str, msg: &str| is.list.push(loc.issue(span.clone(), key, msg));
+        match (c.lab_scenario, c.ownership) {
+            (Some(s), None) => {
+                if c.policies.is_some() {
+                    bad(
+                        "policies",
+                        "a lab scenario holds its policies; `policies` goes with `ownership`",
+                    );
+                    return None;
+                }
+                Some(CoverageSource::LabScenario {
+                    scenario: resolve(&base_dir, &s),
+                    resources: c.resources.map(|r| resolve(&base_dir, &r)),
+                })
+            }
+            (None, Some(o)) => match c.policies {
+                Some(p) if !p.is_empty() && c.resources.is_none() => {
+                    Some(CoverageSource::Ownership {
+                        ownership: resolve(&base_dir, &o),
+                        policies: p.iter().map(|p| resolve(&base_dir, p)).collect(),
+                    })
+                }
+                Some(p) if !p.is_empty() => {
+                    bad("resources", "an ownership file holds its own [resources]");
+                    None
+                }
+                _ => {
+                    bad(
+                        "policies",
+                        "an ownership file needs the policy sources (`policies = [...]`)",
+                    );
+                    None
+                }
+            },
+            _ => {
+                bad(
+                    "",
+                    "name exactly one of `lab_scenario` or `ownership` (with `policies`)",
+                );
+                None
+            }
+        }
+    });
+
     if is.list.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),
@@ -433,6 +490,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             notifiers,
             state,
             trigger,
+            coverage,
         })
     } else {
         is.list.sort_by_key(|i| (i.line, i.col));
