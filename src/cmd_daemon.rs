@@ -13,8 +13,10 @@ use iot_canary_core::report::{self, Format, RunInfo};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Loaded, Reload, Rounds, Service};
+use iot_canary_daemon::daemon::store::StateFile;
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities, sd_notify};
 use iot_canary_daemon::identity::Env;
+use iot_canary_daemon::observe::web::WebSource;
 
 use crate::out::{self, Sink};
 use crate::progress::Progress;
@@ -36,6 +38,10 @@ pub struct RunArgs {
     /// Run only this replica's share: I/N (0-based), by a stable hash of canary names.
     #[arg(long, value_parser = Shard::parse)]
     shard: Option<Shard>,
+    /// TLS and basic auth for every HTTP endpoint: a web config file in the format Prometheus
+    /// exporters use (docs/operations.md#tls-and-authentication).
+    #[arg(long = "web.config.file", value_name = "YAML")]
+    web_config_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -50,9 +56,14 @@ pub struct OnceArgs {
     /// Write the report here instead of stdout.
     #[arg(long)]
     output: Option<PathBuf>,
-    /// Repeat rounds until verdicts are stable or this much time has passed (e.g. 5m).
+    /// Repeat rounds: for --settle-min, then until two rounds agree, for at most this much
+    /// longer (e.g. 5m).
     #[arg(long, value_parser = config::units::parse_duration)]
     settle: Option<Duration>,
+    /// With --settle: keep probing at least this long even when rounds agree, since AWS takes
+    /// 6-8 minutes to apply a policy change (0s: stop at the first two agreeing rounds).
+    #[arg(long, value_parser = config::units::parse_duration, default_value = "10m", requires = "settle")]
+    settle_min: Duration,
     /// Only canaries whose name matches this glob (their identities' controls run too).
     #[arg(long)]
     only: Option<String>,
@@ -68,6 +79,18 @@ pub struct HealthcheckArgs {
     /// Connect/read timeout, e.g. 5s.
     #[arg(long, value_parser = config::units::parse_duration, default_value = "5s")]
     timeout: Duration,
+    /// PEM CA to verify an https:// URL with (default: the system roots).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
+    /// Name the server certificate must carry (default: the URL's host).
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
+    /// Basic-auth user (the web config file's basic_auth_users).
+    #[arg(long, requires = "password_file")]
+    user: Option<String>,
+    /// File holding the basic-auth password (one trailing newline is ignored).
+    #[arg(long, value_name = "FILE", requires = "user")]
+    password_file: Option<PathBuf>,
 }
 
 pub(crate) fn load(path: &Path) -> Result<Config, Exit> {
@@ -120,7 +143,14 @@ impl Source {
 }
 
 pub fn healthcheck(a: HealthcheckArgs) -> Exit {
-    match iot_canary_daemon::observe::healthcheck::check(&a.url, a.timeout) {
+    let o = iot_canary_daemon::observe::healthcheck::Options {
+        timeout: a.timeout,
+        ca_file: a.ca_file,
+        tls_server_name: a.tls_server_name,
+        user: a.user,
+        password_file: a.password_file,
+    };
+    match iot_canary_daemon::observe::healthcheck::check(&a.url, &o) {
         Ok(()) => Exit::Ok,
         Err(e) => {
             out::error(format_args!("healthcheck: {e}"));
@@ -301,6 +331,7 @@ pub fn once(a: OnceArgs) -> Exit {
             let rounds = Rounds::Once {
                 only: a.only.clone(),
                 settle: a.settle,
+                settle_min: a.settle_min,
             };
             // The daemon itself logs one structured event per verdict.
             let mut svc = Service::new(live, &d, rounds);
@@ -352,8 +383,32 @@ pub fn run(a: RunArgs) -> Exit {
         return Exit::Usage;
     }
     let shard = a.shard;
+    let web = match &a.web_config_file {
+        Some(p) => match WebSource::open(p) {
+            Ok(w) => Some(Arc::new(w)),
+            Err(e) => {
+                out::error(format_args!("--web.config.file: {e}"));
+                return Exit::Usage;
+            }
+        },
+        None => None,
+    };
     let inner = || -> anyhow::Result<Exit> {
         let listen = cfg.server.listen;
+        let state = match &cfg.state {
+            Some(s) => {
+                let file = StateFile::in_dir(&s.dir, shard.unwrap_or(Shard::ALL));
+                file.prepare().with_context(|| {
+                    format!(
+                        "{}: [state] dir `{}` is not a writable directory",
+                        cfg.path.display(),
+                        s.dir.display()
+                    )
+                })?;
+                Some(file)
+            }
+            None => None,
+        };
         let d = Arc::new(build(cfg, shard)?);
         let rt = runtime()?;
         rt.block_on(async {
@@ -361,16 +416,18 @@ pub fn run(a: RunArgs) -> Exit {
             let view = Arc::new(iot_canary_core::plan::reported_view(&d.config, d.shard));
             let live = Arc::new(Live::new(view, d.store.clone(), alerting));
             live.set_coverage(coverage);
-            let addr = iot_canary_daemon::observe::http::serve_live(listen, live.clone())
+            let scheme = if web.as_ref().is_some_and(|w| w.tls()) { "https" } else { "http" };
+            let addr = iot_canary_daemon::observe::http::serve(listen, live.clone(), web)
                 .await
                 .with_context(|| format!("binding the metrics server on {listen}"))?;
-            tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
-            out::info(format_args!("metrics on http://{addr}/metrics"));
+            tracing::info!(%addr, scheme, "serving /metrics, /healthz, /readyz and the status page");
+            out::info(format_args!("metrics on {scheme}://{addr}/metrics"));
             let (tx, rx) = tokio::sync::mpsc::channel(8);
             forward_signals(tx)?;
             let mut svc = Service::new(live, &d, Rounds::Forever);
             svc.notify = sd_notify::SdNotify::from_env();
             svc.watchdog = sd_notify::watchdog_period_from_env();
+            svc.state = state;
             svc.reload = Some(Reload {
                 loader: Box::new(move || source.read_all(true)),
                 builder: Box::new(move |c| build(c, shard).map_err(|e| format!("{e:#}"))),
@@ -383,7 +440,7 @@ pub fn run(a: RunArgs) -> Exit {
     inner().unwrap_or_else(fail)
 }
 
-/// SIGHUP -> reload, SIGTERM/SIGINT -> stop. Registered before READY=1, so a reload sent right
+/// SIGHUP -> reload, SIGTERM/SIGINT -> stop, SIGUSR1 -> trigger. Registered before READY=1, so a reload sent right
 /// after startup never hits the default SIGHUP action (terminate).
 #[cfg(unix)]
 pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) -> anyhow::Result<()> {
@@ -391,12 +448,14 @@ pub(crate) fn forward_signals(tx: tokio::sync::mpsc::Sender<Control>) -> anyhow:
     let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
     let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut usr1 = signal(SignalKind::user_defined1()).context("installing the SIGUSR1 handler")?;
     tokio::spawn(async move {
         loop {
             let ev = tokio::select! {
                 _ = hup.recv() => Control::Reload,
                 _ = term.recv() => Control::Stop,
                 _ = int.recv() => Control::Stop,
+                _ = usr1.recv() => Control::Trigger(iot_canary_core::trigger::Trigger::Signal),
             };
             tracing::info!(event = ?ev, "signal received");
             if tx.send(ev).await.is_err() {

@@ -183,6 +183,7 @@ async fn once(d: Arc<Daemon>, format: Format, started: SystemTime) -> anyhow::Re
         Rounds::Once {
             only: None,
             settle: None,
+            settle_min: std::time::Duration::ZERO,
         },
     );
     svc.grace = std::time::Duration::ZERO;

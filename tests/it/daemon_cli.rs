@@ -333,7 +333,8 @@ async fn settle_rides_out_a_delayed_policy_change() {
     assert_eq!(status, 204, "{body}");
     admin.put_policy("Dev", HOLE).await;
     // The change lands 6 s from now; `--settle 48s` pauses 8 s between rounds, so the first
-    // round still sees the old policy and later ones the hole.
+    // round still sees the old policy and later ones the hole. Rounds 2 and 3 (8 s, 16 s)
+    // agree before `--settle-min 20s`, so a fourth round runs before the gate may stop.
     let run = iot_canary(
         &s,
         &[
@@ -344,6 +345,8 @@ async fn settle_rides_out_a_delayed_policy_change() {
             "dev-other-sub",
             "--settle",
             "48s",
+            "--settle-min",
+            "20s",
         ],
     )
     .await;
@@ -355,7 +358,10 @@ async fn settle_rides_out_a_delayed_policy_change() {
         .filter(|e| e["message"] == "verdict" && e["canary"] == "dev-other-sub")
         .map(|e| e["verdict"].as_str().unwrap().to_string())
         .collect();
-    assert!(verdicts.len() >= 3, "{verdicts:?}");
+    assert!(
+        verdicts.len() >= 4,
+        "agreement before --settle-min: {verdicts:?}"
+    );
     assert_eq!(
         verdicts[0], "denied",
         "first round saw the old policy: {verdicts:?}"

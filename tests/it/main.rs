@@ -2,7 +2,9 @@
 //! `iot-canary` binary or crosses every crate with real outside tools:
 //! - the CLI and its modes: `audit_cli` (`iot-canary audit`), `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
 //!   `daemon_once_alerts` (the post-deploy gate's alert), `daemon_service` (run as a service:
-//!   sd_notify, SIGTERM, SIGHUP), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
+//!   sd_notify, SIGTERM, SIGHUP), `daemon_state` (`[state] dir` across a restart, the web
+//!   config file refused by name), `daemon_trigger` (`POST /-/probe` behind basic auth,
+//!   SIGUSR1), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
 //! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_docker` (the
 //!   image's completions and man pages), `deploy_rules` (promtool), `deploy_systemd`
 //!   (systemd-analyze);
@@ -11,9 +13,10 @@
 //!   `cli_transport` (dns / tcp_refused / timeout, progress, colour);
 //! - docs that must stay true: `docs_reference` (docs/cli.md against --help, every command the
 //!   docs show, canaries.schema.json against every shipped config, reasons in the runbook);
-//! - real Prometheus and Alertmanager: `observe_prometheus`, `alert_alertmanager`;
+//! - real Prometheus (scraping through TLS and basic auth) and Alertmanager:
+//!   `observe_prometheus`, `alert_alertmanager`;
 //! - independent clients: `identity_boto3` (boto3), `lab_python` (AWS IoT Device SDK);
-//! - the status page in Chromium: `status_page_chromium`;
+//! - the status page in Chromium, desktop and a 375 px phone: `status_page_chromium`;
 //! - the workspace's crate layering (`layering`, scripts/check_layering.py);
 //! - reliability: `reliability_faults` (every fault reads inconclusive, the lab killed and
 //!   restarted as a subprocess), `reliability_secrets` (no mode leaks a secret).
@@ -30,6 +33,8 @@ mod daemon_cli;
 mod daemon_demo;
 mod daemon_once_alerts;
 mod daemon_service;
+mod daemon_state;
+mod daemon_trigger;
 mod deploy_cloudformation;
 mod deploy_docker;
 mod deploy_rules;

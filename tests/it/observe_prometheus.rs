@@ -343,6 +343,29 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         iot_canary_daemon::observe::http::serve_live("127.0.0.1:0".parse().unwrap(), live.clone())
             .await
             .unwrap();
+    // Prometheus scrapes the same live state through TLS and basic auth (the web config file
+    // `run --web.config.file` takes); the plain listener above serves this test's own
+    // requests and Chromium.
+    let pki = iot_canary_testkit::pki::write(dir.path());
+    let hash = bcrypt::hash("scrape-s3cret", 4).unwrap();
+    let web_file = write_file(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: {}\n  key_file: {}\nbasic_auth_users:\n  prometheus: '{hash}'\n",
+            pki.server_cert.display(),
+            pki.server_key.display()
+        ),
+    );
+    let web = Arc::new(iot_canary_daemon::observe::web::WebSource::open(&web_file).unwrap());
+    let secure = iot_canary_daemon::observe::http::serve(
+        "127.0.0.1:0".parse().unwrap(),
+        live.clone(),
+        Some(web),
+    )
+    .await
+    .unwrap();
+    let password_file = write_file(dir.path(), "scrape-password", "scrape-s3cret\n");
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     let mut svc = Service::new(live.clone(), &d, Rounds::Forever);
     svc.grace = Duration::from_secs(10);
@@ -357,8 +380,11 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         &prom_dir,
         "prometheus.yml",
         &format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    source: prometheus\nrule_files:\n  - {}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am_addr}']\nscrape_configs:\n  - job_name: iot-canary\n    static_configs:\n      - targets: ['{metrics}']\n",
-            rules.display()
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  external_labels:\n    source: prometheus\nrule_files:\n  - {}\nalerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{am_addr}']\nscrape_configs:\n  - job_name: iot-canary\n    scheme: https\n    tls_config:\n      ca_file: {}\n      server_name: localhost\n    basic_auth:\n      username: prometheus\n      password_file: {}\n    static_configs:\n      - targets: ['{secure}']\n  - job_name: wrong-password\n    scheme: https\n    tls_config:\n      ca_file: {}\n    basic_auth:\n      username: prometheus\n      password: guessed\n    static_configs:\n      - targets: ['{secure}']\n",
+            rules.display(),
+            pki.ca.display(),
+            password_file.display(),
+            pki.ca.display(),
         ),
     );
     let prom_log = dir.path().join("prometheus.log");
@@ -403,7 +429,7 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
         first_row.starts_with("<tr class=\"breach\" data-canary=\"dev-other\""),
         "{page}"
     );
-    assert!(page.contains("<a href=\"http://grafana.invalid/d/iot-canary\">Dashboard</a>"));
+    assert!(page.contains("<a href=\"http://grafana.invalid/d/iot-canary\">Grafana</a>"));
     // The same page as a browser renders it: breach row first in the DOM, and painted (the
     // breach-row background, see status_page.rs CSS) in a screenshot.
     let shots = tempfile::tempdir().unwrap();
@@ -524,12 +550,34 @@ async fn prometheus_alertmanager_breach_fires_and_resolves_and_every_query_has_d
     ] {
         assert_eq!(meta["data"][family][0]["type"], kind, "{family}: {meta}");
     }
+    // The scrape went through TLS and basic auth; the same target with a wrong password is
+    // refused (Prometheus records the 401).
     let targets = json_get(&get(prom_addr, "/api/v1/targets").await);
-    let target = &targets["data"]["activeTargets"][0];
+    let target_of = |job: &str| {
+        targets["data"]["activeTargets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["labels"]["job"] == job)
+            .unwrap_or_else(|| panic!("no {job} target: {targets}"))
+            .clone()
+    };
+    let target = target_of("iot-canary");
     assert_eq!(
         (&target["health"], &target["lastError"]),
         (&"up".into(), &"".into()),
         "{target}"
+    );
+    assert_eq!(
+        target["scrapeUrl"],
+        format!("https://{secure}/metrics"),
+        "{target}"
+    );
+    let refused = target_of("wrong-password");
+    assert_eq!(refused["health"], "down", "{refused}");
+    assert!(
+        refused["lastError"].as_str().unwrap_or("").contains("401"),
+        "{refused}"
     );
     for series in [
         "iot_canary_build_info",

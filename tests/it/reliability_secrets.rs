@@ -349,27 +349,13 @@ fn alert_payloads(lab: &Lab, secret_file: &Path, breach: &str) -> Vec<(String, S
     rt.block_on(d.pool.close_all());
     // The status page as rendered from the same round's reports.
     let snap = d.store.snapshot();
-    let evidence: Vec<Vec<String>> = snap
-        .latest
-        .values()
-        .map(|r| r.evidence.steps.iter().map(|s| s.what.clone()).collect())
-        .collect();
-    let rows: Vec<_> = snap
-        .latest
-        .values()
-        .zip(&evidence)
-        .map(|(r, e)| iot_canary_core::render::status_page::StatusRow {
-            canary: &r.canary,
-            identity: &r.identity,
-            action: r.action,
-            expect: r.expect,
-            verdict: Some(r.verdict),
-            standing: Some(r.standing),
-            evidence: e,
-            last_verdict_at: snap.round_completed,
-        })
-        .collect();
-    let page = iot_canary_core::render::status_page::render(&rows, SystemTime::now(), 30);
+    let page = iot_canary_core::render::status_page::page_of(
+        &d.config,
+        &snap,
+        SystemTime::now(),
+        30,
+        "test",
+    );
     assert!(page.contains("breach-own-lamp"), "{page}");
     assert!(
         notes.iter().any(|n| n.alert.canary == "breach-own-lamp"),

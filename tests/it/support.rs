@@ -126,9 +126,15 @@ impl RunProc {
     /// Spawns `iot-canary --log-format json run -c CONFIG` with dev's keys in its environment
     /// (and `env`), and waits (bounded) for the metrics address line.
     pub async fn spawn(config: &Path, env: &[(&str, &str)]) -> RunProc {
+        Self::spawn_with(config, &[], env).await
+    }
+
+    /// [`RunProc::spawn`] with more `run` arguments (`--web.config.file FILE`, ...).
+    pub async fn spawn_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> RunProc {
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.args(["--log-format", "json", "run", "-c"])
             .arg(config)
+            .args(args)
             .env("TEST_DEV_KEY", DEV_KEY)
             .env("TEST_DEV_SECRET", DEV_SECRET)
             .env(

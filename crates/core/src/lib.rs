@@ -7,7 +7,8 @@
 //! - [`evidence_rules`]: what each observation proves under AWS IoT's timing and failure
 //!   semantics (docs/evidence-rules.md).
 //! - [`plan`]: which canaries a round runs, client ids, shards, jitter, the gate's exit code.
-//! - [`store`]: the results store as plain data with pure update functions.
+//! - [`store`]: the results store as plain data with pure update functions; [`state_file`]:
+//!   what of it (and of the alert state) survives a restart, as versioned JSON.
 //! - [`render`] and [`report`]: `/metrics` text, the status page, table / JSON / JUnit reports.
 //! - [`alert`]: the alert state machine and the notifiers' payloads.
 //!
@@ -25,6 +26,8 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod secret;
+pub mod state_file;
 pub mod store;
+pub mod trigger;
 pub mod units;
 pub mod verdict;

@@ -1,12 +1,13 @@
 //! The results store as plain data: each canary's latest report plus the counters metrics are
-//! rendered from, updated by pure methods that take the time as an argument. Locking (and,
-//! later, persistence) belong to the daemon.
+//! rendered from, updated by pure methods that take the time as an argument. Locking and the
+//! state file's IO belong to the daemon; its format is [`crate::state_file`].
 
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
 use crate::credentials::CacheStatus;
 use crate::evidence::Evidence;
+use crate::trigger::Trigger;
 use crate::verdict::{Expect, ProbeAction, Reason, Standing, Verdict};
 
 /// One canary's result in one round (the unit of every report format).
@@ -88,6 +89,37 @@ pub struct Snapshot {
     pub credentials: BTreeMap<String, CacheStatus>,
     /// When each canary's standing became Blind or ControlFailed (absent while it sees).
     pub blind_since: BTreeMap<String, SystemTime>,
+    /// Verdicts the previous process saw (restored from the state directory), until this
+    /// process has its own; shown on the status page, never exported as fresh metrics.
+    pub restored: BTreeMap<String, RestoredVerdict>,
+    /// Rounds started, per [`Trigger::index`].
+    pub rounds_by_trigger: [u64; 3],
+    /// What started the latest round.
+    pub last_trigger: Option<Trigger>,
+    /// While a watch is on: when it ends (status page).
+    pub watch_until: Option<SystemTime>,
+}
+
+/// A canary's last verdict as kept across a restart: labels and evidence lines only, so the
+/// state file does not depend on the shape of the evidence types.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RestoredVerdict {
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub standing: Standing,
+    pub started_at_unix_ms: u64,
+    pub evidence: Vec<String>,
+}
+
+/// Milliseconds since the Unix epoch as a time.
+pub fn unix_ms(ms: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(ms)
+}
+
+/// A time as milliseconds since the Unix epoch (0 before it).
+pub fn to_unix_ms(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 impl Snapshot {
@@ -113,14 +145,20 @@ impl Snapshot {
                 self.blind_since.remove(&r.canary);
             } else if !self.blind_since.contains_key(&r.canary) {
                 // The probe's start is when it was last unable to see, not the round's end.
-                let at =
-                    SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(r.started_at_unix_ms);
-                self.blind_since.insert(r.canary.clone(), at);
+                self.blind_since
+                    .insert(r.canary.clone(), unix_ms(r.started_at_unix_ms));
             }
+            self.restored.remove(&r.canary);
             self.latest.insert(r.canary.clone(), r.clone());
         }
         self.round_completed = Some(completed);
         self.rounds += 1;
+    }
+
+    /// A round started, by `t`.
+    pub fn round_started(&mut self, t: Trigger) {
+        self.rounds_by_trigger[t.index()] += 1;
+        self.last_trigger = Some(t);
     }
 
     /// Replaces an identity's credential status (the cache's counters are cumulative).
@@ -139,6 +177,7 @@ impl Snapshot {
         self.probes_total.retain(|(c, _), _| keep_canary(c));
         self.inconclusive_total.retain(|(c, _), _| keep_canary(c));
         self.blind_since.retain(|c, _| keep_canary(c));
+        self.restored.retain(|c, _| keep_canary(c));
         self.credentials.retain(|i, _| keep_identity(i));
     }
 

@@ -194,7 +194,7 @@ impl Verdict {
 }
 
 /// How a verdict reads against what was expected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Standing {
     /// Deny canary denied, or control allowed.

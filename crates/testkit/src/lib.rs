@@ -9,7 +9,8 @@
 //! - [`sigv4`], [`mqtt`], [`mqtt_raw`], [`sdk`]: clients of the lab (presigned URLs, rumqttc
 //!   sessions, a raw packet-level client that shows packet ids, DUP flags and arrival times,
 //!   the real AWS SDK clients);
-//! - [`net`], [`relay`], [`exposition`]: loopback HTTP, free ports, a switchable TCP relay,
+//! - [`net`], [`relay`], [`exposition`], [`pki`]: loopback HTTP (and HTTPS with test
+//!   certificates), free ports, a switchable TCP relay,
 //!   Prometheus text lookups;
 //! - [`alert_sink`], [`logs`]: an HTTP(S) receiver recording alert bodies, a tracing capture;
 //! - [`verdicts`]: checks every denial must pass (positive evidence of refusal);
@@ -29,6 +30,7 @@ pub mod logs;
 pub mod mqtt;
 pub mod mqtt_raw;
 pub mod net;
+pub mod pki;
 pub mod process;
 pub mod relay;
 pub mod reports;

@@ -55,10 +55,7 @@ pub fn summary(a: &Alert) -> String {
 }
 
 pub fn runbook_url(a: &Alert) -> String {
-    format!(
-        "https://github.com/iot-canary/iot-canary/blob/main/docs/runbook.md#{}",
-        a.kind.runbook_anchor()
-    )
+    a.runbook_url.clone()
 }
 
 impl Alert {

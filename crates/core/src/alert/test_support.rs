@@ -28,6 +28,9 @@ pub fn sample(kind: NotificationKind) -> Notification {
                 ProbeAction::Subscribe,
             ),
             dashboard_url: Some("http://grafana/d/iot-canary".into()),
+            runbook_url:
+                "https://github.com/iot-canary/iot-canary/blob/main/docs/runbook.md#iotcanarybreach"
+                    .into(),
         },
     }
 }

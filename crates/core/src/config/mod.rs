@@ -9,6 +9,7 @@ pub mod identity;
 pub mod markers;
 pub mod names;
 mod validate;
+pub mod web;
 
 pub use crate::units;
 
@@ -68,6 +69,10 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `[[notifier]]` tables as written; secrets are loaded by [`resolve_notifiers`].
     pub notifiers: Vec<NotifierEntry>,
+    /// `[state]`: where `run` keeps what must survive a restart; `None`: nothing is kept.
+    pub state: Option<State>,
+    /// `[trigger]`: the watch a trigger (`POST /-/probe`, SIGUSR1) starts.
+    pub trigger: TriggerSettings,
     /// `[coverage]`: what `check --coverage` and the daemon's `iot_canary_coverage_ratio`
     /// measure the canaries against.
     pub coverage: Option<CoverageSource>,
@@ -87,6 +92,32 @@ pub enum CoverageSource {
         ownership: PathBuf,
         policies: Vec<PathBuf>,
     },
+}
+
+/// The `[trigger]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerSettings {
+    /// The pause between rounds during a watch.
+    pub every: Duration,
+    /// How long a watch lasts after the latest trigger: AWS takes 6–8 minutes to apply a
+    /// policy change.
+    pub watch: Duration,
+}
+
+impl Default for TriggerSettings {
+    fn default() -> Self {
+        TriggerSettings {
+            every: Duration::from_secs(30),
+            watch: Duration::from_secs(600),
+        }
+    }
+}
+
+/// The `[state]` table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// Directory of the state file (relative paths resolve from the config file's directory).
+    pub dir: PathBuf,
 }
 
 /// One `[[notifier]]` table and where it is, so errors found while loading its secrets can
@@ -160,6 +191,9 @@ impl Default for Schedule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     pub listen: SocketAddr,
+    /// `POST /-/probe` starts a watch; off unless set (it lets any client that passes the
+    /// web config's authentication make the daemon probe more often).
+    pub trigger: bool,
 }
 
 impl Default for Server {
@@ -167,6 +201,7 @@ impl Default for Server {
         // A literal, so the parse cannot fail.
         Server {
             listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+            trigger: false,
         }
     }
 }
@@ -247,7 +282,24 @@ struct RawConfig {
     #[serde(default)]
     notifier: Vec<Spanned<NotifierConfig>>,
     #[serde(default)]
+    state: Option<RawState>,
+    #[serde(default)]
+    trigger: Option<RawTrigger>,
+    #[serde(default)]
     coverage: Option<Spanned<RawCoverage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrigger {
+    every: Option<Spanned<Dur>>,
+    watch: Option<Spanned<Dur>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawState {
+    dir: Spanned<String>,
 }
 
 #[derive(Deserialize)]
@@ -285,6 +337,7 @@ struct RawSchedule {
 #[serde(deny_unknown_fields)]
 struct RawServer {
     listen: Option<Spanned<String>>,
+    trigger: Option<bool>,
 }
 
 #[derive(Deserialize)]

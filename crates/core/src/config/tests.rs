@@ -334,6 +334,45 @@ fn client_ids_may_be_shared_by_probes_that_never_overlap() {
             .any(|i| i.key.ends_with("client_id") && i.message.contains("a311, a311-b")),
         "{err:?}"
     );
+
+fn state_dir_resolves_from_the_config_file_and_runbook_url_defaults_to_the_repository() {
+    let c = p(BASE).unwrap();
+    assert_eq!(c.state, None);
+    assert_eq!(
+        c.alerting.runbook_url,
+        crate::config::alerting::DEFAULT_RUNBOOK_URL
+    );
+    let c = p(&format!(
+        "{BASE}\n[state]\ndir = \"state\"\n\n[alerting]\nrunbook_url = \"https://wiki.example/runbook.md\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.state.unwrap().dir, Path::new("/etc/state"));
+    assert_eq!(c.alerting.runbook_url, "https://wiki.example/runbook.md");
+    let c = p(&format!("{BASE}\n[state]\ndir = \"/var/lib/iot-canary\"\n")).unwrap();
+    assert_eq!(c.state.unwrap().dir, Path::new("/var/lib/iot-canary"));
+}
+
+#[test]
+fn the_trigger_is_off_by_default_and_its_watch_defaults_to_ten_minutes() {
+    let c = p(BASE).unwrap();
+    assert!(!c.server.trigger);
+    assert_eq!(c.trigger, TriggerSettings::default());
+    assert_eq!(
+        (c.trigger.every, c.trigger.watch),
+        (Duration::from_secs(30), Duration::from_secs(600))
+    );
+    let c = p(&format!(
+        "{BASE}\n[server]\ntrigger = true\n\n[trigger]\nevery = \"15s\"\nwatch = \"20m\"\n"
+    ))
+    .unwrap();
+    assert!(c.server.trigger);
+    assert_eq!(c.server.listen, Server::default().listen);
+    assert_eq!(
+        (c.trigger.every, c.trigger.watch),
+        (Duration::from_secs(15), Duration::from_secs(1200))
+    );
+    let e = p(&format!("{BASE}\n[trigger]\noften = \"1m\"\n")).unwrap_err();
+    assert_eq!(e[0].key, "trigger.often", "{e:?}");
 }
 
 #[test]

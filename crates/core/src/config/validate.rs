@@ -115,7 +115,11 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
 
     // [server]
     let mut server = Server::default();
-    if let Some(l) = raw.server.and_then(|s| s.listen) {
+    let raw_server = raw.server.map(|s| {
+        server.trigger = s.trigger.unwrap_or(false);
+        s.listen
+    });
+    if let Some(l) = raw_server.flatten() {
         match l.get_ref().parse::<SocketAddr>() {
             Ok(a) => server.listen = a,
             Err(_) => is.at(
@@ -125,6 +129,43 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             ),
         }
     }
+
+    // [trigger]
+    let mut trigger = TriggerSettings::default();
+    if let Some(t) = raw.trigger {
+        if let Some(e) = &t.every {
+            if e.get_ref().0.is_zero() {
+                is.at(e, "every", "must be greater than 0");
+            }
+            trigger.every = e.get_ref().0;
+        }
+        if let Some(w) = &t.watch {
+            trigger.watch = w.get_ref().0;
+            if trigger.watch < trigger.every {
+                is.at(
+                    w,
+                    "watch",
+                    "must be at least `every` (one round in the watch)",
+                );
+            }
+        }
+    }
+
+    // [state]
+    let state = raw.state.and_then(|s| {
+        if s.dir.get_ref().trim().is_empty() {
+            is.at(
+                &s.dir,
+                "dir",
+                "must not be empty (leave out [state] to keep no state)",
+            );
+            None
+        } else {
+            Some(State {
+                dir: resolve(&base_dir, s.dir.get_ref()),
+            })
+        }
+    });
 
     // [[identity]]
     let mut identities = Vec::new();
@@ -402,9 +443,19 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 && crate::units::http_url(u).is_err()
             {
                 is.list.push(loc.issue(
-                    span,
+                    span.clone(),
                     "dashboard_url",
                     format!("`{u}` is not an absolute http:// or https:// URL"),
+                ));
+            }
+            if crate::units::http_url(&a.runbook_url).is_err() {
+                is.list.push(loc.issue(
+                    span,
+                    "runbook_url",
+                    format!(
+                        "`{}` is not an absolute http:// or https:// URL",
+                        a.runbook_url
+                    ),
                 ));
             }
             a
@@ -492,6 +543,8 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             canaries,
             alerting,
             notifiers,
+            state,
+            trigger,
             coverage,
         })
     } else {

@@ -26,6 +26,7 @@ use crate::alert::AlertStats;
 use crate::config::{Canary, Config};
 use crate::credentials::FailureReason;
 use crate::store::{BUCKETS, Histogram, Snapshot, control_ok};
+use crate::trigger::Trigger;
 use crate::verdict::{ProbeAction, Reason, Standing, Verdict};
 
 /// The exposition's data model: the daemon appends its own families (process metrics) to
@@ -232,7 +233,7 @@ pub fn families<'a>(
     x: &'a Extras,
 ) -> impl Iterator<Item = Family> + 'a {
     type Build = fn(&Config, &Snapshot, &Extras) -> Family;
-    const FAMILIES: [Build; 17] = [
+    const FAMILIES: [Build; 18] = [
         breach,
         verdict,
         probes_total,
@@ -243,6 +244,7 @@ pub fn families<'a>(
         blind_since,
         schedule_interval,
         round_completed,
+        rounds_total,
         credentials_expiry,
         credential_failures,
         reload_successful,
@@ -417,6 +419,23 @@ fn round_completed(_: &Config, s: &Snapshot, _: &Extras) -> Family {
         "When the last round completed.",
         MetricType::GAUGE,
         vec![gauge(vec![], s.round_completed.map_or(0.0, secs))],
+    )
+}
+
+fn rounds_total(_: &Config, s: &Snapshot, _: &Extras) -> Family {
+    family(
+        "iot_canary_rounds_total",
+        "Rounds started, by what started them (the schedule, POST /-/probe, SIGUSR1).",
+        MetricType::COUNTER,
+        Trigger::ALL
+            .iter()
+            .map(|t| {
+                counter(
+                    vec![label("trigger", t.label())],
+                    s.rounds_by_trigger[t.index()],
+                )
+            })
+            .collect(),
     )
 }
 

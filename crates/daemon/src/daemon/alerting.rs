@@ -59,7 +59,13 @@ impl Alerting {
         self.submit(&out);
     }
 
-    fn submit(&self, out: &[iot_canary_core::alert::Notification]) {
+    /// Works on the alert state machine in place (saving and restoring it across restarts).
+    pub fn with_state<R>(&self, f: impl FnOnce(&mut AlertState) -> R) -> R {
+        f(&mut self.state.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Queues notifications for every notifier (and logs each).
+    pub fn submit(&self, out: &[iot_canary_core::alert::Notification]) {
         for n in out {
             tracing::info!(
                 canary = %n.alert.canary,

@@ -3,17 +3,17 @@
 //! core; this only gathers the inputs.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::alerting::Alerting;
 use super::store::Store;
 use crate::observe::process::ProcessMetrics;
 use iot_canary_core::config::Config;
-use iot_canary_core::evidence::evidence_lines;
 use iot_canary_core::render::metrics::{self, EncodeError, Extras, Format};
-use iot_canary_core::render::status_page::{self, StatusRow};
+use iot_canary_core::render::status_page;
 use iot_canary_core::store;
+use iot_canary_core::trigger::{Accepted, Trigger, Watch};
 
 pub struct Live {
     config: RwLock<Arc<Config>>,
@@ -25,11 +25,23 @@ pub struct Live {
     coverage: RwLock<Option<f64>>,
     pub started: SystemTime,
     process: ProcessMetrics,
+    /// The trigger's watch window and waiting round; shared by the HTTP handler and the
+    /// service loop, which owns the rounds.
+    watch: Mutex<Watch>,
+    /// Wakes the loop's pause when a trigger wants a round now.
+    wake: tokio::sync::Notify,
+    /// The round-start signal: how many rounds have started and what started the latest.
+    round_starts: tokio::sync::watch::Sender<(u64, Trigger)>,
 }
 
 impl Live {
     pub fn new(config: Arc<Config>, store: Arc<Store>, alerting: Arc<Alerting>) -> Self {
+        let t = &config.trigger;
+        let watch = Mutex::new(Watch::new(t.every, t.watch));
         Live {
+            watch,
+            wake: tokio::sync::Notify::new(),
+            round_starts: tokio::sync::watch::Sender::new((0, Trigger::Interval)),
             config: RwLock::new(config),
             store,
             alerting,
@@ -53,7 +65,71 @@ impl Live {
     }
 
     pub fn set_config(&self, c: Arc<Config>) {
+        self.with_watch(|w| w.set(c.trigger.every, c.trigger.watch));
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = c;
+    }
+
+    fn with_watch<R>(&self, f: impl FnOnce(&mut Watch) -> R) -> R {
+        // The watch holds plain values; a panic elsewhere cannot leave it half-updated.
+        f(&mut self.watch.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// A trigger (`POST /-/probe`, SIGUSR1): starts or extends the watch and wakes the loop.
+    pub fn trigger(&self, t: Trigger) -> Accepted {
+        let now = Instant::now();
+        let accepted = self.with_watch(|w| w.trigger(t, now));
+        if accepted != Accepted::Stopping {
+            self.publish_watch(now);
+            self.wake.notify_one();
+        }
+        tracing::info!(trigger = %t, round = accepted.label(), "trigger received");
+        accepted
+    }
+
+    /// The pause before the next round and what that round will be marked with.
+    pub fn next_round(&self, interval_left: Duration) -> (Duration, Trigger) {
+        let now = Instant::now();
+        self.with_watch(|w| w.next(now, interval_left))
+    }
+
+    /// Resolves when a trigger arrived (at once if one arrived since the last call).
+    pub async fn woken(&self) {
+        self.wake.notified().await;
+    }
+
+    /// A round starts that was planned as `planned`: counts it by what started it and sends
+    /// the round-start signal.
+    pub fn begin_round(&self, planned: Trigger) -> Trigger {
+        let t = self.with_watch(|w| w.begin(planned));
+        self.store.update(|s| s.round_started(t));
+        self.round_starts.send_modify(|(n, last)| {
+            *n += 1;
+            *last = t;
+        });
+        t
+    }
+
+    pub fn end_round(&self) {
+        self.with_watch(Watch::end);
+        self.publish_watch(Instant::now());
+    }
+
+    /// A stop arrived: triggers from now on start nothing.
+    pub fn stop_triggers(&self) {
+        self.with_watch(Watch::stop);
+    }
+
+    /// The round-start signal (tests wait on it instead of on time).
+    pub fn round_starts(&self) -> tokio::sync::watch::Receiver<(u64, Trigger)> {
+        self.round_starts.subscribe()
+    }
+
+    /// The watch's end as wall time, for the status page.
+    fn publish_watch(&self, now: Instant) {
+        let until = self
+            .with_watch(|w| w.until(now))
+            .map(|u| SystemTime::now() + u.saturating_duration_since(now));
+        self.store.update(|s| s.watch_until = until);
     }
 
     pub fn set_reload_ok(&self, ok: bool) {
@@ -92,44 +168,12 @@ impl Live {
 
     /// The status page: every configured canary with its latest result, breaches first.
     pub fn status_page(&self, now: SystemTime, refresh_secs: u32) -> String {
-        let cfg = self.config();
-        let snap = self.store.snapshot();
-        let evidence: Vec<Vec<String>> = cfg
-            .canaries
-            .iter()
-            .map(|c| {
-                snap.latest
-                    .get(&c.name)
-                    .map(|r| evidence_lines(&r.evidence))
-                    .unwrap_or_default()
-            })
-            .collect();
-        let rows: Vec<StatusRow<'_>> = cfg
-            .canaries
-            .iter()
-            .zip(&evidence)
-            .map(|(c, ev)| {
-                let r = snap.latest.get(&c.name);
-                StatusRow {
-                    canary: &c.name,
-                    identity: &c.identity,
-                    action: c.action,
-                    expect: c.expect,
-                    verdict: r.map(|r| r.verdict),
-                    standing: r.map(|r| r.standing),
-                    evidence: ev,
-                    last_verdict_at: r.map(|r| {
-                        SystemTime::UNIX_EPOCH
-                            + std::time::Duration::from_millis(r.started_at_unix_ms)
-                    }),
-                }
-            })
-            .collect();
-        status_page::render_with_link(
-            &rows,
+        status_page::page_of(
+            &self.config(),
+            &self.store.snapshot(),
             now,
             refresh_secs,
-            cfg.alerting.dashboard_url.as_deref(),
+            env!("CARGO_PKG_VERSION"),
         )
     }
 }

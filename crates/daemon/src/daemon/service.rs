@@ -5,6 +5,10 @@
 //! running as `inconclusive(aborted)`, idle connections closed and freed memory handed back
 //! during long pauses, and the systemd notifications (READY, RELOADING, WATCHDOG, STOPPING).
 //!
+//! Triggers (`POST /-/probe` through [`Live::trigger`], SIGUSR1 as [`Control::Trigger`]) wake
+//! the pause: the decision (watch window, one running and one waiting round) is the core's
+//! [`Watch`](iot_canary_core::trigger::Watch); this loop only sleeps and runs rounds.
+//!
 //! Signals reach this loop as [`Control`]s over a channel, so tests drive it without signals.
 
 use std::sync::Arc;
@@ -14,10 +18,13 @@ use tokio::sync::mpsc;
 
 use super::live::Live;
 use super::sd_notify::SdNotify;
+use super::store::StateFile;
 use super::{CanaryReport, Daemon};
 use iot_canary_core::config::Config;
 use iot_canary_core::config::alerting::NotifierSettings;
 use iot_canary_core::plan::{close_between_rounds, jittered, settled};
+use iot_canary_core::state_file;
+use iot_canary_core::trigger::{Trigger, settle_done, settle_left};
 
 /// How long the round in flight may take to finish after a stop request: deny probes, then
 /// the controls, each bounded by the probe timeout (plus the probe backstop).
@@ -58,6 +65,8 @@ pub enum Control {
     Reload,
     /// SIGTERM / SIGINT: finish the round in flight (bounded), deliver alerts, exit.
     Stop,
+    /// SIGUSR1: start or extend a watch (`run` only; a one-shot gate ignores it).
+    Trigger(Trigger),
 }
 
 /// Which rounds the loop runs.
@@ -65,11 +74,12 @@ pub enum Control {
 pub enum Rounds {
     /// `run` and live `demo`: every `[schedule] interval` (jittered) until stopped.
     Forever,
-    /// `once`: one round over the canaries matching `only`, or with `settle` rounds until two
-    /// consecutive rounds agree or the time is up.
+    /// `once`: one round over the canaries matching `only`, or with `settle` rounds for at
+    /// least `settle_min`, then until two consecutive rounds agree, for at most `settle` more.
     Once {
         only: Option<String>,
         settle: Option<Duration>,
+        settle_min: Duration,
     },
 }
 
@@ -108,6 +118,8 @@ pub struct Service {
     pub reload: Option<Reload>,
     /// Sees each verdict as it lands (after the alert state machine has).
     pub on_verdict: Arc<dyn Fn(&CanaryReport) + Send + Sync>,
+    /// `[state] dir`'s file: restored before the first round, saved after every round.
+    pub state: Option<StateFile>,
 }
 
 /// What the loop ended with.
@@ -154,6 +166,73 @@ impl Service {
             watchdog: None,
             reload: None,
             on_verdict: Arc::new(|_| {}),
+            state: None,
+        }
+    }
+
+    /// Puts back what the previous process saved. Never fatal: an unreadable, corrupt or
+    /// foreign file is reported and the daemon starts fresh (and overwrites it after a round).
+    fn restore_state(&self) {
+        let Some(file) = &self.state else { return };
+        let path = file.path.display().to_string();
+        let text = match file.read() {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                tracing::info!(path = %path, "no saved state yet; starting fresh");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "saved state unreadable; starting fresh");
+                return;
+            }
+        };
+        let saved = match state_file::decode(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(path = %path, error = %e, "saved state ignored; starting fresh");
+                return;
+            }
+        };
+        for (canary, why) in &saved.skipped {
+            tracing::warn!(path = %path, canary = %canary, error = %why, "saved state of a canary ignored");
+        }
+        let cfg = self.live.config();
+        let now = SystemTime::now();
+        let restored = self.live.store.update(|snap| {
+            self.live
+                .alerting
+                .with_state(|alerts| state_file::restore(&saved, &cfg, snap, alerts, now))
+        });
+        tracing::info!(
+            path = %path,
+            kept = restored.kept.len(),
+            dropped = ?restored.dropped,
+            firing = self.live.alerting.with_state(|a| a.firing().count()),
+            "saved state restored"
+        );
+        self.live.alerting.submit(&restored.resolves);
+    }
+
+    /// Replaces the state file with the current state. A failed write is logged and retried
+    /// after the next round; the daemon keeps probing.
+    async fn save_state(&self) {
+        let Some(file) = self.state.clone() else {
+            return;
+        };
+        let cfg = self.live.config();
+        let snap = self.live.store.snapshot();
+        let now = SystemTime::now();
+        let text = self
+            .live
+            .alerting
+            .with_state(|alerts| state_file::encode(&cfg, &snap, alerts, now));
+        let path = file.path.clone();
+        match tokio::task::spawn_blocking(move || file.write(&text)).await {
+            Ok(Ok(())) => tracing::debug!(path = %path.display(), "state saved"),
+            Ok(Err(e)) => {
+                tracing::error!(path = %path.display(), error = %e, "saving state failed; retrying after the next round")
+            }
+            Err(e) => tracing::error!(error = %e, "saving state panicked"),
         }
     }
 
@@ -186,13 +265,19 @@ impl Service {
             i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             i
         });
-        let (only, settle) = match &self.rounds {
+        let (only, settle, settle_min) = match &self.rounds {
             Rounds::Forever => {
+                self.restore_state();
                 Self::prefetch(&d).await;
-                (None, None)
+                (None, None, Duration::ZERO)
             }
-            Rounds::Once { only, settle } => (only.clone(), *settle),
+            Rounds::Once {
+                only,
+                settle,
+                settle_min,
+            } => (only.clone(), *settle, *settle_min),
         };
+        let forever = self.rounds == Rounds::Forever;
         self.notify("READY=1");
         tracing::info!(
             canaries = d.config.canaries.len(),
@@ -203,19 +288,23 @@ impl Service {
         let mut pending: Option<Prepared> = None;
         let mut outcome = Outcome::default();
         let mut round_no: u64 = 0;
+        let mut planned = Trigger::Interval;
         loop {
             round_no += 1;
+            let trigger = self.live.begin_round(planned);
             let end = self
                 .round(
                     &d,
-                    round_no,
+                    (round_no, trigger),
                     only.as_deref(),
                     &mut events,
                     &mut wd,
                     &mut pending,
                 )
                 .await;
+            self.live.end_round();
             let previous = std::mem::replace(&mut outcome.reports, end.reports);
+            self.save_state().await;
             if end.stop {
                 outcome.interrupted = true;
                 break;
@@ -223,7 +312,7 @@ impl Service {
             if let Some((next, notifiers, coverage)) = pending.take() {
                 d = self.apply(&d, next, &notifiers, coverage);
             }
-            let pause = match self.rounds {
+            let interval = match self.rounds {
                 Rounds::Forever => jittered(
                     d.config.schedule.interval,
                     d.config.schedule.jitter,
@@ -236,19 +325,24 @@ impl Service {
                             .map(|r| (r.canary.clone(), r.verdict))
                             .collect::<Vec<_>>()
                     };
-                    let remaining = limit.saturating_sub(started.elapsed());
-                    if (round_no > 1 && settled(&key(&previous), &key(&outcome.reports)))
-                        || remaining.is_zero()
-                    {
+                    let agree = round_no > 1 && settled(&key(&previous), &key(&outcome.reports));
+                    if settle_done(agree, started.elapsed(), settle_min, limit) {
                         break;
                     }
+                    let remaining = settle_left(started.elapsed(), settle_min, limit);
                     settle_pause(limit).min(remaining)
                 }
             };
-            if self.pause(&mut d, pause, &mut events, &mut wd).await {
-                // A gate stopped between `--settle` rounds never saw its verdicts settle.
-                outcome.interrupted = matches!(self.rounds, Rounds::Once { .. });
-                break;
+            match self
+                .pause(&mut d, interval, forever, &mut events, &mut wd)
+                .await
+            {
+                Some(next) => planned = next,
+                None => {
+                    // A gate stopped between `--settle` rounds never saw its verdicts settle.
+                    outcome.interrupted = matches!(self.rounds, Rounds::Once { .. });
+                    break;
+                }
             }
         }
         if !self.live.alerting.drain(self.alert_drain).await {
@@ -268,17 +362,18 @@ impl Service {
     async fn round(
         &self,
         d: &Arc<Daemon>,
-        round_no: u64,
+        (round_no, trigger): (u64, Trigger),
         only: Option<&str>,
         events: &mut mpsc::Receiver<Control>,
         wd: &mut Option<tokio::time::Interval>,
         pending: &mut Option<Prepared>,
     ) -> RoundEnd {
-        tracing::debug!(
-            round = round_no,
-            canaries = d.config.canaries.len(),
-            "round started"
-        );
+        // Info for rounds someone asked for; the schedule's rounds would only add noise.
+        if trigger == Trigger::Interval {
+            tracing::debug!(round = round_no, trigger = %trigger, canaries = d.config.canaries.len(), "round started");
+        } else {
+            tracing::info!(round = round_no, trigger = %trigger, canaries = d.config.canaries.len(), "round started");
+        }
         let round = {
             let d = d.clone();
             let alerting = self.live.alerting.clone();
@@ -324,7 +419,9 @@ impl Service {
                             *pending = Some(p);
                         }
                     }
+                    Some(Control::Trigger(t)) => self.trigger(t),
                     Some(Control::Stop) | None => {
+                        self.live.stop_triggers();
                         self.notify("STOPPING=1");
                         tracing::info!(grace_ms = self.grace.as_millis() as u64, "stopping: letting the round in flight finish");
                         let reports = match tokio::time::timeout(self.grace, &mut round).await {
@@ -350,37 +447,65 @@ impl Service {
         }
     }
 
-    /// The pause before the next round. Idle pooled connections are closed and freed memory is
-    /// returned when the pause outlasts the keep-alive. Returns `true` when a stop arrived.
+    /// A SIGUSR1 trigger: a watch in `run`; a one-shot gate has no watch to start.
+    fn trigger(&self, t: Trigger) {
+        if self.rounds == Rounds::Forever {
+            self.live.trigger(t);
+        } else {
+            tracing::info!(trigger = %t, "trigger ignored: a one-shot run has no watch");
+        }
+    }
+
+    /// The pause before the next round: `interval` (the schedule's, jittered), cut short by a
+    /// trigger's watch when `watch` (`run`). Idle pooled connections are closed and freed memory
+    /// is returned when the pause outlasts the keep-alive. Returns what the next round is marked
+    /// with, or `None` when a stop arrived.
     async fn pause(
         &self,
         d: &mut Arc<Daemon>,
-        pause: Duration,
+        interval: Duration,
+        watch: bool,
         events: &mut mpsc::Receiver<Control>,
         wd: &mut Option<tokio::time::Interval>,
-    ) -> bool {
-        if close_between_rounds(pause, super::KEEP_ALIVE) {
+    ) -> Option<Trigger> {
+        let deadline = tokio::time::Instant::now() + interval;
+        // When the next round starts and what it is marked with; recomputed when a trigger
+        // wakes the pause (a watch round is due `every` after the last round, not after the
+        // latest watchdog tick).
+        let plan = || {
+            let now = tokio::time::Instant::now();
+            let left = deadline.saturating_duration_since(now);
+            let (wait, next) = if watch {
+                self.live.next_round(left)
+            } else {
+                (left, Trigger::Interval)
+            };
+            (now + wait, next)
+        };
+        let (mut at, mut next) = plan();
+        if close_between_rounds(at - tokio::time::Instant::now(), super::KEEP_ALIVE) {
             d.pool.close_all().await;
             release_free_memory();
         }
-        let sleep = tokio::time::sleep(pause);
-        tokio::pin!(sleep);
         loop {
             tokio::select! {
-                _ = &mut sleep => return false,
+                _ = tokio::time::sleep_until(at) => return Some(next),
+                _ = self.live.woken(), if watch => (at, next) = plan(),
                 _ = tick(wd) => self.notify("WATCHDOG=1"),
                 ev = events.recv() => match ev {
                     Some(Control::Reload) => {
                         if let Some((next, notifiers, coverage)) = self.prepare(d) {
                             *d = self.apply(d, next, &notifiers, coverage);
                             // Probe the new config now rather than after the old pause.
-                            return false;
+                            return Some(Trigger::Interval);
                         }
                     }
+                    Some(Control::Trigger(t)) => self.trigger(t),
                     Some(Control::Stop) | None => {
+                        self.live.stop_triggers();
                         self.notify("STOPPING=1");
                         tracing::info!("stopping between rounds");
-                        return true;
+                        return None;
                     }
                 },
             }
@@ -455,6 +580,9 @@ impl Service {
                 listen = %cfg.server.listen,
                 "[server] listen changed: takes effect after a restart"
             );
+        }
+        if old.config.state != cfg.state {
+            tracing::warn!("[state] changed: takes effect after a restart");
         }
         tracing::info!(
             config = %cfg.path.display(),

@@ -1,30 +1,37 @@
 //! `/metrics`, `/healthz`, `/readyz` and the status page at `/` over axum; handlers only read
-//! the daemon's live state.
+//! the daemon's live state, except `POST /-/probe`, which hands a trigger to the service loop
+//! (when `[server] trigger = true`). Every route sits behind [`web::guard`] (basic auth and headers from
+//! the web config file), and with `tls_server_config` the listener speaks only TLS.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::header::{ACCEPT, CONTENT_TYPE, VARY};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use iot_canary_core::render::metrics::Format;
 
+use super::web::{self, WebSource};
 use crate::daemon::live::Live;
 
 /// Status page refresh (meta refresh, no script).
 const PAGE_REFRESH_SECS: u32 = 15;
 
-pub fn router(live: Arc<Live>) -> Router {
+/// The HTTP surface. A route added here is behind the web config's authentication like the
+/// others: the guard wraps the whole router.
+pub fn router(live: Arc<Live>, web: Option<Arc<WebSource>>) -> Router {
     Router::new()
         .route("/", get(status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
+        .route("/-/probe", post(probe))
         .with_state(live)
+        .layer(axum::middleware::from_fn_with_state(web, web::guard))
 }
 
 async fn metrics(State(l): State<Arc<Live>>, headers: HeaderMap) -> Response {
@@ -147,6 +154,42 @@ async fn status(State(l): State<Arc<Live>>) -> impl IntoResponse {
     )
 }
 
+/// `POST /-/probe`: starts or extends a watch (core `trigger`). 202 with what became of the
+/// trigger (`starting`, `queued`, `joined`); 403 unless `[server] trigger = true` (like
+/// Prometheus's lifecycle endpoints); 503 while stopping. A JSON body (the EventBridge API
+/// destination's) only adds its CloudTrail fields to the log line.
+async fn probe(State(l): State<Arc<Live>>, body: axum::body::Bytes) -> Response {
+    use iot_canary_core::trigger::{Accepted, Trigger};
+    if !l.config().server.trigger {
+        return (
+            StatusCode::FORBIDDEN,
+            "the trigger is disabled: set [server] trigger = true\n",
+        )
+            .into_response();
+    }
+    if let Some(event) = cloudtrail_fields(&body) {
+        tracing::info!(event = %event, "trigger names a change");
+    }
+    match l.trigger(Trigger::Http) {
+        Accepted::Stopping => (StatusCode::SERVICE_UNAVAILABLE, "stopping\n").into_response(),
+        a => (StatusCode::ACCEPTED, format!("{}\n", a.label())).into_response(),
+    }
+}
+
+/// `eventSource`, `eventName`, `eventID` and `region` of a trigger's JSON body, each cut to
+/// 128 characters (the body comes from outside; the log is no place for all of it).
+fn cloudtrail_fields(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let fields: Vec<String> = ["eventSource", "eventName", "eventID", "region"]
+        .iter()
+        .filter_map(|k| {
+            let s = v.get(*k)?.as_str()?;
+            Some(format!("{k}={:?}", s.chars().take(128).collect::<String>()))
+        })
+        .collect();
+    (!fields.is_empty()).then(|| fields.join(" "))
+}
+
 async fn ready(State(l): State<Arc<Live>>) -> impl IntoResponse {
     match l.not_ready(SystemTime::now()) {
         None => (StatusCode::OK, "ready\n".to_string()),
@@ -156,21 +199,109 @@ async fn ready(State(l): State<Arc<Live>>) -> impl IntoResponse {
 
 /// Binds `addr` and serves the live state in the background; returns the bound address.
 pub async fn serve_live(addr: SocketAddr, live: Arc<Live>) -> std::io::Result<SocketAddr> {
+    serve(addr, live, None).await
+}
+
+/// How long a client may take over its TLS handshake before the connection is dropped (an
+/// idle socket must not hold a task forever).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// [`serve_live`] behind a web config: basic auth and headers on every route, and TLS when
+/// the file has `tls_server_config`.
+pub async fn serve(
+    addr: SocketAddr,
+    live: Arc<Live>,
+    web: Option<Arc<WebSource>>,
+) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let app = router(live);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "metrics server stopped");
+    let app = router(live, web.clone());
+    match web.filter(|w| w.tls()) {
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "metrics server stopped");
+                }
+            });
         }
-    });
+        Some(web) => {
+            tokio::spawn(serve_tls(listener, app, web));
+        }
+    }
     Ok(local)
+}
+
+/// The TLS accept loop: each connection gets the TLS config as the file says now.
+async fn serve_tls(listener: tokio::net::TcpListener, app: Router, web: Arc<WebSource>) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                // Out of file descriptors and the like: wait instead of spinning.
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (app, web) = (app.clone(), web.clone());
+        tokio::spawn(async move {
+            let config = match web.server_config() {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "web config unusable; refusing TLS connections until it is fixed");
+                    return;
+                }
+            };
+            let acceptor = tokio_rustls::TlsAcceptor::from(config);
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let io = hyper_util::rt::TokioIo::new(tls);
+            let svc = hyper_util::service::TowerToHyperService::new(app);
+            let mut builder =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+            if !h2 {
+                builder = builder.http1_only();
+            }
+            if let Err(e) = builder.serve_connection_with_upgrades(io, svc).await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn a_trigger_body_logs_only_its_cloudtrail_fields() {
+        let body = br#"{"trigger":"eventbridge","eventSource":"iot.amazonaws.com","eventName":"AttachPolicy","eventID":"e-1","region":"eu-west-1","requestParameters":{"secret":"x"}}"#;
+        assert_eq!(
+            cloudtrail_fields(body).as_deref(),
+            Some(
+                r#"eventSource="iot.amazonaws.com" eventName="AttachPolicy" eventID="e-1" region="eu-west-1""#
+            )
+        );
+        let long = format!(r#"{{"eventName":"{}"}}"#, "A".repeat(1000));
+        assert_eq!(
+            cloudtrail_fields(long.as_bytes()).unwrap().len(),
+            "eventName=\"\"".len() + 128
+        );
+        assert_eq!(cloudtrail_fields(b""), None);
+        assert_eq!(cloudtrail_fields(b"not json"), None);
+        assert_eq!(cloudtrail_fields(br#"{"other":1}"#), None);
+    }
 
     use crate::daemon::alerting::Alerting;
     use crate::daemon::store::Store;
@@ -258,7 +389,7 @@ mod tests {
     /// as queried in Prometheus, its type in the text format, and its family name and type in
     /// OpenMetrics. Renaming or retyping any of them must fail here.
     type Pin = (&'static str, &'static str, &'static str, &'static str);
-    const INTERFACE: [Pin; 23] = [
+    const INTERFACE: [Pin; 24] = [
         ("iot_canary_breach", "gauge", "iot_canary_breach", "gauge"),
         ("iot_canary_verdict", "gauge", "iot_canary_verdict", "gauge"),
         (
@@ -337,6 +468,12 @@ mod tests {
             "iot_canary_alerts_sent_total",
             "counter",
             "iot_canary_alerts_sent",
+            "counter",
+        ),
+        (
+            "iot_canary_rounds_total",
+            "counter",
+            "iot_canary_rounds",
             "counter",
         ),
         ("iot_canary_build_info", "gauge", "iot_canary_build", "info"),

@@ -1,7 +1,8 @@
 //! The daemon's library-level integration tests, one binary: rounds, the probe matrix, faults,
 //! identity providers against the lab's STS/Cognito/vending, the service loop with its HTTP
-//! surface, alert delivery (HTTP, HTTPS), metrics under load, and the honesty field reports
-//! (verdicts through per-connection latency). They drive the daemon's API
+//! surface (and behind a web config file: TLS, basic auth, client certificates), alert delivery
+//! (HTTP, HTTPS), metrics under load, the honesty field reports (verdicts through
+//! per-connection latency) and one round per realism knob. They drive the daemon's API
 //! against the in-process lab (iot-canary-testkit); tests of the built binary live in the
 //! root package's `it`.
 
@@ -17,3 +18,5 @@ mod providers;
 mod realism_knobs;
 mod run;
 mod support;
+mod trigger;
+mod web_auth;

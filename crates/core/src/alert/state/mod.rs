@@ -45,7 +45,10 @@ impl<'a> CanaryResult<'a> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     Breach,
     Blind,
@@ -77,7 +80,7 @@ impl AlertKind {
         }
     }
 
-    fn for_standing(s: Standing) -> Option<AlertKind> {
+    pub fn for_standing(s: Standing) -> Option<AlertKind> {
         match s {
             Standing::Ok => None,
             Standing::Breach => Some(AlertKind::Breach),
@@ -105,6 +108,8 @@ pub struct Alert {
     /// Stable across restarts: hash of alertname, canary, identity, action.
     pub fingerprint: String,
     pub dashboard_url: Option<String>,
+    /// The runbook section for this alert kind (`[alerting] runbook_url` + anchor).
+    pub runbook_url: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -137,6 +142,29 @@ pub fn fingerprint(kind: AlertKind, canary: &str, identity: &str, action: ProbeA
         h.update([0u8]);
     }
     hex::encode(&h.finalize()[..8])
+}
+
+/// A canary's alert track as kept across a restart.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedTrack {
+    /// Consecutive rounds that did not see (the blind warning's streak).
+    pub not_seeing_rounds: u32,
+    pub firing: Vec<SavedFiring>,
+}
+
+/// One firing alert as kept across a restart.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SavedFiring {
+    pub kind: AlertKind,
+    pub identity: String,
+    pub action: ProbeAction,
+    pub expect: Expect,
+    pub standing: Standing,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    pub evidence: Vec<String>,
+    pub starts_at_unix_ms: u64,
+    pub last_sent_unix_ms: u64,
 }
 
 #[derive(Debug)]
@@ -177,6 +205,7 @@ pub struct AlertState {
     blind_after_rounds: u32,
     repeat_interval: Duration,
     dashboard_url: Option<String>,
+    runbook_url: String,
     canaries: BTreeMap<String, Track>,
 }
 
@@ -187,6 +216,7 @@ impl AlertState {
             blind_after_rounds: cfg.blind_after_rounds.max(1),
             repeat_interval: cfg.repeat_interval,
             dashboard_url: cfg.dashboard_url.clone(),
+            runbook_url: cfg.runbook_url.clone(),
             canaries: BTreeMap::new(),
         }
     }
@@ -197,9 +227,11 @@ impl AlertState {
         self.blind_after_rounds = cfg.blind_after_rounds.max(1);
         self.repeat_interval = cfg.repeat_interval;
         self.dashboard_url = cfg.dashboard_url.clone();
+        self.runbook_url = cfg.runbook_url.clone();
         for t in self.canaries.values_mut() {
             for f in t.firing.values_mut() {
                 f.alert.dashboard_url = cfg.dashboard_url.clone();
+                f.alert.runbook_url = runbook_section(&cfg.runbook_url, f.alert.kind);
             }
         }
     }
@@ -209,6 +241,7 @@ impl AlertState {
         let repeat_interval = self.repeat_interval;
         let threshold = self.blind_after_rounds;
         let dashboard_url = self.dashboard_url.clone();
+        let runbook_base = self.runbook_url.clone();
         let track = self.canaries.entry(obs.canary.to_string()).or_default();
         let wanted = AlertKind::for_standing(obs.standing);
         let mut out = Vec::new();
@@ -261,6 +294,7 @@ impl AlertState {
                     ends_at: None,
                     fingerprint: fingerprint(kind, obs.canary, obs.identity, obs.action),
                     dashboard_url,
+                    runbook_url: runbook_section(&runbook_base, kind),
                 };
                 out.push(Notification {
                     kind: NotificationKind::Fire,
@@ -317,6 +351,65 @@ impl AlertState {
         out
     }
 
+    /// Every canary's track as kept across a restart ([`crate::state_file`]).
+    pub fn saved(&self) -> BTreeMap<String, SavedTrack> {
+        self.canaries
+            .iter()
+            .map(|(canary, t)| {
+                let firing = t
+                    .firing
+                    .values()
+                    .map(|f| SavedFiring {
+                        kind: f.alert.kind,
+                        identity: f.alert.identity.clone(),
+                        action: f.alert.action,
+                        expect: f.alert.expect,
+                        standing: f.alert.standing,
+                        verdict: f.alert.verdict,
+                        evidence: f.alert.evidence.clone(),
+                        starts_at_unix_ms: crate::store::to_unix_ms(f.alert.starts_at),
+                        last_sent_unix_ms: crate::store::to_unix_ms(f.last_sent),
+                    })
+                    .collect();
+                let saved = SavedTrack {
+                    not_seeing_rounds: t.not_seeing,
+                    firing,
+                };
+                (canary.clone(), saved)
+            })
+            .collect()
+    }
+
+    /// Puts back a canary's track from before a restart: its firing alerts stay firing (no new
+    /// Fire for them; repeats keep their schedule) and the blind streak keeps counting. Links
+    /// come from the current config.
+    pub fn restore(&mut self, canary: &str, saved: &SavedTrack) {
+        let mut track = Track {
+            not_seeing: saved.not_seeing_rounds,
+            firing: BTreeMap::new(),
+        };
+        for f in &saved.firing {
+            let alert = Alert {
+                kind: f.kind,
+                canary: canary.to_string(),
+                identity: f.identity.clone(),
+                action: f.action,
+                expect: f.expect,
+                standing: f.standing,
+                verdict: f.verdict,
+                evidence: f.evidence.clone(),
+                starts_at: crate::store::unix_ms(f.starts_at_unix_ms),
+                ends_at: None,
+                fingerprint: fingerprint(f.kind, canary, &f.identity, f.action),
+                dashboard_url: self.dashboard_url.clone(),
+                runbook_url: runbook_section(&self.runbook_url, f.kind),
+            };
+            let last_sent = crate::store::unix_ms(f.last_sent_unix_ms);
+            track.firing.insert(f.kind, Firing { alert, last_sent });
+        }
+        self.canaries.insert(canary.to_string(), track);
+    }
+
     /// Currently firing alerts (for the status page and tests).
     pub fn firing(&self) -> impl Iterator<Item = &Alert> {
         self.canaries
@@ -334,6 +427,11 @@ fn refresh(alert: &mut Alert, obs: &CanaryResult<'_>) {
         alert.verdict = obs.verdict;
         alert.evidence = obs.evidence.to_vec();
     }
+}
+
+/// The runbook section of an alert kind under the configured runbook URL.
+pub fn runbook_section(base: &str, kind: AlertKind) -> String {
+    format!("{base}#{}", kind.runbook_anchor())
 }
 
 fn is_due(last: SystemTime, now: SystemTime, every: Duration) -> bool {

@@ -53,6 +53,7 @@ fn cfg(rounds: u32, repeat_s: u64) -> AlertingConfig {
         blind_after_rounds: rounds,
         repeat_interval: Duration::from_secs(repeat_s),
         dashboard_url: Some("http://grafana/d/iot-canary".into()),
+        ..AlertingConfig::default()
     }
 }
 

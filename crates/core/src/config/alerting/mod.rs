@@ -76,7 +76,14 @@ pub struct AlertingConfig {
     /// Grafana dashboard URL put in every alert; `?var-canary=` is not appended because the
     /// shipped dashboard has no such variable.
     pub dashboard_url: Option<String>,
+    /// docs/runbook.md as the on-call person can open it (a fork, an internal mirror); alerts
+    /// and the status page link its section per alert kind (`#iotcanarybreach`, ...).
+    pub runbook_url: String,
 }
+
+/// Where `runbook_url` points unless configured: the runbook in the project's repository.
+pub const DEFAULT_RUNBOOK_URL: &str =
+    "https://github.com/iot-canary/iot-canary/blob/main/docs/runbook.md";
 
 impl Default for AlertingConfig {
     fn default() -> Self {
@@ -84,6 +91,7 @@ impl Default for AlertingConfig {
             blind_after_rounds: 2,
             repeat_interval: Duration::from_secs(4 * 3600),
             dashboard_url: None,
+            runbook_url: DEFAULT_RUNBOOK_URL.to_string(),
         }
     }
 }

@@ -1,10 +1,22 @@
-//! The status page at `/`: one server-rendered HTML page (inline CSS, no script) listing
-//! every canary, worst first, so the person paged by a breach sees it without scrolling.
-//! Pure: rows and `now` in, HTML out; the HTTP handler lives with the metrics server.
+//! The status page at `/`: one server-rendered HTML page (inline CSS, no script) for the person
+//! paged by an alert. A header says what is watched and whether the daemon is ready; coloured
+//! counts say how bad it is; breaches, failed controls and blind canaries come first with their
+//! evidence and a runbook link; ok and not-yet-probed canaries are folded away. Phone width
+//! works: below 40em the table turns into stacked cards and long names wrap.
+//!
+//! Pure: config, snapshot and `now` in, HTML out (maud, which escapes every interpolated value
+//! unless told otherwise); the HTTP handler lives with the metrics server.
 
-use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
+use crate::alert::AlertKind;
+use crate::alert::notifier::rfc3339;
+use crate::config::Config;
+use crate::evidence::evidence_lines;
+use crate::store::{self, Snapshot};
+use crate::trigger::Trigger;
 use crate::verdict::{Expect, ProbeAction, Standing, Verdict};
 
 /// One canary as the page shows it. `verdict`/`standing` are `None` before the first round.
@@ -16,8 +28,40 @@ pub struct StatusRow<'a> {
     pub expect: Expect,
     pub verdict: Option<Verdict>,
     pub standing: Option<Standing>,
+    /// Evidence lines, the decisive observation first (`evidence_lines`).
     pub evidence: &'a [String],
     pub last_verdict_at: Option<SystemTime>,
+    /// The verdict was restored from the state directory: seen by the previous process, not
+    /// yet confirmed by this one.
+    pub restored: bool,
+}
+
+/// What the header says about the daemon.
+#[derive(Debug, Clone, Default)]
+pub struct Header<'a> {
+    pub endpoint: &'a str,
+    pub region: &'a str,
+    pub version: &'a str,
+    pub last_round: Option<SystemTime>,
+    /// What started the latest round (the schedule, `POST /-/probe`, SIGUSR1).
+    pub last_trigger: Option<Trigger>,
+    /// While a trigger's watch is on: when it ends.
+    pub watch_until: Option<SystemTime>,
+    /// `None` when `/readyz` answers 200, else its reason.
+    pub not_ready: Option<String>,
+}
+
+/// Everything one rendering needs.
+#[derive(Debug, Clone)]
+pub struct Page<'a> {
+    pub header: Header<'a>,
+    pub rows: &'a [StatusRow<'a>],
+    pub now: SystemTime,
+    /// Meta refresh, so the page stays current on a wall screen without any script.
+    pub refresh_secs: u32,
+    pub dashboard_url: Option<&'a str>,
+    /// docs/runbook.md as served (`[alerting] runbook_url`); each alert kind links its section.
+    pub runbook_url: &'a str,
 }
 
 /// Sort key: breaches, control failures, blind, ok, not yet probed.
@@ -53,21 +97,6 @@ pub fn order<'r, 'a>(rows: &'r [StatusRow<'a>]) -> Vec<&'r StatusRow<'a>> {
     v
 }
 
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// "12 s ago", "5 min ago", "3 h ago", "2 d ago"; "never" without a time. A timestamp in the
 /// future (clock step) reads "just now" rather than a negative age.
 pub fn age(now: SystemTime, then: Option<SystemTime>) -> String {
@@ -92,88 +121,262 @@ fn verdict_text(v: Option<Verdict>) -> String {
     }
 }
 
-const CSS: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
-h1{font-size:1.4em;margin:0 0 .3em}\
-.summary span{display:inline-block;margin-right:1em;padding:.2em .6em;border-radius:4px;background:#eee}\
-.summary .n-breach{background:#c62828;color:#fff}\
-table{border-collapse:collapse;width:100%;margin-top:1em}\
-th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #ddd;vertical-align:top}\
-tr.breach{background:#ffebee}tr.breach td.standing{color:#b71c1c;font-weight:bold}\
-tr.control-failed{background:#fff3e0}tr.blind{background:#fffde7}\
-tr.ok td.standing{color:#2e7d32}ul{margin:0;padding-left:1.1em}\
-code{font-size:.95em}";
-
-/// Renders the whole page. `refresh_secs` goes into a meta refresh (the page stays current
-/// on a wall screen without any script).
-pub fn render(rows: &[StatusRow<'_>], now: SystemTime, refresh_secs: u32) -> String {
-    render_with_link(rows, now, refresh_secs, None)
+/// The runbook section for a standing's alert (`docs/runbook.md#iotcanarybreach`, ...).
+pub fn runbook_link(base: &str, s: Standing) -> Option<String> {
+    AlertKind::for_standing(s).map(|k| format!("{base}#{}", k.runbook_anchor()))
 }
 
-/// [`render`] with a link to the Grafana dashboard (`[alerting] dashboard_url`) under the title.
-pub fn render_with_link(
-    rows: &[StatusRow<'_>],
+// Colours are part of the interface the Chromium test checks: breach row #ffebee, blind row
+// #fffde7, breach counter #c62828.
+const CSS: &str = "*{box-sizing:border-box}\
+body{font:15px/1.45 system-ui,sans-serif;margin:0 auto;padding:.8em;color:#222;max-width:90em}\
+h1{font-size:1.3em;margin:0}\
+header{border-bottom:1px solid #ddd;padding-bottom:.5em}\
+.facts{display:flex;flex-wrap:wrap;gap:.15em 1.2em;margin:.4em 0 0;padding:0}\
+.facts div{display:flex;gap:.35em;min-width:0}\
+.facts dt{color:#666}.facts dd{margin:0;font-weight:600;overflow-wrap:anywhere;min-width:0}\
+.ready{color:#2e7d32}.not-ready{color:#b26a00}\
+.counts{display:flex;flex-wrap:wrap;gap:.4em;list-style:none;margin:.7em 0;padding:0}\
+.counts li{padding:.2em .6em;border-radius:4px;background:#eee;color:#555}\
+.counts .n-breach.some{background:#c62828;color:#fff}\
+.counts .n-control-failed.some{background:#ef6c00;color:#fff}\
+.counts .n-blind.some{background:#fbc02d;color:#222}\
+.counts .n-ok.some{background:#2e7d32;color:#fff}\
+table{border-collapse:collapse;width:100%}\
+th,td{text-align:left;padding:.35em .6em;border-bottom:1px solid #ddd;vertical-align:top;overflow-wrap:anywhere}\
+tr.breach{background:#ffebee}tr.breach td.standing{color:#b71c1c;font-weight:bold}\
+tr.control-failed{background:#fff3e0}tr.blind{background:#fffde7}\
+tr.ok td.standing{color:#2e7d32}\
+ul.evidence{margin:0;padding-left:1.1em}\
+code{font-size:.92em;overflow-wrap:anywhere}\
+.restored{color:#666;font-style:italic}\
+details{margin-top:1em}summary{cursor:pointer;font-weight:600;padding:.3em 0}\
+p.calm{color:#2e7d32;font-weight:600}\
+a{color:#0b57d0}\
+@media (max-width:40em){\
+table,thead,tbody,tr,td{display:block;width:100%}\
+thead{display:none}\
+tr{border:1px solid #ddd;border-radius:6px;margin:.6em 0;padding:.3em}\
+td{border:0;padding:.1em .3em}\
+td[data-label]::before{content:attr(data-label) \": \";color:#666}}";
+
+/// Renders the whole page.
+pub fn render(page: &Page<'_>) -> String {
+    let ordered = order(page.rows);
+    let count = |r: u8| ordered.iter().filter(|x| rank(x.standing) == r).count();
+    let counts = [
+        ("n-breach", count(0), "breach"),
+        ("n-control-failed", count(1), "control failed"),
+        ("n-blind", count(2), "blind"),
+        ("n-ok", count(3), "ok"),
+        ("n-pending", count(4), "not yet probed"),
+    ];
+    let title = match counts[0].1 {
+        0 => "iot-canary status".to_string(),
+        n => format!("BREACH ({n}) — iot-canary"),
+    };
+    let problems: Vec<&&StatusRow> = ordered.iter().filter(|r| rank(r.standing) < 3).collect();
+    let ok: Vec<&&StatusRow> = ordered.iter().filter(|r| rank(r.standing) == 3).collect();
+    let pending: Vec<&&StatusRow> = ordered.iter().filter(|r| rank(r.standing) == 4).collect();
+    let h = &page.header;
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content=(page.refresh_secs);
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body {
+                header {
+                    h1 { "iot-canary" }
+                    dl.facts {
+                        div { dt { "endpoint" } dd { (h.endpoint) } }
+                        div { dt { "region" } dd { (h.region) } }
+                        div { dt { "version" } dd { (h.version) } }
+                        div {
+                            dt { "last round" }
+                            dd {
+                                @match h.last_round {
+                                    Some(t) => time datetime=(rfc3339(t)) title=(rfc3339(t)) { (age(page.now, Some(t))) },
+                                    None => "none yet",
+                                }
+                                @if let Some(t) = h.last_trigger {
+                                    " " span.trigger data-trigger=(t.label()) { "(" (t.label()) ")" }
+                                }
+                            }
+                        }
+                        @if let Some(u) = h.watch_until {
+                            div {
+                                dt { "watch" }
+                                dd.watch { "on until " time datetime=(rfc3339(u)) title=(rfc3339(u)) { (rfc3339(u)) } }
+                            }
+                        }
+                        div {
+                            dt { "readiness" }
+                            @match &h.not_ready {
+                                None => dd.ready { "ready" },
+                                Some(why) => dd.not-ready { "not ready: " (why) },
+                            }
+                        }
+                        @if let Some(u) = page.dashboard_url {
+                            div { dt { "dashboard" } dd { a href=(u) { "Grafana" } } }
+                        }
+                    }
+                }
+                ul.counts {
+                    @for (class, n, label) in counts {
+                        li class=(if n > 0 { format!("{class} some") } else { class.to_string() }) {
+                            (n) " " (label)
+                        }
+                    }
+                }
+                @if problems.is_empty() {
+                    p.calm { "No breach, no failed control, no blind canary." }
+                } @else {
+                    table #canaries {
+                        thead { tr {
+                            th { "Standing" } th { "Canary" } th { "Identity" } th { "Action" }
+                            th { "Verdict" } th { "Evidence" } th { "Last verdict" } th { "Runbook" }
+                        } }
+                        tbody {
+                            @for r in &problems { (problem_row(page, r)) }
+                        }
+                    }
+                }
+                (folded("ok-canaries", "ok", page.now, &ok))
+                (folded("pending-canaries", "not yet probed", page.now, &pending))
+            }
+        }
+    };
+    markup.into_string()
+}
+
+fn problem_row(page: &Page<'_>, r: &StatusRow<'_>) -> Markup {
+    let (class, label) = standing_label(r.standing);
+    let runbook = r.standing.and_then(|s| runbook_link(page.runbook_url, s));
+    let evidence = html! { ul.evidence { @for line in r.evidence { li { code { (line) } } } } };
+    html! {
+        tr class=(class) data-canary=(r.canary) {
+            (row_cells(label, r, evidence))
+            td data-label="last verdict" { (last_verdict(page.now, r)) }
+            td data-label="runbook" {
+                @if let Some(u) = runbook { a href=(u) { "runbook" } }
+            }
+        }
+    }
+}
+
+/// The cells every row has, up to and including the evidence.
+fn row_cells(label: &str, r: &StatusRow<'_>, evidence: Markup) -> Markup {
+    html! {
+        td.standing data-label="standing" { (label) }
+        td data-label="canary" { (r.canary) }
+        td data-label="identity" { (r.identity) }
+        td data-label="action" { (r.action) " (expect " (r.expect.as_str()) ")" }
+        td data-label="verdict" { (verdict_text(r.verdict)) }
+        td data-label="evidence" { (evidence) }
+    }
+}
+
+fn last_verdict(now: SystemTime, r: &StatusRow<'_>) -> Markup {
+    html! {
+        (age(now, r.last_verdict_at))
+        @if r.restored { " " span.restored { "(before restart)" } }
+    }
+}
+
+/// A folded table of rows that need no action: the decisive observation only, no step trace.
+fn folded(id: &str, what: &str, now: SystemTime, rows: &[&&StatusRow<'_>]) -> Markup {
+    html! {
+        @if !rows.is_empty() {
+            details #(id) {
+                summary { (rows.len()) " " (what) }
+                table {
+                    tbody {
+                        @for r in rows {
+                            @let (class, label) = standing_label(r.standing);
+                            @let first = html! { @if let Some(first) = r.evidence.first() { code { (first) } } };
+                            tr class=(class) data-canary=(r.canary) {
+                                (row_cells(label, r, first))
+                                td data-label="last verdict" { (last_verdict(now, r)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The page for a running daemon: every configured canary with its latest result (or the one
+/// restored from before a restart), the header from the config and the snapshot.
+pub fn page_of(
+    cfg: &Config,
+    snap: &Snapshot,
     now: SystemTime,
     refresh_secs: u32,
-    dashboard_url: Option<&str>,
+    version: &str,
 ) -> String {
-    let ordered = order(rows);
-    let count = |r: u8| ordered.iter().filter(|x| rank(x.standing) == r).count();
-    let (breach, control, blind, ok, pending) = (count(0), count(1), count(2), count(3), count(4));
-    let title = if breach > 0 {
-        format!("BREACH ({breach}) — iot-canary")
-    } else {
-        "iot-canary status".to_string()
-    };
-    let mut h = String::with_capacity(2048 + rows.len() * 512);
-    // write! to a String cannot fail; the Results are ignored on purpose.
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta http-equiv=\"refresh\" content=\"{refresh_secs}\">\
-<meta name=\"viewport\" content=\"width=device-width\">\
-<title>{}</title><style>{CSS}</style></head><body>\n\
-<h1>iot-canary</h1>\n{}<p class=\"summary\">\
-<span class=\"n-breach\">{breach} breach</span>\
-<span class=\"n-control-failed\">{control} control failed</span>\
-<span class=\"n-blind\">{blind} blind</span>\
-<span class=\"n-ok\">{ok} ok</span>\
-<span class=\"n-pending\">{pending} not yet probed</span></p>\n\
-<table id=\"canaries\"><thead><tr><th>Standing</th><th>Canary</th><th>Identity</th>\
-<th>Action</th><th>Expect</th><th>Verdict</th><th>Evidence</th><th>Last verdict</th></tr>\
-</thead><tbody>\n",
-        escape(&title),
-        dashboard_url.map_or(String::new(), |u| format!(
-            "<p><a href=\"{}\">Dashboard</a></p>\n",
-            escape(u)
-        ))
-    );
-    for r in ordered {
-        let (class, label) = standing_label(r.standing);
-        let expect = match r.expect {
-            Expect::Deny => "deny",
-            Expect::Allow => "allow",
-        };
-        let _ = write!(
-            h,
-            "<tr class=\"{class}\" data-canary=\"{}\"><td class=\"standing\">{label}</td>\
-<td>{}</td><td>{}</td><td>{}</td><td>{expect}</td><td>{}</td><td><ul>",
-            escape(r.canary),
-            escape(r.canary),
-            escape(r.identity),
-            r.action,
-            escape(&verdict_text(r.verdict)),
-        );
-        for line in r.evidence {
-            let _ = write!(h, "<li><code>{}</code></li>", escape(line));
-        }
-        let _ = writeln!(
-            h,
-            "</ul></td><td>{}</td></tr>",
-            escape(&age(now, r.last_verdict_at))
-        );
-    }
-    h.push_str("</tbody></table>\n</body></html>\n");
-    h
+    let evidence: Vec<Vec<String>> = cfg
+        .canaries
+        .iter()
+        .map(|c| match snap.latest.get(&c.name) {
+            Some(r) => evidence_lines(&r.evidence),
+            None => snap
+                .restored
+                .get(&c.name)
+                .map(|r| r.evidence.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let rows: Vec<StatusRow<'_>> = cfg
+        .canaries
+        .iter()
+        .zip(&evidence)
+        .map(|(c, ev)| {
+            let mut row = StatusRow {
+                canary: &c.name,
+                identity: &c.identity,
+                action: c.action,
+                expect: c.expect,
+                verdict: None,
+                standing: None,
+                evidence: ev,
+                last_verdict_at: None,
+                restored: false,
+            };
+            if let Some(r) = snap.latest.get(&c.name) {
+                row.verdict = Some(r.verdict);
+                row.standing = Some(r.standing);
+                row.last_verdict_at = Some(store::unix_ms(r.started_at_unix_ms));
+            } else if let Some(r) = snap.restored.get(&c.name) {
+                row.verdict = Some(r.verdict);
+                row.standing = Some(r.standing);
+                row.last_verdict_at = Some(store::unix_ms(r.started_at_unix_ms));
+                row.restored = true;
+            }
+            row
+        })
+        .collect();
+    render(&Page {
+        header: Header {
+            endpoint: &cfg.target.endpoint,
+            region: &cfg.target.region,
+            version,
+            last_round: snap.round_completed,
+            last_trigger: snap.last_trigger,
+            watch_until: snap.watch_until.filter(|u| now < *u),
+            not_ready: store::not_ready(cfg, snap, now),
+        },
+        rows: &rows,
+        now,
+        refresh_secs,
+        dashboard_url: cfg.alerting.dashboard_url.as_deref(),
+        runbook_url: &cfg.alerting.runbook_url,
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,7 @@ fn n(kind: NotificationKind, alert: AlertKind, canary: &str) -> Notification {
             ends_at: None,
             fingerprint: fingerprint(alert, canary, "i", ProbeAction::Publish),
             dashboard_url: None,
+            runbook_url: "https://runbooks.example/runbook.md#iotcanarybreach".into(),
         },
     }
 }
