@@ -334,7 +334,9 @@ fn client_ids_may_be_shared_by_probes_that_never_overlap() {
             .any(|i| i.key.ends_with("client_id") && i.message.contains("a311, a311-b")),
         "{err:?}"
     );
+}
 
+#[test]
 fn state_dir_resolves_from_the_config_file_and_runbook_url_defaults_to_the_repository() {
     let c = p(BASE).unwrap();
     assert_eq!(c.state, None);
