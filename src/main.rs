@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_audit;
+mod cmd_calibrate;
 mod cmd_daemon;
 mod cmd_demo;
 use iot_canary_core::exit::Exit;
@@ -70,6 +71,10 @@ enum Command {
     /// Offline policy audit with Device Defender's check names (docs/audit.md; exit 0 clean,
     /// 1 findings, 2 nothing to audit, 3 bad input).
     Audit(cmd_audit::AuditArgs),
+    /// Harmless experiments against the endpoint (denied requests, takeover, quotas, shadow
+    /// codes, SUBACK → delivery delay) beside the lab's `aws` realism profile, plus the
+    /// measured `[realism]` table (exit 0 done, 2 an experiment could not run, 3 usage).
+    Calibrate(cmd_calibrate::CalibrateArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -200,6 +205,7 @@ fn main() -> ExitCode {
         Command::Healthcheck(a) => cmd_daemon::healthcheck(a),
         Command::Demo(a) => cmd_demo::demo(a),
         Command::Audit(a) => cmd_audit::audit(a),
+        Command::Calibrate(a) => cmd_calibrate::calibrate(a),
         Command::Policy {
             command: PolicyCommand::Test { files, format },
         } => policy_test(&files, format),
