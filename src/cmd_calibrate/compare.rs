@@ -11,6 +11,8 @@ use iot_canary_lab::realism::{Realism, Spread};
 /// How the endpoint answered one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
+    /// CONNACK with this code (0: accepted).
+    ConnAck(u8),
     /// SUBACK with these codes.
     SubAck(Vec<u8>),
     /// PUBACK with this code (3.1.1: always 0).
@@ -28,6 +30,8 @@ pub enum Answer {
 impl fmt::Display for Answer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Answer::ConnAck(0) => f.write_str("CONNACK 0x00 (accepted)"),
+            Answer::ConnAck(c) => write!(f, "CONNACK 0x{c:02X}"),
             Answer::SubAck(codes) => {
                 f.write_str("SUBACK")?;
                 for c in codes {
@@ -71,6 +75,7 @@ pub struct Trial {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionRun {
     pub version: MqttVersion,
+    pub denied_connect: Answer,
     pub denied_subscribe: Answer,
     pub denied_publish: Answer,
     pub takeover: Answer,
@@ -105,6 +110,10 @@ impl LabModel<'_> {
             MqttVersion::V5 => v5,
             MqttVersion::V311 => Answer::Closed,
         }
+    }
+
+    pub fn denied_connect(&self, v: MqttVersion) -> Answer {
+        self.denied(v, Answer::ConnAck(0x87))
     }
 
     pub fn denied_subscribe(&self, v: MqttVersion) -> Answer {
@@ -225,6 +234,13 @@ pub fn compare(runs: &[VersionRun], profile: &Realism, tolerance: Duration) -> C
         };
     for r in runs {
         let v = r.version;
+        answer_row(
+            &mut rows,
+            "denied connect",
+            v,
+            &r.denied_connect,
+            lab.denied_connect(v),
+        );
         answer_row(
             &mut rows,
             "denied subscribe",
@@ -446,6 +462,7 @@ mod tests {
         };
         VersionRun {
             version: v,
+            denied_connect: lab.denied_connect(v),
             denied_subscribe: lab.denied_subscribe(v),
             denied_publish: lab.denied_publish(v),
             takeover: lab.takeover(v),

@@ -15,6 +15,15 @@ use iot_canary_daemon::mqtt::{
 
 use super::compare::{Answer, QuotaRun, Trial};
 
+/// A request a deny canary makes.
+#[derive(Debug, Clone, Copy)]
+pub enum Denied<'a> {
+    /// CONNECT with the canary's client id.
+    Connect,
+    Subscribe(&'a str),
+    Publish(&'a str),
+}
+
 /// Who connects, as what.
 #[derive(Clone)]
 pub struct Actor {
@@ -55,15 +64,18 @@ fn close_answer(cause: &CloseCause) -> Answer {
 }
 
 impl Wire {
-    async fn connect(&self, v: MqttVersion, who: &Actor) -> Result<Conn, String> {
-        let opts = SessionOptions {
+    fn options(&self, v: MqttVersion, who: &Actor) -> SessionOptions {
+        SessionOptions {
             endpoint: self.endpoint.clone(),
             version: v,
             client_id: who.client_id.clone(),
             credentials: who.credentials.clone(),
             keep_alive: Duration::from_secs(30),
-        };
-        match tokio::time::timeout(self.timeout, Session::connect(opts)).await {
+        }
+    }
+
+    async fn connect(&self, v: MqttVersion, who: &Actor) -> Result<Conn, String> {
+        match tokio::time::timeout(self.timeout, Session::connect(self.options(v, who))).await {
             Ok(Ok(session)) => Ok(Conn {
                 session,
                 disconnects: BTreeSet::new(),
@@ -79,6 +91,19 @@ impl Wire {
         }
     }
 
+    /// How the endpoint answers a CONNECT (`ConnAck(0)`: accepted).
+    async fn connect_answer(&self, v: MqttVersion, who: &Actor) -> Answer {
+        match tokio::time::timeout(self.timeout, Session::connect(self.options(v, who))).await {
+            Ok(Ok(session)) => {
+                session.close().await;
+                Answer::ConnAck(0)
+            }
+            Ok(Err(ConnectFailure::Refused(code))) => Answer::ConnAck(code),
+            Ok(Err(ConnectFailure::Closed(cause))) => close_answer(&cause),
+            Err(_) => Answer::Silence,
+        }
+    }
+
     /// The next event before `deadline` (`None`: silence).
     async fn next_by(&self, c: &mut Conn, deadline: Instant) -> Option<(Instant, Event)> {
         let ev = tokio::time::timeout_at(deadline.into(), c.session.next_event())
@@ -90,65 +115,65 @@ impl Wire {
         Some(ev)
     }
 
-    /// Waits for a SUBACK (or the end), skipping deliveries.
-    async fn suback(&self, c: &mut Conn) -> Answer {
+    /// Waits for the answer `pick` recognises (or the end), skipping everything else.
+    async fn until(&self, c: &mut Conn, pick: fn(Event) -> Option<Answer>) -> Answer {
         let deadline = Instant::now() + self.timeout;
         loop {
             match self.next_by(c, deadline).await {
                 None => return Answer::Silence,
-                Some((_, Event::Suback { codes })) => return Answer::SubAck(codes),
                 Some((_, Event::Closed(cause))) => return close_answer(&cause),
-                Some(_) => {}
+                Some((_, ev)) => {
+                    if let Some(a) = pick(ev) {
+                        return a;
+                    }
+                }
             }
         }
+    }
+
+    async fn suback(&self, c: &mut Conn) -> Answer {
+        self.until(c, |ev| match ev {
+            Event::Suback { codes } => Some(Answer::SubAck(codes)),
+            _ => None,
+        })
+        .await
     }
 
     async fn puback(&self, c: &mut Conn) -> Answer {
-        let deadline = Instant::now() + self.timeout;
-        loop {
-            match self.next_by(c, deadline).await {
-                None => return Answer::Silence,
-                Some((_, Event::Puback { code })) => return Answer::PubAck(code),
-                Some((_, Event::Closed(cause))) => return close_answer(&cause),
-                Some(_) => {}
-            }
+        self.until(c, |ev| match ev {
+            Event::Puback { code } => Some(Answer::PubAck(code)),
+            _ => None,
+        })
+        .await
+    }
+
+    /// A deny canary's request, once (a publish at QoS 1): the endpoint's answer.
+    pub async fn denied(
+        &self,
+        v: MqttVersion,
+        who: &Actor,
+        req: Denied<'_>,
+    ) -> (Answer, BTreeSet<u8>) {
+        if let Denied::Connect = req {
+            return (self.connect_answer(v, who).await, BTreeSet::new());
         }
-    }
-
-    /// A deny canary's subscribe, once: the endpoint's answer.
-    pub async fn denied_subscribe(
-        &self,
-        v: MqttVersion,
-        who: &Actor,
-        filter: &str,
-    ) -> (Answer, BTreeSet<u8>) {
         let mut c = match self.connect(v, who).await {
             Ok(c) => c,
             Err(e) => return (Answer::NotRun(e), BTreeSet::new()),
         };
-        let answer = match c.session.subscribe(filter, 1).await {
-            Ok(()) => self.suback(&mut c).await,
-            Err(cause) => close_answer(&cause),
-        };
-        c.session.close().await;
-        (answer, c.disconnects)
-    }
-
-    /// A deny canary's QoS 1 publish, once.
-    pub async fn denied_publish(
-        &self,
-        v: MqttVersion,
-        who: &Actor,
-        topic: &str,
-    ) -> (Answer, BTreeSet<u8>) {
-        let mut c = match self.connect(v, who).await {
-            Ok(c) => c,
-            Err(e) => return (Answer::NotRun(e), BTreeSet::new()),
-        };
-        let payload = Bytes::from_static(b"iot-canary calibrate: must be refused");
-        let answer = match c.session.publish(topic, payload, 1, false).await {
-            Ok(()) => self.puback(&mut c).await,
-            Err(cause) => close_answer(&cause),
+        let answer = match req {
+            Denied::Connect => Answer::ConnAck(0),
+            Denied::Subscribe(filter) => match c.session.subscribe(filter, 1).await {
+                Ok(()) => self.suback(&mut c).await,
+                Err(cause) => close_answer(&cause),
+            },
+            Denied::Publish(topic) => {
+                let payload = Bytes::from_static(b"iot-canary calibrate: must be refused");
+                match c.session.publish(topic, payload, 1, false).await {
+                    Ok(()) => self.puback(&mut c).await,
+                    Err(cause) => close_answer(&cause),
+                }
+            }
         };
         c.session.close().await;
         (answer, c.disconnects)

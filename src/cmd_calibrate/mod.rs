@@ -20,14 +20,15 @@ use iot_canary_core::plan::{ClientIdVars, Shard, expand_client_id};
 use iot_canary_core::verdict::{Expect, MqttVersion, ProbeAction};
 use iot_canary_daemon::daemon::{self, identities};
 use iot_canary_daemon::identity::{CredentialCache, Env, IdentitySet};
-use iot_canary_daemon::mqtt::{CredentialError, CredentialFuture, CredentialProvider};
+use iot_canary_daemon::mqtt::{CredentialError, CredentialFuture, CredentialProvider, Endpoint};
 use iot_canary_lab::realism::Realism;
 
 use compare::{Answer, Row, VersionRun};
-use experiments::{Actor, PublisherConn, Wire};
+use experiments::{Actor, Denied, PublisherConn, Wire};
 
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
+    /// The config: its endpoint, identities and deny canaries.
     #[arg(short, long, default_value = "canaries.toml")]
     config: PathBuf,
     /// Identity for the allowed experiments (markers, quota, shadow); default: the first
@@ -62,6 +63,7 @@ pub struct CalibrateArgs {
 struct Plan {
     witness: String,
     thing: String,
+    denied_connect: Option<Canary>,
     denied_subscribe: Option<Canary>,
     denied_publish: Option<Canary>,
 }
@@ -98,6 +100,7 @@ fn plan(config: &Config, a: &CalibrateArgs) -> Result<Plan, String> {
     Ok(Plan {
         witness,
         thing,
+        denied_connect: first_deny(config, ProbeAction::Connect),
         denied_subscribe: first_deny(config, ProbeAction::Subscribe),
         denied_publish: first_deny(config, ProbeAction::Publish),
     })
@@ -119,8 +122,7 @@ impl CredentialProvider for CacheCredentials {
     }
 }
 
-/// The actor of `identity` with a client id from `template` (`${canary}` = `label`; appended
-/// when the template has none, so no two experiments share a client id).
+/// The actor of `identity` with a client id from `template` (`${canary}` = `label`).
 async fn actor(
     set: &IdentitySet,
     identity: &str,
@@ -135,17 +137,12 @@ async fn actor(
         .current()
         .await
         .map_err(|e| format!("credentials for `{identity}`: {e}"))?;
-    let template = if template.contains("${canary}") {
-        template.to_string()
-    } else {
-        format!("{template}-${{canary}}")
-    };
     let who = ClientIdVars {
         identity,
         identity_id: creds.identity_id.as_deref(),
         username: creds.username.as_deref(),
     };
-    let client_id = expand_client_id(&template, &who, label, Shard::ALL)?;
+    let client_id = expand_client_id(template, &who, label, Shard::ALL)?;
     Ok(Actor {
         client_id,
         credentials: Arc::new(CacheCredentials(cache)),
@@ -169,11 +166,17 @@ async fn run_version(
     a: &CalibrateArgs,
     nonce: &str,
 ) -> VersionRun {
+    // The witness's experiments each need a client id of their own.
     let base = &config.target.client_id;
+    let base = &if base.contains("${canary}") {
+        base.clone()
+    } else {
+        format!("{base}-${{canary}}")
+    };
     let mut disconnects = BTreeSet::new();
     let witness =
         async |label: String| actor(set, &p.witness, base, &format!("calibrate-{label}")).await;
-    let mut deny = async |c: &Option<Canary>, what: &str, publish: bool| -> Answer {
+    let mut deny = async |c: &Option<Canary>, what: &str, action: ProbeAction| -> Answer {
         let Some(c) = c else {
             return Answer::NotRun(format!("no deny {what} canary in the config"));
         };
@@ -181,18 +184,18 @@ async fn run_version(
             Ok(w) => w,
             Err(e) => return Answer::NotRun(e),
         };
-        let (answer, codes) = if publish {
-            let topic = c.topic.as_deref().unwrap_or_default();
-            wire.denied_publish(v, &who, topic).await
-        } else {
-            let filter = c.topic_filter.as_deref().unwrap_or_default();
-            wire.denied_subscribe(v, &who, filter).await
+        let req = match action {
+            ProbeAction::Connect => Denied::Connect,
+            ProbeAction::Publish => Denied::Publish(c.topic.as_deref().unwrap_or_default()),
+            _ => Denied::Subscribe(c.topic_filter.as_deref().unwrap_or_default()),
         };
+        let (answer, codes) = wire.denied(v, &who, req).await;
         disconnects.extend(codes);
         answer
     };
-    let denied_subscribe = deny(&p.denied_subscribe, "subscribe", false).await;
-    let denied_publish = deny(&p.denied_publish, "publish", true).await;
+    let denied_connect = deny(&p.denied_connect, "connect", ProbeAction::Connect).await;
+    let denied_subscribe = deny(&p.denied_subscribe, "subscribe", ProbeAction::Subscribe).await;
+    let denied_publish = deny(&p.denied_publish, "publish", ProbeAction::Publish).await;
     let prefix = format!("{}/{nonce}/{}", a.topic_prefix, tag(v));
     let takeover = match witness(format!("takeover-{}", tag(v))).await {
         Ok(w) => {
@@ -252,6 +255,7 @@ async fn run_version(
     }
     VersionRun {
         version: v,
+        denied_connect,
         denied_subscribe,
         denied_publish,
         takeover,
@@ -301,41 +305,29 @@ fn print_rows(rows: &[Row]) -> String {
     out
 }
 
+/// A start-up failure: said on stderr, exit 3.
+fn usage(e: impl std::fmt::Display) -> Exit {
+    eprintln!("iot-canary: calibrate: {e}");
+    Exit::Usage
+}
+
+/// Everything the experiments need from the config, or why it cannot be had.
+fn prepare(a: &CalibrateArgs) -> Result<(Config, Plan, Endpoint, IdentitySet), Exit> {
+    let config = config::load(&a.config).map_err(usage)?;
+    let p = plan(&config, a).map_err(usage)?;
+    let endpoint = daemon::endpoint(&config).map_err(usage)?;
+    let set = identities::identity_set(&config, Env::process()).map_err(usage)?;
+    Ok((config, p, endpoint, set))
+}
+
 pub fn calibrate(a: CalibrateArgs) -> Exit {
-    let config = match config::load(&a.config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("iot-canary: {e}");
-            return Exit::Usage;
-        }
-    };
-    let p = match plan(&config, &a) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("iot-canary: calibrate: {e}");
-            return Exit::Usage;
-        }
-    };
-    let endpoint = match daemon::endpoint(&config) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("iot-canary: {e}");
-            return Exit::Usage;
-        }
-    };
-    let set = match identities::identity_set(&config, Env::process()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("iot-canary: {e}");
-            return Exit::Usage;
-        }
+    let (config, p, endpoint, set) = match prepare(&a) {
+        Ok(x) => x,
+        Err(exit) => return exit,
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("iot-canary: cannot start the runtime: {e}");
-            return Exit::Usage;
-        }
+        Err(e) => return usage(format!("cannot start the runtime: {e}")),
     };
     let wire = Wire {
         endpoint,

@@ -44,11 +44,15 @@ async fn calibrate_reports_the_labs_aws_profile_back() {
     for (name, key) in [("ops", "OPS"), ("dev", "DEV")] {
         config.push_str(&static_identity(name, key));
     }
-    // dev's deny canaries: another lamp's filter and topic (witness `ops`).
+    // dev's deny canaries: another lamp's filter and topic (witness `ops`) ...
     config.push_str(&fixture_with(
         "configs/cli-canaries.toml",
         &[("who", "dev")],
     ));
+    // ... and connecting as a client id only ops may use.
+    config.push_str(
+        "\n[[canary]]\nname = \"dev-connect-as-ops\"\nidentity = \"dev\"\naction = \"connect\"\nclient_id = \"ops-lamp\"\n",
+    );
     let config = write_file(dir.path(), "canaries.toml", &config);
     let out = dir.path().join("measured.toml");
     let run = run_bin(
@@ -74,6 +78,8 @@ async fn calibrate_reports_the_labs_aws_profile_back() {
     // Every comparison the lab can make agrees with its own profile.
     assert!(!run.stdout.contains("DIFFERENT"), "{all}");
     for row in [
+        ("denied connect", "3.1.1", "connection closed"),
+        ("denied connect", "5", "CONNACK 0x87"),
         ("denied subscribe", "3.1.1", "connection closed"),
         ("denied subscribe", "5", "SUBACK 0x87"),
         ("denied publish (QoS 1)", "3.1.1", "connection closed"),
@@ -129,5 +135,24 @@ async fn calibrate_reports_the_labs_aws_profile_back() {
             "{key} measured:\n{text}"
         );
     }
+    // A witness the config does not have is a usage error, before any connection.
+    let run = run_bin(
+        &[
+            "calibrate",
+            "-c",
+            config.to_str().unwrap(),
+            "--witness",
+            "nobody",
+        ],
+        dir.path(),
+        &SECRETS,
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("no identity named `nobody`"),
+        "{}",
+        run.stderr
+    );
     lab.shutdown().await;
 }
