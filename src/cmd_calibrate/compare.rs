@@ -80,12 +80,17 @@ pub struct VersionRun {
     pub denied_publish: Answer,
     pub takeover: Answer,
     pub quota: Result<QuotaRun, String>,
+    /// [`BURST`] QoS 1 publishes at once on one connection.
+    pub burst: Result<QuotaRun, String>,
     /// `rejected` codes of the shadow gets (`200` for an `accepted` answer, `0` for none).
     pub shadow: Vec<u16>,
     pub trials: Vec<Trial>,
     /// Every MQTT 5 DISCONNECT reason code the endpoint sent on this version.
     pub disconnects: BTreeSet<u8>,
 }
+
+/// Publishes in the burst experiment: more than AWS's 100 per second per connection.
+pub const BURST: usize = 250;
 
 /// One line of the comparison.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +131,15 @@ impl LabModel<'_> {
 
     pub fn takeover(&self, v: MqttVersion) -> Answer {
         self.denied(v, Answer::Disconnect(0x8E))
+    }
+
+    /// Over the lab's 100 publishes per second per connection (`Limits`, not a realism knob):
+    /// MQTT 5 PUBACK 0x97, 3.1.1 a close.
+    pub fn burst(&self, v: MqttVersion) -> QuotaRun {
+        QuotaRun {
+            granted: 100,
+            refusal: self.denied(v, Answer::PubAck(0x97)),
+        }
     }
 
     /// Over the subscriptions-per-connection quota: 3.1.1 SUBACK 0x80, 5 SUBACK 0x97.
@@ -283,6 +297,27 @@ pub fn compare(runs: &[VersionRun], profile: &Realism, tolerance: Duration) -> C
             mqtt: r.version.as_str().into(),
             endpoint: seen,
             lab: want_text,
+            same,
+        });
+    }
+    for r in runs {
+        let want = lab.burst(r.version);
+        let (seen, same) = match &r.burst {
+            Ok(q) => (
+                format!("{} acknowledged, then {}", q.granted, q.refusal),
+                // The count moves with how fast the client sends; the answer is the point.
+                Some(q.refusal == want.refusal),
+            ),
+            Err(why) => {
+                not_run += 1;
+                (format!("not run: {why}"), None)
+            }
+        };
+        rows.push(Row {
+            experiment: format!("{BURST} publishes at once"),
+            mqtt: r.version.as_str().into(),
+            endpoint: seen,
+            lab: format!("{} acknowledged, then {}", want.granted, want.refusal),
             same,
         });
     }
@@ -467,6 +502,7 @@ mod tests {
             denied_publish: lab.denied_publish(v),
             takeover: lab.takeover(v),
             quota: Ok(lab.quota(v).unwrap()),
+            burst: Ok(lab.burst(v)),
             shadow: vec![404; 5],
             trials: (0..10)
                 .map(|i| Trial {

@@ -235,6 +235,56 @@ impl Wire {
         (Ok(QuotaRun { granted, refusal }), c.disconnects)
     }
 
+    /// `n` QoS 1 publishes as fast as the connection takes them (AWS: 100 per second per
+    /// connection): how many were acknowledged, and the first other answer.
+    pub async fn publish_burst(
+        &self,
+        v: MqttVersion,
+        who: &Actor,
+        topic: &str,
+        n: usize,
+    ) -> (Result<QuotaRun, String>, BTreeSet<u8>) {
+        let mut c = match self.connect(v, who).await {
+            Ok(c) => c,
+            Err(e) => return (Err(e), BTreeSet::new()),
+        };
+        let mut sent = 0;
+        for i in 0..n {
+            let body = Bytes::from(format!("burst {i}"));
+            // A client whose in-flight window is full (acks withheld) stops taking more.
+            match tokio::time::timeout(self.timeout, c.session.publish(topic, body, 1, false)).await
+            {
+                Ok(Ok(())) => sent += 1,
+                _ => break,
+            }
+        }
+        let deadline = Instant::now() + self.timeout;
+        let (mut granted, mut acks) = (0, 0);
+        let mut refusal = Answer::Silence;
+        while acks < sent {
+            match self.next_by(&mut c, deadline).await {
+                None => break,
+                Some((_, Event::Puback { code })) => {
+                    acks += 1;
+                    if code == 0 {
+                        granted += 1;
+                    } else if refusal == Answer::Silence {
+                        refusal = Answer::PubAck(code);
+                    }
+                }
+                Some((_, Event::Closed(cause))) => {
+                    if refusal == Answer::Silence {
+                        refusal = close_answer(&cause);
+                    }
+                    break;
+                }
+                Some(_) => {}
+            }
+        }
+        c.session.close().await;
+        (Ok(QuotaRun { granted, refusal }), c.disconnects)
+    }
+
     /// Gets of a named shadow that does not exist; each answer's code.
     pub async fn shadow(
         &self,

@@ -213,6 +213,15 @@ async fn run_version(
         }
         Err(e) => Err(e),
     };
+    let burst = match witness(format!("burst-{}", tag(v))).await {
+        Ok(w) => {
+            let topic = format!("{prefix}/burst");
+            let (q, codes) = wire.publish_burst(v, &w, &topic, compare::BURST).await;
+            disconnects.extend(codes);
+            q
+        }
+        Err(e) => Err(e),
+    };
     let shadow = match witness(format!("shadow-{}", tag(v))).await {
         Ok(w) => {
             let gets = a.shadow_gets as usize;
@@ -260,6 +269,7 @@ async fn run_version(
         denied_publish,
         takeover,
         quota,
+        burst,
         shadow,
         trials,
         disconnects,

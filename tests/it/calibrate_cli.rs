@@ -96,6 +96,8 @@ async fn calibrate_reports_the_labs_aws_profile_back() {
             "5",
             "50 granted, then SUBACK 0x97",
         ),
+        ("250 publishes at once", "3.1.1", "then connection closed"),
+        ("250 publishes at once", "5", "then PUBACK 0x97"),
         ("shadow get, no such shadow", "both", "rejected 404"),
         ("DISCONNECT codes seen", "5", "0x8E"),
     ] {
