@@ -82,8 +82,9 @@ pub struct VersionRun {
     pub quota: Result<QuotaRun, String>,
     /// [`BURST`] QoS 1 publishes at once on one connection.
     pub burst: Result<QuotaRun, String>,
-    /// `rejected` codes of the shadow gets (`200` for an `accepted` answer, `0` for none).
-    pub shadow: Vec<u16>,
+    /// `rejected` codes of the shadow gets (`200` for an `accepted` answer, `0` for none), or
+    /// why they could not be made.
+    pub shadow: Result<Vec<u16>, String>,
     pub trials: Vec<Trial>,
     /// Every MQTT 5 DISCONNECT reason code the endpoint sent on this version.
     pub disconnects: BTreeSet<u8>,
@@ -322,7 +323,17 @@ pub fn compare(runs: &[VersionRun], profile: &Realism, tolerance: Duration) -> C
         });
     }
     // Shadow: a get of a named shadow that does not exist.
-    let shadow: Vec<u16> = runs.iter().flat_map(|r| r.shadow.iter().copied()).collect();
+    let shadow: Vec<u16> = runs
+        .iter()
+        .filter_map(|r| r.shadow.as_ref().ok())
+        .flatten()
+        .copied()
+        .collect();
+    let shadow_failed: Vec<String> = runs
+        .iter()
+        .filter_map(|r| r.shadow.as_ref().err())
+        .map(|e| format!("not run: {e}"))
+        .collect();
     let not_found = shadow.iter().filter(|c| **c == 404).count();
     let mut other: Vec<String> = shadow
         .iter()
@@ -339,9 +350,12 @@ pub fn compare(runs: &[VersionRun], profile: &Realism, tolerance: Duration) -> C
     rows.push(Row {
         experiment: "shadow get, no such shadow".into(),
         mqtt: "both".into(),
-        endpoint: if shadow.is_empty() {
+        endpoint: if !shadow_failed.is_empty() {
             not_run += 1;
-            "not run".into()
+            shadow_failed.join("; ")
+        } else if shadow.is_empty() {
+            not_run += 1;
+            "not run: no gets answered".into()
         } else if other.is_empty() {
             format!("rejected 404 ×{not_found}")
         } else {
@@ -355,7 +369,7 @@ pub fn compare(runs: &[VersionRun], profile: &Realism, tolerance: Duration) -> C
             "rejected 404; {:?} at {rate}%",
             profile.shadow_rejection_codes
         ),
-        same: (!shadow.is_empty()).then(|| {
+        same: (shadow_failed.is_empty() && !shadow.is_empty()).then(|| {
             shadow
                 .iter()
                 .all(|c| *c == 404 || profile.shadow_rejection_codes.contains(c))
@@ -366,6 +380,10 @@ pub fn compare(runs: &[VersionRun], profile: &Realism, tolerance: Duration) -> C
     let activations: Vec<Duration> = trials.iter().filter_map(|t| t.activation).collect();
     let timed_out = trials.iter().filter(|t| t.activation.is_none()).count();
     let activation = measure(&activations);
+    if activation.is_none() {
+        // No trial delivered anything: the timing rows measured nothing.
+        not_run += 1;
+    }
     let (bases, jitter) = latency_parts(&trials);
     let latency = measure(&bases);
     let mut timing_row = |what: &str, m: Option<Measured>, s: &Spread, extra: String| {
@@ -503,7 +521,7 @@ mod tests {
             takeover: lab.takeover(v),
             quota: Ok(lab.quota(v).unwrap()),
             burst: Ok(lab.burst(v)),
-            shadow: vec![404; 5],
+            shadow: Ok(vec![404; 5]),
             trials: (0..10)
                 .map(|i| Trial {
                     activation: Some(d(i * 50)),
@@ -549,7 +567,7 @@ mod tests {
         v311.trials
             .iter_mut()
             .for_each(|t| t.activation = Some(d(3000)));
-        v311.shadow.push(403);
+        v311.shadow = Ok(vec![404, 403]);
         let c = compare(&[v311], &Realism::aws(), d(100));
         let same = |what: &str| c.rows.iter().find(|r| r.experiment == what).unwrap().same;
         assert_eq!(same("denied subscribe"), Some(false));

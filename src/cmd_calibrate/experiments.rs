@@ -91,6 +91,23 @@ impl Wire {
         }
     }
 
+    /// Connects `who`, runs `body` on the connection, closes it: what `body` found and every
+    /// DISCONNECT code seen.
+    async fn on_conn<T>(
+        &self,
+        v: MqttVersion,
+        who: &Actor,
+        body: impl AsyncFnOnce(&mut Conn) -> T,
+    ) -> (Result<T, String>, BTreeSet<u8>) {
+        let mut c = match self.connect(v, who).await {
+            Ok(c) => c,
+            Err(e) => return (Err(e), BTreeSet::new()),
+        };
+        let found = body(&mut c).await;
+        c.session.close().await;
+        (Ok(found), c.disconnects)
+    }
+
     /// How the endpoint answers a CONNECT (`ConnAck(0)`: accepted).
     async fn connect_answer(&self, v: MqttVersion, who: &Actor) -> Answer {
         match tokio::time::timeout(self.timeout, Session::connect(self.options(v, who))).await {
@@ -157,26 +174,23 @@ impl Wire {
         if let Denied::Connect = req {
             return (self.connect_answer(v, who).await, BTreeSet::new());
         }
-        let mut c = match self.connect(v, who).await {
-            Ok(c) => c,
-            Err(e) => return (Answer::NotRun(e), BTreeSet::new()),
-        };
-        let answer = match req {
-            Denied::Connect => Answer::ConnAck(0),
-            Denied::Subscribe(filter) => match c.session.subscribe(filter, 1).await {
-                Ok(()) => self.suback(&mut c).await,
-                Err(cause) => close_answer(&cause),
-            },
-            Denied::Publish(topic) => {
-                let payload = Bytes::from_static(b"iot-canary calibrate: must be refused");
-                match c.session.publish(topic, payload, 1, false).await {
-                    Ok(()) => self.puback(&mut c).await,
+        let (answer, codes) = self
+            .on_conn(v, who, async |c| match req {
+                Denied::Connect => Answer::ConnAck(0),
+                Denied::Subscribe(filter) => match c.session.subscribe(filter, 1).await {
+                    Ok(()) => self.suback(c).await,
                     Err(cause) => close_answer(&cause),
+                },
+                Denied::Publish(topic) => {
+                    let payload = Bytes::from_static(b"iot-canary calibrate: must be refused");
+                    match c.session.publish(topic, payload, 1, false).await {
+                        Ok(()) => self.puback(c).await,
+                        Err(cause) => close_answer(&cause),
+                    }
                 }
-            }
-        };
-        c.session.close().await;
-        (answer, c.disconnects)
+            })
+            .await;
+        (answer.unwrap_or_else(Answer::NotRun), codes)
     }
 
     /// A second connection with the same client id: what the first one sees.
@@ -211,28 +225,25 @@ impl Wire {
         who: &Actor,
         prefix: &str,
     ) -> (Result<QuotaRun, String>, BTreeSet<u8>) {
-        let mut c = match self.connect(v, who).await {
-            Ok(c) => c,
-            Err(e) => return (Err(e), BTreeSet::new()),
-        };
-        let mut granted = 0;
-        let mut refusal = Answer::Silence;
-        for i in 0..QUOTA_ATTEMPTS {
-            let filter = format!("{prefix}/quota/{i}");
-            let answer = match c.session.subscribe(&filter, 1).await {
-                Ok(()) => self.suback(&mut c).await,
-                Err(cause) => close_answer(&cause),
-            };
-            match answer {
-                Answer::SubAck(codes) if codes.iter().all(|c| *c <= 2) => granted += 1,
-                other => {
-                    refusal = other;
-                    break;
+        self.on_conn(v, who, async |c| {
+            let mut granted = 0;
+            for i in 0..QUOTA_ATTEMPTS {
+                let filter = format!("{prefix}/quota/{i}");
+                let answer = match c.session.subscribe(&filter, 1).await {
+                    Ok(()) => self.suback(c).await,
+                    Err(cause) => close_answer(&cause),
+                };
+                match answer {
+                    Answer::SubAck(codes) if codes.iter().all(|c| *c <= 2) => granted += 1,
+                    refusal => return QuotaRun { granted, refusal },
                 }
             }
-        }
-        c.session.close().await;
-        (Ok(QuotaRun { granted, refusal }), c.disconnects)
+            QuotaRun {
+                granted,
+                refusal: Answer::Silence,
+            }
+        })
+        .await
     }
 
     /// `n` QoS 1 publishes as fast as the connection takes them (AWS: 100 per second per
@@ -244,45 +255,43 @@ impl Wire {
         topic: &str,
         n: usize,
     ) -> (Result<QuotaRun, String>, BTreeSet<u8>) {
-        let mut c = match self.connect(v, who).await {
-            Ok(c) => c,
-            Err(e) => return (Err(e), BTreeSet::new()),
-        };
-        let mut sent = 0;
-        for i in 0..n {
-            let body = Bytes::from(format!("burst {i}"));
-            // A client whose in-flight window is full (acks withheld) stops taking more.
-            match tokio::time::timeout(self.timeout, c.session.publish(topic, body, 1, false)).await
-            {
-                Ok(Ok(())) => sent += 1,
-                _ => break,
-            }
-        }
-        let deadline = Instant::now() + self.timeout;
-        let (mut granted, mut acks) = (0, 0);
-        let mut refusal = Answer::Silence;
-        while acks < sent {
-            match self.next_by(&mut c, deadline).await {
-                None => break,
-                Some((_, Event::Puback { code })) => {
-                    acks += 1;
-                    if code == 0 {
-                        granted += 1;
-                    } else if refusal == Answer::Silence {
-                        refusal = Answer::PubAck(code);
-                    }
+        self.on_conn(v, who, async |c| {
+            let mut sent = 0;
+            for i in 0..n {
+                let body = Bytes::from(format!("burst {i}"));
+                // A client whose in-flight window is full (acks withheld) stops taking more.
+                let publish = c.session.publish(topic, body, 1, false);
+                match tokio::time::timeout(self.timeout, publish).await {
+                    Ok(Ok(())) => sent += 1,
+                    _ => break,
                 }
-                Some((_, Event::Closed(cause))) => {
-                    if refusal == Answer::Silence {
-                        refusal = close_answer(&cause);
-                    }
-                    break;
-                }
-                Some(_) => {}
             }
-        }
-        c.session.close().await;
-        (Ok(QuotaRun { granted, refusal }), c.disconnects)
+            let deadline = Instant::now() + self.timeout;
+            let (mut granted, mut acks) = (0, 0);
+            let mut refusal = Answer::Silence;
+            while acks < sent {
+                match self.next_by(c, deadline).await {
+                    None => break,
+                    Some((_, Event::Puback { code })) => {
+                        acks += 1;
+                        if code == 0 {
+                            granted += 1;
+                        } else if refusal == Answer::Silence {
+                            refusal = Answer::PubAck(code);
+                        }
+                    }
+                    Some((_, Event::Closed(cause))) => {
+                        if refusal == Answer::Silence {
+                            refusal = close_answer(&cause);
+                        }
+                        break;
+                    }
+                    Some(_) => {}
+                }
+            }
+            QuotaRun { granted, refusal }
+        })
+        .await
     }
 
     /// Gets of a named shadow that does not exist; each answer's code.
@@ -293,50 +302,51 @@ impl Wire {
         thing: &str,
         shadow: &str,
         gets: usize,
-    ) -> (Vec<u16>, BTreeSet<u8>) {
-        let mut c = match self.connect(v, who).await {
-            Ok(c) => c,
-            Err(_) => return (vec![], BTreeSet::new()),
-        };
-        let base = format!("$aws/things/{thing}/shadow/name/{shadow}/get");
-        let mut codes = Vec::new();
-        for f in [format!("{base}/accepted"), format!("{base}/rejected")] {
-            let granted = c.session.subscribe(&f, 1).await.is_ok()
-                && matches!(self.suback(&mut c).await, Answer::SubAck(ref s) if s.iter().all(|c| *c <= 2));
-            if !granted {
-                c.session.close().await;
-                return (codes, c.disconnects);
-            }
-        }
-        // The response subscriptions become active some time after their SUBACK (AWS says
-        // so): gets sent before then are answered to nobody. Warm up until one is answered.
-        let warm_until = Instant::now() + self.timeout;
-        let mut warm = 0;
-        loop {
-            let token = format!("iot-canary-calibrate-warm-{warm}");
-            warm += 1;
-            if Instant::now() >= warm_until || self.get(&mut c, &base, &token).await.is_err() {
-                c.session.close().await;
-                return (codes, c.disconnects);
-            }
-            let by = (Instant::now() + WARM_UP_EVERY).min(warm_until);
-            if self.answer(&mut c, None, by).await.is_some() {
-                break;
-            }
-        }
-        for i in 0..gets {
-            let token = format!("iot-canary-calibrate-{i}");
-            if self.get(&mut c, &base, &token).await.is_err() {
-                break;
-            }
-            let by = Instant::now() + self.timeout;
-            codes.push(self.answer(&mut c, Some(&token), by).await.unwrap_or(0));
-            if !c.session.is_alive() {
-                break;
-            }
-        }
-        c.session.close().await;
-        (codes, c.disconnects)
+    ) -> (Result<Vec<u16>, String>, BTreeSet<u8>) {
+        let (r, codes) = self
+            .on_conn(v, who, async |c| {
+                let base = format!("$aws/things/{thing}/shadow/name/{shadow}/get");
+                for f in [format!("{base}/accepted"), format!("{base}/rejected")] {
+                    let answer = match c.session.subscribe(&f, 1).await {
+                        Ok(()) => self.suback(c).await,
+                        Err(cause) => close_answer(&cause),
+                    };
+                    if !matches!(&answer, Answer::SubAck(s) if s.iter().all(|c| *c <= 2)) {
+                        return Err(format!("subscribing to {f}: {answer}"));
+                    }
+                }
+                // The response subscriptions become active some time after their SUBACK (AWS
+                // says so): gets sent before then are answered to nobody. Warm up until one is.
+                let warm_until = Instant::now() + self.timeout;
+                for warm in 0.. {
+                    let token = format!("iot-canary-calibrate-warm-{warm}");
+                    if Instant::now() >= warm_until {
+                        return Err("no shadow answer within the timeout".into());
+                    }
+                    if let Err(cause) = self.get(c, &base, &token).await {
+                        return Err(format!("shadow get: {}", close_answer(&cause)));
+                    }
+                    let by = (Instant::now() + WARM_UP_EVERY).min(warm_until);
+                    if self.answer(c, None, by).await.is_some() {
+                        break;
+                    }
+                }
+                let mut codes = Vec::new();
+                for i in 0..gets {
+                    let token = format!("iot-canary-calibrate-{i}");
+                    if self.get(c, &base, &token).await.is_err() {
+                        break;
+                    }
+                    let by = Instant::now() + self.timeout;
+                    codes.push(self.answer(c, Some(&token), by).await.unwrap_or(0));
+                    if !c.session.is_alive() {
+                        break;
+                    }
+                }
+                Ok(codes)
+            })
+            .await;
+        (r.and_then(|r| r), codes)
     }
 
     async fn get(&self, c: &mut Conn, topic: &str, token: &str) -> Result<(), CloseCause> {
@@ -379,13 +389,12 @@ impl Wire {
         publisher: &mut PublisherConn,
         topic: &str,
     ) -> (Result<Trial, String>, BTreeSet<u8>) {
-        let mut sub = match self.connect(v, subscriber).await {
-            Ok(c) => c,
-            Err(e) => return (Err(e), BTreeSet::new()),
-        };
-        let r = self.run_trial(&mut sub, publisher, topic).await;
-        sub.session.close().await;
-        (r, sub.disconnects)
+        let (r, codes) = self
+            .on_conn(v, subscriber, async |c| {
+                self.run_trial(c, publisher, topic).await
+            })
+            .await;
+        (r.and_then(|r| r), codes)
     }
 
     async fn run_trial(

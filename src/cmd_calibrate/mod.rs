@@ -231,10 +231,7 @@ async fn run_version(
             disconnects.extend(seen);
             codes
         }
-        Err(e) => {
-            tracing::warn!("shadow experiment not run: {e}");
-            vec![]
-        }
+        Err(e) => Err(e),
     };
     let mut trials = Vec::new();
     match witness(format!("marker-{}", tag(v))).await {
