@@ -12,9 +12,9 @@ use std::time::SystemTime;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use iot_canary_core::config;
-use iot_canary_core::evidence::{Evidence, Step};
+use iot_canary_core::evidence::Step;
 use iot_canary_core::render::metrics::Format;
-use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Reason, Verdict, standing};
+use iot_canary_core::verdict::{Reason, Verdict};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::{CanaryReport, Store};
@@ -54,37 +54,23 @@ fn reports(cfg: &config::Config) -> Vec<CanaryReport> {
             } else {
                 Verdict::Denied
             };
-            CanaryReport {
-                canary: c.name.clone(),
-                identity: c.identity.clone(),
-                action: ProbeAction::Subscribe,
-                expect: c.expect,
-                verdict,
-                standing: standing(c.expect, verdict),
-                subject: format!("filter devices/d{i}/#"),
-                witness: None,
-                started_at_unix_ms: 1_700_000_000_000,
-                duration_ms: 12,
-                evidence: Evidence {
-                    mqtt_version: MqttVersion::V5,
-                    client_id: format!("{}-{}", c.identity, c.name),
-                    observation: Observation::Suback { code: 0x87 },
-                    steps: vec![
-                        Step {
-                            at_ms: 0,
-                            what: "CONNACK 0x00".into(),
-                        },
-                        Step {
-                            at_ms: 3,
-                            what: format!("SUBSCRIBE devices/d{i}/# QoS 1"),
-                        },
-                        Step {
-                            at_ms: 9,
-                            what: "SUBACK 0x87 Not authorized".into(),
-                        },
-                    ],
+            let mut r = iot_canary_testkit::reports::report(c, verdict);
+            r.duration_ms = 12;
+            r.evidence.steps = vec![
+                Step {
+                    at_ms: 0,
+                    what: "CONNACK 0x00".into(),
                 },
-            }
+                Step {
+                    at_ms: 3,
+                    what: format!("SUBSCRIBE devices/d{i}/# QoS 1"),
+                },
+                Step {
+                    at_ms: 9,
+                    what: "SUBACK 0x87 Not authorized".into(),
+                },
+            ];
+            r
         })
         .collect()
 }

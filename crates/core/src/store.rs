@@ -27,6 +27,45 @@ pub struct CanaryReport {
     pub evidence: Evidence,
 }
 
+impl CanaryReport {
+    /// `c`'s report: names, action and witness come from the canary, the standing from its
+    /// `expect` and the verdict, so no caller can pair a verdict with the wrong standing.
+    pub fn new(
+        c: &crate::config::Canary,
+        verdict: Verdict,
+        evidence: Evidence,
+        started_at_unix_ms: u64,
+        duration_ms: u64,
+    ) -> Self {
+        CanaryReport {
+            canary: c.name.clone(),
+            identity: c.identity.clone(),
+            action: c.action,
+            expect: c.expect,
+            verdict,
+            standing: crate::verdict::standing(c.expect, verdict),
+            subject: subject(c),
+            witness: c.witness.clone(),
+            started_at_unix_ms,
+            duration_ms,
+            evidence,
+        }
+    }
+}
+
+/// What a canary tests, as reports and the status page name it.
+pub fn subject(c: &crate::config::Canary) -> String {
+    use ProbeAction::*;
+    match c.action {
+        Connect => format!("client {}", c.client_id),
+        Subscribe => format!("filter {}", c.topic_filter.as_deref().unwrap_or("")),
+        Publish | Retain | Receive => format!("topic {}", c.topic.as_deref().unwrap_or("")),
+        ShadowGet | ShadowUpdate | ShadowDelete => {
+            format!("thing {}", c.thing.as_deref().unwrap_or(""))
+        }
+    }
+}
+
 /// Upper bounds (seconds) of `iot_canary_probe_duration_seconds`.
 pub const BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 

@@ -4,30 +4,19 @@
 use iot_canary_core::config::Canary;
 use iot_canary_core::evidence::{Evidence, Step};
 use iot_canary_core::store::CanaryReport;
-use iot_canary_core::verdict::{MqttVersion, Observation, Verdict, standing};
+use iot_canary_core::verdict::{MqttVersion, Observation, Verdict};
 
 /// `c`'s report with `verdict` (standing derived from `c.expect`), observed as a SUBACK 0x87
 /// over MQTT 5 with one step; callers override the fields they vary.
 pub fn report(c: &Canary, verdict: Verdict) -> CanaryReport {
-    CanaryReport {
-        canary: c.name.clone(),
-        identity: c.identity.clone(),
-        action: c.action,
-        expect: c.expect,
-        verdict,
-        standing: standing(c.expect, verdict),
-        subject: "filter x".into(),
-        witness: None,
-        started_at_unix_ms: 1_700_000_000_000,
-        duration_ms: 5,
-        evidence: Evidence {
-            mqtt_version: MqttVersion::V5,
-            client_id: format!("{}-{}", c.identity, c.name),
-            observation: Observation::Suback { code: 0x87 },
-            steps: vec![Step {
-                at_ms: 1,
-                what: "SUBSCRIBE".into(),
-            }],
-        },
-    }
+    let evidence = Evidence {
+        mqtt_version: MqttVersion::V5,
+        client_id: format!("{}-{}", c.identity, c.name),
+        observation: Observation::Suback { code: 0x87 },
+        steps: vec![Step {
+            at_ms: 1,
+            what: "SUBSCRIBE".into(),
+        }],
+    };
+    CanaryReport::new(c, verdict, evidence, 1_700_000_000_000, 5)
 }

@@ -241,19 +241,8 @@ impl Daemon {
                     what: "downgraded: the identity's control did not succeed in this round".into(),
                 });
             }
-            let report = CanaryReport {
-                canary: c.name.clone(),
-                identity: c.identity.clone(),
-                action: c.action,
-                expect: c.expect,
-                verdict,
-                standing: standing(c.expect, verdict),
-                subject: subject(c),
-                witness: c.witness.clone(),
-                started_at_unix_ms: r.started_at_unix_ms,
-                duration_ms: r.duration_ms,
-                evidence,
-            };
+            let report =
+                CanaryReport::new(c, verdict, evidence, r.started_at_unix_ms, r.duration_ms);
             log_verdict(&report);
             on_verdict(&report);
             out.push(report);
@@ -458,18 +447,6 @@ pub fn lane_key(c: &Canary) -> Option<String> {
     let pooled = c.mqtt_version == iot_canary_core::verdict::MqttVersion::V5
         && c.action != iot_canary_core::verdict::ProbeAction::Connect;
     pooled.then(|| format!("{}\u{0}{}", c.identity, c.client_id))
-}
-
-fn subject(c: &Canary) -> String {
-    use iot_canary_core::verdict::ProbeAction::*;
-    match c.action {
-        Connect => format!("client {}", c.client_id),
-        Subscribe => format!("filter {}", c.topic_filter.as_deref().unwrap_or("")),
-        Publish | Retain | Receive => format!("topic {}", c.topic.as_deref().unwrap_or("")),
-        ShadowGet | ShadowUpdate | ShadowDelete => {
-            format!("thing {}", c.thing.as_deref().unwrap_or(""))
-        }
-    }
 }
 
 /// One structured event per verdict (never secrets: names from the config, fixed enums and the
