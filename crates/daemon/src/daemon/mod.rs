@@ -27,7 +27,7 @@ pub use iot_canary_core::plan::Shard;
 use iot_canary_core::plan::{self as plan, ClientIdVars, expand_client_id};
 pub use iot_canary_core::store::CanaryReport;
 use iot_canary_core::verdict::{
-    Classified, ControlRun, Expect, Observation, Verdict, classify, pair_with_controls, standing,
+    Classified, ControlRun, Expect, Observation, Verdict, classify, pair_with_controls,
 };
 pub use store::Store;
 
