@@ -21,7 +21,7 @@ const SECRETS: [(&str, &str); 4] = [
 ];
 
 /// The tolerance the command is run with (and the test checks against).
-const TOLERANCE: Duration = Duration::from_millis(150);
+const TOLERANCE: Duration = Duration::from_millis(200);
 
 fn near(seen: Duration, want: Duration) -> bool {
     seen.abs_diff(want) <= TOLERANCE
@@ -63,7 +63,7 @@ async fn calibrate_reports_the_labs_aws_profile_back() {
             "--thing",
             "other-lamp",
             "--tolerance",
-            "150ms",
+            "200ms",
             "--realism-out",
             out.to_str().unwrap(),
         ],
