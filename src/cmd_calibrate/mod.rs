@@ -9,6 +9,7 @@ mod compare;
 mod experiments;
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -332,6 +333,14 @@ pub fn calibrate(a: CalibrateArgs) -> Exit {
         Ok(x) => x,
         Err(exit) => return exit,
     };
+    // Opened before the run, so a path that cannot be written fails before any experiment.
+    let realism_out = match &a.realism_out {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(f) => Some((path, f)),
+            Err(e) => return usage(format!("{}: {e}", path.display())),
+        },
+        None => None,
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return usage(format!("cannot start the runtime: {e}")),
@@ -351,22 +360,25 @@ pub fn calibrate(a: CalibrateArgs) -> Exit {
     });
     let profile = Realism::aws();
     let c = compare::compare(&runs, &profile, a.tolerance);
-    println!(
-        "iot-canary calibrate: {} ({}), witness `{}`, {} trials per MQTT version, delays compared within ±{} ms\n",
+    let text = format!(
+        "iot-canary calibrate: {} ({}), witness `{}`, {} trials per MQTT version, delays compared within ±{} ms\n\n{}\n{}",
         config.target.url(),
         config.target.region,
         p.witness,
         a.trials,
-        a.tolerance.as_millis()
+        a.tolerance.as_millis(),
+        print_rows(&c.rows),
+        c.realism_toml
     );
-    print!("{}", print_rows(&c.rows));
-    println!();
-    print!("{}", c.realism_toml);
-    if let Some(path) = &a.realism_out
-        && let Err(e) = std::fs::write(path, &c.realism_toml)
+    // A closed stdout (`| head`) ends the output quietly; the file and the exit code stand.
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+    if let Some((path, mut file)) = realism_out
+        && let Err(e) = file.write_all(c.realism_toml.as_bytes())
     {
-        eprintln!("iot-canary: {}: {e}", path.display());
-        return Exit::Usage;
+        return usage(format!("{}: {e}", path.display()));
     }
     if c.not_run > 0 {
         eprintln!(
