@@ -156,5 +156,21 @@ async fn calibrate_reports_the_labs_aws_profile_back() {
         "{}",
         run.stderr
     );
+    // So is a --realism-out that cannot be written.
+    let bad = dir.path().join("no-such-dir").join("measured.toml");
+    let run = run_bin(
+        &[
+            "calibrate",
+            "-c",
+            config.to_str().unwrap(),
+            "--realism-out",
+            bad.to_str().unwrap(),
+        ],
+        dir.path(),
+        &SECRETS,
+    )
+    .await;
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("no-such-dir"), "{}", run.stderr);
     lab.shutdown().await;
 }
