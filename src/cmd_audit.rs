@@ -6,8 +6,11 @@
 use std::path::{Path, PathBuf};
 
 use iot_canary_audit::sources::{self, FileKind, LoadOptions, PolicyKind, SourceSet};
-use iot_canary_audit::{AuditOptions, Finding, Severity};
+use iot_canary_audit::{AuditOptions, Severity};
 use iot_canary_core::exit::Exit;
+use iot_canary_core::report::envelope::{self, RunInfo};
+
+use crate::out::{self, Sink};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub enum AuditFormat {
@@ -94,36 +97,43 @@ pub struct AuditArgs {
     pub fail_on: FailOn,
 }
 
-/// The report envelope. Kept small and local: a project-wide envelope will replace it.
-#[derive(serde::Serialize)]
-struct Envelope<'a> {
-    schema_version: u32,
-    tool: &'static str,
-    version: &'static str,
-    command: &'static str,
-    findings: &'a [Finding],
-}
-
-fn label(p: &Path) -> String {
+pub(crate) fn label(p: &Path) -> String {
     let s = p.display().to_string();
     s.strip_prefix("./").map(str::to_owned).unwrap_or(s)
 }
 
-fn read(p: &Path) -> Result<String, String> {
+pub(crate) fn read(p: &Path) -> Result<String, String> {
     std::fs::read_to_string(p).map_err(|e| format!("{}: cannot read: {e}", label(p)))
 }
 
-fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
-    let mut parameters = Vec::new();
-    for p in &a.parameters {
-        match p.split_once('=') {
-            Some((k, v)) if !k.is_empty() => parameters.push((k.to_owned(), v.to_owned())),
-            _ => return Err(format!("--parameter {p}: expected KEY=VALUE")),
-        }
+/// `--parameter K=V` pairs.
+pub(crate) fn parameters(raw: &[String]) -> Result<Vec<(String, String)>, String> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+            _ => Err(format!("--parameter {p}: expected KEY=VALUE")),
+        })
+        .collect()
+}
+
+/// Policy documents, CloudFormation templates and Terraform plans, kinds detected (or `kind`).
+pub(crate) fn load_sources(
+    paths: &[PathBuf],
+    kind: Option<FileKind>,
+    options: &LoadOptions,
+) -> Result<SourceSet, String> {
+    let mut all = SourceSet::default();
+    for path in paths {
+        let text = read(path)?;
+        all.extend(sources::load(&label(path), &text, kind, options).map_err(|e| e.to_string())?);
     }
+    Ok(all)
+}
+
+fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
     let options = LoadOptions {
         audit: audit.clone(),
-        parameters,
+        parameters: parameters(&a.parameters)?,
         document_kind: a.kind.map(|k| match k {
             DocumentKindArg::IotPolicy => PolicyKind::IotPolicy,
             DocumentKindArg::CognitoAuthRole => PolicyKind::CognitoAuthRole,
@@ -137,11 +147,7 @@ fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
         SourceKindArg::Cloudformation => FileKind::CloudFormation,
         SourceKindArg::Terraform => FileKind::TerraformPlan,
     });
-    let mut all = SourceSet::default();
-    for path in &a.sources {
-        let text = read(path)?;
-        all.extend(sources::load(&label(path), &text, kind, &options).map_err(|e| e.to_string())?);
-    }
+    let mut all = load_sources(&a.sources, kind, &options)?;
     for path in &a.lab_scenarios {
         all.extend(scenario_sources(
             path,
@@ -185,7 +191,7 @@ fn load_all(a: &AuditArgs, audit: &AuditOptions) -> Result<SourceSet, String> {
 /// The vending session-policy template is checked for the user with the most things (or
 /// `--devices`, if more). Findings point at the policy's `{ file = ... }` JSON file (with
 /// statement lines) or at the lines of its inline value in the scenario.
-fn scenario_sources(
+pub(crate) fn scenario_sources(
     path: &Path,
     options: &LoadOptions,
     devices: usize,
@@ -316,12 +322,18 @@ fn scenario_sources(
 }
 
 pub fn audit(a: AuditArgs) -> Exit {
+    let started = std::time::SystemTime::now();
     if a.sources.is_empty() && a.session_templates.is_empty() && a.lab_scenarios.is_empty() {
-        eprintln!(
-            "iot-canary audit: name at least one source file, --lab-scenario or --session-template"
-        );
+        out::error("audit: name at least one source file, --lab-scenario or --session-template");
         return Exit::Usage;
     }
+    let sink = match Sink::open(a.output.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            out::error(format_args!("audit: {e}"));
+            return Exit::Usage;
+        }
+    };
     let options = AuditOptions {
         account_id: a.account_id.clone(),
         region: a.region.clone(),
@@ -331,7 +343,7 @@ pub fn audit(a: AuditArgs) -> Exit {
     let loaded = match load_all(&a, &options) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("iot-canary audit: {e}");
+            out::error(format_args!("audit: {e}"));
             return Exit::Usage;
         }
     };
@@ -341,7 +353,7 @@ pub fn audit(a: AuditArgs) -> Exit {
         }) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("iot-canary audit: suppressions: {e}");
+                out::error(format_args!("audit: suppressions: {e}"));
                 return Exit::Usage;
             }
         },
@@ -350,17 +362,37 @@ pub fn audit(a: AuditArgs) -> Exit {
     let nothing = loaded.policies.is_empty() && loaded.findings.is_empty();
     let mut findings = iot_canary_audit::audit(&loaded, &options);
     iot_canary_audit::suppress::apply(&mut findings, &suppressions);
+    let threshold = match a.fail_on {
+        FailOn::Low => Severity::Low,
+        FailOn::Medium => Severity::Medium,
+        FailOn::High => Severity::High,
+        FailOn::Critical => Severity::Critical,
+    };
+    let failing = findings
+        .iter()
+        .filter(|f| f.suppressed.is_none() && f.severity >= threshold)
+        .count();
+    let exit = if failing > 0 {
+        Exit::Breach
+    } else if nothing {
+        Exit::Blind
+    } else {
+        Exit::Ok
+    };
     let version = env!("CARGO_PKG_VERSION");
     let rendered = match a.format {
         AuditFormat::Table => Ok(iot_canary_audit::render::table(&findings)),
-        AuditFormat::Json => serde_json::to_string_pretty(&Envelope {
-            schema_version: 1,
-            tool: "iot-canary",
-            version,
-            command: "audit",
-            findings: &findings,
-        })
-        .map(|s| s + "\n"),
+        AuditFormat::Json => {
+            let summary = serde_json::json!({
+                "findings": findings.len(),
+                "suppressed": findings.iter().filter(|f| f.suppressed.is_some()).count(),
+                "failing": failing,
+                "policies": loaded.policies.len(),
+            });
+            let mut run = RunInfo::offline("audit", started);
+            run.region = Some(a.region.clone());
+            envelope::to_json(&run, exit, &summary, &findings)
+        }
         AuditFormat::Sarif => {
             serde_json::to_string_pretty(&iot_canary_audit::sarif::log(&findings, version))
                 .map(|s| s + "\n")
@@ -369,34 +401,16 @@ pub fn audit(a: AuditArgs) -> Exit {
     let rendered = match rendered {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("iot-canary audit: cannot render the report: {e}");
+            out::error(format_args!("audit: cannot render the report: {e}"));
             return Exit::Usage;
         }
     };
-    match &a.output {
-        Some(p) => {
-            if let Err(e) = std::fs::write(p, rendered) {
-                eprintln!("iot-canary audit: {}: cannot write: {e}", label(p));
-                return Exit::Usage;
-            }
-        }
-        None => print!("{rendered}"),
+    if let Err(Some(e)) = sink.write(&rendered) {
+        out::error(format_args!("audit: {e}"));
+        return Exit::Usage;
     }
-    let threshold = match a.fail_on {
-        FailOn::Low => Severity::Low,
-        FailOn::Medium => Severity::Medium,
-        FailOn::High => Severity::High,
-        FailOn::Critical => Severity::Critical,
-    };
-    if findings
-        .iter()
-        .any(|f| f.suppressed.is_none() && f.severity >= threshold)
-    {
-        Exit::Breach
-    } else if nothing {
-        eprintln!("iot-canary audit: the sources hold no policy to audit");
-        Exit::Blind
-    } else {
-        Exit::Ok
+    if exit == Exit::Blind {
+        out::warn("audit: the sources hold no policy to audit");
     }
+    exit
 }

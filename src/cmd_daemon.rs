@@ -1,19 +1,23 @@
-//! The `run`, `once`, `check` and `demo` commands: argument shapes and wiring only.
+//! The `run`, `once` and `healthcheck` commands, and what `check` and `demo` share with them:
+//! argument shapes and wiring only.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use clap::Args;
 use iot_canary_core::config::{self, Config};
 use iot_canary_core::exit::Exit;
-use iot_canary_core::report::{self, Format};
+use iot_canary_core::report::{self, Format, RunInfo};
 use iot_canary_daemon::daemon::alerting::Alerting;
 use iot_canary_daemon::daemon::live::Live;
 use iot_canary_daemon::daemon::service::{Control, Loaded, Reload, Rounds, Service};
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities, sd_notify};
 use iot_canary_daemon::identity::Env;
+
+use crate::out::{self, Sink};
+use crate::progress::Progress;
 
 /// `--format table|json|junit`, listed in `--help`.
 pub(crate) fn format_parser() -> impl clap::builder::TypedValueParser<Value = Format> {
@@ -57,15 +61,6 @@ pub struct OnceArgs {
 }
 
 #[derive(Args, Debug)]
-pub struct CheckArgs {
-    #[arg(short, long, default_value = "canaries.toml")]
-    config: PathBuf,
-    /// Also fetch every identity's credentials once and report each result.
-    #[arg(long)]
-    credentials: bool,
-}
-
-#[derive(Args, Debug)]
 pub struct HealthcheckArgs {
     /// The endpoint to GET; healthy means HTTP 200.
     #[arg(long, default_value = "http://127.0.0.1:9464/healthz")]
@@ -77,41 +72,49 @@ pub struct HealthcheckArgs {
 
 pub(crate) fn load(path: &Path) -> Result<Config, Exit> {
     config::load(path).map_err(|e| {
-        eprintln!("iot-canary: {e}");
+        out::error(e);
         Exit::Usage
     })
 }
 
 /// Where the config comes from: a file, or (ECS) an environment variable.
 #[derive(Clone)]
-enum Source {
+pub(crate) enum Source {
     File(PathBuf),
     Env(String),
 }
 
 impl Source {
-    fn new(path: &Path, var: Option<&str>) -> Self {
+    pub(crate) fn new(path: &Path, var: Option<&str>) -> Self {
         match var {
             Some(v) => Source::Env(v.to_string()),
             None => Source::File(path.to_path_buf()),
         }
     }
 
-    fn read(&self) -> Result<Config, config::ConfigError> {
+    pub(crate) fn read(&self) -> Result<Config, config::ConfigError> {
         match self {
             Source::File(p) => config::load(p),
             Source::Env(v) => config::load_env(v),
         }
     }
 
-    /// Config plus its notifiers' secrets; the error text is located and secret-free.
-    fn read_all(&self) -> Result<Loaded, String> {
+    /// Config plus its notifiers' secrets (and, for `run`, its coverage over the `[coverage]`
+    /// world); the error text is located and secret-free.
+    fn read_all(&self, coverage: bool) -> Result<Loaded, String> {
         let cfg = self.read().map_err(|e| e.to_string())?;
         let notifiers = config::resolve_notifiers(&cfg, &|v| std::env::var(v).ok())
             .map_err(|e| e.to_string())?;
+        let coverage = if coverage {
+            crate::cmd_world::coverage_ratio(&cfg)
+                .map_err(|e| format!("{}: {e}", cfg.path.display()))?
+        } else {
+            None
+        };
         Ok(Loaded {
             config: cfg,
             notifiers,
+            coverage,
         })
     }
 }
@@ -120,7 +123,7 @@ pub fn healthcheck(a: HealthcheckArgs) -> Exit {
     match iot_canary_daemon::observe::healthcheck::check(&a.url, a.timeout) {
         Ok(()) => Exit::Ok,
         Err(e) => {
-            eprintln!("iot-canary healthcheck: {e}");
+            out::error(format_args!("healthcheck: {e}"));
             if e.is_usage() {
                 Exit::Usage
             } else {
@@ -158,71 +161,8 @@ fn build(cfg: Config, shard: Option<Shard>) -> anyhow::Result<Daemon> {
 }
 
 pub(crate) fn fail(e: anyhow::Error) -> Exit {
-    eprintln!("iot-canary: {e:#}");
+    out::error(format_args!("{e:#}"));
     Exit::Usage
-}
-
-pub fn check(a: CheckArgs) -> Exit {
-    let cfg = match load(&a.config) {
-        Ok(c) => c,
-        Err(e) => return e,
-    };
-    if let Err(e) = config::resolve_notifiers(&cfg, &|v| std::env::var(v).ok()) {
-        eprintln!("iot-canary: {e}");
-        return Exit::Usage;
-    }
-    println!(
-        "{}: ok ({} identities, {} canaries, {} notifiers)",
-        a.config.display(),
-        cfg.identities.len(),
-        cfg.canaries.len(),
-        cfg.notifiers.len()
-    );
-    for id in &cfg.identities {
-        for w in iot_canary_daemon::identity::secret_file_warnings(&id.config) {
-            println!("warning: {w}");
-        }
-    }
-    if !a.credentials {
-        return Exit::Ok;
-    }
-    let rt = match runtime() {
-        Ok(r) => r,
-        Err(e) => return fail(e),
-    };
-    let set = match identities::identity_set(&cfg, Env::process()) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("iot-canary: {e}");
-            return Exit::Usage;
-        }
-    };
-    rt.block_on(async {
-        let mut exit = Exit::Ok;
-        // In config order, one fetch each (an assume-role identity signed by another reuses
-        // that identity's cached credentials).
-        for spec in &cfg.identities {
-            let Some(cache) = set.get(&spec.name) else {
-                continue;
-            };
-            match cache.current().await {
-                Ok(c) => println!(
-                    "identity {} ({}): ok, {}",
-                    spec.name,
-                    spec.kind,
-                    credential_summary(&c, std::time::SystemTime::now())
-                ),
-                Err(e) => {
-                    println!(
-                        "identity {} ({}): FAILED ({}): {}",
-                        spec.name, spec.kind, e.reason, e.message
-                    );
-                    exit = Exit::Blind;
-                }
-            }
-        }
-        exit
-    })
 }
 
 /// What `check --credentials` shows about fetched credentials: never the secret key or the
@@ -260,11 +200,90 @@ pub(crate) fn credential_summary(
     out
 }
 
+/// Why a gate would run nothing: no canary in the config, or none matching `--only` /
+/// owned by `--shard` (the message names the filter). `None`: there is something to probe.
+pub(crate) fn nothing_selected(cfg: &Config, shard: Shard, only: Option<&str>) -> Option<String> {
+    if cfg.canaries.is_empty() {
+        return Some(crate::cmd_check::no_canaries(cfg));
+    }
+    if !iot_canary_core::plan::select(&cfg.canaries, shard, only).is_empty() {
+        return None;
+    }
+    let mut filters = Vec::new();
+    if let Some(g) = only {
+        filters.push(format!("--only '{g}'"));
+    }
+    if shard.count > 1 {
+        filters.push(format!("--shard {}/{}", shard.index, shard.count));
+    }
+    Some(format!(
+        "no canary selected by {} (of {} in {}): a gate that probes nothing proves nothing",
+        filters.join(" and "),
+        cfg.canaries.len(),
+        cfg.path.display()
+    ))
+}
+
+/// The report's metadata for a live run against `cfg`.
+pub(crate) fn live_run(
+    command: &'static str,
+    cfg: &Config,
+    shard: Shard,
+    started: SystemTime,
+    incomplete: bool,
+) -> RunInfo {
+    RunInfo {
+        command,
+        endpoint: Some(cfg.target.endpoint.clone()),
+        region: Some(cfg.target.region.clone()),
+        shard: (shard.count > 1).then(|| format!("{}/{}", shard.index, shard.count)),
+        started,
+        finished: SystemTime::now(),
+        incomplete,
+    }
+}
+
+/// Prints progress while a round runs, for people at a terminal (stderr).
+pub(crate) fn progress_for(
+    svc: &mut Service,
+    d: &Daemon,
+    only: Option<&str>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    use std::io::IsTerminal;
+    let progress = Progress::default();
+    let total = iot_canary_core::plan::select(&d.config.canaries, d.shard, only).len();
+    let tick = progress.clone();
+    let user = svc.on_verdict.clone();
+    svc.on_verdict = Arc::new(move |r| {
+        tick.tick();
+        user(r);
+    });
+    progress.start(
+        std::io::stderr().is_terminal(),
+        total,
+        d.config.schedule.timeout,
+    )
+}
+
 pub fn once(a: OnceArgs) -> Exit {
-    let loaded = match Source::new(&a.config, a.config_env.as_deref()).read_all() {
+    let started = SystemTime::now();
+    let loaded = match Source::new(&a.config, a.config_env.as_deref()).read_all(false) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("iot-canary: {e}");
+            out::error(e);
+            return Exit::Usage;
+        }
+    };
+    let shard = a.shard.unwrap_or(Shard::ALL);
+    if let Some(why) = nothing_selected(&loaded.config, shard, a.only.as_deref()) {
+        out::error(why);
+        return Exit::Usage;
+    }
+    // Before any probe runs: a report that cannot be written must not cost a round.
+    let sink = match Sink::open(a.output.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            out::error(e);
             return Exit::Usage;
         }
     };
@@ -272,6 +291,7 @@ pub fn once(a: OnceArgs) -> Exit {
         let Loaded {
             config: cfg,
             notifiers,
+            ..
         } = loaded;
         let d = Arc::new(build(cfg, a.shard)?);
         let rt = runtime()?;
@@ -283,20 +303,33 @@ pub fn once(a: OnceArgs) -> Exit {
                 settle: a.settle,
             };
             // The daemon itself logs one structured event per verdict.
-            let svc = Service::new(live, &d, rounds);
+            let mut svc = Service::new(live, &d, rounds);
+            // Ctrl-C on a gate means "stop now": what is in flight ends as
+            // inconclusive(aborted) and the report says it is incomplete.
+            svc.grace = Duration::ZERO;
+            let progress = progress_for(&mut svc, &d, a.only.as_deref());
             let (tx, rx) = tokio::sync::mpsc::channel(8);
             forward_signals(tx)?;
-            Ok::<_, anyhow::Error>(svc.run(d, rx).await)
-        })?;
-        let reports = outcome.reports;
-        let text = report::render(a.format, &reports);
-        match &a.output {
-            Some(p) => {
-                std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?
+            let outcome = svc.run(d.clone(), rx).await;
+            if let Some(p) = progress {
+                p.abort();
             }
-            None => print!("{text}"),
+            Ok::<_, anyhow::Error>(outcome)
+        })?;
+        let run = live_run("once", &d.config, d.shard, started, outcome.interrupted);
+        let reports = outcome.reports;
+        let exit = report::exit_of_run(&run, &reports);
+        let color = sink.is_stdout() && out::stdout_color();
+        match sink.write(&report::render(a.format, &run, &reports, color)) {
+            Ok(()) | Err(None) => {}
+            Err(Some(e)) => anyhow::bail!(e),
         }
-        Ok(report::exit_of(&reports))
+        if run.incomplete {
+            out::warn(
+                "interrupted: the report is incomplete (unfinished probes are inconclusive(aborted))",
+            );
+        }
+        Ok(exit)
     };
     inner().unwrap_or_else(fail)
 }
@@ -306,13 +339,18 @@ pub fn run(a: RunArgs) -> Exit {
     let Loaded {
         config: cfg,
         notifiers,
-    } = match source.read_all() {
+        coverage,
+    } = match source.read_all(true) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("iot-canary: {e}");
+            out::error(e);
             return Exit::Usage;
         }
     };
+    if cfg.canaries.is_empty() {
+        out::error(crate::cmd_check::no_canaries(&cfg));
+        return Exit::Usage;
+    }
     let shard = a.shard;
     let inner = || -> anyhow::Result<Exit> {
         let listen = cfg.server.listen;
@@ -322,18 +360,19 @@ pub fn run(a: RunArgs) -> Exit {
             let alerting = Arc::new(Alerting::start(&d.config, &notifiers)?);
             let view = Arc::new(iot_canary_core::plan::reported_view(&d.config, d.shard));
             let live = Arc::new(Live::new(view, d.store.clone(), alerting));
+            live.set_coverage(coverage);
             let addr = iot_canary_daemon::observe::http::serve_live(listen, live.clone())
                 .await
                 .with_context(|| format!("binding the metrics server on {listen}"))?;
             tracing::info!(%addr, "serving /metrics, /healthz, /readyz and the status page");
-            eprintln!("iot-canary: metrics on http://{addr}/metrics");
+            out::info(format_args!("metrics on http://{addr}/metrics"));
             let (tx, rx) = tokio::sync::mpsc::channel(8);
             forward_signals(tx)?;
             let mut svc = Service::new(live, &d, Rounds::Forever);
             svc.notify = sd_notify::SdNotify::from_env();
             svc.watchdog = sd_notify::watchdog_period_from_env();
             svc.reload = Some(Reload {
-                loader: Box::new(move || source.read_all()),
+                loader: Box::new(move || source.read_all(true)),
                 builder: Box::new(move |c| build(c, shard).map_err(|e| format!("{e:#}"))),
             });
             svc.run(d, rx).await;

@@ -1,20 +1,28 @@
 //! `demo`: the embedded lab with the demo scenario, and the repo's canaries.toml pointed at it.
+//! The lab's CA lives in a private temporary directory removed when the demo ends (normally,
+//! on SIGINT/SIGTERM, or when its reader goes away: `demo | head`).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::Args;
 use iot_canary_core::config::{self, Config};
 use iot_canary_core::exit::Exit;
-use iot_canary_core::report::{self, Format};
+use iot_canary_core::report::{self, Columns, Format};
 use iot_canary_daemon::daemon::live::Live;
-use iot_canary_daemon::daemon::service::{Rounds, Service};
+use iot_canary_daemon::daemon::service::{Control, Rounds, Service};
 use iot_canary_daemon::daemon::{self, Daemon, Shard, identities};
 use iot_canary_daemon::identity::{Env, IdentityKind};
+use tokio::sync::mpsc::Sender;
 
-use crate::cmd_daemon::{fail, format_parser, forward_signals, load, runtime};
+use crate::cmd_daemon::{
+    fail, format_parser, forward_signals, live_run, load, nothing_selected, progress_for, runtime,
+};
+use crate::out;
 
 /// The repo's canaries.toml, built in so `demo` also works outside a checkout.
 const BUILT_IN_CONFIG: &str = include_str!("../canaries.toml");
@@ -41,7 +49,7 @@ fn demo_config(path: Option<&Path>) -> Result<Config, Exit> {
         None if Path::new("canaries.toml").exists() => load(Path::new("canaries.toml")),
         None => {
             config::parse(Path::new("canaries.toml (built in)"), BUILT_IN_CONFIG).map_err(|e| {
-                eprintln!("iot-canary: {e}");
+                out::error(e);
                 Exit::Usage
             })
         }
@@ -93,24 +101,28 @@ fn point_at_lab(cfg: &mut Config, lab: &iot_canary_lab::RunningLab) {
 }
 
 pub fn demo(a: DemoArgs) -> Exit {
+    let started = SystemTime::now();
     let mut cfg = match demo_config(a.config.as_deref()) {
         Ok(c) => c,
         Err(e) => return e,
     };
+    if let Some(why) = nothing_selected(&cfg, Shard::ALL, None) {
+        out::error(why);
+        return Exit::Usage;
+    }
     let inner = || -> anyhow::Result<Exit> {
         let rt = runtime()?;
         rt.block_on(async move {
             let loaded =
                 iot_canary_lab::demo::load().map_err(|e| anyhow::anyhow!("demo scenario: {e}"))?;
             let vars = demo_secrets(&loaded);
-            let dir = std::env::temp_dir().join(format!("iot-canary-demo-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let mut lc = iot_canary_lab::LabConfig::new(loaded);
-            lc.ca_file = Some(dir.join("lab-ca.pem"));
+            // No `ca_file`: the lab writes its CA to a private directory (0700, random name)
+            // that it removes when it shuts down or is dropped.
+            let lc = iot_canary_lab::LabConfig::new(loaded);
             let lab = iot_canary_lab::start(lc)
                 .await
                 .context("starting the embedded lab")?;
-            eprintln!("iot-canary demo: lab ready: {}", lab.ready_line());
+            out::info(format_args!("demo: lab ready: {}", lab.ready_line()));
             point_at_lab(&mut cfg, &lab);
             let endpoint = daemon::endpoint(&cfg).context("reading the lab CA")?;
             let ids = identities::build(&cfg, Env::with_overrides(vars))
@@ -118,25 +130,52 @@ pub fn demo(a: DemoArgs) -> Exit {
             let listen = a.listen.unwrap_or(cfg.server.listen);
             let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
             let result = if a.once {
-                once(d, a.format).await
+                once(d, a.format, started).await
             } else {
                 live(d, listen).await
             };
             lab.shutdown().await;
-            let _ = std::fs::remove_dir_all(&dir);
             result
         })
     };
     inner().unwrap_or_else(fail)
 }
 
+/// Prints verdict lines as they land; once stdout is closed (`| head`) it stops printing and,
+/// if `stop` is given, stops the service (nobody is watching a live demo any more).
+fn live_lines(
+    cols: Columns,
+    color: bool,
+    to_stdout: bool,
+    closed: Arc<AtomicBool>,
+    stop: Option<Sender<Control>>,
+) -> Arc<dyn Fn(&daemon::CanaryReport) + Send + Sync> {
+    Arc::new(move |r: &daemon::CanaryReport| {
+        let line = cols.line(r, color);
+        if !to_stdout {
+            out::info(line);
+            return;
+        }
+        if closed.load(Ordering::Relaxed) {
+            return;
+        }
+        if out::println(&line).is_err() {
+            closed.store(true, Ordering::Relaxed);
+            if let Some(tx) = &stop {
+                let _ = tx.try_send(Control::Stop);
+            }
+        }
+    })
+}
+
 /// One round. As a table, each verdict is printed as it lands; as JSON or JUnit, stdout holds
-/// only the report and progress goes to stderr.
-async fn once(d: Arc<Daemon>, format: Format) -> anyhow::Result<Exit> {
+/// only the report and the verdicts go to stderr. A closed stdout silences the rest; the exit
+/// code is still the round's.
+async fn once(d: Arc<Daemon>, format: Format, started: SystemTime) -> anyhow::Result<Exit> {
     let live_table = format == Format::Table;
-    if live_table {
-        println!("{}", report::header());
-    }
+    let cols = Columns::for_canaries(&d.config.canaries);
+    let color = live_table && out::stdout_color();
+    let mut printing = !live_table || out::println(&cols.header()).is_ok();
     let live = Live::without_alerts(d.config.clone(), d.store.clone());
     let mut svc = Service::new(
         live,
@@ -146,26 +185,39 @@ async fn once(d: Arc<Daemon>, format: Format) -> anyhow::Result<Exit> {
             settle: None,
         },
     );
-    svc.on_verdict = Arc::new(move |r: &daemon::CanaryReport| {
-        if live_table {
-            println!("{}", report::line(r));
-        } else {
-            eprintln!("{}", report::line(r));
-        }
-    });
+    svc.grace = std::time::Duration::ZERO;
+    svc.on_verdict = live_lines(
+        cols,
+        color,
+        live_table,
+        Arc::new(AtomicBool::new(!printing)),
+        None,
+    );
+    let progress = progress_for(&mut svc, &d, None);
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     forward_signals(tx)?;
-    let reports = svc.run(d, rx).await.reports;
-    if live_table {
-        println!("\n{}", report::summary_line(&reports));
-    } else {
-        print!("{}", report::render(format, &reports));
+    let outcome = svc.run(d.clone(), rx).await;
+    if let Some(p) = progress {
+        p.abort();
     }
-    Ok(report::exit_of(&reports))
+    let run = live_run("demo", &d.config, d.shard, started, outcome.interrupted);
+    let reports = outcome.reports;
+    let exit = report::exit_of_run(&run, &reports);
+    if live_table {
+        printing = printing && out::println("").is_ok();
+        if printing {
+            let _ = out::println(&report::summary_line(&reports, exit));
+        }
+    } else {
+        let _ = out::print(&report::render(format, &run, &reports, false));
+    }
+    Ok(exit)
 }
 
 /// Probes forever, printing each verdict as it lands, with metrics served; stops on SIGINT or
-/// SIGTERM (in-flight probes get the drain deadline, then end as `inconclusive(aborted)`).
+/// SIGTERM (in-flight probes get the drain deadline, then end as `inconclusive(aborted)`) with
+/// exit 0, as `run` does; or when stdout's reader goes away (`demo | head`), then quietly with
+/// the last round's code.
 async fn live(d: Arc<Daemon>, listen: SocketAddr) -> anyhow::Result<Exit> {
     let live = Live::without_alerts(d.config.clone(), d.store.clone());
     // A busy default port should not stop the demo: fall back to any free port.
@@ -178,12 +230,30 @@ async fn live(d: Arc<Daemon>, listen: SocketAddr) -> anyhow::Result<Exit> {
         .await
         .context("binding the metrics server")?,
     };
-    println!("metrics: http://{addr}/metrics  (also /healthz, /readyz; Ctrl-C to stop)");
-    println!("{}", report::header());
-    let mut svc = Service::new(live, &d, Rounds::Forever);
-    svc.on_verdict = Arc::new(|r| println!("{}", report::line(r)));
+    let cols = Columns::for_canaries(&d.config.canaries);
     let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let open = out::println(&format!(
+        "metrics: http://{addr}/metrics  (also /healthz, /readyz; Ctrl-C to stop)"
+    ))
+    .and_then(|()| out::println(&cols.header()))
+    .is_ok();
+    if !open {
+        let _ = tx.try_send(Control::Stop);
+    }
+    let closed = Arc::new(AtomicBool::new(!open));
+    let mut svc = Service::new(live, &d, Rounds::Forever);
+    svc.on_verdict = live_lines(
+        cols,
+        out::stdout_color(),
+        true,
+        closed.clone(),
+        Some(tx.clone()),
+    );
     forward_signals(tx)?;
-    svc.run(d, rx).await;
-    Ok(Exit::Ok)
+    let outcome = svc.run(d, rx).await;
+    if closed.load(Ordering::Relaxed) {
+        Ok(report::exit_of(&outcome.reports))
+    } else {
+        Ok(Exit::Ok)
+    }
 }

@@ -1,27 +1,41 @@
 //! CLI only: parse arguments, dispatch to the library, map the outcome to an exit code.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 mod cmd_audit;
 mod cmd_calibrate;
+mod cmd_check;
 mod cmd_daemon;
 mod cmd_demo;
+mod cmd_docs;
+mod cmd_generate;
+mod cmd_init;
+mod cmd_lab;
+mod cmd_policy;
+mod cmd_simulate;
+mod cmd_world;
+mod lab_world;
+mod out;
+mod progress;
 use iot_canary_core::exit::Exit;
-use iot_canary_daemon::logging::{self, LogFormat};
+use iot_canary_daemon::logging::{self, LogFormat, LogLevel};
 
 #[derive(Parser, Debug)]
 #[command(
     name = "iot-canary",
     version,
-    about = "Proves AWS IoT Core authorization stays tight"
+    about = "Proves AWS IoT Core authorization stays tight",
+    after_help = "Exit codes: 0 ok, 1 breach (or findings), 2 blind/inconclusive, 3 config or usage error.\nLogging: --log-level, else RUST_LOG (e.g. RUST_LOG=info,iot_canary_daemon::mqtt=debug), else info. Colour only on a terminal and never with NO_COLOR set."
 )]
-struct Cli {
-    /// Log format on stderr.
+pub(crate) struct Cli {
+    /// Log format on stderr (auto: pretty on a terminal, JSON lines otherwise).
     #[arg(long, global = true, value_enum, default_value = "auto")]
     log_format: LogFormat,
+    /// Least severe log events shown; overrides RUST_LOG (default: RUST_LOG, else info).
+    #[arg(long, global = true, value_enum)]
+    log_level: Option<LogLevel>,
     #[command(subcommand)]
     command: Command,
 }
@@ -32,40 +46,25 @@ enum Command {
     Run(cmd_daemon::RunArgs),
     /// One round (after a policy deploy), then exit with the gate's exit code.
     Once(cmd_daemon::OnceArgs),
-    /// Validate the config.
-    Check(cmd_daemon::CheckArgs),
+    /// Validate the config offline (every check that needs no AWS call); `--credentials`
+    /// also signs in as every identity.
+    Check(cmd_check::CheckArgs),
     /// GET a health URL (container HEALTHCHECK): exit 0 on HTTP 200, 1 otherwise.
     Healthcheck(cmd_daemon::HealthcheckArgs),
     /// Policy tools (offline).
     Policy {
         #[command(subcommand)]
-        command: PolicyCommand,
+        command: cmd_policy::PolicyCommand,
     },
     /// Start the AWS IoT Core emulator.
-    Lab {
-        #[arg(long)]
-        scenario: PathBuf,
-        /// Gateway address (the identity and admin listeners take free ports on the same IP).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        listen: std::net::SocketAddr,
-        /// Serve ws:// instead of wss:// (no TLS, no CA file).
-        #[arg(long)]
-        plain: bool,
-    },
-    /// Offline pre-deploy gate: every canary against a lab scenario's policies (exit codes as
-    /// `once`: 0 ok, 1 breach, 2 blind, 3 usage).
-    Simulate {
-        #[arg(short, long, default_value = "canaries.toml")]
-        config: PathBuf,
-        /// The lab scenario holding the identities' policies.
-        #[arg(long)]
-        lab_scenario: PathBuf,
-        /// A scenario with the currently deployed policies: report access the new ones add.
-        #[arg(long)]
-        baseline: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: PolicyTestFormat,
-    },
+    Lab(cmd_lab::LabArgs),
+    /// Offline pre-deploy gate: every canary against a lab scenario's policies, or policy
+    /// sources bound by an ownership file (exit codes as `once`: 0 ok, 1 breach or new access
+    /// vs --baseline, 2 blind, 3 usage).
+    Simulate(cmd_simulate::SimulateArgs),
+    /// A canaries.toml derived from a lab scenario or an ownership file and policy sources
+    /// (docs/generate.md; exit 0 written, 3 bad input).
+    Generate(cmd_generate::GenerateArgs),
     /// Embedded lab + embedded scenario + canaries.toml.
     Demo(cmd_demo::DemoArgs),
     /// Offline policy audit with Device Defender's check names (docs/audit.md; exit 0 clean,
@@ -75,265 +74,93 @@ enum Command {
     /// codes, SUBACK → delivery delay) beside the lab's `aws` realism profile, plus the
     /// measured `[realism]` table (exit 0 done, 2 an experiment could not run, 3 usage).
     Calibrate(cmd_calibrate::CalibrateArgs),
+    /// Write a commented canaries.toml to start from (one per identity kind).
+    Init(cmd_init::InitArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(cmd_docs::CompletionsArgs),
+    /// Print the man page (roff) generated from the same definitions as `--help`.
+    Man(cmd_docs::ManArgs),
 }
 
-#[derive(Subcommand, Debug)]
-enum PolicyCommand {
-    /// Run policy unit-test files (exit 0 all agree, 1 any disagree, 3 bad file).
-    Test {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: PolicyTestFormat,
-    },
-    /// Session policy plaintext size against the 2,048-character STS limit (exit 1 if over).
-    Size {
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum PolicyTestFormat {
-    Table,
-    Json,
-}
-
-/// `policy test`: every file is loaded first, so one bad file fails the run before any case.
-fn policy_test(files: &[PathBuf], format: PolicyTestFormat) -> Exit {
-    use iot_canary_policy::testfile;
-    let mut loaded = Vec::new();
-    let mut bad = false;
-    for path in files {
-        let label = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => match testfile::load(&label, &text) {
-                Ok(f) => loaded.push(f),
-                Err(e) => {
-                    eprintln!("iot-canary: bad policy test file: {e}");
-                    bad = true;
-                }
-            },
-            Err(e) => {
-                eprintln!("iot-canary: cannot read {label}: {e}");
-                bad = true;
-            }
-        }
-    }
-    if bad {
-        return Exit::Usage;
-    }
-    let outcomes: Vec<_> = loaded.iter().flat_map(testfile::run).collect();
-    if let Err(exit) = print_results(format, "iot-canary", &outcomes, testfile::render_table) {
-        return exit;
-    }
-    if outcomes.iter().all(|o| o.agree) {
-        Exit::Ok
-    } else {
-        Exit::Breach
-    }
-}
-
-/// Prints results as `table` renders them or as pretty JSON; `prog` prefixes the error.
-fn print_results<T: serde::Serialize>(
-    format: PolicyTestFormat,
-    prog: &str,
-    results: &[T],
-    table: fn(&[T]) -> String,
-) -> Result<(), Exit> {
-    match format {
-        PolicyTestFormat::Table => print!("{}", table(results)),
-        PolicyTestFormat::Json => match serde_json::to_string_pretty(results) {
-            Ok(json) => println!("{json}"),
-            Err(e) => {
-                eprintln!("{prog}: cannot render JSON: {e}");
-                return Err(Exit::Usage);
-            }
-        },
-    }
-    Ok(())
-}
-
-/// `policy size`: plaintext characters per file against the session-policy limit.
-fn policy_size(files: &[PathBuf]) -> Exit {
-    use iot_canary_policy::size::session_policy_size;
-    let mut exit = Exit::Ok;
-    for path in files {
-        let text = match std::fs::read_to_string(path) {
-            Ok(t) => t,
-            Err(e) => {
-                eprintln!("iot-canary: cannot read {}: {e}", path.display());
-                return Exit::Usage;
-            }
+/// The log format asked for on the command line, found without a full parse (for reporting a
+/// parse error in the format the caller asked for).
+fn requested_format(args: &[String]) -> LogFormat {
+    let mut format = LogFormat::Auto;
+    for (i, a) in args.iter().enumerate() {
+        let value = match a.strip_prefix("--log-format=") {
+            Some(v) => Some(v),
+            None if a == "--log-format" => args.get(i + 1).map(String::as_str),
+            None => None,
         };
-        let r = session_policy_size(&text);
-        let minified = r
-            .minified_chars
-            .map_or_else(|| "not valid JSON".to_owned(), |n| format!("{n} minified"));
-        println!(
-            "{}: {} plaintext characters ({minified}), limit {}: {}",
-            path.display(),
-            r.plaintext_chars,
-            r.limit,
-            if r.within_limit { "ok" } else { "OVER LIMIT" }
-        );
-        if !r.within_limit {
-            exit = exit.worst(Exit::Breach);
+        match value {
+            Some("json") => format = LogFormat::Json,
+            Some("pretty") => format = LogFormat::Pretty,
+            _ => {}
         }
     }
-    exit
+    format
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
     // Usage errors exit 3 (the documented code), not clap's default 2, which means "blind".
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() {
-                Exit::Usage.code()
+            if !e.use_stderr() {
+                let _ = out::print(&e.to_string());
+                return ExitCode::from(Exit::Ok.code());
+            }
+            if logging::is_json(requested_format(&args)) {
+                logging::init(LogFormat::Json, None);
+                out::error(e.to_string().trim_end());
             } else {
-                Exit::Ok.code()
-            });
+                let _ = e.print();
+            }
+            return ExitCode::from(Exit::Usage.code());
         }
     };
-    logging::init(cli.log_format);
+    logging::init(cli.log_format, cli.log_level);
     let exit = match cli.command {
         Command::Run(a) => cmd_daemon::run(a),
         Command::Once(a) => cmd_daemon::once(a),
-        Command::Check(a) => cmd_daemon::check(a),
+        Command::Check(a) => cmd_check::check(a),
         Command::Healthcheck(a) => cmd_daemon::healthcheck(a),
         Command::Demo(a) => cmd_demo::demo(a),
         Command::Audit(a) => cmd_audit::audit(a),
         Command::Calibrate(a) => cmd_calibrate::calibrate(a),
-        Command::Policy {
-            command: PolicyCommand::Test { files, format },
-        } => policy_test(&files, format),
-        Command::Policy {
-            command: PolicyCommand::Size { files },
-        } => policy_size(&files),
-        Command::Lab {
-            scenario,
-            listen,
-            plain,
-        } => run_lab(&scenario, listen, plain),
-        Command::Simulate {
-            config,
-            lab_scenario,
-            baseline,
-            format,
-        } => simulate(&config, &lab_scenario, baseline.as_deref(), format),
+        Command::Policy { command } => cmd_policy::policy(command),
+        Command::Lab(a) => cmd_lab::lab(a),
+        Command::Simulate(a) => cmd_simulate::simulate(a),
+        Command::Generate(a) => cmd_generate::generate(a),
+        Command::Init(a) => cmd_init::init(a),
+        Command::Completions(a) => cmd_docs::completions(a),
+        Command::Man(a) => cmd_docs::man(a),
     };
     ExitCode::from(exit.code())
 }
 
-/// `simulate`: IO here (files, clock); the evaluation is `simulate`.
-fn simulate(
-    config: &std::path::Path,
-    scenario: &std::path::Path,
-    baseline: Option<&std::path::Path>,
-    format: PolicyTestFormat,
-) -> Exit {
-    use iot_canary::simulate as sim;
-    let cfg = match iot_canary_core::config::load(config) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("iot-canary simulate: {e}");
-            return Exit::Usage;
-        }
-    };
-    let now = std::time::SystemTime::now();
-    let read = |p: &std::path::Path| {
-        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
-    };
-    let run = |path: &std::path::Path| -> Result<Vec<sim::SimResult>, String> {
-        let loaded = iot_canary_lab::scenario::load(path).map_err(|e| e.to_string())?;
-        let ids = sim::identities_from_scenario(&cfg, &loaded, now, &read);
-        Ok(sim::simulate(&cfg.canaries, &ids, now))
-    };
-    let mut results = match run(scenario) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("iot-canary simulate: {e}");
-            return Exit::Usage;
-        }
-    };
-    if let Some(b) = baseline {
-        match run(b) {
-            Ok(base) => sim::compare_with_baseline(&mut results, &base),
-            Err(e) => {
-                eprintln!("iot-canary simulate: baseline: {e}");
-                return Exit::Usage;
-            }
-        }
-    }
-    if let Err(exit) = print_results(format, "iot-canary simulate", &results, sim::render_table) {
-        return exit;
-    }
-    sim::gate_exit(&results)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn run_lab(scenario: &std::path::Path, listen: std::net::SocketAddr, plain: bool) -> Exit {
-    let loaded = match iot_canary_lab::scenario::load(scenario) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("iot-canary lab: {e}");
-            return Exit::Usage;
-        }
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("iot-canary lab: cannot start the async runtime: {e}");
-            return Exit::Blind;
-        }
-    };
-    runtime.block_on(async move {
-        let mut config = iot_canary_lab::LabConfig::new(loaded);
-        config.listen = listen;
-        config.plain = plain;
-        let lab = match iot_canary_lab::start(config).await {
-            Ok(lab) => lab,
-            Err(e) => {
-                eprintln!("iot-canary lab: {e}");
-                return Exit::Usage;
-            }
-        };
-        // Handlers first, then the ready line: whoever reads the line may send SIGTERM at once.
-        let stop = stop_signal();
-        println!("{}", lab.ready_line());
-        stop.await;
-        tracing::info!("shutting down");
-        lab.shutdown().await;
-        Exit::Ok
-    })
-}
-
-/// Installs the SIGTERM/SIGINT handlers now; the returned future ends at the first signal.
-fn stop_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        async move {
-            match (term, int) {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                }
-                _ => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
-        }
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
-    #[cfg(not(unix))]
-    {
-        async {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+
+    #[test]
+    fn the_log_format_is_found_before_parsing() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            requested_format(&a(&["x", "--log-format", "json", "bogus"])),
+            LogFormat::Json
+        );
+        assert_eq!(
+            requested_format(&a(&["x", "--log-format=pretty"])),
+            LogFormat::Pretty
+        );
+        assert_eq!(requested_format(&a(&["x", "once"])), LogFormat::Auto);
     }
 }

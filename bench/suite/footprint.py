@@ -67,7 +67,7 @@ def scale(a):
                 rc, wall, cpu, rss = measure([a.bin, "once", "-c", path, "--format", "json",
                                               "--output", out], env, subprocess.DEVNULL)
                 with open(out) as f:
-                    cs = json.load(f)["canaries"]
+                    cs = json.load(f)["results"]
                 denied = sum(c["verdict"] == "denied" for c in cs)
                 connects = lab_state(ready["admin"])["connects_total"] - before
                 samples.append({"wall_s": wall, "cpu_s": cpu, "rss_mib": rss,

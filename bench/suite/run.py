@@ -108,7 +108,7 @@ def main():
                     cmd = [a.bin, "once", "-c", canaries, "--format", "json", "--output", out]
                     rc, wall, cpu, rss = measure(cmd, env, subprocess.DEVNULL)
                     with open(out) as f:
-                        got = {c["canary"]: c["verdict"] for c in json.load(f)["canaries"]}
+                        got = {c["canary"]: c["verdict"] for c in json.load(f)["results"]}
                 else:
                     cmd = [a.python, os.path.join(HERE, "peer.py"), canaries, keys_path,
                            "--concurrency", str(a.concurrency)]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use clap::Args;
 use iot_canary_core::config::{self, Canary, Config};
 use iot_canary_core::exit::Exit;
-use iot_canary_core::plan::{ClientIdVars, Shard, expand_client_id};
+use iot_canary_core::plan::{ClientIdVars, ProbeSlot, Shard, expand_client_id};
 use iot_canary_core::verdict::{Expect, MqttVersion, ProbeAction};
 use iot_canary_daemon::daemon::{self, identities};
 use iot_canary_daemon::identity::{CredentialCache, Env, IdentitySet};
@@ -143,7 +143,12 @@ async fn actor(
         identity_id: creds.identity_id.as_deref(),
         username: creds.username.as_deref(),
     };
-    let client_id = expand_client_id(template, &who, label, Shard::ALL)?;
+    let slot = ProbeSlot {
+        canary: label,
+        shard: Shard::ALL,
+        run: daemon::run_id(),
+    };
+    let client_id = expand_client_id(template, &who, &slot)?;
     Ok(Actor {
         client_id,
         credentials: Arc::new(CacheCredentials(cache)),
@@ -315,7 +320,7 @@ fn print_rows(rows: &[Row]) -> String {
 
 /// A start-up failure: said on stderr, exit 3.
 fn usage(e: impl std::fmt::Display) -> Exit {
-    eprintln!("iot-canary: calibrate: {e}");
+    crate::out::error(format!("calibrate: {e}"));
     Exit::Usage
 }
 
@@ -371,20 +376,17 @@ pub fn calibrate(a: CalibrateArgs) -> Exit {
         c.realism_toml
     );
     // A closed stdout (`| head`) ends the output quietly; the file and the exit code stand.
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush());
+    let _ = crate::out::print(&text);
     if let Some((path, mut file)) = realism_out
         && let Err(e) = file.write_all(c.realism_toml.as_bytes())
     {
         return usage(format!("{}: {e}", path.display()));
     }
     if c.not_run > 0 {
-        eprintln!(
-            "iot-canary: calibrate: {} experiment(s) could not run (see the table)",
+        crate::out::error(format!(
+            "calibrate: {} experiment(s) could not run (see the table)",
             c.not_run
-        );
+        ));
         return Exit::Blind;
     }
     Exit::Ok

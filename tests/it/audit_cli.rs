@@ -38,7 +38,7 @@ fn clean_policy_exits_0_and_findings_exit_1_with_the_witness() {
         ),
         (Some(1), Some("iot-canary"), Some("audit"))
     );
-    let f = &v["findings"][1];
+    let f = &v["results"][1];
     assert_eq!(f["check"], "IOT_POLICY_OVERLY_PERMISSIVE_CHECK");
     assert_eq!(f["location"]["file"], fixture("cloudformation/fleet.yaml"));
     assert_eq!(f["witness"][0]["decision"], "ALLOWED");
@@ -159,7 +159,7 @@ fn lab_scenario_guest_feed_and_vending_template() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let findings = v["findings"].as_array().unwrap();
+    let findings = v["results"].as_array().unwrap();
     let guest = findings
         .iter()
         .find(|f| f["check"] == "UNAUTHENTICATED_COGNITO_ROLE_OVERLY_PERMISSIVE_CHECK")

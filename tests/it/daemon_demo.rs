@@ -1,12 +1,14 @@
 //! `demo` as a user runs it: the built binary, the repo's canaries.toml, the embedded lab.
 //! `--once` must find exactly the demo world's one hole; plain `demo` must keep probing,
-//! print verdicts and the metrics URL, serve /metrics, and stop cleanly on SIGTERM.
+//! print verdicts and the metrics URL, serve /metrics, and stop cleanly on SIGTERM. A reader
+//! that goes away (`demo --once | head -1`, `demo | head`) ends either quietly: no panic, the
+//! round's exit code, and the private temp directory (the lab's CA) removed.
 
 use std::process::Stdio;
 
 use iot_canary_testkit::{WAIT, net};
 
-use crate::support::{BIN, repo, run_bin};
+use crate::support::{BIN, DEMO_ONCE_JSON, repo, run_bin};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The demo world's one hole: bob's fleet filter `devices/+/telemetry` past a Deny on
@@ -15,19 +17,7 @@ const HOLE: &str = "bob-cannot-read-alice-thermostat-via-wildcard";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_once_finds_exactly_the_wildcard_hole() {
-    let run = run_bin(
-        &[
-            "demo",
-            "--once",
-            "--format",
-            "json",
-            "--listen",
-            "127.0.0.1:0",
-        ],
-        &repo(""),
-        &[],
-    )
-    .await;
+    let run = run_bin(&DEMO_ONCE_JSON, &repo(""), &[]).await;
     assert_eq!(
         run.code, 1,
         "stdout:\n{}\nstderr:\n{}",
@@ -38,7 +28,7 @@ async fn demo_once_finds_exactly_the_wildcard_hole() {
     assert_eq!(v["exit_code"], 1);
 
     let cfg = iot_canary_core::config::load(&repo("canaries.toml")).unwrap();
-    let reports = v["canaries"].as_array().unwrap();
+    let reports = v["results"].as_array().unwrap();
     let names: Vec<&str> = reports
         .iter()
         .map(|r| r["canary"].as_str().unwrap())
@@ -192,4 +182,100 @@ async fn demo_keeps_running_prints_metrics_url_and_serves_metrics() {
         .expect("demo stops after SIGTERM")
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// `demo args` with stdout piped to a reader that takes `lines` lines and goes away (what
+/// `| head -n` does), in a private TMPDIR; returns (exit code, stderr, what TMPDIR still holds).
+async fn demo_into_head(args: &[&str], lines: usize) -> (Option<i32>, String, Vec<String>) {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(BIN)
+        .args(args)
+        .current_dir(repo(""))
+        .env("TMPDIR", tmp.path())
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("demo starts");
+    let stderr = child.stderr.take().unwrap();
+    let err = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut BufReader::new(stderr), &mut s).await;
+        s
+    });
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..lines {
+        tokio::time::timeout(WAIT, out.next_line())
+            .await
+            .expect("demo output in time")
+            .unwrap()
+            .expect("a line before the reader goes away");
+    }
+    drop(out);
+    let status = tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("demo ends once its reader is gone")
+        .unwrap();
+    let stderr = err.await.unwrap();
+    let left = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    (status.code(), stderr, left)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_goes_away_ends_demo_quietly_and_cleans_up() {
+    // `demo --once | head -1`: the header line, then nobody reads. The round still runs to
+    // its verdict: the hole is a breach, exit 1 (was: panic, exit 101, temp dir left behind).
+    let (code, stderr, left) =
+        demo_into_head(&["demo", "--once", "--listen", "127.0.0.1:0"], 1).await;
+    assert_eq!(code, Some(1), "the round's exit code:\n{stderr}");
+    for bad in ["panicked", "Broken pipe", "failed printing"] {
+        assert!(!stderr.contains(bad), "`{bad}`:\n{stderr}");
+    }
+    assert!(left.is_empty(), "temp files left behind: {left:?}");
+
+    // Live `demo | head -3`: the metrics URL, the header, one verdict; the next verdict finds
+    // stdout closed and stops the service.
+    let (code, stderr, left) = demo_into_head(&["demo", "--listen", "127.0.0.1:0"], 3).await;
+    assert!(matches!(code, Some(0..=2)), "{code:?}:\n{stderr}");
+    for bad in ["panicked", "Broken pipe", "failed printing"] {
+        assert!(!stderr.contains(bad), "`{bad}`:\n{stderr}");
+    }
+    assert!(left.is_empty(), "temp files left behind: {left:?}");
+}
+
+/// `--log-format json`: every stderr line is one JSON object (the CLI's own messages included),
+/// and the verdict events carry the level a log filter needs: the hole at ERROR, the tight
+/// canaries at INFO (was: breaches at INFO, plain lines mixed into the stream).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_logs_pure_json_with_breaches_at_error() {
+    let args: Vec<&str> = ["--log-format", "json"]
+        .into_iter()
+        .chain(DEMO_ONCE_JSON)
+        .collect();
+    let run = run_bin(&args, &repo(""), &[]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let events: Vec<serde_json::Value> = run
+        .stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("a non-JSON line in the JSON log ({e}): {l}"))
+        })
+        .collect();
+    let verdicts: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["message"] == "verdict")
+        .collect();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("a JSON report");
+    let canaries = report["results"].as_array().expect("results").len();
+    assert_eq!(verdicts.len(), canaries, "{}", run.stderr);
+    for v in verdicts {
+        let want = if v["canary"] == HOLE { "ERROR" } else { "INFO" };
+        assert_eq!(v["level"], want, "{v}");
+    }
 }

@@ -3,8 +3,14 @@
 //! - the CLI and its modes: `audit_cli` (`iot-canary audit`), `calibrate_cli` (`iot-canary calibrate` against the lab's `aws` profile), `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
 //!   `daemon_once_alerts` (the post-deploy gate's alert), `daemon_service` (run as a service:
 //!   sd_notify, SIGTERM, SIGHUP), `lab_cli` (`iot-canary lab`), `policy_cli`, `policy_simulate`;
-//! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_rules`
-//!   (promtool), `deploy_systemd` (systemd-analyze);
+//! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_docker` (the
+//!   image's completions and man pages), `deploy_rules` (promtool), `deploy_systemd`
+//!   (systemd-analyze);
+//! - the operator's surface: `cli_check` (check's offline checks, --credentials), `cli_gate`
+//!   (fail-closed selection, --output, SIGINT partial reports, concurrent gates),
+//!   `cli_transport` (dns / tcp_refused / timeout, progress, colour);
+//! - docs that must stay true: `docs_reference` (docs/cli.md against --help, every command the
+//!   docs show, canaries.schema.json against every shipped config, reasons in the runbook);
 //! - real Prometheus and Alertmanager: `observe_prometheus`, `alert_alertmanager`;
 //! - independent clients: `identity_boto3` (boto3), `lab_python` (AWS IoT Device SDK);
 //! - the status page in Chromium: `status_page_chromium`;
@@ -18,13 +24,19 @@
 mod alert_alertmanager;
 mod audit_cli;
 mod calibrate_cli;
+mod cli_check;
+mod cli_gate;
+mod cli_transport;
 mod daemon_cli;
 mod daemon_demo;
 mod daemon_once_alerts;
 mod daemon_service;
 mod deploy_cloudformation;
+mod deploy_docker;
 mod deploy_rules;
 mod deploy_systemd;
+mod docs_reference;
+mod generate_live;
 mod identity_boto3;
 mod lab_cli;
 mod lab_python;

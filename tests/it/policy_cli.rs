@@ -1,7 +1,7 @@
 //! `iot-canary policy test` and `policy size` end to end: the real binary, real files, exit
 //! codes and output.
 
-use iot_canary_testkit::assert_contains;
+use iot_canary_testkit::{assert_contains, write_file};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -111,7 +111,12 @@ fn json_format_reports_each_case() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON output");
-    let cases = v.as_array().expect("an array of cases");
+    // The shared report envelope (docs/reports.md).
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["command"], "policy test");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["summary"]["agree"], 7);
+    let cases = v["results"].as_array().expect("an array of cases");
     assert_eq!(cases.len(), 7);
     let first = &cases[0];
     assert_eq!(first["decision"], "ALLOWED");
@@ -196,4 +201,33 @@ fn policy_size_reports_against_2048() {
         "{stdout}"
     );
     assert!(stdout.contains("OVER LIMIT"), "{stdout}");
+}
+
+#[test]
+fn policy_size_refuses_what_is_not_a_policy_and_flags_unknown_actions() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = write_file(
+        dir.path(),
+        "broken.json",
+        "{\"Version\": \"2012-10-17\", \"Statement\": [",
+    );
+    let (code, stdout, stderr) = policy("size", &[&broken]);
+    assert_eq!(code, Some(3), "not \"ok\": {stdout}{stderr}");
+    assert!(!stdout.contains("ok"), "{stdout}");
+    assert_contains(&stderr, &["broken.json: not a valid policy document"]);
+
+    let typo = write_file(
+        dir.path(),
+        "typo.json",
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pub","Effect":"Allow","Action":"iot:Publsh","Resource":"*"}]}"#,
+    );
+    let (code, stdout, stderr) = policy("size", &[&typo]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert_contains(
+        &stderr,
+        &[
+            "typo.json: statement Pub: `iot:Publsh` is not an AWS action",
+            "did you mean iot:Publish?",
+        ],
+    );
 }

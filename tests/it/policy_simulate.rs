@@ -1,6 +1,7 @@
 //! `iot-canary simulate` end to end: the repo's canaries.toml against the demo lab scenario
 //! (which has one deliberate hole: bob's wildcard filter past a Deny), a fixed copy of it, and
-//! `--baseline`.
+//! `--baseline`; and the pull-request gate over policy sources (`--ownership --policies
+//! --baseline`).
 
 use iot_canary_testkit::assert_contains;
 use std::path::{Path, PathBuf};
@@ -100,7 +101,12 @@ fn fixed_policies_pass_and_baseline_reports_new_access() {
     ]);
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
-    let new: Vec<&str> = v
+    assert_eq!(
+        (&v["schema_version"], &v["command"]),
+        (&1.into(), &"simulate".into())
+    );
+    assert_eq!(v["summary"]["new_access"], 1);
+    let new: Vec<&str> = v["results"]
         .as_array()
         .unwrap()
         .iter()
@@ -121,5 +127,81 @@ fn bad_scenario_is_a_usage_error() {
         String::from_utf8_lossy(&o.stderr).contains("acount_id"),
         "{}",
         out(&o)
+    );
+}
+
+/// The CI gate of a pull request (docs/generate.md#ci): policy sources bound by an ownership
+/// file, the deployed sources as the baseline. A change that opens a cross-tenant path (the
+/// guests' status feed widened to `devices/*`) fails with the witness request on stderr.
+#[test]
+fn policies_gate_fails_a_pull_request_that_opens_a_cross_tenant_path() {
+    let world = root().join("crates/audit/tests/fixtures/world");
+    let gate = |new: &str, format: &str| {
+        Command::new(crate::support::BIN)
+            .arg("simulate")
+            .arg("--ownership")
+            .arg(world.join("ownership.toml"))
+            .arg("--policies")
+            .args([world.join(new), world.join("witness.json")])
+            .arg("--baseline")
+            .args([world.join("fleet-before.yaml"), world.join("witness.json")])
+            .args(["--format", format])
+            .output()
+            .expect("run iot-canary simulate")
+    };
+    let o = gate("fleet-before.yaml", "table");
+    assert_eq!(o.status.code(), Some(0), "{}", out(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("0 breach, 0 blind, 0 new access"),
+        "{}",
+        out(&o)
+    );
+
+    let o = gate("fleet-after.yaml", "json");
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+    assert_contains(
+        &String::from_utf8_lossy(&o.stderr),
+        &[
+            "NEW ACCESS vs baseline: guest-cannot-receive-devices-alice-lamp-via-devices-all: identity `guest`: iot:Subscribe devices/#: ALLOWED by guest-iot/StatusFeed (baseline: IMPLICIT_DENY",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    assert_eq!(v["command"], "simulate");
+    assert_eq!(v["exit_code"], 1);
+    let new: Vec<&serde_json::Value> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["new_access"] == true)
+        .collect();
+    assert_eq!(v["summary"]["new_access"], new.len());
+    assert!(
+        !new.is_empty() && new.iter().all(|r| r["identity"] == "guest"),
+        "{new:#?}"
+    );
+    // The witness request: who, as which client id, what, on which filter and topic.
+    let receive = new
+        .iter()
+        .find(|r| r["action"] == "receive")
+        .expect("the receive through devices/#");
+    let steps: Vec<(&str, &str, &str)> = receive["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap(),
+                c["resource"].as_str().unwrap(),
+                c["decision"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(steps[0].0, "iot:Connect");
+    assert_eq!(
+        steps[1..],
+        [
+            ("iot:Subscribe", "devices/#", "ALLOWED"),
+            ("iot:Receive", "devices/alice-lamp", "ALLOWED")
+        ]
     );
 }

@@ -160,6 +160,8 @@ async fn lab_killed_and_restarted() {
         "lab killed",
         &down,
         &[
+            // Nothing listens any more (new connections), or a socket that was open died.
+            Reason::TcpRefused,
             Reason::Network,
             Reason::SocketClosed,
             Reason::ControlFailed,
@@ -330,7 +332,7 @@ async fn network_tls_clock_credential_and_witness_faults() {
         "3s",
         &canaries("5"),
     ));
-    judged += blind_round("DNS failure", cfg, &[Reason::Network]).await;
+    judged += blind_round("DNS failure", cfg, &[Reason::Dns]).await;
     tried += 1;
 
     // TLS: trust roots that did not sign the lab's certificate (another lab's CA).

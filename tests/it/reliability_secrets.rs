@@ -232,7 +232,10 @@ fn no_mode_leaks_a_secret() {
         let mut line = String::new();
         assert!(err.read_line(&mut line).unwrap() > 0, "run exited:\n{logs}");
         logs.push_str(&line);
-        if let Some(rest) = line.split("metrics on ").nth(1) {
+        // JSON log mode: the CLI's own messages are JSON lines too.
+        let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON log line");
+        let message = event["message"].as_str().unwrap_or_default();
+        if let Some(rest) = message.split("metrics on ").nth(1) {
             break rest.trim().trim_end_matches("/metrics").to_string();
         }
     };
@@ -448,4 +451,56 @@ fn loose_secret_file_permissions_are_warned_about() {
         "no warning about the 0644 secret file:\n{out}"
     );
     assert!(!out.contains(OPS_SECRET), "{out}");
+}
+
+/// A secret pasted where a variable name belongs (`password_env = "hunter2 …"`): every mode
+/// refuses the config (exit 3) naming the identity and key, and no mode repeats the value —
+/// not `check`, not `check --credentials`, not the logs of `once` in either format, not `run`
+/// (which refuses before it serves a status page that could show it), not `demo -c`. Before,
+/// the value passed `check` and came back as "environment variable `…` is not set".
+#[test]
+fn secrets_pasted_into_env_fields_are_refused_without_echoing_them() {
+    const PASTED_PASSWORD: &str = "hunter2 S3cr3t!pass";
+    const PASTED_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text("127.0.0.1:1", "", "3s", &canaries("5")).replace(
+        "secret_access_key_env = \"DEV_SECRET\"",
+        &format!("secret_access_key_env = \"{PASTED_SECRET}\""),
+    ) + &identities(&["alice"])
+        .replace("\"ALICE_PASSWORD\"", &format!("\"{PASTED_PASSWORD}\""))
+        + "\n[[canary]]\nname = \"alice-own\"\nidentity = \"alice\"\naction = \"subscribe\"\ntopic_filter = \"devices/dev-lamp/#\"\nexpect = \"allow\"\n";
+    let p = dir.path().join("pasted.toml");
+    std::fs::write(&p, text).unwrap();
+    let cfg = p.to_str().unwrap();
+    let modes: [&[&str]; 7] = [
+        &["check", "-c", cfg],
+        &["check", "-c", cfg, "--credentials"],
+        &["once", "-c", cfg, "--format", "json"],
+        &["--log-format", "json", "once", "-c", cfg],
+        &["run", "-c", cfg],
+        &["--log-format", "json", "run", "-c", cfg],
+        &["demo", "--once", "-c", cfg],
+    ];
+    for args in modes {
+        let (code, out) = run(cmd(args));
+        assert_eq!(code, 3, "{args:?}: a config error\n{out}");
+        assert!(
+            out.contains("password_env") && out.contains("secret_access_key_env"),
+            "{args:?}: names the keys:\n{out}"
+        );
+        assert!(
+            out.contains("must name an environment variable")
+                && out.contains("the value is not shown"),
+            "{args:?}:\n{out}"
+        );
+        for pasted in [
+            PASTED_PASSWORD,
+            PASTED_SECRET,
+            "hunter2",
+            "S3cr3t",
+            "wJalrXUtnFEMI",
+        ] {
+            assert!(!out.contains(pasted), "{args:?} echoed `{pasted}`:\n{out}");
+        }
+    }
 }

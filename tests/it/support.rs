@@ -22,6 +22,16 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_iot-canary");
 pub const DEV_KEY: &str = DEV.0;
 pub const DEV_SECRET: &str = DEV.1;
 
+/// `demo --once` with a JSON report and any free metrics port.
+pub const DEMO_ONCE_JSON: [&str; 6] = [
+    "demo",
+    "--once",
+    "--format",
+    "json",
+    "--listen",
+    "127.0.0.1:0",
+];
+
 /// A path in the repository.
 pub fn repo(p: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
@@ -35,6 +45,29 @@ pub async fn run_bin(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Run {
         cmd.env(k, v);
     }
     process::run(cmd).await
+}
+
+/// The keys of [`leaky_world`]'s IAM users, as the configs' `*_env` variables name them.
+pub const SECRETS: [(&str, &str); 6] = [
+    ("OPS_KEY", "AKIALABOPS0000000001"),
+    ("OPS_SECRET", "lab-secret-ops"),
+    ("DEV_KEY", "AKIALABDEV0000000001"),
+    ("DEV_SECRET", "lab-secret-dev"),
+    ("LEAKY_KEY", "AKIALABLEAKY00000001"),
+    ("LEAKY_SECRET", "lab-secret-leaky"),
+];
+
+/// The dev-lamp world with dev on its own lamp's topics, plus `leaky` (every IoT action).
+pub fn leaky_world() -> Scenario {
+    Scenario::fixture("dev-lamp")
+        .policy("Dev", &policy("dev-pubsub"))
+        .policy("Leaky", HOLE)
+        .iam_user(
+            "leaky",
+            "AKIALABLEAKY00000001",
+            "lab-secret-leaky",
+            &["Leaky"],
+        )
 }
 
 /// dev may connect as `dev-*` and subscribe to its own lamp only.

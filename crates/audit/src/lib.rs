@@ -10,13 +10,24 @@
 //! Flow: `sources::*` turn files into [`PolicySource`]s (plus source-level findings such as an
 //! unresolved CloudFormation intrinsic), [`audit`] runs the checks in `checks/` over them,
 //! `suppress` marks suppressed findings, `render` / `sarif` print the report.
+//!
+//! The same sources drive the rest of the offline analysis (docs/generate.md): `world` (an
+//! ownership file bound to the sources: identities, things, sharing, resource templates, and
+//! the cross-tenant matrix over them), `recipes` (the one table of probe actions), `simulate`
+//! (every canary of a config judged offline), `generate` (canaries from a world) and
+//! `coverage` (the share of the matrix a config's canaries exercise).
 
 pub mod checks;
+pub mod coverage;
+pub mod generate;
+pub mod recipes;
 pub mod render;
 pub mod sarif;
+pub mod simulate;
 pub mod sources;
 pub mod suppress;
 pub mod witness;
+pub mod world;
 
 pub use checks::{Finding, Severity, audit};
 pub use sources::{Location, PolicyKind, PolicySource, SourceSet};

@@ -181,7 +181,17 @@ pub fn glob(pattern: &str, text: &str, case_insensitive: bool) -> bool {
 /// `filler` and `?` becomes `x`. ARN components other than the resource take the probe's
 /// partition, region and account when the pattern admits them.
 pub fn instantiate(pattern: &str, caller: &Caller, filler: &str, o: &AuditOptions) -> String {
-    let ctx = caller.context(o);
+    instantiate_in(pattern, &caller.context(o), filler, o)
+}
+
+/// [`instantiate`] in a given request context (a world identity's, rather than a probe
+/// identity's).
+pub fn instantiate_in(
+    pattern: &str,
+    ctx: &RequestContext,
+    filler: &str,
+    o: &AuditOptions,
+) -> String {
     let var = |name: &str| -> Option<String> {
         let lower = name.to_ascii_lowercase();
         match lower.as_str() {
@@ -267,6 +277,34 @@ pub fn mqtt_matches(filter: &str, topic: &str) -> bool {
 
 pub use iot_canary_policy::actions::valid_topic_filter as valid_filter;
 
+/// The MQTT wildcard filters that match `topic` without naming it: every prefix followed by
+/// `#` (`a/b/#`, `a/#`, `#`), then each level replaced by `+` (`+/b/c`, `+/#`, `a/+/c`,
+/// `a/+/#`, ...). A Deny of subscribing to `topic` does not stop a subscription to these.
+pub fn ancestor_filters(topic: &str) -> Vec<String> {
+    let levels: Vec<&str> = topic.split('/').collect();
+    let mut filters = Vec::new();
+    for k in (0..levels.len()).rev() {
+        let prefix = levels[..k].join("/");
+        filters.push(if prefix.is_empty() {
+            "#".to_owned()
+        } else {
+            format!("{prefix}/#")
+        });
+    }
+    for i in 0..levels.len() {
+        let mut l: Vec<&str> = levels.clone();
+        l[i] = "+";
+        filters.push(l.join("/"));
+        filters.push(format!("{}/#", l[..=i].join("/")));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    filters
+        .into_iter()
+        .filter(|f| f != topic && valid_filter(f) && mqtt_matches(f, topic))
+        .filter(|f| seen.insert(f.clone()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,6 +355,16 @@ mod tests {
             "arn:aws:iot:us-east-1:123456789012:thing/audit-device"
         );
         assert_eq!(instantiate("*", &c, "x", &o), "x");
+    }
+
+    #[test]
+    fn ancestor_filters_cover_the_topic_without_naming_it() {
+        assert_eq!(
+            ancestor_filters("a/b"),
+            ["a/#", "#", "+/b", "+/#", "a/+", "a/+/#"]
+        );
+        // `$` topics are not matched by filters starting with a wildcard.
+        assert_eq!(ancestor_filters("$aws/x"), ["$aws/#", "$aws/+", "$aws/+/#"]);
     }
 
     #[test]

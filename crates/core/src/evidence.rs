@@ -29,6 +29,10 @@ pub fn describe(obs: &Observation) -> String {
         }
         Observation::TlsFailed => "TLS handshake failed".into(),
         Observation::NetworkFailed => "network failure before any MQTT answer".into(),
+        Observation::DnsFailed => "the endpoint's host name did not resolve".into(),
+        Observation::TcpRefused => {
+            "TCP connection refused: nothing listens at the endpoint's address and port".into()
+        }
         Observation::TimedOut { waiting_for } => format!("timed out waiting for {waiting_for:?}"),
         Observation::Aborted => "abandoned".into(),
         Observation::Connack { code } => format!("CONNACK 0x{code:02X}"),

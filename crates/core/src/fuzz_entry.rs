@@ -21,7 +21,7 @@ const WAITING: [Waiting; 6] = [
 /// Decodes one observation from three bytes: a kind, a code and what was awaited.
 fn observation(kind: u8, code: u8, wait: u8) -> Observation {
     let waiting_for = WAITING[usize::from(wait) % WAITING.len()];
-    match kind % 15 {
+    match kind % 17 {
         0 => Observation::CredentialsUnavailable,
         1 => Observation::UpgradeRejected {
             status: 400 + u16::from(code),
@@ -41,6 +41,8 @@ fn observation(kind: u8, code: u8, wait: u8) -> Observation {
         11 => Observation::Delivered,
         12 => Observation::NotDelivered,
         13 => Observation::WitnessFailed,
+        14 => Observation::DnsFailed,
+        15 => Observation::TcpRefused,
         _ => Observation::Unexpected {
             detail: format!("0x{code:02X}"),
         },

@@ -119,19 +119,39 @@ pub struct ClientIdVars<'a> {
     pub username: Option<&'a str>,
 }
 
-/// Expands `${identity_id}`, `${username}`, `${principal}`, `${identity}`, `${canary}` and
-/// `${shard}` (this replica's index; `0` when unsharded).
+/// Length of `${run}`: six hex digits, random per process.
+pub const RUN_ID_LEN: usize = 6;
+
+/// The `${run}` value for a random number (pure): the low 24 bits as six hex digits, so two
+/// processes started together (a CI gate beside the daemon, two gates) get different client
+/// ids with odds of 1 in 16.7 million of a clash.
+pub fn run_id(random: u32) -> String {
+    format!("{:0width$x}", random & 0x00FF_FFFF, width = RUN_ID_LEN)
+}
+
+/// Where a probe runs: its canary, this replica, this process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeSlot<'a> {
+    pub canary: &'a str,
+    pub shard: Shard,
+    /// This process's `${run}` value ([`run_id`]).
+    pub run: &'a str,
+}
+
+/// Expands `${identity_id}`, `${username}`, `${principal}`, `${identity}`, `${canary}`,
+/// `${shard}` (this replica's index; `0` when unsharded) and `${run}` (this process's id). A
+/// template without placeholders is returned verbatim (`+` stays `+`).
 pub fn expand_client_id(
     template: &str,
     who: &ClientIdVars<'_>,
-    canary: &str,
-    shard: Shard,
+    slot: &ProbeSlot<'_>,
 ) -> Result<String, String> {
     let principal = who.identity_id.or(who.username).unwrap_or(who.identity);
     let mut out = template
         .replace("${identity}", who.identity)
-        .replace("${canary}", canary)
-        .replace("${shard}", &shard.index.to_string());
+        .replace("${canary}", slot.canary)
+        .replace("${shard}", &slot.shard.index.to_string())
+        .replace("${run}", slot.run);
     out = out.replace("${principal}", principal);
     for (ph, val) in [
         ("${identity_id}", who.identity_id),
@@ -151,6 +171,16 @@ pub fn expand_client_id(
         }
     }
     Ok(out)
+}
+
+/// The client id template of a canary's witness, from `[target] client_id`: one id per canary
+/// (witness connections are not pooled), marked as the witness's.
+pub fn witness_template(target_client_id: &str) -> String {
+    if target_client_id.contains("${canary}") {
+        format!("{target_client_id}-witness")
+    } else {
+        format!("{target_client_id}-witness-${{canary}}")
+    }
 }
 
 /// `--settle`: two consecutive rounds agree on every canary's verdict.
@@ -248,11 +278,11 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            expand_client_id("${identity}-${shard}-${canary}", &who, "c", two).unwrap(),
+            expand_client_id("${identity}-${shard}-${canary}", &who, &slot("c", two)).unwrap(),
             "alice-1-c"
         );
         assert_eq!(
-            expand_client_id("${identity}-${shard}", &who, "c", Shard::ALL).unwrap(),
+            expand_client_id("${identity}-${shard}", &who, &slot("c", Shard::ALL)).unwrap(),
             "alice-0"
         );
     }
@@ -341,6 +371,14 @@ mod tests {
         assert!(!close_between_rounds(Duration::from_secs(5), ka));
     }
 
+    fn slot(canary: &str, shard: Shard) -> ProbeSlot<'_> {
+        ProbeSlot {
+            canary,
+            shard,
+            run: "0a1b2c",
+        }
+    }
+
     #[test]
     fn client_id_expansion() {
         let who = ClientIdVars {
@@ -349,11 +387,16 @@ mod tests {
             username: Some("alice"),
         };
         assert_eq!(
-            expand_client_id("${principal}-iot-canary-${canary}", &who, "c1", Shard::ALL).unwrap(),
+            expand_client_id(
+                "${principal}-iot-canary-${canary}",
+                &who,
+                &slot("c1", Shard::ALL)
+            )
+            .unwrap(),
             "us-east-1:abc-iot-canary-c1"
         );
         assert_eq!(
-            expand_client_id("${username}-x", &who, "c1", Shard::ALL).unwrap(),
+            expand_client_id("${username}-x", &who, &slot("c1", Shard::ALL)).unwrap(),
             "alice-x"
         );
         let ops = ClientIdVars {
@@ -362,14 +405,36 @@ mod tests {
             username: None,
         };
         assert_eq!(
-            expand_client_id("${principal}-w", &ops, "c", Shard::ALL).unwrap(),
+            expand_client_id("${principal}-w", &ops, &slot("c", Shard::ALL)).unwrap(),
             "ops-w"
         );
         assert!(
-            expand_client_id("${identity_id}", &ops, "c", Shard::ALL)
+            expand_client_id("${identity_id}", &ops, &slot("c", Shard::ALL))
                 .unwrap_err()
                 .contains("identity_id")
         );
+        assert_eq!(
+            expand_client_id(
+                "${principal}-${run}-${canary}",
+                &ops,
+                &slot("c", Shard::ALL)
+            )
+            .unwrap(),
+            "ops-0a1b2c-c"
+        );
+        for verbatim in ["+", "#", "bob-plug"] {
+            assert_eq!(
+                expand_client_id(verbatim, &ops, &slot("c", Shard::ALL)).unwrap(),
+                verbatim
+            );
+        }
+    }
+
+    #[test]
+    fn run_ids_are_six_hex_digits() {
+        assert_eq!(run_id(0), "000000");
+        assert_eq!(run_id(0xFFFF_FFFF), "ffffff");
+        assert_eq!(run_id(0x1234_5678).len(), RUN_ID_LEN);
     }
 
     #[test]

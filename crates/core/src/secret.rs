@@ -112,6 +112,25 @@ impl Env {
     }
 }
 
+/// Whether `name` can be an environment variable name as the config means it: ASCII letters,
+/// digits and `_`, not starting with a digit (POSIX portable names). Anything else in a
+/// `*_env` key is most likely the secret itself pasted in the wrong place, so callers refuse it
+/// without repeating it.
+pub fn is_env_var_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The error for a `*_env` value that is no variable name (never echoes it).
+pub fn not_an_env_var_name(key: &str) -> String {
+    format!(
+        "`{key}` must name an environment variable (letters, digits and `_`, not starting with a digit); the value is not shown in case it is the secret itself"
+    )
+}
+
 /// True when a Unix mode lets group or others read or write the file (pure).
 pub fn mode_is_loose(mode: u32) -> bool {
     mode & 0o077 != 0
@@ -205,6 +224,17 @@ mod tests {
         assert_eq!(format!("{s}"), "<redacted>");
         assert_eq!(format!("{s:?}"), "<redacted>");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn env_var_names() {
+        for ok in ["A", "_X", "IOT_CANARY_DEMO_ALICE_PASSWORD", "a1"] {
+            assert!(is_env_var_name(ok), "{ok}");
+        }
+        for bad in ["", "1A", "hunter2 S3cr3t!pass", "A-B", "A=B", "ÄB", "A B"] {
+            assert!(!is_env_var_name(bad), "{bad}");
+        }
+        assert!(!not_an_env_var_name("password_env").contains("hunter2"));
     }
 
     #[test]

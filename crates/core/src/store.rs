@@ -44,24 +44,11 @@ impl CanaryReport {
             expect: c.expect,
             verdict,
             standing: crate::verdict::standing(c.expect, verdict),
-            subject: subject(c),
+            subject: c.subject(),
             witness: c.witness.clone(),
             started_at_unix_ms,
             duration_ms,
             evidence,
-        }
-    }
-}
-
-/// What a canary tests, as reports and the status page name it.
-pub fn subject(c: &crate::config::Canary) -> String {
-    use ProbeAction::*;
-    match c.action {
-        Connect => format!("client {}", c.client_id),
-        Subscribe => format!("filter {}", c.topic_filter.as_deref().unwrap_or("")),
-        Publish | Retain | Receive => format!("topic {}", c.topic.as_deref().unwrap_or("")),
-        ShadowGet | ShadowUpdate | ShadowDelete => {
-            format!("thing {}", c.thing.as_deref().unwrap_or(""))
         }
     }
 }

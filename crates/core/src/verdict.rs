@@ -84,10 +84,16 @@ display_as_str!(ProbeAction);
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
-    /// No answer within the probe timeout.
+    /// No answer within the probe timeout, or a TCP connect or TLS handshake that stalled.
     Timeout,
-    /// TCP/DNS/socket failure before the MQTT exchange could say anything.
+    /// A socket failure before the MQTT exchange could say anything that is none of the
+    /// named ones below (unreachable host or network, reset during the handshake).
     Network,
+    /// The endpoint's host name did not resolve (typo in `endpoint`, DNS outage).
+    Dns,
+    /// Nothing listens at the endpoint's address and port (TCP RST to the SYN: wrong port,
+    /// a proxy or VPC endpoint down).
+    TcpRefused,
     /// TLS handshake or certificate verification failed.
     Tls,
     /// The websocket upgrade was refused (HTTP 4xx/5xx): authentication, not authorization.
@@ -113,9 +119,11 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub const ALL: [Reason; 12] = [
+    pub const ALL: [Reason; 14] = [
         Reason::Timeout,
         Reason::Network,
+        Reason::Dns,
+        Reason::TcpRefused,
         Reason::Tls,
         Reason::UpgradeRejected,
         Reason::Credentials,
@@ -132,6 +140,8 @@ impl Reason {
         match self {
             Reason::Timeout => "timeout",
             Reason::Network => "network",
+            Reason::Dns => "dns",
+            Reason::TcpRefused => "tcp_refused",
             Reason::Tls => "tls",
             Reason::UpgradeRejected => "upgrade_rejected",
             Reason::Credentials => "credentials",
@@ -278,8 +288,12 @@ pub enum Observation {
     UpgradeRejected { status: u16 },
     /// The TLS handshake or certificate verification failed.
     TlsFailed,
-    /// TCP/DNS/socket failure that says nothing about authorization.
+    /// A socket failure that says nothing about authorization (none of the named ones).
     NetworkFailed,
+    /// The endpoint's host name did not resolve.
+    DnsFailed,
+    /// The TCP connection was refused: nothing listens at the endpoint's address and port.
+    TcpRefused,
     /// Nothing decisive arrived before the probe's deadline.
     TimedOut { waiting_for: Waiting },
     /// The probe was abandoned (shutdown).
@@ -349,6 +363,8 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
         (_, Observation::UpgradeRejected { .. }) => Final(Inc(Reason::UpgradeRejected)),
         (_, Observation::TlsFailed) => Final(Inc(Reason::Tls)),
         (_, Observation::NetworkFailed) => Final(Inc(Reason::Network)),
+        (_, Observation::DnsFailed) => Final(Inc(Reason::Dns)),
+        (_, Observation::TcpRefused) => Final(Inc(Reason::TcpRefused)),
         (_, Observation::TimedOut { .. }) => Final(Inc(Reason::Timeout)),
         (_, Observation::Aborted) => Final(Inc(Reason::Aborted)),
         (_, Observation::WitnessFailed) => Final(Inc(Reason::WitnessFailed)),
@@ -544,6 +560,8 @@ mod tests {
             (UpgradeRejected { status: 500 }, Reason::UpgradeRejected),
             (TlsFailed, Reason::Tls),
             (NetworkFailed, Reason::Network),
+            (DnsFailed, Reason::Dns),
+            (TcpRefused, Reason::TcpRefused),
             (
                 TimedOut {
                     waiting_for: Waiting::Suback,

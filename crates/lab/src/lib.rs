@@ -41,7 +41,9 @@ pub struct LabConfig {
     pub listen: SocketAddr,
     /// `ws://` instead of `wss://`.
     pub plain: bool,
-    /// Where to write the generated CA (PEM). `None`: a file in the system temp directory.
+    /// Where to write the generated CA (PEM; replaced atomically, a symlink there is replaced,
+    /// not followed). `None`: `ca.pem` in a private directory (0700, random name) that is
+    /// removed with the lab.
     pub ca_file: Option<PathBuf>,
     pub limits: Limits,
 }
@@ -96,6 +98,9 @@ pub struct RunningLab {
     broker: Arc<Broker>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The CA's private directory (default `ca_file` only): removed when the lab is shut down
+    /// or dropped.
+    _ca_dir: Option<tempfile::TempDir>,
 }
 
 impl RunningLab {
@@ -166,18 +171,23 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     let admin_listener = bind(SocketAddr::new(ip, 0)).await?;
     let admin_addr = admin_listener.local_addr()?;
 
-    let (tls_acceptor, ca_pem, ca_file) = if config.plain {
-        (None, None, String::new())
+    let (tls_acceptor, ca_pem, ca_file, ca_dir) = if config.plain {
+        (None, None, String::new(), None)
     } else {
         let lab_tls = tls::generate(&[ip.to_string()])?;
-        let path = config.ca_file.unwrap_or_else(|| {
-            std::env::temp_dir().join(format!("iot-canary-lab-ca-{}.pem", mqtt_addr.port()))
-        });
+        let (path, dir) = match config.ca_file {
+            Some(p) => (p, None),
+            None => {
+                let dir = tls::private_ca_dir()?;
+                (dir.path().join("ca.pem"), Some(dir))
+            }
+        };
         tls::write_ca(&path, &lab_tls.ca_pem)?;
         (
             Some(tokio_rustls::TlsAcceptor::from(lab_tls.server_config)),
             Some(lab_tls.ca_pem),
             path.display().to_string(),
+            dir,
         )
     };
 
@@ -225,5 +235,6 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         broker,
         shutdown,
         tasks,
+        _ca_dir: ca_dir,
     })
 }

@@ -63,9 +63,81 @@ pub fn generate(extra_names: &[String]) -> Result<LabTls, TlsError> {
     })
 }
 
+/// Writes the CA to `path` atomically: a new file created exclusively in the same directory,
+/// then renamed over `path`. A rename replaces a symlink planted at `path` instead of
+/// following it, so the lab never writes through a link to somewhere else.
 pub fn write_ca(path: &Path, pem: &str) -> Result<(), TlsError> {
-    std::fs::write(path, pem).map_err(|source| TlsError::Write {
+    use std::io::Write;
+    let err = |source| TlsError::Write {
         path: path.display().to_string(),
         source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".iot-canary-lab-ca")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    tmp.write_all(pem.as_bytes()).map_err(err)?;
+    // The CA certificate is public (clients need to read it); tempfile creates 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
+    }
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// A private directory for the CA when no path is given: random name, mode 0700, created
+/// exclusively (never an existing, possibly planted, path); removed when dropped.
+pub fn private_ca_dir() -> Result<tempfile::TempDir, TlsError> {
+    let mut b = tempfile::Builder::new();
+    b.prefix("iot-canary-lab-");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        b.permissions(std::fs::Permissions::from_mode(0o700));
+    }
+    b.tempdir().map_err(|source| TlsError::Write {
+        path: std::env::temp_dir().display().to_string(),
+        source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_ca_replaces_a_planted_symlink_instead_of_following_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = dir.path().join("ca.pem");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        write_ca(&link, "PEM").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "PEM");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_default_ca_directory_is_private_random_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let a = private_ca_dir().unwrap();
+        let b = private_ca_dir().unwrap();
+        assert_ne!(a.path(), b.path());
+        let mode = std::fs::metadata(a.path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let path = a.path().to_path_buf();
+        drop(a);
+        assert!(!path.exists());
+    }
 }

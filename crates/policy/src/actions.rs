@@ -772,6 +772,83 @@ pub fn is_iot_action(name: &str) -> bool {
             .any(|a| a.eq_ignore_ascii_case(action))
 }
 
+/// Why an action name in a policy matches nothing AWS has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnknownAction {
+    /// The service prefix is not one AWS has (`iott:Publish`).
+    UnknownService,
+    /// An `iot:` name (or pattern) that matches no IoT action (`iot:Publsh`).
+    UnknownIotAction,
+}
+
+/// Whether a policy's action name (or pattern) matches nothing AWS has: such an Allow grants
+/// nothing and such a Deny denies nothing. `*` and names without a prefix are left alone.
+pub fn unknown_action(action: &str) -> Option<UnknownAction> {
+    if action == "*" {
+        return None;
+    }
+    let (prefix, _) = action.split_once(':')?;
+    if !is_known_service(prefix) {
+        return Some(UnknownAction::UnknownService);
+    }
+    let wildcard = action.contains(['*', '?']);
+    let unknown = prefix.eq_ignore_ascii_case("iot")
+        && if wildcard {
+            iot_actions_matching(action).is_empty()
+        } else {
+            !is_iot_action(action)
+        };
+    unknown.then_some(UnknownAction::UnknownIotAction)
+}
+
+/// Edit distance (case-insensitive), for suggestions.
+pub fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (
+        a.to_ascii_lowercase().chars().collect(),
+        b.to_ascii_lowercase().chars().collect(),
+    );
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest known IoT action, if it is close (a typo, not another word).
+pub fn suggest(action: &str) -> Option<String> {
+    let name = action.split_once(':').map_or(action, |(_, n)| n);
+    IOT_ACTIONS
+        .iter()
+        .chain(IOT_POLICY_ONLY_ACTIONS)
+        .map(|a| (distance(name, a), *a))
+        .min()
+        .filter(|(d, _)| *d <= 3)
+        .map(|(_, a)| format!("iot:{a}"))
+}
+
+/// Every action name of `policy` that matches nothing AWS has, as `(statement label, action,
+/// suggestion)`, in document order.
+pub fn unknown_actions(policy: &crate::Policy) -> Vec<(String, String, Option<String>)> {
+    let mut out = Vec::new();
+    for s in policy.statements() {
+        for a in s.actions {
+            if unknown_action(a).is_some() {
+                let hint = a
+                    .split_once(':')
+                    .filter(|(p, _)| p.eq_ignore_ascii_case("iot") || distance(p, "iot") <= 1)
+                    .and_then(|_| suggest(a));
+                out.push((s.label.to_string(), a.to_string(), hint));
+            }
+        }
+    }
+    out
+}
+
 /// Whether `prefix` (e.g. `iot`, `s3`) is a service prefix the reference knows.
 pub fn is_known_service(prefix: &str) -> bool {
     SERVICE_PREFIXES
@@ -874,5 +951,35 @@ mod tests {
         );
         assert!(iot_actions_matching("iot:Publsh").is_empty());
         assert_eq!(iot_actions_matching("IOT:conn?ct"), ["iot:Connect"]);
+    }
+
+    #[test]
+    fn unknown_actions_of_a_policy_come_with_suggestions() {
+        let p = crate::Policy::parse(
+            "p",
+            r#"{"Version":"2012-10-17","Statement":[{"Sid":"Pub","Effect":"Allow","Action":["iot:Publsh","iot:Connect","iott:Subscribe","s3:GetObject","iot:Get*","*"],"Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let found = unknown_actions(&p);
+        assert_eq!(
+            found,
+            vec![
+                (
+                    "Pub".to_string(),
+                    "iot:Publsh".to_string(),
+                    Some("iot:Publish".to_string())
+                ),
+                (
+                    "Pub".to_string(),
+                    "iott:Subscribe".to_string(),
+                    Some("iot:Subscribe".to_string())
+                ),
+            ]
+        );
+        assert_eq!(
+            unknown_action("iot:Nothing*"),
+            Some(UnknownAction::UnknownIotAction)
+        );
+        assert_eq!(unknown_action("*"), None);
     }
 }

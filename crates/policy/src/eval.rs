@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 use super::document::{Effect, Statement};
 use super::{
-    AuthResult, Decision, IotAction, Policy, PolicySet, Request, RequestContext, StatementRef,
+    AppliedStatement, AuthResult, Decision, IotAction, Policy, PolicySet, Request, RequestContext,
+    StatementRef,
 };
 
 /// What one layer (a list of policies combined by union) says about a request.
@@ -195,6 +196,66 @@ fn intersect(
         (None, _) => implicit_deny(outer_name, action, arn),
         (Some(_), None) => implicit_deny(inner_name, action, arn),
     }
+}
+
+/// The layers of a policy set, each named as decisions name it.
+fn layers(set: &PolicySet) -> Vec<(&'static str, &[Arc<Policy>])> {
+    match set {
+        PolicySet::Iam { policies } => vec![("identity policies", policies)],
+        PolicySet::AssumedRole {
+            role_policies,
+            session_policies,
+        } => vec![
+            ("role policies", role_policies),
+            ("session policy", session_policies),
+        ],
+        PolicySet::CognitoAuthenticated {
+            role_policies,
+            iot_policies,
+        } => vec![
+            ("identity-pool role policies", role_policies),
+            ("IoT policies attached to the identity", iot_policies),
+        ],
+        PolicySet::CognitoUnauthenticated {
+            role_policies,
+            session_policies,
+        } => vec![
+            ("unauthenticated role policies", role_policies),
+            ("Cognito guest session policies", session_policies),
+        ],
+    }
+}
+
+/// Every statement of every layer that applies to the request (action, resource and
+/// conditions all match), in layer and document order. The decision is a function of this
+/// list, so two requests with equal lists are decided alike.
+pub(crate) fn applicable(
+    set: &PolicySet,
+    action: &str,
+    arn: &str,
+    ctx: &RequestContext,
+) -> Vec<AppliedStatement> {
+    let mut out = Vec::new();
+    for (layer, policies) in layers(set) {
+        for policy in policies {
+            for s in &policy.statements {
+                if statement_applies(s, action, arn, ctx) {
+                    out.push(AppliedStatement {
+                        layer,
+                        statement: StatementRef {
+                            policy: policy.name.clone(),
+                            statement: s.label.clone(),
+                        },
+                        effect: match s.effect {
+                            Effect::Allow => super::Effect::Allow,
+                            Effect::Deny => super::Effect::Deny,
+                        },
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 pub(crate) fn authorize(set: &PolicySet, request: &Request<'_>) -> AuthResult {

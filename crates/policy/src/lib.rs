@@ -92,7 +92,7 @@ impl Policy {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Effect {
     Allow,
     Deny,
@@ -241,7 +241,7 @@ pub enum Decision {
 }
 
 /// Which statement decided: policy name plus Sid, or `#index` when the statement has no Sid.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct StatementRef {
     pub policy: String,
     pub statement: String,
@@ -299,6 +299,27 @@ pub fn authorize_action(
     context: &RequestContext,
 ) -> AuthResult {
     eval::authorize_named(set, action, resource_arn, context)
+}
+
+/// A statement that applies to a request: its layer (`identity policies`, `session policy`,
+/// ...), which statement, and its effect.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppliedStatement {
+    pub layer: &'static str,
+    pub statement: StatementRef,
+    pub effect: Effect,
+}
+
+/// Every statement that applies to a request, in every layer (what `authorize_action` weighs;
+/// it stops at the first allow, this does not). Requests with equal lists are decided alike by
+/// the same statements: `generate` and coverage group requests by it.
+pub fn applicable_statements(
+    set: &PolicySet,
+    action: &str,
+    resource_arn: &str,
+    context: &RequestContext,
+) -> Vec<AppliedStatement> {
+    eval::applicable(set, action, resource_arn, context)
 }
 
 /// A retained publish: needs both `iot:Publish` and `iot:RetainPublish` on `topic`.

@@ -125,6 +125,8 @@ pub struct Case {
 pub struct TestFile {
     pub file: String,
     pub cases: Vec<Case>,
+    /// The file's `[policies]` by name (for checks over the documents themselves).
+    pub policies: BTreeMap<String, Arc<Policy>>,
 }
 
 /// A bad test file: where, which key, what is wrong.
@@ -393,6 +395,10 @@ pub fn load(file: &str, text: &str) -> Result<TestFile, TestFileError> {
     Ok(TestFile {
         file: file.to_owned(),
         cases,
+        policies: policies
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
     })
 }
 

@@ -630,3 +630,61 @@ fn authorize_action_decides_control_plane_actions() {
     assert_eq!(denied.decision, Decision::ExplicitDeny);
     assert!(!authorize_action(&set, "iot:CreateThing", &thing("x"), &c).allowed());
 }
+
+#[test]
+fn applicable_statements_lists_every_layer_and_both_effects() {
+    // Role ∩ IoT policy: the role's broad allow, the IoT policy's allow and its deny all apply
+    // to the denied topic; only the role's allow applies to a topic the IoT policy never names.
+    let role = pol(
+        "Role",
+        r#"{"Version":"2012-10-17","Statement":[{"Sid":"Broad","Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+    );
+    let iot = pol(
+        "Iot",
+        r#"{"Version":"2012-10-17","Statement":[
+          {"Sid":"Mine","Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/d/*"},
+          {"Sid":"NotThat","Effect":"Deny","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/d/secret"}]}"#,
+    );
+    let set = PolicySet::CognitoAuthenticated {
+        role_policies: vec![role],
+        iot_policies: vec![iot],
+    };
+    let c = ctx("c");
+    let topic = |t: &str| IotAction::Publish.resource_arn(REGION, ACCOUNT, t);
+    let labels = |t: &str| -> Vec<(&'static str, String, Effect)> {
+        applicable_statements(&set, "iot:Publish", &topic(t), &c)
+            .into_iter()
+            .map(|a| (a.layer, a.statement.to_string(), a.effect))
+            .collect()
+    };
+    assert_eq!(
+        labels("d/secret"),
+        [
+            (
+                "identity-pool role policies",
+                "Role/Broad".into(),
+                Effect::Allow
+            ),
+            (
+                "IoT policies attached to the identity",
+                "Iot/Mine".into(),
+                Effect::Allow
+            ),
+            (
+                "IoT policies attached to the identity",
+                "Iot/NotThat".into(),
+                Effect::Deny
+            ),
+        ]
+    );
+    assert_eq!(
+        labels("elsewhere"),
+        [(
+            "identity-pool role policies",
+            "Role/Broad".into(),
+            Effect::Allow
+        )]
+    );
+    // Equal lists, equal decisions: `d/a` and `d/b` are decided by the same statements.
+    assert_eq!(labels("d/a"), labels("d/b"));
+}

@@ -24,7 +24,8 @@ pub struct Options {
     pub plain: bool,
     pub limits: Limits,
     /// Where relative scenario paths resolve and the CA (`lab-ca.pem`) is written; `None`:
-    /// the current directory, and the CA in a fresh directory under the system temp dir.
+    /// the current directory, and the CA in the lab's own private temporary directory
+    /// (removed with the lab).
     pub dir: Option<PathBuf>,
 }
 
@@ -65,12 +66,7 @@ pub async fn start(scenario: &Scenario, options: Options) -> RunningLab {
     config.plain = options.plain;
     config.limits = options.limits;
     if !options.plain {
-        let ca_dir = options.dir.unwrap_or_else(|| {
-            let d = std::env::temp_dir().join(format!("lab-test-{}", rand::random::<u64>()));
-            std::fs::create_dir_all(&d).expect("create the CA directory");
-            d
-        });
-        config.ca_file = Some(ca_dir.join("lab-ca.pem"));
+        config.ca_file = options.dir.map(|d| d.join("lab-ca.pem"));
     }
     tokio::time::timeout(WAIT, iot_canary_lab::start(config))
         .await

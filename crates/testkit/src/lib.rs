@@ -13,6 +13,7 @@
 //!   Prometheus text lookups;
 //! - [`alert_sink`], [`logs`]: an HTTP(S) receiver recording alert bodies, a tracing capture;
 //! - [`verdicts`]: checks every denial must pass (positive evidence of refusal);
+//! - [`honesty`]: the ground-truth harness's random worlds, engine answers and tally;
 //! - [`chromium`], [`tools`]: headless Chromium and the tools `scripts/test-deps.sh` installs.
 //!
 //! Readiness is always a signal (a ready line, a log line, an HTTP answer), bounded by
@@ -22,6 +23,7 @@ pub mod alert_sink;
 pub mod chromium;
 pub mod config;
 pub mod exposition;
+pub mod honesty;
 pub mod lab;
 pub mod logs;
 pub mod mqtt;
@@ -138,9 +140,9 @@ pub fn assert_str_fields(json: &serde_json::Value, want: &[(&str, &str)]) {
 
 /// The JSON report's (`once --format json`, `report::json`) entry for canary `name`.
 pub fn report_canary<'a>(json: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    json["canaries"]
+    json["results"]
         .as_array()
-        .expect("a JSON report with a canaries array")
+        .expect("a JSON report (the shared envelope) with a results array")
         .iter()
         .find(|c| c["canary"] == name)
         .unwrap_or_else(|| panic!("{name} in the JSON report"))

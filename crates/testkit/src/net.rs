@@ -138,3 +138,32 @@ pub fn request_blocking(addr: SocketAddr, method: &str, path: &str, body: &str) 
         .unwrap_or_else(|e| panic!("{method} {addr}{path}: read: {e}"));
     parse(&String::from_utf8_lossy(&out))
 }
+
+/// A TCP endpoint that accepts connections and never says a word: a stalled TLS handshake, a
+/// credential service that hangs. Every socket stays open until it is dropped.
+pub struct Silent {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Silent {
+    pub async fn start() -> Silent {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                held.push(s);
+            }
+        });
+        Silent { addr, task }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use iot_canary_policy::{Effect, Policy, PolicySet};
 
 use super::{Finding, Severity, Subject};
-use crate::witness::{Caller, ProvedRequest, decide, glob, iot_arn, mqtt_matches, valid_filter};
+use crate::witness::{Caller, ProvedRequest, ancestor_filters, decide, glob, iot_arn};
 
 pub const CHECK: &str = "IOT_POLICY_POTENTIAL_MIS_CONFIGURATION_CHECK";
 pub const WILDCARD_DENY: &str = "POLICY_CONTAINS_MQTT_WILDCARDS_IN_DENY_STATEMENT";
@@ -43,7 +43,7 @@ fn topic_part(resource: &str) -> Option<(&str, &str)> {
 }
 
 /// A concrete topic under a pattern: wildcards of either kind become `audit-probe`.
-fn concrete(name: &str) -> String {
+pub(crate) fn concrete(name: &str) -> String {
     name.split('/')
         .map(|l| {
             if l == "#" || l == "+" {
@@ -187,26 +187,8 @@ fn wildcard_route(
 ) -> Option<Vec<ProvedRequest>> {
     let o = subject.options;
     let topic = concrete(denied);
-    let levels: Vec<&str> = topic.split('/').collect();
-    let mut filters = Vec::new();
-    for k in (0..levels.len()).rev() {
-        let prefix = levels[..k].join("/");
-        filters.push(if prefix.is_empty() {
-            "#".to_owned()
-        } else {
-            format!("{prefix}/#")
-        });
-    }
-    for i in 0..levels.len() {
-        let mut l: Vec<&str> = levels.clone();
-        l[i] = "+";
-        filters.push(l.join("/"));
-        filters.push(format!("{}/#", l[..=i].join("/")));
-    }
+    let filters = ancestor_filters(&topic);
     for f in filters {
-        if !valid_filter(&f) || !mqtt_matches(&f, &topic) {
-            continue;
-        }
         let sub = subject.decide(caller, "iot:Subscribe", &iot_arn(o, "topicfilter", &f));
         if !sub.allowed() {
             continue;

@@ -37,19 +37,19 @@ fn device_name(i: usize, len: usize) -> String {
 }
 
 struct Ctx<'a> {
-    devices: usize,
-    name_len: usize,
+    /// The things `${device}` / `${thing}` elements repeat over.
+    names: Vec<String>,
+    username: String,
+    session_name: String,
+    role_arn: String,
     account: &'a str,
     region: &'a str,
 }
 
 fn scalars(s: &str, c: &Ctx<'_>) -> String {
-    s.replace("${session_name}", &"s".repeat(64))
-        .replace(
-            "${role_arn}",
-            &format!("arn:aws:iam::{}:role/{}", c.account, "r".repeat(64)),
-        )
-        .replace("${username}", &"u".repeat(128))
+    s.replace("${session_name}", &c.session_name)
+        .replace("${role_arn}", &c.role_arn)
+        .replace("${username}", &c.username)
         .replace("${region}", c.region)
         .replace("${account}", c.account)
 }
@@ -62,10 +62,9 @@ fn expand_value(v: &Value, c: &Ctx<'_>) -> Value {
             for item in items {
                 match item.as_str() {
                     Some(s) if s.contains("${device}") || s.contains("${thing}") => {
-                        for i in 1..=c.devices {
-                            let name = device_name(i, c.name_len);
+                        for name in &c.names {
                             out.push(Value::String(scalars(
-                                &s.replace("${device}", &name).replace("${thing}", &name),
+                                &s.replace("${device}", name).replace("${thing}", name),
                                 c,
                             )));
                         }
@@ -93,6 +92,36 @@ fn expand_value(v: &Value, c: &Ctx<'_>) -> Value {
     }
 }
 
+/// The session policy a credential-vending API would send for `username` with these things
+/// (the lab's vending template language): a statement left without any resource (zero
+/// things) is dropped, as the vending API drops it.
+pub fn render_for(
+    template: &str,
+    username: &str,
+    things: &[String],
+    options: &crate::AuditOptions,
+) -> Result<String, serde_json::Error> {
+    let v: Value = serde_json::from_str(template)?;
+    let c = Ctx {
+        names: things.to_vec(),
+        username: username.to_owned(),
+        session_name: "${session_name}".into(),
+        role_arn: "${role_arn}".into(),
+        account: &options.account_id,
+        region: &options.region,
+    };
+    let mut out = expand_value(&v, &c);
+    if let Some(Value::Array(stmts)) = out.get_mut("Statement") {
+        stmts.retain(|st| {
+            ["Resource", "NotResource"].iter().any(|k| {
+                st.get(k)
+                    .is_some_and(|r| r.as_array().is_none_or(|a| !a.is_empty()))
+            })
+        });
+    }
+    serde_json::to_string(&out)
+}
+
 impl Expansion {
     /// The minified expansion for `devices` devices.
     pub fn expand(
@@ -102,8 +131,16 @@ impl Expansion {
     ) -> Result<String, serde_json::Error> {
         let v: Value = serde_json::from_str(&self.template)?;
         let c = Ctx {
-            devices,
-            name_len: self.device_name_len,
+            names: (1..=devices)
+                .map(|i| device_name(i, self.device_name_len))
+                .collect(),
+            username: "u".repeat(128),
+            session_name: "s".repeat(64),
+            role_arn: format!(
+                "arn:aws:iam::{}:role/{}",
+                options.account_id,
+                "r".repeat(64)
+            ),
             account: &options.account_id,
             region: &options.region,
         };
@@ -174,6 +211,22 @@ mod tests {
             r[2],
             "arn:aws:iot:us-east-1:123456789012:topic/devices/device-2/*"
         );
+    }
+
+    #[test]
+    fn render_for_a_user_repeats_over_its_things_and_drops_empty_statements() {
+        let t = r#"{"Version":"2012-10-17","Statement":[{"Sid":"Id","Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:${region}:${account}:client/${username}"},{"Sid":"T","Effect":"Allow","Action":"iot:Publish","Resource":["arn:aws:iot:${region}:${account}:topic/d/${thing}/*"]}]}"#;
+        let o = crate::AuditOptions::default();
+        let v: Value =
+            serde_json::from_str(&render_for(t, "bob", &["a".into(), "b".into()], &o).unwrap())
+                .unwrap();
+        assert_eq!(
+            v["Statement"][0]["Resource"],
+            "arn:aws:iot:us-east-1:123456789012:client/bob"
+        );
+        assert_eq!(v["Statement"][1]["Resource"].as_array().unwrap().len(), 2);
+        let none: Value = serde_json::from_str(&render_for(t, "carol", &[], &o).unwrap()).unwrap();
+        assert_eq!(none["Statement"].as_array().unwrap().len(), 1, "{none}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod device_defender;
 mod extra_checks;
+mod generate;
 mod sarif;
 mod sources;
 mod suppressions;

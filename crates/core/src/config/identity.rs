@@ -405,6 +405,9 @@ fn secret_ref(
     match (env, file) {
         (Some(_), Some(_)) => Err(format!("set only one of `{key}_env` and `{key}_file`")),
         (Some(e), None) if e.trim().is_empty() => Err(format!("`{key}_env` is empty")),
+        (Some(e), None) if !crate::secret::is_env_var_name(&e) => {
+            Err(crate::secret::not_an_env_var_name(&format!("{key}_env")))
+        }
         (Some(e), None) => Ok(Some(SecretRef::Env(e))),
         (None, Some(f)) if f.as_os_str().is_empty() => Err(format!("`{key}_file` is empty")),
         (None, Some(f)) => Ok(Some(SecretRef::File(f))),

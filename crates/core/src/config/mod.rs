@@ -2,6 +2,7 @@
 //! (`parse`); only `load` touches the filesystem. Every error names file, line, column and key.
 
 pub mod alerting;
+pub mod client_ids;
 mod error;
 pub mod identity;
 mod validate;
@@ -23,18 +24,21 @@ pub use crate::config::alerting::{AlertingConfig, NotifierConfig, NotifierSettin
 use crate::verdict::{Expect, MqttVersion, ProbeAction};
 
 /// Placeholders a client id template may use; expanded per identity and canary at probe time.
-pub const PLACEHOLDERS: [&str; 6] = [
+pub const PLACEHOLDERS: [&str; 7] = [
     "identity_id",
     "username",
     "principal",
     "identity",
     "canary",
     "shard",
+    "run",
 ];
 
 /// The default client id template: `${principal}` is the Cognito identity id when the identity
-/// has one, else the username, else the identity's name — what the usual policies allow.
-pub const DEFAULT_CLIENT_ID: &str = "${principal}-iot-canary";
+/// has one, else the username, else the identity's name — what the usual policies allow
+/// (`<principal>-*`); `${run}` keeps two processes on one config (a CI gate beside the daemon)
+/// from taking over each other's connections.
+pub const DEFAULT_CLIENT_ID: &str = "${principal}-iot-canary-${run}";
 
 /// Identity kinds (interface: `kind` of `[[identity]]`).
 pub const IDENTITY_KINDS: [&str; 6] = [
@@ -60,6 +64,25 @@ pub struct Config {
     pub alerting: AlertingConfig,
     /// `[[notifier]]` tables as written; secrets are loaded by [`resolve_notifiers`].
     pub notifiers: Vec<NotifierEntry>,
+    /// `[coverage]`: what `check --coverage` and the daemon's `iot_canary_coverage_ratio`
+    /// measure the canaries against.
+    pub coverage: Option<CoverageSource>,
+}
+
+/// `[coverage]` (docs/generate.md): the world the canaries are measured against, either a lab
+/// scenario or an ownership file with its policy sources. Paths are relative to the config
+/// file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoverageSource {
+    LabScenario {
+        scenario: PathBuf,
+        /// `[resources]` templates (default: `devices/${thing}/...`).
+        resources: Option<PathBuf>,
+    },
+    Ownership {
+        ownership: PathBuf,
+        policies: Vec<PathBuf>,
+    },
 }
 
 /// One `[[notifier]]` table and where it is, so errors found while loading its secrets can
@@ -179,6 +202,19 @@ impl Canary {
     pub fn is_control(&self) -> bool {
         self.expect == Expect::Allow
     }
+
+    /// What the probe is about, for reports: `client ID`, `filter F`, `topic T` or `thing N`.
+    pub fn subject(&self) -> String {
+        use ProbeAction::*;
+        match self.action {
+            Connect => format!("client {}", self.client_id),
+            Subscribe => format!("filter {}", self.topic_filter.as_deref().unwrap_or("")),
+            Publish | Retain | Receive => format!("topic {}", self.topic.as_deref().unwrap_or("")),
+            ShadowGet | ShadowUpdate | ShadowDelete => {
+                format!("thing {}", self.thing.as_deref().unwrap_or(""))
+            }
+        }
+    }
 }
 
 // ---- raw (as written) ----
@@ -201,6 +237,17 @@ struct RawConfig {
     alerting: Option<Spanned<AlertingConfig>>,
     #[serde(default)]
     notifier: Vec<Spanned<NotifierConfig>>,
+    #[serde(default)]
+    coverage: Option<Spanned<RawCoverage>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCoverage {
+    lab_scenario: Option<String>,
+    resources: Option<String>,
+    ownership: Option<String>,
+    policies: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]

@@ -262,3 +262,22 @@ fn connect_rate_defaults_to_the_aws_quota_and_must_be_positive() {
     let c = parse(Path::new("c.toml"), &src).unwrap();
     assert_eq!(c.schedule.connect_rate, 100);
 }
+
+#[test]
+fn coverage_paths_resolve_from_the_config_file() {
+    let text = format!(
+        "{BASE}\n[coverage]\nownership = \"world/ownership.toml\"\npolicies = [\"cfn/fleet.yaml\", \"/abs/plan.json\"]\n"
+    );
+    let c = parse(Path::new("/etc/iot-canary/canaries.toml"), &text).unwrap();
+    assert_eq!(
+        c.coverage,
+        Some(CoverageSource::Ownership {
+            ownership: "/etc/iot-canary/world/ownership.toml".into(),
+            policies: vec![
+                "/etc/iot-canary/cfn/fleet.yaml".into(),
+                "/abs/plan.json".into()
+            ],
+        })
+    );
+    assert_eq!(p(BASE).unwrap().coverage, None);
+}

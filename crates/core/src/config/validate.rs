@@ -33,6 +33,15 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     let rt = raw.target.into_inner();
     if rt.region.get_ref().trim().is_empty() {
         is.at(&rt.region, "region", "must not be empty");
+    } else if !valid_region(rt.region.get_ref()) {
+        is.at(
+            &rt.region,
+            "region",
+            format!(
+                "`{}` is not an AWS region name like `us-east-1` or `eu-central-1` (SigV4 signs for it, so a typo makes every upgrade fail)",
+                rt.region.get_ref()
+            ),
+        );
     }
     if rt.endpoint.get_ref().trim().is_empty() {
         is.at(
@@ -170,6 +179,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     let mut control_identities = BTreeSet::new();
     // effective client id key -> (canary name, identity, is connect canary, span)
     let mut client_ids: BTreeMap<String, Vec<ClientIdUse>> = BTreeMap::new();
+    let mut id_spans: BTreeMap<String, std::ops::Range<usize>> = BTreeMap::new();
     for rc in raw.canary {
         let rc = rc.into_inner();
         let name = rc.name.get_ref().clone();
@@ -231,6 +241,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         let template = client_id_template(&mut is, rc.client_id.as_ref(), &target.client_id);
         let key = template.replace("${canary}", &name);
         let span = rc.client_id.as_ref().map_or(rc.name.span(), |c| c.span());
+        id_spans.insert(name.clone(), span.clone());
         client_ids.entry(key).or_default().push((
             name.clone(),
             rc.identity.get_ref().clone(),
@@ -278,18 +289,45 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         .any(|p| key.contains(p));
         let distinct: BTreeSet<&str> = users.iter().map(|u| u.1.as_str()).collect();
         let has_connect = users.iter().any(|u| u.2);
-        if users.len() > 1 && (has_connect || (distinct.len() > 1 && !identity_specific)) {
+        // Connect canaries of different identities may test the same id (another's device,
+        // `+`, `#`): a connect's verdict is its CONNACK, which arrives before a later connect
+        // with the same id (paced per client id) can take the id over.
+        let all_connect = users.iter().all(|u| u.2);
+        let clash = if all_connect {
+            distinct.len() < users.len()
+        } else {
+            has_connect || (distinct.len() > 1 && !identity_specific)
+        };
+        if users.len() > 1 && clash {
             let names: Vec<&str> = users.iter().map(|u| u.0.as_str()).collect();
             let (_, _, _, span) = &users[users.len() - 1];
             is.list.push(loc.issue(
                 span.clone(),
                 "client_id",
                 format!(
-                    "client id `{key}` is used by canaries {}; AWS disconnects the older holder of a client id, so connect canaries and different identities need distinct ids",
+                    "client id `{key}` is used by canaries {}; AWS disconnects the older holder of a client id, so only connect canaries of different identities may share one",
                     names.join(", ")
                 ),
             ));
         }
+    }
+
+    let configs: Vec<_> = identities.iter().map(|i| i.config.clone()).collect();
+    for t in super::client_ids::too_long(&target, &configs, &canaries) {
+        let what = match t.key {
+            "witness" => "its witness's client id (`[target] client_id` + `-witness`)",
+            _ => "its client id",
+        };
+        is.list.push(loc.issue(
+            id_spans.get(&t.canary).cloned().unwrap_or(0..0),
+            "client_id",
+            format!(
+                "canary `{}`: {what} expands to {} bytes, over AWS IoT's {}-byte limit (AWS refuses such a CONNECT, so the probe could never see); shorten the template or the canary name",
+                t.canary,
+                t.bytes,
+                super::client_ids::MAX_CLIENT_ID_BYTES
+            ),
+        ));
     }
 
     // [alerting]
@@ -340,6 +378,54 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         });
     }
 
+    // [coverage]
+    let coverage = raw.coverage.and_then(|c| {
+        let span = c.span();
+        let c = c.into_inner();
+        let mut bad = |key: &str, msg: &str| is.list.push(loc.issue(span.clone(), key, msg));
+        match (c.lab_scenario, c.ownership) {
+            (Some(s), None) => {
+                if c.policies.is_some() {
+                    bad(
+                        "policies",
+                        "a lab scenario holds its policies; `policies` goes with `ownership`",
+                    );
+                    return None;
+                }
+                Some(CoverageSource::LabScenario {
+                    scenario: resolve(&base_dir, &s),
+                    resources: c.resources.map(|r| resolve(&base_dir, &r)),
+                })
+            }
+            (None, Some(o)) => match c.policies {
+                Some(p) if !p.is_empty() && c.resources.is_none() => {
+                    Some(CoverageSource::Ownership {
+                        ownership: resolve(&base_dir, &o),
+                        policies: p.iter().map(|p| resolve(&base_dir, p)).collect(),
+                    })
+                }
+                Some(p) if !p.is_empty() => {
+                    bad("resources", "an ownership file holds its own [resources]");
+                    None
+                }
+                _ => {
+                    bad(
+                        "policies",
+                        "an ownership file needs the policy sources (`policies = [...]`)",
+                    );
+                    None
+                }
+            },
+            _ => {
+                bad(
+                    "",
+                    "name exactly one of `lab_scenario` or `ownership` (with `policies`)",
+                );
+                None
+            }
+        }
+    });
+
     if is.list.is_empty() {
         Ok(Config {
             path: path.to_path_buf(),
@@ -351,11 +437,25 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             canaries,
             alerting,
             notifiers,
+            coverage,
         })
     } else {
         is.list.sort_by_key(|i| (i.line, i.col));
         Err(is.list)
     }
+}
+
+/// `us-east-1`, `eu-central-1`, `us-gov-west-1`, `cn-north-1`: two letters, lowercase words,
+/// a number, joined by `-`.
+fn valid_region(r: &str) -> bool {
+    let parts: Vec<&str> = r.split('-').collect();
+    parts.len() >= 3
+        && parts[0].len() == 2
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
 }
 
 fn resolve(base: &Path, p: &str) -> PathBuf {
@@ -406,9 +506,8 @@ fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str) {
             }
         }
     }
-    if v.contains('#') || v.contains('+') {
-        is.at(s, key, "client ids must not contain `#` or `+`");
-    }
+    // `+` and `#` are valid client ids on AWS IoT (the `${iot:ClientId}` policy trap connects
+    // as `+`), so a canary must be able to try them.
 }
 
 fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {

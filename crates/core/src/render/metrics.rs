@@ -41,6 +41,10 @@ pub struct Extras {
     /// `process_start_time_seconds`: the only source of that series (the daemon's process
     /// metrics leave it out), so it exists on every platform the alert rules run against.
     pub started: SystemTime,
+    /// `iot_canary_coverage_ratio` (0..1): the share of the cross-tenant matrix the canaries
+    /// exercise, when `[coverage]` names the world (computed by the audit crate's coverage);
+    /// absent otherwise.
+    pub coverage: Option<f64>,
 }
 
 impl Default for Extras {
@@ -49,6 +53,7 @@ impl Default for Extras {
             alerts: AlertStats::default(),
             reload_ok: true,
             started: SystemTime::UNIX_EPOCH,
+            coverage: None,
         }
     }
 }
@@ -227,7 +232,7 @@ pub fn families<'a>(
     x: &'a Extras,
 ) -> impl Iterator<Item = Family> + 'a {
     type Build = fn(&Config, &Snapshot, &Extras) -> Family;
-    const FAMILIES: [Build; 16] = [
+    const FAMILIES: [Build; 17] = [
         breach,
         verdict,
         probes_total,
@@ -241,6 +246,7 @@ pub fn families<'a>(
         credentials_expiry,
         credential_failures,
         reload_successful,
+        coverage_ratio,
         alerts_sent,
         process_start_time,
         build_info,
@@ -464,6 +470,15 @@ fn reload_successful(_: &Config, _: &Snapshot, x: &Extras) -> Family {
         "1 if the running config loaded cleanly.",
         MetricType::GAUGE,
         vec![gauge(vec![], f64::from(u8::from(x.reload_ok)))],
+    )
+}
+
+fn coverage_ratio(_: &Config, _: &Snapshot, x: &Extras) -> Family {
+    family(
+        "iot_canary_coverage_ratio",
+        "Share of the cross-tenant access matrix some canary exercises (0..1; docs/generate.md).",
+        MetricType::GAUGE,
+        x.coverage.map(|r| gauge(vec![], r)).into_iter().collect(),
     )
 }
 
@@ -731,6 +746,7 @@ mod tests {
             },
             reload_ok: false,
             started: SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000),
+            coverage: Some(0.25),
         };
         let mut store = Snapshot::default();
         let m = render_with(&c, &store, &x);
@@ -739,6 +755,7 @@ mod tests {
             "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"failure\"} 0",
             "iot_canary_alerts_sent_total{notifier=\"oncall\",result=\"dropped\"} 0",
             "iot_canary_config_last_reload_successful 0",
+            "iot_canary_coverage_ratio 0.25",
             "process_start_time_seconds 1000",
             "iot_canary_schedule_interval_seconds 30",
         ] {
@@ -846,6 +863,8 @@ mod tests {
             assert!(om.lines().any(|l| l == line), "missing {line}\n{om}");
         }
         assert!(!om.contains("_created"));
+        // No `[coverage]`, no coverage series (an unknown ratio is not 0).
+        assert!(!text.contains("iot_canary_coverage_ratio"), "{text}");
     }
 
     #[test]

@@ -1,14 +1,19 @@
-//! Round reports: a table for people, JSON with full evidence for machines, JUnit XML for CI.
+//! Round reports: a table for people, JSON with full evidence for machines (the shared
+//! [`envelope`]), JUnit XML for CI.
 
+pub mod envelope;
 mod junit;
 mod table;
+
+use std::collections::BTreeMap;
 
 use crate::exit::Exit;
 use crate::plan::exit_for;
 use crate::store::CanaryReport;
 
+pub use envelope::RunInfo;
 pub use junit::junit;
-pub use table::{header, line, summary_line, table};
+pub use table::{Columns, sorted, summary_line, table, table_for, use_color};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -38,11 +43,15 @@ pub fn exit_of(reports: &[CanaryReport]) -> Exit {
     exit_for(reports.iter().map(|r| r.standing))
 }
 
-#[derive(serde::Serialize)]
-struct JsonReport<'a> {
-    exit_code: u8,
-    summary: Summary,
-    canaries: &'a [CanaryReport],
+/// The gate's exit code for a run: a run cut short never passes (2 unless a breach was
+/// already seen, which stays 1).
+pub fn exit_of_run(run: &RunInfo, reports: &[CanaryReport]) -> Exit {
+    let exit = exit_of(reports);
+    if run.incomplete {
+        exit.worst(Exit::Blind)
+    } else {
+        exit
+    }
 }
 
 #[derive(serde::Serialize, Default, Debug, PartialEq, Eq)]
@@ -51,11 +60,16 @@ pub struct Summary {
     pub breach: usize,
     pub control_failed: usize,
     pub blind: usize,
+    /// The blind rows per inconclusive reason.
+    pub blind_reasons: BTreeMap<String, usize>,
 }
 
 pub fn summary(reports: &[CanaryReport]) -> Summary {
     use crate::verdict::Standing::*;
-    let mut s = Summary::default();
+    let mut s = Summary {
+        blind_reasons: table::blind_reasons(reports),
+        ..Summary::default()
+    };
     for r in reports {
         match r.standing {
             Ok => s.ok += 1,
@@ -67,21 +81,19 @@ pub fn summary(reports: &[CanaryReport]) -> Summary {
     s
 }
 
-pub fn json(reports: &[CanaryReport]) -> String {
-    let doc = JsonReport {
-        exit_code: exit_of(reports).code(),
-        summary: summary(reports),
-        canaries: reports,
-    };
+/// The JSON report: the shared envelope around the round's canary reports (config order).
+pub fn json(run: &RunInfo, reports: &[CanaryReport]) -> String {
     // Serializing plain data structs with string keys cannot fail.
-    serde_json::to_string_pretty(&doc).unwrap_or_default()
+    envelope::to_json(run, exit_of_run(run, reports), &summary(reports), reports)
+        .unwrap_or_default()
 }
 
-pub fn render(format: Format, reports: &[CanaryReport]) -> String {
+/// A round's report in `format`; `color` applies to the table only.
+pub fn render(format: Format, run: &RunInfo, reports: &[CanaryReport], color: bool) -> String {
     match format {
-        Format::Table => table(reports),
-        Format::Json => json(reports),
-        Format::Junit => junit(reports),
+        Format::Table => table_for(run, reports, color),
+        Format::Json => json(run, reports),
+        Format::Junit => junit(run, reports),
     }
 }
 
@@ -113,6 +125,10 @@ pub(crate) mod tests {
                 }],
             },
         }
+    }
+
+    pub fn run() -> RunInfo {
+        RunInfo::offline("once", std::time::SystemTime::UNIX_EPOCH)
     }
 
     pub fn rows() -> Vec<CanaryReport> {
@@ -148,19 +164,22 @@ pub(crate) mod tests {
 
     #[test]
     fn json_carries_verdict_reason_and_evidence() {
-        let v: serde_json::Value = serde_json::from_str(&json(&rows())).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&json(&run(), &rows())).unwrap();
+        assert_eq!(v["schema_version"], envelope::SCHEMA_VERSION);
+        assert_eq!(v["command"], "once");
         assert_eq!(v["exit_code"], 1);
         assert_eq!(v["summary"]["breach"], 1);
         assert_eq!(v["summary"]["blind"], 1);
-        let b = &v["canaries"][1];
+        assert_eq!(v["summary"]["blind_reasons"]["timeout"], 1);
+        let b = &v["results"][1];
         assert_eq!(b["canary"], "breached-one");
         assert_eq!(b["verdict"], "allowed");
         assert_eq!(b["standing"], "breach");
         assert_eq!(b["evidence"]["observation"]["kind"], "delivered");
-        let blind = &v["canaries"][2];
+        let blind = &v["results"][2];
         assert_eq!(blind["verdict"], "inconclusive");
         assert_eq!(blind["reason"], "timeout");
-        assert_eq!(v["canaries"][0]["evidence"]["observation"]["code"], 0x87);
+        assert_eq!(v["results"][0]["evidence"]["observation"]["code"], 0x87);
     }
 
     #[test]
@@ -168,5 +187,9 @@ pub(crate) mod tests {
         assert_eq!(exit_of(&rows()), Exit::Breach);
         assert_eq!(exit_of(&rows()[2..]), Exit::Blind);
         assert_eq!(exit_of(&rows()[3..]), Exit::Ok);
+        let mut cut = run();
+        cut.incomplete = true;
+        assert_eq!(exit_of_run(&cut, &rows()[3..]), Exit::Blind);
+        assert_eq!(exit_of_run(&cut, &rows()), Exit::Breach);
     }
 }

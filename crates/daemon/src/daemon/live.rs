@@ -20,6 +20,9 @@ pub struct Live {
     pub store: Arc<Store>,
     pub alerting: Arc<Alerting>,
     reload_ok: AtomicBool,
+    /// `iot_canary_coverage_ratio`, computed by the caller over the config's `[coverage]`
+    /// world (the daemon never reads policy sources itself).
+    coverage: RwLock<Option<f64>>,
     pub started: SystemTime,
     process: ProcessMetrics,
 }
@@ -31,6 +34,7 @@ impl Live {
             store,
             alerting,
             reload_ok: AtomicBool::new(true),
+            coverage: RwLock::new(None),
             started: SystemTime::now(),
             process: ProcessMetrics::default(),
         }
@@ -60,12 +64,22 @@ impl Live {
         self.reload_ok.load(Ordering::Relaxed)
     }
 
+    /// Sets (or clears) the coverage ratio the metrics export.
+    pub fn set_coverage(&self, ratio: Option<f64>) {
+        *self.coverage.write().unwrap_or_else(|p| p.into_inner()) = ratio;
+    }
+
+    pub fn coverage(&self) -> Option<f64> {
+        *self.coverage.read().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The exposition in `format`: the core's families, then this process's.
     pub fn metrics(&self, format: Format) -> Result<String, EncodeError> {
         let extras = Extras {
             alerts: self.alerting.stats(),
             reload_ok: self.reload_ok(),
             started: self.started,
+            coverage: self.coverage(),
         };
         let (cfg, snapshot) = (self.config(), self.store.snapshot());
         let families = metrics::families(&cfg, &snapshot, &extras).chain(self.process.families());

@@ -24,7 +24,7 @@ use iot_canary_core::config::{Canary, Config};
 use iot_canary_core::credentials::CacheStatus;
 use iot_canary_core::evidence::{Evidence, Step};
 pub use iot_canary_core::plan::Shard;
-use iot_canary_core::plan::{self as plan, ClientIdVars, expand_client_id};
+use iot_canary_core::plan::{self as plan, ClientIdVars, ProbeSlot, expand_client_id};
 pub use iot_canary_core::store::CanaryReport;
 use iot_canary_core::verdict::{
     Classified, ControlRun, Expect, Observation, Verdict, classify, pair_with_controls,
@@ -387,7 +387,12 @@ impl Daemon {
             identity_id: creds.identity_id.as_deref(),
             username: creds.username.as_deref(),
         };
-        let client_id = expand_client_id(template, &who, canary, self.shard)
+        let slot = ProbeSlot {
+            canary,
+            shard: self.shard,
+            run: run_id(),
+        };
+        let client_id = expand_client_id(template, &who, &slot)
             .map_err(|e| (Observation::Unexpected { detail: e.clone() }, e))?;
         Ok(Actor {
             identity: identity.to_string(),
@@ -401,12 +406,7 @@ impl Daemon {
         let witness = match &c.witness {
             None => None,
             Some(w) => {
-                let base = &self.config.target.client_id;
-                let template = if base.contains("${canary}") {
-                    format!("{base}-witness")
-                } else {
-                    format!("{base}-witness-${{canary}}")
-                };
+                let template = plan::witness_template(&self.config.target.client_id);
                 match self.actor(w, &template, &c.name).await {
                     Ok(a) => Some(a),
                     Err((_, why)) => return Err((Observation::WitnessFailed, why)),
@@ -450,24 +450,46 @@ pub fn lane_key(c: &Canary) -> Option<String> {
 }
 
 /// One structured event per verdict (never secrets: names from the config, fixed enums and the
-/// evidence summary, which describes codes and deliveries, not payloads or credentials).
+/// evidence summary, which describes codes and deliveries, not payloads or credentials). A
+/// breach logs at ERROR, a blind canary or a failed control at WARN, the rest at INFO, so a
+/// log filter on level sees what needs a person.
 fn log_verdict(r: &CanaryReport) {
     let reason = match r.verdict {
         Verdict::Inconclusive(reason) => reason.to_string(),
         _ => String::new(),
     };
-    tracing::info!(
-        canary = %r.canary,
-        identity = %r.identity,
-        action = %r.action,
-        expect = r.expect.as_str(),
-        verdict = r.verdict.label(),
-        reason = %reason,
-        standing = r.standing.as_str(),
-        evidence = %iot_canary_core::evidence::describe(&r.evidence.observation),
-        duration_ms = r.duration_ms,
-        "verdict"
-    );
+    let evidence = iot_canary_core::evidence::describe(&r.evidence.observation);
+    macro_rules! verdict_event {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                canary = %r.canary,
+                identity = %r.identity,
+                action = %r.action,
+                expect = r.expect.as_str(),
+                verdict = r.verdict.label(),
+                reason = %reason,
+                standing = r.standing.as_str(),
+                evidence = %evidence,
+                duration_ms = r.duration_ms,
+                "verdict"
+            )
+        };
+    }
+    match r.standing {
+        iot_canary_core::verdict::Standing::Breach => verdict_event!(tracing::Level::ERROR),
+        iot_canary_core::verdict::Standing::ControlFailed
+        | iot_canary_core::verdict::Standing::Blind => verdict_event!(tracing::Level::WARN),
+        iot_canary_core::verdict::Standing::Ok => verdict_event!(tracing::Level::INFO),
+    }
+}
+
+/// This process's `${run}` client-id value: drawn once, so every round and every reloaded
+/// config of one process use the same ids, and another process (a CI gate beside the daemon)
+/// different ones.
+pub fn run_id() -> &'static str {
+    static RUN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    RUN.get_or_init(|| plan::run_id(rand::random()))
 }
 
 fn unix_ms(t: SystemTime) -> u64 {

@@ -77,7 +77,12 @@ pub enum Rounds {
 pub struct Loaded {
     pub config: Config,
     pub notifiers: Vec<NotifierSettings>,
+    /// `iot_canary_coverage_ratio` for this config (its `[coverage]` world), if it names one.
+    pub coverage: Option<f64>,
 }
+
+/// A validated reload waiting to be applied: the daemon, its notifiers, its coverage.
+type Prepared = (Arc<Daemon>, Vec<NotifierSettings>, Option<f64>);
 
 /// Reads and validates the config (again). The error is the full located message.
 pub type Loader = dyn Fn() -> Result<Loaded, String> + Send + Sync;
@@ -195,7 +200,7 @@ impl Service {
             "daemon ready"
         );
         let started = Instant::now();
-        let mut pending: Option<(Arc<Daemon>, Vec<NotifierSettings>)> = None;
+        let mut pending: Option<Prepared> = None;
         let mut outcome = Outcome::default();
         let mut round_no: u64 = 0;
         loop {
@@ -215,8 +220,8 @@ impl Service {
                 outcome.interrupted = true;
                 break;
             }
-            if let Some((next, notifiers)) = pending.take() {
-                d = self.apply(&d, next, &notifiers);
+            if let Some((next, notifiers, coverage)) = pending.take() {
+                d = self.apply(&d, next, &notifiers, coverage);
             }
             let pause = match self.rounds {
                 Rounds::Forever => jittered(
@@ -241,6 +246,8 @@ impl Service {
                 }
             };
             if self.pause(&mut d, pause, &mut events, &mut wd).await {
+                // A gate stopped between `--settle` rounds never saw its verdicts settle.
+                outcome.interrupted = matches!(self.rounds, Rounds::Once { .. });
                 break;
             }
         }
@@ -265,7 +272,7 @@ impl Service {
         only: Option<&str>,
         events: &mut mpsc::Receiver<Control>,
         wd: &mut Option<tokio::time::Interval>,
-        pending: &mut Option<(Arc<Daemon>, Vec<NotifierSettings>)>,
+        pending: &mut Option<Prepared>,
     ) -> RoundEnd {
         tracing::debug!(
             round = round_no,
@@ -364,8 +371,8 @@ impl Service {
                 _ = tick(wd) => self.notify("WATCHDOG=1"),
                 ev = events.recv() => match ev {
                     Some(Control::Reload) => {
-                        if let Some((next, notifiers)) = self.prepare(d) {
-                            *d = self.apply(d, next, &notifiers);
+                        if let Some((next, notifiers, coverage)) = self.prepare(d) {
+                            *d = self.apply(d, next, &notifiers, coverage);
                             // Probe the new config now rather than after the old pause.
                             return false;
                         }
@@ -382,7 +389,7 @@ impl Service {
 
     /// Reads, validates and builds the new config. On failure the old config keeps running and
     /// `iot_canary_config_last_reload_successful` drops to 0.
-    fn prepare(&self, current: &Daemon) -> Option<(Arc<Daemon>, Vec<NotifierSettings>)> {
+    fn prepare(&self, current: &Daemon) -> Option<Prepared> {
         let Some(reload) = &self.reload else {
             tracing::warn!("reload requested, but this mode has no config file to re-read");
             return None;
@@ -399,7 +406,7 @@ impl Service {
                     next.identities.insert(spec.name.clone(), src.clone());
                 }
             }
-            Ok((Arc::new(next), loaded.notifiers))
+            Ok((Arc::new(next), loaded.notifiers, loaded.coverage))
         });
         match built {
             Ok(p) => Some(p),
@@ -418,6 +425,7 @@ impl Service {
         old: &Arc<Daemon>,
         next: Arc<Daemon>,
         notifiers: &[NotifierSettings],
+        coverage: Option<f64>,
     ) -> Arc<Daemon> {
         let cfg = next.config.clone();
         let names =
@@ -441,6 +449,7 @@ impl Service {
             tracing::error!(error = %e, "reload: notifiers could not be rebuilt; the previous notifiers keep running");
         }
         self.live.set_reload_ok(true);
+        self.live.set_coverage(coverage);
         if old.config.server.listen != cfg.server.listen {
             tracing::warn!(
                 listen = %cfg.server.listen,

@@ -31,7 +31,7 @@ pub mod cognito_guest;
 pub mod credential_endpoint;
 pub mod profile;
 pub mod refresh;
-mod sdk;
+pub mod sdk;
 pub mod set;
 pub mod r#static;
 

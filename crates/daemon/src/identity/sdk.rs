@@ -135,3 +135,29 @@ pub(crate) fn to_system_time(
     SystemTime::try_from(*dt)
         .map_err(|_| IdentityError::malformed(format!("{what}: expiration out of range")))
 }
+
+/// Who a set of credentials belongs to, as STS says (`sts:GetCallerIdentity`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallerIdentity {
+    pub account: String,
+    pub arn: String,
+}
+
+/// Proves credentials work by asking STS who they belong to. `sts:GetCallerIdentity` needs no
+/// permission (AWS answers it for every valid key), so a failure means the keys themselves
+/// are bad, expired or unreachable STS. Used by `check --credentials`.
+pub async fn caller_identity(
+    ctx: &IdentityContext,
+    creds: &super::SessionCredentials,
+) -> Result<CallerIdentity, IdentityError> {
+    let provider = SharedCredentialsProvider::new(creds.to_sdk());
+    let out = sts_client(ctx, provider)
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| sdk_error("sts:GetCallerIdentity", &e))?;
+    Ok(CallerIdentity {
+        account: out.account().unwrap_or_default().to_string(),
+        arn: out.arn().unwrap_or_default().to_string(),
+    })
+}

@@ -53,6 +53,11 @@ pub struct SessionKey {
 
 pub struct SessionPool {
     slots: std::sync::Mutex<HashMap<SessionKey, Arc<Mutex<Option<Session>>>>>,
+    /// One CONNECT in flight per client id: canaries of different identities may test the same
+    /// id (`+`, another's device), and the gap must hold at the server, where the previous
+    /// CONNECT may have arrived late (a slow handshake) — so the next one is paced from the
+    /// previous one's answer, not from its start.
+    turns: std::sync::Mutex<HashMap<String, Arc<Mutex<()>>>>,
     pacing: std::sync::Mutex<Pacing>,
     gap: Duration,
     account_gap: Duration,
@@ -95,6 +100,7 @@ impl SessionPool {
     pub fn new(connect_gap: Duration, connect_rate: u32) -> Self {
         SessionPool {
             slots: Default::default(),
+            turns: Default::default(),
             pacing: Default::default(),
             gap: connect_gap,
             account_gap: account_gap(connect_rate),
@@ -135,6 +141,14 @@ impl SessionPool {
             }
             *guard = None;
         }
+        let turn = self
+            .turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.client_id.clone())
+            .or_default()
+            .clone();
+        let _turn = turn.lock().await;
         self.pace(&key.client_id).await;
         self.connects
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -33,7 +33,14 @@ pub enum CloseCause {
     /// The websocket upgrade got an HTTP error status.
     UpgradeRejected(u16),
     Tls,
-    /// Could not reach the endpoint at all (refused, unreachable, DNS).
+    /// The endpoint's host name did not resolve.
+    Dns,
+    /// TCP connection refused: nothing listens at the endpoint's address and port.
+    TcpRefused,
+    /// The TCP connect or the TLS/websocket handshake did not finish in time (a stalled
+    /// endpoint), or the socket stopped taking writes.
+    Timeout,
+    /// Could not reach the endpoint for another reason (unreachable host or network).
     Network,
     /// The established connection was closed by the peer without an MQTT answer.
     PeerClosed,
@@ -364,7 +371,7 @@ impl EventLoop for rumqttc::v5::EventLoop {
             }
             E::Websocket(w) => ws_cause(w),
             E::Tls(_) => CloseCause::Tls,
-            E::Timeout(_) => CloseCause::Network,
+            E::Timeout(_) => CloseCause::Timeout,
             other => CloseCause::Protocol(short(other)),
         })
     }
@@ -391,7 +398,7 @@ impl EventLoop for rumqttc::EventLoop {
             }
             E::Websocket(w) => ws_cause(w),
             E::Tls(_) => CloseCause::Tls,
-            E::NetworkTimeout | E::FlushTimeout => CloseCause::Network,
+            E::NetworkTimeout | E::FlushTimeout => CloseCause::Timeout,
             other => CloseCause::Protocol(short(other)),
         })
     }
@@ -497,22 +504,35 @@ fn short(e: &dyn std::fmt::Display) -> String {
     e.to_string().chars().take(120).collect()
 }
 
-fn io_cause(e: &std::io::Error) -> CloseCause {
+/// What a socket error says about the endpoint (pure): the causes an operator acts on
+/// differently — a name that does not resolve, a port nobody listens on, a TLS failure, a
+/// stall — kept apart from a connection the peer closed.
+pub fn io_cause(e: &std::io::Error) -> CloseCause {
     use std::io::ErrorKind as K;
     if is_tls(e) {
         return CloseCause::Tls;
     }
+    if is_dns(e) {
+        return CloseCause::Dns;
+    }
     match e.kind() {
-        K::ConnectionRefused
-        | K::NotFound
-        | K::AddrNotAvailable
-        | K::HostUnreachable
-        | K::NetworkUnreachable => CloseCause::Network,
+        K::ConnectionRefused => CloseCause::TcpRefused,
+        K::TimedOut => CloseCause::Timeout,
         K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => {
             CloseCause::PeerClosed
         }
         _ => CloseCause::Network,
     }
+}
+
+/// A failed name lookup. std reports getaddrinfo failures as an uncategorized error (no
+/// `ErrorKind` to match on stable Rust) whose text starts with this phrase; rumqttc reports a
+/// name that resolved to no address as `InvalidInput` with the second one.
+fn is_dns(e: &std::io::Error) -> bool {
+    let text = e.to_string();
+    text.starts_with("failed to lookup address information")
+        || (e.kind() == std::io::ErrorKind::InvalidInput
+            && text.contains("could not resolve to any address"))
 }
 
 fn is_tls(e: &std::io::Error) -> bool {

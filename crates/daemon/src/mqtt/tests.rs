@@ -7,6 +7,7 @@
 
 use bytes::BytesMut;
 
+use super::session::io_cause;
 use super::{CloseCause, Event, Incoming, incoming_v4, incoming_v5};
 use iot_canary_core::verdict::{
     Classified, MqttVersion, Observation, ProbeAction, Verdict, Waiting, classify,
@@ -101,4 +102,47 @@ fn explicit_refusals_and_noise() {
     for v in iot_canary_core::fuzz_entry::seeded_noise(2000, 40) {
         server_bytes(&v);
     }
+}
+
+/// Socket errors as the OS and the runtime produce them, to the cause an operator acts on.
+#[tokio::test]
+async fn socket_errors_keep_dns_refused_tls_and_stalls_apart() {
+    use std::io::{Error, ErrorKind};
+    // `.invalid` never resolves (RFC 6761), with or without a reachable DNS server.
+    let Err(dns) = tokio::net::lookup_host("iot-canary.invalid:443").await else {
+        panic!("a .invalid name must not resolve");
+    };
+    assert_eq!(io_cause(&dns), CloseCause::Dns, "{dns}");
+    // A port that was just free: nothing listens there.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let refused = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(io_cause(&refused), CloseCause::TcpRefused, "{refused}");
+    let tls = Error::new(
+        ErrorKind::InvalidData,
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+    );
+    assert_eq!(io_cause(&tls), CloseCause::Tls);
+    assert_eq!(
+        io_cause(&Error::from(ErrorKind::TimedOut)),
+        CloseCause::Timeout
+    );
+    assert_eq!(
+        io_cause(&Error::new(
+            ErrorKind::InvalidInput,
+            "could not resolve to any address"
+        )),
+        CloseCause::Dns
+    );
+    for kind in [ErrorKind::ConnectionReset, ErrorKind::UnexpectedEof] {
+        assert_eq!(io_cause(&Error::from(kind)), CloseCause::PeerClosed);
+    }
+    assert_eq!(
+        io_cause(&Error::from(ErrorKind::HostUnreachable)),
+        CloseCause::Network
+    );
 }

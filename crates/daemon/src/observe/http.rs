@@ -258,7 +258,7 @@ mod tests {
     /// as queried in Prometheus, its type in the text format, and its family name and type in
     /// OpenMetrics. Renaming or retyping any of them must fail here.
     type Pin = (&'static str, &'static str, &'static str, &'static str);
-    const INTERFACE: [Pin; 22] = [
+    const INTERFACE: [Pin; 23] = [
         ("iot_canary_breach", "gauge", "iot_canary_breach", "gauge"),
         ("iot_canary_verdict", "gauge", "iot_canary_verdict", "gauge"),
         (
@@ -325,6 +325,12 @@ mod tests {
             "iot_canary_config_last_reload_successful",
             "gauge",
             "iot_canary_config_last_reload_successful",
+            "gauge",
+        ),
+        (
+            "iot_canary_coverage_ratio",
+            "gauge",
+            "iot_canary_coverage_ratio",
             "gauge",
         ),
         (
@@ -396,6 +402,8 @@ mod tests {
             Arc::new(Store::default()),
             alerting,
         ));
+        // What `run` sets from the config's `[coverage]` world.
+        live.set_coverage(Some(0.5));
         let addr = serve_live("127.0.0.1:0".parse().unwrap(), live)
             .await
             .unwrap();

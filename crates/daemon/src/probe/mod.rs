@@ -319,6 +319,11 @@ fn close_observation(cause: CloseCause, waiting: Waiting, after_ms: u64) -> Obse
         CloseCause::UpgradeRejected(status) => Observation::UpgradeRejected { status },
         CloseCause::Tls => Observation::TlsFailed,
         CloseCause::Network => Observation::NetworkFailed,
+        CloseCause::Dns => Observation::DnsFailed,
+        CloseCause::TcpRefused => Observation::TcpRefused,
+        CloseCause::Timeout => Observation::TimedOut {
+            waiting_for: waiting,
+        },
         CloseCause::PeerClosed => Observation::ClosedWithoutAck {
             waiting_for: waiting,
             after_ms,

@@ -7,6 +7,7 @@
 mod alert_delivery;
 mod alert_https;
 mod faults;
+mod honesty;
 mod matrix;
 mod metrics_load;
 mod probes;

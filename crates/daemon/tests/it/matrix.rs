@@ -182,7 +182,11 @@ fn assert_hole(identity: &str, rs: &[CanaryReport]) {
         assert_eq!(r.verdict, Verdict::Allowed, "{}\n{table}", r.canary);
     }
     assert_eq!(report::exit_of(rs), Exit::Breach);
-    let json: serde_json::Value = serde_json::from_str(&report::json(rs)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report::json(
+        &report::RunInfo::offline("once", std::time::SystemTime::now()),
+        rs,
+    ))
+    .unwrap();
     assert_eq!(json["exit_code"], 1);
     for v in ["5", "311"] {
         assert_bait_delivered(json_canary(&json, &format!("{identity}-recv-other-v{v}")));

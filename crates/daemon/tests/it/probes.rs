@@ -87,7 +87,11 @@ async fn hole(version: &str) {
         assert_eq!(r.verdict, Verdict::Allowed);
     }
     assert_eq!(report::exit_of(&reports), Exit::Breach);
-    let json: serde_json::Value = serde_json::from_str(&report::json(&reports)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report::json(
+        &report::RunInfo::offline("once", std::time::SystemTime::now()),
+        &reports,
+    ))
+    .unwrap();
     assert_eq!(json["exit_code"], 1);
     let v = version.replace('.', "");
     assert_bait_delivered(json_canary(&json, &format!("recv-other-v{v}")));

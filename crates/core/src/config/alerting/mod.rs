@@ -271,6 +271,11 @@ pub fn resolve_all(
 }
 
 fn load_env(env: &dyn Fn(&str) -> Option<String>, var: &str) -> Result<Secret, String> {
+    if !crate::secret::is_env_var_name(var) {
+        return Err(
+            "must name an environment variable (letters, digits and `_`, not starting with a digit); the value is not shown in case it is the secret itself".into(),
+        );
+    }
     match env(var) {
         Some(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
         Some(_) => Err(format!("environment variable {var} is empty")),

@@ -1,0 +1,228 @@
+//! The comparison: each verdict against the engine's answer. `denied` where the engine allows
+//! is a false denial (a hidden breach or a blind control), `allowed` where it denies a false
+//! alarm; `inconclusive` is honest and counted per reason.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use iot_canary_core::store::CanaryReport;
+use iot_canary_core::verdict::Verdict;
+use serde::Serialize;
+
+use super::World;
+
+/// One verdict that contradicts the engine, with what is needed to reproduce it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub seed: u64,
+    pub canary: String,
+    pub identity: String,
+    pub action: String,
+    pub mqtt_version: String,
+    pub client_id: String,
+    pub subject: String,
+    pub engine_allows: bool,
+    pub verdict: String,
+    pub observation: String,
+    pub steps: Vec<String>,
+}
+
+/// Counts over any number of worlds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Tally {
+    pub verdicts: u64,
+    pub allowed: u64,
+    pub denied: u64,
+    pub inconclusive: u64,
+    pub false_denied: u64,
+    pub false_allowed: u64,
+    /// `inconclusive` by reason.
+    pub reasons: BTreeMap<String, u64>,
+    /// Verdicts by (action, MQTT version): `[allowed, denied, inconclusive]`.
+    pub by_kind: BTreeMap<String, [u64; 3]>,
+    pub engine_allowed: u64,
+    pub failures: Vec<Failure>,
+    pub worlds: u64,
+}
+
+impl Tally {
+    /// Compares one world's reports with its truth. Panics on a report for an unplanned
+    /// canary or a canary without a report (the round lost or invented one).
+    pub fn record(&mut self, world: &World, reports: &[CanaryReport]) {
+        self.worlds += 1;
+        assert_eq!(
+            reports.len(),
+            world.canaries.len(),
+            "seed {}: one report per canary",
+            world.seed
+        );
+        for r in reports {
+            let planned = world
+                .canary(&r.canary)
+                .unwrap_or_else(|| panic!("seed {}: unplanned report {}", world.seed, r.canary));
+            // Invariant: decide_truth ran before the round (the runner's order).
+            let truth = planned.truth.expect("truth decided before the round");
+            self.verdicts += 1;
+            if truth.allowed {
+                self.engine_allowed += 1;
+            }
+            let kind = format!("{}/v{}", r.action.as_str(), planned.version);
+            let slot = self.by_kind.entry(kind).or_default();
+            let wrong = match r.verdict {
+                Verdict::Allowed => {
+                    self.allowed += 1;
+                    slot[0] += 1;
+                    !truth.allowed
+                }
+                Verdict::Denied => {
+                    self.denied += 1;
+                    slot[1] += 1;
+                    truth.allowed
+                }
+                Verdict::Inconclusive(reason) => {
+                    self.inconclusive += 1;
+                    slot[2] += 1;
+                    *self.reasons.entry(reason.as_str().to_string()).or_default() += 1;
+                    false
+                }
+            };
+            if !wrong {
+                continue;
+            }
+            if r.verdict == Verdict::Denied {
+                self.false_denied += 1;
+            } else {
+                self.false_allowed += 1;
+            }
+            self.failures.push(Failure {
+                seed: world.seed,
+                canary: r.canary.clone(),
+                identity: r.identity.clone(),
+                action: r.action.as_str().to_string(),
+                mqtt_version: planned.version.to_string(),
+                client_id: planned.client_id.clone(),
+                subject: r.subject.clone(),
+                engine_allows: truth.allowed,
+                verdict: r.verdict.label().to_string(),
+                observation: format!("{:?}", r.evidence.observation),
+                steps: r
+                    .evidence
+                    .steps
+                    .iter()
+                    .map(|s| format!("{} ms: {}", s.at_ms, s.what))
+                    .collect(),
+            });
+        }
+    }
+
+    pub fn decided(&self) -> u64 {
+        self.allowed + self.denied
+    }
+
+    /// Share of verdicts that are `inconclusive`, in percent.
+    pub fn inconclusive_percent(&self) -> f64 {
+        percent(self.inconclusive, self.verdicts)
+    }
+
+    /// The failures, one line each (for assertion messages).
+    pub fn failure_lines(&self) -> String {
+        let mut out = String::new();
+        for f in &self.failures {
+            let _ = writeln!(
+                out,
+                "seed {} {} ({} {} v{} as `{}`, {}): engine {}, verdict {} — {}\n    {}",
+                f.seed,
+                f.canary,
+                f.identity,
+                f.action,
+                f.mqtt_version,
+                f.client_id,
+                f.subject,
+                if f.engine_allows { "allows" } else { "denies" },
+                f.verdict,
+                f.observation,
+                f.steps.join("\n    ")
+            );
+        }
+        out
+    }
+}
+
+fn percent(n: u64, of: u64) -> f64 {
+    if of == 0 {
+        0.0
+    } else {
+        100.0 * n as f64 / of as f64
+    }
+}
+
+/// A finished run, as the benchmark writes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub profile: String,
+    pub seeds: Vec<u64>,
+    pub wall_seconds: f64,
+    pub tally: Tally,
+}
+
+impl Summary {
+    /// The figures as Markdown (docs/performance.md quotes them).
+    pub fn markdown(&self) -> String {
+        let t = &self.tally;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "profile `{}`, {} worlds (seeds {}), {:.0} s wall\n",
+            self.profile,
+            t.worlds,
+            seed_range(&self.seeds),
+            self.wall_seconds
+        );
+        let _ = writeln!(s, "| figure | value |\n|---|---|");
+        let _ = writeln!(s, "| verdicts | {} |", t.verdicts);
+        let _ = writeln!(
+            s,
+            "| engine allows | {} ({:.1} %) |",
+            t.engine_allowed,
+            percent(t.engine_allowed, t.verdicts)
+        );
+        let _ = writeln!(s, "| false `denied` | {} |", t.false_denied);
+        let _ = writeln!(s, "| false `allowed` | {} |", t.false_allowed);
+        let _ = writeln!(
+            s,
+            "| decided | {} ({:.1} %) |",
+            t.decided(),
+            percent(t.decided(), t.verdicts)
+        );
+        let _ = writeln!(
+            s,
+            "| inconclusive | {} ({:.2} %) |",
+            t.inconclusive,
+            t.inconclusive_percent()
+        );
+        for (reason, n) in &t.reasons {
+            let _ = writeln!(
+                s,
+                "| inconclusive: {reason} | {n} ({:.2} %) |",
+                percent(*n, t.verdicts)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\n| kind | allowed | denied | inconclusive |\n|---|---|---|---|"
+        );
+        for (kind, [a, d, i]) in &t.by_kind {
+            let _ = writeln!(s, "| {kind} | {a} | {d} | {i} |");
+        }
+        s
+    }
+}
+
+fn seed_range(seeds: &[u64]) -> String {
+    match (seeds.first(), seeds.last()) {
+        (Some(a), Some(b)) if seeds.len() > 2 && b - a + 1 == seeds.len() as u64 => {
+            format!("{a}..={b}")
+        }
+        _ => format!("{seeds:?}"),
+    }
+}
