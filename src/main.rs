@@ -71,7 +71,7 @@ enum Command {
     /// 1 findings, 2 nothing to audit, 3 bad input).
     Audit(cmd_audit::AuditArgs),
     /// Harmless experiments against the endpoint (denied requests, takeover, quotas, shadow
-    /// codes, SUBACK → delivery delay) beside the lab's `aws` realism profile, plus the
+    /// codes, SUBACK-to-delivery delay) beside the lab's `aws` realism profile, plus the
     /// measured `[realism]` table (exit 0 done, 2 an experiment could not run, 3 usage).
     Calibrate(cmd_calibrate::CalibrateArgs),
     /// Write a commented canaries.toml to start from (one per identity kind).

@@ -43,7 +43,7 @@ pub struct CalibrateArgs {
     /// the first thing of a shadow canary, else `iot-canary-thing-a`.
     #[arg(long)]
     thing: Option<String>,
-    /// SUBACK → delivery trials per MQTT version (one fresh connection each).
+    /// SUBACK-to-delivery trials per MQTT version (one fresh connection each).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=200))]
     trials: u32,
     /// Shadow gets per MQTT version.
