@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod cmd_audit;
+mod cmd_calibrate;
 mod cmd_check;
 mod cmd_daemon;
 mod cmd_demo;
@@ -69,6 +70,10 @@ enum Command {
     /// Offline policy audit with Device Defender's check names (docs/audit.md; exit 0 clean,
     /// 1 findings, 2 nothing to audit, 3 bad input).
     Audit(cmd_audit::AuditArgs),
+    /// Harmless experiments against the endpoint (denied requests, takeover, quotas, shadow
+    /// codes, SUBACK-to-delivery delay) beside the lab's `aws` realism profile, plus the
+    /// measured `[realism]` table (exit 0 done, 2 an experiment could not run, 3 usage).
+    Calibrate(cmd_calibrate::CalibrateArgs),
     /// Write a commented canaries.toml to start from (one per identity kind).
     Init(cmd_init::InitArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -123,6 +128,7 @@ fn main() -> ExitCode {
         Command::Healthcheck(a) => cmd_daemon::healthcheck(a),
         Command::Demo(a) => cmd_demo::demo(a),
         Command::Audit(a) => cmd_audit::audit(a),
+        Command::Calibrate(a) => cmd_calibrate::calibrate(a),
         Command::Policy { command } => cmd_policy::policy(command),
         Command::Lab(a) => cmd_lab::lab(a),
         Command::Simulate(a) => cmd_simulate::simulate(a),

@@ -1,6 +1,6 @@
 //! The root package's integration tests, one binary. Everything here runs the built
 //! `iot-canary` binary or crosses every crate with real outside tools:
-//! - the CLI and its modes: `audit_cli` (`iot-canary audit`), `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
+//! - the CLI and its modes: `audit_cli` (`iot-canary audit`), `calibrate_cli` (`iot-canary calibrate` against the lab's `aws` profile), `daemon_cli` (once/check/--only/--shard/--settle), `daemon_demo`,
 //!   `daemon_once_alerts` (the post-deploy gate's alert), `daemon_service` (run as a service:
 //!   sd_notify, SIGTERM, SIGHUP), `daemon_state` (`[state] dir` across a restart, the web
 //!   config file refused by name), `daemon_trigger` (`POST /-/probe` behind basic auth,
@@ -26,6 +26,7 @@
 
 mod alert_alertmanager;
 mod audit_cli;
+mod calibrate_cli;
 mod cli_check;
 mod cli_gate;
 mod cli_transport;

@@ -128,8 +128,8 @@ pub struct Realism {
     /// it active).
     pub activation_delay: Spread,
     /// Two connections of one client see a message at different times (network path, broker
-    /// fan-out; aws-iot-authz.md §8 "Per-connection timing"): each connection draws a base
-    /// delivery latency once, at CONNECT.
+    /// fan-out; aws-iot-authz.md §8 "Per-connection timing", an inference, not an AWS
+    /// sentence): each connection draws a base delivery latency once, at CONNECT.
     pub delivery_latency: Spread,
     /// Added per delivery, uniform in `[0, delivery_jitter]`; deliveries of one connection
     /// keep their order (reordering is its own knob).
@@ -211,8 +211,8 @@ pub struct Realism {
     pub server_disconnect: f64,
     pub server_disconnect_after: Spread,
     pub server_disconnect_codes: Vec<u8>,
-    /// life-cycle-events.html `DUPLICATE_CLIENTID` and mqtt.html ("If a client connects with
-    /// a client ID that is already in use, the existing connection is closed"): the
+    /// life-cycle-events.html `DUPLICATE_CLIENTID` and mqtt.html ("the new client connection
+    /// is accepted and the previously connected client is disconnected"): the
     /// probability another process connects with this connection's client id at a time
     /// drawn from `takeover_after` — the connection is ended as by `/takeover` (MQTT 5
     /// DISCONNECT 0x8E Session taken over, 3.1.1 a close) and the id is held elsewhere until
