@@ -84,7 +84,7 @@ impl Wire {
                 "CONNECT as `{}` refused with 0x{code:02X}",
                 who.client_id
             )),
-            Ok(Err(ConnectFailure::Closed(cause))) => {
+            Ok(Err(ConnectFailure::Closed { cause, .. })) => {
                 Err(format!("CONNECT as `{}` failed: {cause:?}", who.client_id))
             }
             Err(_) => Err(format!("CONNECT as `{}` timed out", who.client_id)),
@@ -116,7 +116,7 @@ impl Wire {
                 Answer::ConnAck(0)
             }
             Ok(Err(ConnectFailure::Refused(code))) => Answer::ConnAck(code),
-            Ok(Err(ConnectFailure::Closed(cause))) => close_answer(&cause),
+            Ok(Err(ConnectFailure::Closed { cause, .. })) => close_answer(&cause),
             Err(_) => Answer::Silence,
         }
     }
@@ -150,7 +150,7 @@ impl Wire {
 
     async fn suback(&self, c: &mut Conn) -> Answer {
         self.until(c, |ev| match ev {
-            Event::Suback { codes } => Some(Answer::SubAck(codes)),
+            Event::Suback { codes, .. } => Some(Answer::SubAck(codes)),
             _ => None,
         })
         .await
@@ -158,7 +158,7 @@ impl Wire {
 
     async fn puback(&self, c: &mut Conn) -> Answer {
         self.until(c, |ev| match ev {
-            Event::Puback { code } => Some(Answer::PubAck(code)),
+            Event::Puback { code, .. } => Some(Answer::PubAck(code)),
             _ => None,
         })
         .await
@@ -177,14 +177,14 @@ impl Wire {
         let (answer, codes) = self
             .on_conn(v, who, async |c| match req {
                 Denied::Connect => Answer::ConnAck(0),
-                Denied::Subscribe(filter) => match c.session.subscribe(filter, 1).await {
-                    Ok(()) => self.suback(c).await,
+                Denied::Subscribe(filter) => match c.session.subscribe(&[filter]).await {
+                    Ok(_) => self.suback(c).await,
                     Err(cause) => close_answer(&cause),
                 },
                 Denied::Publish(topic) => {
                     let payload = Bytes::from_static(b"iot-canary calibrate: must be refused");
                     match c.session.publish(topic, payload, 1, false).await {
-                        Ok(()) => self.puback(c).await,
+                        Ok(_) => self.puback(c).await,
                         Err(cause) => close_answer(&cause),
                     }
                 }
@@ -229,8 +229,8 @@ impl Wire {
             let mut granted = 0;
             for i in 0..QUOTA_ATTEMPTS {
                 let filter = format!("{prefix}/quota/{i}");
-                let answer = match c.session.subscribe(&filter, 1).await {
-                    Ok(()) => self.suback(c).await,
+                let answer = match c.session.subscribe(&[&filter]).await {
+                    Ok(_) => self.suback(c).await,
                     Err(cause) => close_answer(&cause),
                 };
                 match answer {
@@ -262,7 +262,7 @@ impl Wire {
                 // A client whose in-flight window is full (acks withheld) stops taking more.
                 let publish = c.session.publish(topic, body, 1, false);
                 match tokio::time::timeout(self.timeout, publish).await {
-                    Ok(Ok(())) => sent += 1,
+                    Ok(Ok(_)) => sent += 1,
                     _ => break,
                 }
             }
@@ -272,7 +272,7 @@ impl Wire {
             while acks < sent {
                 match self.next_by(c, deadline).await {
                     None => break,
-                    Some((_, Event::Puback { code })) => {
+                    Some((_, Event::Puback { code, .. })) => {
                         acks += 1;
                         if code == 0 {
                             granted += 1;
@@ -307,8 +307,8 @@ impl Wire {
             .on_conn(v, who, async |c| {
                 let base = format!("$aws/things/{thing}/shadow/name/{shadow}/get");
                 for f in [format!("{base}/accepted"), format!("{base}/rejected")] {
-                    let answer = match c.session.subscribe(&f, 1).await {
-                        Ok(()) => self.suback(c).await,
+                    let answer = match c.session.subscribe(&[&f]).await {
+                        Ok(_) => self.suback(c).await,
                         Err(cause) => close_answer(&cause),
                     };
                     if !matches!(&answer, Answer::SubAck(s) if s.iter().all(|c| *c <= 2)) {
@@ -351,7 +351,7 @@ impl Wire {
 
     async fn get(&self, c: &mut Conn, topic: &str, token: &str) -> Result<(), CloseCause> {
         let body = Bytes::from(format!("{{\"clientToken\":\"{token}\"}}"));
-        c.session.publish(topic, body, 1, false).await
+        c.session.publish(topic, body, 1, false).await.map(drop)
     }
 
     /// The code of the next shadow answer (for `token`, or any): `200` accepted, else the
@@ -404,14 +404,16 @@ impl Wire {
         topic: &str,
     ) -> Result<Trial, String> {
         sub.session
-            .subscribe(topic, 1)
+            .subscribe(&[topic])
             .await
             .map_err(|c| format!("SUBSCRIBE failed: {c:?}"))?;
         let deadline = Instant::now() + self.timeout;
         let subacked = loop {
             match self.next_by(sub, deadline).await {
-                Some((at, Event::Suback { codes })) if codes.iter().all(|c| *c <= 2) => break at,
-                Some((_, Event::Suback { codes })) => {
+                Some((at, Event::Suback { codes, .. })) if codes.iter().all(|c| *c <= 2) => {
+                    break at;
+                }
+                Some((_, Event::Suback { codes, .. })) => {
                     return Err(format!("the marker filter was refused: {codes:?}"));
                 }
                 Some((_, Event::Closed(c))) => return Err(format!("subscriber closed: {c:?}")),
@@ -493,6 +495,7 @@ impl PublisherConn {
             .session
             .publish(topic, Bytes::from(seq.to_string()), 1, false)
             .await
+            .map(drop)
             .map_err(|c| format!("marker publisher closed: {c:?}"))
     }
 
