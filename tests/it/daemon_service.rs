@@ -96,8 +96,11 @@ async fn sd_notify_ready_then_watchdog_and_sigterm_drains_the_round_in_flight() 
     let took = t0.elapsed();
     assert!(status.success(), "exit {status}");
     let lines = p.lines();
-    // The in-flight round finished: its verdicts landed after the stop request, then "stopped".
-    let verdicts_after: Vec<&String> = lines[stop_at..]
+    // The in-flight round finished: the daemon said a round was in flight when the stop came
+    // (`stop_at`), the round's verdicts all landed, then "stopped". Counted from the round's
+    // start: on a loaded machine a verdict may land before the stop line is written.
+    assert!(stop_at > started_at);
+    let verdicts_after: Vec<&String> = lines[started_at..]
         .iter()
         .filter(|l| l.contains("\"message\":\"verdict\""))
         .collect();
