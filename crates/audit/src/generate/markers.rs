@@ -3,7 +3,8 @@
 //! that arrives *through the filter under test* proves that filter live, so the marker is
 //! first sought among the topics the canary's own filter matches; where the identity may
 //! receive none of them, any topic it may receive stands in and the canary can end
-//! `no_delivery_proof` rather than denied.
+//! `no_delivery_proof` rather than denied. Made-up topics under a filter come before world
+//! topics, so markers disturb devices' own topics only where nothing else serves.
 
 use std::collections::BTreeSet;
 use std::time::SystemTime;
@@ -21,8 +22,18 @@ use crate::world::{CLIENT_ID_TEMPLATE, World, WorldIdentity};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Marker {
     pub topic: String,
-    /// Delivered through the canary's own filter (so it proves that filter live).
-    pub through_filter: bool,
+    pub proves: Proves,
+}
+
+/// What a marker can prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proves {
+    /// It arrives through the filter under test: that filter is live and caught up.
+    FilterUnderTest,
+    /// The identity may receive it, but not through the filter under test.
+    OtherSubscription,
+    /// The engine lets the identity receive no topic of the world: where the marker would go.
+    Nothing,
 }
 
 /// The filter a receive canary subscribes to: its `topic_filter`, else its topic.
@@ -61,61 +72,68 @@ fn usable(
         && world.witness_can(witness, topic, now)
 }
 
-/// The marker of receive canary `p` run by `id`, observed by `witness`; `None` when the
-/// identity may receive no topic of the world at all.
+/// The marker of receive canary `p` run by `id`, observed by `witness`.
 pub fn choose(
     world: &World,
     id: &WorldIdentity,
     witness: &WorldIdentity,
     p: &Probe,
     now: SystemTime,
-) -> Option<Marker> {
+) -> Marker {
     let own = p.target.topic.as_deref();
-    let filter = filter_of(p)?;
+    let filter = filter_of(p).unwrap_or_default();
     let world_topics = world.all_topics();
     let mut seen = BTreeSet::new();
     let mut fresh = |t: &String| Some(t.as_str()) != own && seen.insert(t.clone());
 
-    // Through the filter under test: world topics it matches, then one made up under it.
-    let through: Vec<String> = world_topics
-        .iter()
+    // Through the filter under test: one made up under it, then world topics it matches.
+    let through: Vec<String> = topic_under(filter)
+        .into_iter()
+        .chain(world_topics.iter().cloned())
         .filter(|t| topic_matches(t, filter))
-        .cloned()
-        .chain(topic_under(filter).filter(|t| topic_matches(t, filter)))
         .filter(&mut fresh)
         .collect();
-    if let Some(t) = through
-        .into_iter()
-        .find(|t| usable(world, id, witness, t, now))
-    {
-        return Some(Marker {
-            topic: t,
-            through_filter: true,
-        });
+    if let Some(t) = through.iter().find(|t| usable(world, id, witness, t, now)) {
+        return Marker {
+            topic: t.clone(),
+            proves: Proves::FilterUnderTest,
+        };
     }
 
-    // Any topic it may receive: its own things' topics and topics under its own filters,
-    // then every world topic.
+    // Any topic it may receive: made up under its own things' filters, its own things'
+    // topics, then every world topic.
     let mine = world.reach(id);
-    let own_things = world.things.iter().filter(|t| mine.contains(t.name.as_str()));
-    let mut stand_ins: Vec<String> = Vec::new();
-    for thing in own_things {
-        stand_ins.extend(world.resources.expand(Template::Topic, thing));
-        stand_ins.extend(
-            world
-                .resources
-                .expand(Template::TopicFilter, thing)
+    let own_things: Vec<_> = world
+        .things
+        .iter()
+        .filter(|t| mine.contains(t.name.as_str()))
+        .collect();
+    let stand_ins = own_things
+        .iter()
+        .flat_map(|t| world.resources.expand(Template::TopicFilter, t))
+        .filter_map(|f| topic_under(&f))
+        .chain(
+            own_things
                 .iter()
-                .filter_map(|f| topic_under(f)),
-        );
-    }
-    stand_ins.extend(world_topics.iter().cloned());
-    stand_ins
-        .into_iter()
+                .flat_map(|t| world.resources.expand(Template::Topic, t)),
+        )
+        .chain(world_topics.iter().cloned())
         .filter(&mut fresh)
-        .find(|t| usable(world, id, witness, t, now))
-        .map(|topic| Marker {
+        .find(|t| usable(world, id, witness, t, now));
+    match stand_ins {
+        Some(topic) => Marker {
             topic,
-            through_filter: false,
-        })
+            proves: Proves::OtherSubscription,
+        },
+        // `check` wants a marker; one the identity cannot receive keeps the canary honest: a
+        // refused subscription under test is still a denial, a granted one ends
+        // `no_delivery_proof`.
+        None => Marker {
+            topic: through
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "iot-canary/marker".to_owned()),
+            proves: Proves::Nothing,
+        },
+    }
 }

@@ -29,7 +29,7 @@ use crate::simulate::{Evaluation, SimCheck, evaluate};
 use crate::world::matrix::{Cell, ClassKey, Origin, Universe, class_of, evaluate_cell};
 use crate::world::{CLIENT_ID_TEMPLATE, World, WorldIdentity};
 
-pub use markers::Marker;
+pub use markers::{Marker, Proves};
 pub use render::render;
 
 /// Where a probe comes from; also its tier in the priority order (holes aside).
@@ -571,7 +571,7 @@ pub fn plan(world: &World, o: &Options) -> Plan {
             .filter(|p| p.action == ProbeAction::Receive)
         {
             if let Some(id) = world.identity(&p.identity) {
-                p.marker = markers::choose(world, id, w, p, now);
+                p.marker = Some(markers::choose(world, id, w, p, now));
             }
         }
     }

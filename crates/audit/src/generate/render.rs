@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use iot_canary_core::verdict::ProbeAction;
 
-use super::{Marker, Plan, Probe};
+use super::{Marker, Plan, Probe, Proves};
 use crate::world::{CLIENT_ID_TEMPLATE, World};
 
 /// A TOML basic string.
@@ -98,23 +98,21 @@ fn value_line(out: &mut String, key: &str, v: &toml::Value) {
 /// What the liveness marker of a receive canary can prove.
 fn marker_comment(out: &mut String, p: &Probe, m: &Marker) {
     let filter = super::markers::filter_of(p).unwrap_or_default();
-    if m.through_filter {
-        comment(
-            out,
-            &format!(
-                "Marker: `{}` arrives through `{filter}` itself, so it proves the subscription under test live.",
-                m.topic
-            ),
-        );
-    } else {
-        comment(
-            out,
-            &format!(
-                "Marker: `{filter}` matches no other topic {} may receive, so `{}` stands in; it does not arrive through the filter under test, and if the bait does not arrive this canary can end `no_delivery_proof` instead of denied (docs/evidence-rules.md, R4).",
-                p.identity, m.topic
-            ),
-        );
-    }
+    let text = match m.proves {
+        Proves::FilterUnderTest => format!(
+            "Marker: `{}` arrives through `{filter}` itself, so it proves the subscription under test live.",
+            m.topic
+        ),
+        Proves::OtherSubscription => format!(
+            "Marker: `{filter}` matches no other topic {} may receive, so `{}` stands in; it does not arrive through the filter under test, and if the bait does not arrive this canary can end `no_delivery_proof` instead of denied (docs/evidence-rules.md, R4).",
+            p.identity, m.topic
+        ),
+        Proves::Nothing => format!(
+            "Marker: the engine lets {} receive no topic, so `{}` is where its marker would go: a refused subscription under test is still a denial, but a granted one ends `no_delivery_proof` (docs/evidence-rules.md, R4).",
+            p.identity, m.topic
+        ),
+    };
+    comment(out, &text);
 }
 
 /// The whole file.
