@@ -348,9 +348,10 @@ fn control(
 
 /// Gives every retain canary a topic no earlier one probes: each would otherwise find the
 /// other's retained message and, never overwriting what it did not set, stay inconclusive.
-/// A deny probe takes the first free topic among its class's candidates (the same statements
-/// decide them all, so the class stays covered); where none is free, it keeps its topic and
-/// `check` names the clash.
+/// A probe whose topic is taken takes the first free topic among its class's candidates, else
+/// one made up under its own (`<topic>/iot-canary-<identity>`) — either only where the engine
+/// decides it by the same statements, so the class stays covered; where neither serves, it
+/// keeps its topic and `check` names the clash.
 fn own_retain_topics(
     world: &World,
     witness: Option<&WorldIdentity>,
@@ -365,26 +366,60 @@ fn own_retain_topics(
         let Some(topic) = p.target.topic.clone() else {
             continue;
         };
-        if !taken.contains(&topic) {
-            taken.insert(topic);
+        if taken.insert(topic.clone()) {
             continue;
         }
-        let free = p.alternatives.iter().find_map(|c| {
-            let t = c.cell.target.topic.as_ref()?;
-            if taken.contains(t) {
-                return None;
-            }
-            let w = witness_for(world, witness, ProbeAction::Retain, Some(t), now).ok()??;
-            let (_, q) = probe_of(world, c, now)?;
-            Some((c.why.clone(), w, q))
-        });
-        if let Some((why, w, q)) = free {
-            p.witness = Some(w);
-            taken.insert(q.target.topic.clone().unwrap_or_default());
-            p.why.retain(|w| w != &why);
+        let cell_on = |t: &str| Cell {
+            identity: p.identity.clone(),
+            action: ProbeAction::Retain,
+            target: Target {
+                topic: Some(t.to_owned()),
+                ..Default::default()
+            },
+            connect_as: None,
+            origin: Origin::Foreign {
+                thing: String::new(),
+            },
+        };
+        let class = |c: &Cell| {
+            let ev = evaluate_cell(world, c, now)?;
+            class_of(&c.identity, c.action, &ev).map(|k| (k, ev))
+        };
+        let Some((key, _)) = class(&cell_on(&topic)) else {
+            continue;
+        };
+        let made_up = format!(
+            "{topic}/iot-canary-{}",
+            p.identity.replace(['/', '+', '#'], "-")
+        );
+        let made_up = Candidate {
+            cell: cell_on(&made_up),
+            source: p.source,
+            why: format!(
+                "{}; probed on `{made_up}`, a topic of its own under `{topic}` that the same statements decide (another retain canary probes `{topic}`)",
+                p.why[0]
+            ),
+        };
+        let free = p
+            .alternatives
+            .iter()
+            .chain(std::iter::once(&made_up))
+            .find_map(|c| {
+                let t = c.cell.target.topic.as_deref()?;
+                if taken.contains(t) || iot_canary_core::config::names::topic_problem(t).is_some() {
+                    return None;
+                }
+                let w = witness_for(world, witness, ProbeAction::Retain, Some(t), now).ok()??;
+                let (k, ev) = class(&c.cell)?;
+                (k == key).then(|| (c.why.clone(), w, c.cell.target.clone(), ev))
+            });
+        if let Some((why, w, target, ev)) = free {
+            taken.insert(target.topic.clone().unwrap_or_default());
+            p.why.retain(|x| x != &why);
             p.why.insert(0, why);
-            p.target = q.target;
-            p.checks = q.checks;
+            p.witness = Some(w);
+            p.target = target;
+            p.checks = ev.checks;
         }
     }
 }
