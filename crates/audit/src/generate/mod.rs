@@ -392,31 +392,38 @@ fn own_retain_topics(
             "{topic}/iot-canary-{}",
             p.identity.replace(['/', '+', '#'], "-")
         );
+        // The probe's own reason, now about the made-up topic: it replaces the first.
+        let own_why = p.why.first().cloned().unwrap_or_default();
         let made_up = Candidate {
             cell: cell_on(&made_up),
             source: p.source,
             why: format!(
-                "{}; probed on `{made_up}`, a topic of its own under `{topic}` that the same statements decide (another retain canary probes `{topic}`)",
-                p.why[0]
+                "{own_why}; probed on `{made_up}`, a topic of its own under `{topic}` that the same statements decide (another retain canary probes `{topic}`)"
             ),
         };
         let free = p
             .alternatives
             .iter()
-            .chain(std::iter::once(&made_up))
-            .find_map(|c| {
+            .map(|c| (c, false))
+            .chain(std::iter::once((&made_up, true)))
+            .find_map(|(c, is_made_up)| {
                 let t = c.cell.target.topic.as_deref()?;
                 if taken.contains(t) || iot_canary_core::config::names::topic_problem(t).is_some() {
                     return None;
                 }
                 let w = witness_for(world, witness, ProbeAction::Retain, Some(t), now).ok()??;
                 let (k, ev) = class(&c.cell)?;
-                (k == key).then(|| (c.why.clone(), w, c.cell.target.clone(), ev))
+                (k == key).then(|| (c.why.clone(), is_made_up, w, c.cell.target.clone(), ev))
             });
-        if let Some((why, w, target, ev)) = free {
+        if let Some((why, is_made_up, w, target, ev)) = free {
             taken.insert(target.topic.clone().unwrap_or_default());
-            p.why.retain(|x| x != &why);
-            p.why.insert(0, why);
+            match p.why.first_mut() {
+                Some(first) if is_made_up => *first = why,
+                _ => {
+                    p.why.retain(|x| x != &why);
+                    p.why.insert(0, why);
+                }
+            }
             p.witness = Some(w);
             p.target = target;
             p.checks = ev.checks;
