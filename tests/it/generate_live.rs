@@ -175,7 +175,7 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
     assert_contains(
         &text,
         &[
-            "a topic of its own under `devices/",
+            "a topic of its own under",
             "topic = \"devices/alice-lamp/telemetry/iot-canary-guest\"",
             "# Marker: `",
         ],
