@@ -170,6 +170,16 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
     )
     .await;
     assert_eq!(text, std::fs::read_to_string(&again).unwrap());
+    // The demo world has more retain classes than topics: one gets a topic made up under its
+    // own, so no two retain canaries share one (`check` below refuses that).
+    assert_contains(
+        &text,
+        &[
+            "a topic of its own under",
+            "topic = \"devices/alice-lamp/telemetry/iot-canary-guest\"",
+            "# Marker: `",
+        ],
+    );
 
     let env = stand_in_env(&text);
     let env = env_refs(&env);

@@ -53,6 +53,16 @@ pub enum WitnessUse {
     Observes,
     /// Publishes a unique nonce the canary must never receive (required).
     Baits,
+    /// Subscribes afresh and must see the canary's message retained (required: a PUBACK
+    /// alone does not show the message was retained, docs/evidence-rules.md A1).
+    SeesRetained,
+}
+
+impl WitnessUse {
+    /// Whether a probe cannot be judged without the witness.
+    pub const fn required(self) -> bool {
+        matches!(self, WitnessUse::Baits | WitnessUse::SeesRetained)
+    }
 }
 
 /// One row of the table.
@@ -115,7 +125,7 @@ pub const RECIPES: &[Recipe] = &[
         action: ProbeAction::Retain,
         family: Family::Publish,
         template: Template::Topic,
-        witness: WitnessUse::None,
+        witness: WitnessUse::SeesRetained,
         rank: 6,
     },
     Recipe {

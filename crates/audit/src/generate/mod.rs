@@ -16,6 +16,7 @@
 //! each with its identity's controls (one per family it probes, and the connect control).
 
 mod findings;
+mod markers;
 mod render;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -28,6 +29,7 @@ use crate::simulate::{Evaluation, SimCheck, evaluate};
 use crate::world::matrix::{Cell, ClassKey, Origin, Universe, class_of, evaluate_cell};
 use crate::world::{CLIENT_ID_TEMPLATE, World, WorldIdentity};
 
+pub use markers::{Marker, Proves};
 pub use render::render;
 
 /// Where a probe comes from; also its tier in the priority order (holes aside).
@@ -70,6 +72,11 @@ pub struct Probe {
     /// The engine's steps.
     pub checks: Vec<SimCheck>,
     pub allowed: bool,
+    /// For `receive`: its liveness marker.
+    pub marker: Option<Marker>,
+    /// For `retain`: the other candidates of its class, in order (a retain canary needs a
+    /// topic no other retain canary probes).
+    alternatives: Vec<Candidate>,
 }
 
 impl Probe {
@@ -125,6 +132,7 @@ pub struct Plan {
 }
 
 /// A candidate before deduplication.
+#[derive(Debug, Clone)]
 struct Candidate {
     cell: Cell,
     source: Source,
@@ -149,6 +157,8 @@ fn probe_of(world: &World, c: &Candidate, now: SystemTime) -> Option<(ClassKey, 
             cells: 0,
             checks: ev.checks,
             allowed,
+            marker: None,
+            alternatives: Vec::new(),
         },
     ))
 }
@@ -247,7 +257,7 @@ fn witness_for(
     }
     match (witness, topic) {
         (Some(w), Some(t)) if world.witness_can(w, t, now) => Ok(Some(w.name.clone())),
-        _ if role == WitnessUse::Baits => Err(()),
+        _ if role.required() => Err(()),
         _ => Ok(None),
     }
 }
@@ -327,11 +337,98 @@ fn control(
                     cells: 0,
                     checks: ev.checks,
                     allowed: true,
+                    marker: None,
+                    alternatives: Vec::new(),
                 });
             }
         }
     }
     None
+}
+
+/// Gives every retain canary a topic no earlier one probes: each would otherwise find the
+/// other's retained message and, never overwriting what it did not set, stay inconclusive.
+/// A probe whose topic is taken takes the first free topic among its class's candidates, else
+/// one made up under its own (`<topic>/iot-canary-<identity>`) — either only where the engine
+/// decides it by the same statements, so the class stays covered; where neither serves, it
+/// keeps its topic and `check` names the clash.
+fn own_retain_topics(
+    world: &World,
+    witness: Option<&WorldIdentity>,
+    canaries: &mut [Probe],
+    now: SystemTime,
+) {
+    let mut taken: BTreeSet<String> = BTreeSet::new();
+    for p in canaries
+        .iter_mut()
+        .filter(|p| p.action == ProbeAction::Retain)
+    {
+        let Some(topic) = p.target.topic.clone() else {
+            continue;
+        };
+        if taken.insert(topic.clone()) {
+            continue;
+        }
+        let cell_on = |t: &str| Cell {
+            identity: p.identity.clone(),
+            action: ProbeAction::Retain,
+            target: Target {
+                topic: Some(t.to_owned()),
+                ..Default::default()
+            },
+            connect_as: None,
+            origin: Origin::Foreign {
+                thing: String::new(),
+            },
+        };
+        let class = |c: &Cell| {
+            let ev = evaluate_cell(world, c, now)?;
+            class_of(&c.identity, c.action, &ev).map(|k| (k, ev))
+        };
+        let Some((key, _)) = class(&cell_on(&topic)) else {
+            continue;
+        };
+        let made_up = format!(
+            "{topic}/iot-canary-{}",
+            p.identity.replace(['/', '+', '#'], "-")
+        );
+        // The probe's own reason, now about the made-up topic: it replaces the first.
+        let own_why = p.why.first().cloned().unwrap_or_default();
+        let made_up = Candidate {
+            cell: cell_on(&made_up),
+            source: p.source,
+            why: format!(
+                "{own_why}; probed on `{made_up}`, a topic of its own under `{topic}` that the same statements decide (another retain canary probes `{topic}`)"
+            ),
+        };
+        let free = p
+            .alternatives
+            .iter()
+            .map(|c| (c, false))
+            .chain(std::iter::once((&made_up, true)))
+            .find_map(|(c, is_made_up)| {
+                let t = c.cell.target.topic.as_deref()?;
+                if taken.contains(t) || iot_canary_core::config::names::topic_problem(t).is_some() {
+                    return None;
+                }
+                let w = witness_for(world, witness, ProbeAction::Retain, Some(t), now).ok()??;
+                let (k, ev) = class(&c.cell)?;
+                (k == key).then(|| (c.why.clone(), is_made_up, w, c.cell.target.clone(), ev))
+            });
+        if let Some((why, is_made_up, w, target, ev)) = free {
+            taken.insert(target.topic.clone().unwrap_or_default());
+            match p.why.first_mut() {
+                Some(first) if is_made_up => *first = why,
+                _ => {
+                    p.why.retain(|x| x != &why);
+                    p.why.insert(0, why);
+                }
+            }
+            p.witness = Some(w);
+            p.target = target;
+            p.checks = ev.checks;
+        }
+    }
 }
 
 /// Plans the canaries of `world`.
@@ -407,6 +504,13 @@ pub fn plan(world: &World, o: &Options) -> Plan {
                 let first = &mut probes[i];
                 if first.why.len() < 4 && !first.why.contains(&c.why) {
                     first.why.push(c.why.clone());
+                }
+                if first.action == ProbeAction::Retain {
+                    first.alternatives.push(Candidate {
+                        cell: c.cell.clone(),
+                        source: c.source,
+                        why: c.why.clone(),
+                    });
                 }
             }
             None => {
@@ -501,6 +605,17 @@ pub fn plan(world: &World, o: &Options) -> Plan {
                 .filter(|&&i| probes[i].identity == id)
                 .map(|&i| probes[i].clone()),
         );
+    }
+    own_retain_topics(world, witness_id, &mut canaries, now);
+    if let Some(w) = witness_id {
+        for p in canaries
+            .iter_mut()
+            .filter(|p| p.action == ProbeAction::Receive)
+        {
+            if let Some(id) = world.identity(&p.identity) {
+                p.marker = Some(markers::choose(world, id, w, p, now));
+            }
+        }
     }
     let needs_witness = canaries.iter().any(Probe::needs_witness);
     Plan {

@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use iot_canary_core::verdict::ProbeAction;
 
-use super::{Plan, Probe};
+use super::{Marker, Plan, Probe, Proves};
 use crate::world::{CLIENT_ID_TEMPLATE, World};
 
 /// A TOML basic string.
@@ -93,6 +93,26 @@ fn comment(out: &mut String, text: &str) {
 
 fn value_line(out: &mut String, key: &str, v: &toml::Value) {
     let _ = writeln!(out, "{key} = {v}");
+}
+
+/// What the liveness marker of a receive canary can prove.
+fn marker_comment(out: &mut String, p: &Probe, m: &Marker) {
+    let filter = super::markers::filter_of(p).unwrap_or_default();
+    let text = match m.proves {
+        Proves::FilterUnderTest => format!(
+            "Marker: `{}` arrives through `{filter}` itself, so it proves the subscription under test live.",
+            m.topic
+        ),
+        Proves::OtherSubscription => format!(
+            "Marker: `{filter}` matches no other topic {} may receive, so `{}` stands in; it does not arrive through the filter under test, and if the bait does not arrive this canary can end `no_delivery_proof` instead of denied (docs/evidence-rules.md, R4).",
+            p.identity, m.topic
+        ),
+        Proves::Nothing => format!(
+            "Marker: the engine lets {} receive no topic, so `{}` is where its marker would go: a refused subscription under test is still a denial, but a granted one ends `no_delivery_proof` (docs/evidence-rules.md, R4).",
+            p.identity, m.topic
+        ),
+    };
+    comment(out, &text);
 }
 
 /// The whole file.
@@ -268,6 +288,9 @@ pub fn render(world: &World, plan: &Plan, max: Option<usize>) -> String {
                 &format!("Engine: {verdict} ({}){stands}.", shown.join("; ")),
             );
         }
+        if let Some(m) = &p.marker {
+            marker_comment(&mut out, p, m);
+        }
         let _ = writeln!(out, "[[canary]]");
         let _ = writeln!(out, "name = {}", q(&name));
         let _ = writeln!(out, "identity = {}", q(&p.identity));
@@ -289,6 +312,9 @@ pub fn render(world: &World, plan: &Plan, max: Option<usize>) -> String {
         }
         if let Some(w) = &p.witness {
             let _ = writeln!(out, "witness = {}", q(w));
+        }
+        if let Some(m) = &p.marker {
+            let _ = writeln!(out, "marker_topic = {}", q(&m.topic));
         }
         if p.expect_allow {
             let _ = writeln!(out, "expect = \"allow\"");

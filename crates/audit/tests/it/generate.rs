@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use iot_canary_audit::coverage::coverage;
-use iot_canary_audit::generate::{self, Options, Plan, Source};
+use iot_canary_audit::generate::{self, Options, Plan, Proves, Source};
 use iot_canary_audit::sources::{self, LoadOptions, SourceSet};
 use iot_canary_audit::world::matrix::canary_class;
 use iot_canary_audit::world::{World, ownership};
@@ -149,6 +149,56 @@ fn generated_config_is_deterministic_minimal_valid_and_fully_covering() {
             .filter(|c| matches!(c.action, ProbeAction::Receive))
             .all(|c| c.witness.as_deref() == Some("ops"))
     );
+
+    // What the evidence rules need: retain canaries a witness and a topic each; receive
+    // canaries a `marker_topic` the identity may receive, through the filter under test where
+    // the engine allows one (and then said so), else a stand-in the comment owns up to.
+    let mut retain_topics = BTreeSet::new();
+    for c in cfg
+        .canaries
+        .iter()
+        .filter(|c| c.action == ProbeAction::Retain)
+    {
+        assert_eq!(c.witness.as_deref(), Some("ops"), "{}", c.name);
+        assert!(
+            retain_topics.insert(c.topic.clone()),
+            "{} shares a topic",
+            c.name
+        );
+    }
+    assert!(retain_topics.len() >= 2, "{retain_topics:?}");
+    let mut through = 0;
+    for p in plan
+        .canaries
+        .iter()
+        .filter(|p| p.action == ProbeAction::Receive)
+    {
+        let m = p
+            .marker
+            .as_ref()
+            .expect("every receive canary has a marker");
+        let filter = p.target.topic_filter.as_ref().or(p.target.topic.as_ref());
+        let matches = iot_canary_policy::actions::topic_matches(&m.topic, filter.unwrap());
+        assert_eq!(matches, m.proves == Proves::FilterUnderTest, "{p:?}");
+        assert_ne!(Some(&m.topic), p.target.topic.as_ref());
+        through += usize::from(matches);
+    }
+    assert!(through > 0, "some marker arrives through its filter");
+    let c = cfg
+        .canaries
+        .iter()
+        .find(|c| c.name == "alice-cannot-receive-devices-alice-lamp-firmware-via-all")
+        .expect("the `#` bypass probe");
+    let m = c.marker.as_ref().expect("marker");
+    assert_eq!(
+        (m.topic.as_str(), m.from.as_str()),
+        ("devices/alice-lamp/cmd", "marker_topic")
+    );
+    assert!(
+        text.contains("# Marker: the engine lets guest receive no topic"),
+        "{text}"
+    );
+    assert!(text.contains("can end `no_delivery_proof` instead of denied"));
 
     // Minimal: no two deny canaries are decided by the same statements.
     let mut classes = BTreeSet::new();
