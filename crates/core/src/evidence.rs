@@ -105,11 +105,20 @@ pub fn describe(obs: &Observation) -> String {
 
 /// Why a bait that did not arrive does (or does not) prove anything.
 fn describe_absence(p: &DeliveryProof) -> String {
-    if p.live_before_bait && p.caught_up_after_bait && p.qos == 1 && !p.bait_routed {
+    if p.through_filter_under_test
+        && p.live_before_bait
+        && p.caught_up_after_bait
+        && p.qos == 1
+        && !p.bait_routed
+    {
         return "not delivered, but the witness never saw the bait routed".into();
     }
     let mut missing = Vec::new();
-    if !p.live_before_bait {
+    if !p.through_filter_under_test {
+        missing.push(
+            "no liveness marker could arrive through the filter under test (a marker through another filter does not show this one active)",
+        );
+    } else if !p.live_before_bait {
         missing.push("no liveness marker arrived (the subscription was never shown active)");
     }
     if !p.caught_up_after_bait {

@@ -72,9 +72,11 @@ fn own_request(action: ProbeAction, waiting_for: Waiting) -> bool {
 }
 
 /// Whether every part of a delivery proof holds (QoS 1 bait and markers, the bait routed, the
-/// subscription live before it and caught up after it, then a grace).
+/// markers delivered through the filter under test, which was live before the bait and caught
+/// up after it, then a grace).
 pub fn is_delivery_proof(p: &DeliveryProof) -> bool {
     p.bait_routed
+        && p.through_filter_under_test
         && p.live_before_bait
         && p.caught_up_after_bait
         && p.qos == 1
@@ -105,10 +107,15 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
         (_, Observation::RetainedNotSeen) => Final(Inc(Reason::WitnessFailed)),
         (_, Observation::RetainedInUse) => Final(Inc(Reason::RetainedInUse)),
         // The canary's liveness comes first: without it there is no proof whatever the
-        // witness saw (and a probe that never proved it never baits).
+        // witness saw (and a probe that never proved it never baits). Liveness is only ever
+        // shown for the filter the markers came through, so it must be the filter under test.
         (_, Observation::NotDelivered { proof }) => Final(if is_delivery_proof(proof) {
             Denied
-        } else if !(proof.live_before_bait && proof.caught_up_after_bait) || proof.qos != 1 {
+        } else if !(proof.through_filter_under_test
+            && proof.live_before_bait
+            && proof.caught_up_after_bait)
+            || proof.qos != 1
+        {
             Inc(Reason::NoDeliveryProof)
         } else if !proof.bait_routed {
             Inc(Reason::WitnessFailed)

@@ -42,6 +42,7 @@ fn observation(kind: u8, code: u8, wait: u8) -> Observation {
         12 => Observation::NotDelivered {
             proof: DeliveryProof {
                 bait_routed: wait & 1 != 0,
+                through_filter_under_test: wait & 0x10 != 0,
                 live_before_bait: wait & 2 != 0,
                 caught_up_after_bait: wait & 4 != 0,
                 qos: (wait >> 3) & 1,

@@ -335,6 +335,12 @@ impl Waiting {
 pub struct DeliveryProof {
     /// The witness received the bait: it was routed.
     pub bait_routed: bool,
+    /// The markers were delivered through the filter under test itself: their topic is one
+    /// the filter matches, on a connection where no other subscription matches it. AWS delays
+    /// delivery after SUBACK per subscription and does not say that filters subscribed in one
+    /// packet become active together, so a marker through any other filter says nothing about
+    /// the one the bait needs.
+    pub through_filter_under_test: bool,
     /// The observing subscription received a liveness marker published before the bait, so it
     /// was active when the bait went out.
     pub live_before_bait: bool,

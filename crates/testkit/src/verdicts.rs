@@ -29,6 +29,7 @@ pub fn denial_is_evidenced(r: &CanaryReport) -> bool {
         }
         Observation::NotDelivered { proof } => {
             proof.bait_routed
+                && proof.through_filter_under_test
                 && proof.live_before_bait
                 && proof.caught_up_after_bait
                 && proof.qos == 1

@@ -264,54 +264,96 @@ fn connect_rate_defaults_to_the_aws_quota_and_must_be_positive() {
 }
 
 #[test]
-fn liveness_markers_come_from_marker_topic_or_the_identitys_controls() {
+fn liveness_markers_come_through_the_filter_under_test() {
     let marker = |c: &Config, name: &str| {
-        let m = c
-            .canaries
+        c.canaries
             .iter()
             .find(|k| k.name == name)
-            .and_then(|k| k.marker.clone())
-            .unwrap_or_else(|| panic!("{name} has no marker"));
-        (m.topic, m.filter, m.from)
+            .unwrap_or_else(|| panic!("no canary {name}"))
+            .marker
+            .clone()
+            .map(|m| (m.topic, m.filter, m.from))
     };
-    // A subscribe control: a topic under its filter.
+    let t = |a: &str, b: &str, c: &str| Some((a.to_string(), b.to_string(), c.to_string()));
+    // An exact filter matches only the bait's own topic: no marker can come through it, and
+    // the subscribe control's topic (through another filter) is not taken.
     let c = p(BASE).unwrap();
+    assert_eq!(marker(&c, "alice-cannot-read-bob"), None);
+    // A wildcard filter: a topic under the subscribe control's filter that it matches,
+    // arriving through the filter under test.
+    let wild = |filter: &str| {
+        BASE.replace(
+            "topic = \"devices/bob-plug/telemetry\"\n",
+            &format!("topic = \"devices/bob-plug/telemetry\"\ntopic_filter = \"{filter}\"\n"),
+        )
+    };
+    let c = p(&wild("devices/#")).unwrap();
     assert_eq!(
         marker(&c, "alice-cannot-read-bob"),
-        (
-            "devices/alice-lamp/iot-canary/marker".into(),
-            "devices/alice-lamp/#".into(),
-            "control alice-own-lamp".into()
+        t(
+            "devices/alice-lamp/iot-canary/marker",
+            "devices/#",
+            "control alice-own-lamp"
         )
     );
-    // A receive control wins over a subscribe control: its topic through its filter.
+    // A receive control's topic wins over a subscribe control's; the receive control itself,
+    // whose filter matches neither other topic, uses its own topic.
     let recv_control = "\n[[canary]]\nname = \"alice-reads-lamp\"\nidentity = \"alice\"\naction = \"receive\"\ntopic = \"devices/alice-lamp/telemetry\"\ntopic_filter = \"devices/alice-lamp/+\"\nwitness = \"ops\"\nexpect = \"allow\"\n";
-    let c = p(&format!("{BASE}{recv_control}")).unwrap();
+    let c = p(&format!("{}{recv_control}", wild("devices/#"))).unwrap();
     assert_eq!(
         marker(&c, "alice-cannot-read-bob"),
-        (
-            "devices/alice-lamp/telemetry".into(),
-            "devices/alice-lamp/+".into(),
-            "control alice-reads-lamp".into()
+        t(
+            "devices/alice-lamp/telemetry",
+            "devices/#",
+            "control alice-reads-lamp"
         )
     );
-    // The receive control itself falls back to the subscribe control.
     assert_eq!(
-        marker(&c, "alice-reads-lamp").2,
-        "control alice-own-lamp".to_string()
+        marker(&c, "alice-reads-lamp"),
+        t(
+            "devices/alice-lamp/telemetry",
+            "devices/alice-lamp/+",
+            "its own topic"
+        )
     );
-    // `marker_topic` wins over everything.
-    let own = BASE.replace(
+    // A wildcard filter that matches no control's topic: `check` asks for `marker_topic`.
+    let err = p(&wild("devices/bob-plug/+")).unwrap_err();
+    assert!(
+        err.iter().any(|i| i.key.ends_with("marker_topic")
+            && i.message.contains("has no liveness marker")
+            && i.message.contains("`devices/bob-plug/+`")),
+        "{err:?}"
+    );
+    // `marker_topic` wins over everything, through the filter under test.
+    let own = wild("devices/#").replace(
         "witness = \"ops\"",
         "witness = \"ops\"\nmarker_topic = \"devices/alice-lamp/status\"",
     );
     let c = p(&own).unwrap();
     assert_eq!(
         marker(&c, "alice-cannot-read-bob"),
-        (
-            "devices/alice-lamp/status".into(),
-            "devices/alice-lamp/status".into(),
-            "marker_topic".into()
+        t("devices/alice-lamp/status", "devices/#", "marker_topic")
+    );
+    // ... and must be matched by it.
+    let own = BASE.replace(
+        "witness = \"ops\"",
+        "witness = \"ops\"\nmarker_topic = \"devices/alice-lamp/status\"",
+    );
+    let err = p(&own).unwrap_err();
+    assert!(
+        err.iter().any(|i| i.key.ends_with("marker_topic")
+            && i.message.contains("not matched by the filter under test")),
+        "{err:?}"
+    );
+    // A subscribe canary singles out 3.1.1 SUBACK 0x80 beside another filter: the control's.
+    let sub = "\n[[canary]]\nname = \"alice-sub-bob\"\nidentity = \"alice\"\naction = \"subscribe\"\ntopic_filter = \"devices/bob-plug/#\"\n";
+    let c = p(&format!("{BASE}{sub}")).unwrap();
+    assert_eq!(
+        marker(&c, "alice-sub-bob"),
+        t(
+            "devices/alice-lamp/iot-canary/marker",
+            "devices/alice-lamp/#",
+            "control alice-own-lamp"
         )
     );
 }

@@ -327,8 +327,19 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     for i in 0..canaries.len() {
         let marker = markers::resolve(&canaries, &marker_topics, i);
         let c = &canaries[i];
+        // An exact filter matches only the bait's own topic, so no marker can come through
+        // it: such a canary is denied by a refused SUBSCRIBE or stays `no_delivery_proof`.
+        // A wildcard filter can carry one, and without it a granted filter proves nothing.
+        let wildcard = markers::receive_filter(c).is_some_and(|f| {
+            f.contains(['+', '#'])
+                && names::filter_problem(f).is_none()
+                && c.topic
+                    .as_deref()
+                    .is_some_and(|t| names::topic_problem(t).is_none() && markers::matched_by(t, f))
+        });
         if marker.is_none()
             && c.action == ProbeAction::Receive
+            && wildcard
             && identity_names.contains(&c.identity)
             && control_identities.contains(&c.identity)
         {
@@ -336,8 +347,12 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 canary_spans[i].clone(),
                 "marker_topic",
                 format!(
-                    "receive canary `{}` has no liveness marker: if `{}` is granted the subscription, only a marker on a topic it may receive can prove the bait did not arrive; set `marker_topic`, or give `{}` a receive or subscribe control",
-                    c.name, c.identity, c.identity
+                    "receive canary `{}` has no liveness marker: if `{}` is granted `{}`, only a marker arriving through that filter (a topic it matches that `{}` may receive) can prove the bait did not arrive; set `marker_topic`, or give `{}` a receive control on such a topic",
+                    c.name,
+                    c.identity,
+                    markers::receive_filter(c).unwrap_or_default(),
+                    c.identity,
+                    c.identity
                 ),
             ));
         }
@@ -706,6 +721,23 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
                     m,
                     "marker_topic",
                     "must differ from `topic`: the marker proves the subscription live beside the bait",
+                );
+            } else if let Some(filter) = rc
+                .topic_filter
+                .as_ref()
+                .or(rc.topic.as_ref())
+                .filter(|_| action == Receive)
+                .filter(|f| names::filter_problem(f.get_ref()).is_none())
+                && !markers::matched_by(m.get_ref(), filter.get_ref())
+            {
+                is.at(
+                    m,
+                    "marker_topic",
+                    format!(
+                        "`{}` is not matched by the filter under test `{}`: AWS delays delivery after SUBACK per subscription, so only a marker arriving through that filter proves it live; pick a topic it matches that the identity may receive",
+                        m.get_ref(),
+                        filter.get_ref()
+                    ),
                 );
             }
         }

@@ -78,6 +78,7 @@ fn closed(waits: &[Waiting], after_ms: u64, repeated: bool) -> Vec<Observation> 
 fn proof() -> DeliveryProof {
     DeliveryProof {
         bait_routed: true,
+        through_filter_under_test: true,
         live_before_bait: true,
         caught_up_after_bait: true,
         qos: 1,
@@ -523,6 +524,30 @@ fn rules() -> Vec<Row> {
             BOTH,
             ALL,
             vec![not_delivered(|p| p.grace_ms = MIN_GRACE_MS - 1)],
+            Final(I(Reason::NoDeliveryProof)),
+        ),
+        row(
+            "R7",
+            BOTH,
+            ALL,
+            vec![
+                // Markers before and after the bait, the bait routed, a full grace: all
+                // through another filter (the harness's seeds 1039 and 5045).
+                not_delivered(|p| p.through_filter_under_test = false),
+                // Nothing could come through the filter under test, so nothing was baited.
+                not_delivered(|p| {
+                    p.through_filter_under_test = false;
+                    p.live_before_bait = false;
+                    p.caught_up_after_bait = false;
+                    p.bait_routed = false;
+                    p.grace_ms = 0;
+                }),
+                // Even where the witness never saw the bait, the missing liveness comes first.
+                not_delivered(|p| {
+                    p.through_filter_under_test = false;
+                    p.bait_routed = false;
+                }),
+            ],
             Final(I(Reason::NoDeliveryProof)),
         ),
         // shadow service answers

@@ -1,6 +1,6 @@
 //! One MQTT connection (3.1.1 or 5) over a presigned websocket, with its events as a channel.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -170,6 +170,10 @@ pub struct Session {
     /// When CONNACK arrived.
     pub connected_at: Instant,
     closed: bool,
+    /// Every filter a SUBSCRIBE on this connection carried, never removed: AWS does not say an
+    /// UNSUBSCRIBE stops deliveries at once, so a message may still arrive through any of them
+    /// (a receive probe needs to know its marker could only come through its own filter).
+    subscribed: BTreeSet<String>,
 }
 
 impl Session {
@@ -240,6 +244,7 @@ impl Session {
                 client_id: opts.client_id,
                 connected_at: at,
                 closed: false,
+                subscribed: BTreeSet::new(),
             }),
             Ok(Err(f)) => {
                 task.abort();
@@ -288,6 +293,8 @@ impl Session {
                 "the MQTT client refuses the filter `{bad}`"
             )));
         }
+        self.subscribed
+            .extend(filters.iter().map(|f| (*f).to_string()));
         let id = self.track(Kind::Subscribe);
         let r = match &self.client {
             Client::V4(c) => c
@@ -311,6 +318,12 @@ impl Session {
             Ok(()) => Ok(id),
             Err(e) => Err(self.not_sent(id, short(&e)).await),
         }
+    }
+
+    /// The filters this connection ever sent in a SUBSCRIBE (whether granted, refused or
+    /// unsubscribed since).
+    pub fn ever_subscribed(&self) -> impl Iterator<Item = &str> {
+        self.subscribed.iter().map(String::as_str)
     }
 
     /// UNSUBSCRIBE one filter.

@@ -1,13 +1,15 @@
 //! `receive`: can the identity receive messages on the topic? `iot:Receive` is silent (a
 //! refused delivery is simply not delivered), so a denial needs a proof of absence
-//! (docs/evidence-rules.md, R2):
+//! (docs/evidence-rules.md, R2, R7):
 //!
 //! 1. the canary subscribes to its filter alone — a refusal there is the answer (S2, K1);
-//! 2. granted: it unsubscribes and subscribes again to the filter *and* its liveness marker
-//!    filter in one packet, filter under test first, so the marker's subscription is as new
-//!    as the one under test;
+//! 2. granted: the liveness marker is a topic that filter matches, on a connection where no
+//!    other filter that matches it was ever subscribed, so every marker that arrives came
+//!    *through the filter under test* (AWS delays delivery after SUBACK per subscription and
+//!    does not say filters of one packet become active together: a marker through another
+//!    filter proves only that one live);
 //! 3. the witness (QoS 1 subscription to the topic) publishes markers until the canary
-//!    receives one: the subscription is active;
+//!    receives one: the filter under test is active;
 //! 4. the witness publishes the QoS 1 bait until it sees it itself: the bait was routed;
 //! 5. the witness publishes a marker after the bait's PUBACK until the canary receives it:
 //!    the canary's delivery has caught up past the bait;
@@ -22,7 +24,7 @@ use super::{MARKER_RETRY, ProbeCtx, marks, subscribe, witness_publish, witness_s
 use crate::mqtt::pool::Lease;
 use crate::mqtt::{Event, Wait};
 use iot_canary_core::config::Marker;
-use iot_canary_core::evidence_rules::is_granted;
+use iot_canary_core::config::markers::matched_by;
 use iot_canary_core::verdict::{DeliveryProof, Observation, Waiting};
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
@@ -32,21 +34,29 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         .topic_filter
         .clone()
         .unwrap_or_else(|| topic.clone());
+    let marker = ctx.canary.marker.clone();
     let mut lease = match ctx.open(ctx.actor.client_id.clone(), true).await {
         Ok(l) => l,
         Err(o) => return o,
     };
+    if let Some(m) = &marker
+        && let Some(other) = other_route(&mut lease, &filter, &m.topic)
+    {
+        ctx.note(format!(
+            "this pooled connection once subscribed to `{other}`, which also matches the marker topic: connecting afresh so a marker can only come through `{filter}`"
+        ));
+        lease.discard();
+        lease.release().await;
+        lease = match ctx.open(ctx.actor.client_id.clone(), true).await {
+            Ok(l) => l,
+            Err(o) => return o,
+        };
+    }
     let obs = match subscribe::filter_under_test(ctx, &mut lease, &filter).await {
         Err(o) => o,
         Ok(_) => {
-            let obs = prove(ctx, &mut lease, &topic, &filter).await;
+            let obs = prove(ctx, &mut lease, &topic, &filter, marker).await;
             ctx.forget(&mut lease, &filter).await;
-            if let Some(m) = &ctx.canary.marker
-                && m.filter != filter
-            {
-                let m = m.filter.clone();
-                ctx.forget(&mut lease, &m).await;
-            }
             obs
         }
     };
@@ -54,9 +64,20 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
     obs
 }
 
+/// A filter other than `filter` ever subscribed on this connection that also matches the
+/// marker topic: a marker could arrive through it instead of the filter under test.
+fn other_route(lease: &mut Lease, filter: &str, marker_topic: &str) -> Option<String> {
+    lease
+        .session()
+        .ever_subscribed()
+        .find(|f| *f != filter && matched_by(marker_topic, f))
+        .map(str::to_string)
+}
+
 /// What has been proven so far.
 #[derive(Default)]
 struct Proof {
+    through: bool,
     live: bool,
     routed: bool,
     caught_up: bool,
@@ -67,6 +88,7 @@ impl Proof {
         Observation::NotDelivered {
             proof: DeliveryProof {
                 bait_routed: self.routed,
+                through_filter_under_test: self.through,
                 live_before_bait: self.live,
                 caught_up_after_bait: self.caught_up,
                 qos: 1,
@@ -82,72 +104,54 @@ async fn prove(
     canary: &mut Lease,
     topic: &str,
     filter: &str,
+    marker: Option<Marker>,
 ) -> Observation {
-    let proof = Proof::default();
-    let Some(marker) = ctx.canary.marker.clone() else {
-        ctx.note("no liveness marker configured (set `marker_topic`)");
-        return proof.absent(0);
+    let mut proof = Proof::default();
+    let usable = match &marker {
+        None => {
+            ctx.note(format!(
+                "no liveness marker can come through `{filter}` (an exact filter matches only the bait's topic; else set `marker_topic` to a topic it matches): a missing bait will prove nothing"
+            ));
+            None
+        }
+        Some(m) if !matched_by(&m.topic, filter) => {
+            ctx.note(format!(
+                "the marker topic `{}` is not matched by `{filter}`: a marker through another filter proves nothing about this one",
+                m.topic
+            ));
+            None
+        }
+        // The 3.1.1 SUBACK 0x80 single-out may have subscribed the marker topic beside it.
+        Some(m) => match other_route(canary, filter, &m.topic) {
+            Some(other) => {
+                ctx.note(format!(
+                    "`{other}` on this connection also matches the marker topic: a marker could come through it instead of `{filter}`"
+                ));
+                None
+            }
+            None => {
+                ctx.note(format!(
+                    "liveness marker: `{}` through the filter under test `{filter}` ({})",
+                    m.topic, m.from
+                ));
+                Some(m.clone())
+            }
+        },
     };
-    if let Err(o) = resubscribe_with_marker(ctx, canary, filter, &marker).await {
-        return match o {
-            Resub::Decisive(o) => o,
-            Resub::NoMarker => proof.absent(0),
-        };
-    }
+    proof.through = usable.is_some();
     let mut w = match ctx.open_witness().await {
         Ok(w) => w,
         Err(o) => return o,
     };
     let obs = match witness_subscribe(ctx, &mut w, topic).await {
         Err(o) => o,
-        Ok(()) => bait(ctx, canary, &mut w, topic, &marker, proof).await,
+        Ok(()) => match &usable {
+            Some(marker) => bait(ctx, canary, &mut w, topic, marker, proof).await,
+            None => bait_unproven(ctx, canary, &mut w, topic, proof).await,
+        },
     };
     w.release().await;
     obs
-}
-
-enum Resub {
-    /// An answer for the filter under test (or what kept it from coming).
-    Decisive(Observation),
-    /// The marker filter was refused: nothing can prove an absence.
-    NoMarker,
-}
-
-/// Step 2: the filter under test and the marker filter, new, in one SUBSCRIBE.
-async fn resubscribe_with_marker(
-    ctx: &mut ProbeCtx<'_>,
-    canary: &mut Lease,
-    filter: &str,
-    marker: &Marker,
-) -> Result<(), Resub> {
-    ctx.unsubscribe(canary, filter)
-        .await
-        .map_err(Resub::Decisive)?;
-    let both = marker.filter != filter;
-    let filters: Vec<&str> = if both {
-        vec![filter, &marker.filter]
-    } else {
-        vec![filter]
-    };
-    ctx.note(format!(
-        "liveness marker: `{}` through `{}` ({})",
-        marker.topic, marker.filter, marker.from
-    ));
-    let codes = ctx
-        .subscribe(canary, &filters, Waiting::Auxiliary)
-        .await
-        .map_err(Resub::Decisive)?;
-    if !is_granted(codes[0]) {
-        return Err(Resub::Decisive(Observation::Suback { code: codes[0] }));
-    }
-    if both && !is_granted(codes[1]) {
-        ctx.note(format!(
-            "marker subscription refused (SUBACK 0x{:02X}): nothing can prove the bait absent",
-            codes[1]
-        ));
-        return Err(Resub::NoMarker);
-    }
-    Ok(())
 }
 
 /// What the canary's connection delivered of this run.
@@ -268,6 +272,37 @@ async fn bait(
         }
     }
 }
+
+/// Without a marker through the filter under test nothing can prove the bait absent, but a
+/// delivered bait is still the answer (a breach, or a control's success): the witness
+/// publishes it every [`BAIT_RETRY`] (the subscription may not be active yet) until the
+/// canary receives one or the deadline passes.
+async fn bait_unproven(
+    ctx: &mut ProbeCtx<'_>,
+    canary: &mut Lease,
+    w: &mut Lease,
+    topic: &str,
+    proof: Proof,
+) -> Observation {
+    while Instant::now() < ctx.deadline {
+        ctx.note("witness publishes the bait");
+        let payload = ctx.mark("bait").bytes();
+        if let Err(o) = witness_publish(ctx, w, topic, payload, false).await {
+            return o;
+        }
+        let until = (Instant::now() + BAIT_RETRY).min(ctx.deadline);
+        match canary_sees(ctx, canary, until, u32::MAX).await {
+            Wait::Got(_) => return delivered(ctx),
+            Wait::Closed { cause, .. } => return closed(ctx, cause),
+            Wait::TimedOut => {}
+        }
+    }
+    ctx.note("the canary did not receive the bait before the deadline (unproven)");
+    proof.absent(0)
+}
+
+/// How often the bait is republished when no marker can show the subscription active.
+const BAIT_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 enum Step {
     Delivered,

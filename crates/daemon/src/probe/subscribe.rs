@@ -76,12 +76,20 @@ async fn single_out(
         ctx.note("SUBACK 0x80 may be throttling; no marker filter to single it out with");
         return Err(alone);
     };
-    if marker.filter == filter {
+    // A receive canary's marker comes through the filter under test itself; its topic, as an
+    // exact filter, is then the one to ask beside (a receive probe that goes on to prove an
+    // absence after this sees that filter on its connection and proves nothing: R7).
+    let beside = if marker.filter == filter {
+        marker.topic.clone()
+    } else {
+        marker.filter.clone()
+    };
+    if beside == filter {
         return Err(alone);
     }
     ctx.note(format!(
-        "SUBACK 0x80 may be throttling: asking again beside `{}` ({})",
-        marker.filter, marker.from
+        "SUBACK 0x80 may be throttling: asking again beside `{beside}` ({})",
+        marker.from
     ));
     let mut attempts = 0u8;
     let mut last: Option<Instant> = None;
@@ -91,7 +99,7 @@ async fn single_out(
             break;
         }
         let codes = ctx
-            .subscribe(lease, &[filter, &marker.filter], Waiting::Suback)
+            .subscribe(lease, &[filter, &beside], Waiting::Suback)
             .await?;
         let now = Instant::now();
         match (codes[0], codes[1]) {
@@ -102,7 +110,7 @@ async fn single_out(
                     gap_ms = gap_ms.min(now.duration_since(prev).as_millis() as u64);
                 }
                 last = Some(now);
-                ctx.unsubscribe(lease, &marker.filter).await?;
+                ctx.unsubscribe(lease, &beside).await?;
             }
             (c, _) => return Err(Observation::Suback { code: c }),
         }

@@ -4,8 +4,9 @@
 //! witness's), (1) a canary whose identity really can receive a forbidden topic through a
 //! wildcard was reported `denied`, hiding the breach, and (2) a working receive control was
 //! reported `denied`. Both must now be `allowed`; a receive canary the policy really refuses
-//! behind the same wildcard subscription must be `denied` only with its proof (markers before
-//! and after the bait, then the grace), in MQTT 5 and 3.1.1.
+//! behind the same wildcard subscription must be `denied` only with its proof (markers through
+//! that wildcard filter itself — dev's own lamp's telemetry — before and after the bait, then
+//! the grace), in MQTT 5 and 3.1.1.
 
 use std::time::Duration;
 
@@ -58,6 +59,7 @@ action = "receive"
 topic = "devices/other-lamp/telemetry"
 topic_filter = "devices/+/telemetry"
 witness = "ops"
+marker_topic = "devices/dev-lamp/telemetry"
 mqtt_version = "{v}"
 
 [[canary]]
@@ -67,6 +69,7 @@ action = "receive"
 topic = "devices/third-lamp/telemetry"
 topic_filter = "devices/+/telemetry"
 witness = "ops"
+marker_topic = "devices/dev-lamp/telemetry"
 mqtt_version = "{v}"
 "#;
 

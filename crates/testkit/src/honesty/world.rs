@@ -732,10 +732,16 @@ pub fn truth(state: &LabState, principal: &Principal, c: &Planned) -> Truth {
     }
 }
 
-/// A topic `c`'s connection may subscribe to (by the topic itself) and receive, other than
-/// the canary's own topic; else the marker topic its policies would grant if they were
-/// complete (the probe then cannot prove an absence: honest, inconclusive).
+/// A receive canary's marker topic: one its filter under test matches (the marker must come
+/// through that filter, docs/evidence-rules.md R2/R7) that its connection may receive, other
+/// than the canary's own topic; else any topic under the filter (the probe then cannot prove
+/// an absence: honest, inconclusive); none for an exact filter (it matches only the topic).
+/// A subscribe canary's: a topic its connection may subscribe to (by the topic itself) and
+/// receive; else the marker topic its policies would grant if they were complete.
 fn marker_topic(state: &LabState, principal: &Principal, c: &Planned) -> Option<String> {
+    if c.action == ProbeAction::Receive {
+        return receive_marker_topic(state, principal, c);
+    }
     let allows = engine(state, principal, &c.client_id);
     let fallback = format!("canary/{}/marker", c.identity);
     let mut candidates: Vec<String> = vec![fallback.clone()];
@@ -753,6 +759,44 @@ fn marker_topic(state: &LabState, principal: &Principal, c: &Planned) -> Option<
             && allows(IotAction::Receive, t)
     });
     Some(found.unwrap_or(fallback))
+}
+
+fn receive_marker_topic(state: &LabState, principal: &Principal, c: &Planned) -> Option<String> {
+    use iot_canary_core::config::{markers::matched_by, names};
+    let filter = c.topic_filter.as_ref().or(c.topic.as_ref())?;
+    if !filter.contains(['+', '#']) {
+        return None;
+    }
+    let allows = engine(state, principal, &c.client_id);
+    let mut words: Vec<String> = THINGS.iter().map(|t| t.to_string()).collect();
+    words.extend([c.identity.clone(), format!("{}-marker", c.identity)]);
+    if c.client_id != "+" && c.client_id != "#" {
+        words.push(c.client_id.clone());
+    }
+    words.extend(["marker", "state", "telemetry", "inbox", "cmd"].map(String::from));
+    // Every `+` level takes one word (the same one throughout), a trailing `#` each word.
+    let mut candidates = Vec::new();
+    for plus in &words {
+        for hash in &words {
+            let t = filter
+                .split('/')
+                .map(|l| match l {
+                    "+" => plus.as_str(),
+                    "#" => hash.as_str(),
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            candidates.push(t);
+        }
+    }
+    let found = candidates.into_iter().find(|t| {
+        Some(t) != c.topic.as_ref()
+            && names::topic_problem(t).is_none()
+            && matched_by(t, filter)
+            && allows(IotAction::Receive, t)
+    });
+    found.or_else(|| names::topic_under(filter).filter(|t| Some(t) != c.topic.as_ref()))
 }
 
 /// The request topic of a shadow canary (the probe's: classic shadow for get/update, the
