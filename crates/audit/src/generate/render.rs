@@ -104,11 +104,11 @@ fn marker_comment(out: &mut String, p: &Probe, m: &Marker) {
             m.topic
         ),
         Proves::OtherSubscription => format!(
-            "Marker: `{filter}` matches no other topic {} may receive, so `{}` stands in; it does not arrive through the filter under test, and if the bait does not arrive this canary can end `no_delivery_proof` instead of denied (docs/evidence-rules.md, R4).",
+            "Marker: none. `{filter}` matches no other topic {} may receive (`{}` would not arrive through it), so nothing can prove the subscription under test live: a refused subscription is still a denial, a granted one whose bait does not arrive ends `no_delivery_proof` (docs/evidence-rules.md, R7).",
             p.identity, m.topic
         ),
         Proves::Nothing => format!(
-            "Marker: the engine lets {} receive no topic, so `{}` is where its marker would go: a refused subscription under test is still a denial, but a granted one ends `no_delivery_proof` (docs/evidence-rules.md, R4).",
+            "Marker: none. The engine lets {} receive no topic (`{}` would be where it goes): a refused subscription under test is still a denial, a granted one whose bait does not arrive ends `no_delivery_proof` (docs/evidence-rules.md, R7).",
             p.identity, m.topic
         ),
     };
@@ -313,7 +313,13 @@ pub fn render(world: &World, plan: &Plan, max: Option<usize>) -> String {
         if let Some(w) = &p.witness {
             let _ = writeln!(out, "witness = {}", q(w));
         }
-        if let Some(m) = &p.marker {
+        // Only a marker through the filter under test proves anything (evidence rule R7), and
+        // `check` refuses any other `marker_topic`; the comment above says what the rest means.
+        if let Some(m) = p
+            .marker
+            .as_ref()
+            .filter(|m| m.proves == Proves::FilterUnderTest)
+        {
             let _ = writeln!(out, "marker_topic = {}", q(&m.topic));
         }
         if p.expect_allow {

@@ -195,10 +195,24 @@ fn generated_config_is_deterministic_minimal_valid_and_fully_covering() {
         ("devices/alice-lamp/cmd", "marker_topic")
     );
     assert!(
-        text.contains("# Marker: the engine lets guest receive no topic"),
+        text.contains("# Marker: none. The engine lets guest receive no topic"),
         "{text}"
     );
-    assert!(text.contains("can end `no_delivery_proof` instead of denied"));
+    assert!(text.contains("matches no other topic"));
+    // Only markers through the filter under test are written (check refuses the others).
+    for c in cfg
+        .canaries
+        .iter()
+        .filter(|c| c.action == ProbeAction::Receive)
+    {
+        if let Some(m) = c.marker.as_ref().filter(|m| m.from == "marker_topic") {
+            let f = c.topic_filter.as_ref().or(c.topic.as_ref()).unwrap();
+            assert!(
+                iot_canary_policy::actions::topic_matches(&m.topic, f),
+                "{c:?}"
+            );
+        }
+    }
 
     // Minimal: no two deny canaries are decided by the same statements.
     let mut classes = BTreeSet::new();
