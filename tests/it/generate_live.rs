@@ -109,7 +109,8 @@ fn hole(r: &Value) -> (String, Vec<(String, String)>) {
 }
 
 /// What the live round and `simulate` agree on: (holes, tight deny canaries, controls).
-fn assert_live_agrees_with_simulate(sim: &str, live: &str) -> (usize, usize, usize) {
+/// (holes, tight, controls, receives that no marker can prove either way).
+fn assert_live_agrees_with_simulate(sim: &str, live: &str) -> (usize, usize, usize, usize) {
     let sim: Value = serde_json::from_str(sim).expect("simulate JSON");
     let live: Value = serde_json::from_str(live).expect("once JSON report");
     assert_eq!(sim["command"], "simulate");
@@ -121,7 +122,7 @@ fn assert_live_agrees_with_simulate(sim: &str, live: &str) -> (usize, usize, usi
         .collect();
     let reports = live["results"].as_array().unwrap();
     assert_eq!(reports.len(), offline.len(), "every canary ran live");
-    let (mut holes, mut tight, mut controls) = (0, 0, 0);
+    let (mut holes, mut tight, mut controls, mut unprovable) = (0, 0, 0, 0);
     for r in reports {
         let name = r["canary"].as_str().unwrap();
         let o = offline[name]["outcome"].as_str().unwrap();
@@ -141,6 +142,16 @@ fn assert_live_agrees_with_simulate(sim: &str, live: &str) -> (usize, usize, usi
                 assert_eq!(r["standing"], "breach", "{name}");
                 holes += 1;
             }
+            // A granted subscription of a topic the identity may not receive, with no topic
+            // under its filter that it may receive: nothing can prove the bait would have
+            // arrived (evidence rule R7), so the honest answer is `no_delivery_proof`, never a
+            // breach and never a claimed denial.
+            _ if r["action"] == "receive"
+                && verdict == "inconclusive"
+                && r["reason"] == "no_delivery_proof" =>
+            {
+                unprovable += 1;
+            }
             _ => {
                 assert_eq!(
                     verdict, "denied",
@@ -150,7 +161,7 @@ fn assert_live_agrees_with_simulate(sim: &str, live: &str) -> (usize, usize, usi
             }
         }
     }
-    (holes, tight, controls)
+    (holes, tight, controls, unprovable)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +226,7 @@ async fn demo_world_generate_then_once_agrees_with_simulate_and_covers_everythin
         &[],
     )
     .await;
-    let (holes, tight, controls) = assert_live_agrees_with_simulate(&sim, &live);
+    let (holes, tight, controls, _unprovable) = assert_live_agrees_with_simulate(&sim, &live);
     assert!(tight > holes && controls > 0);
 
     // Every hole `simulate` finds with the hand-written config (the demo's deliberate one:
@@ -318,8 +329,20 @@ async fn bench_world_generate_then_once_agrees_with_simulate_and_covers_everythi
     assert!(coverage.contains("cells (100.0%)"), "{coverage}");
 
     let sim = simulate_json(0, s(&out), &scenario).await;
-    let live = expect(0, &["once", "-c", s(&out), "--format", "json"], &env).await;
-    let (holes, tight, controls) = assert_live_agrees_with_simulate(&sim, &live);
+    let run = run_bin(
+        &["once", "-c", s(&out), "--format", "json"],
+        &repo(""),
+        &env,
+    )
+    .await;
+    let (holes, tight, controls, unprovable) = assert_live_agrees_with_simulate(&sim, &run.stdout);
+    // Blind (exit 2) exactly when some receive could not be proven either way.
+    assert_eq!(
+        run.code,
+        if unprovable > 0 { 2 } else { 0 },
+        "{}",
+        run.stderr
+    );
     assert_eq!(holes, 0, "the benchmark world is tight");
     // Four users: each probed, each with its controls; the `shared/<owner>/news` receive (a
     // granted subscription, a refused delivery) is among the denials.
@@ -327,8 +350,8 @@ async fn bench_world_generate_then_once_agrees_with_simulate_and_covers_everythi
     let generated = std::fs::read_to_string(&out).unwrap();
     assert!(generated.contains("topic = \"shared/u0"), "{generated}");
     eprintln!(
-        "bench world (4 users): {} canaries, {holes} holes, {tight} tight, {controls} controls",
-        holes + tight + controls
+        "bench world (4 users): {} canaries, {holes} holes, {tight} tight, {controls} controls, {unprovable} receives no marker can prove",
+        holes + tight + controls + unprovable
     );
 
     // The daemon exports the coverage of its `[coverage]` world.

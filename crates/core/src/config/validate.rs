@@ -326,36 +326,11 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
 
     for i in 0..canaries.len() {
         let marker = markers::resolve(&canaries, &marker_topics, i);
-        let c = &canaries[i];
-        // An exact filter matches only the bait's own topic, so no marker can come through
-        // it: such a canary is denied by a refused SUBSCRIBE or stays `no_delivery_proof`.
-        // A wildcard filter can carry one, and without it a granted filter proves nothing.
-        let wildcard = markers::receive_filter(c).is_some_and(|f| {
-            f.contains(['+', '#'])
-                && names::filter_problem(f).is_none()
-                && c.topic
-                    .as_deref()
-                    .is_some_and(|t| names::topic_problem(t).is_none() && markers::matched_by(t, f))
-        });
-        if marker.is_none()
-            && c.action == ProbeAction::Receive
-            && wildcard
-            && identity_names.contains(&c.identity)
-            && control_identities.contains(&c.identity)
-        {
-            is.list.push(loc.issue(
-                canary_spans[i].clone(),
-                "marker_topic",
-                format!(
-                    "receive canary `{}` has no liveness marker: if `{}` is granted `{}`, only a marker arriving through that filter (a topic it matches that `{}` may receive) can prove the bait did not arrive; set `marker_topic`, or give `{}` a receive control on such a topic",
-                    c.name,
-                    c.identity,
-                    markers::receive_filter(c).unwrap_or_default(),
-                    c.identity,
-                    c.identity
-                ),
-            ));
-        }
+        // No marker is no error: an exact filter can carry none, and whether a wildcard filter
+        // matches a topic the identity may receive only the policies know (a foreign device's
+        // `devices/x/#` often matches none). Without one, a refused SUBSCRIBE still denies and a
+        // granted filter whose bait does not arrive ends `no_delivery_proof` (rule R7); the
+        // probe's evidence says so.
         canaries[i].marker = marker;
     }
 
