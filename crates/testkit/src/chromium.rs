@@ -16,23 +16,26 @@ pub fn chromium() -> PathBuf {
     p
 }
 
+/// Headless, and off the network: no background fetches, updates or sync.
+const OFFLINE: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
+
 /// Runs headless chromium with the flags that keep it off the network and out of $HOME.
 pub async fn run_chromium(profile: &Path, extra: &[String], url: &str) -> std::process::Output {
     let mut cmd = tokio::process::Command::new(chromium());
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .args(extra)
-    .arg(url)
-    .kill_on_drop(true);
+    cmd.args(OFFLINE)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .kill_on_drop(true);
     let out = tokio::time::timeout(WAIT, cmd.output())
         .await
         .expect("chromium did not finish in time")
@@ -143,15 +146,8 @@ impl DevTools {
     pub async fn launch(profile: &Path) -> DevTools {
         use tokio::io::AsyncBufReadExt;
         let mut cmd = tokio::process::Command::new(chromium());
+        cmd.args(OFFLINE);
         cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
             "--remote-debugging-address=127.0.0.1",
             "--remote-debugging-port=0",
         ])
