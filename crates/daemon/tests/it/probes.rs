@@ -365,3 +365,97 @@ expect = "allow"
     d.pool.close_all().await;
     lab.shutdown().await;
 }
+
+/// Rule R7 end to end: a receive canary's marker may only prove the filter under test. Here two
+/// canaries share a client id, so the second finds its pooled connection once subscribed to
+/// `devices/dev-lamp/#`, which also matches its marker topic; it must connect afresh (and say
+/// so) before its markers can count, and its denial must still rest on a complete delivery
+/// proof.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_another_filter_could_carry_forces_a_fresh_connection() {
+    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/dev-*"},
+ {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"arn:aws:iot:us-east-1:123456789012:topic/devices/dev-lamp/*"},
+ {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/dev-lamp/*"},
+ {"Sid":"NoSecret","Effect":"Deny","Action":"iot:Receive","Resource":"arn:aws:iot:us-east-1:123456789012:topic/devices/dev-lamp/secret"}]}"#;
+    let lab = lab::start_plain(&Scenario::fixture("dev-lamp").policy("Dev", POLICY)).await;
+    let pace = Pace {
+        timeout: "8s",
+        connect_interval: "1s",
+        delivery_grace: "700ms",
+    };
+    // One probe at a time, in file order, so the first canary's subscription is on the pooled
+    // connection before the second leases it.
+    let text = ops_dev(&lab.endpoints.mqtt, "", pace).replace("concurrency = 8", "concurrency = 1")
+        + r#"
+[[canary]]
+name = "cannot-read-secret-under-hash"
+identity = "dev"
+action = "receive"
+client_id = "dev-shared"
+witness = "ops"
+topic = "devices/dev-lamp/secret"
+topic_filter = "devices/dev-lamp/#"
+marker_topic = "devices/dev-lamp/status"
+
+[[canary]]
+name = "cannot-read-secret"
+identity = "dev"
+action = "receive"
+client_id = "dev-shared"
+witness = "ops"
+topic = "devices/dev-lamp/secret"
+topic_filter = "devices/dev-lamp/+"
+marker_topic = "devices/dev-lamp/status"
+
+[[canary]]
+name = "reads-own-telemetry"
+identity = "dev"
+action = "receive"
+expect = "allow"
+witness = "ops"
+topic = "devices/dev-lamp/telemetry"
+"#;
+    let d = daemon_with_keys(parse("r7.toml", &text), &[("ops", OPS), ("dev", DEV)]);
+    let reports = round(&d).await;
+    let by = |name: &str| reports.iter().find(|r| r.canary == name).unwrap();
+    assert_eq!(
+        by("reads-own-telemetry").verdict,
+        Verdict::Allowed,
+        "{}",
+        show(&reports)
+    );
+    // Whichever of the two leased the shared connection second found the other's filter there.
+    let mut afresh = 0;
+    for name in ["cannot-read-secret-under-hash", "cannot-read-secret"] {
+        let canary = by(name);
+        assert_eq!(
+            (canary.verdict, canary.standing),
+            (Verdict::Denied, Standing::Ok),
+            "{}",
+            show(&reports)
+        );
+        let steps = serde_json::to_string(&canary.evidence.steps).unwrap();
+        if steps.contains("which also matches the marker topic: connecting afresh") {
+            afresh += 1;
+        }
+        match &canary.evidence.observation {
+            iot_canary_core::verdict::Observation::NotDelivered { proof } => {
+                assert!(proof.through_filter_under_test, "{name}: {proof:?}");
+                assert!(
+                    proof.caught_up_after_bait && proof.bait_routed,
+                    "{name}: {proof:?}"
+                );
+            }
+            other => panic!("{name} denied without a delivery proof: {other:?}"),
+        }
+    }
+    assert_eq!(
+        afresh,
+        1,
+        "exactly the second canary must connect afresh\n{}",
+        show(&reports)
+    );
+    d.pool.close_all().await;
+    lab.shutdown().await;
+}
