@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use iot_canary_core::store::CanaryReport;
-use iot_canary_core::verdict::Verdict;
+use iot_canary_core::verdict::{Expect, Verdict};
 use serde::Serialize;
 
 use super::World;
@@ -41,6 +41,14 @@ pub struct Tally {
     /// Verdicts by (action, MQTT version): `[allowed, denied, inconclusive]`.
     pub by_kind: BTreeMap<String, [u64; 3]>,
     pub engine_allowed: u64,
+    /// Inconclusive verdicts of identities the world locks out: the engine refuses every one
+    /// of their controls (a blanket Deny, a role that grants nothing), so no denial of theirs
+    /// could ever count. A misconfiguration the daemon reports as `control_failed`, not
+    /// something AWS's behaviour leaves undecided; kept apart so the profile's own share shows.
+    pub inconclusive_locked_out: u64,
+    /// Every verdict of such identities (decided ones are their controls' refusals and any
+    /// breach, which stands whatever the controls say).
+    pub locked_out_verdicts: u64,
     pub failures: Vec<Failure>,
     pub worlds: u64,
 }
@@ -56,6 +64,13 @@ impl Tally {
             "seed {}: one report per canary",
             world.seed
         );
+        // Identities with no control the engine allows.
+        let mut can_act: BTreeMap<&str, bool> = BTreeMap::new();
+        for c in &world.canaries {
+            let allowed_control =
+                c.expect == Expect::Allow && c.truth.is_some_and(|t| t.allowed);
+            *can_act.entry(c.identity.as_str()).or_default() |= allowed_control;
+        }
         for r in reports {
             let planned = world
                 .canary(&r.canary)
@@ -63,6 +78,10 @@ impl Tally {
             // Invariant: decide_truth ran before the round (the runner's order).
             let truth = planned.truth.expect("truth decided before the round");
             self.verdicts += 1;
+            let locked_out = !can_act.get(r.identity.as_str()).copied().unwrap_or(false);
+            if locked_out {
+                self.locked_out_verdicts += 1;
+            }
             if truth.allowed {
                 self.engine_allowed += 1;
             }
@@ -82,6 +101,9 @@ impl Tally {
                 Verdict::Inconclusive(reason) => {
                     self.inconclusive += 1;
                     slot[2] += 1;
+                    if locked_out {
+                        self.inconclusive_locked_out += 1;
+                    }
                     *self.reasons.entry(reason.as_str().to_string()).or_default() += 1;
                     false
                 }
@@ -199,6 +221,19 @@ impl Summary {
             "| inconclusive | {} ({:.2} %) |",
             t.inconclusive,
             t.inconclusive_percent()
+        );
+        let acting = t.verdicts - t.locked_out_verdicts;
+        let _ = writeln!(
+            s,
+            "| inconclusive of identities locked out by the world (every control refused by the engine) | {} ({:.2} %) |",
+            t.inconclusive_locked_out,
+            percent(t.inconclusive_locked_out, t.verdicts)
+        );
+        let _ = writeln!(
+            s,
+            "| inconclusive of identities that can act | {} ({:.2} %) |",
+            t.inconclusive - t.inconclusive_locked_out,
+            percent(t.inconclusive - t.inconclusive_locked_out, acting)
         );
         for (reason, n) in &t.reasons {
             let _ = writeln!(
