@@ -15,10 +15,10 @@ use iot_canary_testkit::config::{Pace, dev_lamp_canaries, ops_dev};
 use iot_canary_testkit::lab;
 use iot_canary_testkit::net::addr_of;
 use iot_canary_testkit::relay::{self, Delay};
-use iot_canary_testkit::scenario::{DEV, OPS, Scenario};
+use iot_canary_testkit::scenario::{DEV, Scenario};
 use iot_canary_testkit::verdicts::denial_is_evidenced;
 
-use crate::support::{daemon_with_keys, parse, round};
+use crate::support::ops_dev_round;
 
 /// dev may subscribe to every device's topics through a wildcard and receive its own lamp's
 /// and (the hole) other-lamp's, but not third-lamp's.
@@ -86,9 +86,7 @@ async fn round_through_latency(
     for v in ["5", "3.1.1"] {
         text.push_str(&canaries(v));
     }
-    let d = daemon_with_keys(parse("field.toml", &text), &[("ops", OPS), ("dev", DEV)]);
-    let reports = round(&d).await;
-    d.pool.close_all().await;
+    let reports = ops_dev_round("field.toml", &text).await;
     lab.shutdown().await;
     reports
 }
