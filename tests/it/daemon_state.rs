@@ -212,7 +212,10 @@ fn an_unusable_state_dir_or_web_config_is_a_usage_error() {
         "basic_auth_users: {}\ntls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_fil: ca.pem\n",
     );
     write_config(&cfg, &base, None);
-    let err = usage_error(&cfg, &["--web.config.file".as_ref(), web.as_os_str()]);
+    let err = usage_error(
+        &cfg,
+        &[std::ffi::OsStr::new("--web.config.file"), web.as_os_str()],
+    );
     let want = format!(
         "{}:5:3: `tls_server_config.client_ca_fil`: unknown field `client_ca_fil`",
         web.display()
