@@ -89,8 +89,7 @@ impl HttpClient {
         if roots.is_empty() && needs_tls {
             return Err(ClientError::NoRoots);
         }
-        let tls =
-            crate::tls::client_config(roots).map_err(|e| ClientError::Tls(e.to_string()))?;
+        let tls = crate::tls::client_config(roots).map_err(|e| ClientError::Tls(e.to_string()))?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
