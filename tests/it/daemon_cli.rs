@@ -370,7 +370,7 @@ async fn check_warns_about_secret_files_readable_by_others() {
     let cfg = write_file(
         dir.path(),
         "canaries.toml",
-        r#"[target]
+        &(r#"[target]
 region = "us-east-1"
 endpoint = "x.example"
 
@@ -381,7 +381,7 @@ access_key_id_env = "DEV_KEY"
 secret_access_key_file = "dev-secret"
 "#
         .to_string()
-            + &canary("dev-own", "devices/dev-lamp/#", true),
+            + &canary("dev-own", "devices/dev-lamp/#", true)),
     );
     let args = ["check", "-c", cfg.to_str().unwrap()];
     let key = [("DEV_KEY", "AKIAEXAMPLE000000001")];
