@@ -541,7 +541,8 @@ mod tests {
         let none = RequestContext::default();
         // (operator, values, whether it matches both attributes / one / an absent key; None:
         // not asserted). ForAllValues is vacuously true for an absent key, ForAnyValue false.
-        let rows: [(&str, &[&str], [Option<bool>; 3]); 4] = [
+        type Row = (&'static str, &'static [&'static str], [Option<bool>; 3]);
+        let rows: [Row; 4] = [
             (
                 "ForAllValues:StringEquals",
                 &["PersistentConnect"],
