@@ -172,6 +172,19 @@ class Peer:
             if entry["client"] is not None:
                 entry["client"].stop()
 
+    def witnessed(self, k, on_message, then):
+        """then(witness) with k's witness connected and subscribed to k's topic; inconclusive
+        when the witness cannot listen."""
+        w, wcode = self.client(k["witness"], self.client_id(k["witness"]), on_message)
+        if wcode is not None:
+            return "inconclusive"
+        try:
+            if self.subscribe(w, k["topic"]) >= 0x80:
+                return "inconclusive"
+            return then(w)
+        finally:
+            w.stop()
+
     def act(self, k, c, nonce, payload, got, on_message):
         action = k["action"]
         if action == "subscribe":
@@ -179,18 +192,14 @@ class Peer:
         if action == "publish":
             if "witness" not in k:
                 return self.judge(self.publish(c, k["topic"], payload))
-            w, wcode = self.client(k["witness"], self.client_id(k["witness"]), on_message)
-            if wcode is not None:
-                return "inconclusive"
-            try:
-                if self.subscribe(w, k["topic"]) >= 0x80:
-                    return "inconclusive"
+
+            def publish_watched(_w):
                 code = self.publish(c, k["topic"], payload)
                 if code >= 0x80:
                     return self.judge(code)
                 return "allowed" if got.wait(self.grace) else "inconclusive"
-            finally:
-                w.stop()
+
+            return self.witnessed(k, on_message, publish_watched)
         if action == "receive":
             code = self.subscribe(c, k.get("topic_filter", k["topic"]))
             if code >= 0x80:
@@ -201,17 +210,12 @@ class Peer:
                 if nonce.encode() in bytes(data.publish_packet.payload):
                     seen.set()
 
-            w, wcode = self.client(k["witness"], self.client_id(k["witness"]), on_bait)
-            if wcode is not None:
-                return "inconclusive"
-            try:
-                if self.subscribe(w, k["topic"]) >= 0x80:
-                    return "inconclusive"
+            def bait(w):
                 if self.publish(w, k["topic"], payload) >= 0x80 or not seen.wait(WAIT):
                     return "inconclusive"
                 return "allowed" if got.wait(self.grace) else "denied"
-            finally:
-                w.stop()
+
+            return self.witnessed(k, on_bait, bait)
         if action.startswith("shadow-"):
             op = action.split("-", 1)[1]
             shadow = k.get("shadow") or ("iot-canary" if op == "delete" else None)

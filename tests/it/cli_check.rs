@@ -7,12 +7,12 @@
 use std::path::Path;
 
 use iot_canary_lab::RunningLab;
-use iot_canary_testkit::config::{lab_target, static_identity};
+use iot_canary_testkit::config::{lab_target, own_lamp_controls, static_identity};
 use iot_canary_testkit::lab;
 use iot_canary_testkit::scenario::Scenario;
 use iot_canary_testkit::{assert_contains, policy, write_file};
 
-use crate::support::{Run, run_bin};
+use crate::support::{Run, canary, run_bin};
 
 const ENV: [(&str, &str); 4] = [
     ("OPS_KEY", "AKIALABOPS0000000001"),
@@ -30,20 +30,9 @@ fn config(lab: &RunningLab, client_id: &str, extra: &str) -> String {
     lab_target(lab, client_id)
         + &static_identity("ops", "OPS")
         + &static_identity("dev", "DEV")
-        + r#"
-[[canary]]
-name = "dev-own"
-identity = "dev"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-
-[[canary]]
-name = "dev-other"
-identity = "dev"
-action = "subscribe"
-topic_filter = "devices/other-lamp/#"
-"# + extra
+        + &canary("dev-own", "devices/dev-lamp/#", true)
+        + &canary("dev-other", "devices/other-lamp/#", false)
+        + extra
 }
 
 async fn check(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
@@ -74,14 +63,7 @@ role_arn = "arn:aws:iam::123456789012:role/DevRole"
 session_name = "dev-1"
 source = "ops"
 session_policy = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publsh","Resource":"*"}]}'
-
-[[canary]]
-name = "role-own"
-identity = "role"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-"#;
+"# + &own_lamp_controls(&["role"]);
     let cfg = write_file(dir.path(), "broken.toml", &broken);
     let run = check(dir.path(), &["-c", cfg.to_str().unwrap()], &[]).await;
     assert_eq!(run.code, 3, "{}\n{}", run.stdout, run.stderr);

@@ -29,6 +29,12 @@ fn config(lab: &RunningLab, timeout: &str, who: &[&str]) -> String {
     t
 }
 
+/// [`config`] written to `dir/name`; its path.
+fn config_file(dir: &Path, name: &str, lab: &RunningLab, timeout: &str, who: &[&str]) -> String {
+    let path = write_file(dir, name, &config(lab, timeout, who));
+    path.to_str().unwrap().to_string()
+}
+
 fn no_verdicts(stderr: &str) {
     assert!(
         !stderr.contains("\"message\":\"verdict\""),
@@ -40,10 +46,10 @@ fn no_verdicts(stderr: &str) {
 async fn nothing_selected_or_an_unwritable_output_is_exit_3_before_any_probe() {
     let dir = tempfile::tempdir().unwrap();
     let lab = lab::start_tls(&leaky_world(), dir.path()).await;
-    let full = write_file(dir.path(), "full.toml", &config(&lab, "5s", &["dev"]));
-    let full = full.to_str().unwrap();
-    let none = write_file(dir.path(), "none.toml", &config(&lab, "5s", &[]));
-    let none = none.to_str().unwrap();
+    let full = config_file(dir.path(), "full.toml", &lab, "5s", &["dev"]);
+    let full = full.as_str();
+    let none = config_file(dir.path(), "none.toml", &lab, "5s", &[]);
+    let none = none.as_str();
     let json = ["--log-format", "json"];
     let cases: [(&[&str], &[&str]); 5] = [
         (
@@ -154,9 +160,8 @@ async fn sigint_writes_an_incomplete_report_exit_1_after_a_breach_else_2() {
 async fn two_gates_at_once_do_not_take_over_each_others_connections() {
     let dir = tempfile::tempdir().unwrap();
     let lab = lab::start_tls(&leaky_world(), dir.path()).await;
-    let cfg = write_file(dir.path(), "canaries.toml", &config(&lab, "8s", &["dev"]));
-    let cfg = cfg.to_str().unwrap();
-    let args = ["once", "-c", cfg, "--format", "json"];
+    let cfg = config_file(dir.path(), "canaries.toml", &lab, "8s", &["dev"]);
+    let args = ["once", "-c", cfg.as_str(), "--format", "json"];
     let (a, b) = tokio::join!(
         run_bin(&args, dir.path(), &SECRETS),
         run_bin(&args, dir.path(), &SECRETS)

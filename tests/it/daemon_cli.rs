@@ -8,12 +8,12 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use iot_canary_lab::RunningLab;
-use iot_canary_testkit::config::{lab_target, static_identity};
+use iot_canary_testkit::config::{lab_target, own_lamp_controls, static_identity};
 use iot_canary_testkit::lab::{self, Admin};
 use iot_canary_testkit::scenario::Scenario;
 use iot_canary_testkit::{HOLE, tools};
 
-use crate::support::{Run, SECRETS, leaky_world, run_bin};
+use crate::support::{Run, SECRETS, canary, leaky_world, run_bin};
 
 /// The dev-lamp world with dev on its own lamp's topics, plus `leaky` (every IoT action) and
 /// a role `DevRole` (dev's policy) that ops may assume.
@@ -196,22 +196,9 @@ name = "broken"
 kind = "static"
 access_key_id_env = "NO_SUCH_VARIABLE_FOR_IOT_CANARY"
 secret_access_key_env = "DEV_SECRET"
-
-[[canary]]
-name = "role-own"
-identity = "role"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-
-[[canary]]
-name = "broken-own"
-identity = "broken"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
 "#,
     );
+    text.push_str(&own_lamp_controls(&["role", "broken"]));
     std::fs::write(&s.config, &text).unwrap();
     // An unset variable is caught offline, before any credential is fetched: exit 3, named.
     let run = iot_canary(&s, &["check", "--credentials"]).await;
@@ -383,7 +370,7 @@ async fn check_warns_about_secret_files_readable_by_others() {
     let cfg = write_file(
         dir.path(),
         "canaries.toml",
-        r#"[target]
+        &(r#"[target]
 region = "us-east-1"
 endpoint = "x.example"
 
@@ -392,14 +379,9 @@ name = "dev"
 kind = "static"
 access_key_id_env = "DEV_KEY"
 secret_access_key_file = "dev-secret"
-
-[[canary]]
-name = "dev-own"
-identity = "dev"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-"#,
+"#
+        .to_string()
+            + &canary("dev-own", "devices/dev-lamp/#", true)),
     );
     let args = ["check", "-c", cfg.to_str().unwrap()];
     let key = [("DEV_KEY", "AKIAEXAMPLE000000001")];

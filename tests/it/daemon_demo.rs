@@ -101,15 +101,22 @@ async fn demo_once_table_prints_each_verdict_and_the_summary() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_keeps_running_prints_metrics_url_and_serves_metrics() {
-    let mut child = tokio::process::Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0"])
+/// The binary with `args` from the repository root, stdin closed, stdout piped, killed when
+/// dropped.
+fn demo_command(args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(args)
         .current_dir(repo(""))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_keeps_running_prints_metrics_url_and_serves_metrics() {
+    let mut child = demo_command(&["demo", "--listen", "127.0.0.1:0"])
         .stderr(Stdio::null())
-        .kill_on_drop(true)
         .spawn()
         .expect("demo starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -189,15 +196,10 @@ async fn demo_keeps_running_prints_metrics_url_and_serves_metrics() {
 /// `| head -n` does), in a private TMPDIR; returns (exit code, stderr, what TMPDIR still holds).
 async fn demo_into_head(args: &[&str], lines: usize) -> (Option<i32>, String, Vec<String>) {
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = tokio::process::Command::new(BIN)
-        .args(args)
-        .current_dir(repo(""))
+    let mut child = demo_command(args)
         .env("TMPDIR", tmp.path())
         .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .expect("demo starts");
     let stderr = child.stderr.take().unwrap();

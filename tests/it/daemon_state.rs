@@ -177,6 +177,22 @@ async fn a_corrupt_state_file_is_reported_and_replaced() {
     lab.shutdown().await;
 }
 
+/// `run -c cfg extra…` with dev's keys, which must stop at start-up with a usage error (exit 3);
+/// its stderr.
+fn usage_error(cfg: &Path, extra: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(BIN)
+        .args(["run", "-c"])
+        .arg(cfg)
+        .args(extra)
+        .env("TEST_DEV_KEY", DEV_KEY)
+        .env("TEST_DEV_SECRET", DEV_SECRET)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    err
+}
+
 #[test]
 fn an_unusable_state_dir_or_web_config_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -186,15 +202,7 @@ fn an_unusable_state_dir_or_web_config_is_a_usage_error() {
     let base = iot_canary_testkit::config::dev("127.0.0.1:1", "/nonexistent-ca.pem", "1s", "1s")
         + &canary("dev-own", "devices/dev-lamp/#", true);
     write_config(&cfg, &base, Some(&blocker.join("state")));
-    let out = std::process::Command::new(BIN)
-        .args(["run", "-c"])
-        .arg(&cfg)
-        .env("TEST_DEV_KEY", DEV_KEY)
-        .env("TEST_DEV_SECRET", DEV_SECRET)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
+    let err = usage_error(&cfg, &[]);
     assert!(err.contains("[state] dir"), "{err}");
 
     // An unknown key in the web config file: exit 3, naming file, line and key.
@@ -204,17 +212,10 @@ fn an_unusable_state_dir_or_web_config_is_a_usage_error() {
         "basic_auth_users: {}\ntls_server_config:\n  cert_file: c.pem\n  key_file: k.pem\n  client_ca_fil: ca.pem\n",
     );
     write_config(&cfg, &base, None);
-    let out = std::process::Command::new(BIN)
-        .args(["run", "-c"])
-        .arg(&cfg)
-        .arg("--web.config.file")
-        .arg(&web)
-        .env("TEST_DEV_KEY", DEV_KEY)
-        .env("TEST_DEV_SECRET", DEV_SECRET)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{err}");
+    let err = usage_error(
+        &cfg,
+        &[std::ffi::OsStr::new("--web.config.file"), web.as_os_str()],
+    );
     let want = format!(
         "{}:5:3: `tls_server_config.client_ca_fil`: unknown field `client_ca_fil`",
         web.display()

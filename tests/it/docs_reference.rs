@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use iot_canary_testkit::process::output_ok;
 use iot_canary_testkit::tools;
 
 use crate::support::{BIN, DEMO_ONCE_JSON, repo};
@@ -246,32 +247,26 @@ for f in sys.argv[2:]:
 
 /// file (TOML or JSON) -> the complaints of docs/schemas/`schema`.
 fn schema_errors(schema: &str, files: &[std::path::PathBuf]) -> BTreeMap<String, Vec<String>> {
-    let out = std::process::Command::new(tools::python())
-        .arg("-c")
-        .arg(VALIDATE)
-        .arg(repo(&format!("docs/schemas/{schema}")))
-        .args(files)
-        .output()
-        .expect("the test venv's python (bash scripts/test-deps.sh)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            let errors = v["errors"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e.as_str().unwrap().to_string())
-                .collect();
-            (v["file"].as_str().unwrap().to_string(), errors)
-        })
-        .collect()
+    output_ok(
+        std::process::Command::new(tools::python())
+            .arg("-c")
+            .arg(VALIDATE)
+            .arg(repo(&format!("docs/schemas/{schema}")))
+            .args(files),
+        "the schema validator (the test venv's python)",
+    )
+    .lines()
+    .map(|l| {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let errors = v["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e.as_str().unwrap().to_string())
+            .collect();
+        (v["file"].as_str().unwrap().to_string(), errors)
+    })
+    .collect()
 }
 
 fn tomls(dir: &Path) -> Vec<std::path::PathBuf> {

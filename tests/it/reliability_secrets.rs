@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use iot_canary_testkit::config::identities;
+use iot_canary_testkit::config::{identities, own_lamp_controls};
 
 use crate::support::reliability::*;
 
@@ -46,28 +46,7 @@ access_key_id_env = "DEV_KEY"
 secret_access_key_env = "DEV_SECRET"
 session_token_env = "DEV_TOKEN"
 "# + &identities(&["alice", "vended"]).replace("VEND_URL", "http://127.0.0.1:9/vend")
-        + r#"
-[[canary]]
-name = "tokened-own"
-identity = "tokened"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-
-[[canary]]
-name = "alice-own"
-identity = "alice"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-
-[[canary]]
-name = "vended-own"
-identity = "vended"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-"#
+        + &own_lamp_controls(&["tokened", "alice", "vended"])
 }
 
 fn cmd(args: &[&str]) -> Command {

@@ -17,3 +17,4 @@ pub mod mqtt;
 pub mod observe;
 pub mod probe;
 pub mod sigv4;
+mod tls;

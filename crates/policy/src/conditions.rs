@@ -539,41 +539,42 @@ mod tests {
         let both = ctx(&[("iot:connectattributes", &["PersistentConnect", "LastWill"])]);
         let one = ctx(&[("iot:connectattributes", &["PersistentConnect"])]);
         let none = RequestContext::default();
-        let all = cond(
-            "ForAllValues:StringEquals",
-            "iot:ConnectAttributes",
-            &["PersistentConnect"],
-        );
-        assert!(!all.matches(&both));
-        assert!(all.matches(&one));
-        assert!(
-            all.matches(&none),
-            "ForAllValues is vacuously true for an absent key"
-        );
-        let any = cond(
-            "ForAnyValue:StringEquals",
-            "iot:ConnectAttributes",
-            &["LastWill"],
-        );
-        assert!(any.matches(&both));
-        assert!(!any.matches(&one));
-        assert!(
-            !any.matches(&none),
-            "ForAnyValue is false for an absent key"
-        );
-        let any_not = cond(
-            "ForAnyValue:StringNotEquals",
-            "iot:ConnectAttributes",
-            &["LastWill"],
-        );
-        assert!(any_not.matches(&both));
-        let all_not = cond(
-            "ForAllValues:StringNotLike",
-            "iot:ConnectAttributes",
-            &["Last*"],
-        );
-        assert!(!all_not.matches(&both));
-        assert!(all_not.matches(&one));
+        // (operator, values, whether it matches both attributes / one / an absent key; None:
+        // not asserted). ForAllValues is vacuously true for an absent key, ForAnyValue false.
+        type Row = (&'static str, &'static [&'static str], [Option<bool>; 3]);
+        let rows: [Row; 4] = [
+            (
+                "ForAllValues:StringEquals",
+                &["PersistentConnect"],
+                [Some(false), Some(true), Some(true)],
+            ),
+            (
+                "ForAnyValue:StringEquals",
+                &["LastWill"],
+                [Some(true), Some(false), Some(false)],
+            ),
+            (
+                "ForAnyValue:StringNotEquals",
+                &["LastWill"],
+                [Some(true), None, None],
+            ),
+            (
+                "ForAllValues:StringNotLike",
+                &["Last*"],
+                [Some(false), Some(true), None],
+            ),
+        ];
+        for (op, values, wants) in rows {
+            let c = cond(op, "iot:ConnectAttributes", values);
+            for ((context, name), want) in [(&both, "both"), (&one, "one"), (&none, "absent")]
+                .into_iter()
+                .zip(wants)
+            {
+                if let Some(want) = want {
+                    assert_eq!(c.matches(context), want, "{op} {values:?} on {name}");
+                }
+            }
+        }
     }
 
     #[test]

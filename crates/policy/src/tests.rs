@@ -10,6 +10,16 @@ fn pol(name: &str, json: &str) -> Arc<Policy> {
     Arc::new(Policy::parse(name, json).unwrap_or_else(|e| panic!("{e}")))
 }
 
+/// A policy of one statement that allows `action` on `resource` (JSON: a string or an array).
+fn allow(name: &str, action: &str, resource: &str) -> Arc<Policy> {
+    pol(
+        name,
+        &format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":{action},"Resource":{resource}}}]}}"#
+        ),
+    )
+}
+
 fn ctx(client_id: &str) -> RequestContext {
     RequestContext {
         region: REGION.into(),
@@ -205,10 +215,7 @@ fn resource_arns_are_built_per_action() {
 #[test]
 fn actions_match_case_insensitively_with_wildcards() {
     // IAM "Action" element: case-insensitive, `*`/`?` wildcards.
-    let p = pol(
-        "P",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"IOT:pub*","Resource":"*"}]}"#,
-    );
+    let p = allow("P", r#""IOT:pub*""#, r#""*""#);
     let c = ctx("c");
     assert!(decide(&iam(&[&p]), IotAction::Publish, "t", &c).allowed());
     assert!(!decide(&iam(&[&p]), IotAction::Subscribe, "t", &c).allowed());
@@ -257,10 +264,7 @@ fn assumed_role_is_role_intersect_session() {
     // IAM "Session policies": "the intersection of the role's identity-based policy and the
     // session policies ... You cannot use session policies to grant more permissions".
     // https://docs.aws.amazon.com/IAM/latest/UserGuide/access_policies.html#policies_session
-    let role = pol(
-        "Role",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"arn:aws:iot:*:*:topic/devices/*"}]}"#,
-    );
+    let role = allow("Role", r#""iot:*""#, r#""arn:aws:iot:*:*:topic/devices/*""#);
     let session = pol(
         "session",
         r#"{"Version":"2012-10-17","Statement":[{"Sid":"Own","Effect":"Allow","Action":"iot:Publish","Resource":["arn:aws:iot:*:*:topic/devices/lamp1/*","arn:aws:iot:*:*:topic/other/*"]}]}"#,
@@ -295,10 +299,7 @@ fn assumed_role_is_role_intersect_session() {
 
 #[test]
 fn deny_in_session_policy_wins() {
-    let role = pol(
-        "Role",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
-    );
+    let role = allow("Role", r#""iot:*""#, r#""*""#);
     let session = pol(
         "session",
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"},{"Sid":"D","Effect":"Deny","Action":"iot:Subscribe","Resource":"*"}]}"#,
@@ -317,10 +318,7 @@ fn cognito_authenticated_needs_both_role_and_iot_policy() {
     // IoT "Authorization with Amazon Cognito identities": "An action is allowed only if both
     // policies allow the requested action"; without an attached IoT policy authorization fails.
     // https://docs.aws.amazon.com/iot/latest/developerguide/cog-iot-policies.html
-    let role = pol(
-        "AuthRole",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
-    );
+    let role = allow("AuthRole", r#""iot:*""#, r#""*""#);
     let iot = pol(
         "UserIot",
         r#"{"Version":"2012-10-17","Statement":[{"Sid":"OwnClient","Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/${cognito-identity.amazonaws.com:sub}"}]}"#,
@@ -363,9 +361,10 @@ fn cognito_unauthenticated_without_session_policies_uses_role_only() {
     // Cognito "Identity pools (federated identities) authentication flow": in the basic flow
     // (no caller-supplied session policy) guests get the unauthenticated role's permissions.
     // The enhanced flow's scope-down is tested in `cognito`.
-    let role = pol(
+    let role = allow(
         "Guest",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/public/*"}]}"#,
+        r#""iot:Subscribe""#,
+        r#""arn:aws:iot:*:*:topicfilter/public/*""#,
     );
     let set = PolicySet::CognitoUnauthenticated {
         role_policies: vec![role],
@@ -378,18 +377,9 @@ fn cognito_unauthenticated_without_session_policies_uses_role_only() {
 #[test]
 fn retained_publish_needs_publish_and_retain_publish() {
     // IoT iot-action-resources.html: "iot:RetainPublish ... also requires iot:Publish".
-    let publish_only = pol(
-        "P",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"*"}]}"#,
-    );
-    let both = pol(
-        "B",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Publish","iot:RetainPublish"],"Resource":"*"}]}"#,
-    );
-    let retain_only = pol(
-        "R",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:RetainPublish","Resource":"*"}]}"#,
-    );
+    let publish_only = allow("P", r#""iot:Publish""#, r#""*""#);
+    let both = allow("B", r#"["iot:Publish","iot:RetainPublish"]"#, r#""*""#);
+    let retain_only = allow("R", r#""iot:RetainPublish""#, r#""*""#);
     let c = ctx("c");
     assert!(!authorize_retained_publish(&iam(&[&publish_only]), "t", &c).allowed());
     assert!(!authorize_retained_publish(&iam(&[&retain_only]), "t", &c).allowed());
@@ -426,9 +416,10 @@ fn trap_deny_on_restricted_topicfilter_does_not_stop_hash_subscribe() {
 fn trap_client_id_plus_reaches_single_level_wildcard_filter() {
     // IoT basic-policy-variables.html: with `${iot:ClientId}` in a topic filter a client
     // connecting as `+` may subscribe to `my/+/topic`.
-    let p = pol(
+    let p = allow(
         "P",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/my/${iot:ClientId}/topic"}]}"#,
+        r#""iot:Subscribe""#,
+        r#""arn:aws:iot:us-east-1:123456789012:topicfilter/my/${iot:ClientId}/topic""#,
     );
     let set = iam(&[&p]);
     assert!(decide(&set, IotAction::Subscribe, "my/+/topic", &ctx("+")).allowed());
@@ -439,9 +430,10 @@ fn trap_client_id_plus_reaches_single_level_wildcard_filter() {
 #[test]
 fn trap_star_crosses_topic_levels() {
     // IoT pub-sub-policy.html: `*` in a resource is not an MQTT single-level wildcard.
-    let p = pol(
+    let p = allow(
         "P",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/devices/*/telemetry"}]}"#,
+        r#""iot:Publish""#,
+        r#""arn:aws:iot:us-east-1:123456789012:topic/devices/*/telemetry""#,
     );
     assert!(
         decide(
@@ -458,9 +450,10 @@ fn trap_star_crosses_topic_levels() {
 fn trap_unresolvable_variable_never_matches_everything() {
     // IoT cert-policy-variables.html / IAM reference_policies_variables.html: no value -> the
     // variable stays literal and the statement does not match real resources.
-    let p = pol(
+    let p = allow(
         "P",
-        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/${cognito-identity.amazonaws.com:sub}"}]}"#,
+        r#""iot:Connect""#,
+        r#""arn:aws:iot:us-east-1:123456789012:client/${cognito-identity.amazonaws.com:sub}""#,
     );
     let set = iam(&[&p]);
     assert!(

@@ -163,8 +163,22 @@ fn tables(text: &str, kind: &str, names: &[&str]) -> String {
 
 /// One subscribe canary of identity `dev` (`allow` makes it a control).
 pub fn dev_subscribe_canary(name: &str, filter: &str, allow: bool) -> String {
+    subscribe_canary(name, "dev", filter, allow)
+}
+
+/// One subscribe canary of `identity` (`allow` makes it a control).
+pub fn subscribe_canary(name: &str, identity: &str, filter: &str, allow: bool) -> String {
     let expect = if allow { "\nexpect = \"allow\"" } else { "" };
     format!(
-        "\n[[canary]]\nname = \"{name}\"\nidentity = \"dev\"\naction = \"subscribe\"\ntopic_filter = \"{filter}\"{expect}\n"
+        "\n[[canary]]\nname = \"{name}\"\nidentity = \"{identity}\"\naction = \"subscribe\"\ntopic_filter = \"{filter}\"{expect}\n"
     )
+}
+
+/// For each of `identities`, the control `IDENTITY-own`: it may subscribe to dev's lamp's
+/// topics (`devices/dev-lamp/#`).
+pub fn own_lamp_controls(identities: &[&str]) -> String {
+    identities
+        .iter()
+        .map(|i| subscribe_canary(&format!("{i}-own"), i, "devices/dev-lamp/#", true))
+        .collect()
 }

@@ -66,36 +66,18 @@ fn allow_all() -> Arc<Policy> {
 }
 
 fn with_allow_all(set: &PolicySet) -> PolicySet {
-    match set {
-        PolicySet::Iam { policies } => {
-            let mut p = policies.clone();
-            p.push(allow_all());
-            PolicySet::Iam { policies: p }
+    let mut out = set.clone();
+    match &mut out {
+        PolicySet::Iam { policies: p }
+        | PolicySet::CognitoUnauthenticated {
+            role_policies: p, ..
         }
-        PolicySet::CognitoUnauthenticated {
-            role_policies,
-            session_policies,
-        } => {
-            let mut p = role_policies.clone();
-            p.push(allow_all());
-            PolicySet::CognitoUnauthenticated {
-                role_policies: p,
-                session_policies: session_policies.clone(),
-            }
-        }
-        PolicySet::AssumedRole {
-            role_policies,
-            session_policies,
-        } => {
-            let mut p = role_policies.clone();
-            p.push(allow_all());
-            PolicySet::AssumedRole {
-                role_policies: p,
-                session_policies: session_policies.clone(),
-            }
-        }
-        other => other.clone(),
+        | PolicySet::AssumedRole {
+            role_policies: p, ..
+        } => p.push(allow_all()),
+        _ => {}
     }
+    out
 }
 
 pub fn run(subject: &Subject<'_>) -> Vec<Finding> {

@@ -931,7 +931,12 @@ mod tests {
     use super::*;
     use crate::sources::node::parse;
 
-    fn load_yaml(text: &str, params: &[(&str, &str)]) -> SourceSet {
+    /// `fixtures/cfn-NAME.yaml` (NAME: the test's name) loaded with `params`.
+    fn load_fixture(name: &str, params: &[(&str, &str)]) -> SourceSet {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("src/sources/fixtures/cfn-{name}.yaml"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let options = LoadOptions {
             parameters: params
                 .iter()
@@ -939,16 +944,22 @@ mod tests {
                 .collect(),
             ..Default::default()
         };
-        load("t.yaml", &parse(text).unwrap(), &options).unwrap()
+        load("t.yaml", &parse(&text).unwrap(), &options).unwrap()
+    }
+
+    /// [`load_fixture`], which must find nothing to report.
+    fn load_clean(name: &str, params: &[(&str, &str)]) -> SourceSet {
+        let s = load_fixture(name, params);
+        assert!(s.findings.is_empty(), "{:?}", s.findings);
+        s
     }
 
     #[test]
     fn short_and_long_form_intrinsics_resolve() {
-        let s = load_yaml(
-            include_str!("fixtures/cfn-short-and-long-form-intrinsics-resolve.yaml"),
+        let s = load_clean(
+            "short-and-long-form-intrinsics-resolve",
             &[("Prefix", "lab")],
         );
-        assert!(s.findings.is_empty(), "{:?}", s.findings);
         let p = &s.policies[0];
         assert_eq!((p.name.as_str(), p.kind), ("p1", PolicyKind::IotPolicy));
         assert_eq!(
@@ -965,10 +976,7 @@ mod tests {
 
     #[test]
     fn unresolvable_intrinsics_are_findings_with_lines() {
-        let s = load_yaml(
-            include_str!("fixtures/cfn-unresolvable-intrinsics-are-findings-with-lines.yaml"),
-            &[],
-        );
+        let s = load_fixture("unresolvable-intrinsics-are-findings-with-lines", &[]);
         assert!(s.policies.is_empty());
         let msgs: Vec<_> = s
             .findings
@@ -992,11 +1000,7 @@ mod tests {
 
     #[test]
     fn pool_attachment_and_role_alias_decide_role_kinds() {
-        let s = load_yaml(
-            include_str!("fixtures/cfn-pool-attachment-and-role-alias-decide-role-kinds.yaml"),
-            &[],
-        );
-        assert!(s.findings.is_empty(), "{:?}", s.findings);
+        let s = load_clean("pool-attachment-and-role-alias-decide-role-kinds", &[]);
         let kinds: Vec<_> = s
             .policies
             .iter()
@@ -1018,10 +1022,8 @@ mod tests {
 
     #[test]
     fn managed_policies_attach_by_arn_and_external_ones_are_reported() {
-        let s = load_yaml(
-            include_str!(
-                "fixtures/cfn-managed-policies-attach-by-arn-and-external-ones-are-reported.yaml"
-            ),
+        let s = load_fixture(
+            "managed-policies-attach-by-arn-and-external-ones-are-reported",
             &[],
         );
         let p: Vec<_> = s
@@ -1030,18 +1032,17 @@ mod tests {
             .map(|p| (p.kind, p.principal.as_str(), p.name.as_str()))
             .collect();
         assert_eq!(p, [(PolicyKind::IamRole, "Device", "Shared")]);
-        assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
-        assert_eq!(s.findings[0].reason, "UNRESOLVED_REFERENCE");
-        assert!(s.findings[0].message.contains("AWSIoTDataAccess"));
+        let f = s.only_finding();
+        assert_eq!(f.reason, "UNRESOLVED_REFERENCE");
+        assert!(f.message.contains("AWSIoTDataAccess"));
     }
 
     #[test]
     fn resource_conditions_and_arns_of_other_types() {
-        let s = load_yaml(
-            include_str!("fixtures/cfn-resource-conditions-and-arns-of-other-types.yaml"),
+        let s = load_clean(
+            "resource-conditions-and-arns-of-other-types",
             &[("WithTask", "yes")],
         );
-        assert!(s.findings.is_empty(), "{:?}", s.findings);
         assert_eq!(
             s.policies[0].document["Statement"][0]["Resource"],
             "arn:aws:ecs:us-east-1:123456789012:taskdefinition/Def"
@@ -1054,14 +1055,10 @@ mod tests {
 
     #[test]
     fn resources_whose_condition_is_false_are_not_audited() {
-        let s = load_yaml(
-            include_str!("fixtures/cfn-resources-whose-condition-is-false-are-not-audited.yaml"),
-            &[],
-        );
+        let s = load_fixture("resources-whose-condition-is-false-are-not-audited", &[]);
         assert!(s.policies.is_empty());
-        assert_eq!(s.findings.len(), 1, "{:?}", s.findings);
         assert!(
-            s.findings[0]
+            s.only_finding()
                 .message
                 .contains("Q: its Condition cannot be evaluated")
         );

@@ -162,6 +162,15 @@ pub struct SourceSet {
     pub findings: Vec<SourceFinding>,
 }
 
+#[cfg(test)]
+impl SourceSet {
+    /// The set's one finding; fails the test when there is not exactly one.
+    pub(crate) fn only_finding(&self) -> &SourceFinding {
+        assert_eq!(self.findings.len(), 1, "{:?}", self.findings);
+        &self.findings[0]
+    }
+}
+
 impl SourceSet {
     pub fn extend(&mut self, other: SourceSet) {
         self.policies.extend(other.policies);

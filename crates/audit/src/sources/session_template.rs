@@ -192,16 +192,27 @@ pub fn load(
 mod tests {
     use super::*;
 
-    #[test]
-    fn lab_vending_placeholders_expand() {
+    /// The first statement's resources of `template` expanded for `devices` devices whose
+    /// names are `device_name_len` long.
+    fn first_resources(template: &str, devices: usize, device_name_len: usize) -> Vec<Value> {
         let e = Expansion {
-            template: r#"{"Statement":[{"Resource":["arn:aws:iot:${region}:${account}:client/${username}","arn:aws:iot:${region}:${account}:topic/devices/${thing}/*"]}]}"#.into(),
-            devices: 2,
-            device_name_len: 8,
+            template: template.into(),
+            devices,
+            device_name_len,
         };
         let v: Value =
-            serde_json::from_str(&e.expand(2, &crate::AuditOptions::default()).unwrap()).unwrap();
-        let r = v["Statement"][0]["Resource"].as_array().unwrap();
+            serde_json::from_str(&e.expand(devices, &crate::AuditOptions::default()).unwrap())
+                .unwrap();
+        v["Statement"][0]["Resource"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn lab_vending_placeholders_expand() {
+        let r = first_resources(
+            r#"{"Statement":[{"Resource":["arn:aws:iot:${region}:${account}:client/${username}","arn:aws:iot:${region}:${account}:topic/devices/${thing}/*"]}]}"#,
+            2,
+            8,
+        );
         assert_eq!(r.len(), 3);
         assert_eq!(
             r[0].as_str().unwrap().len(),
@@ -231,14 +242,11 @@ mod tests {
 
     #[test]
     fn device_resources_repeat_and_placeholders_expand() {
-        let e = Expansion {
-            template: r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":["arn:aws:iot:*:*:topic/d/${device}/${iot:ClientId}","arn:aws:iot:*:*:topic/s/${session_name}"]}]}"#.into(),
-            devices: 3,
-            device_name_len: 10,
-        };
-        let v: Value =
-            serde_json::from_str(&e.expand(3, &crate::AuditOptions::default()).unwrap()).unwrap();
-        let r = v["Statement"][0]["Resource"].as_array().unwrap();
+        let r = first_resources(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":["arn:aws:iot:*:*:topic/d/${device}/${iot:ClientId}","arn:aws:iot:*:*:topic/s/${session_name}"]}]}"#,
+            3,
+            10,
+        );
         assert_eq!(r.len(), 4);
         assert_eq!(r[0], "arn:aws:iot:*:*:topic/d/device-001/${iot:ClientId}");
         assert_eq!(r[2], "arn:aws:iot:*:*:topic/d/device-003/${iot:ClientId}");

@@ -3,7 +3,6 @@
 //! fixed set whose text never contains the URL (a Slack webhook URL is a credential).
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -90,12 +89,7 @@ impl HttpClient {
         if roots.is_empty() && needs_tls {
             return Err(ClientError::NoRoots);
         }
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::Tls(e.to_string()))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = crate::tls::client_config(roots).map_err(|e| ClientError::Tls(e.to_string()))?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

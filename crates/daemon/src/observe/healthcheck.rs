@@ -155,12 +155,8 @@ fn tls_client(o: &Options, host: &str) -> Result<rustls::ClientConnection, Healt
             }
         }
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| HealthError::BadOption(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config =
+        crate::tls::client_config(roots).map_err(|e| HealthError::BadOption(e.to_string()))?;
     let name = o.tls_server_name.as_deref().unwrap_or(host).to_string();
     let server_name = rustls::pki_types::ServerName::try_from(name.clone())
         .map_err(|_| HealthError::BadOption(format!("`{name}` is not a TLS server name")))?;

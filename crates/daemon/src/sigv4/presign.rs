@@ -63,6 +63,18 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600)
     }
 
+    /// `url` presigned in us-east-1 at `at` for `expires_secs`.
+    fn sign(url: &str, creds: &Credentials, at: SystemTime, expires_secs: u64) -> String {
+        presign_url(
+            url,
+            "us-east-1",
+            creds,
+            at,
+            Duration::from_secs(expires_secs),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn matches_the_reference_vector_with_token_appended_last() {
         let creds = Credentials::new(
@@ -72,14 +84,12 @@ mod tests {
             None,
             "test",
         );
-        let url = presign_url(
+        let url = sign(
             "wss://example-ats.iot.us-east-1.amazonaws.com/mqtt",
-            "us-east-1",
             &creds,
             t0(),
-            Duration::from_secs(300),
-        )
-        .unwrap();
+            300,
+        );
         assert!(url.starts_with("wss://example-ats.iot.us-east-1.amazonaws.com/mqtt?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIDEXAMPLE%2F20260101%2Fus-east-1%2Fiotdevicegateway%2Faws4_request&X-Amz-Date=20260101T000000Z&X-Amz-Expires=300&X-Amz-SignedHeaders=host&X-Amz-Signature="), "{url}");
         assert!(
             url.ends_with("&X-Amz-Security-Token=IQoJb3JpZ2luX2VjE%2B%2Ftok%3D%3D"),
@@ -92,14 +102,7 @@ mod tests {
     fn token_is_not_signed_and_static_keys_have_no_token() {
         let with = |tok: Option<&str>| {
             let c = Credentials::new("AKID", "secret", tok.map(String::from), None, "t");
-            presign_url(
-                "wss://h:8443/mqtt",
-                "us-east-1",
-                &c,
-                t0(),
-                Duration::from_secs(60),
-            )
-            .unwrap()
+            sign("wss://h:8443/mqtt", &c, t0(), 60)
         };
         let sig = |u: &str| u.split("X-Amz-Signature=").nth(1).unwrap()[..64].to_string();
         let a = with(Some("token-a"));
@@ -117,22 +120,8 @@ mod tests {
     #[test]
     fn fresh_time_gives_a_fresh_signature() {
         let c = Credentials::new("AKID", "secret", None, None, "t");
-        let u1 = presign_url(
-            "wss://h/mqtt",
-            "us-east-1",
-            &c,
-            t0(),
-            Duration::from_secs(60),
-        )
-        .unwrap();
-        let u2 = presign_url(
-            "wss://h/mqtt",
-            "us-east-1",
-            &c,
-            t0() + Duration::from_secs(1),
-            Duration::from_secs(60),
-        )
-        .unwrap();
+        let u1 = sign("wss://h/mqtt", &c, t0(), 60);
+        let u2 = sign("wss://h/mqtt", &c, t0() + Duration::from_secs(1), 60);
         assert_ne!(u1, u2);
     }
 }

@@ -11,14 +11,14 @@
 use std::time::Duration;
 
 use iot_canary_core::verdict::{Expect, Observation, ProbeAction, Standing, Verdict};
-use iot_canary_testkit::config::{Pace, ops_dev};
+use iot_canary_testkit::config::{Pace, dev_lamp_canaries, ops_dev};
 use iot_canary_testkit::lab;
 use iot_canary_testkit::net::addr_of;
 use iot_canary_testkit::relay::{self, Delay};
-use iot_canary_testkit::scenario::{DEV, OPS, Scenario};
+use iot_canary_testkit::scenario::{DEV, Scenario};
 use iot_canary_testkit::verdicts::denial_is_evidenced;
 
-use crate::support::{daemon_with_keys, parse, round};
+use crate::support::ops_dev_round;
 
 /// dev may subscribe to every device's topics through a wildcard and receive its own lamp's
 /// and (the hole) other-lamp's, but not third-lamp's.
@@ -30,51 +30,36 @@ const WILDCARD_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
 /// How much later the canary identity's connections see everything.
 const CANARY_LATENCY: Duration = Duration::from_millis(1500);
 
-const SUB_OWN: &str = r#"
+/// dev's receive canaries behind the wildcard `devices/+/telemetry` for MQTT `version`: the
+/// hole (other-lamp, which the policy lets dev receive) and the tight one (third-lamp, which it
+/// does not), both proven by markers on dev's own lamp's telemetry.
+fn wildcard_receives(version: &str) -> String {
+    let v = version.replace('.', "");
+    [("hole", "other-lamp"), ("tight", "third-lamp")]
+        .iter()
+        .map(|(kind, lamp)| {
+            format!(
+                r#"
 [[canary]]
-name = "sub-own-v{n}"
-identity = "dev"
-action = "subscribe"
-topic_filter = "devices/dev-lamp/#"
-expect = "allow"
-mqtt_version = "{v}"
-"#;
-
-const RECV_OWN: &str = r#"
-[[canary]]
-name = "recv-own-v{n}"
-identity = "dev"
-action = "receive"
-topic = "devices/dev-lamp/telemetry"
-witness = "ops"
-expect = "allow"
-mqtt_version = "{v}"
-"#;
-
-const RECV_WILDCARD: &str = r#"
-[[canary]]
-name = "recv-wildcard-hole-v{n}"
+name = "recv-wildcard-{kind}-v{v}"
 identity = "dev"
 action = "receive"
-topic = "devices/other-lamp/telemetry"
+topic = "devices/{lamp}/telemetry"
 topic_filter = "devices/+/telemetry"
 witness = "ops"
 marker_topic = "devices/dev-lamp/telemetry"
-mqtt_version = "{v}"
+mqtt_version = "{version}"
+"#
+            )
+        })
+        .collect()
+}
 
-[[canary]]
-name = "recv-wildcard-tight-v{n}"
-identity = "dev"
-action = "receive"
-topic = "devices/third-lamp/telemetry"
-topic_filter = "devices/+/telemetry"
-witness = "ops"
-marker_topic = "devices/dev-lamp/telemetry"
-mqtt_version = "{v}"
-"#;
-
-/// `tables` for MQTT 5 and 3.1.1, in one round through the latency relay.
-async fn round_through_latency(tables: &[&str]) -> Vec<iot_canary_daemon::daemon::CanaryReport> {
+/// The canaries `canaries` writes for MQTT 5 and for 3.1.1, in one round through the latency
+/// relay.
+async fn round_through_latency(
+    canaries: impl Fn(&str) -> String,
+) -> Vec<iot_canary_daemon::daemon::CanaryReport> {
     let scenario = Scenario::fixture("dev-lamp")
         .policy("Dev", WILDCARD_POLICY)
         .thing("third-lamp", "ops");
@@ -99,13 +84,9 @@ async fn round_through_latency(tables: &[&str]) -> Vec<iot_canary_daemon::daemon
     };
     let mut text = ops_dev(&relay, "", pace);
     for v in ["5", "3.1.1"] {
-        for t in tables {
-            text.push_str(&t.replace("{v}", v).replace("{n}", &v.replace('.', "")));
-        }
+        text.push_str(&canaries(v));
     }
-    let d = daemon_with_keys(parse("field.toml", &text), &[("ops", OPS), ("dev", DEV)]);
-    let reports = round(&d).await;
-    d.pool.close_all().await;
+    let reports = ops_dev_round("field.toml", &text).await;
     lab.shutdown().await;
     reports
 }
@@ -150,7 +131,8 @@ fn assert_verdict(
 /// real refusal behind the same subscription is `denied` with its proof.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_does_not_hide_a_breach_through_a_wildcard() {
-    let reports = round_through_latency(&[SUB_OWN, RECV_WILDCARD]).await;
+    let reports =
+        round_through_latency(|v| dev_lamp_canaries(v, &["sub-own"]) + &wildcard_receives(v)).await;
     assert_verdict(
         &reports,
         "recv-wildcard-hole",
@@ -167,7 +149,7 @@ async fn latency_does_not_hide_a_breach_through_a_wildcard() {
 /// Field report 2: a working receive control must not read as `denied` (control failed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_does_not_fail_a_working_receive_control() {
-    let reports = round_through_latency(&[SUB_OWN, RECV_OWN]).await;
+    let reports = round_through_latency(|v| dev_lamp_canaries(v, &["sub-own", "recv-own"])).await;
     assert_verdict(&reports, "recv-own", (Verdict::Allowed, Standing::Ok));
     assert_verdict(&reports, "sub-own", (Verdict::Allowed, Standing::Ok));
 }

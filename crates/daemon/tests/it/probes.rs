@@ -17,7 +17,8 @@ use iot_canary_testkit::scenario::{DEV, OPS, Scenario};
 use iot_canary_testkit::verdicts::assert_all_inconclusive;
 
 use crate::support::{
-    assert_bait_delivered, assert_denial_evidence, daemon_with_keys, json_canary, parse, round,
+    assert_bait_delivered, assert_denial_evidence, daemon_with_keys, json_canary, ops_dev_round,
+    parse, round,
 };
 
 /// The dev-lamp world with `dev_policy` as dev's policy, over TLS.
@@ -36,15 +37,17 @@ fn hole_policy() -> String {
     HOLE.to_string()
 }
 
+/// The end-to-end pace: the lab enforces AWS's 1 CONNECT/s per client id, and a 3.1.1 close is
+/// tried twice.
+const PACE: Pace<'static> = Pace {
+    timeout: "8s",
+    connect_interval: "1s",
+    delivery_grace: "700ms",
+};
+
 /// Every probe kind, deny and allow, for one MQTT version, from ops and dev's static keys.
 fn daemon_for(lab: &RunningLab, version: &str) -> Daemon {
-    // The lab enforces AWS's 1 CONNECT/s per client id, and a 3.1.1 close is tried twice.
-    let pace = Pace {
-        timeout: "8s",
-        connect_interval: "1s",
-        delivery_grace: "700ms",
-    };
-    let text = ops_dev(&lab.endpoints.mqtt, &lab.endpoints.ca_file, pace)
+    let text = ops_dev(&lab.endpoints.mqtt, &lab.endpoints.ca_file, PACE)
         + &dev_lamp_canaries(version, &[]);
     daemon_with_keys(parse("e2e.toml", &text), &[("ops", OPS), ("dev", DEV)])
 }
@@ -275,16 +278,10 @@ async fn retain_never_overwrites_a_foreign_retained_message() {
         seed.publish(topic, 1, true, device).await;
         while !matches!(seed.next().await, Ev::PubAck(_, 0)) {}
     }
-    let pace = Pace {
-        timeout: "8s",
-        connect_interval: "1s",
-        delivery_grace: "700ms",
-    };
-    let text = ops_dev(&lab.endpoints.mqtt, "", pace)
+    let text = ops_dev(&lab.endpoints.mqtt, "", PACE)
         + &dev_lamp_canaries("5", &["retain-own"])
         + &dev_lamp_canaries("3.1.1", &["retain-own"]);
-    let d = daemon_with_keys(parse("retain.toml", &text), &[("ops", OPS), ("dev", DEV)]);
-    let reports = round(&d).await;
+    let reports = ops_dev_round("retain.toml", &text).await;
     assert_eq!(reports.len(), 2, "{}", show(&reports));
     for r in &reports {
         assert_eq!(
@@ -303,7 +300,6 @@ async fn retain_never_overwrites_a_foreign_retained_message() {
             r.evidence.steps
         );
     }
-    d.pool.close_all().await;
     for (i, topic) in topics.into_iter().enumerate() {
         let mut look = client::connect(&lab, Mqtt::V5, OPS, &format!("ops-look-{i}"))
             .connected()
@@ -328,12 +324,7 @@ async fn a_plus_client_id_finds_the_client_id_variable_trap() {
  {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/*"},
  {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/${iot:ClientId}/*"}]}"#;
     let lab = lab::start_plain(&Scenario::fixture("dev-lamp").policy("Dev", POLICY)).await;
-    let pace = Pace {
-        timeout: "8s",
-        connect_interval: "1s",
-        delivery_grace: "700ms",
-    };
-    let text = ops_dev(&lab.endpoints.mqtt, "", pace)
+    let text = ops_dev(&lab.endpoints.mqtt, "", PACE)
         + r#"
 [[canary]]
 name = "plus-reads-every-device"
@@ -350,8 +341,7 @@ client_id = "dev-lamp"
 topic_filter = "devices/dev-lamp/telemetry"
 expect = "allow"
 "#;
-    let d = daemon_with_keys(parse("plus.toml", &text), &[("ops", OPS), ("dev", DEV)]);
-    let reports = round(&d).await;
+    let reports = ops_dev_round("plus.toml", &text).await;
     let by = |name: &str| reports.iter().find(|r| r.canary == name).unwrap();
     let plus = by("plus-reads-every-device");
     assert_eq!(
@@ -362,7 +352,6 @@ expect = "allow"
     );
     assert_eq!(plus.evidence.client_id, "+");
     assert_eq!(by("own-device").verdict, Verdict::Allowed);
-    d.pool.close_all().await;
     lab.shutdown().await;
 }
 
@@ -379,14 +368,9 @@ async fn a_marker_another_filter_could_carry_forces_a_fresh_connection() {
  {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/dev-lamp/*"},
  {"Sid":"NoSecret","Effect":"Deny","Action":"iot:Receive","Resource":"arn:aws:iot:us-east-1:123456789012:topic/devices/dev-lamp/secret"}]}"#;
     let lab = lab::start_plain(&Scenario::fixture("dev-lamp").policy("Dev", POLICY)).await;
-    let pace = Pace {
-        timeout: "8s",
-        connect_interval: "1s",
-        delivery_grace: "700ms",
-    };
     // One probe at a time, in file order, so the first canary's subscription is on the pooled
     // connection before the second leases it.
-    let text = ops_dev(&lab.endpoints.mqtt, "", pace).replace("concurrency = 8", "concurrency = 1")
+    let text = ops_dev(&lab.endpoints.mqtt, "", PACE).replace("concurrency = 8", "concurrency = 1")
         + r#"
 [[canary]]
 name = "cannot-read-secret-under-hash"
@@ -416,8 +400,7 @@ expect = "allow"
 witness = "ops"
 topic = "devices/dev-lamp/telemetry"
 "#;
-    let d = daemon_with_keys(parse("r7.toml", &text), &[("ops", OPS), ("dev", DEV)]);
-    let reports = round(&d).await;
+    let reports = ops_dev_round("r7.toml", &text).await;
     let by = |name: &str| reports.iter().find(|r| r.canary == name).unwrap();
     assert_eq!(
         by("reads-own-telemetry").verdict,
@@ -456,6 +439,5 @@ topic = "devices/dev-lamp/telemetry"
         "exactly the second canary must connect afresh\n{}",
         show(&reports)
     );
-    d.pool.close_all().await;
     lab.shutdown().await;
 }

@@ -28,10 +28,10 @@ use iot_canary_lab::RunningLab;
 use iot_canary_testkit::config::{Pace, dev_lamp_canaries, ops_dev};
 use iot_canary_testkit::lab::{self, Admin};
 use iot_canary_testkit::mqtt::{self as client, Ev, Mqtt};
-use iot_canary_testkit::scenario::{DEV, OPS, Scenario};
+use iot_canary_testkit::scenario::{OPS, Scenario};
 use iot_canary_testkit::verdicts::denial_is_evidenced;
 
-use crate::support::{daemon_with_keys, parse, round};
+use crate::support::ops_dev_round;
 
 /// A QoS 0 control beside the fixture's QoS 0 deny canary: QoS 0 losses must not fail it.
 const PUB0_OWN: &str = r#"
@@ -82,10 +82,7 @@ async fn round_against(lab: &RunningLab, timeout: &str) -> Vec<CanaryReport> {
         text.push_str(&dev_lamp_canaries(version, &[]));
         text.push_str(&PUB0_OWN.replace("{version}", version).replace("{v}", v));
     }
-    let d = daemon_with_keys(parse("realism.toml", &text), &[("ops", OPS), ("dev", DEV)]);
-    let reports = round(&d).await;
-    d.pool.close_all().await;
-    reports
+    ops_dev_round("realism.toml", &text).await
 }
 
 /// Asserts honesty and `demand` over `reports`; `context` names the row.

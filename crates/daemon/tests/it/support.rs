@@ -11,6 +11,7 @@ use iot_canary_core::config::{self, Config};
 use iot_canary_daemon::daemon::{
     self, CanaryReport, Daemon, FixedIdentity, IdentityCreds, IdentitySource, Shard,
 };
+use iot_canary_testkit::scenario::{DEV, OPS};
 
 /// A config from test text (the file name only labels errors).
 pub fn parse(name: &str, text: &str) -> Config {
@@ -50,6 +51,15 @@ pub async fn round_of(d: &Daemon, only: Option<&str>) -> Vec<CanaryReport> {
 
 pub async fn round(d: &Daemon) -> Vec<CanaryReport> {
     round_of(d, None).await
+}
+
+/// One round of the canaries in `text` (a config of identities `ops` and `dev`, static keys
+/// [`OPS`] and [`DEV`]), its pooled connections closed after; `file` labels config errors.
+pub async fn ops_dev_round(file: &str, text: &str) -> Vec<CanaryReport> {
+    let d = daemon_with_keys(parse(file, text), &[("ops", OPS), ("dev", DEV)]);
+    let reports = round(&d).await;
+    d.pool.close_all().await;
+    reports
 }
 
 pub use iot_canary_testkit::report_canary as json_canary;

@@ -4,7 +4,7 @@
 //! against all of it. Served by `observe::http::serve` over loopback, asked by a rustls client.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,6 +45,19 @@ async fn start(web_file: &Path) -> SocketAddr {
     addr
 }
 
+/// A fresh PKI in `dir` and a TLS listener whose web config (`dir/web.yml`) lets `user` in with
+/// `password`: the PKI, the web config file and the listener's address.
+async fn start_for_user(dir: &Path, user: &str, password: &str) -> (Pki, PathBuf, SocketAddr) {
+    let pki = pki::write(dir);
+    let file = write_file(
+        dir,
+        "web.yml",
+        &web_yaml(&pki, &[(user, hash(password))], ""),
+    );
+    let addr = start(&file).await;
+    (pki, file, addr)
+}
+
 async fn start_any(web_file: &Path) -> SocketAddr {
     let cfg = parse(
         "c.toml",
@@ -60,10 +73,7 @@ async fn start_any(web_file: &Path) -> SocketAddr {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn basic_auth_over_tls_on_every_endpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki::write(dir.path());
-    let yaml = web_yaml(&pki, &[("prometheus", hash("s3cret-scrape"))], "");
-    let file = write_file(dir.path(), "web.yml", &yaml);
-    let addr = start(&file).await;
+    let (pki, file, addr) = start_for_user(dir.path(), "prometheus", "s3cret-scrape").await;
     let right = ClientOpts {
         basic: Some(("prometheus", "s3cret-scrape")),
         ..Default::default()
@@ -137,10 +147,7 @@ async fn basic_auth_over_tls_on_every_endpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthcheck_reaches_a_tls_and_auth_listener() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = pki::write(dir.path());
-    let yaml = web_yaml(&pki, &[("ops", hash("pw-for-health"))], "");
-    let file = write_file(dir.path(), "web.yml", &yaml);
-    let addr = start(&file).await;
+    let (pki, _, addr) = start_for_user(dir.path(), "ops", "pw-for-health").await;
     let password_file = write_file(dir.path(), "pw", "pw-for-health\n");
     let url = format!("https://127.0.0.1:{}/healthz", addr.port());
     let ok = Options {

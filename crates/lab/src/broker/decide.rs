@@ -346,6 +346,11 @@ mod tests {
     use super::*;
     use Version::{V5, V311};
 
+    /// The one action of answering SUBSCRIBE packet 3 with `codes`.
+    fn suback3(codes: Vec<u8>) -> Vec<Action> {
+        vec![Action::Send(Outbound::SubAck { pkid: 3, codes })]
+    }
+
     #[test]
     fn hash_does_not_match_the_parent_level() {
         assert!(topic_matches("a/b", "a/#"));
@@ -584,30 +589,12 @@ mod tests {
         assert_eq!(d.actions, vec![Action::Close]);
         assert!(d.granted.is_empty());
         let d = on_subscribe(V5, 3, &fs, false, None);
-        assert_eq!(
-            d.actions,
-            vec![Action::Send(Outbound::SubAck {
-                pkid: 3,
-                codes: vec![1, 0x87]
-            })]
-        );
+        assert_eq!(d.actions, suback3(vec![1, 0x87]));
         assert_eq!(d.granted, vec![("a/b".to_string(), 1)]);
         let d = on_subscribe(V5, 3, &[filt("a/#/b", true)], false, None);
-        assert_eq!(
-            d.actions,
-            vec![Action::Send(Outbound::SubAck {
-                pkid: 3,
-                codes: vec![0x8F]
-            })]
-        );
+        assert_eq!(d.actions, suback3(vec![0x8F]));
         let d = on_subscribe(V5, 3, &[filt("a", true)], true, None);
-        assert_eq!(
-            d.actions,
-            vec![Action::Send(Outbound::SubAck {
-                pkid: 3,
-                codes: vec![0x97]
-            })]
-        );
+        assert_eq!(d.actions, suback3(vec![0x97]));
         let q2 = FilterFacts {
             qos: 2,
             ..filt("a", true)
@@ -638,35 +625,17 @@ mod tests {
         let fs = [filt("a/ok", true), throttled.clone(), over];
         // 3.1.1: SUBACK 0x80 for the throttled and over-quota filters, the connection stays.
         let d = on_subscribe(V311, 3, &fs, false, None);
-        assert_eq!(
-            d.actions,
-            vec![Action::Send(Outbound::SubAck {
-                pkid: 3,
-                codes: vec![1, 0x80, 0x80]
-            })]
-        );
+        assert_eq!(d.actions, suback3(vec![1, 0x80, 0x80]));
         assert_eq!(d.granted, vec![("a/ok".to_string(), 1)]);
         let d = on_subscribe(V5, 3, &fs, false, None);
-        assert_eq!(
-            d.actions,
-            vec![Action::Send(Outbound::SubAck {
-                pkid: 3,
-                codes: vec![1, 0x97, 0x97]
-            })]
-        );
+        assert_eq!(d.actions, suback3(vec![1, 0x97, 0x97]));
         // Throttling is decided before authorization: a throttled forbidden filter is 0x80.
         let forbidden_throttled = FilterFacts {
             allowed: false,
             ..throttled
         };
         let d = on_subscribe(V311, 3, &[forbidden_throttled], false, None);
-        assert_eq!(
-            d.actions,
-            vec![Action::Send(Outbound::SubAck {
-                pkid: 3,
-                codes: vec![0x80]
-            })]
-        );
+        assert_eq!(d.actions, suback3(vec![0x80]));
         // Over the topic limits: a filter error (3.1.1 closes).
         let long = FilterFacts {
             quota: Some(FilterQuota::TopicLimit),
@@ -678,10 +647,7 @@ mod tests {
         );
         assert_eq!(
             on_subscribe(V5, 3, &[long], false, None).actions,
-            vec![Action::Send(Outbound::SubAck {
-                pkid: 3,
-                codes: vec![0x8F]
-            })]
+            suback3(vec![0x8F])
         );
     }
 
@@ -695,13 +661,7 @@ mod tests {
             "no SUBACK, the connection drops"
         );
         let d = on_subscribe(V5, 3, &fs, false, Some(TooManyFilters::SubAck));
-        assert_eq!(
-            d.actions,
-            vec![Action::Send(Outbound::SubAck {
-                pkid: 3,
-                codes: vec![0x97; 9]
-            })]
-        );
+        assert_eq!(d.actions, suback3(vec![0x97; 9]));
         assert!(d.granted.is_empty());
         let d = on_subscribe(V5, 3, &fs, false, Some(TooManyFilters::Disconnect));
         assert_eq!(

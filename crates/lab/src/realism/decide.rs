@@ -292,6 +292,16 @@ mod tests {
         })
     }
 
+    /// `p` shaped on a connection with a fresh draw sequence and nothing held yet.
+    fn shape_fresh(
+        r: &Realism,
+        now: Instant,
+        p: Outbound,
+        applied: &mut Vec<Applied>,
+    ) -> Vec<Planned> {
+        shape_outbound(r, &mut rng(), &mut Shaping::default(), now, p, applied)
+    }
+
     #[test]
     fn draws_stay_in_range_and_tails_go_beyond() {
         let s = Spread::range(Duration::from_millis(10), Duration::from_millis(20));
@@ -315,14 +325,7 @@ mod tests {
             publish(1),
             Outbound::PubAck { pkid: 1, code: 0 },
         ] {
-            let out = shape_outbound(
-                &Realism::off(),
-                &mut rng(),
-                &mut Shaping::default(),
-                now,
-                p.clone(),
-                &mut applied,
-            );
+            let out = shape_fresh(&Realism::off(), now, p.clone(), &mut applied);
             assert_eq!(out, vec![Planned::now(now, p)]);
         }
         assert!(applied.is_empty());
@@ -334,36 +337,15 @@ mod tests {
         let mut applied = vec![];
         let mut r = Realism::off();
         r.qos0_drop = 1.0;
-        let out = shape_outbound(
-            &r,
-            &mut rng(),
-            &mut Shaping::default(),
-            now,
-            publish(0),
-            &mut applied,
-        );
+        let out = shape_fresh(&r, now, publish(0), &mut applied);
         assert!(out.is_empty());
         r.qos0_drop = 0.0;
         r.qos0_duplicate = 1.0;
-        let out = shape_outbound(
-            &r,
-            &mut rng(),
-            &mut Shaping::default(),
-            now,
-            publish(0),
-            &mut applied,
-        );
+        let out = shape_fresh(&r, now, publish(0), &mut applied);
         assert_eq!(out.len(), 2);
         r.qos1_redelivery = 1.0;
         r.redelivery_delay = Spread::fixed(Duration::from_millis(300));
-        let out = shape_outbound(
-            &r,
-            &mut rng(),
-            &mut Shaping::default(),
-            now,
-            publish(1),
-            &mut applied,
-        );
+        let out = shape_fresh(&r, now, publish(1), &mut applied);
         assert_eq!(out.len(), 2);
         assert!(!out[0].fresh_pkid && out[1].fresh_pkid);
         assert_eq!(out[1].due, now + Duration::from_millis(300));
@@ -409,14 +391,7 @@ mod tests {
         let mut r = Realism::off();
         r.reorder = 1.0;
         r.reorder_window = Duration::from_millis(200);
-        let out = shape_outbound(
-            &r,
-            &mut rng(),
-            &mut Shaping::default(),
-            now,
-            Outbound::PubAck { pkid: 1, code: 0 },
-            &mut vec![],
-        );
+        let out = shape_fresh(&r, now, Outbound::PubAck { pkid: 1, code: 0 }, &mut vec![]);
         assert_eq!(out[0].hold_until, Some(now + Duration::from_millis(200)));
     }
 

@@ -181,6 +181,23 @@ fn spread(key: &str, s: Option<SpreadText>, into: &mut Spread) -> Result<(), Spe
     Ok(())
 }
 
+/// Takes `given` codes when every one is in `known`; `unknown` words the refusal of the first
+/// that is not.
+fn codes<T: Copy + PartialEq>(
+    key: &str,
+    given: &Option<Vec<T>>,
+    known: &[T],
+    unknown: impl Fn(T) -> String,
+    into: &mut Vec<T>,
+) -> Result<(), SpecError> {
+    let Some(given) = given else { return Ok(()) };
+    if let Some(&c) = given.iter().find(|c| !known.contains(c)) {
+        return Err(err(key, unknown(c)));
+    }
+    into.clone_from(given);
+    Ok(())
+}
+
 fn set<T>(v: Option<T>, into: &mut T) {
     if let Some(v) = v {
         *into = v;
@@ -245,15 +262,13 @@ impl RealismSpec {
             self.shadow_rejection,
             &mut r.shadow_rejection,
         )?;
-        if let Some(codes) = &self.shadow_rejection_codes {
-            if let Some(c) = codes.iter().find(|c| !SHADOW_CODES.contains(c)) {
-                return Err(err(
-                    "shadow_rejection_codes",
-                    format!("{c} is not a Device Shadow error code ({SHADOW_CODES:?})"),
-                ));
-            }
-            r.shadow_rejection_codes = codes.clone();
-        }
+        codes(
+            "shadow_rejection_codes",
+            &self.shadow_rejection_codes,
+            &SHADOW_CODES,
+            |c| format!("{c} is not a Device Shadow error code ({SHADOW_CODES:?})"),
+            &mut r.shadow_rejection_codes,
+        )?;
         set(self.retain_reserved_refused, &mut r.retain_reserved_refused);
         set(self.max_retained, &mut r.max_retained);
         set(self.topic_slashes, &mut r.topic_slashes);
@@ -284,15 +299,13 @@ impl RealismSpec {
             self.server_disconnect_after,
             &mut r.server_disconnect_after,
         )?;
-        if let Some(codes) = &self.server_disconnect_codes {
-            if let Some(c) = codes.iter().find(|c| !DISCONNECT_CODES.contains(c)) {
-                return Err(err(
-                    "server_disconnect_codes",
-                    format!("0x{c:02X} is not a DISCONNECT code AWS IoT lists"),
-                ));
-            }
-            r.server_disconnect_codes = codes.clone();
-        }
+        codes(
+            "server_disconnect_codes",
+            &self.server_disconnect_codes,
+            &DISCONNECT_CODES,
+            |c| format!("0x{c:02X} is not a DISCONNECT code AWS IoT lists"),
+            &mut r.server_disconnect_codes,
+        )?;
         probability("takeover", self.takeover, &mut r.takeover)?;
         spread("takeover_after", self.takeover_after, &mut r.takeover_after)?;
         set(self.randomize_unconfirmed, &mut r.randomize_unconfirmed);
@@ -410,26 +423,22 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let e = spec("qos0_drop = 1.5\n")
-            .resolve(&Realism::off())
-            .unwrap_err();
-        assert_eq!(e.key, "qos0_drop");
-        let e = spec("activation_delay = { min = \"2s\", max = \"1s\" }\n")
-            .resolve(&Realism::off())
-            .unwrap_err();
-        assert_eq!(e.key, "activation_delay");
-        let e = spec("profile = \"nice\"\n")
-            .resolve(&Realism::off())
-            .unwrap_err();
-        assert_eq!(e.key, "profile");
-        let e = spec("shadow_rejection = 0.5\nshadow_rejection_codes = [418]\n")
-            .resolve(&Realism::off())
-            .unwrap_err();
-        assert_eq!(e.key, "shadow_rejection_codes");
-        let e = spec("server_disconnect = 0.1\n")
-            .resolve(&Realism::off())
-            .unwrap_err();
-        assert_eq!(e.key, "server_disconnect_codes");
+        for (text, key) in [
+            ("qos0_drop = 1.5\n", "qos0_drop"),
+            (
+                "activation_delay = { min = \"2s\", max = \"1s\" }\n",
+                "activation_delay",
+            ),
+            ("profile = \"nice\"\n", "profile"),
+            (
+                "shadow_rejection = 0.5\nshadow_rejection_codes = [418]\n",
+                "shadow_rejection_codes",
+            ),
+            ("server_disconnect = 0.1\n", "server_disconnect_codes"),
+        ] {
+            let e = spec(text).resolve(&Realism::off()).unwrap_err();
+            assert_eq!(e.key, key, "{text}");
+        }
         assert!(toml::from_str::<RealismSpec>("delivery_jitter = \"soon\"\n").is_err());
         assert!(toml::from_str::<RealismSpec>("jitter = \"1s\"\n").is_err());
         assert!(
