@@ -306,6 +306,8 @@ pub fn authorize_action(
     eval::authorize_named(set, action, resource_arn, context)
 }
 
+pub use plane::{Plane, authorize_call, plane_of};
+
 /// A statement that applies to a request: its layer (`identity policies`, `session policy`,
 /// ...), which statement, and its effect.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
