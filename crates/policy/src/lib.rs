@@ -12,11 +12,14 @@
 //! - `authorize_call(&PolicySet, action, resource_arn, &RequestContext)`: an API call, layers
 //!   combined per the action's plane (`plane`: Cognito IoT policies apply to data-plane
 //!   actions only); what the lab's HTTPS doors and `simulate` use
+//! - `calls`: the HTTPS data-plane and control-plane operations, their action and resource, and
+//!   `decide_data`/`decide_control` (the lab's doors and `simulate` decide calls through them)
 //! - `Policy::statements()`: read-only view of the statements as written (static analysis)
 //! - `actions`: the AWS IoT action names the service authorization reference lists
 //! - `cognito`: the session policies Cognito adds to enhanced-flow guest credentials
 
 pub mod actions;
+pub mod calls;
 pub mod cognito;
 mod conditions;
 mod document;

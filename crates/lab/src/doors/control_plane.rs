@@ -19,76 +19,16 @@
 //! fails with ResourceNotFound; the handler keeps that order. Every action here is a
 //! control-plane action: IAM policies only, even for authenticated Cognito identities.
 
-use iot_canary_policy::plane::{Plane, plane_of};
+use iot_canary_policy::calls;
+pub use iot_canary_policy::calls::ControlPlaneOp;
 
-use super::{CallFacts, DoorDecision, context, evaluate, iot_arn};
+use super::{CallFacts, DoorDecision, context};
 use crate::authz::PrincipalAuthz;
 
-/// One control-plane operation with the names it targets (as the caller sent them).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ControlPlaneOp {
-    AttachPolicy { policy: String, target: String },
-    DetachPolicy { policy: String, target: String },
-    AttachThingPrincipal { thing: String, principal: String },
-    ListThings,
-    DescribeThing { thing: String },
-    GetPolicy { policy: String },
-    ListAttachedPolicies { target: String },
-}
-
-impl ControlPlaneOp {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ControlPlaneOp::AttachPolicy { .. } => "AttachPolicy",
-            ControlPlaneOp::DetachPolicy { .. } => "DetachPolicy",
-            ControlPlaneOp::AttachThingPrincipal { .. } => "AttachThingPrincipal",
-            ControlPlaneOp::ListThings => "ListThings",
-            ControlPlaneOp::DescribeThing { .. } => "DescribeThing",
-            ControlPlaneOp::GetPolicy { .. } => "GetPolicy",
-            ControlPlaneOp::ListAttachedPolicies { .. } => "ListAttachedPolicies",
-        }
-    }
-
-    pub fn action(&self) -> &'static str {
-        match self {
-            ControlPlaneOp::AttachPolicy { .. } => "iot:AttachPolicy",
-            ControlPlaneOp::DetachPolicy { .. } => "iot:DetachPolicy",
-            ControlPlaneOp::AttachThingPrincipal { .. } => "iot:AttachThingPrincipal",
-            ControlPlaneOp::ListThings => "iot:ListThings",
-            ControlPlaneOp::DescribeThing { .. } => "iot:DescribeThing",
-            ControlPlaneOp::GetPolicy { .. } => "iot:GetPolicy",
-            ControlPlaneOp::ListAttachedPolicies { .. } => "iot:ListAttachedPolicies",
-        }
-    }
-
-    /// The resource the action is evaluated on.
-    pub fn resource(&self, authz: &PrincipalAuthz) -> String {
-        match self {
-            // A target or principal is named as sent: a cert or thing-group ARN is its own
-            // resource; an identity id has no ARN form, and AWS evaluates (and reports) it as is.
-            ControlPlaneOp::AttachPolicy { target, .. }
-            | ControlPlaneOp::DetachPolicy { target, .. } => target.clone(),
-            ControlPlaneOp::AttachThingPrincipal { principal, .. } => principal.clone(),
-            ControlPlaneOp::ListThings | ControlPlaneOp::ListAttachedPolicies { .. } => {
-                "*".to_string()
-            }
-            ControlPlaneOp::DescribeThing { thing } => iot_arn(authz, "thing", thing),
-            ControlPlaneOp::GetPolicy { policy } => iot_arn(authz, "policy", policy),
-        }
-    }
-}
-
-/// Decides one control-plane call for a principal: pure, the same for the lab's handler and
-/// for `simulate`.
+/// Decides one control-plane call for a principal: the policy crate's `calls::decide_control`
+/// on the principal's context plus the call's facts, so `simulate` decides it by the same code.
 pub fn decide(authz: &PrincipalAuthz, op: &ControlPlaneOp, facts: &CallFacts) -> DoorDecision {
-    // Invariant: none of these is an AWS IoT Core policy action (unit-tested below).
-    debug_assert_eq!(plane_of(op.action()), Plane::Control);
-    let mut ctx = context(authz, facts);
-    if let ControlPlaneOp::AttachThingPrincipal { thing, .. } = op {
-        ctx.values
-            .insert("iot:thingarn".into(), vec![iot_arn(authz, "thing", thing)]);
-    }
-    evaluate(authz, &ctx, op.action(), op.resource(authz))
+    calls::decide_control(&authz.set, &context(authz, facts), op)
 }
 
 #[cfg(test)]
@@ -99,6 +39,7 @@ mod tests {
     use iot_canary_policy::{Decision, Policy, PolicySet, RequestContext};
 
     use super::*;
+    use iot_canary_policy::plane::{Plane, plane_of};
 
     const ID: &str = "us-east-1:0a1b2c3d-0000-4000-8000-000000000001";
 
@@ -148,7 +89,6 @@ mod tests {
 
     #[test]
     fn resources_follow_the_service_authorization_reference() {
-        let a = authz(PolicySet::Iam { policies: vec![] });
         let expected = [
             ID,
             "arn:aws:iot:us-east-1:123456789012:cert/abc",
@@ -160,7 +100,7 @@ mod tests {
         ];
         for (op, r) in ops().iter().zip(expected) {
             assert_eq!(plane_of(op.action()), Plane::Control, "{op:?}");
-            assert_eq!(op.resource(&a), r, "{op:?}");
+            assert_eq!(op.resource("us-east-1", "123456789012"), r, "{op:?}");
         }
     }
 

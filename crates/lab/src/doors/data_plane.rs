@@ -17,106 +17,16 @@
 //! Every one is an AWS IoT Core policy action, so for an authenticated Cognito identity the
 //! identity's IoT policies intersect the pool role (`iot_canary_policy::plane`).
 
-use iot_canary_policy::plane::{Plane, plane_of};
+use iot_canary_policy::calls;
+pub use iot_canary_policy::calls::DataPlaneOp;
 
-use super::{CallFacts, DoorDecision, both, context, evaluate, iot_arn};
+use super::{CallFacts, DoorDecision, context};
 use crate::authz::PrincipalAuthz;
 
-/// One iot-data operation with the names it targets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DataPlaneOp {
-    Publish {
-        topic: String,
-        retain: bool,
-    },
-    GetThingShadow {
-        thing: String,
-        shadow: Option<String>,
-    },
-    UpdateThingShadow {
-        thing: String,
-        shadow: Option<String>,
-    },
-    DeleteThingShadow {
-        thing: String,
-        shadow: Option<String>,
-    },
-    ListNamedShadowsForThing {
-        thing: String,
-    },
-    GetRetainedMessage {
-        topic: String,
-    },
-    ListRetainedMessages,
-    DeleteConnection {
-        client_id: String,
-    },
-}
-
-impl DataPlaneOp {
-    /// The operation's name in the API (and in the SDKs' errors).
-    pub fn name(&self) -> &'static str {
-        match self {
-            DataPlaneOp::Publish { .. } => "Publish",
-            DataPlaneOp::GetThingShadow { .. } => "GetThingShadow",
-            DataPlaneOp::UpdateThingShadow { .. } => "UpdateThingShadow",
-            DataPlaneOp::DeleteThingShadow { .. } => "DeleteThingShadow",
-            DataPlaneOp::ListNamedShadowsForThing { .. } => "ListNamedShadowsForThing",
-            DataPlaneOp::GetRetainedMessage { .. } => "GetRetainedMessage",
-            DataPlaneOp::ListRetainedMessages => "ListRetainedMessages",
-            DataPlaneOp::DeleteConnection { .. } => "DeleteConnection",
-        }
-    }
-
-    /// The IAM action the operation is authorized as (`iot:Publish` for any publish; a
-    /// retained one needs `iot:RetainPublish` too).
-    pub fn action(&self) -> &'static str {
-        match self {
-            DataPlaneOp::Publish { .. } => "iot:Publish",
-            DataPlaneOp::GetThingShadow { .. } => "iot:GetThingShadow",
-            DataPlaneOp::UpdateThingShadow { .. } => "iot:UpdateThingShadow",
-            DataPlaneOp::DeleteThingShadow { .. } => "iot:DeleteThingShadow",
-            DataPlaneOp::ListNamedShadowsForThing { .. } => "iot:ListNamedShadowsForThing",
-            DataPlaneOp::GetRetainedMessage { .. } => "iot:GetRetainedMessage",
-            DataPlaneOp::ListRetainedMessages => "iot:ListRetainedMessages",
-            DataPlaneOp::DeleteConnection { .. } => "iot:DeleteConnection",
-        }
-    }
-
-    /// The resource the action is evaluated on, in the principal's region and account.
-    pub fn resource(&self, authz: &PrincipalAuthz) -> String {
-        let thing_arn = |thing: &str, shadow: &Option<String>| match shadow {
-            None => iot_arn(authz, "thing", thing),
-            Some(s) => iot_arn(authz, "thing", &format!("{thing}/{s}")),
-        };
-        match self {
-            DataPlaneOp::Publish { topic, .. } | DataPlaneOp::GetRetainedMessage { topic } => {
-                iot_arn(authz, "topic", topic)
-            }
-            DataPlaneOp::GetThingShadow { thing, shadow }
-            | DataPlaneOp::UpdateThingShadow { thing, shadow }
-            | DataPlaneOp::DeleteThingShadow { thing, shadow } => thing_arn(thing, shadow),
-            DataPlaneOp::ListNamedShadowsForThing { thing } => iot_arn(authz, "thing", thing),
-            DataPlaneOp::ListRetainedMessages => "*".to_string(),
-            DataPlaneOp::DeleteConnection { client_id } => iot_arn(authz, "client", client_id),
-        }
-    }
-}
-
-/// Decides one iot-data call for a principal: pure, the same for the lab's handler and for
-/// `simulate` (`LabState::principal_authz` supplies `authz`).
+/// Decides one iot-data call for a principal: the policy crate's `calls::decide_data` on the
+/// principal's context plus the call's facts, so `simulate` decides it by the same code.
 pub fn decide(authz: &PrincipalAuthz, op: &DataPlaneOp, facts: &CallFacts) -> DoorDecision {
-    // Invariant: every iot-data action is an AWS IoT Core policy action (unit-tested below).
-    debug_assert_eq!(plane_of(op.action()), Plane::Data);
-    let ctx = context(authz, facts);
-    let resource = op.resource(authz);
-    match op {
-        DataPlaneOp::Publish { retain: true, .. } => both(
-            evaluate(authz, &ctx, "iot:Publish", resource.clone()),
-            evaluate(authz, &ctx, "iot:RetainPublish", resource),
-        ),
-        _ => evaluate(authz, &ctx, op.action(), resource),
-    }
+    calls::decide_data(&authz.set, &context(authz, facts), op)
 }
 
 #[cfg(test)]
@@ -127,6 +37,7 @@ mod tests {
     use iot_canary_policy::{Decision, Policy, PolicySet, RequestContext};
 
     use super::*;
+    use iot_canary_policy::plane::{Plane, plane_of};
 
     fn authz(set: PolicySet) -> PrincipalAuthz {
         PrincipalAuthz {
@@ -184,7 +95,6 @@ mod tests {
 
     #[test]
     fn every_operation_is_a_data_plane_action_with_the_documented_resource() {
-        let a = authz(PolicySet::Iam { policies: vec![] });
         let expected = [
             "arn:aws:iot:us-east-1:123456789012:topic/devices/a/cmd",
             "arn:aws:iot:us-east-1:123456789012:topic/devices/a/cmd",
@@ -198,7 +108,7 @@ mod tests {
         ];
         for (op, arn) in all_ops().iter().zip(expected) {
             assert_eq!(plane_of(op.action()), Plane::Data, "{op:?}");
-            assert_eq!(op.resource(&a), arn, "{op:?}");
+            assert_eq!(op.resource("us-east-1", "123456789012"), arn, "{op:?}");
         }
     }
 
