@@ -137,10 +137,10 @@ pub const RECIPES: &[Recipe] = &[
     },
 ];
 
-/// Issue 15 placeholder (the coordinator replaces it): a row for each HTTPS, control-plane
-/// and role-path action until `simulate`/`generate` model them. Not in [`RECIPES`], so nothing
-/// is generated for them; their `steps` say "not simulated yet".
-const fn not_simulated(action: ProbeAction) -> Recipe {
+/// The HTTPS, control-plane and role-path actions: `simulate` evaluates them
+/// (`simulate::doors`), `generate` does not write them yet, so they are not in [`RECIPES`] (the
+/// matrix tiers) and their `steps` are never asked for.
+const fn not_generated(action: ProbeAction) -> Recipe {
     Recipe {
         action,
         family: Family::Connect,
@@ -150,33 +150,33 @@ const fn not_simulated(action: ProbeAction) -> Recipe {
     }
 }
 
-const NOT_SIMULATED: [Recipe; 17] = [
-    not_simulated(ProbeAction::HttpsPublish),
-    not_simulated(ProbeAction::HttpsShadowGet),
-    not_simulated(ProbeAction::HttpsShadowUpdate),
-    not_simulated(ProbeAction::HttpsShadowDelete),
-    not_simulated(ProbeAction::HttpsShadowList),
-    not_simulated(ProbeAction::HttpsRetainedGet),
-    not_simulated(ProbeAction::HttpsRetainedList),
-    not_simulated(ProbeAction::DeleteConnection),
-    not_simulated(ProbeAction::AttachPolicy),
-    not_simulated(ProbeAction::AttachThingPrincipal),
-    not_simulated(ProbeAction::ListThings),
-    not_simulated(ProbeAction::DescribeThing),
-    not_simulated(ProbeAction::GetPolicy),
-    not_simulated(ProbeAction::ListAttachedPolicies),
-    not_simulated(ProbeAction::AssumeRole),
-    not_simulated(ProbeAction::WebIdentity),
-    not_simulated(ProbeAction::CustomRole),
+const NOT_GENERATED: [Recipe; 17] = [
+    not_generated(ProbeAction::HttpsPublish),
+    not_generated(ProbeAction::HttpsShadowGet),
+    not_generated(ProbeAction::HttpsShadowUpdate),
+    not_generated(ProbeAction::HttpsShadowDelete),
+    not_generated(ProbeAction::HttpsShadowList),
+    not_generated(ProbeAction::HttpsRetainedGet),
+    not_generated(ProbeAction::HttpsRetainedList),
+    not_generated(ProbeAction::DeleteConnection),
+    not_generated(ProbeAction::AttachPolicy),
+    not_generated(ProbeAction::AttachThingPrincipal),
+    not_generated(ProbeAction::ListThings),
+    not_generated(ProbeAction::DescribeThing),
+    not_generated(ProbeAction::GetPolicy),
+    not_generated(ProbeAction::ListAttachedPolicies),
+    not_generated(ProbeAction::AssumeRole),
+    not_generated(ProbeAction::WebIdentity),
+    not_generated(ProbeAction::CustomRole),
 ];
 
 /// The row of `action` (every `ProbeAction` has one: checked by a test).
 pub fn recipe(action: ProbeAction) -> &'static Recipe {
     RECIPES
         .iter()
-        .chain(NOT_SIMULATED.iter())
+        .chain(NOT_GENERATED.iter())
         .find(|r| r.action == action)
-        // Invariant: RECIPES and NOT_SIMULATED list every ProbeAction (test
+        // Invariant: RECIPES and NOT_GENERATED list every ProbeAction (test
         // `every_action_has_a_recipe_once`).
         .expect("every probe action has a recipe")
 }
@@ -215,6 +215,10 @@ pub struct Target {
     pub topic_filter: Option<String>,
     pub thing: Option<String>,
     pub shadow: Option<String>,
+    /// `attach-policy`, `get-policy` (may hold `${nonce}`).
+    pub policy_name: Option<String>,
+    /// The role-path actions' role.
+    pub role_arn: Option<String>,
 }
 
 impl Target {
@@ -224,6 +228,8 @@ impl Target {
             topic_filter: canary.topic_filter.clone(),
             thing: canary.thing.clone(),
             shadow: canary.shadow.clone(),
+            policy_name: canary.policy_name.clone(),
+            role_arn: canary.role_arn.clone(),
         }
     }
 }
@@ -290,11 +296,10 @@ impl Recipe {
                     shadow_topic(&thing, shadow, op),
                 ));
             }
-            // Issue 15 placeholder (coordinator replaces): the HTTPS, control-plane and
-            // role-path doors are not simulated yet.
+            // Not MQTT: `simulate::doors` evaluates these as API calls.
             a => {
                 return Err(format!(
-                    "canary `{name}`: action `{a}` is not simulated yet"
+                    "canary `{name}`: action `{a}` is an API call, not an MQTT exchange"
                 ));
             }
         }
@@ -309,7 +314,7 @@ mod tests {
     #[test]
     fn every_action_has_a_recipe_once() {
         for a in ProbeAction::ALL {
-            let rows = RECIPES.iter().chain(NOT_SIMULATED.iter());
+            let rows = RECIPES.iter().chain(NOT_GENERATED.iter());
             assert_eq!(rows.filter(|r| r.action == a).count(), 1, "{a}");
             assert_eq!(recipe(a).action, a);
         }
