@@ -174,6 +174,8 @@ pub fn identities_from_scenario(
                 context: authz.context,
                 identity_id,
                 username,
+                caller_arn: Some(iot_canary_lab::doors::auth::caller_arn(&lab, &principal)),
+                role_paths: None,
             }
         });
         out.insert(name, entry);

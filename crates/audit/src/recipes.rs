@@ -137,12 +137,47 @@ pub const RECIPES: &[Recipe] = &[
     },
 ];
 
+/// The HTTPS, control-plane and role-path actions: `simulate` evaluates them
+/// (`simulate::doors`), `generate` does not write them yet, so they are not in [`RECIPES`] (the
+/// matrix tiers) and their `steps` are never asked for.
+const fn not_generated(action: ProbeAction) -> Recipe {
+    Recipe {
+        action,
+        family: Family::Connect,
+        template: Template::ClientId,
+        witness: WitnessUse::None,
+        rank: u8::MAX,
+    }
+}
+
+const NOT_GENERATED: [Recipe; 17] = [
+    not_generated(ProbeAction::HttpsPublish),
+    not_generated(ProbeAction::HttpsShadowGet),
+    not_generated(ProbeAction::HttpsShadowUpdate),
+    not_generated(ProbeAction::HttpsShadowDelete),
+    not_generated(ProbeAction::HttpsShadowList),
+    not_generated(ProbeAction::HttpsRetainedGet),
+    not_generated(ProbeAction::HttpsRetainedList),
+    not_generated(ProbeAction::DeleteConnection),
+    not_generated(ProbeAction::AttachPolicy),
+    not_generated(ProbeAction::AttachThingPrincipal),
+    not_generated(ProbeAction::ListThings),
+    not_generated(ProbeAction::DescribeThing),
+    not_generated(ProbeAction::GetPolicy),
+    not_generated(ProbeAction::ListAttachedPolicies),
+    not_generated(ProbeAction::AssumeRole),
+    not_generated(ProbeAction::WebIdentity),
+    not_generated(ProbeAction::CustomRole),
+];
+
 /// The row of `action` (every `ProbeAction` has one: checked by a test).
 pub fn recipe(action: ProbeAction) -> &'static Recipe {
     RECIPES
         .iter()
+        .chain(NOT_GENERATED.iter())
         .find(|r| r.action == action)
-        // Invariant: RECIPES lists every ProbeAction (test `every_action_has_a_recipe`).
+        // Invariant: RECIPES and NOT_GENERATED list every ProbeAction (test
+        // `every_action_has_a_recipe_once`).
         .expect("every probe action has a recipe")
 }
 
@@ -180,6 +215,10 @@ pub struct Target {
     pub topic_filter: Option<String>,
     pub thing: Option<String>,
     pub shadow: Option<String>,
+    /// `attach-policy`, `get-policy` (may hold `${nonce}`).
+    pub policy_name: Option<String>,
+    /// The role-path actions' role.
+    pub role_arn: Option<String>,
 }
 
 impl Target {
@@ -189,6 +228,8 @@ impl Target {
             topic_filter: canary.topic_filter.clone(),
             thing: canary.thing.clone(),
             shadow: canary.shadow.clone(),
+            policy_name: canary.policy_name.clone(),
+            role_arn: canary.role_arn.clone(),
         }
     }
 }
@@ -255,6 +296,12 @@ impl Recipe {
                     shadow_topic(&thing, shadow, op),
                 ));
             }
+            // Not MQTT: `simulate::doors` evaluates these as API calls.
+            a => {
+                return Err(format!(
+                    "canary `{name}`: action `{a}` is an API call, not an MQTT exchange"
+                ));
+            }
         }
         Ok(out)
     }
@@ -267,7 +314,9 @@ mod tests {
     #[test]
     fn every_action_has_a_recipe_once() {
         for a in ProbeAction::ALL {
-            assert_eq!(RECIPES.iter().filter(|r| r.action == a).count(), 1, "{a}");
+            let rows = RECIPES.iter().chain(NOT_GENERATED.iter());
+            assert_eq!(rows.filter(|r| r.action == a).count(), 1, "{a}");
+            assert_eq!(recipe(a).action, a);
         }
         let mut ranks: Vec<u8> = RECIPES.iter().map(|r| r.rank).collect();
         ranks.dedup();

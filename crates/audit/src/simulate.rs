@@ -20,6 +20,9 @@ use iot_canary_policy::{AppliedStatement, AuthResult, PolicySet, RequestContext}
 
 use crate::recipes::{Step, Target, recipe};
 
+mod doors;
+pub use doors::RolePathOracle;
+
 /// The `${run}` value offline evaluation uses: a fixed stand-in of the real length (policies
 /// that allow `<principal>-*` allow any run id alike).
 pub const OFFLINE_RUN: &str = "000000";
@@ -32,6 +35,12 @@ pub struct SimIdentity {
     pub context: RequestContext,
     pub identity_id: Option<String>,
     pub username: Option<String>,
+    /// The identity's caller ARN (`sts:GetCallerIdentity`), which control-plane probes of a
+    /// non-Cognito identity name themselves by; `None` where it is not known offline.
+    pub caller_arn: Option<String>,
+    /// How the identity's role paths are decided (a lab scenario's trust policies and identity
+    /// pool); `None`: role-path canaries cannot be simulated.
+    pub role_paths: Option<std::sync::Arc<dyn RolePathOracle>>,
 }
 
 /// Identity name -> how it is evaluated, or why it cannot be simulated offline.
@@ -139,6 +148,9 @@ pub fn evaluate(
     client_id_template: &str,
     now: SystemTime,
 ) -> Result<Evaluation, String> {
+    if doors::is_door(action) {
+        return doors::evaluate(who, name, action, target, client_id_template, now);
+    }
     let client_id = expand_client_id(
         client_id_template,
         &ClientIdVars {

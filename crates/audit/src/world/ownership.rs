@@ -648,6 +648,8 @@ fn bind(
             context,
             identity_id,
             username,
+            caller_arn: None,
+            role_paths: None,
         }),
         spoofable_id: spoofable,
         witness: b.witness,

@@ -215,6 +215,7 @@ impl Daemon {
             .map(|(c, r)| ControlRun {
                 verdict: pair_with_controls(
                     Expect::Allow,
+                    c.family(),
                     c.mqtt_version,
                     r.classified,
                     r.ended_ms,
@@ -223,6 +224,7 @@ impl Daemon {
                 started_ms: r.started_ms,
                 version: c.mqtt_version,
                 fresh: r.fresh,
+                family: c.family(),
             })
             .collect();
         tracing::debug!(
@@ -238,6 +240,7 @@ impl Daemon {
         {
             let verdict = pair_with_controls(
                 c.expect,
+                c.family(),
                 c.mqtt_version,
                 r.classified,
                 r.ended_ms,
@@ -561,6 +564,8 @@ mod tests {
             mqtt_version: version,
             timeout: Duration::from_secs(1),
             marker: None,
+            policy_name: None,
+            role_arn: None,
         }
     }
 

@@ -117,6 +117,10 @@ async fn run_kind(ctx: &mut ProbeCtx<'_>) -> Observation {
         ProbeAction::ShadowGet | ProbeAction::ShadowUpdate | ProbeAction::ShadowDelete => {
             shadow::run(ctx).await
         }
+        // Placeholder until the HTTPS, control-plane and role-path probes land (issue 15).
+        other => Observation::Unexpected {
+            detail: format!("action `{other}` has no probe yet"),
+        },
     }
 }
 

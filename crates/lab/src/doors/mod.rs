@@ -1,0 +1,52 @@
+//! The HTTPS doors the same credentials open besides MQTT: the AWS IoT data plane (`iot-data`,
+//! restJson1, SigV4 service `iotdata`) and a subset of the IoT control plane (`iot`, restJson1,
+//! SigV4 service `iot`). Each door has one pure decide function (`data_plane::decide`,
+//! `control_plane::decide`): [`crate::authz::PrincipalAuthz`] handed to the policy crate's
+//! `calls` module, which the HTTP handlers (`iot_data_http`, `iot_http`) and the offline
+//! `simulate` share, so the live lab and the offline prediction cannot drift apart.
+
+pub mod auth;
+pub mod control_plane;
+pub mod data_plane;
+pub mod iot_data_http;
+pub mod iot_http;
+pub mod rest;
+
+use std::net::IpAddr;
+use std::time::SystemTime;
+
+use iot_canary_policy::RequestContext;
+
+use crate::authz::PrincipalAuthz;
+
+/// The request facts a door adds to the principal's context. Over HTTPS there is no client id,
+/// no connection and no connect attributes: statements that need `${iot:ClientId}` or
+/// `iot:Connection.*` see those keys missing (the engine leaves such variables unresolved and
+/// the statement does not match), exactly as a call without an MQTT connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallFacts {
+    /// `aws:CurrentTime` / `aws:EpochTime`, and the policy propagation clock.
+    pub now: SystemTime,
+    /// `aws:SourceIp` (the TCP peer); `None` offline, where conditions on it do not match.
+    pub source_ip: Option<IpAddr>,
+}
+
+impl CallFacts {
+    pub fn at(now: SystemTime) -> CallFacts {
+        CallFacts {
+            now,
+            source_ip: None,
+        }
+    }
+}
+
+/// What a door decided for one call (the policy crate's type: `simulate` reads the same).
+pub use iot_canary_policy::calls::CallDecision as DoorDecision;
+
+/// The principal's context plus the call's facts.
+fn context(authz: &PrincipalAuthz, facts: &CallFacts) -> RequestContext {
+    let mut ctx = authz.context.clone();
+    ctx.current_time = Some(facts.now);
+    ctx.source_ip = facts.source_ip;
+    ctx
+}
