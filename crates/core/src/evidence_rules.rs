@@ -374,5 +374,7 @@ pub fn pair_with_controls(
     }
 }
 
+pub mod role_paths;
+
 #[cfg(test)]
 mod tests;

@@ -278,6 +278,11 @@ pub struct CredentialEndpointConfig {
     /// Prefix before the token (default `Bearer`; empty: the raw token).
     pub auth_scheme: String,
     pub fields: ResponseFields,
+    /// The identity pool the user pool's tokens open (only for the role-path probes
+    /// `web-identity` and `custom-role`; the credentials themselves come from the endpoint).
+    pub identity_pool_id: Option<String>,
+    /// Key of the `Logins` map for that pool; default `cognito-idp.<region>.amazonaws.com/<user_pool_id>`.
+    pub login_provider: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -379,6 +384,8 @@ struct RawCredentialEndpoint {
     session_token_field: Option<String>,
     expiration_field: Option<String>,
     client_id_field: Option<String>,
+    identity_pool_id: Option<String>,
+    login_provider: Option<String>,
     password: Option<IgnoredAny>,
     app_client_secret: Option<IgnoredAny>,
     bearer_token: Option<IgnoredAny>,
@@ -659,7 +666,20 @@ fn endpoint(r: RawCredentialEndpoint) -> Result<CredentialEndpointConfig, String
         non_empty(key, v.unwrap_or_else(|| default.to_owned()))
     };
     let defaults = ResponseFields::default();
+    let pool_key = |key: &str, v: Option<String>| -> Result<Option<String>, String> {
+        match (v, &auth) {
+            (None, _) => Ok(None),
+            (Some(_), EndpointAuth::Bearer(_)) => Err(format!(
+                "`{key}` needs a Cognito login (the role-path probes sign in to the user pool and present its id token to the identity pool)"
+            )),
+            (Some(v), EndpointAuth::Cognito { .. }) => non_empty(key, v).map(Some),
+        }
+    };
+    let identity_pool_id = pool_key("identity_pool_id", r.identity_pool_id)?;
+    let login_provider = pool_key("login_provider", r.login_provider)?;
     Ok(CredentialEndpointConfig {
+        identity_pool_id,
+        login_provider,
         url: r.url,
         method: r.method.unwrap_or(HttpMethod::Post),
         auth,
