@@ -19,7 +19,8 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::mqtt::pool::SessionPool;
 use crate::mqtt::{CredentialError, CredentialFuture, CredentialProvider, Endpoint};
-use crate::probe::{self, Actor, ProbeCtx};
+use crate::identity::{Env, IdentityContext};
+use crate::probe::{self, Actor, ProbeCtx, RoleCtx};
 use iot_canary_core::config::{Canary, Config};
 use iot_canary_core::credentials::CacheStatus;
 use iot_canary_core::evidence::{Evidence, Step};
@@ -100,6 +101,9 @@ pub struct Daemon {
     /// here *before* taking a concurrency permit, so permits go to probes that can run now
     /// instead of idling behind another probe's lease (head-of-line blocking).
     lanes: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Region, `[endpoints]` and the environment for `*_env` secrets: what the role-path
+    /// probes need to call STS and Cognito as the identity (its sign-in included).
+    apis: IdentityContext,
 }
 
 impl Daemon {
@@ -109,6 +113,7 @@ impl Daemon {
         identities: BTreeMap<String, Arc<dyn IdentitySource>>,
         shard: Shard,
     ) -> Self {
+        let apis = IdentityContext::new(config.target.region.clone(), config.endpoints.clone());
         Daemon {
             pool: Arc::new(SessionPool::new(
                 config.schedule.connect_interval,
@@ -122,7 +127,15 @@ impl Daemon {
             identities,
             shard,
             abort: watch::Sender::new(false),
+            apis,
         }
+    }
+
+    /// The environment `*_env` secret references resolve in (the role-path probes' user-pool
+    /// sign-in); the process environment unless set. Use the one the identities were built with.
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.apis = self.apis.with_env(env);
+        self
     }
 
     /// Abandons every in-flight and queued probe: each ends as `inconclusive(aborted)`, and
@@ -328,7 +341,17 @@ impl Daemon {
                 },
                 false,
             ),
-            Ok((actor, witness)) => {
+            Ok((actor, witness, identity_id)) => {
+                let roles = self
+                    .config
+                    .identities
+                    .iter()
+                    .find(|i| i.config.name == c.identity)
+                    .map(|i| RoleCtx {
+                        apis: &self.apis,
+                        identity: &i.config,
+                        identity_id,
+                    });
                 let ctx = ProbeCtx::new(
                     c,
                     &self.endpoint,
@@ -339,7 +362,8 @@ impl Daemon {
                     self.config.schedule.delivery_grace,
                     nonce(),
                     KEEP_ALIVE,
-                );
+                )
+                .with_roles(roles);
                 let client_id = ctx.actor.client_id.clone();
                 // Probes bound every wait by `deadline`; this is the backstop.
                 match tokio::time::timeout_at(
@@ -381,7 +405,7 @@ impl Daemon {
         identity: &str,
         template: &str,
         canary: &str,
-    ) -> Result<Actor, (Observation, String)> {
+    ) -> Result<(Actor, Option<String>), (Observation, String)> {
         let Some(src) = self.identities.get(identity) else {
             return Err((
                 Observation::CredentialsUnavailable,
@@ -421,21 +445,28 @@ impl Daemon {
         };
         let client_id = expand_client_id(template, &who, &slot)
             .map_err(|e| (Observation::Unexpected { detail: e.clone() }, e))?;
-        Ok(Actor {
-            identity: identity.to_string(),
-            client_id,
-            credentials: Arc::new(SigningCreds(src.clone())),
-        })
+        Ok((
+            Actor {
+                identity: identity.to_string(),
+                client_id,
+                credentials: Arc::new(SigningCreds(src.clone())),
+            },
+            creds.identity_id,
+        ))
     }
 
-    async fn actors(&self, c: &Canary) -> Result<(Actor, Option<Actor>), (Observation, String)> {
-        let actor = self.actor(&c.identity, &c.client_id, &c.name).await?;
+    /// The canary's actor, its witness, and the Cognito identity id of the actor's credentials.
+    async fn actors(
+        &self,
+        c: &Canary,
+    ) -> Result<(Actor, Option<Actor>, Option<String>), (Observation, String)> {
+        let (actor, identity_id) = self.actor(&c.identity, &c.client_id, &c.name).await?;
         let witness = match &c.witness {
             None => None,
             Some(w) => {
                 let template = plan::witness_template(&self.config.target.client_id);
                 match self.actor(w, &template, &c.name).await {
-                    Ok(a) => Some(a),
+                    Ok((a, _)) => Some(a),
                     Err((_, why)) => {
                         return Err((
                             Observation::WitnessFailed {
@@ -447,7 +478,7 @@ impl Daemon {
                 }
             }
         };
-        Ok((actor, witness))
+        Ok((actor, witness, identity_id))
     }
 }
 

@@ -4,8 +4,7 @@
 //! returns are dropped unused and never logged — they expire on their own.
 
 use super::ProbeCtx;
-use super::role_paths::{SESSION_SECONDS, call, granted, role_arn, role_ctx, session_name, sts_signed};
-use iot_canary_core::evidence_rules::role_paths::RoleCall;
+use super::role_paths::{RoleCall, SESSION_SECONDS, call, granted, role_arn, role_ctx, session_name, sts_signed};
 use iot_canary_core::verdict::Observation;
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
@@ -36,7 +35,7 @@ async fn attempt(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
         .role_session_name(&session)
         .duration_seconds(SESSION_SECONDS)
         .send();
-    let out = call(ctx, RoleCall::AssumeRole, req).await?;
+    let out = call(ctx, RoleCall::AssumeRole, &role_arn, req).await?;
     let session_arn = out.assumed_role_user().map(|u| u.arn().to_owned());
     // `out` (and its credentials) is dropped here, unused.
     drop(out);

@@ -3,13 +3,17 @@
 //! what that observation proves is `evidence_rules::classify`'s business
 //! (docs/evidence-rules.md says what each probe gathers and why).
 
+mod assume_role;
 mod connect;
+mod custom_role;
 mod marks;
 mod publish;
 mod receive;
 mod retain;
+mod role_paths;
 mod shadow;
 mod subscribe;
+mod web_identity;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +31,7 @@ use iot_canary_core::evidence_rules::{after_repeat, close_needs_repeat, is_throt
 use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Waiting};
 
 pub use marks::Mark;
+pub use role_paths::RoleCtx;
 
 /// How long a probe waits before repeating a request AWS answered with a throttling code
 /// (AWS's quotas are per second).
@@ -64,6 +69,8 @@ pub struct ProbeCtx<'a> {
     fresh: bool,
     /// Sequence numbers of this probe's marked payloads.
     seq: u32,
+    /// What the role-path probes need beyond signing (`None` outside the daemon's rounds).
+    pub roles: Option<RoleCtx<'a>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -117,6 +124,9 @@ async fn run_kind(ctx: &mut ProbeCtx<'_>) -> Observation {
         ProbeAction::ShadowGet | ProbeAction::ShadowUpdate | ProbeAction::ShadowDelete => {
             shadow::run(ctx).await
         }
+        ProbeAction::AssumeRole => assume_role::run(ctx).await,
+        ProbeAction::WebIdentity => web_identity::run(ctx).await,
+        ProbeAction::CustomRole => custom_role::run(ctx).await,
     }
 }
 
@@ -153,7 +163,14 @@ impl<'a> ProbeCtx<'a> {
             steps: Vec::new(),
             fresh: false,
             seq: 0,
+            roles: None,
         }
+    }
+
+    /// Gives the role-path probes the identity's API context (see [`RoleCtx`]).
+    pub fn with_roles(mut self, roles: Option<RoleCtx<'a>>) -> Self {
+        self.roles = roles;
+        self
     }
 
     fn ms(&self, at: Instant) -> u64 {

@@ -15,8 +15,41 @@ use crate::identity::cognito::{login_provider_name, user_pool_login};
 use crate::identity::config::{CognitoLogin, EndpointAuth, IdentityKind};
 use crate::identity::sdk::{cognito_identity_client, cognito_idp_client};
 use crate::identity::{IdentityConfig, IdentityContext, Secret};
-use iot_canary_core::evidence_rules::role_paths::{RoleCall, RoleAnswer};
-use iot_canary_core::verdict::{Observation, Waiting};
+use iot_canary_core::verdict::{ApiAnswer, Observation, Waiting};
+
+/// What a probe waits for while an AWS API call is in flight (the answer to its request).
+const ANSWER: Waiting = Waiting::Delivery;
+
+/// The AWS calls of the role paths (for the evidence trail).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum RoleCall {
+    AssumeRole,
+    GetId,
+    GetOpenIdToken,
+    AssumeRoleWithWebIdentity,
+    GetCredentialsForIdentity,
+    GetCallerIdentity,
+}
+
+impl RoleCall {
+    pub(super) const fn as_str(self) -> &'static str {
+        match self {
+            RoleCall::AssumeRole => "sts:AssumeRole",
+            RoleCall::GetId => "cognito-identity:GetId",
+            RoleCall::GetOpenIdToken => "cognito-identity:GetOpenIdToken",
+            RoleCall::AssumeRoleWithWebIdentity => "sts:AssumeRoleWithWebIdentity",
+            RoleCall::GetCredentialsForIdentity => "cognito-identity:GetCredentialsForIdentity",
+            RoleCall::GetCallerIdentity => "sts:GetCallerIdentity",
+        }
+    }
+
+    /// Whether the call's answer can decide the probe: the sign-in steps (GetId) and the
+    /// identity check of issued credentials (GetCallerIdentity) never can — their failures
+    /// are the identity's own credentials failing.
+    fn decides(self) -> bool {
+        !matches!(self, RoleCall::GetId | RoleCall::GetCallerIdentity)
+    }
+}
 
 /// What the role-path probes need beyond the canary's signing credentials: where the AWS APIs
 /// are (region, `[endpoints]`, the environment for `*_env` secrets), the identity's own
@@ -72,6 +105,7 @@ pub(super) fn role_ctx<'a>(ctx: &ProbeCtx<'a>) -> Result<RoleCtx<'a>, Observatio
 pub(super) async fn call<T, E, F>(
     ctx: &mut ProbeCtx<'_>,
     what: RoleCall,
+    role_arn: &str,
     fut: F,
 ) -> Result<T, Observation>
 where
@@ -82,18 +116,23 @@ where
         Err(_) => {
             ctx.note(format!("{}: no answer before the deadline", what.as_str()));
             Err(Observation::TimedOut {
-                waiting_for: Waiting::Answer,
+                waiting_for: ANSWER,
             })
         }
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(sdk_failure(ctx, what, &e)),
+        Ok(Err(e)) => Err(sdk_failure(ctx, what, role_arn, &e)),
     }
 }
 
 /// An SDK error as evidence: a service answer keeps its HTTP status, error type and message
 /// (AWS's messages name ARNs and actions, never secrets); transport failures map onto the
 /// transport observations every probe shares.
-fn sdk_failure<E>(ctx: &mut ProbeCtx<'_>, what: RoleCall, err: &SdkError<E, HttpResponse>) -> Observation
+fn sdk_failure<E>(
+    ctx: &mut ProbeCtx<'_>,
+    what: RoleCall,
+    role_arn: &str,
+    err: &SdkError<E, HttpResponse>,
+) -> Observation
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -108,19 +147,20 @@ where
                 code.as_deref().unwrap_or("(no error type)"),
                 message.as_deref().unwrap_or("(no message)")
             ));
-            answer(
-                what,
-                RoleAnswer::Error {
-                    status,
-                    code,
-                    message,
-                },
-            )
+            if !what.decides() {
+                return Observation::CredentialsUnavailable;
+            }
+            Observation::ApiAnswer(ApiAnswer::new(
+                status,
+                code.as_deref(),
+                message.as_deref(),
+                role_arn,
+            ))
         }
         SdkError::TimeoutError(_) => {
             ctx.note(format!("{}: timed out", what.as_str()));
             Observation::TimedOut {
-                waiting_for: Waiting::Answer,
+                waiting_for: ANSWER,
             }
         }
         SdkError::DispatchFailure(d) => {
@@ -128,7 +168,7 @@ where
             ctx.note(format!("{}: request failed: {text}", what.as_str()));
             if d.is_timeout() {
                 Observation::TimedOut {
-                    waiting_for: Waiting::Answer,
+                    waiting_for: ANSWER,
                 }
             } else if text.contains("dns error") || text.contains("failed to lookup address") {
                 Observation::DnsFailed
@@ -159,11 +199,6 @@ where
     }
 }
 
-/// The decisive observation of a role path.
-pub(super) fn answer(call: RoleCall, answer: RoleAnswer) -> Observation {
-    Observation::RolePath { call, answer }
-}
-
 /// A role path's success, checked: the session the service handed out must be for the role
 /// under test (`granted` names the role the answer says it is for).
 pub(super) fn granted(
@@ -180,19 +215,21 @@ pub(super) fn granted(
                 call.as_str(),
                 session_arn.unwrap_or_default()
             ));
-            answer(call, RoleAnswer::Granted)
+            Observation::ApiAnswer(ApiAnswer::ok(200, role_arn))
         }
         Some(got) => {
             ctx.note(format!(
                 "{}: credentials issued for role `{got}`, not `{want}`; dropped unused",
                 call.as_str()
             ));
-            answer(
-                call,
-                RoleAnswer::OtherRole {
-                    role: got.to_owned(),
-                },
-            )
+            // Not the role under test, and no refusal either: Cognito issued another role
+            // (e.g. the default one, CustomRoleArn not honoured). Neither allowed nor denied.
+            Observation::Unexpected {
+                detail: format!(
+                    "{} issued credentials for role `{got}`, not for `{want}`",
+                    call.as_str()
+                ),
+            }
         }
         None => {
             ctx.note(format!(
@@ -310,7 +347,7 @@ pub(super) async fn pool_session(
             if let Some((p, t)) = &logins {
                 req = req.logins(p, t.expose());
             }
-            let out = call(ctx, RoleCall::GetId, req.send()).await?;
+            let out = call(ctx, RoleCall::GetId, "", req.send()).await?;
             match out.identity_id().filter(|s| !s.is_empty()) {
                 Some(id) => id.to_owned(),
                 None => {

@@ -6,11 +6,10 @@
 //! token and the credentials STS returns are never logged and dropped unused.
 
 use super::ProbeCtx;
-use super::role_paths::{
+use super::role_paths::{RoleCall, 
     PoolIdentity, SESSION_SECONDS, call, granted, pool_session, role_arn, role_ctx, session_name,
     sts_unsigned,
 };
-use iot_canary_core::evidence_rules::role_paths::RoleCall;
 use iot_canary_core::verdict::Observation;
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
@@ -47,7 +46,7 @@ async fn attempt(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
     if let Some((provider, token)) = &session.logins {
         req = req.logins(provider, token.expose());
     }
-    let out = call(ctx, RoleCall::GetOpenIdToken, req.send()).await?;
+    let out = call(ctx, RoleCall::GetOpenIdToken, &role_arn, req.send()).await?;
     let Some(token) = out.token().filter(|t| !t.is_empty()).map(str::to_owned) else {
         return Err(Observation::Unexpected {
             detail: "cognito-identity GetOpenIdToken: no Token".into(),
@@ -65,7 +64,7 @@ async fn attempt(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
         .web_identity_token(token)
         .duration_seconds(SESSION_SECONDS)
         .send();
-    let out = call(ctx, RoleCall::AssumeRoleWithWebIdentity, req).await?;
+    let out = call(ctx, RoleCall::AssumeRoleWithWebIdentity, &role_arn, req).await?;
     let session_arn = out.assumed_role_user().map(|u| u.arn().to_owned());
     drop(out);
     Ok(granted(
