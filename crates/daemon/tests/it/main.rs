@@ -16,6 +16,7 @@ mod metrics_load;
 mod probes;
 mod providers;
 mod realism_knobs;
+mod role_paths;
 mod run;
 mod support;
 mod trigger;
