@@ -1,7 +1,7 @@
 //! What a probe saw (the decisive observation and the trail that led to it), and how it is
 //! told to people: one sentence per observation, and lines for alerts and the status page.
 
-use crate::verdict::{DeliveryProof, MqttVersion, Observation};
+use crate::verdict::{ApiAnswer, DeliveryProof, MqttVersion, Observation};
 
 /// One line of the evidence trail.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -98,9 +98,31 @@ pub fn describe(obs: &Observation) -> String {
         Observation::RetainedInUse => {
             "the topic holds a retained message the canary did not set and the identity may publish there; not overwritten".into()
         }
+        Observation::ApiAnswer(a) => describe_api(a),
+        Observation::ShadowAbsent => {
+            "the thing has no such shadow; the probe never creates one, so it did not try the update".into()
+        }
         Observation::WitnessFailed { detail } => format!("the witness could not observe: {detail}"),
         Observation::Unexpected { detail } => format!("unexpected: {detail}"),
     }
+}
+
+/// An AWS API's answer: status, error type and message fragment, and the ARN tested.
+fn describe_api(a: &ApiAnswer) -> String {
+    let mut out = match &a.error_type {
+        None if (200..=299).contains(&a.status) => {
+            format!("HTTP {} (the call succeeded)", a.status)
+        }
+        None => format!("HTTP {} without an AWS error type", a.status),
+        Some(t) => format!("HTTP {} {t}", a.status),
+    };
+    if let Some(m) = &a.message {
+        out.push_str(&format!(": \"{m}\""));
+    }
+    if !a.resource.is_empty() {
+        out.push_str(&format!(" (resource tested: {})", a.resource));
+    }
+    out
 }
 
 /// Why a bait that did not arrive does (or does not) prove anything.

@@ -8,8 +8,8 @@
 //! keeps the two in step).
 
 use crate::verdict::{
-    Classified, DeliveryProof, Expect, MqttVersion, Observation, ProbeAction, Reason, Verdict,
-    Waiting,
+    ApiAnswer, Classified, DeliveryProof, Expect, MqttVersion, Observation, ProbeAction,
+    ProbeFamily, Reason, Verdict, Waiting,
 };
 
 /// An MQTT 3.1.1 close counts as the answer to the probe's request only if it came at most
@@ -102,6 +102,12 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
         (_, Observation::Aborted) => Final(Inc(Reason::Aborted)),
         (_, Observation::WitnessFailed { .. }) => Final(Inc(Reason::WitnessFailed)),
         (_, Observation::Unexpected { .. }) => Final(Inc(Reason::Protocol)),
+        // STS's and Cognito's own meanings first (role_paths), then the generic API rules.
+        (_, Observation::ApiAnswer(a)) => match role_paths::classify(action, a) {
+            Some(v) => Final(v),
+            None => classify_api(action, a),
+        },
+        (_, Observation::ShadowAbsent) => Final(Inc(Reason::NoShadow)),
         (_, Observation::Delivered) => Final(Allowed),
         (_, Observation::RetainedSeen) => Final(Allowed),
         (_, Observation::RetainedNotSeen) => Final(Inc(Reason::WitnessFailed)),
@@ -240,6 +246,102 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
     }
 }
 
+/// AWS error types that are an explicit authorization refusal of the request itself (IAM's
+/// and STS's `AccessDenied`, the REST APIs' `AccessDeniedException`, iot-data's
+/// `UnauthorizedException`).
+const REFUSAL_TYPES: [&str; 3] = [
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedException",
+];
+
+/// Error types that say the request's signature or credentials were bad, not that the
+/// principal lacks a permission.
+const CREDENTIAL_TYPES: [&str; 10] = [
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "IncompleteSignatureException",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "MissingAuthenticationTokenException",
+    "NotAuthorizedException",
+];
+
+/// Throttling and quota error types (never a denial).
+const THROTTLE_TYPES: [&str; 6] = [
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "ServiceQuotaExceededException",
+];
+
+/// The identity pool's refusal of the basic (classic) flow (cognito-identity answers
+/// `GetOpenIdToken`/`GetCredentialsForIdentity` with an `InvalidParameterException` saying
+/// so): the pool's configuration refused the door.
+pub const BASIC_FLOW_DISABLED: &str = "basic (classic) flow is not enabled";
+
+/// Words in a `ForbiddenException`'s message that say the signature or token was bad (AWS
+/// IoT's front end uses one error type for both).
+const CREDENTIAL_WORDS: [&str; 4] = ["signature", "security token", "expired", "credential"];
+
+fn lower_message(a: &ApiAnswer) -> String {
+    a.message.as_deref().unwrap_or("").to_ascii_lowercase()
+}
+
+/// Whether a `ForbiddenException`'s message names a signature or token problem.
+fn forbidden_for_credentials(a: &ApiAnswer) -> bool {
+    let m = lower_message(a);
+    CREDENTIAL_WORDS.iter().any(|w| m.contains(w))
+}
+
+/// An AWS API answer → verdict (rules W1–W9 of docs/evidence-rules.md). The error *type*
+/// decides, not the bare status: AWS answers a refusal, a bad signature and a missing
+/// resource with overlapping statuses.
+pub fn classify_api(action: ProbeAction, a: &ApiAnswer) -> Classified {
+    use Classified::{DeniedIfSignedControlConfirms, Final};
+    use Verdict::{Allowed, Denied, Inconclusive as Inc};
+    let t = a.error_type.as_deref().unwrap_or("");
+    match (a.status, t) {
+        // W1: the call was authorized and done. An HTTPS publish counts only once the
+        // witness saw it (the decisive observation is then `Delivered`).
+        (200..=299, _) if action == ProbeAction::HttpsPublish => Final(Inc(Reason::WitnessFailed)),
+        (200..=299, _) => Final(Allowed),
+        // W7: a bad signature or token, whatever the status.
+        (_, t) if CREDENTIAL_TYPES.contains(&t) => Final(Inc(Reason::Credentials)),
+        (403, "ForbiddenException") if forbidden_for_credentials(a) => {
+            Final(Inc(Reason::Credentials))
+        }
+        // W2: an explicit refusal.
+        (_, t) if REFUSAL_TYPES.contains(&t) => Final(Denied),
+        (401, "") => Final(Denied),
+        // W3: ForbiddenException: a refusal or a signature problem; a same-family control
+        // signed with the same credentials tells them apart.
+        (403, "ForbiddenException") => DeniedIfSignedControlConfirms,
+        // W4: the resource does not exist: the call passed authorization.
+        (404, "ResourceNotFoundException") => Final(Allowed),
+        // W5: the identity pool refused the basic flow.
+        (400, "InvalidParameterException") if lower_message(a).contains(BASIC_FLOW_DISABLED) => {
+            Final(Denied)
+        }
+        // W6: throttling.
+        (429, _) => Final(Inc(Reason::Throttled)),
+        (_, t) if THROTTLE_TYPES.contains(&t) => Final(Inc(Reason::Throttled)),
+        // W8: server errors.
+        (500..=599, _) => Final(Inc(Reason::ServerError)),
+        // W9: validation and conflict errors: no authorization decision to read.
+        (400 | 405 | 409 | 413 | 415 | 422, t) if !t.is_empty() => {
+            Final(Inc(Reason::InvalidRequest))
+        }
+        // W10: anything else (a bare 403/404 without a type: a proxy, a wrong endpoint).
+        _ => Final(Inc(Reason::Protocol)),
+    }
+}
+
 /// Whether a 3.1.1 close must be tried once more on a fresh connection before it can count:
 /// a close answering the probe's own request, inside the window, not yet repeated. A second
 /// identical close rules out a one-off drop, takeover or lifetime cap.
@@ -317,8 +419,25 @@ pub fn is_explicit_refusal(version: MqttVersion, obs: &Observation) -> bool {
                 code: Some(401 | 403),
             },
         ) => true,
+        (_, Observation::ApiAnswer(a)) => {
+            is_explicit_api_refusal(a) || role_paths::is_role_refusal(a)
+        }
         _ => false,
     }
+}
+
+/// Whether an AWS API answer is an explicit refusal by itself (W2, W5): `AccessDenied`,
+/// `AccessDeniedException`, `UnauthorizedException`, a bare 401, or the pool's refusal of the
+/// basic flow. A `ForbiddenException` is not: it needs a control (W3).
+pub fn is_explicit_api_refusal(a: &ApiAnswer) -> bool {
+    let t = a.error_type.as_deref().unwrap_or("");
+    !(200..=299).contains(&a.status)
+        && !CREDENTIAL_TYPES.contains(&t)
+        && (REFUSAL_TYPES.contains(&t)
+            || (a.status == 401 && t.is_empty())
+            || (a.status == 400
+                && t == "InvalidParameterException"
+                && lower_message(a).contains(BASIC_FLOW_DISABLED)))
 }
 
 /// A control probe's outcome, as seen by the pairing of its identity's canaries.
@@ -330,13 +449,18 @@ pub struct ControlRun {
     pub version: MqttVersion,
     /// Whether the control opened a fresh connection (vs reusing a pooled one).
     pub fresh: bool,
+    /// The control's door: only controls of the canary's own family pair with it.
+    pub family: ProbeFamily,
 }
 
 /// Applies paired controls: a canary's denial only counts while its identity can still do
-/// what it should, and an MQTT 3.1.1 close only when a fresh-connection control of the same
-/// identity and version succeeded after it. `ended_ms` is when the canary's exchange ended.
+/// what it should through the same door (`family`: controls of other families are ignored),
+/// an MQTT 3.1.1 close only when a fresh-connection control of the same identity and version
+/// succeeded after it, and an API's `ForbiddenException` only when a same-family control
+/// signed with the same credentials succeeded. `ended_ms` is when the canary's exchange ended.
 pub fn pair_with_controls(
     expect: Expect,
+    family: ProbeFamily,
     version: MqttVersion,
     classified: Classified,
     ended_ms: u64,
@@ -348,11 +472,18 @@ pub fn pair_with_controls(
             // A control's socket closed: either it lost access or the network dropped; only
             // its own later success could tell, so it is not trusted either way.
             Classified::DeniedIfControlConfirms => Verdict::Inconclusive(Reason::SocketClosed),
+            // A control's ForbiddenException: lost access or bad credentials; nothing else
+            // signed with them can tell, so the control is not trusted (its family's deny
+            // canaries then go `control_failed`).
+            Classified::DeniedIfSignedControlConfirms => Verdict::Inconclusive(Reason::Credentials),
         };
     }
+    let same_family: Vec<&ControlRun> = controls.iter().filter(|c| c.family == family).collect();
     let controls_ok =
-        !controls.is_empty() && controls.iter().all(|c| c.verdict == Verdict::Allowed);
+        !same_family.is_empty() && same_family.iter().all(|c| c.verdict == Verdict::Allowed);
     match classified {
+        Classified::DeniedIfSignedControlConfirms if controls_ok => Verdict::Denied,
+        Classified::DeniedIfSignedControlConfirms => Verdict::Inconclusive(Reason::ControlFailed),
         // Positive evidence of access stands regardless of controls: a breach is a breach.
         Classified::Final(Verdict::Allowed) => Verdict::Allowed,
         Classified::Final(Verdict::Inconclusive(r)) => Verdict::Inconclusive(r),
@@ -362,7 +493,7 @@ pub fn pair_with_controls(
             Verdict::Inconclusive(Reason::ControlFailed)
         }
         Classified::DeniedIfControlConfirms => {
-            let confirmed = controls
+            let confirmed = same_family
                 .iter()
                 .any(|c| c.version == version && c.fresh && c.started_ms >= ended_ms);
             if confirmed {

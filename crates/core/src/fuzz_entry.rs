@@ -10,17 +10,42 @@ use crate::evidence_rules::{
     pair_with_controls,
 };
 use crate::verdict::{
-    Classified, DeliveryProof, Expect, MqttVersion, Observation, ProbeAction, Reason, Verdict,
-    Waiting,
+    ApiAnswer, Classified, DeliveryProof, Expect, MqttVersion, Observation, ProbeAction,
+    ProbeFamily, Reason, Verdict, Waiting,
 };
 
 const WAITING: [Waiting; 8] = Waiting::ALL;
+
+const API_STATUS: [u16; 12] = [200, 202, 400, 401, 403, 404, 405, 409, 429, 500, 503, 418];
+const API_TYPES: [&str; 14] = [
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedException",
+    "ForbiddenException",
+    "ResourceNotFoundException",
+    "InvalidParameterException",
+    "InvalidRequestException",
+    "ThrottlingException",
+    "ExpiredTokenException",
+    "InvalidSignatureException",
+    "ServiceUnavailableException",
+    "ConflictException",
+    "NotAuthorizedException",
+    "com.amazonaws#AccessDeniedException:http://x",
+];
+const API_MESSAGES: [&str; 5] = [
+    "Basic (classic) flow is not enabled, please use enhanced flow.",
+    "The security token included in the request is expired",
+    "The request signature we calculated does not match the signature you provided.",
+    "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: iot:AttachPolicy",
+    "Forbidden",
+];
 
 /// Decodes one observation from three bytes: a kind, a code and what was awaited (whose bits
 /// double as the flags of a delivery proof).
 fn observation(kind: u8, code: u8, wait: u8) -> Observation {
     let waiting_for = WAITING[usize::from(wait) % WAITING.len()];
-    match kind % 22 {
+    match kind % 24 {
         0 => Observation::CredentialsUnavailable,
         1 => Observation::UpgradeRejected {
             status: 400 + u16::from(code),
@@ -66,6 +91,17 @@ fn observation(kind: u8, code: u8, wait: u8) -> Observation {
         18 => Observation::RetainedInUse,
         19 => Observation::DnsFailed,
         20 => Observation::TcpRefused,
+        21 => Observation::ApiAnswer(ApiAnswer::new(
+            API_STATUS[usize::from(code) % API_STATUS.len()],
+            API_TYPES
+                .get(usize::from(wait) % (API_TYPES.len() + 1))
+                .copied(),
+            API_MESSAGES
+                .get(usize::from(wait >> 4) % (API_MESSAGES.len() + 1))
+                .copied(),
+            "arn:aws:iot:us-east-1:123456789012:thing/t",
+        )),
+        22 => Observation::ShadowAbsent,
         _ => Observation::Unexpected {
             detail: format!("0x{code:02X}"),
         },
@@ -112,8 +148,10 @@ pub fn evidence_rules(data: &[u8]) {
                 MqttVersion::V311
             },
             fresh: c[2] & 2 != 0,
+            family: ProbeFamily::ALL[usize::from(c[2] >> 2) % ProbeFamily::ALL.len()],
         })
         .collect();
+    let family = action.family();
     for chunk in obs_bytes.chunks_exact(3) {
         let obs = observation(chunk[0], chunk[1], chunk[2]);
         let classified = classify(version, action, &obs);
@@ -133,23 +171,34 @@ pub fn evidence_rules(data: &[u8]) {
                 || (version == MqttVersion::V311 && repeated_close),
             "{version} {action}: {obs:?} awaits a control without a repeated close in the window"
         );
+        let forbidden = matches!(
+            &obs,
+            Observation::ApiAnswer(a) if a.status == 403 && a.error_type.as_deref() == Some("ForbiddenException")
+        );
+        assert!(
+            classified != Classified::DeniedIfSignedControlConfirms || forbidden,
+            "{action}: {obs:?} awaits a signed control without a ForbiddenException"
+        );
         let ended_ms = u64::from(chunk[1]) * 10;
         for expect in [Expect::Deny, Expect::Allow] {
-            let paired = pair_with_controls(expect, version, classified, ended_ms, &controls);
+            let paired =
+                pair_with_controls(expect, family, version, classified, ended_ms, &controls);
             if paired != Verdict::Denied {
                 continue;
             }
-            let controls_ok =
-                !controls.is_empty() && controls.iter().all(|c| c.verdict == Verdict::Allowed);
+            // Only controls through the canary's own door count.
+            let own: Vec<&ControlRun> = controls.iter().filter(|c| c.family == family).collect();
+            let controls_ok = !own.is_empty() && own.iter().all(|c| c.verdict == Verdict::Allowed);
             let confirmed = match classified {
                 Classified::Final(Verdict::Denied) => expect == Expect::Allow || controls_ok,
                 Classified::DeniedIfControlConfirms => {
                     expect == Expect::Deny
                         && controls_ok
-                        && controls
+                        && own
                             .iter()
                             .any(|c| c.version == version && c.fresh && c.started_ms >= ended_ms)
                 }
+                Classified::DeniedIfSignedControlConfirms => expect == Expect::Deny && controls_ok,
                 Classified::Final(_) => false,
             };
             assert!(
@@ -184,7 +233,7 @@ mod tests {
     fn seeded_noise_keeps_the_properties() {
         // Every kind × code × wait once, under both versions and every probe kind.
         for head in 0..=(ProbeAction::ALL.len() as u8 * 2) {
-            for kind in 0..20u8 {
+            for kind in 0..24u8 {
                 for code in [
                     0u8, 1, 2, 4, 5, 0x10, 0x28, 0x80, 0x87, 0x8E, 0x97, 0x9F, 0xFF,
                 ] {
@@ -192,6 +241,7 @@ mod tests {
                         evidence_rules(&[head, kind, code, wait, 1, 50, 2, 1, 0, 3]);
                         evidence_rules(&[head, kind, code, wait]);
                         evidence_rules(&[head, kind, code, wait, 0, 3, 0]);
+                        evidence_rules(&[head, kind, code, wait, 1, 0, 4, 1, 0, 8]);
                         evidence_rules(&[head, kind, code, wait, 1, 255, 2]);
                     }
                 }

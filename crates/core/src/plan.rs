@@ -223,6 +223,8 @@ mod tests {
             mqtt_version: MqttVersion::V5,
             timeout: Duration::from_secs(1),
             marker: None,
+            policy_name: None,
+            role_arn: None,
         }
     }
 

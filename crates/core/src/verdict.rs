@@ -48,10 +48,44 @@ pub enum ProbeAction {
     ShadowGet,
     ShadowUpdate,
     ShadowDelete,
+    /// iot-data `Publish` over HTTPS (witness-confirmed).
+    HttpsPublish,
+    /// iot-data `GetThingShadow`.
+    HttpsShadowGet,
+    /// iot-data `UpdateThingShadow` of a canary-owned key of an existing shadow.
+    HttpsShadowUpdate,
+    /// iot-data `DeleteThingShadow` of a canary-owned named shadow.
+    HttpsShadowDelete,
+    /// iot-data `ListNamedShadowsForThing`.
+    HttpsShadowList,
+    /// iot-data `GetRetainedMessage`.
+    HttpsRetainedGet,
+    /// iot-data `ListRetainedMessages`.
+    HttpsRetainedList,
+    /// iot-data `DeleteConnection` of a probe-named client id that is not connected.
+    DeleteConnection,
+    /// iot `AttachPolicy` of a nonexistent probe-named policy to the identity's own principal.
+    AttachPolicy,
+    /// iot `AttachThingPrincipal` of a nonexistent probe-named thing.
+    AttachThingPrincipal,
+    /// iot `ListThings`.
+    ListThings,
+    /// iot `DescribeThing`.
+    DescribeThing,
+    /// iot `GetPolicy`.
+    GetPolicy,
+    /// iot `ListAttachedPolicies` of the identity's own principal.
+    ListAttachedPolicies,
+    /// sts `AssumeRole` into a named role with the identity's credentials.
+    AssumeRole,
+    /// The identity pool's basic flow: `GetOpenIdToken` + sts `AssumeRoleWithWebIdentity`.
+    WebIdentity,
+    /// cognito-identity `GetCredentialsForIdentity` with a `CustomRoleArn`.
+    CustomRole,
 }
 
 impl ProbeAction {
-    pub const ALL: [ProbeAction; 8] = [
+    pub const ALL: [ProbeAction; 25] = [
         ProbeAction::Connect,
         ProbeAction::Publish,
         ProbeAction::Subscribe,
@@ -60,6 +94,23 @@ impl ProbeAction {
         ProbeAction::ShadowGet,
         ProbeAction::ShadowUpdate,
         ProbeAction::ShadowDelete,
+        ProbeAction::HttpsPublish,
+        ProbeAction::HttpsShadowGet,
+        ProbeAction::HttpsShadowUpdate,
+        ProbeAction::HttpsShadowDelete,
+        ProbeAction::HttpsShadowList,
+        ProbeAction::HttpsRetainedGet,
+        ProbeAction::HttpsRetainedList,
+        ProbeAction::DeleteConnection,
+        ProbeAction::AttachPolicy,
+        ProbeAction::AttachThingPrincipal,
+        ProbeAction::ListThings,
+        ProbeAction::DescribeThing,
+        ProbeAction::GetPolicy,
+        ProbeAction::ListAttachedPolicies,
+        ProbeAction::AssumeRole,
+        ProbeAction::WebIdentity,
+        ProbeAction::CustomRole,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -72,9 +123,84 @@ impl ProbeAction {
             ProbeAction::ShadowGet => "shadow-get",
             ProbeAction::ShadowUpdate => "shadow-update",
             ProbeAction::ShadowDelete => "shadow-delete",
+            ProbeAction::HttpsPublish => "https-publish",
+            ProbeAction::HttpsShadowGet => "https-shadow-get",
+            ProbeAction::HttpsShadowUpdate => "https-shadow-update",
+            ProbeAction::HttpsShadowDelete => "https-shadow-delete",
+            ProbeAction::HttpsShadowList => "https-shadow-list",
+            ProbeAction::HttpsRetainedGet => "https-retained-get",
+            ProbeAction::HttpsRetainedList => "https-retained-list",
+            ProbeAction::DeleteConnection => "delete-connection",
+            ProbeAction::AttachPolicy => "attach-policy",
+            ProbeAction::AttachThingPrincipal => "attach-thing-principal",
+            ProbeAction::ListThings => "list-things",
+            ProbeAction::DescribeThing => "describe-thing",
+            ProbeAction::GetPolicy => "get-policy",
+            ProbeAction::ListAttachedPolicies => "list-attached-policies",
+            ProbeAction::AssumeRole => "assume-role",
+            ProbeAction::WebIdentity => "web-identity",
+            ProbeAction::CustomRole => "custom-role",
+        }
+    }
+
+    /// The door the probe goes through: a deny canary's denials count only beside a control
+    /// of the same family and identity (the same credentials through the same front end).
+    pub const fn family(self) -> ProbeFamily {
+        use ProbeAction::*;
+        match self {
+            Connect | Publish | Subscribe | Receive | Retain | ShadowGet | ShadowUpdate
+            | ShadowDelete => ProbeFamily::Mqtt,
+            HttpsPublish | HttpsShadowGet | HttpsShadowUpdate | HttpsShadowDelete
+            | HttpsShadowList | HttpsRetainedGet | HttpsRetainedList | DeleteConnection => {
+                ProbeFamily::Https
+            }
+            AttachPolicy | AttachThingPrincipal | ListThings | DescribeThing | GetPolicy
+            | ListAttachedPolicies => ProbeFamily::ControlPlane,
+            AssumeRole | WebIdentity | CustomRole => ProbeFamily::RolePath,
+        }
+    }
+
+    /// Whether the probe speaks MQTT (connects with a client id, has an MQTT version).
+    pub const fn is_mqtt(self) -> bool {
+        matches!(self.family(), ProbeFamily::Mqtt)
+    }
+}
+
+/// Families of probe kinds (interface: control pairing, `check`, the `family` of reports).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeFamily {
+    /// MQTT over a SigV4 websocket.
+    Mqtt,
+    /// The AWS IoT data plane's HTTPS API (iot-data).
+    Https,
+    /// The AWS IoT control plane (iot).
+    ControlPlane,
+    /// The identity pool's and STS's role paths.
+    RolePath,
+}
+
+impl ProbeFamily {
+    pub const ALL: [ProbeFamily; 4] = [
+        ProbeFamily::Mqtt,
+        ProbeFamily::Https,
+        ProbeFamily::ControlPlane,
+        ProbeFamily::RolePath,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ProbeFamily::Mqtt => "mqtt",
+            ProbeFamily::Https => "https",
+            ProbeFamily::ControlPlane => "control-plane",
+            ProbeFamily::RolePath => "role-path",
         }
     }
 }
+
+display_as_str!(ProbeFamily);
 
 display_as_str!(ProbeAction);
 
@@ -125,10 +251,18 @@ pub enum Reason {
     /// The topic holds a retained message the canary did not set and the identity may publish
     /// there: only a retained publish could tell, and it would overwrite that message.
     RetainedInUse,
+    /// The thing has no shadow (or no such named shadow) and the probe never creates one, so
+    /// an update could not be tried harmlessly.
+    NoShadow,
+    /// An AWS API refused the request as malformed or conflicting (a validation error):
+    /// the request never reached an authorization decision the probe can read.
+    InvalidRequest,
+    /// An AWS API answered with a server error (HTTP 5xx).
+    ServerError,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 16] = [
+    pub const ALL: [Reason; 19] = [
         Reason::Timeout,
         Reason::Network,
         Reason::Dns,
@@ -145,6 +279,9 @@ impl Reason {
         Reason::SocketClosed,
         Reason::NoDeliveryProof,
         Reason::RetainedInUse,
+        Reason::NoShadow,
+        Reason::InvalidRequest,
+        Reason::ServerError,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -165,6 +302,9 @@ impl Reason {
             Reason::SocketClosed => "socket_closed",
             Reason::NoDeliveryProof => "no_delivery_proof",
             Reason::RetainedInUse => "retained_in_use",
+            Reason::NoShadow => "no_shadow",
+            Reason::InvalidRequest => "invalid_request",
+            Reason::ServerError => "server_error",
         }
     }
 }
@@ -413,8 +553,90 @@ pub enum Observation {
     RetainedInUse,
     /// The witness could not set up or observe, so the probe proves nothing.
     WitnessFailed { detail: String },
+    /// An AWS API (iot-data, iot, sts, cognito-identity) answered the probe's own request:
+    /// the HTTP status, the AWS error type (`x-amzn-ErrorType`, the JSON `__type` or the XML
+    /// `Code`; `None` on success), a short fragment of the error message (secrets redacted,
+    /// see [`ApiAnswer::new`]) and the exact resource ARN the request tested.
+    ApiAnswer(ApiAnswer),
+    /// The thing has no shadow of that name; the probe never creates one, so it did not try
+    /// the update.
+    ShadowAbsent,
     /// The client reported something that is neither an answer nor a transport failure.
     Unexpected { detail: String },
+}
+
+/// What an AWS API answered (see [`Observation::ApiAnswer`]). Built through [`ApiAnswer::new`]
+/// so the message is always bounded and redacted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct ApiAnswer {
+    pub status: u16,
+    /// The bare AWS error type (`ForbiddenException`, `AccessDenied`), no namespace.
+    pub error_type: Option<String>,
+    /// At most [`ApiAnswer::MESSAGE_MAX`] characters of the error message.
+    pub message: Option<String>,
+    /// The ARN the request was about (what a hole would expose).
+    pub resource: String,
+}
+
+impl ApiAnswer {
+    /// How much of an error message evidence keeps: enough for AWS's "User: ARN is not
+    /// authorized to perform: iot:X on resource: ARN", not a whole body.
+    pub const MESSAGE_MAX: usize = 240;
+
+    /// Normalizes the error type (AWS SDKs and protocols spell it `ns#Type`, `Type:uri` or
+    /// `Type`) and bounds the message, redacting anything shaped like an access key id or a
+    /// session token (some STS and signature messages echo request parts).
+    pub fn new(
+        status: u16,
+        error_type: Option<&str>,
+        message: Option<&str>,
+        resource: impl Into<String>,
+    ) -> ApiAnswer {
+        let error_type = error_type
+            .map(|t| {
+                let t = t.rsplit('#').next().unwrap_or(t);
+                t.split(':').next().unwrap_or(t).trim().to_string()
+            })
+            .filter(|t| !t.is_empty());
+        let message = message.map(redact_message).filter(|m| !m.is_empty());
+        ApiAnswer {
+            status,
+            error_type,
+            message,
+            resource: resource.into(),
+        }
+    }
+
+    /// A successful (2xx) answer.
+    pub fn ok(status: u16, resource: impl Into<String>) -> ApiAnswer {
+        ApiAnswer::new(status, None, None, resource)
+    }
+}
+
+/// Bounds a message and blanks words that look like credentials: access key ids
+/// (`AKIA…`/`ASIA…`, 20 characters) and any word over 64 characters (tokens, signatures).
+fn redact_message(m: &str) -> String {
+    let words: Vec<String> = m
+        .split_whitespace()
+        .map(|w| {
+            let core = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
+            let key_id = core.len() == 20
+                && (core.starts_with("AKIA") || core.starts_with("ASIA"))
+                && core
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if key_id || core.len() > 64 && !core.starts_with("arn") {
+                "[redacted]".to_string()
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let joined = words.join(" ");
+    match joined.char_indices().nth(ApiAnswer::MESSAGE_MAX) {
+        Some((i, _)) => format!("{}…", &joined[..i]),
+        None => joined,
+    }
 }
 
 /// The verdict of one probe before control pairing.
@@ -425,9 +647,23 @@ pub enum Classified {
     /// An MQTT 3.1.1 socket close answering the probe's own request: a denial only if a
     /// fresh-connection control of the same identity and version succeeds after it.
     DeniedIfControlConfirms,
+    /// An AWS API's 403 `ForbiddenException`, which the IoT front end also returns for a bad
+    /// signature or an expired token: a denial only if a control of the same family and
+    /// identity (so signed with the same credentials) succeeded in the round.
+    DeniedIfSignedControlConfirms,
 }
 
 pub use crate::evidence_rules::{ControlRun, classify, is_explicit_refusal, pair_with_controls};
+
+impl std::str::FromStr for ProbeAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ProbeAction::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| format!("unknown action `{s}`"))
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -468,6 +704,68 @@ mod tests {
             );
             assert!(seen.insert(r.as_str()));
         }
+    }
+
+    #[test]
+    fn action_labels_are_unique_kebab_case_and_match_serde() {
+        let mut seen = std::collections::BTreeSet::new();
+        for a in ProbeAction::ALL {
+            let s = a.as_str();
+            assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "{s}");
+            assert!(seen.insert(s), "{s} twice");
+            let json = serde_json::to_string(&a).unwrap();
+            assert_eq!(json, format!("\"{s}\""));
+            assert_eq!(s.parse::<ProbeAction>(), Ok(a));
+        }
+    }
+
+    #[test]
+    fn families_follow_the_interface() {
+        use ProbeAction as A;
+        use ProbeFamily as F;
+        let count = |f| ProbeAction::ALL.iter().filter(|a| a.family() == f).count();
+        assert_eq!(count(F::Mqtt), 8);
+        assert_eq!(count(F::Https), 8);
+        assert_eq!(count(F::ControlPlane), 6);
+        assert_eq!(count(F::RolePath), 3);
+        for a in ProbeAction::ALL {
+            assert_eq!(
+                a.as_str().starts_with("https-"),
+                a.family() == F::Https && a != A::DeleteConnection
+            );
+        }
+        assert_eq!(A::DeleteConnection.family(), F::Https);
+        assert_eq!(A::AttachPolicy.family(), F::ControlPlane);
+        assert_eq!(A::WebIdentity.family(), F::RolePath);
+    }
+
+    #[test]
+    fn api_answers_are_bounded_and_redacted() {
+        let a = ApiAnswer::new(
+            403,
+            Some("com.amazonaws.iot#AccessDeniedException:http://internal"),
+            Some(
+                "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized (key AKIAIOSFODNN7EXAMPLE)",
+            ),
+            "arn:aws:iot:us-east-1:123456789012:policy/p",
+        );
+        assert_eq!(a.error_type.as_deref(), Some("AccessDeniedException"));
+        let m = a.message.unwrap();
+        assert!(!m.contains("AKIAIOSFODNN7EXAMPLE"), "{m}");
+        assert!(
+            m.contains("[redacted]") && m.contains("assumed-role/r/s"),
+            "{m}"
+        );
+        let long = "x ".repeat(400) + &"T".repeat(300);
+        let b = ApiAnswer::new(500, Some(""), Some(&long), "arn");
+        assert_eq!(b.error_type, None);
+        let m = b.message.unwrap();
+        assert!(
+            m.chars().count() <= ApiAnswer::MESSAGE_MAX + 1,
+            "{}",
+            m.len()
+        );
+        assert!(!m.contains("TTTT"));
     }
 
     #[test]

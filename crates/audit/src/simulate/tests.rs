@@ -24,6 +24,8 @@ fn canary(name: &str, action: ProbeAction, expect: Expect) -> Canary {
         mqtt_version: MqttVersion::V5,
         timeout: Duration::from_secs(5),
         marker: None,
+        policy_name: None,
+        role_arn: None,
     }
 }
 

@@ -66,6 +66,14 @@ impl Cell {
             ProbeAction::Publish | ProbeAction::Retain => {
                 self.target.topic.clone().unwrap_or_default()
             }
+            // Issue 15 placeholder (coordinator replaces): the new doors' cells are not
+            // generated yet; name whatever resource the target holds.
+            _ => self
+                .target
+                .thing
+                .clone()
+                .or_else(|| self.target.topic.clone())
+                .unwrap_or_default(),
         }
     }
 }

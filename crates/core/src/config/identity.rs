@@ -20,6 +20,12 @@ pub struct Endpoints {
     pub sts: Option<String>,
     pub cognito_identity: Option<String>,
     pub cognito_idp: Option<String>,
+    /// The AWS IoT data plane's HTTPS API (iot-data: Publish, shadows, retained messages,
+    /// DeleteConnection); default: `https://` + `[target] endpoint`'s host.
+    pub iot_data: Option<String>,
+    /// The AWS IoT control plane (iot: AttachPolicy, ListThings, ...); default: the regional
+    /// `https://iot.<region>.amazonaws.com`.
+    pub iot: Option<String>,
 }
 
 /// One identity: a name the canaries refer to, and how its credentials are obtained.

@@ -8,6 +8,8 @@ mod error;
 pub mod identity;
 pub mod markers;
 pub mod names;
+pub mod probe_names;
+pub mod role_paths;
 mod validate;
 pub mod web;
 
@@ -26,7 +28,7 @@ pub use markers::Marker;
 use units::{Dur, Percent};
 
 pub use crate::config::alerting::{AlertingConfig, NotifierConfig, NotifierSettings};
-use crate::verdict::{Expect, MqttVersion, ProbeAction};
+use crate::verdict::{Expect, MqttVersion, ProbeAction, ProbeFamily};
 
 /// Placeholders a client id template may use; expanded per identity and canary at probe time.
 pub const PLACEHOLDERS: [&str; 7] = [
@@ -240,6 +242,11 @@ pub struct Canary {
     /// The liveness marker (receive canaries; subscribe canaries' 3.1.1 SUBACK 0x80
     /// disambiguation): `marker_topic`, or derived from the identity's controls.
     pub marker: Option<Marker>,
+    /// The IoT policy of `attach-policy` (default: probe-named, nonexistent) and `get-policy`;
+    /// may hold `${nonce}` (see `probe_names`).
+    pub policy_name: Option<String>,
+    /// The role of the role-path actions (`assume-role`, `web-identity`, `custom-role`).
+    pub role_arn: Option<String>,
 }
 
 impl Canary {
@@ -247,15 +254,41 @@ impl Canary {
         self.expect == Expect::Allow
     }
 
-    /// What the probe is about, for reports: `client ID`, `filter F`, `topic T` or `thing N`.
+    /// The door this canary probes (see [`ProbeAction::family`]).
+    pub fn family(&self) -> ProbeFamily {
+        self.action.family()
+    }
+
+    /// What the probe is about, for reports: `client ID`, `filter F`, `topic T`, `thing N`,
+    /// `policy P`, `role ARN`, or the listing's scope.
     pub fn subject(&self) -> String {
         use ProbeAction::*;
+        let thing = || format!("thing {}", self.thing.as_deref().unwrap_or(""));
         match self.action {
-            Connect => format!("client {}", self.client_id),
+            Connect | DeleteConnection => format!("client {}", self.client_id),
             Subscribe => format!("filter {}", self.topic_filter.as_deref().unwrap_or("")),
-            Publish | Retain | Receive => format!("topic {}", self.topic.as_deref().unwrap_or("")),
-            ShadowGet | ShadowUpdate | ShadowDelete => {
-                format!("thing {}", self.thing.as_deref().unwrap_or(""))
+            Publish | Retain | Receive | HttpsPublish | HttpsRetainedGet => {
+                format!("topic {}", self.topic.as_deref().unwrap_or(""))
+            }
+            ShadowGet | ShadowUpdate | ShadowDelete | HttpsShadowGet | HttpsShadowUpdate
+            | HttpsShadowDelete | HttpsShadowList | AttachThingPrincipal | DescribeThing => {
+                match (&self.shadow, self.action) {
+                    (
+                        Some(s),
+                        ShadowGet | ShadowUpdate | ShadowDelete | HttpsShadowGet
+                        | HttpsShadowUpdate | HttpsShadowDelete,
+                    ) => format!("{} shadow {s}", thing()),
+                    _ => thing(),
+                }
+            }
+            HttpsRetainedList => "retained messages".into(),
+            ListThings => "things".into(),
+            AttachPolicy | GetPolicy => {
+                format!("policy {}", self.policy_name.as_deref().unwrap_or(""))
+            }
+            ListAttachedPolicies => "own principal".into(),
+            AssumeRole | WebIdentity | CustomRole => {
+                format!("role {}", self.role_arn.as_deref().unwrap_or(""))
             }
         }
     }
@@ -268,7 +301,7 @@ impl Canary {
 struct RawConfig {
     target: Spanned<RawTarget>,
     #[serde(default)]
-    endpoints: Endpoints,
+    endpoints: Option<RawEndpoints>,
     #[serde(default)]
     schedule: Option<Spanned<RawSchedule>>,
     #[serde(default)]
@@ -287,6 +320,17 @@ struct RawConfig {
     trigger: Option<RawTrigger>,
     #[serde(default)]
     coverage: Option<Spanned<RawCoverage>>,
+}
+
+/// `[endpoints]` as written (each URL with its place, for errors).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoints {
+    sts: Option<Spanned<String>>,
+    cognito_identity: Option<Spanned<String>>,
+    cognito_idp: Option<Spanned<String>>,
+    iot_data: Option<Spanned<String>>,
+    iot: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -365,6 +409,8 @@ struct RawCanary {
     qos: Option<Spanned<i64>>,
     mqtt_version: Option<MqttVersion>,
     timeout: Option<Dur>,
+    policy_name: Option<Spanned<String>>,
+    role_arn: Option<Spanned<String>>,
 }
 
 /// Reads and validates a config file.

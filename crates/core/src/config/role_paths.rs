@@ -1,37 +1,8 @@
-//! `check`'s rules for the role-path actions (`assume-role`, `web-identity`, `custom-role`):
-//! which identities can try them, and what `role_arn` must look like. Pure.
+//! `check`'s rule for the role-path actions (`assume-role`, `web-identity`, `custom-role`):
+//! which identities can try them (`role_arn` itself is `probe_names::role_arn_problem`). Pure.
 
 use super::identity::{EndpointAuth, IdentityConfig, IdentityKind};
 use crate::verdict::ProbeAction;
-
-/// Whether an action is one of the role paths.
-pub fn is_role_path(action: ProbeAction) -> bool {
-    matches!(
-        action,
-        ProbeAction::AssumeRole | ProbeAction::WebIdentity | ProbeAction::CustomRole
-    )
-}
-
-/// What is wrong with `role_arn` (an IAM role ARN, `arn:PARTITION:iam::ACCOUNT:role/NAME`).
-pub fn role_arn_problem(arn: &str) -> Option<String> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let ok = parts.len() == 6
-        && parts[0] == "arn"
-        && !parts[1].is_empty()
-        && parts[2] == "iam"
-        && parts[3].is_empty()
-        && parts[4].len() == 12
-        && parts[4].chars().all(|c| c.is_ascii_digit())
-        && parts[5].strip_prefix("role/").is_some_and(|n| {
-            !n.is_empty()
-                && !n.ends_with('/')
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-/".contains(c))
-        });
-    (!ok).then(|| {
-        format!("`{arn}` is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME)")
-    })
-}
 
 /// Why `identity` cannot try `action` (a role path), if it cannot. `web-identity` needs a
 /// Cognito identity (a guest or a signed-in user of an identity pool); `custom-role` a
@@ -84,26 +55,6 @@ mod tests {
     const POOL: &str = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de";
 
     #[test]
-    fn role_arns() {
-        assert_eq!(role_arn_problem("arn:aws:iam::123456789012:role/Admin"), None);
-        assert_eq!(
-            role_arn_problem("arn:aws:iam::123456789012:role/ops/Admin"),
-            None
-        );
-        for bad in [
-            "Admin",
-            "arn:aws:iam::123456789012:user/Admin",
-            "arn:aws:iam::12345:role/Admin",
-            "arn:aws:sts::123456789012:role/Admin",
-            "arn:aws:iam:us-east-1:123456789012:role/Admin",
-            "arn:aws:iam::123456789012:role/",
-            "arn:aws:iam::123456789012:role/a b",
-        ] {
-            assert!(role_arn_problem(bad).is_some(), "{bad}");
-        }
-    }
-
-    #[test]
     fn who_may_try_which_path() {
         let guest = identity(&format!(
             "[[identity]]\nname = \"g\"\nkind = \"cognito-guest\"\nidentity_pool_id = \"{POOL}\"\n"
@@ -140,7 +91,7 @@ mod tests {
 
     #[test]
     fn identity_pool_id_needs_a_cognito_login() {
-        #[derive(serde::Deserialize)]
+        #[derive(Debug, serde::Deserialize)]
         #[allow(dead_code)]
         struct Doc {
             identity: Vec<IdentityConfig>,
@@ -149,6 +100,10 @@ mod tests {
             "[[identity]]\nname = \"b\"\nkind = \"credential-endpoint\"\nurl = \"https://x.example/vend\"\nbearer_token_env = \"T\"\nidentity_pool_id = \"{POOL}\"\n"
         ))
         .expect_err("bearer tokens cannot sign in to an identity pool");
-        assert!(e.to_string().contains("`identity_pool_id` needs a Cognito login"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("`identity_pool_id` needs a Cognito login"),
+            "{e}"
+        );
     }
 }

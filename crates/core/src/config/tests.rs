@@ -438,3 +438,55 @@ fn coverage_paths_resolve_from_the_config_file() {
     );
     assert_eq!(p(BASE).unwrap().coverage, None);
 }
+/// Every new door parses, with the documented defaults for probe-named resources, its
+/// family, and a subject reports can show.
+#[test]
+fn doors_fixture_fills_probe_named_defaults() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/config/fixtures/valid/doors.toml");
+    let (_, loaded) = load_fixture(&path);
+    let cfg = loaded.unwrap();
+    let by = |n: &str| cfg.canaries.iter().find(|c| c.name == n).unwrap();
+    let seen: std::collections::BTreeSet<ProbeAction> =
+        cfg.canaries.iter().map(|c| c.action).collect();
+    for a in ProbeAction::ALL.iter().filter(|a| !a.is_mqtt()) {
+        assert!(seen.contains(a), "doors.toml lacks {a}");
+    }
+    assert_eq!(
+        by("attach-policy").policy_name.as_deref(),
+        Some(probe_names::DEFAULT_POLICY)
+    );
+    assert_eq!(
+        by("attach-policy").subject(),
+        "policy iot-canary-probe-${nonce}"
+    );
+    assert_eq!(
+        by("https-shadow-delete").shadow.as_deref(),
+        Some(probe_names::DEFAULT_SHADOW)
+    );
+    assert_eq!(
+        by("attach-thing-principal").thing.as_deref(),
+        Some("alice-${nonce}")
+    );
+    assert_eq!(by("delete-connection").client_id, "alice-lamp-${nonce}");
+    assert_eq!(
+        by("delete-connection").subject(),
+        "client alice-lamp-${nonce}"
+    );
+    assert_eq!(
+        by("https-shadow-update").subject(),
+        "thing alice-lamp shadow config"
+    );
+    assert_eq!(
+        by("custom-role").subject(),
+        "role arn:aws:iam::123456789012:role/lab-admin"
+    );
+    assert_eq!(by("https-publish").qos, 0);
+    assert_eq!(by("list-things").family(), ProbeFamily::ControlPlane);
+    assert_eq!(
+        cfg.endpoints.iot_data.as_deref(),
+        Some("https://127.0.0.1:8443")
+    );
+    assert_eq!(cfg.endpoints.iot.as_deref(), Some("http://127.0.0.1:4101"));
+    // No two doors of the fixture share a subject string they should not.
+    assert!(cfg.canaries.iter().all(|c| !c.subject().is_empty()));
+}

@@ -49,13 +49,41 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             "must not be empty (host[:port] of the IoT data endpoint)",
         );
     }
-    let client_id = client_id_template(&mut is, rt.client_id.as_ref(), DEFAULT_CLIENT_ID);
+    let client_id = client_id_template(&mut is, rt.client_id.as_ref(), DEFAULT_CLIENT_ID, &[]);
     let target = Target {
         region: rt.region.into_inner(),
         endpoint: rt.endpoint.into_inner(),
         ca_file: rt.ca_file.map(|c| resolve(&base_dir, c.get_ref())),
         mqtt_version: rt.mqtt_version.unwrap_or_default(),
         client_id,
+    };
+
+    // [endpoints]
+    let endpoints = match raw.endpoints {
+        None => Endpoints::default(),
+        Some(e) => {
+            let mut url = |v: Option<Spanned<String>>, key: &str| {
+                let v = v?;
+                if crate::units::http_url(v.get_ref()).is_err() {
+                    is.at(
+                        &v,
+                        key,
+                        format!(
+                            "`{}` is not an absolute http:// or https:// URL (the AWS API endpoint to call instead of the regional default)",
+                            v.get_ref()
+                        ),
+                    );
+                }
+                Some(v.into_inner())
+            };
+            Endpoints {
+                sts: url(e.sts, "sts"),
+                cognito_identity: url(e.cognito_identity, "cognito_identity"),
+                cognito_idp: url(e.cognito_idp, "cognito_idp"),
+                iot_data: url(e.iot_data, "iot_data"),
+                iot: url(e.iot, "iot"),
+            }
+        }
     };
 
     // [schedule]
@@ -224,8 +252,11 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     // [[canary]]
     let mut canaries = Vec::new();
     let mut canary_names = BTreeSet::new();
-    let mut deny_identities: BTreeMap<String, Spanned<String>> = BTreeMap::new();
+    // (identity, family) of deny canaries (first span) and of controls: a deny canary's
+    // denials count only beside a control of its own family (the same door, same credentials).
+    let mut deny_identities: BTreeMap<(String, ProbeFamily), Spanned<String>> = BTreeMap::new();
     let mut control_identities = BTreeSet::new();
+    let mut control_families: BTreeSet<(String, ProbeFamily)> = BTreeSet::new();
     // effective client id key (`${canary}` expanded) -> its users
     let mut client_ids: BTreeMap<String, Vec<ClientIdUse>> = BTreeMap::new();
     let mut marker_topics = Vec::new();
@@ -250,15 +281,24 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         }
         let action = *rc.action.get_ref();
         let expect = rc.expect.unwrap_or(Expect::Deny);
+        let family = action.family();
         if expect == Expect::Allow {
             control_identities.insert(rc.identity.get_ref().clone());
+            control_families.insert((rc.identity.get_ref().clone(), family));
         } else {
             deny_identities
-                .entry(rc.identity.get_ref().clone())
+                .entry((rc.identity.get_ref().clone(), family))
                 .or_insert(rc.identity.clone());
         }
 
         check_fields(&mut is, &rc, action);
+        if let Some(id) = identities
+            .iter()
+            .find(|i: &&IdentitySpec| &i.name == rc.identity.get_ref())
+            && let Some(msg) = super::role_paths::identity_problem(action, &id.config)
+        {
+            is.at(&rc.identity, "identity", msg);
+        }
 
         if let Some(w) = &rc.witness {
             if !identity_names.contains(w.get_ref()) {
@@ -290,20 +330,32 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
                 "a QoS 0 publish has no PUBACK; it needs a `witness` to observe it",
             );
         }
-        let template = client_id_template(&mut is, rc.client_id.as_ref(), &target.client_id);
+        // A `delete-connection` canary's client id is the probe-named id it asks to
+        // disconnect: `${nonce}` makes it one nobody uses.
+        let nonce_ok: &[&str] = if action == ProbeAction::DeleteConnection {
+            &["nonce"]
+        } else {
+            &[]
+        };
+        let template =
+            client_id_template(&mut is, rc.client_id.as_ref(), &target.client_id, nonce_ok);
         let key = template.replace("${canary}", &name);
         let span = rc.client_id.as_ref().map_or(rc.name.span(), |c| c.span());
         id_spans.insert(name.clone(), span.clone());
         let mqtt_version = rc.mqtt_version.unwrap_or(target.mqtt_version);
-        client_ids.entry(key).or_default().push(ClientIdUse {
-            canary: name.clone(),
-            identity: rc.identity.get_ref().clone(),
-            template: template.clone(),
-            connect: action == ProbeAction::Connect,
-            control: expect == Expect::Allow,
-            version: mqtt_version,
-            span,
-        });
+        // Only MQTT canaries connect with their client id (a `delete-connection` canary's is
+        // the probe-named id it asks to disconnect).
+        if action.is_mqtt() {
+            client_ids.entry(key).or_default().push(ClientIdUse {
+                canary: name.clone(),
+                identity: rc.identity.get_ref().clone(),
+                template: template.clone(),
+                connect: action == ProbeAction::Connect,
+                control: expect == Expect::Allow,
+                version: mqtt_version,
+                span,
+            });
+        }
         marker_topics.push(rc.marker_topic.as_ref().map(|m| m.get_ref().clone()));
 
         canaries.push(Canary {
@@ -313,14 +365,25 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
             expect,
             topic: rc.topic.map(Spanned::into_inner),
             topic_filter: rc.topic_filter.map(Spanned::into_inner),
-            thing: rc.thing.map(Spanned::into_inner),
-            shadow: rc.shadow.map(Spanned::into_inner),
+            thing: rc.thing.map(Spanned::into_inner).or_else(|| {
+                (action == ProbeAction::AttachThingPrincipal)
+                    .then(|| probe_names::DEFAULT_THING.to_string())
+            }),
+            shadow: rc.shadow.map(Spanned::into_inner).or_else(|| {
+                (action == ProbeAction::HttpsShadowDelete)
+                    .then(|| probe_names::DEFAULT_SHADOW.to_string())
+            }),
             client_id: template,
             witness: rc.witness.map(Spanned::into_inner),
             qos,
             mqtt_version,
             timeout: rc.timeout.map_or(schedule.timeout, |t| t.0),
             marker: None,
+            policy_name: rc.policy_name.map(Spanned::into_inner).or_else(|| {
+                (action == ProbeAction::AttachPolicy)
+                    .then(|| probe_names::DEFAULT_POLICY.to_string())
+            }),
+            role_arn: rc.role_arn.map(Spanned::into_inner),
         });
     }
 
@@ -334,13 +397,25 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         canaries[i].marker = marker;
     }
 
-    for (identity, span) in &deny_identities {
+    let mut told_no_control = BTreeSet::new();
+    for ((identity, family), span) in &deny_identities {
         if !control_identities.contains(identity) {
+            if !told_no_control.insert(identity) {
+                continue;
+            }
             is.at(
                 span,
                 "identity",
                 format!(
                     "identity `{identity}` has deny canaries but no control (a canary with expect = \"allow\"); without one its denials prove nothing"
+                ),
+            );
+        } else if !control_families.contains(&(identity.clone(), *family)) {
+            is.at(
+                span,
+                "identity",
+                format!(
+                    "identity `{identity}` has {family} deny canaries but no {family} control (a canary of that family with expect = \"allow\"): a refusal through one door says nothing while the identity's credentials are unproven there"
                 ),
             );
         }
@@ -376,12 +451,13 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
     // can confirm it (docs/evidence-rules.md, X6).
     let v311_controls: BTreeSet<&str> = canaries
         .iter()
-        .filter(|c| c.is_control() && c.mqtt_version == MqttVersion::V311)
+        .filter(|c| c.is_control() && c.action.is_mqtt() && c.mqtt_version == MqttVersion::V311)
         .map(|c| c.identity.as_str())
         .collect();
     let mut told = BTreeSet::new();
     for (i, c) in canaries.iter().enumerate() {
         if !c.is_control()
+            && c.action.is_mqtt()
             && c.mqtt_version == MqttVersion::V311
             && control_identities.contains(&c.identity)
             && !v311_controls.contains(c.identity.as_str())
@@ -526,7 +602,7 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         Ok(Config {
             path: path.to_path_buf(),
             target,
-            endpoints: raw.endpoints,
+            endpoints,
             schedule,
             server,
             identities,
@@ -566,17 +642,18 @@ fn client_id_template(
     is: &mut Issues<'_>,
     written: Option<&Spanned<String>>,
     inherited: &str,
+    extra: &[&str],
 ) -> String {
     match written {
         Some(c) => {
-            check_template(is, c, "client_id");
+            check_template(is, c, "client_id", extra);
             c.get_ref().clone()
         }
         None => inherited.to_string(),
     }
 }
 
-fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str) {
+fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str, extra: &[&str]) {
     let v = s.get_ref();
     if v.is_empty() {
         is.at(s, key, "must not be empty");
@@ -585,7 +662,9 @@ fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str) {
     while let Some(i) = rest.find("${") {
         let after = &rest[i + 2..];
         match after.find('}') {
-            Some(j) if PLACEHOLDERS.contains(&&after[..j]) => rest = &after[j + 1..],
+            Some(j) if PLACEHOLDERS.contains(&&after[..j]) || extra.contains(&&after[..j]) => {
+                rest = &after[j + 1..]
+            }
             Some(j) => {
                 is.at(
                     s,
@@ -608,18 +687,121 @@ fn check_template(is: &mut Issues<'_>, s: &Spanned<String>, key: &str) {
     // as `+`), so a canary must be able to try them.
 }
 
+/// Which keys an action takes: `Need` (must be set), `May` (optional), or absent (an error
+/// when set).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Key {
+    No,
+    May,
+    Need,
+}
+
+struct Keys {
+    topic: Key,
+    filter: Key,
+    thing: Key,
+    shadow: Key,
+    client_id: Key,
+    witness: Key,
+    marker: Key,
+    policy: Key,
+    role: Key,
+}
+
+fn keys(action: ProbeAction) -> Keys {
+    use Key::*;
+    use ProbeAction::*;
+    let none = Keys {
+        topic: No,
+        filter: No,
+        thing: No,
+        shadow: No,
+        // Every MQTT canary connects with a client id (inherited from `[target]`).
+        client_id: if action.is_mqtt() { May } else { No },
+        witness: No,
+        marker: No,
+        policy: No,
+        role: No,
+    };
+    match action {
+        Connect => Keys {
+            client_id: Need,
+            ..none
+        },
+        Subscribe => Keys {
+            filter: Need,
+            marker: May,
+            ..none
+        },
+        Publish => Keys {
+            topic: Need,
+            witness: May,
+            ..none
+        },
+        Retain => Keys {
+            topic: Need,
+            witness: Need,
+            ..none
+        },
+        Receive => Keys {
+            topic: Need,
+            filter: May,
+            witness: Need,
+            marker: May,
+            ..none
+        },
+        ShadowGet | ShadowUpdate | ShadowDelete | HttpsShadowGet | HttpsShadowUpdate
+        | HttpsShadowDelete => Keys {
+            thing: Need,
+            shadow: May,
+            ..none
+        },
+        HttpsShadowList | DescribeThing => Keys {
+            thing: Need,
+            ..none
+        },
+        // Witness-confirmed: only the witness's subscription seeing it proves a hole.
+        HttpsPublish => Keys {
+            topic: Need,
+            witness: Need,
+            ..none
+        },
+        HttpsRetainedGet => Keys {
+            topic: Need,
+            ..none
+        },
+        HttpsRetainedList | ListThings | ListAttachedPolicies => none,
+        DeleteConnection => Keys {
+            client_id: Need,
+            ..none
+        },
+        AttachPolicy => Keys {
+            policy: May,
+            ..none
+        },
+        GetPolicy => Keys {
+            policy: Need,
+            ..none
+        },
+        AttachThingPrincipal => Keys { thing: May, ..none },
+        AssumeRole | WebIdentity | CustomRole => Keys { role: Need, ..none },
+    }
+}
+
+/// Keys that name a resource a probe would change if the call got through must be
+/// probe-named (hold `${nonce}`), so they can only name something that does not exist.
+fn must_be_probe_named(action: ProbeAction, key: &str) -> bool {
+    matches!(
+        (action, key),
+        (ProbeAction::DeleteConnection, "client_id")
+            | (ProbeAction::AttachThingPrincipal, "thing")
+            | (ProbeAction::HttpsShadowDelete, "shadow")
+    )
+}
+
 fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
     use ProbeAction::*;
-    let (need_topic, need_filter, need_thing, need_client) = match action {
-        Connect => (false, false, false, true),
-        Subscribe => (false, true, false, false),
-        Publish | Retain | Receive => (true, false, false, false),
-        ShadowGet | ShadowUpdate | ShadowDelete => (false, false, true, false),
-    };
-    let allow_filter = need_filter || action == Receive;
-    let allow_shadow = need_thing;
-    let allow_witness = matches!(action, Publish | Receive | Retain);
-    let allow_marker = matches!(action, Receive | Subscribe);
+    let k = keys(action);
     let missing = |is: &mut Issues<'_>, key: &str| {
         is.at(&rc.action, key, format!("action `{action}` needs `{key}`"));
     };
@@ -630,20 +812,74 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
             format!("`{key}` does not apply to action `{action}`"),
         );
     };
+    // Presence first: a missing or misplaced key, once per key.
+    let present =
+        |is: &mut Issues<'_>, v: Option<&Spanned<String>>, key: &str, want: Key| match (v, want) {
+            (None, Key::Need) => {
+                missing(is, key);
+                false
+            }
+            (Some(s), Key::No) => {
+                extra(is, s, key);
+                false
+            }
+            (Some(_), _) => true,
+            (None, _) => false,
+        };
+    let nonce_ok = |is: &mut Issues<'_>, s: &Spanned<String>, key: &str| {
+        if must_be_probe_named(action, key) && !probe_names::has_nonce(s.get_ref()) {
+            is.at(
+                s,
+                key,
+                format!(
+                    "action `{action}` only ever targets a probe-named {key} that cannot exist: include `${{nonce}}` (e.g. `{}`), or a call that gets through would act on a real one",
+                    match key {
+                        "client_id" => "victim-${nonce}",
+                        "shadow" => probe_names::DEFAULT_SHADOW,
+                        _ => probe_names::DEFAULT_THING,
+                    }
+                ),
+            );
+            false
+        } else {
+            true
+        }
+    };
+    let sample = |v: &str| probe_names::expand(v, probe_names::SAMPLE_NONCE);
+    if !action.is_mqtt() {
+        if rc.mqtt_version.is_some() {
+            is.at(
+                &rc.action,
+                "mqtt_version",
+                format!(
+                    "`mqtt_version` does not apply to action `{action}` (it does not speak MQTT)"
+                ),
+            );
+        }
+        if let Some(q) = &rc.qos
+            && action != HttpsPublish
+        {
+            is.at(
+                q,
+                "qos",
+                format!("`qos` does not apply to action `{action}`"),
+            );
+        }
+    }
+
     let mut topic_ok = false;
-    match (&rc.topic, need_topic) {
-        (None, true) => missing(is, "topic"),
-        (Some(t), false) => extra(is, t, "topic"),
-        (Some(t), true) => match names::topic_problem(t.get_ref()) {
+    if present(is, rc.topic.as_ref(), "topic", k.topic)
+        && let Some(t) = &rc.topic
+    {
+        match names::topic_problem(t.get_ref()) {
             Some(p) => is.at(t, "topic", p),
             None => topic_ok = true,
-        },
-        _ => {}
+        }
     }
-    match (&rc.topic_filter, need_filter, allow_filter) {
-        (None, true, _) => missing(is, "topic_filter"),
-        (Some(t), _, false) => extra(is, t, "topic_filter"),
-        (Some(t), _, true) => match (names::filter_problem(t.get_ref()), &rc.topic) {
+    if present(is, rc.topic_filter.as_ref(), "topic_filter", k.filter)
+        && let Some(t) = &rc.topic_filter
+    {
+        match (names::filter_problem(t.get_ref()), &rc.topic) {
             (Some(p), _) => is.at(t, "topic_filter", p),
             (None, Some(topic))
                 if topic_ok
@@ -660,70 +896,72 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
                 )
             }
             _ => {}
-        },
-        _ => {}
-    }
-    match (&rc.thing, need_thing) {
-        (None, true) => missing(is, "thing"),
-        (Some(t), false) => extra(is, t, "thing"),
-        (Some(t), true) => {
-            if let Some(p) = names::thing_problem(t.get_ref()) {
-                is.at(t, "thing", p);
-            }
         }
-        _ => {}
     }
-    match (&rc.shadow, allow_shadow) {
-        (Some(s), false) => extra(is, s, "shadow"),
-        (Some(s), true) => {
-            if let Some(p) = names::shadow_problem(s.get_ref()) {
-                is.at(s, "shadow", p);
-            }
+    if present(is, rc.thing.as_ref(), "thing", k.thing)
+        && let Some(t) = &rc.thing
+        && nonce_ok(is, t, "thing")
+        && let Some(p) = names::thing_problem(&sample(t.get_ref()))
+    {
+        is.at(t, "thing", p);
+    }
+    if present(is, rc.shadow.as_ref(), "shadow", k.shadow)
+        && let Some(s) = &rc.shadow
+        && nonce_ok(is, s, "shadow")
+        && let Some(p) = names::shadow_problem(&sample(s.get_ref()))
+    {
+        is.at(s, "shadow", p);
+    }
+    if present(is, rc.policy_name.as_ref(), "policy_name", k.policy)
+        && let Some(p) = &rc.policy_name
+        && let Some(msg) = probe_names::policy_problem(p.get_ref())
+    {
+        is.at(p, "policy_name", msg);
+    }
+    if present(is, rc.role_arn.as_ref(), "role_arn", k.role)
+        && let Some(r) = &rc.role_arn
+        && let Some(msg) = probe_names::role_arn_problem(r.get_ref())
+    {
+        is.at(r, "role_arn", msg);
+    }
+    if present(is, rc.client_id.as_ref(), "client_id", k.client_id)
+        && let Some(c) = &rc.client_id
+    {
+        nonce_ok(is, c, "client_id");
+    }
+    if present(is, rc.marker_topic.as_ref(), "marker_topic", k.marker)
+        && let Some(m) = &rc.marker_topic
+    {
+        if let Some(p) = names::topic_problem(m.get_ref()) {
+            is.at(m, "marker_topic", p);
+        } else if rc
+            .topic
+            .as_ref()
+            .is_some_and(|t| t.get_ref() == m.get_ref())
+        {
+            is.at(
+                m,
+                "marker_topic",
+                "must differ from `topic`: the marker proves the subscription live beside the bait",
+            );
+        } else if let Some(filter) = rc
+            .topic_filter
+            .as_ref()
+            .or(rc.topic.as_ref())
+            .filter(|_| action == Receive)
+            .filter(|f| names::filter_problem(f.get_ref()).is_none())
+            && !markers::matched_by(m.get_ref(), filter.get_ref())
+        {
+            is.at(
+                m,
+                "marker_topic",
+                format!(
+                    "`{}` is not matched by the filter under test `{}`: AWS delays delivery after SUBACK per subscription, so only a marker arriving through that filter proves it live; pick a topic it matches that the identity may receive",
+                    m.get_ref(),
+                    filter.get_ref()
+                ),
+            );
         }
-        _ => {}
     }
-    match (&rc.marker_topic, allow_marker) {
-        (Some(m), false) => extra(is, m, "marker_topic"),
-        (Some(m), true) => {
-            if let Some(p) = names::topic_problem(m.get_ref()) {
-                is.at(m, "marker_topic", p);
-            } else if rc
-                .topic
-                .as_ref()
-                .is_some_and(|t| t.get_ref() == m.get_ref())
-            {
-                is.at(
-                    m,
-                    "marker_topic",
-                    "must differ from `topic`: the marker proves the subscription live beside the bait",
-                );
-            } else if let Some(filter) = rc
-                .topic_filter
-                .as_ref()
-                .or(rc.topic.as_ref())
-                .filter(|_| action == Receive)
-                .filter(|f| names::filter_problem(f.get_ref()).is_none())
-                && !markers::matched_by(m.get_ref(), filter.get_ref())
-            {
-                is.at(
-                    m,
-                    "marker_topic",
-                    format!(
-                        "`{}` is not matched by the filter under test `{}`: AWS delays delivery after SUBACK per subscription, so only a marker arriving through that filter proves it live; pick a topic it matches that the identity may receive",
-                        m.get_ref(),
-                        filter.get_ref()
-                    ),
-                );
-            }
-        }
-        _ => {}
-    }
-    if need_client && rc.client_id.is_none() {
-        missing(is, "client_id");
-    }
-    match (&rc.witness, allow_witness) {
-        (None, _) if matches!(action, Receive | Retain) => missing(is, "witness"),
-        (Some(w), false) => extra(is, w, "witness"),
-        _ => {}
-    }
+    present(is, rc.witness.as_ref(), "witness", k.witness);
 }

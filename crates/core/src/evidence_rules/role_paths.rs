@@ -78,6 +78,8 @@ pub fn classify(action: ProbeAction, a: &ApiAnswer) -> Option<Verdict> {
         ProbeAction::AssumeRole | ProbeAction::WebIdentity | ProbeAction::CustomRole
     ) || (200..=299).contains(&a.status)
         || a.status >= 500
+        // 404: the generic W4 (STS and Cognito answer errors with 400 and 403).
+        || a.status == 404
         || a.status == 429
     {
         return None;
@@ -110,30 +112,190 @@ mod tests {
     /// table of docs/evidence-rules.md (generic rules cited where they decide).
     fn rows() -> Vec<(&'static str, ProbeAction, ApiAnswer, Verdict)> {
         vec![
-            ("RP1", AssumeRole, err(403, "AccessDenied", "User: arn:aws:iam::123456789012:user/u is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::123456789012:role/Admin"), Denied),
-            ("RP1", WebIdentity, err(403, "AccessDenied", "Not authorized to perform sts:AssumeRoleWithWebIdentity"), Denied),
-            ("RP1", WebIdentity, err(400, "InvalidParameterException", "Basic (classic) flow is not enabled, please use enhanced flow."), Denied),
+            (
+                "RP1",
+                AssumeRole,
+                err(
+                    403,
+                    "AccessDenied",
+                    "User: arn:aws:iam::123456789012:user/u is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::123456789012:role/Admin",
+                ),
+                Denied,
+            ),
+            (
+                "RP1",
+                WebIdentity,
+                err(
+                    403,
+                    "AccessDenied",
+                    "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+                ),
+                Denied,
+            ),
+            (
+                "RP1",
+                WebIdentity,
+                err(
+                    400,
+                    "InvalidParameterException",
+                    "Basic (classic) flow is not enabled, please use enhanced flow.",
+                ),
+                Denied,
+            ),
             ("RP1", AssumeRole, ApiAnswer::ok(200, ROLE), Allowed),
             ("RP1", WebIdentity, ApiAnswer::ok(200, ROLE), Allowed),
             ("RP1", CustomRole, ApiAnswer::ok(200, ROLE), Allowed),
-            ("RP2", CustomRole, err(400, "NotAuthorizedException", "The role arn:aws:iam::123456789012:role/Admin is not in the token's cognito:roles."), Denied),
-            ("RP2", CustomRole, err(400, "InvalidIdentityPoolConfigurationException", "Invalid identity pool configuration. Check assigned IAM roles for this pool."), Denied),
-            ("RP3", CustomRole, err(400, "NotAuthorizedException", "Invalid login token. Token expired: 1700000000 >= 1600000000"), Inc(Reason::Credentials)),
-            ("RP3", CustomRole, err(400, "NotAuthorizedException", "Logins don't match. Please include at least one valid login for this identity or identity pool."), Inc(Reason::Credentials)),
-            ("RP3", WebIdentity, err(400, "NotAuthorizedException", "Unauthenticated access is not supported for this identity pool."), Inc(Reason::Credentials)),
-            ("RP3", WebIdentity, err(400, "NotAuthorizedException", "Not a refusal of the role: the basic flow's GetOpenIdToken"), Inc(Reason::Credentials)),
-            ("RP3", WebIdentity, err(400, "InvalidIdentityToken", "Couldn't retrieve verification key from your identity provider"), Inc(Reason::Credentials)),
-            ("RP3", WebIdentity, err(400, "IDPRejectedClaim", "Incorrect token audience"), Inc(Reason::Credentials)),
-            ("RP3", CustomRole, err(400, "ResourceNotFoundException", "Identity 'us-east-1:x' not found."), Inc(Reason::Credentials)),
-            ("RP3", AssumeRole, err(403, "ExpiredToken", "The security token included in the request is expired"), Inc(Reason::Credentials)),
-            ("RP3", AssumeRole, err(403, "InvalidClientTokenId", "The security token included in the request is invalid."), Inc(Reason::Credentials)),
-            ("RP4", CustomRole, err(400, "InvalidParameterException", "CustomRoleArn is not supported by this identity pool's role mapping."), Inc(Reason::InvalidRequest)),
-            ("RP4", AssumeRole, err(400, "ValidationError", "1 validation error detected: Value 'x' at 'roleArn'"), Inc(Reason::InvalidRequest)),
+            (
+                "RP2",
+                CustomRole,
+                err(
+                    400,
+                    "NotAuthorizedException",
+                    "The role arn:aws:iam::123456789012:role/Admin is not in the token's cognito:roles.",
+                ),
+                Denied,
+            ),
+            (
+                "RP2",
+                CustomRole,
+                err(
+                    400,
+                    "InvalidIdentityPoolConfigurationException",
+                    "Invalid identity pool configuration. Check assigned IAM roles for this pool.",
+                ),
+                Denied,
+            ),
+            (
+                "RP3",
+                CustomRole,
+                err(
+                    400,
+                    "NotAuthorizedException",
+                    "Invalid login token. Token expired: 1700000000 >= 1600000000",
+                ),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP3",
+                CustomRole,
+                err(
+                    400,
+                    "NotAuthorizedException",
+                    "Logins don't match. Please include at least one valid login for this identity or identity pool.",
+                ),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP3",
+                WebIdentity,
+                err(
+                    400,
+                    "NotAuthorizedException",
+                    "Unauthenticated access is not supported for this identity pool.",
+                ),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP3",
+                WebIdentity,
+                err(
+                    400,
+                    "NotAuthorizedException",
+                    "Not a refusal of the role: the basic flow's GetOpenIdToken",
+                ),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP3",
+                WebIdentity,
+                err(
+                    400,
+                    "InvalidIdentityToken",
+                    "Couldn't retrieve verification key from your identity provider",
+                ),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP3",
+                WebIdentity,
+                err(400, "IDPRejectedClaim", "Incorrect token audience"),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP3",
+                CustomRole,
+                err(
+                    400,
+                    "ResourceNotFoundException",
+                    "Identity 'us-east-1:x' not found.",
+                ),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP3",
+                AssumeRole,
+                err(
+                    403,
+                    "ExpiredToken",
+                    "The security token included in the request is expired",
+                ),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP3",
+                AssumeRole,
+                err(
+                    403,
+                    "InvalidClientTokenId",
+                    "The security token included in the request is invalid.",
+                ),
+                Inc(Reason::Credentials),
+            ),
+            (
+                "RP4",
+                CustomRole,
+                err(
+                    400,
+                    "InvalidParameterException",
+                    "CustomRoleArn is not supported by this identity pool's role mapping.",
+                ),
+                Inc(Reason::InvalidRequest),
+            ),
+            (
+                "RP4",
+                AssumeRole,
+                err(
+                    400,
+                    "ValidationError",
+                    "1 validation error detected: Value 'x' at 'roleArn'",
+                ),
+                Inc(Reason::InvalidRequest),
+            ),
             ("RP4", AssumeRole, err(403, "", ""), Inc(Reason::Protocol)),
-            ("RP4", AssumeRole, err(400, "Throttling", "Rate exceeded"), Inc(Reason::Throttled)),
-            ("RP4", CustomRole, err(400, "TooManyRequestsException", "Rate exceeded"), Inc(Reason::Throttled)),
-            ("RP4", CustomRole, err(500, "InternalErrorException", ""), Inc(Reason::ServerError)),
-            ("RP4", CustomRole, err(503, "NotAuthorizedException", "x"), Inc(Reason::ServerError)),
+            (
+                "RP4",
+                AssumeRole,
+                err(400, "Throttling", "Rate exceeded"),
+                Inc(Reason::Throttled),
+            ),
+            (
+                "RP4",
+                CustomRole,
+                err(400, "TooManyRequestsException", "Rate exceeded"),
+                Inc(Reason::Throttled),
+            ),
+            (
+                "RP4",
+                CustomRole,
+                err(500, "InternalErrorException", ""),
+                Inc(Reason::ServerError),
+            ),
+            (
+                "RP4",
+                CustomRole,
+                err(503, "ServiceUnavailable", "x"),
+                Inc(Reason::ServerError),
+            ),
         ]
     }
 
@@ -172,7 +334,7 @@ mod tests {
     /// Every role-path denial rests on an explicit refusal (the fuzz target's promise).
     #[test]
     fn denials_are_explicit_refusals() {
-        for (id, action, answer, want) in rows() {
+        for (id, _, answer, want) in rows() {
             if want == Denied {
                 assert!(
                     crate::evidence_rules::is_explicit_api_refusal(&answer)

@@ -23,6 +23,53 @@ const NOT_CONNECT: &[ProbeAction] = &[
 const PUBLISHING: &[ProbeAction] = &[A::Publish, A::ShadowGet, A::ShadowUpdate, A::ShadowDelete];
 const SUBSCRIBING: &[ProbeAction] = &[A::Subscribe, A::Receive];
 const WAITS: [Waiting; 8] = Waiting::ALL;
+/// The probes that read AWS API answers (every non-MQTT action).
+const API: &[ProbeAction] = &[
+    A::HttpsPublish,
+    A::HttpsShadowGet,
+    A::HttpsShadowUpdate,
+    A::HttpsShadowDelete,
+    A::HttpsShadowList,
+    A::HttpsRetainedGet,
+    A::HttpsRetainedList,
+    A::DeleteConnection,
+    A::AttachPolicy,
+    A::AttachThingPrincipal,
+    A::ListThings,
+    A::DescribeThing,
+    A::GetPolicy,
+    A::ListAttachedPolicies,
+    A::AssumeRole,
+    A::WebIdentity,
+    A::CustomRole,
+];
+/// API probes whose success is decisive by itself (all but the witness-confirmed publish).
+const API_NOT_PUBLISH: &[ProbeAction] = &[
+    A::HttpsShadowGet,
+    A::HttpsShadowUpdate,
+    A::HttpsShadowDelete,
+    A::HttpsShadowList,
+    A::HttpsRetainedGet,
+    A::HttpsRetainedList,
+    A::DeleteConnection,
+    A::AttachPolicy,
+    A::AttachThingPrincipal,
+    A::ListThings,
+    A::DescribeThing,
+    A::GetPolicy,
+    A::ListAttachedPolicies,
+    A::AssumeRole,
+    A::WebIdentity,
+    A::CustomRole,
+];
+
+const ARN: &str = "arn:aws:iot:us-east-1:123456789012:thing/bob-plug";
+
+fn api(status: u16, error_type: Option<&str>, message: Option<&str>) -> Observation {
+    O::ApiAnswer(crate::verdict::ApiAnswer::new(
+        status, error_type, message, ARN,
+    ))
+}
 
 struct Row {
     id: &'static str,
@@ -584,6 +631,180 @@ fn rules() -> Vec<Row> {
             ],
             Final(I(Reason::Protocol)),
         ),
+        // AWS API answers (HTTPS data plane, control plane, role paths)
+        row(
+            "W1",
+            BOTH,
+            API_NOT_PUBLISH,
+            vec![
+                api(200, None, None),
+                api(202, None, None),
+                api(204, None, None),
+            ],
+            Final(Allowed),
+        ),
+        row(
+            "W1",
+            BOTH,
+            &[A::HttpsPublish],
+            vec![api(200, None, None)],
+            Final(I(Reason::WitnessFailed)),
+        ),
+        row(
+            "W2",
+            BOTH,
+            API,
+            vec![
+                api(
+                    403,
+                    Some("AccessDenied"),
+                    Some(
+                        "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: sts:AssumeRole",
+                    ),
+                ),
+                api(
+                    403,
+                    Some("AccessDeniedException"),
+                    Some(
+                        "User: arn:aws:sts::123456789012:assumed-role/r/s is not authorized to perform: iot:AttachPolicy on resource: arn:aws:iot:us-east-1:123456789012:cert/x",
+                    ),
+                ),
+                api(403, Some("com.amazonaws.iot#AccessDeniedException"), None),
+                api(401, Some("UnauthorizedException"), Some("Unauthorized")),
+                api(401, None, None),
+            ],
+            Final(Denied),
+        ),
+        row(
+            "W3",
+            BOTH,
+            API,
+            vec![
+                api(403, Some("ForbiddenException"), Some("Forbidden")),
+                api(403, Some("ForbiddenException"), None),
+            ],
+            Classified::DeniedIfSignedControlConfirms,
+        ),
+        row(
+            "W4",
+            BOTH,
+            API,
+            vec![api(
+                404,
+                Some("ResourceNotFoundException"),
+                Some("No shadow exists with name: 'x'"),
+            )],
+            Final(Allowed),
+        ),
+        row(
+            "W5",
+            BOTH,
+            API,
+            vec![api(
+                400,
+                Some("InvalidParameterException"),
+                Some("Basic (classic) flow is not enabled, please use enhanced flow."),
+            )],
+            Final(Denied),
+        ),
+        row(
+            "W6",
+            BOTH,
+            API,
+            vec![
+                api(429, Some("ThrottlingException"), Some("Rate exceeded")),
+                api(400, Some("Throttling"), Some("Rate exceeded")),
+                api(400, Some("TooManyRequestsException"), None),
+                api(429, None, None),
+            ],
+            Final(I(Reason::Throttled)),
+        ),
+        row(
+            "W7",
+            BOTH,
+            API,
+            vec![
+                api(
+                    403,
+                    Some("ForbiddenException"),
+                    Some(
+                        "The request signature we calculated does not match the signature you provided.",
+                    ),
+                ),
+                api(
+                    403,
+                    Some("ForbiddenException"),
+                    Some("The security token included in the request is expired"),
+                ),
+                api(403, Some("InvalidSignatureException"), None),
+                api(
+                    400,
+                    Some("ExpiredTokenException"),
+                    Some("The security token included in the request is expired"),
+                ),
+                api(403, Some("ExpiredToken"), None),
+                api(403, Some("UnrecognizedClientException"), None),
+                api(403, Some("InvalidClientTokenId"), None),
+                api(403, Some("SignatureDoesNotMatch"), None),
+                api(
+                    400,
+                    Some("NotAuthorizedException"),
+                    Some("Invalid login token."),
+                ),
+                // A credential type with a refusal-shaped status is still credentials.
+                api(401, Some("ExpiredTokenException"), None),
+            ],
+            Final(I(Reason::Credentials)),
+        ),
+        row(
+            "W8",
+            BOTH,
+            API,
+            vec![
+                api(500, Some("InternalFailureException"), None),
+                api(503, Some("ServiceUnavailableException"), None),
+                api(502, None, None),
+            ],
+            Final(I(Reason::ServerError)),
+        ),
+        row(
+            "W9",
+            BOTH,
+            API,
+            vec![
+                api(400, Some("InvalidRequestException"), None),
+                api(
+                    400,
+                    Some("InvalidParameterException"),
+                    Some("1 validation error detected"),
+                ),
+                api(409, Some("ConflictException"), None),
+                api(413, Some("RequestEntityTooLargeException"), None),
+                api(405, Some("MethodNotAllowedException"), None),
+                api(400, Some("ValidationError"), None),
+            ],
+            Final(I(Reason::InvalidRequest)),
+        ),
+        row(
+            "W10",
+            BOTH,
+            API,
+            vec![
+                api(403, None, Some("<html>Forbidden</html>")),
+                api(404, None, None),
+                api(404, Some("NotFound"), None),
+                api(302, None, None),
+                api(418, Some("Teapot"), None),
+            ],
+            Final(I(Reason::Protocol)),
+        ),
+        row(
+            "W11",
+            BOTH,
+            &[A::HttpsShadowUpdate],
+            vec![O::ShadowAbsent],
+            Final(I(Reason::NoShadow)),
+        ),
         // retained messages
         row(
             "A1",
@@ -708,6 +929,7 @@ fn pairing_rules() {
         started_ms,
         version,
         fresh,
+        family: ProbeFamily::Mqtt,
     };
     let ok_after = ctl(Allowed, 200, V311, true);
     let ok_before = ctl(Allowed, 50, V311, true);
@@ -767,9 +989,121 @@ fn pairing_rules() {
     ];
     for (id, expect, c, controls, want) in rows {
         assert_eq!(
-            pair_with_controls(expect, V311, c, 100, &controls),
+            pair_with_controls(expect, ProbeFamily::Mqtt, V311, c, 100, &controls),
             want,
             "rule {id}: {expect:?} {c:?} {controls:?}"
+        );
+    }
+}
+
+/// Controls pair by family (X9), and an API's ForbiddenException counts as a denial only
+/// beside a same-family control that succeeded with the same credentials (X10).
+#[test]
+fn family_pairing_rules() {
+    use ProbeFamily::{ControlPlane, Https, Mqtt};
+    let ctl = |verdict, family| ControlRun {
+        verdict,
+        started_ms: 0,
+        version: V5,
+        fresh: true,
+        family,
+    };
+    let signed = Classified::DeniedIfSignedControlConfirms;
+    let cf = I(Reason::ControlFailed);
+    type Row = (
+        &'static str,
+        ProbeFamily,
+        Expect,
+        Classified,
+        Vec<ControlRun>,
+        Verdict,
+    );
+    let rows: Vec<Row> = vec![
+        // X9: only the canary's own family counts.
+        (
+            "X9",
+            Https,
+            Expect::Deny,
+            Final(Denied),
+            vec![ctl(Allowed, Mqtt)],
+            cf,
+        ),
+        (
+            "X9",
+            Https,
+            Expect::Deny,
+            Final(Denied),
+            vec![ctl(Allowed, Https), ctl(Denied, Mqtt)],
+            Denied,
+        ),
+        (
+            "X9",
+            Mqtt,
+            Expect::Deny,
+            Final(Denied),
+            vec![ctl(Allowed, Mqtt), ctl(Denied, ControlPlane)],
+            Denied,
+        ),
+        (
+            "X9",
+            ControlPlane,
+            Expect::Deny,
+            Final(Denied),
+            vec![
+                ctl(Allowed, ControlPlane),
+                ctl(I(Reason::Timeout), ControlPlane),
+            ],
+            cf,
+        ),
+        // X10: ForbiddenException.
+        (
+            "X10",
+            Https,
+            Expect::Deny,
+            signed,
+            vec![ctl(Allowed, Https)],
+            Denied,
+        ),
+        ("X10", Https, Expect::Deny, signed, vec![], cf),
+        (
+            "X10",
+            Https,
+            Expect::Deny,
+            signed,
+            vec![ctl(Allowed, Mqtt)],
+            cf,
+        ),
+        (
+            "X10",
+            Https,
+            Expect::Deny,
+            signed,
+            vec![ctl(I(Reason::Credentials), Https)],
+            cf,
+        ),
+        (
+            "X10",
+            Https,
+            Expect::Deny,
+            signed,
+            vec![ctl(Denied, Https)],
+            cf,
+        ),
+        // A control's own ForbiddenException is not trusted either way.
+        (
+            "X10",
+            Https,
+            Expect::Allow,
+            signed,
+            vec![ctl(Allowed, Https)],
+            I(Reason::Credentials),
+        ),
+    ];
+    for (id, family, expect, c, controls, want) in rows {
+        assert_eq!(
+            pair_with_controls(expect, family, V5, c, 100, &controls),
+            want,
+            "rule {id}: {family} {expect:?} {c:?} {controls:?}"
         );
     }
 }
@@ -792,6 +1126,10 @@ fn nothing_is_denied_without_refusal_or_proof() {
                             matches!(obs, O::ClosedWithoutAck { repeated: true, after_ms, .. } if *after_ms <= CLOSE_WINDOW_MS),
                             "{version} {action} {obs:?}"
                         ),
+                        Classified::DeniedIfSignedControlConfirms => assert!(
+                            matches!(obs, O::ApiAnswer(a) if a.status == 403 && a.error_type.as_deref() == Some("ForbiddenException")),
+                            "{version} {action} {obs:?}"
+                        ),
                         _ => {}
                     }
                 }
@@ -803,7 +1141,7 @@ fn nothing_is_denied_without_refusal_or_proof() {
 /// Every rule id tested here (classification rows and the pairing rules X1–X8).
 fn tested_ids() -> std::collections::BTreeSet<&'static str> {
     let mut tested: std::collections::BTreeSet<&str> = rules().iter().map(|r| r.id).collect();
-    tested.extend(["X1", "X2", "X3", "X4", "X5", "X6", "X7", "X8"]);
+    tested.extend(["X1", "X2", "X3", "X4", "X5", "X6", "X7", "X8", "X9", "X10"]);
     tested
 }
 

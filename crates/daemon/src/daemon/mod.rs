@@ -17,9 +17,9 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_credential_types::Credentials;
 use tokio::sync::{Semaphore, watch};
 
+use crate::identity::{Env, IdentityContext};
 use crate::mqtt::pool::SessionPool;
 use crate::mqtt::{CredentialError, CredentialFuture, CredentialProvider, Endpoint};
-use crate::identity::{Env, IdentityContext};
 use crate::probe::{self, Actor, ProbeCtx, RoleCtx};
 use iot_canary_core::config::{Canary, Config};
 use iot_canary_core::credentials::CacheStatus;
@@ -228,6 +228,7 @@ impl Daemon {
             .map(|(c, r)| ControlRun {
                 verdict: pair_with_controls(
                     Expect::Allow,
+                    c.family(),
                     c.mqtt_version,
                     r.classified,
                     r.ended_ms,
@@ -236,6 +237,7 @@ impl Daemon {
                 started_ms: r.started_ms,
                 version: c.mqtt_version,
                 fresh: r.fresh,
+                family: c.family(),
             })
             .collect();
         tracing::debug!(
@@ -251,6 +253,7 @@ impl Daemon {
         {
             let verdict = pair_with_controls(
                 c.expect,
+                c.family(),
                 c.mqtt_version,
                 r.classified,
                 r.ended_ms,
@@ -592,6 +595,8 @@ mod tests {
             mqtt_version: version,
             timeout: Duration::from_secs(1),
             marker: None,
+            policy_name: None,
+            role_arn: None,
         }
     }
 

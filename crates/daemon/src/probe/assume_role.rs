@@ -4,7 +4,9 @@
 //! returns are dropped unused and never logged — they expire on their own.
 
 use super::ProbeCtx;
-use super::role_paths::{RoleCall, SESSION_SECONDS, call, granted, role_arn, role_ctx, session_name, sts_signed};
+use super::role_paths::{
+    RoleCall, SESSION_SECONDS, call, granted, role_arn, role_ctx, session_name, sts_signed,
+};
 use iot_canary_core::verdict::Observation;
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {

@@ -13,7 +13,7 @@
 use aws_credential_types::provider::SharedCredentialsProvider;
 
 use super::ProbeCtx;
-use super::role_paths::{RoleCall, PoolIdentity, call, granted, pool_session, role_arn, role_ctx};
+use super::role_paths::{PoolIdentity, RoleCall, call, granted, pool_session, role_arn, role_ctx};
 use iot_canary_core::verdict::Observation;
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
@@ -49,7 +49,13 @@ async fn attempt(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
     if let Some((provider, token)) = &session.logins {
         req = req.logins(provider, token.expose());
     }
-    let out = call(ctx, RoleCall::GetCredentialsForIdentity, &role_arn, req.send()).await?;
+    let out = call(
+        ctx,
+        RoleCall::GetCredentialsForIdentity,
+        &role_arn,
+        req.send(),
+    )
+    .await?;
     let issued = out.credentials().and_then(|c| {
         Some(aws_credential_types::Credentials::new(
             c.access_key_id()?,

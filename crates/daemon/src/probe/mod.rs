@@ -127,6 +127,10 @@ async fn run_kind(ctx: &mut ProbeCtx<'_>) -> Observation {
         ProbeAction::AssumeRole => assume_role::run(ctx).await,
         ProbeAction::WebIdentity => web_identity::run(ctx).await,
         ProbeAction::CustomRole => custom_role::run(ctx).await,
+        // Placeholder until the HTTPS and control-plane probes land (issue 15).
+        other => Observation::Unexpected {
+            detail: format!("action `{other}` has no probe yet"),
+        },
     }
 }
 

@@ -88,9 +88,12 @@ pub(super) fn session_role(session_arn: &str) -> Option<&str> {
 
 /// The canary's `role_arn` (config validation guarantees it for role-path actions).
 pub(super) fn role_arn(ctx: &ProbeCtx<'_>) -> Result<String, Observation> {
-    ctx.canary.role_arn.clone().ok_or_else(|| Observation::Unexpected {
-        detail: format!("action `{}` without `role_arn`", ctx.canary.action),
-    })
+    ctx.canary
+        .role_arn
+        .clone()
+        .ok_or_else(|| Observation::Unexpected {
+            detail: format!("action `{}` without `role_arn`", ctx.canary.action),
+        })
 }
 
 pub(super) fn role_ctx<'a>(ctx: &ProbeCtx<'a>) -> Result<RoleCtx<'a>, Observation> {
@@ -174,9 +177,7 @@ where
                 Observation::DnsFailed
             } else if text.contains("Connection refused") {
                 Observation::TcpRefused
-            } else if text.to_ascii_lowercase().contains("tls")
-                || text.contains("certificate")
-            {
+            } else if text.to_ascii_lowercase().contains("tls") || text.contains("certificate") {
                 Observation::TlsFailed
             } else {
                 Observation::NetworkFailed
@@ -184,7 +185,10 @@ where
         }
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
-            ctx.note(format!("{}: unreadable answer (HTTP {status})", what.as_str()));
+            ctx.note(format!(
+                "{}: unreadable answer (HTTP {status})",
+                what.as_str()
+            ));
             Observation::Unexpected {
                 detail: format!("{}: unreadable answer (HTTP {status})", what.as_str()),
             }
@@ -398,7 +402,10 @@ mod tests {
     #[test]
     fn role_names_from_role_and_session_arns() {
         assert_eq!(role_name("arn:aws:iam::123456789012:role/Admin"), "Admin");
-        assert_eq!(role_name("arn:aws:iam::123456789012:role/ops/Admin"), "Admin");
+        assert_eq!(
+            role_name("arn:aws:iam::123456789012:role/ops/Admin"),
+            "Admin"
+        );
         assert_eq!(
             session_role("arn:aws:sts::123456789012:assumed-role/Admin/iot-canary-x"),
             Some("Admin")

@@ -6,9 +6,9 @@
 //! token and the credentials STS returns are never logged and dropped unused.
 
 use super::ProbeCtx;
-use super::role_paths::{RoleCall, 
-    PoolIdentity, SESSION_SECONDS, call, granted, pool_session, role_arn, role_ctx, session_name,
-    sts_unsigned,
+use super::role_paths::{
+    PoolIdentity, RoleCall, SESSION_SECONDS, call, granted, pool_session, role_arn, role_ctx,
+    session_name, sts_unsigned,
 };
 use iot_canary_core::verdict::Observation;
 

@@ -40,6 +40,7 @@ fn endpoints_of(url: &str) -> Endpoints {
         sts: Some(url.to_owned()),
         cognito_identity: Some(url.to_owned()),
         cognito_idp: Some(url.to_owned()),
+        ..Default::default()
     }
 }
 

@@ -104,30 +104,132 @@ fn env() -> Env {
 }
 
 /// `(name, identity, action, role, expect)`.
-type Row = (&'static str, &'static str, &'static str, &'static str, Expect);
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Expect,
+);
 
 /// The canaries: per identity kind, every role path it can try, each with a control.
 const CANARIES: [Row; 16] = [
     // static IAM user: assume-role
-    ("dev-assume-devtools", "dev", "assume-role", "DevTools", Expect::Allow),
-    ("dev-assume-admin", "dev", "assume-role", "Admin", Expect::Deny),
+    (
+        "dev-assume-devtools",
+        "dev",
+        "assume-role",
+        "DevTools",
+        Expect::Allow,
+    ),
+    (
+        "dev-assume-admin",
+        "dev",
+        "assume-role",
+        "Admin",
+        Expect::Deny,
+    ),
     // Cognito user (enhanced-flow credentials; the basic flow and role selection signed in)
-    ("alice-web-auth", "alice", "web-identity", "CognitoAuthRole", Expect::Allow),
-    ("alice-custom-auth", "alice", "custom-role", "CognitoAuthRole", Expect::Allow),
-    ("alice-web-admin", "alice", "web-identity", "Admin", Expect::Deny),
-    ("alice-custom-admin", "alice", "custom-role", "Admin", Expect::Deny),
-    ("alice-assume-admin", "alice", "assume-role", "Admin", Expect::Deny),
+    (
+        "alice-web-auth",
+        "alice",
+        "web-identity",
+        "CognitoAuthRole",
+        Expect::Allow,
+    ),
+    (
+        "alice-custom-auth",
+        "alice",
+        "custom-role",
+        "CognitoAuthRole",
+        Expect::Allow,
+    ),
+    (
+        "alice-web-admin",
+        "alice",
+        "web-identity",
+        "Admin",
+        Expect::Deny,
+    ),
+    (
+        "alice-custom-admin",
+        "alice",
+        "custom-role",
+        "Admin",
+        Expect::Deny,
+    ),
+    (
+        "alice-assume-admin",
+        "alice",
+        "assume-role",
+        "Admin",
+        Expect::Deny,
+    ),
     // Cognito guest: the basic flow
-    ("guest-web-guest", "guest", "web-identity", "CognitoGuestRole", Expect::Allow),
-    ("guest-web-auth", "guest", "web-identity", "CognitoAuthRole", Expect::Deny),
-    ("guest-assume-admin", "guest", "assume-role", "Admin", Expect::Deny),
+    (
+        "guest-web-guest",
+        "guest",
+        "web-identity",
+        "CognitoGuestRole",
+        Expect::Allow,
+    ),
+    (
+        "guest-web-auth",
+        "guest",
+        "web-identity",
+        "CognitoAuthRole",
+        Expect::Deny,
+    ),
+    (
+        "guest-assume-admin",
+        "guest",
+        "assume-role",
+        "Admin",
+        Expect::Deny,
+    ),
     // credential endpoint (bob through the vending API, signing in to the user pool)
-    ("bobapp-web-auth", "bob-app", "web-identity", "CognitoAuthRole", Expect::Allow),
-    ("bobapp-custom-auth", "bob-app", "custom-role", "CognitoAuthRole", Expect::Allow),
-    ("bobapp-web-admin", "bob-app", "web-identity", "Admin", Expect::Deny),
-    ("bobapp-custom-admin", "bob-app", "custom-role", "Admin", Expect::Deny),
-    ("bobapp-assume-admin", "bob-app", "assume-role", "Admin", Expect::Deny),
-    ("dev-assume-cogauth", "dev", "assume-role", "CognitoAuthRole", Expect::Deny),
+    (
+        "bobapp-web-auth",
+        "bob-app",
+        "web-identity",
+        "CognitoAuthRole",
+        Expect::Allow,
+    ),
+    (
+        "bobapp-custom-auth",
+        "bob-app",
+        "custom-role",
+        "CognitoAuthRole",
+        Expect::Allow,
+    ),
+    (
+        "bobapp-web-admin",
+        "bob-app",
+        "web-identity",
+        "Admin",
+        Expect::Deny,
+    ),
+    (
+        "bobapp-custom-admin",
+        "bob-app",
+        "custom-role",
+        "Admin",
+        Expect::Deny,
+    ),
+    (
+        "bobapp-assume-admin",
+        "bob-app",
+        "assume-role",
+        "Admin",
+        Expect::Deny,
+    ),
+    (
+        "dev-assume-cogauth",
+        "dev",
+        "assume-role",
+        "CognitoAuthRole",
+        Expect::Deny,
+    ),
 ];
 
 fn config_text(lab: &iot_canary_lab::RunningLab) -> String {
@@ -184,7 +286,9 @@ fn evidence_text(r: &CanaryReport) -> String {
 /// The answer's error type, from the evidence.
 fn answer_type(r: &CanaryReport) -> Option<String> {
     let v = serde_json::to_value(&r.evidence.observation).expect("serializes");
-    let t = v.pointer("/error_type").or_else(|| v.pointer("/ApiAnswer/error_type"));
+    let t = v
+        .pointer("/error_type")
+        .or_else(|| v.pointer("/ApiAnswer/error_type"));
     t.and_then(|t| t.as_str()).map(str::to_owned)
 }
 
@@ -201,7 +305,12 @@ async fn tight_world_every_role_path_refused_and_every_control_reaches_its_own_r
             .find(|c| c.0 == r.canary)
             .expect("known canary");
         assert!(text.contains(&role(role_name)), "{}: {text}", r.canary);
-        for secret in ["lab-secret", "alice-lab-password", "bob-lab-password", "eyJ"] {
+        for secret in [
+            "lab-secret",
+            "alice-lab-password",
+            "bob-lab-password",
+            "eyJ",
+        ] {
             assert!(!text.contains(secret), "{}: {secret} in {text}", r.canary);
         }
     }
@@ -273,14 +382,16 @@ async fn holey_world_guest_reaches_the_auth_role_alice_picks_admin_dev_assumes_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pool_defaults_basic_flow_refusal_needs_a_control_and_custom_role_is_a_validation_error()
-{
+async fn pool_defaults_basic_flow_refusal_needs_a_control_and_custom_role_is_a_validation_error() {
     let rs = world_round(World::Defaults).await;
     let table = report::table(&rs);
     // The basic flow is refused outright (W5) …
     let g = find(&rs, "guest-web-auth");
     let text = evidence_text(g);
-    assert!(text.contains("Basic (classic) flow is not enabled"), "{text}");
+    assert!(
+        text.contains("Basic (classic) flow is not enabled"),
+        "{text}"
+    );
     // … but no role path works for the guest, so its denial proves nothing.
     assert_eq!(
         g.verdict,
@@ -288,7 +399,11 @@ async fn pool_defaults_basic_flow_refusal_needs_a_control_and_custom_role_is_a_v
         "{table}"
     );
     // CustomRoleArn where the pool does not choose roles from tokens: a validation error.
-    for name in ["alice-custom-auth", "alice-custom-admin", "bobapp-custom-admin"] {
+    for name in [
+        "alice-custom-auth",
+        "alice-custom-admin",
+        "bobapp-custom-admin",
+    ] {
         assert_eq!(
             find(&rs, name).verdict,
             Verdict::Inconclusive(Reason::InvalidRequest),
@@ -296,8 +411,16 @@ async fn pool_defaults_basic_flow_refusal_needs_a_control_and_custom_role_is_a_v
         );
     }
     // dev's trust-policy paths are unaffected by the pool.
-    assert_eq!(find(&rs, "dev-assume-admin").standing, Standing::Ok, "{table}");
-    assert_eq!(find(&rs, "dev-assume-devtools").standing, Standing::Ok, "{table}");
+    assert_eq!(
+        find(&rs, "dev-assume-admin").standing,
+        Standing::Ok,
+        "{table}"
+    );
+    assert_eq!(
+        find(&rs, "dev-assume-devtools").standing,
+        Standing::Ok,
+        "{table}"
+    );
     // Nothing is ever a breach or a false denial here.
     assert!(rs.iter().all(|r| r.standing != Standing::Breach), "{table}");
 }

@@ -725,6 +725,8 @@ pub fn truth(state: &LabState, principal: &Principal, c: &Planned) -> Truth {
         ProbeAction::ShadowGet | ProbeAction::ShadowUpdate | ProbeAction::ShadowDelete => {
             allows(IotAction::Publish, &shadow_request(c))
         }
+        // Honesty worlds plan MQTT probes only (MQTT_ACTIONS); nothing else has a truth here.
+        _ => false,
     };
     Truth {
         connect,
@@ -822,6 +824,20 @@ fn home(identity: &str) -> &'static str {
 
 const PROBING: [&str; 5] = ["alpha", "beta", "vend", "cog", "guest"];
 
+/// The MQTT probe kinds the honesty worlds draw from (the HTTPS, control-plane and role-path
+/// doors have their own end-to-end tests; drawing from these eight keeps every seed's world
+/// as it was).
+const MQTT_ACTIONS: [ProbeAction; 8] = [
+    ProbeAction::Connect,
+    ProbeAction::Publish,
+    ProbeAction::Subscribe,
+    ProbeAction::Receive,
+    ProbeAction::Retain,
+    ProbeAction::ShadowGet,
+    ProbeAction::ShadowUpdate,
+    ProbeAction::ShadowDelete,
+];
+
 fn plan_canaries(g: &mut Gen, world: &World, size: WorldSize, cog_sub: &str) -> Vec<Planned> {
     let mut out = Vec::new();
     // `+` and `#` at most once per world: one client id is one connection on AWS.
@@ -843,7 +859,7 @@ fn plan_canaries(g: &mut Gen, world: &World, size: WorldSize, cog_sub: &str) -> 
                 let action = if k == 0 {
                     ProbeAction::Connect
                 } else {
-                    *g.pick(&ProbeAction::ALL)
+                    *g.pick(&MQTT_ACTIONS)
                 };
                 let mut client_id = format!("{identity}-{n}");
                 if k > 0 && !specials.is_empty() && g.chance(0.08) {
@@ -905,6 +921,8 @@ fn plan_canaries(g: &mut Gen, world: &World, size: WorldSize, cog_sub: &str) -> 
                         };
                         c.thing = Some(thing.to_string());
                     }
+                    // Not drawn (MQTT_ACTIONS only).
+                    _ => {}
                 }
                 out.push(c);
             }
