@@ -233,7 +233,8 @@ const CANARIES: [Row; 16] = [
 ];
 
 fn config_text(lab: &iot_canary_lab::RunningLab) -> String {
-    let mut text = lab_target(lab, "${identity}-${canary}")
+    // No MQTT here: a plain lab, no CA file.
+    let mut text = lab_target(lab, "${identity}-${canary}").replace("ca_file = \"\"\n", "")
         + "\n[schedule]\ninterval = \"60s\"\ntimeout = \"15s\"\nconcurrency = 16\n";
     text.push_str(&fixture_identities(&["ops", "alice", "guest"]));
     text.push_str(&static_identity("dev", "DEV"));
