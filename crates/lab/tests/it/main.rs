@@ -9,6 +9,7 @@ mod broker;
 mod cognito;
 mod fuzz_smoke;
 mod realism;
+mod role_paths;
 mod session;
 mod sigv4;
 mod sts;
