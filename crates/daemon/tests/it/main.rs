@@ -17,6 +17,7 @@ mod probes;
 mod providers;
 mod realism_knobs;
 mod run;
+mod srp_sign_in;
 mod support;
 mod trigger;
 mod web_auth;

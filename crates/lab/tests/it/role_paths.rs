@@ -24,14 +24,18 @@ fn role_arn(name: &str) -> String {
 }
 
 /// The code (and message) of an SDK error.
-fn code<E: ProvideErrorMetadata>(e: &E) -> (String, String) {
+pub(crate) fn code<E: ProvideErrorMetadata>(e: &E) -> (String, String) {
     (
         e.code().unwrap_or("<none>").to_string(),
         e.message().unwrap_or("").to_string(),
     )
 }
 
-async fn assume(lab: &RunningLab, who: &Creds, role: &str) -> Result<String, (String, String)> {
+pub(crate) async fn assume(
+    lab: &RunningLab,
+    who: &Creds,
+    role: &str,
+) -> Result<String, (String, String)> {
     sts(lab, who)
         .assume_role()
         .role_arn(role_arn(role))
@@ -44,7 +48,7 @@ async fn assume(lab: &RunningLab, who: &Creds, role: &str) -> Result<String, (St
 
 /// The demo world with the basic flow allowed; `loose` drops the `amr` pin from the
 /// authenticated role's trust policy (the classic escalation).
-fn classic_world(loose: bool) -> Scenario {
+pub(crate) fn classic_world(loose: bool) -> Scenario {
     let mut text = DEMO_SCENARIO.to_string();
     if loose {
         let pin =
@@ -126,7 +130,7 @@ async fn assume_role_needs_the_trust_policy_and_where_it_trusts_the_account_the_
     lab.shutdown().await;
 }
 
-async fn guest_id(lab: &RunningLab) -> String {
+pub(crate) async fn guest_id(lab: &RunningLab) -> String {
     cognito_identity(lab)
         .get_id()
         .identity_pool_id(POOL)
@@ -138,7 +142,7 @@ async fn guest_id(lab: &RunningLab) -> String {
         .to_string()
 }
 
-async fn open_id_token(
+pub(crate) async fn open_id_token(
     lab: &RunningLab,
     id: &str,
     login: Option<&str>,
@@ -153,7 +157,7 @@ async fn open_id_token(
         .map_err(|e| code(&e.into_service_error()))
 }
 
-async fn web_identity(
+pub(crate) async fn web_identity(
     lab: &RunningLab,
     token: &str,
     role: &str,
@@ -254,7 +258,7 @@ async fn web_identity_trust_pins_amr_or_lets_guests_escalate() {
     }
 }
 
-async fn custom_role(
+pub(crate) async fn custom_role(
     lab: &RunningLab,
     user: &str,
     pw: &str,
@@ -271,6 +275,16 @@ async fn custom_role(
         .identity_id()
         .unwrap()
         .to_string();
+    custom_role_with(lab, &id, &tok, role).await
+}
+
+/// GetCredentialsForIdentity with `CustomRoleArn` for a signed-in identity.
+pub(crate) async fn custom_role_with(
+    lab: &RunningLab,
+    id: &str,
+    tok: &str,
+    role: &str,
+) -> Result<(), (String, String)> {
     cognito_identity(lab)
         .get_credentials_for_identity()
         .identity_id(id)
@@ -321,7 +335,7 @@ async fn custom_role_arn_only_names_a_role_from_the_token() {
 }
 
 /// USER_SRP_AUTH with the `aws-cognito-srp` client (what the daemon uses).
-async fn srp_sign_in(
+pub(crate) async fn srp_sign_in(
     lab: &RunningLab,
     user: &str,
     password: &str,
