@@ -201,7 +201,30 @@ pub struct AssumeRoleConfig {
     pub source: BaseCredentials,
 }
 
-/// A user-pool sign-in (USER_PASSWORD_AUTH).
+/// How a canary signs in to a user pool (`auth_flow`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CognitoAuthFlow {
+    /// `USER_SRP_AUTH` + `PASSWORD_VERIFIER` (the default): what AWS's app libraries do by
+    /// default, the flow Cognito's console enables on new app clients (with refresh), and the
+    /// only one many production clients allow; the password never leaves the daemon.
+    #[default]
+    UserSrp,
+    /// `USER_PASSWORD_AUTH`: the password is sent to Cognito (over TLS); only for app clients
+    /// that allow it.
+    UserPassword,
+}
+
+impl CognitoAuthFlow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CognitoAuthFlow::UserSrp => "user_srp",
+            CognitoAuthFlow::UserPassword => "user_password",
+        }
+    }
+}
+
+/// A user-pool sign-in (`auth_flow`: USER_SRP_AUTH by default, or USER_PASSWORD_AUTH).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CognitoLogin {
     pub user_pool_id: String,
@@ -210,6 +233,7 @@ pub struct CognitoLogin {
     pub password: SecretRef,
     /// For app clients with a secret: used to compute SECRET_HASH.
     pub app_client_secret: Option<SecretRef>,
+    pub auth_flow: CognitoAuthFlow,
 }
 
 /// `kind = "cognito"`: user pool sign-in, then identity pool GetId + GetCredentialsForIdentity.
@@ -360,6 +384,7 @@ struct RawCognito {
     password_file: Option<PathBuf>,
     app_client_secret_env: Option<String>,
     app_client_secret_file: Option<PathBuf>,
+    auth_flow: Option<CognitoAuthFlow>,
     login_provider: Option<String>,
     password: Option<IgnoredAny>,
     app_client_secret: Option<IgnoredAny>,
@@ -385,6 +410,7 @@ struct RawCredentialEndpoint {
     password_file: Option<PathBuf>,
     app_client_secret_env: Option<String>,
     app_client_secret_file: Option<PathBuf>,
+    auth_flow: Option<CognitoAuthFlow>,
     token: Option<CognitoToken>,
     bearer_token_env: Option<String>,
     bearer_token_file: Option<PathBuf>,
@@ -509,6 +535,7 @@ impl TryFrom<RawIdentity> for IdentityConfig {
                         r.app_client_secret_env,
                         r.app_client_secret_file,
                     )?,
+                    auth_flow: r.auth_flow.unwrap_or_default(),
                 };
                 let login_provider = r
                     .login_provider
@@ -638,6 +665,7 @@ fn endpoint(r: RawCredentialEndpoint) -> Result<CredentialEndpointConfig, String
         || r.username.is_some()
         || password.is_some()
         || client_secret.is_some()
+        || r.auth_flow.is_some()
         || r.token.is_some();
     let auth = match (bearer, any_login) {
         (Some(_), true) => {
@@ -668,6 +696,7 @@ fn endpoint(r: RawCredentialEndpoint) -> Result<CredentialEndpointConfig, String
                             .to_owned()
                     })?,
                     app_client_secret: client_secret,
+                    auth_flow: r.auth_flow.unwrap_or_default(),
                 },
                 token: r.token.unwrap_or(CognitoToken::Id),
             }
@@ -856,6 +885,8 @@ mod tests {
         };
         assert_eq!(c.login.password, SecretRef::Env("ALICE_PASSWORD".into()));
         assert!(c.login.app_client_secret.is_some());
+        // SRP unless asked otherwise (the default of AWS's app libraries).
+        assert_eq!(c.login.auth_flow, CognitoAuthFlow::UserSrp);
         assert_eq!(c.login_provider, None);
         assert_eq!(identity("guest").kind.as_str(), "cognito-guest");
     }
@@ -875,7 +906,10 @@ mod tests {
             c.auth,
             EndpointAuth::Cognito {
                 token: CognitoToken::Id,
-                ..
+                login: CognitoLogin {
+                    auth_flow: CognitoAuthFlow::UserPassword,
+                    ..
+                },
             }
         ));
         let IdentityKind::CredentialEndpoint(c) = identity("b").kind else {

@@ -18,6 +18,7 @@ mod providers;
 mod realism_knobs;
 mod role_paths;
 mod run;
+mod srp_sign_in;
 mod support;
 mod trigger;
 mod web_auth;

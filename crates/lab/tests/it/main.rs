@@ -9,6 +9,8 @@ mod broker;
 mod cognito;
 mod fuzz_smoke;
 mod realism;
+mod role_paths;
+mod role_paths_python;
 mod session;
 mod sigv4;
 mod sts;
