@@ -53,6 +53,7 @@ async fn the_daemon_signs_in_with_srp_and_the_password_flow_is_refused_where_the
             sts: Some(url.clone()),
             cognito_identity: Some(url.clone()),
             cognito_idp: Some(url),
+            ..Endpoints::default()
         },
     )
     .with_env(Env::isolated([
