@@ -126,10 +126,13 @@ pub fn demo(a: DemoArgs) -> Exit {
             out::info(format_args!("demo: lab ready: {}", lab.ready_line()));
             point_at_lab(&mut cfg, &lab);
             let endpoint = daemon::endpoint(&cfg).context("reading the lab CA")?;
-            let ids = identities::build(&cfg, Env::with_overrides(vars))
-                .context("building identities")?;
+            let env = Env::with_overrides(vars);
+            let ids = identities::build(&cfg, env.clone()).context("building identities")?;
             let listen = a.listen.unwrap_or(cfg.server.listen);
-            let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
+            // The role-path probes sign in to the user pool themselves: same secrets.
+            let d = Arc::new(
+                Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL).with_env(env),
+            );
             let result = if a.once {
                 once(d, a.format, started).await
             } else {

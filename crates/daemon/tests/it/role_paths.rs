@@ -68,7 +68,12 @@ fn scenario(world: World) -> Scenario {
             &["Witness"],
             if world == World::Holey { &["dev"] } else { &[] },
         );
-    if world != World::Defaults {
+    if world == World::Defaults {
+        s = s
+            .set("cognito", "allow_classic_flow", false)
+            .set("cognito", "role_from_token", false)
+            .set("cognito", "group", toml::Value::Array(Vec::new()));
+    } else {
         s = s
             .set("cognito", "allow_classic_flow", true)
             .set("cognito", "role_from_token", true);
