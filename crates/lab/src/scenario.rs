@@ -505,21 +505,22 @@ fn trust_policies(
                 )
             })?,
             None => {
-                let pool_amr = scenario.cognito.as_ref().and_then(|c| {
-                    if c.authenticated_role == role.name {
-                        Some((c.identity_pool_id.as_str(), "authenticated"))
-                    } else if c.unauthenticated_role.as_deref() == Some(role.name.as_str()) {
-                        Some((c.identity_pool_id.as_str(), "unauthenticated"))
-                    } else if c.role_from_token
+                let mut amr: Vec<&str> = Vec::new();
+                let mut pool_id = "";
+                if let Some(c) = &scenario.cognito {
+                    pool_id = c.identity_pool_id.as_str();
+                    let group_role = c.role_from_token
                         && c.group
                             .iter()
-                            .any(|g| g.role.as_deref() == Some(&role.name))
-                    {
-                        Some((c.identity_pool_id.as_str(), "authenticated"))
-                    } else {
-                        None
+                            .any(|g| g.role.as_deref() == Some(&role.name));
+                    if c.authenticated_role == role.name || group_role {
+                        amr.push("authenticated");
                     }
-                });
+                    if c.unauthenticated_role.as_deref() == Some(role.name.as_str()) {
+                        amr.push("unauthenticated");
+                    }
+                }
+                let pool_amr = (!amr.is_empty()).then_some((pool_id, amr.as_slice()));
                 TrustPolicy::derived(
                     &role.name,
                     &scenario.account_id,

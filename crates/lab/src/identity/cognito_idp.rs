@@ -149,6 +149,7 @@ fn app_client<'a>(
 
 /// `InitiateAuth`. `new_refresh_token` is a fresh random opaque token (used by the flows that
 /// sign in); `refresh` is the pool's token store, `srp` its challenges in progress.
+#[allow(clippy::too_many_arguments)]
 pub fn initiate_auth(
     scenario: &Scenario,
     signer: &JwtSigner,

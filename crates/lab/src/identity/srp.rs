@@ -69,8 +69,9 @@ fn h(parts: &[&[u8]]) -> BigUint {
     BigUint::from_bytes_be(&d.finalize())
 }
 
-fn k() -> BigUint {
-    h(&[&pad(&n().to_bytes_be()), &pad(&g().to_bytes_be())])
+fn k() -> &'static BigUint {
+    static K: OnceLock<BigUint> = OnceLock::new();
+    K.get_or_init(|| h(&[&pad(&n().to_bytes_be()), &pad(&g().to_bytes_be())]))
 }
 
 /// `x = H(salt || H(poolName || userId || ":" || password))`; `poolName` is the pool id after `_`.

@@ -223,17 +223,18 @@ impl TrustPolicy {
     /// The trust policy the Cognito console writes for an identity pool's role: the pool's
     /// tokens only (`aud`), and only the given `amr` (`authenticated` / `unauthenticated`).
     pub fn cognito_pool_role(role: &str, identity_pool_id: &str, amr: &str) -> Self {
-        Self::derived(role, "", &[], &[], Some((identity_pool_id, amr)))
+        Self::derived(role, "", &[], &[], Some((identity_pool_id, &[amr])))
     }
 
     /// A role without `trust_policy`: the `trusted` shorthand's statement and, for an
-    /// identity pool's role, the console's statement for `(pool id, amr)`.
+    /// identity pool's role, the console's statement for `(pool id, amr values)` (a role
+    /// serving both signed-in users and guests accepts both).
     pub fn derived(
         role: &str,
         account: &str,
         trusted: &[String],
         users: &[&str],
-        pool: Option<(&str, &str)>,
+        pool: Option<(&str, &[&str])>,
     ) -> Self {
         let aws: Vec<Value> = trusted
             .iter()
@@ -851,6 +852,16 @@ mod tests {
         assert!(decide_web_identity(&loose, &token(&["unauthenticated"]), ROLE).allowed);
         // AWS principals do not reach a Federated statement, and AssumeRole is another action.
         assert!(!decide(&loose, &user("ops"), &with_assume()));
+        // A role serving signed-in users and guests alike accepts both.
+        let both = TrustPolicy::derived(
+            "Both",
+            ACCT,
+            &[],
+            &[],
+            Some(("us-east-1:pool", &["authenticated", "unauthenticated"])),
+        );
+        assert!(decide_web_identity(&both, &token(&["unauthenticated"]), ROLE).allowed);
+        assert!(decide_web_identity(&both, &signed_in, ROLE).allowed);
         // The AssumeRole shorthand does not accept web identities.
         let t = TrustPolicy::from_trusted("R", ACCT, &["ops".into()], &["ops"]);
         assert!(!decide_web_identity(&t, &signed_in, ROLE).allowed);
