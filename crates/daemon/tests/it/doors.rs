@@ -188,21 +188,36 @@ fn canary(name: &str, identity: &str, action: &str, keys: &[(&str, &str)], allow
 fn door_canaries(id: &str) -> String {
     let w = ("witness", "ops");
     let rows: Vec<(&str, &str, Vec<(&str, &str)>, bool)> = vec![
-        ("https-ctl", "https-shadow-get", vec![("thing", "dev-lamp")], true),
+        (
+            "https-ctl",
+            "https-shadow-get",
+            vec![("thing", "dev-lamp")],
+            true,
+        ),
         (
             "https-pub-ctl",
             "https-publish",
             vec![("topic", "devices/dev-lamp/cmd"), w],
             true,
         ),
-        ("cp-ctl", "describe-thing", vec![("thing", "dev-lamp")], true),
+        (
+            "cp-ctl",
+            "describe-thing",
+            vec![("thing", "dev-lamp")],
+            true,
+        ),
         (
             "https-publish",
             "https-publish",
             vec![("topic", "devices/other-lamp/cmd"), w],
             false,
         ),
-        ("shadow-get", "https-shadow-get", vec![("thing", "other-lamp")], false),
+        (
+            "shadow-get",
+            "https-shadow-get",
+            vec![("thing", "other-lamp")],
+            false,
+        ),
         (
             "shadow-update",
             "https-shadow-update",
@@ -215,7 +230,12 @@ fn door_canaries(id: &str) -> String {
             vec![("thing", "other-lamp")],
             false,
         ),
-        ("shadow-list", "https-shadow-list", vec![("thing", "other-lamp")], false),
+        (
+            "shadow-list",
+            "https-shadow-list",
+            vec![("thing", "other-lamp")],
+            false,
+        ),
         (
             "retained-get",
             "https-retained-get",
@@ -238,7 +258,12 @@ fn door_canaries(id: &str) -> String {
             vec![("thing", "other-lamp")],
             false,
         ),
-        ("get-policy", "get-policy", vec![("policy_name", "Witness")], false),
+        (
+            "get-policy",
+            "get-policy",
+            vec![("policy_name", "Witness")],
+            false,
+        ),
         ("list-policies", "list-attached-policies", vec![], false),
     ];
     rows.into_iter()
@@ -328,7 +353,13 @@ fn assert_tight(rs: &[CanaryReport]) {
     let table = report::table(rs);
     assert_eq!(rs.len(), 17 * KINDS.len(), "{table}");
     for r in rs {
-        assert_eq!(r.standing, Standing::Ok, "{}: {:?}\n{table}", r.canary, r.evidence);
+        assert_eq!(
+            r.standing,
+            Standing::Ok,
+            "{}: {:?}\n{table}",
+            r.canary,
+            r.evidence
+        );
         if r.expect == Expect::Allow {
             continue;
         }
@@ -340,7 +371,12 @@ fn assert_tight(rs: &[CanaryReport]) {
             // iot-data refuses with 403 ForbiddenException, a denial only beside the
             // identity's HTTPS control (W3, X10).
             ProbeFamily::Https => {
-                assert_eq!((status, kind.as_deref()), (403, Some("ForbiddenException")), "{}", r.canary)
+                assert_eq!(
+                    (status, kind.as_deref()),
+                    (403, Some("ForbiddenException")),
+                    "{}",
+                    r.canary
+                )
             }
             ProbeFamily::ControlPlane => assert_eq!(
                 (status, kind.as_deref()),
@@ -368,7 +404,12 @@ fn assert_holey(rs: &[CanaryReport]) {
         assert_eq!(r.verdict, Verdict::Allowed, "{}", r.canary);
         if r.action == ProbeAction::HttpsPublish {
             // Witness-confirmed: only the witness's receipt proves it.
-            assert_eq!(r.evidence.observation, Observation::Delivered, "{}", r.canary);
+            assert_eq!(
+                r.evidence.observation,
+                Observation::Delivered,
+                "{}",
+                r.canary
+            );
             continue;
         }
         let (status, kind, resource) =
@@ -408,8 +449,9 @@ fn assert_holey(rs: &[CanaryReport]) {
 async fn every_door_by_identity_kind_tight_and_holey() {
     let started = std::time::Instant::now();
     let (tight_dir, holey_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let tight_doc = tight_policy();
     let (tight_lab, holey_lab) = tokio::join!(
-        start(&tight_policy(), tight_dir.path()),
+        start(&tight_doc, tight_dir.path()),
         start(HOLE_POLICY, holey_dir.path())
     );
     let canaries = all_canaries();
@@ -492,17 +534,35 @@ async fn a_forbidden_answer_without_a_working_https_control_is_never_a_denial() 
         assert_eq!(r.standing, Standing::Blind, "{}\n{table}", r.canary);
         let (status, kind, _) =
             api_answer(r).unwrap_or_else(|| panic!("{}: {:?}", r.canary, r.evidence));
-        assert_eq!((status, kind.as_deref()), (403, Some("ForbiddenException")), "{}", r.canary);
+        assert_eq!(
+            (status, kind.as_deref()),
+            (403, Some("ForbiddenException")),
+            "{}",
+            r.canary
+        );
     }
     let by = |n: &str| rs.iter().find(|r| r.canary == n).unwrap().verdict;
     // The policy refused the control too: its ForbiddenException is not trusted (X10), and
     // the deny canaries' identical answers prove nothing without it.
-    assert_eq!(by("mqtt-only-ctl"), Verdict::Inconclusive(Reason::Credentials));
-    assert_eq!(by("mqtt-only-get"), Verdict::Inconclusive(Reason::ControlFailed));
-    assert_eq!(by("mqtt-only-kick"), Verdict::Inconclusive(Reason::ControlFailed));
+    assert_eq!(
+        by("mqtt-only-ctl"),
+        Verdict::Inconclusive(Reason::Credentials)
+    );
+    assert_eq!(
+        by("mqtt-only-get"),
+        Verdict::Inconclusive(Reason::ControlFailed)
+    );
+    assert_eq!(
+        by("mqtt-only-kick"),
+        Verdict::Inconclusive(Reason::ControlFailed)
+    );
     // A bad signature says so in its message: credentials, whatever the controls (W7).
     for n in ["static-ctl", "static-get", "static-kick"] {
-        assert_eq!(by(n), Verdict::Inconclusive(Reason::Credentials), "{n}\n{table}");
+        assert_eq!(
+            by(n),
+            Verdict::Inconclusive(Reason::Credentials),
+            "{n}\n{table}"
+        );
     }
     lab.shutdown().await;
 }
