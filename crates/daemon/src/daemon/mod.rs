@@ -606,5 +606,13 @@ mod tests {
             lane_key(&canary(ProbeAction::Subscribe, MqttVersion::V311, "x")),
             None
         );
+        // The API doors lease no connection, so they never queue behind MQTT probes.
+        for a in ProbeAction::ALL.iter().filter(|a| !a.is_mqtt()) {
+            assert_eq!(
+                lane_key(&canary(*a, MqttVersion::V5, "${principal}-x")),
+                None,
+                "{a}"
+            );
+        }
     }
 }
