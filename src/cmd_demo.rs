@@ -92,7 +92,8 @@ fn point_at_lab(cfg: &mut Config, lab: &iot_canary_lab::RunningLab) {
         sts: Some(lab.endpoints.sts.clone()),
         cognito_identity: Some(lab.endpoints.cognito_identity.clone()),
         cognito_idp: Some(lab.endpoints.cognito_idp.clone()),
-        ..Default::default()
+        iot_data: Some(lab.endpoints.iot_data.clone()),
+        iot: Some(lab.endpoints.iot.clone()),
     };
     for id in &mut cfg.identities {
         if let IdentityKind::CredentialEndpoint(c) = &mut id.config.kind {

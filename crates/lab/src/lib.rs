@@ -1,5 +1,6 @@
 //! `lab`: a local AWS IoT Core emulator. Data plane: SigV4 websocket gateway, MQTT 3.1.1/5
-//! broker with AWS IoT authorization, device shadow service, admin API. Identity plane: STS,
+//! broker with AWS IoT authorization, device shadow service, admin API; the HTTPS doors
+//! (`doors`): the iot-data API and an IoT control-plane subset. Identity plane: STS,
 //! Cognito user pool + identity pool, credential-vending API. Enforces with `iot_canary_policy`.
 //! Realism knobs (`realism`) reproduce AWS's timing and failure semantics on demand.
 
@@ -7,6 +8,7 @@ pub mod admin;
 pub mod authz;
 pub mod broker;
 pub mod demo;
+pub mod doors;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz_entry;
 pub mod gateway;
@@ -84,6 +86,10 @@ pub struct ServiceUrls {
     pub cognito_idp: String,
     pub vending: String,
     pub admin: String,
+    /// The AWS IoT data plane over HTTPS (restJson1, SigV4 service `iotdata`).
+    pub iot_data: String,
+    /// The IoT control-plane subset (restJson1, SigV4 service `iot`).
+    pub iot: String,
 }
 
 /// A started lab. Dropping it without `shutdown()` leaves the tasks running until the runtime
@@ -138,6 +144,28 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, LabError> {
         .map_err(|source| LabError::Bind { addr, source })
 }
 
+/// Like [`serve_http`], with the peer address available to handlers (`aws:SourceIp`).
+fn serve_http_with_peer(
+    listener: TcpListener,
+    router: axum::Router,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let graceful = async move {
+            let _ = shutdown.changed().await;
+        };
+        if let Err(e) = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(graceful)
+        .await
+        {
+            tracing::warn!(error = %e, "lab HTTP listener failed");
+        }
+    })
+}
+
 fn serve_http(
     listener: TcpListener,
     router: axum::Router,
@@ -170,6 +198,12 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
     let identity_addr = identity_listener.local_addr()?;
     let admin_listener = bind(SocketAddr::new(ip, 0)).await?;
     let admin_addr = admin_listener.local_addr()?;
+    // The HTTPS doors: plain HTTP like the other identity-plane services (the SDKs take an
+    // endpoint URL either way).
+    let iot_data_listener = bind(SocketAddr::new(ip, 0)).await?;
+    let iot_data_addr = iot_data_listener.local_addr()?;
+    let iot_listener = bind(SocketAddr::new(ip, 0)).await?;
+    let iot_addr = iot_listener.local_addr()?;
 
     let (tls_acceptor, ca_pem, ca_file, ca_dir) = if config.plain {
         (None, None, String::new(), None)
@@ -205,6 +239,8 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         cognito_idp: http_base(identity_addr),
         vending: format!("{}/vend", http_base(identity_addr)),
         admin: http_base(admin_addr),
+        iot_data: http_base(iot_data_addr),
+        iot: http_base(iot_addr),
     };
 
     let gateway = gateway::Gateway {
@@ -223,6 +259,16 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
         serve_http(
             admin_listener,
             admin::router(state.clone(), broker.clone()),
+            shutdown_rx.clone(),
+        ),
+        serve_http_with_peer(
+            iot_data_listener,
+            doors::iot_data_http::router(state.clone(), broker.clone()),
+            shutdown_rx.clone(),
+        ),
+        serve_http_with_peer(
+            iot_listener,
+            doors::iot_http::router(state.clone()),
             shutdown_rx,
         ),
     ];

@@ -210,6 +210,15 @@ fn state_json(doc: &Doc) -> Value {
 }
 
 impl Shadows {
+    /// The names of `thing`'s named shadows (the classic shadow is not one), sorted.
+    pub fn named(&self, thing: &str) -> Vec<String> {
+        self.docs
+            .keys()
+            .filter(|(t, s)| t == thing && s.is_some())
+            .filter_map(|(_, s)| s.clone())
+            .collect()
+    }
+
     /// Handles one request; `now` is epoch seconds.
     pub fn handle(&mut self, t: &ShadowTopic, payload: &[u8], now: u64) -> Vec<Response> {
         let key = (t.thing.clone(), t.shadow.clone());

@@ -153,6 +153,17 @@ fn single(
     }
 }
 
+/// One layer alone (a plane where the principal's other layers do not apply: `plane`).
+pub(crate) fn single_layer(
+    policies: &[Arc<Policy>],
+    layer: &str,
+    action: &str,
+    arn: &str,
+    ctx: &RequestContext,
+) -> AuthResult {
+    single(policies, layer, action, arn, ctx)
+}
+
 /// Both layers must allow; a deny in either wins. The deciding statement of an allow is the
 /// one from the narrowing layer (`inner`), the explanation names both.
 fn intersect(

@@ -7,7 +7,11 @@
 //! - `RequestContext` (client id, source ip, time, other condition keys)
 //! - `PolicySet` (how a principal's policies combine)
 //! - `authorize(&PolicySet, &Request) -> AuthResult`
-//! - `authorize_action(&PolicySet, action, resource_arn, &RequestContext)` for any action name
+//! - `authorize_action(&PolicySet, action, resource_arn, &RequestContext)` for any action name,
+//!   every layer of the set applied
+//! - `authorize_call(&PolicySet, action, resource_arn, &RequestContext)`: an API call, layers
+//!   combined per the action's plane (`plane`: Cognito IoT policies apply to data-plane
+//!   actions only); what the lab's HTTPS doors and `simulate` use
 //! - `Policy::statements()`: read-only view of the statements as written (static analysis)
 //! - `actions`: the AWS IoT action names the service authorization reference lists
 //! - `cognito`: the session policies Cognito adds to enhanced-flow guest credentials
@@ -18,6 +22,7 @@ mod conditions;
 mod document;
 mod eval;
 mod matching;
+pub mod plane;
 pub mod size;
 pub mod testfile;
 mod variables;
@@ -300,6 +305,8 @@ pub fn authorize_action(
 ) -> AuthResult {
     eval::authorize_named(set, action, resource_arn, context)
 }
+
+pub use plane::{Plane, authorize_call, plane_of};
 
 /// A statement that applies to a request: its layer (`identity policies`, `session policy`,
 /// ...), which statement, and its effect.

@@ -21,7 +21,7 @@ use crate::identity::{Env, IdentityContext};
 use crate::mqtt::pool::SessionPool;
 use crate::mqtt::{CredentialError, CredentialFuture, CredentialProvider, Endpoint};
 use crate::probe::{self, Actor, ProbeCtx, RoleCtx};
-use iot_canary_core::config::{Canary, Config};
+use iot_canary_core::config::{Canary, Config, probe_names};
 use iot_canary_core::credentials::CacheStatus;
 use iot_canary_core::evidence::{Evidence, Step};
 pub use iot_canary_core::plan::Shard;
@@ -93,6 +93,8 @@ pub struct Daemon {
     pub identities: BTreeMap<String, Arc<dyn IdentitySource>>,
     pub store: Arc<Store>,
     pub shard: Shard,
+    /// The AWS API doors (HTTPS data plane, control plane): endpoints and one HTTPS client.
+    pub api: Arc<probe::api::ApiSetup>,
     permits: Arc<Semaphore>,
     /// Flipped to `true` at the shutdown drain deadline: in-flight and queued probes end as
     /// `inconclusive(aborted)` and are still recorded.
@@ -122,6 +124,10 @@ impl Daemon {
             permits: Arc::new(Semaphore::new(config.schedule.concurrency)),
             lanes: Default::default(),
             store: Arc::new(Store::default()),
+            api: Arc::new(probe::api::ApiSetup::new(
+                &config,
+                endpoint.ca_pem.as_deref().map(Vec::as_slice),
+            )),
             config,
             endpoint,
             identities,
@@ -331,7 +337,8 @@ impl Daemon {
         let started = Instant::now();
         let started_at_unix_ms = unix_ms(SystemTime::now());
         let deadline = started + c.timeout;
-        let (evidence, fresh) = match self.actors(c).await {
+        let run_nonce = nonce();
+        let (evidence, fresh) = match self.actors(c, &run_nonce).await {
             Err(obs) => (
                 Evidence {
                     mqtt_version: c.mqtt_version,
@@ -344,7 +351,7 @@ impl Daemon {
                 },
                 false,
             ),
-            Ok((actor, witness, identity_id)) => {
+            Ok((actor, witness)) => {
                 let roles = self
                     .config
                     .identities
@@ -353,7 +360,7 @@ impl Daemon {
                     .map(|i| RoleCtx {
                         apis: &self.apis,
                         identity: &i.config,
-                        identity_id,
+                        identity_id: actor.identity_id.clone(),
                     });
                 let ctx = ProbeCtx::new(
                     c,
@@ -363,9 +370,10 @@ impl Daemon {
                     witness,
                     deadline,
                     self.config.schedule.delivery_grace,
-                    nonce(),
+                    run_nonce,
                     KEEP_ALIVE,
                 )
+                .with_api(&self.api)
                 .with_roles(roles);
                 let client_id = ctx.actor.client_id.clone();
                 // Probes bound every wait by `deadline`; this is the backstop.
@@ -408,7 +416,8 @@ impl Daemon {
         identity: &str,
         template: &str,
         canary: &str,
-    ) -> Result<(Actor, Option<String>), (Observation, String)> {
+        run_nonce: &str,
+    ) -> Result<Actor, (Observation, String)> {
         let Some(src) = self.identities.get(identity) else {
             return Err((
                 Observation::CredentialsUnavailable,
@@ -446,30 +455,33 @@ impl Daemon {
             shard: self.shard,
             run: run_id(),
         };
-        let client_id = expand_client_id(template, &who, &slot)
+        // `${nonce}` (a `delete-connection` canary's probe-named client id) first: it is the
+        // run's, not a client-id placeholder.
+        let template = probe_names::expand(template, &probe_names::token(run_nonce));
+        let client_id = expand_client_id(&template, &who, &slot)
             .map_err(|e| (Observation::Unexpected { detail: e.clone() }, e))?;
-        Ok((
-            Actor {
-                identity: identity.to_string(),
-                client_id,
-                credentials: Arc::new(SigningCreds(src.clone())),
-            },
-            creds.identity_id,
-        ))
+        Ok(Actor {
+            identity: identity.to_string(),
+            client_id,
+            credentials: Arc::new(SigningCreds(src.clone())),
+            identity_id: creds.identity_id.clone(),
+        })
     }
 
-    /// The canary's actor, its witness, and the Cognito identity id of the actor's credentials.
     async fn actors(
         &self,
         c: &Canary,
-    ) -> Result<(Actor, Option<Actor>, Option<String>), (Observation, String)> {
-        let (actor, identity_id) = self.actor(&c.identity, &c.client_id, &c.name).await?;
+        run_nonce: &str,
+    ) -> Result<(Actor, Option<Actor>), (Observation, String)> {
+        let actor = self
+            .actor(&c.identity, &c.client_id, &c.name, run_nonce)
+            .await?;
         let witness = match &c.witness {
             None => None,
             Some(w) => {
                 let template = plan::witness_template(&self.config.target.client_id);
-                match self.actor(w, &template, &c.name).await {
-                    Ok((a, _)) => Some(a),
+                match self.actor(w, &template, &c.name, run_nonce).await {
+                    Ok(a) => Some(a),
                     Err((_, why)) => {
                         return Err((
                             Observation::WitnessFailed {
@@ -481,7 +493,7 @@ impl Daemon {
                 }
             }
         };
-        Ok((actor, witness, identity_id))
+        Ok((actor, witness))
     }
 }
 
@@ -514,7 +526,9 @@ struct ProbeRun {
 /// The pooled connection a probe will lease, if any: MQTT 5 probes other than `connect` reuse
 /// the connection of (identity, client id template). Pure.
 pub fn lane_key(c: &Canary) -> Option<String> {
-    let pooled = c.mqtt_version == iot_canary_core::verdict::MqttVersion::V5
+    // Only MQTT probes lease connections; the API doors run free of the lanes.
+    let pooled = c.action.is_mqtt()
+        && c.mqtt_version == iot_canary_core::verdict::MqttVersion::V5
         && c.action != iot_canary_core::verdict::ProbeAction::Connect;
     pooled.then(|| format!("{}\u{0}{}", c.identity, c.client_id))
 }
@@ -616,5 +630,13 @@ mod tests {
             lane_key(&canary(ProbeAction::Subscribe, MqttVersion::V311, "x")),
             None
         );
+        // The API doors lease no connection, so they never queue behind MQTT probes.
+        for a in ProbeAction::ALL.iter().filter(|a| !a.is_mqtt()) {
+            assert_eq!(
+                lane_key(&canary(*a, MqttVersion::V5, "${principal}-x")),
+                None,
+                "{a}"
+            );
+        }
     }
 }

@@ -8,6 +8,7 @@
 
 mod alert_delivery;
 mod alert_https;
+mod doors;
 mod faults;
 mod field_reports;
 mod honesty;

@@ -9,7 +9,7 @@ pub mod session;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
@@ -100,6 +100,17 @@ pub type NewSubscription = (String, u8, Instant);
 struct Retained {
     payload: Bytes,
     qos: u8,
+    /// When it was stored (GetRetainedMessage / ListRetainedMessages report it).
+    modified: SystemTime,
+}
+
+/// A retained message as the HTTPS data plane reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedMessage {
+    pub topic: String,
+    pub payload: Bytes,
+    pub qos: u8,
+    pub modified: SystemTime,
 }
 
 #[derive(Debug, Default)]
@@ -301,9 +312,44 @@ impl Broker {
         if payload.is_empty() {
             g.retained.remove(topic);
         } else {
-            g.retained
-                .insert(topic.to_string(), Retained { payload, qos });
+            g.retained.insert(
+                topic.to_string(),
+                Retained {
+                    payload,
+                    qos,
+                    modified: SystemTime::now(),
+                },
+            );
         }
+    }
+
+    /// The retained message of one concrete topic, with its metadata (GetRetainedMessage).
+    pub fn retained_message(&self, topic: &str) -> Option<RetainedMessage> {
+        self.lock().retained.get(topic).map(|r| RetainedMessage {
+            topic: topic.to_string(),
+            payload: r.payload.clone(),
+            qos: r.qos,
+            modified: r.modified,
+        })
+    }
+
+    /// Every retained message, ordered by topic (ListRetainedMessages).
+    pub fn retained_messages(&self) -> Vec<RetainedMessage> {
+        self.lock()
+            .retained
+            .iter()
+            .map(|(topic, r)| RetainedMessage {
+                topic: topic.clone(),
+                payload: r.payload.clone(),
+                qos: r.qos,
+                modified: r.modified,
+            })
+            .collect()
+    }
+
+    /// Whether a connection holds `client_id` right now.
+    pub fn is_connected(&self, client_id: &str) -> bool {
+        self.lock().by_client.contains_key(client_id)
     }
 
     /// Offers a message to every matching subscription (each session checks iot:Receive).
@@ -379,6 +425,37 @@ impl Broker {
             )
             .await;
         }
+    }
+
+    /// Serves one shadow request that arrived over HTTPS (the iot-data shadow operations):
+    /// the same service as the MQTT topics, so both doors see one store. The responses are
+    /// returned for the HTTP answer; those AWS also publishes to MQTT subscribers (an
+    /// accepted update or delete, the delta and documents topics) are routed as well.
+    pub async fn shadow_http(
+        &self,
+        topic: &shadow::ShadowTopic,
+        payload: &[u8],
+        epoch_secs: u64,
+    ) -> Vec<shadow::Response> {
+        let responses = self.lock().shadows.handle(topic, payload, epoch_secs);
+        for r in &responses {
+            let published = topic.op != shadow::Op::Get && !r.topic.ends_with("/rejected");
+            if published {
+                self.route(
+                    &r.topic,
+                    Bytes::from(r.payload.to_string()),
+                    1,
+                    Instant::now(),
+                )
+                .await;
+            }
+        }
+        responses
+    }
+
+    /// The named shadows `thing` has (ListNamedShadowsForThing), sorted.
+    pub fn named_shadows(&self, thing: &str) -> Vec<String> {
+        self.lock().shadows.named(thing)
     }
 
     /// Kicks every connection (admin fault "disconnect all").

@@ -217,28 +217,35 @@ pub fn canonical_query<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>)
         .join("&")
 }
 
+/// `path` with empty, `.` and `..` segments removed (a trailing `/` kept), `/` if empty
+/// (RFC 3986 §5.2.4, as SigV4 does for every service but S3).
+pub fn canonical_uri_normalized_path(path: &str) -> String {
+    let path = if path.is_empty() { "/" } else { path };
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let trailing = path.ends_with('/') && !out.is_empty();
+    let mut p = format!("/{}", out.join("/"));
+    if trailing {
+        p.push('/');
+    }
+    p
+}
+
 /// Canonical URI of a raw (already percent-encoded) request path. Existing `%XX` sequences are
 /// kept; other reserved bytes are encoded. With `normalize`, dot segments are removed and
-/// empty segments collapsed (RFC 3986 §5.2.4, as SigV4 does for every service but S3).
+/// empty segments collapsed ([`canonical_uri_normalized_path`]).
 pub fn canonical_uri(path: &str, normalize: bool) -> String {
     let path = if path.is_empty() { "/" } else { path };
     let path = if normalize {
-        let mut out: Vec<&str> = Vec::new();
-        for seg in path.split('/') {
-            match seg {
-                "" | "." => {}
-                ".." => {
-                    out.pop();
-                }
-                s => out.push(s),
-            }
-        }
-        let trailing = path.ends_with('/') && !out.is_empty();
-        let mut p = format!("/{}", out.join("/"));
-        if trailing {
-            p.push('/');
-        }
-        p
+        canonical_uri_normalized_path(path)
     } else {
         path.to_string()
     };

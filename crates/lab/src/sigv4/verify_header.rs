@@ -171,12 +171,30 @@ fn canonical_request(auth: &AuthHeader, req: &SignedRequest<'_>) -> Result<Strin
         .map_err(|_| HeaderSigError::Incomplete("malformed query string".into()))?;
     Ok(v::canonical_request(
         req.method,
-        &v::canonical_uri(req.path, true),
+        &canonical_uri_double(req.path),
         &v::canonical_query(query.iter().map(|(k, v)| (k.as_str(), v.as_str()))),
         &canonical_headers,
         &auth.signed_headers.join(";"),
         &v::sha256_hex(req.body),
     ))
+}
+
+/// The canonical URI of a header-signed request to a non-S3 service: the path as sent,
+/// normalised (`.`/`..`/empty segments), then percent-encoded *again* byte by byte with only
+/// the RFC 3986 unreserved characters and `/` left as they are, so a label the client sent
+/// as `a%2Fb` is signed as `a%252Fb` (SigV4 "double encoding"; aws-sigv4's
+/// `PercentEncodingMode::Double`, botocore's `quote(path, safe='/~')`).
+pub fn canonical_uri_double(path: &str) -> String {
+    let normalized = v::canonical_uri_normalized_path(path);
+    let mut out = String::with_capacity(normalized.len() + 8);
+    for b in normalized.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -297,6 +315,17 @@ mod tests {
         host.headers_mut()
             .insert("host", "127.0.0.1:4101".parse().unwrap());
         assert_eq!(check(&host, "secret1", t0()), Err(HeaderSigError::Mismatch));
+    }
+
+    #[test]
+    fn path_labels_are_double_encoded() {
+        assert_eq!(canonical_uri_double("/"), "/");
+        assert_eq!(canonical_uri_double(""), "/");
+        assert_eq!(
+            canonical_uri_double("/topics/a%2Fb%3Ac"),
+            "/topics/a%252Fb%253Ac"
+        );
+        assert_eq!(canonical_uri_double("/a/./b/../c/"), "/a/c/");
     }
 
     #[test]

@@ -7,6 +7,8 @@
 mod admin;
 mod broker;
 mod cognito;
+mod doors;
+mod doors_boto3;
 mod fuzz_smoke;
 mod realism;
 mod role_paths;
