@@ -131,9 +131,7 @@ pub fn demo(a: DemoArgs) -> Exit {
             let ids = identities::build(&cfg, env.clone()).context("building identities")?;
             let listen = a.listen.unwrap_or(cfg.server.listen);
             // The role-path probes sign in to the user pool themselves: same secrets.
-            let d = Arc::new(
-                Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL).with_env(env),
-            );
+            let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL).with_env(env));
             let result = if a.once {
                 once(d, a.format, started).await
             } else {
