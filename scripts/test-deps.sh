@@ -2,7 +2,7 @@
 # Installs everything the test suite starts or calls: Debian packages, a Python venv with the
 # independent clients (AWS IoT Device SDK, boto3) and linters, and npm tools. Idempotent.
 # Tools land under target/test-tools/ so tests can find them without PATH games:
-#   target/test-tools/venv/bin/python   (awsiotsdk, boto3, cfn-lint, parliament, moto, pytest, jsonschema)
+#   target/test-tools/venv/bin/python   (awsiotsdk, boto3, pycognito, cfn-lint, parliament, moto, pytest, jsonschema)
 #   target/test-tools/npm/node_modules  (@cloud-copilot/iam-simulate)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -164,12 +164,15 @@ fn unknown_actions(label: &str, p: &iot_canary_policy::Policy, into: &mut Vec<St
 
 /// Client ids a CI gate (`once`) and a daemon (`run`) on this config would both use: without
 /// `${run}` the second process to connect takes the first one's connection over. A deny
-/// `connect` canary's fixed id is the thing under test and is left alone.
+/// `connect` canary's fixed id is the thing under test and is left alone, and canaries that
+/// do not speak MQTT connect with none.
 fn shared_ids(cfg: &Config, f: &mut Findings) {
     let mut shared: Vec<&str> = cfg
         .canaries
         .iter()
         .filter(|c| !(c.action == ProbeAction::Connect && c.expect == Expect::Deny))
+        // Only MQTT canaries connect (a `delete-connection` canary's id is probe-named).
+        .filter(|c| c.action.is_mqtt())
         .filter(|c| !c.client_id.contains("${run}"))
         .map(|c| c.name.as_str())
         .collect();
@@ -218,7 +221,8 @@ fn connect_policies(cfg: &Config, scenario: Option<&Path>, f: &mut Findings) {
         .iter()
         .zip(sim::simulate(&cfg.canaries, &ids, now))
     {
-        if c.action == ProbeAction::Connect && c.expect == Expect::Deny {
+        // A deny `connect` canary's id is the thing under test; the API doors never connect.
+        if (c.action == ProbeAction::Connect && c.expect == Expect::Deny) || !c.action.is_mqtt() {
             continue;
         }
         let Some(connect) = r.checks.first() else {

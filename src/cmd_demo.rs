@@ -92,7 +92,8 @@ fn point_at_lab(cfg: &mut Config, lab: &iot_canary_lab::RunningLab) {
         sts: Some(lab.endpoints.sts.clone()),
         cognito_identity: Some(lab.endpoints.cognito_identity.clone()),
         cognito_idp: Some(lab.endpoints.cognito_idp.clone()),
-        ..Default::default()
+        iot_data: Some(lab.endpoints.iot_data.clone()),
+        iot: Some(lab.endpoints.iot.clone()),
     };
     for id in &mut cfg.identities {
         if let IdentityKind::CredentialEndpoint(c) = &mut id.config.kind {
@@ -126,10 +127,11 @@ pub fn demo(a: DemoArgs) -> Exit {
             out::info(format_args!("demo: lab ready: {}", lab.ready_line()));
             point_at_lab(&mut cfg, &lab);
             let endpoint = daemon::endpoint(&cfg).context("reading the lab CA")?;
-            let ids = identities::build(&cfg, Env::with_overrides(vars))
-                .context("building identities")?;
+            let env = Env::with_overrides(vars);
+            let ids = identities::build(&cfg, env.clone()).context("building identities")?;
             let listen = a.listen.unwrap_or(cfg.server.listen);
-            let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL));
+            // The role-path probes sign in to the user pool themselves: same secrets.
+            let d = Arc::new(Daemon::new(Arc::new(cfg), endpoint, ids, Shard::ALL).with_env(env));
             let result = if a.once {
                 once(d, a.format, started).await
             } else {

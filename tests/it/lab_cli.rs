@@ -29,6 +29,8 @@ fn cli_prints_one_ready_line_and_exits_on_sigterm() {
         "cognito_idp",
         "vending",
         "admin",
+        "iot_data",
+        "iot",
     ] {
         assert!(ready[key].is_string(), "missing {key}: {ready}");
     }

@@ -102,7 +102,11 @@ pub fn classify(version: MqttVersion, action: ProbeAction, obs: &Observation) ->
         (_, Observation::Aborted) => Final(Inc(Reason::Aborted)),
         (_, Observation::WitnessFailed { .. }) => Final(Inc(Reason::WitnessFailed)),
         (_, Observation::Unexpected { .. }) => Final(Inc(Reason::Protocol)),
-        (_, Observation::ApiAnswer(a)) => classify_api(action, a),
+        // STS's and Cognito's own meanings first (role_paths), then the generic API rules.
+        (_, Observation::ApiAnswer(a)) => match role_paths::classify(action, a) {
+            Some(v) => Final(v),
+            None => classify_api(action, a),
+        },
         (_, Observation::ShadowAbsent) => Final(Inc(Reason::NoShadow)),
         (_, Observation::Delivered) => Final(Allowed),
         (_, Observation::RetainedSeen) => Final(Allowed),
@@ -415,7 +419,9 @@ pub fn is_explicit_refusal(version: MqttVersion, obs: &Observation) -> bool {
                 code: Some(401 | 403),
             },
         ) => true,
-        (_, Observation::ApiAnswer(a)) => is_explicit_api_refusal(a),
+        (_, Observation::ApiAnswer(a)) => {
+            is_explicit_api_refusal(a) || role_paths::is_role_refusal(a)
+        }
         _ => false,
     }
 }
@@ -498,6 +504,8 @@ pub fn pair_with_controls(
         }
     }
 }
+
+pub mod role_paths;
 
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,7 @@ use crate::verdict::{
     ProbeFamily, Reason, Verdict, Waiting,
 };
 
-const WAITING: [Waiting; 8] = Waiting::ALL;
+const WAITING: [Waiting; 9] = Waiting::ALL;
 
 const API_STATUS: [u16; 12] = [200, 202, 400, 401, 403, 404, 405, 409, 429, 500, 503, 418];
 const API_TYPES: [&str; 14] = [

@@ -440,10 +440,13 @@ pub enum Waiting {
     Marker,
     /// The witness's own setup (its connection, subscription or publish).
     Witness,
+    /// An AWS API's HTTP answer to the probe's own call (HTTPS data plane, control plane,
+    /// role paths).
+    Response,
 }
 
 impl Waiting {
-    pub const ALL: [Waiting; 8] = [
+    pub const ALL: [Waiting; 9] = [
         Waiting::Credentials,
         Waiting::Connack,
         Waiting::Suback,
@@ -452,6 +455,7 @@ impl Waiting {
         Waiting::Delivery,
         Waiting::Marker,
         Waiting::Witness,
+        Waiting::Response,
     ];
 
     /// What was awaited, as a phrase for evidence sentences.
@@ -465,6 +469,7 @@ impl Waiting {
             Waiting::Delivery => "a delivery",
             Waiting::Marker => "a liveness marker",
             Waiting::Witness => "the witness",
+            Waiting::Response => "the API's answer",
         }
     }
 }

@@ -58,6 +58,12 @@ pub struct Role {
     /// Upper bound for DurationSeconds (AWS default 3600).
     #[serde(default)]
     pub max_session_duration: Option<u64>,
+    /// The role's IAM trust policy (JSON). When set it replaces `trusted`; when absent the
+    /// lab derives one: `trusted` names by ARN, and for the identity pool's roles the trust
+    /// policy the Cognito console writes (aud = the pool, amr = authenticated/unauthenticated).
+    /// docs/lab-identity.md, "Trust policies".
+    #[serde(default)]
+    pub trust_policy: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +85,54 @@ pub struct Cognito {
     pub token_ttl: Option<u64>,
     #[serde(default)]
     pub user: Vec<CognitoUser>,
+    /// The identity pool's `AllowClassicFlow` (default false, as AWS): whether
+    /// `GetOpenIdToken` (the basic flow) is served.
+    #[serde(default)]
+    pub allow_classic_flow: bool,
+    /// Authenticated role selection "Choose role from token" (role mapping `Token`): the id
+    /// token's `cognito:roles` / `cognito:preferred_role` pick the role and `CustomRoleArn` is
+    /// honoured. Default false: the authenticated role, `CustomRoleArn` refused.
+    #[serde(default)]
+    pub role_from_token: bool,
+    /// What `Token` role mapping does when the token names no single role (AWS
+    /// `AmbiguousRoleResolution`): `AuthenticatedRole` (default) or `Deny`.
+    #[serde(default)]
+    pub ambiguous_role_resolution: AmbiguousRoleResolution,
+    /// The app client's allowed `InitiateAuth` flows (AWS `ExplicitAuthFlows`, e.g.
+    /// `["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]`; the `ALLOW_` prefix is optional).
+    /// Absent: every flow the lab implements (password, SRP, refresh).
+    #[serde(default)]
+    pub explicit_auth_flows: Option<Vec<String>>,
+    /// The app client's secret: when set, `SECRET_HASH` is required on every flow.
+    #[serde(default)]
+    pub app_client_secret: Option<String>,
+    /// User-pool groups: their role ARNs become the id token's `cognito:roles` and
+    /// `cognito:preferred_role` (lowest `precedence` wins), their names `cognito:groups`.
+    #[serde(default)]
+    pub group: Vec<CognitoGroup>,
+}
+
+/// AWS `RoleMapping.AmbiguousRoleResolution`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum AmbiguousRoleResolution {
+    #[default]
+    AuthenticatedRole,
+    Deny,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CognitoGroup {
+    pub name: String,
+    /// A `[[role]]` name; its ARN goes into members' `cognito:roles`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Lower wins `cognito:preferred_role` (AWS: 0 is highest); absent ranks last.
+    #[serde(default)]
+    pub precedence: Option<u32>,
+    /// `[[cognito.user]]` usernames in the group.
+    #[serde(default)]
+    pub users: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -149,6 +203,8 @@ pub struct LoadedScenario {
     pub policy_json: BTreeMap<String, String>,
     /// The `[realism]` table resolved (off when absent).
     pub realism: crate::realism::Realism,
+    /// Role name -> its trust policy (written, or derived: see `Role::trust_policy`).
+    pub trust: BTreeMap<String, Arc<crate::identity::trust::TrustPolicy>>,
 }
 
 /// Reads and validates a scenario file; `{ file = ... }` policy paths are relative to it.
@@ -362,6 +418,44 @@ pub fn parse(text: &str, source: &str, base_dir: &Path) -> Result<LoadedScenario
         }
     }
 
+    let trust = trust_policies(&scenario, &spans, &at)?;
+    if let Some(c) = &spans.cognito {
+        for (i, g) in c.group.iter().enumerate() {
+            if let Some(r) = &g.role {
+                role_ref(r, &format!("cognito.group[{i}].role"))?;
+            }
+            for (j, u) in g.users.iter().enumerate() {
+                let known = scenario
+                    .cognito
+                    .as_ref()
+                    .is_some_and(|c| c.user.iter().any(|x| &x.username == u.get_ref()));
+                if !known {
+                    return Err(at(
+                        Some(u.span()),
+                        &format!("cognito.group[{i}].users[{j}]"),
+                        format!(
+                            "unknown user `{}` (not a [[cognito.user]] username)",
+                            u.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(flows) = &c.explicit_auth_flows {
+            for f in flows.get_ref() {
+                if crate::identity::cognito_idp::AuthFlow::from_setting(f).is_none() {
+                    return Err(at(
+                        Some(flows.span()),
+                        "cognito.explicit_auth_flows",
+                        format!(
+                            "unknown flow `{f}` (ALLOW_USER_PASSWORD_AUTH, ALLOW_USER_SRP_AUTH, ALLOW_REFRESH_TOKEN_AUTH)"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+
     let realism = match &scenario.realism {
         Some(spec) => spec.resolve(&crate::realism::Realism::off()).map_err(|e| {
             let span = spans
@@ -380,7 +474,65 @@ pub fn parse(text: &str, source: &str, base_dir: &Path) -> Result<LoadedScenario
         policies,
         policy_json,
         realism,
+        trust,
     })
+}
+
+type At<'a> = dyn Fn(Option<std::ops::Range<usize>>, &str, String) -> ScenarioError + 'a;
+
+/// Every role's trust policy: `trust_policy` parsed (errors name `role[i].trust_policy`), or
+/// derived from `trusted` and the identity pool's role assignments.
+fn trust_policies(
+    scenario: &Scenario,
+    spans: &Spans,
+    at: &At<'_>,
+) -> Result<BTreeMap<String, Arc<crate::identity::trust::TrustPolicy>>, ScenarioError> {
+    use crate::identity::trust::TrustPolicy;
+    let users: Vec<&str> = scenario.iam_user.iter().map(|u| u.name.as_str()).collect();
+    let mut out = BTreeMap::new();
+    for (i, role) in scenario.role.iter().enumerate() {
+        let policy = match &role.trust_policy {
+            Some(json) => TrustPolicy::parse(&role.name, json).map_err(|e| {
+                let span = spans
+                    .role
+                    .get(i)
+                    .and_then(|r| r.trust_policy.as_ref())
+                    .map(Spanned::span);
+                at(
+                    span,
+                    &format!("role[{i}].trust_policy"),
+                    format!("{}: {}", e.path, e.message),
+                )
+            })?,
+            None => {
+                let mut amr: Vec<&str> = Vec::new();
+                let mut pool_id = "";
+                if let Some(c) = &scenario.cognito {
+                    pool_id = c.identity_pool_id.as_str();
+                    let group_role = c.role_from_token
+                        && c.group
+                            .iter()
+                            .any(|g| g.role.as_deref() == Some(&role.name));
+                    if c.authenticated_role == role.name || group_role {
+                        amr.push("authenticated");
+                    }
+                    if c.unauthenticated_role.as_deref() == Some(role.name.as_str()) {
+                        amr.push("unauthenticated");
+                    }
+                }
+                let pool_amr = (!amr.is_empty()).then_some((pool_id, amr.as_slice()));
+                TrustPolicy::derived(
+                    &role.name,
+                    &scenario.account_id,
+                    &role.trusted,
+                    &users,
+                    pool_amr,
+                )
+            }
+        };
+        out.insert(role.name.clone(), Arc::new(policy));
+    }
+    Ok(out)
 }
 
 /// 1-based line and column of a byte offset.
@@ -429,6 +581,14 @@ struct SpanUser {
 struct SpanRole {
     name: Option<Spanned<String>>,
     policies: Vec<Spanned<String>>,
+    trust_policy: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SpanGroup {
+    role: Option<Spanned<String>>,
+    users: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -437,6 +597,8 @@ struct SpanCognito {
     authenticated_role: Option<Spanned<String>>,
     unauthenticated_role: Option<Spanned<String>>,
     user: Vec<SpanCognitoUser>,
+    group: Vec<SpanGroup>,
+    explicit_auth_flows: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -12,7 +12,7 @@ use toml::Spanned;
 
 use super::{
     AuthResult, Decision, IotAction, Policy, PolicySet, Request, RequestContext, StatementRef,
-    authorize, authorize_action, authorize_retained_publish,
+    authorize, authorize_call, authorize_retained_publish,
 };
 
 #[derive(Debug, Deserialize)]
@@ -443,8 +443,9 @@ pub fn evaluate(case: &Case) -> AuthResult {
                 context: &case.context,
             },
         ),
+        // An API call: a Cognito identity's IoT policies apply to data-plane actions only.
         CaseAction::Named(action) => {
-            authorize_action(&case.set, action, &case.resource, &case.context)
+            authorize_call(&case.set, action, &case.resource, &case.context)
         }
     }
 }
@@ -682,6 +683,24 @@ expect = "allow"
             out[1]
                 .explanation
                 .contains("Cognito guest session policies"),
+            "{out:#?}"
+        );
+    }
+
+    #[test]
+    fn cognito_control_plane_cases_are_decided_by_the_role_alone() {
+        // The attach-at-sign-in role: the IoT policy on the identity cannot narrow it.
+        let role = r#"{"Version":"2012-10-17","Statement":[{"Sid":"AttachAtSignIn","Effect":"Allow","Action":"iot:AttachPolicy","Resource":"*"}]}"#;
+        let mine = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#;
+        let text = format!(
+            "{HEAD}[policies]\nRole = '''{role}'''\nMine = '''{mine}'''\n\
+             [[case]]\nname = \"attach\"\npolicies = [\"Role\"]\niot_policies = [\"Mine\"]\nprincipal = \"cognito-authenticated\"\naction = \"iot:AttachPolicy\"\nresource = \"arn:aws:iot:us-east-1:123456789012:cert/abc\"\nexpect = \"allow\"\n"
+        );
+        let file = load("c.toml", &text).unwrap();
+        let out = run(&file);
+        assert!(out.iter().all(|o| o.agree), "{out:#?}");
+        assert!(
+            out[0].explanation.contains("identity-pool role policies"),
             "{out:#?}"
         );
     }

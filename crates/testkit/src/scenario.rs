@@ -93,6 +93,19 @@ impl Scenario {
         self
     }
 
+    /// Sets `key` of the existing `[[role]]` `role` (e.g. its `trust_policy`).
+    pub fn role_set(mut self, role: &str, key: &str, value: impl Into<Value>) -> Scenario {
+        let name = self.name.clone();
+        let entry = self
+            .array_mut("role")
+            .iter_mut()
+            .filter_map(Value::as_table_mut)
+            .find(|t| t.get("name").and_then(Value::as_str) == Some(role))
+            .unwrap_or_else(|| panic!("scenario {name} has no role {role}"));
+        entry.insert(key.into(), value.into());
+        self
+    }
+
     /// Sets `key` in the top-level table `section` (e.g. `cognito`, `credentials_ttl`).
     pub fn set(mut self, section: &str, key: &str, value: impl Into<Value>) -> Scenario {
         self.table_mut(section).insert(key.into(), value.into());

@@ -36,6 +36,9 @@ pub struct IdentityConfig {
     pub kind: IdentityKind,
 }
 
+// Built once per config load and never moved in hot paths: boxing the credential endpoint's
+// larger table would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdentityKind {
     Static(StaticConfig),
@@ -198,7 +201,30 @@ pub struct AssumeRoleConfig {
     pub source: BaseCredentials,
 }
 
-/// A user-pool sign-in (USER_PASSWORD_AUTH).
+/// How a canary signs in to a user pool (`auth_flow`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CognitoAuthFlow {
+    /// `USER_SRP_AUTH` + `PASSWORD_VERIFIER` (the default): what AWS's app libraries do by
+    /// default, the flow Cognito's console enables on new app clients (with refresh), and the
+    /// only one many production clients allow; the password never leaves the daemon.
+    #[default]
+    UserSrp,
+    /// `USER_PASSWORD_AUTH`: the password is sent to Cognito (over TLS); only for app clients
+    /// that allow it.
+    UserPassword,
+}
+
+impl CognitoAuthFlow {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CognitoAuthFlow::UserSrp => "user_srp",
+            CognitoAuthFlow::UserPassword => "user_password",
+        }
+    }
+}
+
+/// A user-pool sign-in (`auth_flow`: USER_SRP_AUTH by default, or USER_PASSWORD_AUTH).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CognitoLogin {
     pub user_pool_id: String,
@@ -207,6 +233,7 @@ pub struct CognitoLogin {
     pub password: SecretRef,
     /// For app clients with a secret: used to compute SECRET_HASH.
     pub app_client_secret: Option<SecretRef>,
+    pub auth_flow: CognitoAuthFlow,
 }
 
 /// `kind = "cognito"`: user pool sign-in, then identity pool GetId + GetCredentialsForIdentity.
@@ -284,12 +311,19 @@ pub struct CredentialEndpointConfig {
     /// Prefix before the token (default `Bearer`; empty: the raw token).
     pub auth_scheme: String,
     pub fields: ResponseFields,
+    /// The identity pool the user pool's tokens open (only for the role-path probes
+    /// `web-identity` and `custom-role`; the credentials themselves come from the endpoint).
+    pub identity_pool_id: Option<String>,
+    /// Key of the `Logins` map for that pool; default `cognito-idp.<region>.amazonaws.com/<user_pool_id>`.
+    pub login_provider: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
 // Raw (wire) shapes. Inline secret keys are accepted by the parser only to be rejected with a
 // helpful message (deny_unknown_fields would otherwise say "unknown field").
 
+// Deserialized once per `[[identity]]` table, then converted (see `IdentityKind`).
+#[allow(clippy::large_enum_variant)]
 #[derive(Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 enum RawIdentity {
@@ -350,6 +384,7 @@ struct RawCognito {
     password_file: Option<PathBuf>,
     app_client_secret_env: Option<String>,
     app_client_secret_file: Option<PathBuf>,
+    auth_flow: Option<CognitoAuthFlow>,
     login_provider: Option<String>,
     password: Option<IgnoredAny>,
     app_client_secret: Option<IgnoredAny>,
@@ -375,6 +410,7 @@ struct RawCredentialEndpoint {
     password_file: Option<PathBuf>,
     app_client_secret_env: Option<String>,
     app_client_secret_file: Option<PathBuf>,
+    auth_flow: Option<CognitoAuthFlow>,
     token: Option<CognitoToken>,
     bearer_token_env: Option<String>,
     bearer_token_file: Option<PathBuf>,
@@ -385,6 +421,8 @@ struct RawCredentialEndpoint {
     session_token_field: Option<String>,
     expiration_field: Option<String>,
     client_id_field: Option<String>,
+    identity_pool_id: Option<String>,
+    login_provider: Option<String>,
     password: Option<IgnoredAny>,
     app_client_secret: Option<IgnoredAny>,
     bearer_token: Option<IgnoredAny>,
@@ -497,6 +535,7 @@ impl TryFrom<RawIdentity> for IdentityConfig {
                         r.app_client_secret_env,
                         r.app_client_secret_file,
                     )?,
+                    auth_flow: r.auth_flow.unwrap_or_default(),
                 };
                 let login_provider = r
                     .login_provider
@@ -626,6 +665,7 @@ fn endpoint(r: RawCredentialEndpoint) -> Result<CredentialEndpointConfig, String
         || r.username.is_some()
         || password.is_some()
         || client_secret.is_some()
+        || r.auth_flow.is_some()
         || r.token.is_some();
     let auth = match (bearer, any_login) {
         (Some(_), true) => {
@@ -656,6 +696,7 @@ fn endpoint(r: RawCredentialEndpoint) -> Result<CredentialEndpointConfig, String
                             .to_owned()
                     })?,
                     app_client_secret: client_secret,
+                    auth_flow: r.auth_flow.unwrap_or_default(),
                 },
                 token: r.token.unwrap_or(CognitoToken::Id),
             }
@@ -665,7 +706,20 @@ fn endpoint(r: RawCredentialEndpoint) -> Result<CredentialEndpointConfig, String
         non_empty(key, v.unwrap_or_else(|| default.to_owned()))
     };
     let defaults = ResponseFields::default();
+    let pool_key = |key: &str, v: Option<String>| -> Result<Option<String>, String> {
+        match (v, &auth) {
+            (None, _) => Ok(None),
+            (Some(_), EndpointAuth::Bearer(_)) => Err(format!(
+                "`{key}` needs a Cognito login (the role-path probes sign in to the user pool and present its id token to the identity pool)"
+            )),
+            (Some(v), EndpointAuth::Cognito { .. }) => non_empty(key, v).map(Some),
+        }
+    };
+    let identity_pool_id = pool_key("identity_pool_id", r.identity_pool_id)?;
+    let login_provider = pool_key("login_provider", r.login_provider)?;
     Ok(CredentialEndpointConfig {
+        identity_pool_id,
+        login_provider,
         url: r.url,
         method: r.method.unwrap_or(HttpMethod::Post),
         auth,
@@ -831,6 +885,8 @@ mod tests {
         };
         assert_eq!(c.login.password, SecretRef::Env("ALICE_PASSWORD".into()));
         assert!(c.login.app_client_secret.is_some());
+        // SRP unless asked otherwise (the default of AWS's app libraries).
+        assert_eq!(c.login.auth_flow, CognitoAuthFlow::UserSrp);
         assert_eq!(c.login_provider, None);
         assert_eq!(identity("guest").kind.as_str(), "cognito-guest");
     }
@@ -850,7 +906,10 @@ mod tests {
             c.auth,
             EndpointAuth::Cognito {
                 token: CognitoToken::Id,
-                ..
+                login: CognitoLogin {
+                    auth_flow: CognitoAuthFlow::UserPassword,
+                    ..
+                },
             }
         ));
         let IdentityKind::CredentialEndpoint(c) = identity("b").kind else {

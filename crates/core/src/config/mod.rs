@@ -9,6 +9,7 @@ pub mod identity;
 pub mod markers;
 pub mod names;
 pub mod probe_names;
+pub mod role_paths;
 mod validate;
 pub mod web;
 

@@ -292,6 +292,13 @@ pub(super) fn build(path: &Path, loc: &Locator<'_>, raw: RawConfig) -> Result<Co
         }
 
         check_fields(&mut is, &rc, action);
+        if let Some(id) = identities
+            .iter()
+            .find(|i: &&IdentitySpec| &i.name == rc.identity.get_ref())
+            && let Some(msg) = super::role_paths::identity_problem(action, &id.config)
+        {
+            is.at(&rc.identity, "identity", msg);
+        }
 
         if let Some(w) = &rc.witness {
             if !identity_names.contains(w.get_ref()) {
@@ -743,10 +750,17 @@ fn keys(action: ProbeAction) -> Keys {
             marker: May,
             ..none
         },
-        ShadowGet | ShadowUpdate | ShadowDelete | HttpsShadowGet | HttpsShadowUpdate
-        | HttpsShadowDelete => Keys {
+        ShadowGet | ShadowUpdate | ShadowDelete | HttpsShadowGet | HttpsShadowDelete => Keys {
             thing: Need,
             shadow: May,
+            ..none
+        },
+        // The witness checks the shadow exists when the canary may not read it: the probe
+        // never creates a shadow.
+        HttpsShadowUpdate => Keys {
+            thing: Need,
+            shadow: May,
+            witness: May,
             ..none
         },
         HttpsShadowList | DescribeThing => Keys {

@@ -22,7 +22,7 @@ const NOT_CONNECT: &[ProbeAction] = &[
 ];
 const PUBLISHING: &[ProbeAction] = &[A::Publish, A::ShadowGet, A::ShadowUpdate, A::ShadowDelete];
 const SUBSCRIBING: &[ProbeAction] = &[A::Subscribe, A::Receive];
-const WAITS: [Waiting; 8] = Waiting::ALL;
+const WAITS: [Waiting; 9] = Waiting::ALL;
 /// The probes that read AWS API answers (every non-MQTT action).
 const API: &[ProbeAction] = &[
     A::HttpsPublish,

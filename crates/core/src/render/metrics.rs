@@ -712,6 +712,58 @@ mod tests {
         assert!(m.contains("iot_canary_build_info{version="));
     }
 
+    /// The new doors (issue 15) get the same series with bounded labels: one histogram per
+    /// known action (25, whatever the config), the canaries' own names, the fixed reasons.
+    #[test]
+    fn the_doors_have_bounded_labels() {
+        use crate::report::tests::sample;
+        use crate::verdict::*;
+        let c = cfg();
+        let m = render(&c, &Snapshot::default());
+        let actions: std::collections::BTreeSet<&str> = m
+            .lines()
+            .filter_map(|l| l.strip_prefix("iot_canary_probe_duration_seconds_count{action=\""))
+            .filter_map(|l| l.split('"').next())
+            .collect();
+        assert_eq!(actions.len(), ProbeAction::ALL.len(), "{actions:?}");
+        for a in ProbeAction::ALL {
+            assert!(actions.contains(a.as_str()), "{a}");
+        }
+        for r in [
+            Reason::NoShadow,
+            Reason::InvalidRequest,
+            Reason::ServerError,
+        ] {
+            assert!(m.contains(&format!(
+                "iot_canary_inconclusive_total{{canary=\"bob-cannot-list-things\",reason=\"{r}\"}} 0"
+            )));
+        }
+        let mut store = Snapshot::default();
+        let mut r = sample(
+            "bob-cannot-attach-policies-to-himself",
+            Expect::Deny,
+            Verdict::Allowed,
+            Observation::ApiAnswer(ApiAnswer::new(
+                404,
+                Some("ResourceNotFoundException"),
+                Some("Policy not found"),
+                "us-east-1:0a1b2c3d-0000-4000-8000-000000000001",
+            )),
+        );
+        r.identity = "bob".into();
+        r.action = ProbeAction::AttachPolicy;
+        store.record(
+            &[r],
+            SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(100),
+        );
+        let m = render(&c, &store);
+        assert!(m.contains("iot_canary_breach{canary=\"bob-cannot-attach-policies-to-himself\",identity=\"bob\",action=\"attach-policy\"} 1"), "{m}");
+        assert!(m.contains("iot_canary_probe_duration_seconds_count{action=\"attach-policy\"} 1"));
+        // Evidence (the ARN, the message) never becomes a label.
+        assert!(!m.contains("Policy not found"));
+        assert!(!m.contains("0a1b2c3d-0000-4000-8000-000000000001"));
+    }
+
     #[test]
     fn breach_and_verdicts_follow_the_store() {
         use crate::report::tests::sample;

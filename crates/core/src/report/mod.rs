@@ -182,6 +182,61 @@ pub(crate) mod tests {
         assert_eq!(v["results"][0]["evidence"]["observation"]["code"], 0x87);
     }
 
+    /// An AWS API answer travels whole into the JSON report (status, type, the bounded
+    /// message, the ARN tested), and JUnit's failure message carries the evidence with the ARN.
+    #[test]
+    fn api_answers_reach_json_and_junit() {
+        let arn = "arn:aws:iot:us-east-1:123456789012:thing/alice-thermostat";
+        let mut breach = sample(
+            "bob-cannot-get-alice-thermostat-shadow-https",
+            Expect::Deny,
+            Verdict::Allowed,
+            Observation::ApiAnswer(ApiAnswer::ok(200, arn)),
+        );
+        breach.action = ProbeAction::HttpsShadowGet;
+        let mut blind = sample(
+            "bob-cannot-update-alice-thermostat-shadow-https",
+            Expect::Deny,
+            Verdict::Inconclusive(Reason::NoShadow),
+            Observation::ShadowAbsent,
+        );
+        blind.action = ProbeAction::HttpsShadowUpdate;
+        let mut denied = sample(
+            "bob-cannot-list-things",
+            Expect::Deny,
+            Verdict::Denied,
+            Observation::ApiAnswer(ApiAnswer::new(
+                403,
+                Some("AccessDeniedException"),
+                Some(
+                    "User: arn:aws:sts::123456789012:assumed-role/R/S is not authorized to perform: iot:ListThings on resource: *",
+                ),
+                "*",
+            )),
+        );
+        denied.action = ProbeAction::ListThings;
+        let rows = [breach, blind, denied];
+        let v: serde_json::Value = serde_json::from_str(&json(&run(), &rows)).unwrap();
+        let b = &v["results"][0];
+        assert_eq!(b["action"], "https-shadow-get");
+        assert_eq!(b["standing"], "breach");
+        assert_eq!(b["evidence"]["observation"]["kind"], "api_answer");
+        assert_eq!(b["evidence"]["observation"]["status"], 200);
+        assert_eq!(b["evidence"]["observation"]["resource"], arn);
+        assert_eq!(v["results"][1]["reason"], "no_shadow");
+        assert_eq!(
+            v["results"][1]["evidence"]["observation"]["kind"],
+            "shadow_absent"
+        );
+        let d = &v["results"][2]["evidence"]["observation"];
+        assert_eq!(d["error_type"], "AccessDeniedException");
+        assert!(d["message"].as_str().unwrap().contains("iot:ListThings"));
+        assert_eq!(v["summary"]["blind_reasons"]["no_shadow"], 1);
+        let x = junit(&run(), &rows);
+        assert!(x.contains(arn), "{x}");
+        assert!(x.contains("<failure"), "{x}");
+    }
+
     #[test]
     fn exit_of_reports() {
         assert_eq!(exit_of(&rows()), Exit::Breach);

@@ -17,10 +17,11 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_credential_types::Credentials;
 use tokio::sync::{Semaphore, watch};
 
+use crate::identity::{Env, IdentityContext};
 use crate::mqtt::pool::SessionPool;
 use crate::mqtt::{CredentialError, CredentialFuture, CredentialProvider, Endpoint};
-use crate::probe::{self, Actor, ProbeCtx};
-use iot_canary_core::config::{Canary, Config};
+use crate::probe::{self, Actor, ProbeCtx, RoleCtx};
+use iot_canary_core::config::{Canary, Config, probe_names};
 use iot_canary_core::credentials::CacheStatus;
 use iot_canary_core::evidence::{Evidence, Step};
 pub use iot_canary_core::plan::Shard;
@@ -92,6 +93,8 @@ pub struct Daemon {
     pub identities: BTreeMap<String, Arc<dyn IdentitySource>>,
     pub store: Arc<Store>,
     pub shard: Shard,
+    /// The AWS API doors (HTTPS data plane, control plane): endpoints and one HTTPS client.
+    pub api: Arc<probe::api::ApiSetup>,
     permits: Arc<Semaphore>,
     /// Flipped to `true` at the shutdown drain deadline: in-flight and queued probes end as
     /// `inconclusive(aborted)` and are still recorded.
@@ -100,6 +103,9 @@ pub struct Daemon {
     /// here *before* taking a concurrency permit, so permits go to probes that can run now
     /// instead of idling behind another probe's lease (head-of-line blocking).
     lanes: std::sync::Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Region, `[endpoints]` and the environment for `*_env` secrets: what the role-path
+    /// probes need to call STS and Cognito as the identity (its sign-in included).
+    apis: IdentityContext,
 }
 
 impl Daemon {
@@ -109,6 +115,7 @@ impl Daemon {
         identities: BTreeMap<String, Arc<dyn IdentitySource>>,
         shard: Shard,
     ) -> Self {
+        let apis = IdentityContext::new(config.target.region.clone(), config.endpoints.clone());
         Daemon {
             pool: Arc::new(SessionPool::new(
                 config.schedule.connect_interval,
@@ -117,12 +124,24 @@ impl Daemon {
             permits: Arc::new(Semaphore::new(config.schedule.concurrency)),
             lanes: Default::default(),
             store: Arc::new(Store::default()),
+            api: Arc::new(probe::api::ApiSetup::new(
+                &config,
+                endpoint.ca_pem.as_deref().map(Vec::as_slice),
+            )),
             config,
             endpoint,
             identities,
             shard,
             abort: watch::Sender::new(false),
+            apis,
         }
+    }
+
+    /// The environment `*_env` secret references resolve in (the role-path probes' user-pool
+    /// sign-in); the process environment unless set. Use the one the identities were built with.
+    pub fn with_env(mut self, env: Env) -> Self {
+        self.apis = self.apis.with_env(env);
+        self
     }
 
     /// Abandons every in-flight and queued probe: each ends as `inconclusive(aborted)`, and
@@ -318,7 +337,8 @@ impl Daemon {
         let started = Instant::now();
         let started_at_unix_ms = unix_ms(SystemTime::now());
         let deadline = started + c.timeout;
-        let (evidence, fresh) = match self.actors(c).await {
+        let run_nonce = nonce();
+        let (evidence, fresh) = match self.actors(c, &run_nonce).await {
             Err(obs) => (
                 Evidence {
                     mqtt_version: c.mqtt_version,
@@ -332,6 +352,16 @@ impl Daemon {
                 false,
             ),
             Ok((actor, witness)) => {
+                let roles = self
+                    .config
+                    .identities
+                    .iter()
+                    .find(|i| i.config.name == c.identity)
+                    .map(|i| RoleCtx {
+                        apis: &self.apis,
+                        identity: &i.config,
+                        identity_id: actor.identity_id.clone(),
+                    });
                 let ctx = ProbeCtx::new(
                     c,
                     &self.endpoint,
@@ -340,9 +370,11 @@ impl Daemon {
                     witness,
                     deadline,
                     self.config.schedule.delivery_grace,
-                    nonce(),
+                    run_nonce,
                     KEEP_ALIVE,
-                );
+                )
+                .with_api(&self.api)
+                .with_roles(roles);
                 let client_id = ctx.actor.client_id.clone();
                 // Probes bound every wait by `deadline`; this is the backstop.
                 match tokio::time::timeout_at(
@@ -384,6 +416,7 @@ impl Daemon {
         identity: &str,
         template: &str,
         canary: &str,
+        run_nonce: &str,
     ) -> Result<Actor, (Observation, String)> {
         let Some(src) = self.identities.get(identity) else {
             return Err((
@@ -422,22 +455,32 @@ impl Daemon {
             shard: self.shard,
             run: run_id(),
         };
-        let client_id = expand_client_id(template, &who, &slot)
+        // `${nonce}` (a `delete-connection` canary's probe-named client id) first: it is the
+        // run's, not a client-id placeholder.
+        let template = probe_names::expand(template, &probe_names::token(run_nonce));
+        let client_id = expand_client_id(&template, &who, &slot)
             .map_err(|e| (Observation::Unexpected { detail: e.clone() }, e))?;
         Ok(Actor {
             identity: identity.to_string(),
             client_id,
             credentials: Arc::new(SigningCreds(src.clone())),
+            identity_id: creds.identity_id.clone(),
         })
     }
 
-    async fn actors(&self, c: &Canary) -> Result<(Actor, Option<Actor>), (Observation, String)> {
-        let actor = self.actor(&c.identity, &c.client_id, &c.name).await?;
+    async fn actors(
+        &self,
+        c: &Canary,
+        run_nonce: &str,
+    ) -> Result<(Actor, Option<Actor>), (Observation, String)> {
+        let actor = self
+            .actor(&c.identity, &c.client_id, &c.name, run_nonce)
+            .await?;
         let witness = match &c.witness {
             None => None,
             Some(w) => {
                 let template = plan::witness_template(&self.config.target.client_id);
-                match self.actor(w, &template, &c.name).await {
+                match self.actor(w, &template, &c.name, run_nonce).await {
                     Ok(a) => Some(a),
                     Err((_, why)) => {
                         return Err((
@@ -483,7 +526,9 @@ struct ProbeRun {
 /// The pooled connection a probe will lease, if any: MQTT 5 probes other than `connect` reuse
 /// the connection of (identity, client id template). Pure.
 pub fn lane_key(c: &Canary) -> Option<String> {
-    let pooled = c.mqtt_version == iot_canary_core::verdict::MqttVersion::V5
+    // Only MQTT probes lease connections; the API doors run free of the lanes.
+    let pooled = c.action.is_mqtt()
+        && c.mqtt_version == iot_canary_core::verdict::MqttVersion::V5
         && c.action != iot_canary_core::verdict::ProbeAction::Connect;
     pooled.then(|| format!("{}\u{0}{}", c.identity, c.client_id))
 }
@@ -585,5 +630,13 @@ mod tests {
             lane_key(&canary(ProbeAction::Subscribe, MqttVersion::V311, "x")),
             None
         );
+        // The API doors lease no connection, so they never queue behind MQTT probes.
+        for a in ProbeAction::ALL.iter().filter(|a| !a.is_mqtt()) {
+            assert_eq!(
+                lane_key(&canary(*a, MqttVersion::V5, "${principal}-x")),
+                None,
+                "{a}"
+            );
+        }
     }
 }

@@ -56,6 +56,12 @@ pub(crate) fn sts_client(
     aws_sdk_sts::Client::from_conf(b.build())
 }
 
+/// STS without credentials, for the unsigned AssumeRoleWithWebIdentity (the OpenID token is
+/// the proof; the SDK falls back to no signature when no credentials are configured).
+pub(crate) fn sts_client_unsigned(ctx: &IdentityContext) -> aws_sdk_sts::Client {
+    aws_sdk_sts::Client::from_conf(builder!(aws_sdk_sts, ctx, sts).build())
+}
+
 /// Cognito Identity: GetId / GetCredentialsForIdentity are unsigned, so no credentials.
 pub(crate) fn cognito_identity_client(ctx: &IdentityContext) -> aws_sdk_cognitoidentity::Client {
     aws_sdk_cognitoidentity::Client::from_conf(

@@ -3,13 +3,32 @@
 //! what that observation proves is `evidence_rules::classify`'s business
 //! (docs/evidence-rules.md says what each probe gathers and why).
 
+pub mod api;
+mod assume_role;
+mod attach_policy;
+mod attach_thing_principal;
 mod connect;
+mod custom_role;
+mod delete_connection;
+mod describe_thing;
+mod get_policy;
+mod https_publish;
+mod https_retained_get;
+mod https_retained_list;
+mod https_shadow_delete;
+mod https_shadow_get;
+mod https_shadow_list;
+mod https_shadow_update;
+mod list_attached_policies;
+mod list_things;
 mod marks;
 mod publish;
 mod receive;
 mod retain;
+mod role_paths;
 mod shadow;
 mod subscribe;
+mod web_identity;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +46,7 @@ use iot_canary_core::evidence_rules::{after_repeat, close_needs_repeat, is_throt
 use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Waiting};
 
 pub use marks::Mark;
+pub use role_paths::RoleCtx;
 
 /// How long a probe waits before repeating a request AWS answered with a throttling code
 /// (AWS's quotas are per second).
@@ -43,6 +63,9 @@ pub struct Actor {
     pub identity: String,
     pub client_id: String,
     pub credentials: Arc<dyn CredentialProvider>,
+    /// The Cognito identity id, when the identity has one: the principal IoT policies attach
+    /// to (the control-plane probes' "own principal").
+    pub identity_id: Option<String>,
 }
 
 /// Everything one probe run needs.
@@ -58,12 +81,16 @@ pub struct ProbeCtx<'a> {
     /// Unique per probe run; marks the canary's payloads and the witness's bait and markers.
     pub nonce: String,
     pub keep_alive: Duration,
+    /// The AWS API doors (HTTPS data plane, control plane); `None` where only MQTT is probed.
+    pub api: Option<&'a api::ApiSetup>,
     started: Instant,
     steps: Vec<Step>,
     /// Whether the canary's last connection was opened by this probe (vs reused).
     fresh: bool,
     /// Sequence numbers of this probe's marked payloads.
     seq: u32,
+    /// What the role-path probes need beyond signing (`None` outside the daemon's rounds).
+    pub roles: Option<RoleCtx<'a>>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -117,10 +144,23 @@ async fn run_kind(ctx: &mut ProbeCtx<'_>) -> Observation {
         ProbeAction::ShadowGet | ProbeAction::ShadowUpdate | ProbeAction::ShadowDelete => {
             shadow::run(ctx).await
         }
-        // Placeholder until the HTTPS, control-plane and role-path probes land (issue 15).
-        other => Observation::Unexpected {
-            detail: format!("action `{other}` has no probe yet"),
-        },
+        ProbeAction::HttpsPublish => https_publish::run(ctx).await,
+        ProbeAction::HttpsShadowGet => https_shadow_get::run(ctx).await,
+        ProbeAction::HttpsShadowUpdate => https_shadow_update::run(ctx).await,
+        ProbeAction::HttpsShadowDelete => https_shadow_delete::run(ctx).await,
+        ProbeAction::HttpsShadowList => https_shadow_list::run(ctx).await,
+        ProbeAction::HttpsRetainedGet => https_retained_get::run(ctx).await,
+        ProbeAction::HttpsRetainedList => https_retained_list::run(ctx).await,
+        ProbeAction::DeleteConnection => delete_connection::run(ctx).await,
+        ProbeAction::AttachPolicy => attach_policy::run(ctx).await,
+        ProbeAction::AttachThingPrincipal => attach_thing_principal::run(ctx).await,
+        ProbeAction::ListThings => list_things::run(ctx).await,
+        ProbeAction::DescribeThing => describe_thing::run(ctx).await,
+        ProbeAction::GetPolicy => get_policy::run(ctx).await,
+        ProbeAction::ListAttachedPolicies => list_attached_policies::run(ctx).await,
+        ProbeAction::AssumeRole => assume_role::run(ctx).await,
+        ProbeAction::WebIdentity => web_identity::run(ctx).await,
+        ProbeAction::CustomRole => custom_role::run(ctx).await,
     }
 }
 
@@ -153,11 +193,25 @@ impl<'a> ProbeCtx<'a> {
             grace,
             nonce,
             keep_alive,
+            api: None,
             started: Instant::now(),
             steps: Vec::new(),
             fresh: false,
             seq: 0,
+            roles: None,
         }
+    }
+
+    /// Gives the role-path probes the identity's API context (see [`RoleCtx`]).
+    pub fn with_roles(mut self, roles: Option<RoleCtx<'a>>) -> Self {
+        self.roles = roles;
+        self
+    }
+
+    /// The AWS API doors this probe may call.
+    pub fn with_api(mut self, api: &'a api::ApiSetup) -> Self {
+        self.api = Some(api);
+        self
     }
 
     fn ms(&self, at: Instant) -> u64 {

@@ -69,7 +69,11 @@ async fn attempt(ctx: &mut ProbeCtx<'_>, topic: &str, witness: Option<&mut Lease
 
 /// Whether the witness received one of this probe's publishes (from sequence `from` on)
 /// within the grace: `Delivered`, else `None` (the accepted PUBACK already decides).
-async fn seen_by_witness(ctx: &mut ProbeCtx<'_>, w: &mut Lease, from: u32) -> Option<Observation> {
+pub(super) async fn seen_by_witness(
+    ctx: &mut ProbeCtx<'_>,
+    w: &mut Lease,
+    from: u32,
+) -> Option<Observation> {
     let until = ctx.grace_deadline();
     let nonce = ctx.nonce.clone();
     let seen = w

@@ -8,6 +8,7 @@
 
 mod alert_delivery;
 mod alert_https;
+mod doors;
 mod faults;
 mod field_reports;
 mod honesty;
@@ -16,7 +17,9 @@ mod metrics_load;
 mod probes;
 mod providers;
 mod realism_knobs;
+mod role_paths;
 mod run;
+mod srp_sign_in;
 mod support;
 mod trigger;
 mod web_auth;

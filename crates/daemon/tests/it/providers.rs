@@ -224,7 +224,13 @@ async fn cognito_user_and_guest_get_identity_pool_credentials() {
 
     let e = current(&set, "alice-wrong-password").await.unwrap_err();
     assert_eq!(e.reason, FailureReason::Auth, "{e}");
-    assert!(e.message.contains("InitiateAuth"), "{e}");
+    // SRP (the default flow) learns of a wrong password when it answers the challenge.
+    assert!(
+        e.message.contains(
+            "RespondToAuthChallenge (PASSWORD_VERIFIER): HTTP 400 NotAuthorizedException"
+        ),
+        "{e}"
+    );
     assert!(!e.message.contains("not-alices-password"), "{e}");
 
     let guest_cache = set.get("guest").unwrap();

@@ -1,16 +1,20 @@
-//! Cognito identity pool (`AWSCognitoIdentityService`, awsJson1.1), enhanced flow: `GetId`
-//! and `GetCredentialsForIdentity` for authenticated (Logins with an id token of the lab's
-//! user pool) and unauthenticated identities. Pure: decides which principal the credentials
-//! are for; the caller mints and registers them.
+//! Cognito identity pool (`AWSCognitoIdentityService`, awsJson1.1): `GetId`,
+//! `GetCredentialsForIdentity` (enhanced flow: role selection, `CustomRoleArn`, and the chosen
+//! role's trust policy, which must accept the pool's token as it would in
+//! `AssumeRoleWithWebIdentity`) and `GetOpenIdToken` (basic flow, only when the pool allows
+//! it), for authenticated (Logins with an id token of the lab's user pool) and
+//! unauthenticated identities. Pure: decides which principal the credentials are for; the
+//! caller mints and registers them.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::SystemTime;
 
 use serde::Deserialize;
 
-use super::cognito_idp::verify_id_token;
+use super::cognito_idp::{IdTokenSubject, verify_id_token};
 use super::errors::AwsError;
 use super::jwt::JwtSigner;
+use super::trust::{self, TokenRoles, TrustPolicy, WebIdentity};
 use crate::scenario::{Cognito, Scenario};
 use crate::state::cognito_identity_id;
 
@@ -89,7 +93,7 @@ fn login_user(
     signer: &JwtSigner,
     logins: &BTreeMap<String, String>,
     now: SystemTime,
-) -> Result<String, AwsError> {
+) -> Result<IdTokenSubject, AwsError> {
     let provider = provider_name(&scenario.region, &c.user_pool_id);
     if let Some(other) = logins.keys().find(|k| **k != provider) {
         return Err(not_authorized(format!(
@@ -103,7 +107,7 @@ fn login_user(
     if !c.user.iter().any(|u| u.username == subject.username) {
         return Err(not_authorized("Invalid login token. Unknown user."));
     }
-    Ok(subject.username)
+    Ok(subject)
 }
 
 /// `GetId`: the authenticated user's stable id, or a new unauthenticated id.
@@ -126,7 +130,7 @@ pub fn get_id(
     }
     match req.logins.as_ref().filter(|l| !l.is_empty()) {
         Some(logins) => {
-            let user = login_user(scenario, c, signer, logins, now)?;
+            let user = login_user(scenario, c, signer, logins, now)?.username;
             Ok(cognito_identity_id(
                 &scenario.region,
                 &c.identity_pool_id,
@@ -146,15 +150,15 @@ pub fn get_id(
     }
 }
 
-/// `GetCredentialsForIdentity`: which principal the credentials belong to.
-pub fn credentials_for_identity(
-    scenario: &Scenario,
-    signer: &JwtSigner,
-    req: &GetCredentialsRequest,
-    guests: &GuestIds,
-    now: SystemTime,
-) -> Result<IdentityKind, AwsError> {
-    let identity_id = req.identity_id.as_deref().ok_or_else(|| {
+/// An identity resolved from `IdentityId` + `Logins`, with the user's id-token claims.
+struct Resolved<'a> {
+    pool: &'a Cognito,
+    kind: IdentityKind,
+    roles: TokenRoles,
+}
+
+fn check_identity_shape(identity_id: Option<&str>) -> Result<&str, AwsError> {
+    let identity_id = identity_id.ok_or_else(|| {
         AwsError::bad_request(
             "InvalidParameterException",
             "1 validation error detected: Value null at 'identityId' failed to satisfy constraint: Member must not be null",
@@ -171,29 +175,44 @@ pub fn credentials_for_identity(
             ),
         ));
     }
-    if req.custom_role_arn.is_some() {
-        return Err(AwsError::bad_request(
-            "InvalidParameterException",
-            "CustomRoleArn is not supported by this identity pool's role mapping.",
-        ));
-    }
-    let c = scenario.cognito.as_ref().ok_or_else(|| {
+    Ok(identity_id)
+}
+
+fn pool_of<'a>(scenario: &'a Scenario, identity_id: &str) -> Result<&'a Cognito, AwsError> {
+    scenario.cognito.as_ref().ok_or_else(|| {
         AwsError::bad_request(
             "ResourceNotFoundException",
             format!("Identity '{identity_id}' not found."),
         )
-    })?;
-    match req.logins.as_ref().filter(|l| !l.is_empty()) {
+    })
+}
+
+fn resolve<'a>(
+    scenario: &'a Scenario,
+    signer: &JwtSigner,
+    identity_id: &str,
+    logins: Option<&BTreeMap<String, String>>,
+    guests: &GuestIds,
+    now: SystemTime,
+) -> Result<Resolved<'a>, AwsError> {
+    let c = pool_of(scenario, identity_id)?;
+    match logins.filter(|l| !l.is_empty()) {
         Some(logins) => {
-            let user = login_user(scenario, c, signer, logins, now)?;
-            if cognito_identity_id(&scenario.region, &c.identity_pool_id, &user) != identity_id {
+            let subject = login_user(scenario, c, signer, logins, now)?;
+            if cognito_identity_id(&scenario.region, &c.identity_pool_id, &subject.username)
+                != identity_id
+            {
                 return Err(not_authorized(
                     "Logins don't match. Please include at least one valid login for this identity or identity pool.",
                 ));
             }
-            Ok(IdentityKind::Authenticated {
-                identity_id: identity_id.to_string(),
-                username: user,
+            Ok(Resolved {
+                pool: c,
+                kind: IdentityKind::Authenticated {
+                    identity_id: identity_id.to_string(),
+                    username: subject.username,
+                },
+                roles: subject.roles,
             })
         }
         None => {
@@ -203,8 +222,12 @@ pub fn credentials_for_identity(
                         "Unauthenticated access is not supported for this identity pool.",
                     ));
                 }
-                return Ok(IdentityKind::Unauthenticated {
-                    identity_id: identity_id.to_string(),
+                return Ok(Resolved {
+                    pool: c,
+                    kind: IdentityKind::Unauthenticated {
+                        identity_id: identity_id.to_string(),
+                    },
+                    roles: TokenRoles::default(),
                 });
             }
             let authenticated = c.user.iter().any(|u| {
@@ -223,6 +246,193 @@ pub fn credentials_for_identity(
             }
         }
     }
+}
+
+/// The OpenID token claims the pool puts in `GetOpenIdToken` tokens (and uses internally for
+/// the enhanced flow's role assumption): `aud` = pool id, `sub` = identity id, `amr` =
+/// `["authenticated", "cognito-idp.REGION.amazonaws.com/POOL", ".../POOL:CLIENT:SUB"]` or
+/// `["unauthenticated"]`.
+pub fn web_identity_of(scenario: &Scenario, pool: &Cognito, kind: &IdentityKind) -> WebIdentity {
+    let (sub, amr) = match kind {
+        IdentityKind::Authenticated {
+            identity_id,
+            username,
+        } => {
+            let provider = provider_name(&scenario.region, &pool.user_pool_id);
+            let user_sub = super::cognito_idp::user_sub(&pool.user_pool_id, username);
+            (
+                identity_id.clone(),
+                vec![
+                    "authenticated".to_string(),
+                    provider.clone(),
+                    format!("{provider}:{}:{user_sub}", pool.app_client_id),
+                ],
+            )
+        }
+        IdentityKind::Unauthenticated { identity_id } => {
+            (identity_id.clone(), vec!["unauthenticated".to_string()])
+        }
+    };
+    WebIdentity {
+        provider: trust::COGNITO_IDENTITY.to_string(),
+        aud: pool.identity_pool_id.clone(),
+        sub,
+        amr,
+    }
+}
+
+/// What `GetCredentialsForIdentity` grants: whose credentials, and for which role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialsGrant {
+    pub kind: IdentityKind,
+    /// The role name the credentials are for.
+    pub role: String,
+}
+
+fn role_name_of_arn<'a>(scenario: &'a Scenario, arn: &str) -> Option<&'a str> {
+    let rest = arn.strip_prefix("arn:aws:iam::")?;
+    let (account, path) = rest.split_once(':')?;
+    let name = path.strip_prefix("role/")?.rsplit('/').next()?;
+    (account == scenario.account_id)
+        .then(|| scenario.role.iter().find(|r| r.name == name))
+        .flatten()
+        .map(|r| r.name.as_str())
+}
+
+/// "Invalid identity pool configuration. Check assigned IAM roles for this pool." — what
+/// Cognito answers when the role's trust policy refuses the pool's token.
+pub fn invalid_pool_configuration() -> AwsError {
+    AwsError::bad_request(
+        "InvalidIdentityPoolConfigurationException",
+        "Invalid identity pool configuration. Check assigned IAM roles for this pool.",
+    )
+}
+
+/// `GetCredentialsForIdentity`: which principal and role the credentials belong to. `trust`
+/// looks up a role's trust policy (the scenario's, see `LoadedScenario::trust`).
+pub fn credentials_for_identity<'t>(
+    scenario: &Scenario,
+    signer: &JwtSigner,
+    req: &GetCredentialsRequest,
+    guests: &GuestIds,
+    trust: impl Fn(&str) -> Option<&'t TrustPolicy>,
+    now: SystemTime,
+) -> Result<CredentialsGrant, AwsError> {
+    let identity_id = check_identity_shape(req.identity_id.as_deref())?;
+    let r = resolve(
+        scenario,
+        signer,
+        identity_id,
+        req.logins.as_ref(),
+        guests,
+        now,
+    )?;
+    let arn = |name: &str| format!("arn:aws:iam::{}:role/{name}", scenario.account_id);
+    let role = match &r.kind {
+        IdentityKind::Authenticated { .. } => {
+            let chosen = trust::decide_custom_role(
+                r.pool,
+                &arn(&r.pool.authenticated_role),
+                &r.roles,
+                req.custom_role_arn.as_deref(),
+            )?;
+            role_name_of_arn(scenario, &chosen)
+                .ok_or_else(invalid_pool_configuration)?
+                .to_string()
+        }
+        IdentityKind::Unauthenticated { .. } => {
+            if req.custom_role_arn.is_some() {
+                return Err(AwsError::bad_request(
+                    "InvalidParameterException",
+                    "CustomRoleArn is not supported for unauthenticated identities.",
+                ));
+            }
+            r.pool.unauthenticated_role.clone().unwrap_or_default()
+        }
+    };
+    // The enhanced flow assumes the role with the pool's own token: its trust policy decides.
+    let token = web_identity_of(scenario, r.pool, &r.kind);
+    let allowed =
+        trust(&role).is_some_and(|t| trust::decide_web_identity(t, &token, &arn(&role)).allowed);
+    if !allowed {
+        return Err(invalid_pool_configuration());
+    }
+    Ok(CredentialsGrant { kind: r.kind, role })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetOpenIdTokenRequest {
+    pub identity_id: Option<String>,
+    #[serde(default)]
+    pub logins: Option<BTreeMap<String, String>>,
+}
+
+/// Lifetime of `GetOpenIdToken` tokens ("The OpenID token is valid for 10 minutes").
+pub const OPEN_ID_TOKEN_TTL: u64 = 600;
+
+/// `GetOpenIdToken` (basic flow): refused unless the pool allows the classic flow; else the
+/// identity's OpenID token claims (the caller signs them).
+pub fn open_id_token(
+    scenario: &Scenario,
+    signer: &JwtSigner,
+    req: &GetOpenIdTokenRequest,
+    guests: &GuestIds,
+    now: SystemTime,
+) -> Result<(String, WebIdentity), AwsError> {
+    let identity_id = check_identity_shape(req.identity_id.as_deref())?;
+    let pool = pool_of(scenario, identity_id)?;
+    trust::decide_classic_flow(pool)?;
+    let r = resolve(
+        scenario,
+        signer,
+        identity_id,
+        req.logins.as_ref(),
+        guests,
+        now,
+    )?;
+    Ok((
+        identity_id.to_string(),
+        web_identity_of(scenario, r.pool, &r.kind),
+    ))
+}
+
+/// The OpenID token JWT's claims.
+pub fn open_id_claims(
+    token: &WebIdentity,
+    now: SystemTime,
+) -> serde_json::Map<String, serde_json::Value> {
+    let iat = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut m = serde_json::Map::new();
+    m.insert("iss".into(), format!("https://{}", token.provider).into());
+    m.insert("aud".into(), token.aud.clone().into());
+    m.insert("sub".into(), token.sub.clone().into());
+    m.insert("amr".into(), serde_json::json!(token.amr));
+    m.insert("iat".into(), iat.into());
+    m.insert("exp".into(), (iat + OPEN_ID_TOKEN_TTL).into());
+    m
+}
+
+/// Reads a verified OpenID token's claims back (STS `AssumeRoleWithWebIdentity`).
+pub fn web_identity_from_claims(
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Option<WebIdentity> {
+    let s = |k: &str| claims.get(k).and_then(serde_json::Value::as_str);
+    let provider = s("iss")?.strip_prefix("https://")?.to_string();
+    Some(WebIdentity {
+        provider,
+        aud: s("aud")?.to_string(),
+        sub: s("sub")?.to_string(),
+        amr: claims
+            .get("amr")?
+            .as_array()?
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -268,6 +478,30 @@ mod tests {
         .unwrap()
     }
 
+    fn cfi(
+        s: &Scenario,
+        signer: &JwtSigner,
+        req: &GetCredentialsRequest,
+        guests: &GuestIds,
+        now: SystemTime,
+    ) -> Result<IdentityKind, AwsError> {
+        let auth = TrustPolicy::cognito_pool_role("Auth", "us-east-1:pool", "authenticated");
+        let guest = TrustPolicy::cognito_pool_role("Guest", "us-east-1:pool", "unauthenticated");
+        credentials_for_identity(
+            s,
+            signer,
+            req,
+            guests,
+            |r| match r {
+                "Auth" => Some(&auth),
+                "Guest" => Some(&guest),
+                _ => None,
+            },
+            now,
+        )
+        .map(|g| g.kind)
+    }
+
     const T: u64 = 1_800_000_000;
     fn now() -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(T)
@@ -287,6 +521,7 @@ mod tests {
             signer(),
             &r,
             &mut RefreshTokens::new(),
+            &mut crate::identity::cognito_idp::SrpChallenges::default(),
             "rt".into(),
             "j",
             now(),
@@ -340,8 +575,7 @@ mod tests {
             custom_role_arn: None,
         };
         assert_eq!(
-            credentials_for_identity(&s, signer(), &creds(&id1, logins(&alice)), &guests, now())
-                .unwrap(),
+            cfi(&s, signer(), &creds(&id1, logins(&alice)), &guests, now()).unwrap(),
             IdentityKind::Authenticated {
                 identity_id: id1.clone(),
                 username: "alice".into()
@@ -349,42 +583,38 @@ mod tests {
         );
         // bob's token for alice's identity.
         let bob = id_token("bob", "bob-pw");
-        let e = credentials_for_identity(&s, signer(), &creds(&id1, logins(&bob)), &guests, now())
-            .unwrap_err();
+        let e = cfi(&s, signer(), &creds(&id1, logins(&bob)), &guests, now()).unwrap_err();
         assert_eq!(e.code, "NotAuthorizedException");
         // alice's identity without logins.
-        let e =
-            credentials_for_identity(&s, signer(), &creds(&id1, None), &guests, now()).unwrap_err();
+        let e = cfi(&s, signer(), &creds(&id1, None), &guests, now()).unwrap_err();
         assert_eq!(e.code, "NotAuthorizedException");
         // Expired token.
         let later = now() + Duration::from_secs(3600);
-        let e =
-            credentials_for_identity(&s, signer(), &creds(&id1, logins(&alice)), &guests, later)
-                .unwrap_err();
+        let e = cfi(&s, signer(), &creds(&id1, logins(&alice)), &guests, later).unwrap_err();
         assert_eq!(e.code, "NotAuthorizedException");
         assert!(e.message.contains("expired"));
         // Garbage token, foreign provider, malformed id, unknown id.
         assert_eq!(
-            credentials_for_identity(&s, signer(), &creds(&id1, logins("x.y.z")), &guests, now())
+            cfi(&s, signer(), &creds(&id1, logins("x.y.z")), &guests, now())
                 .unwrap_err()
                 .code,
             "NotAuthorizedException"
         );
         let foreign = Some([("accounts.google.com".to_string(), alice.clone())].into());
         assert_eq!(
-            credentials_for_identity(&s, signer(), &creds(&id1, foreign), &guests, now())
+            cfi(&s, signer(), &creds(&id1, foreign), &guests, now())
                 .unwrap_err()
                 .code,
             "NotAuthorizedException"
         );
         assert_eq!(
-            credentials_for_identity(&s, signer(), &creds("nocolon", None), &guests, now())
+            cfi(&s, signer(), &creds("nocolon", None), &guests, now())
                 .unwrap_err()
                 .code,
             "InvalidParameterException"
         );
         assert_eq!(
-            credentials_for_identity(&s, signer(), &creds("us-east-1:0000", None), &guests, now())
+            cfi(&s, signer(), &creds("us-east-1:0000", None), &guests, now())
                 .unwrap_err()
                 .code,
             "ResourceNotFoundException"
@@ -407,7 +637,7 @@ mod tests {
             custom_role_arn: None,
         };
         assert_eq!(
-            credentials_for_identity(&scenario(true), signer(), &creds, &guests, now()).unwrap(),
+            cfi(&scenario(true), signer(), &creds, &guests, now()).unwrap(),
             IdentityKind::Unauthenticated { identity_id: g }
         );
         let e = get_id(&scenario(false), signer(), &req, &mut guests, "g-2", now()).unwrap_err();

@@ -10,7 +10,9 @@ pub mod cognito_identity;
 pub mod cognito_idp;
 pub mod errors;
 pub mod jwt;
+pub mod srp;
 pub mod sts;
+pub mod trust;
 pub mod vending;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,8 +30,12 @@ use serde_json::json;
 
 use crate::sigv4::verify_header::{self, HeaderSigError, SignedRequest};
 use crate::state::{IssuedCredentials, LabState, Principal};
-use cognito_identity::{GetCredentialsRequest, GetIdRequest, GuestIds, IdentityKind};
-use cognito_idp::{InitiateAuthRequest, RefreshTokens};
+use cognito_identity::{
+    GetCredentialsRequest, GetIdRequest, GetOpenIdTokenRequest, GuestIds, IdentityKind,
+};
+use cognito_idp::{
+    InitiateAuthRequest, RefreshTokens, RespondToAuthChallengeRequest, SrpChallenges,
+};
 use errors::AwsError;
 use iot_canary_policy::Policy;
 use jwt::JwtSigner;
@@ -40,6 +46,7 @@ use sts::{AssumeRoleInput, Caller, MintedCredentials, Params};
 struct Sessions {
     refresh: RefreshTokens,
     guests: GuestIds,
+    srp: SrpChallenges,
 }
 
 struct Plane {
@@ -251,6 +258,10 @@ fn sts_request(
         .get("Action")
         .ok_or_else(|| AwsError::bad_request("MissingAction", "Missing Action"))?
         .to_string();
+    if action == "AssumeRoleWithWebIdentity" {
+        // Unsigned: the web identity token is the credential.
+        return web_identity(p, &params, rid);
+    }
     if !matches!(action.as_str(), "AssumeRole" | "GetCallerIdentity") {
         return Err(AwsError::bad_request(
             "InvalidAction",
@@ -269,10 +280,23 @@ fn sts_request(
         "GetCallerIdentity" => Ok(sts::caller_identity_xml(&account, &caller, rid)),
         _ => {
             let input = AssumeRoleInput::parse(&params)?;
+            let authz = lab.principal_authz(&caller_creds.principal, now);
+            let aws_caller = caller.aws_caller(&account);
+            let ctx = trust::assume_role_context(&authz.context, &aws_caller);
+            let trusted = |role: &crate::scenario::Role| {
+                let Some(t) = lab.loaded().trust.get(&role.name) else {
+                    return false;
+                };
+                let d =
+                    trust::decide_assume_role(t, &aws_caller, &authz.set, &input.role_arn, &ctx);
+                tracing::debug!(role = %role.name, allowed = d.allowed, why = %d.explanation, "sts: AssumeRole trust");
+                d.allowed
+            };
             let grant = sts::assume_role(
                 lab.scenario(),
                 &caller,
                 &input,
+                trusted,
                 |name| lab.policy_json(name),
                 check_policy,
                 now,
@@ -282,6 +306,56 @@ fn sts_request(
             Ok(sts::assume_role_xml(&account, &grant, &creds, rid))
         }
     }
+}
+
+/// STS `AssumeRoleWithWebIdentity` with an OpenID token of the lab's identity pool.
+fn web_identity(p: &Plane, params: &Params, rid: &str) -> Result<String, AwsError> {
+    let lab = &p.lab;
+    let now = lab.now();
+    let token = params.get("WebIdentityToken").ok_or_else(|| {
+        AwsError::validation(
+            "1 validation error detected: Value null at 'webIdentityToken' failed to satisfy constraint: Member must not be null",
+        )
+    })?;
+    let input = AssumeRoleInput::parse(params)?;
+    let invalid = || {
+        AwsError::bad_request(
+            "InvalidIdentityToken",
+            "Couldn't verify the web identity token: it is not a token of a trusted identity provider.",
+        )
+    };
+    let claims = p.signer()?.verify(token, now).map_err(|e| match e {
+        jwt::JwtError::Expired => AwsError::bad_request("ExpiredTokenException", "Token expired"),
+        _ => invalid(),
+    })?;
+    let identity = cognito_identity::web_identity_from_claims(&claims)
+        .filter(|w| w.provider == trust::COGNITO_IDENTITY)
+        .ok_or_else(invalid)?;
+    let trusted = |role: &crate::scenario::Role| {
+        let arn = format!("arn:aws:iam::{}:role/{}", lab.account_id(), role.name);
+        lab.loaded().trust.get(&role.name).is_some_and(|t| {
+            let d = trust::decide_web_identity(t, &identity, &arn);
+            tracing::debug!(role = %role.name, allowed = d.allowed, why = %d.explanation, "sts: web identity trust");
+            d.allowed
+        })
+    };
+    let grant = sts::assume_role_with_web_identity(
+        lab.scenario(),
+        &input,
+        trusted,
+        |name| lab.policy_json(name),
+        check_policy,
+        now,
+    )?;
+    let creds = issue_session(lab, &grant)?;
+    tracing::info!(role = %grant.role, session = %grant.session_name, amr = ?identity.amr, "sts: AssumeRoleWithWebIdentity");
+    Ok(sts::assume_role_with_web_identity_xml(
+        lab.account_id(),
+        &grant,
+        &creds,
+        &identity,
+        rid,
+    ))
 }
 
 fn check_policy(json: &str) -> Result<(), String> {
@@ -431,15 +505,56 @@ fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, Aw
             );
             let signer = p.signer()?;
             let mut s = p.sessions();
+            let s = &mut *s;
             cognito_idp::initiate_auth(
                 lab.scenario(),
                 signer,
                 &req,
                 &mut s.refresh,
+                &mut s.srp,
                 refresh,
                 &uuid_v4(),
                 now,
             )
+        }
+        ("AWSCognitoIdentityProviderService", "RespondToAuthChallenge") => {
+            let req: RespondToAuthChallengeRequest = parse_json(body)?;
+            let refresh = random_from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+                64,
+            );
+            let signer = p.signer()?;
+            let mut s = p.sessions();
+            let s = &mut *s;
+            cognito_idp::respond_to_auth_challenge(
+                lab.scenario(),
+                signer,
+                &req,
+                &mut s.refresh,
+                &mut s.srp,
+                refresh,
+                &uuid_v4(),
+                now,
+            )
+        }
+        ("AWSCognitoIdentityService", "GetOpenIdToken") => {
+            let req: GetOpenIdTokenRequest = parse_json(body)?;
+            let signer = p.signer()?;
+            let (identity_id, token) = {
+                let s = p.sessions();
+                cognito_identity::open_id_token(lab.scenario(), signer, &req, &s.guests, now)?
+            };
+            let jwt = signer
+                .sign(&cognito_identity::open_id_claims(&token, now))
+                .map_err(|e| {
+                    AwsError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "InternalErrorException",
+                        e.to_string(),
+                    )
+                })?;
+            tracing::info!(identity_id = %identity_id, amr = ?token.amr, "cognito: GetOpenIdToken");
+            Ok(json!({ "IdentityId": identity_id, "Token": jwt }))
         }
         ("AWSCognitoIdentityService", "GetId") => {
             let req: GetIdRequest = parse_json(body)?;
@@ -458,16 +573,24 @@ fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, Aw
         ("AWSCognitoIdentityService", "GetCredentialsForIdentity") => {
             let req: GetCredentialsRequest = parse_json(body)?;
             let signer = p.signer()?;
-            let kind = {
+            let grant = {
                 let s = p.sessions();
+                let trust = &lab.loaded().trust;
                 cognito_identity::credentials_for_identity(
                     lab.scenario(),
                     signer,
                     &req,
                     &s.guests,
+                    |role| trust.get(role).map(|t| &**t),
                     now,
                 )?
             };
+            let pool_auth_role = lab
+                .scenario()
+                .cognito
+                .as_ref()
+                .map(|c| c.authenticated_role.clone())
+                .unwrap_or_default();
             let ttl = lab
                 .scenario()
                 .cognito
@@ -475,7 +598,20 @@ fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, Aw
                 .map(cognito_identity::credentials_ttl)
                 .unwrap_or(3600);
             let creds = mint(now + Duration::from_secs(ttl));
-            let (identity_id, principal) = match kind {
+            let (identity_id, principal) = match grant.kind {
+                // A token-selected role (CustomRoleArn, cognito:preferred_role): a session of
+                // that role. The lab does not intersect the identity's IoT policy here
+                // (docs/lab-identity.md, "Role selection from tokens").
+                IdentityKind::Authenticated { identity_id, .. } if grant.role != pool_auth_role => {
+                    (
+                        identity_id,
+                        Principal::AssumedRole {
+                            role: grant.role.clone(),
+                            session_name: "CognitoIdentityCredentials".into(),
+                            session_policy: None,
+                        },
+                    )
+                }
                 IdentityKind::Authenticated {
                     identity_id,
                     username,
@@ -492,7 +628,7 @@ fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, Aw
                 ),
             };
             register(lab, &creds, principal);
-            tracing::info!(identity_id = %identity_id, "cognito: GetCredentialsForIdentity");
+            tracing::info!(identity_id = %identity_id, role = %grant.role, "cognito: GetCredentialsForIdentity");
             Ok(json!({
                 "IdentityId": identity_id,
                 "Credentials": {

@@ -193,11 +193,21 @@ impl Caller {
         }
     }
 
-    /// The name a role's `trusted` list refers to.
-    fn trust_name(&self) -> &str {
+    /// The caller as a role trust policy sees it.
+    pub fn aws_caller(&self, account: &str) -> super::trust::AwsCaller {
         match self {
-            Caller::IamUser { name } => name,
-            Caller::AssumedRole { role, .. } | Caller::Cognito { role, .. } => role,
+            Caller::IamUser { name } => super::trust::AwsCaller {
+                account: account.to_string(),
+                principal_arn: format!("arn:aws:iam::{account}:user/{name}"),
+                session_arn: None,
+            },
+            Caller::AssumedRole { role, .. } | Caller::Cognito { role, .. } => {
+                super::trust::AwsCaller {
+                    account: account.to_string(),
+                    principal_arn: format!("arn:aws:iam::{account}:role/{role}"),
+                    session_arn: Some(self.arn(account)),
+                }
+            }
         }
     }
 }
@@ -224,7 +234,7 @@ pub struct SessionGrant {
     pub packed_policy_percent: Option<u32>,
 }
 
-fn find_role<'a>(scenario: &'a Scenario, role_arn: &str) -> Option<&'a Role> {
+pub fn find_role<'a>(scenario: &'a Scenario, role_arn: &str) -> Option<&'a Role> {
     let rest = role_arn.strip_prefix("arn:aws:iam::")?;
     let (account, path) = rest.split_once(':')?;
     let name = path.strip_prefix("role/")?.rsplit('/').next()?;
@@ -255,13 +265,15 @@ fn managed_policy(
     })
 }
 
-/// AssumeRole decision: trust, duration bounds, session policies and their size.
-/// `lookup` returns a named policy document's JSON; `check_policy` parses a policy with the
-/// engine (an error becomes `MalformedPolicyDocument`).
+/// AssumeRole decision: trust (`trusted` says whether the role's trust policy and the
+/// caller's own policies let the caller in: [`super::trust::decide_assume_role`]), duration
+/// bounds, session policies and their size. `lookup` returns a named policy document's JSON;
+/// `check_policy` parses a policy with the engine (an error becomes `MalformedPolicyDocument`).
 pub fn assume_role(
     scenario: &Scenario,
     caller: &Caller,
     input: &AssumeRoleInput,
+    trusted: impl Fn(&Role) -> bool,
     lookup: impl Fn(&str) -> Option<String>,
     check_policy: impl Fn(&str) -> Result<(), String>,
     now: SystemTime,
@@ -277,11 +289,7 @@ pub fn assume_role(
         )
     };
     let role = find_role(scenario, &input.role_arn).ok_or_else(denied)?;
-    let trusted = role
-        .trusted
-        .iter()
-        .any(|t| t == "*" || t == caller.trust_name());
-    if !trusted {
+    if !trusted(role) {
         return Err(denied());
     }
     let max = role.max_session_duration.unwrap_or(DEFAULT_DURATION);
@@ -291,6 +299,45 @@ pub fn assume_role(
     } else {
         max.min(3600)
     };
+    let duration = input.duration_seconds.unwrap_or(DEFAULT_DURATION.min(max));
+    if duration > max {
+        return Err(AwsError::validation(
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        ));
+    }
+    session_grant(
+        scenario,
+        role,
+        input,
+        &lookup,
+        &check_policy,
+        now + Duration::from_secs(duration),
+    )
+}
+
+/// `AssumeRoleWithWebIdentity` (unsigned): the token was verified by the caller; the role's
+/// trust policy decides (`trusted`: [`super::trust::decide_web_identity`]). Refusal is
+/// `AccessDenied` "Not authorized to perform sts:AssumeRoleWithWebIdentity" (the wording the
+/// Cognito developer guide quotes, "Role trust and permissions").
+pub fn assume_role_with_web_identity(
+    scenario: &Scenario,
+    input: &AssumeRoleInput,
+    trusted: impl Fn(&Role) -> bool,
+    lookup: impl Fn(&str) -> Option<String>,
+    check_policy: impl Fn(&str) -> Result<(), String>,
+    now: SystemTime,
+) -> Result<SessionGrant, AwsError> {
+    let denied = || {
+        AwsError::forbidden(
+            "AccessDenied",
+            "Not authorized to perform sts:AssumeRoleWithWebIdentity",
+        )
+    };
+    let role = find_role(scenario, &input.role_arn).ok_or_else(denied)?;
+    if !trusted(role) {
+        return Err(denied());
+    }
+    let max = role.max_session_duration.unwrap_or(DEFAULT_DURATION);
     let duration = input.duration_seconds.unwrap_or(DEFAULT_DURATION.min(max));
     if duration > max {
         return Err(AwsError::validation(
@@ -456,6 +503,42 @@ pub fn assume_role_xml(
     )
 }
 
+pub fn assume_role_with_web_identity_xml(
+    account: &str,
+    grant: &SessionGrant,
+    creds: &MintedCredentials,
+    token: &super::trust::WebIdentity,
+    request_id: &str,
+) -> String {
+    let caller = Caller::AssumedRole {
+        role: grant.role.clone(),
+        session_name: grant.session_name.clone(),
+    };
+    let packed = grant
+        .packed_policy_percent
+        .map(|p| format!("<PackedPolicySize>{p}</PackedPolicySize>"))
+        .unwrap_or_default();
+    format!(
+        "<AssumeRoleWithWebIdentityResponse xmlns=\"{NS}\"><AssumeRoleWithWebIdentityResult>\
+         <SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience>\
+         <AssumedRoleUser><AssumedRoleId>{}</AssumedRoleId><Arn>{}</Arn></AssumedRoleUser>\
+         <Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
+         <SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>{packed}\
+         <Provider>{}</Provider></AssumeRoleWithWebIdentityResult>\
+         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>",
+        xml_escape(&token.sub),
+        xml_escape(&token.aud),
+        xml_escape(&caller.user_id()),
+        xml_escape(&caller.arn(account)),
+        xml_escape(&creds.access_key_id),
+        xml_escape(&creds.secret_access_key),
+        xml_escape(&creds.session_token),
+        iso(creds.expiration),
+        xml_escape(&token.provider),
+        xml_escape(request_id),
+    )
+}
+
 pub fn caller_identity_xml(account: &str, caller: &Caller, request_id: &str) -> String {
     format!(
         "<GetCallerIdentityResponse xmlns=\"{NS}\"><GetCallerIdentityResult><Arn>{}</Arn><UserId>{}</UserId>\
@@ -516,12 +599,33 @@ mod tests {
     fn run(caller: &str, inp: &AssumeRoleInput) -> Result<SessionGrant, AwsError> {
         let s = scenario();
         let docs = s.policies.clone();
+        let c = Caller::IamUser {
+            name: caller.into(),
+        };
+        let users = ["integrator", "mallory"];
+        let trust = |r: &Role| {
+            let t = super::super::trust::TrustPolicy::from_trusted(
+                &r.name,
+                &s.account_id,
+                &r.trusted,
+                &users,
+            );
+            let ac = c.aws_caller(&s.account_id);
+            let ctx = super::super::trust::assume_role_context(&Default::default(), &ac);
+            super::super::trust::decide_assume_role(
+                &t,
+                &ac,
+                &iot_canary_policy::PolicySet::Iam { policies: vec![] },
+                &inp.role_arn,
+                &ctx,
+            )
+            .allowed
+        };
         assume_role(
             &s,
-            &Caller::IamUser {
-                name: caller.into(),
-            },
+            &c,
             inp,
+            trust,
             |n| match docs.get(n) {
                 Some(crate::scenario::PolicySource::Inline(j)) => Some(j.clone()),
                 _ => None,

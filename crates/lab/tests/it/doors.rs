@@ -653,6 +653,11 @@ pub fn assert_expected(client: &str, steps: &[Step], answers: &[String]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_operation_allowed_and_refused_per_identity_kind_with_the_rust_sdk() {
     let lab = start_plain(&world()).await;
+    // The ready line names both doors (what the daemon, testkit and boto3 read).
+    let ready: serde_json::Value = serde_json::from_str(&lab.ready_line()).unwrap();
+    assert_eq!(ready["iot_data"], lab.endpoints.iot_data.as_str());
+    assert_eq!(ready["iot"], lab.endpoints.iot.as_str());
+    assert!(lab.endpoints.iot_data.starts_with("http://127.0.0.1:"));
     let ids = sign_in(&lab).await;
     let steps = steps(&ids.bob_id, &ids.guest_id);
     let answers = replay_rust(&lab, &ids, &steps).await;

@@ -11,6 +11,8 @@ mod doors;
 mod doors_boto3;
 mod fuzz_smoke;
 mod realism;
+mod role_paths;
+mod role_paths_python;
 mod session;
 mod sigv4;
 mod sts;

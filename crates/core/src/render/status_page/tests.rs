@@ -282,3 +282,28 @@ fn page_of_a_daemon_reads_config_and_snapshot() {
     )));
     assert!(html.contains("1 not yet probed"));
 }
+
+/// A door's row shows its action and the ARN its evidence names, escaped like any evidence.
+#[test]
+fn door_rows_show_their_action_and_arn() {
+    let ev = vec![crate::evidence::describe(
+        &crate::verdict::Observation::ApiAnswer(crate::verdict::ApiAnswer::new(
+            404,
+            Some("ResourceNotFoundException"),
+            Some("Policy not found: <iot-canary-probe-1>"),
+            "us-east-1:0a1b2c3d (attaching arn:aws:iot:us-east-1:123456789012:policy/iot-canary-probe-1)",
+        )),
+    )];
+    let mut r = row(
+        "bob-cannot-attach-policies-to-himself",
+        Some(Standing::Breach),
+        &ev,
+    );
+    r.action = ProbeAction::AttachPolicy;
+    let rows = [r];
+    let html = render(&page(&rows));
+    assert!(html.contains("attach-policy (expect deny)"), "{html}");
+    assert!(html.contains("arn:aws:iot:us-east-1:123456789012:policy/iot-canary-probe-1"));
+    assert!(html.contains("&lt;iot-canary-probe-1&gt;"), "{html}");
+    assert!(!html.contains("<iot-canary-probe-1>"));
+}

@@ -1,0 +1,60 @@
+//! `attach-thing-principal`: iot `AttachThingPrincipal` of the identity's own principal to a
+//! probe-named thing (it holds `${nonce}`; `check` refuses any other), which cannot exist:
+//! authorized, AWS answers 404 `ResourceNotFoundException` (W4). A hole here lets the
+//! identity bind itself to devices whose names the pattern covers (`iot:Connection.Thing.*`
+//! policies then treat it as that device). Anything attached is detached at once.
+
+use super::ProbeCtx;
+use iot_canary_core::config::probe_names;
+use iot_canary_core::verdict::Observation;
+
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
+    let clients = match ctx.api_clients().await {
+        Ok(c) => c,
+        Err(o) => return o,
+    };
+    let principal = match ctx.own_principal(&clients).await {
+        Ok(p) => p,
+        Err(o) => return o,
+    };
+    let template = ctx
+        .canary
+        .thing
+        .clone()
+        .unwrap_or_else(|| probe_names::DEFAULT_THING.to_string());
+    let thing = probe_names::expand(&template, &ctx.token());
+    let account = ctx.account(&clients).await;
+    let thing_arn = ctx.iot_arn(account.as_deref(), "thing", &thing);
+    let resource = format!("{principal} (to {thing_arn})");
+    let send = clients
+        .iot
+        .attach_thing_principal()
+        .thing_name(&thing)
+        .principal(&principal)
+        .send();
+    let (obs, attached) = ctx.call("iot AttachThingPrincipal", &resource, send).await;
+    if attached.is_some() {
+        // A thing of a nonce name existed: undo what the probe did.
+        let undo = clients
+            .iot
+            .detach_thing_principal()
+            .thing_name(&thing)
+            .principal(&principal)
+            .send();
+        let (undone, ok) = ctx
+            .call("iot DetachThingPrincipal (undo)", &resource, undo)
+            .await;
+        if ok.is_none() {
+            tracing::error!(
+                canary = %ctx.canary.name,
+                thing = %thing,
+                "attach-thing-principal: the principal stayed attached; detach it by hand"
+            );
+            ctx.note(format!(
+                "DetachThingPrincipal failed ({}); detach it by hand",
+                iot_canary_core::evidence::describe(&undone)
+            ));
+        }
+    }
+    obs
+}
