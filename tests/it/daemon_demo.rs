@@ -26,7 +26,10 @@ const ATTACH_HOLE: &str = "bob-cannot-attach-policies-to-himself";
 /// attach-at-sign-in, requested in notes/probes-request-lab.md); until the demo world grants
 /// it the control fails and those canaries are honestly `control_failed`, never denied.
 const BOB_CP_CONTROL: &str = "bob-can-list-own-policies";
-const BOB_CP_DENIES: [&str; 2] = ["bob-cannot-list-things", "bob-cannot-read-fleet-operator-policy"];
+const BOB_CP_DENIES: [&str; 2] = [
+    "bob-cannot-list-things",
+    "bob-cannot-read-fleet-operator-policy",
+];
 
 /// Whether bob's control-plane control works in this build's demo world.
 fn bob_cp_control_ok(reports: &[serde_json::Value]) -> bool {
@@ -66,7 +69,10 @@ async fn demo_once_finds_exactly_the_wildcard_hole() {
             assert_eq!(r["verdict"], "allowed", "{r:#}");
             assert_eq!(r["standing"], "breach", "{r:#}");
             assert_eq!(r["evidence"]["observation"]["kind"], "api_answer", "{r:#}");
-            assert_eq!(r["evidence"]["observation"]["error_type"], "ResourceNotFoundException");
+            assert_eq!(
+                r["evidence"]["observation"]["error_type"],
+                "ResourceNotFoundException"
+            );
             assert!(
                 r["evidence"]["observation"]["resource"]
                     .as_str()
@@ -138,7 +144,10 @@ async fn demo_once_table_prints_each_verdict_and_the_summary() {
         .unwrap_or_else(|| panic!("no line for the second hole:\n{}", run.stdout));
     assert!(attach_line.starts_with("BREACH"), "{attach_line}");
     assert_eq!(
-        run.stdout.lines().filter(|l| l.starts_with("BREACH")).count(),
+        run.stdout
+            .lines()
+            .filter(|l| l.starts_with("BREACH"))
+            .count(),
         2,
         "{}",
         run.stdout

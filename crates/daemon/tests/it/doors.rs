@@ -300,9 +300,8 @@ fn daemon(lab: &RunningLab, canaries: &str) -> Daemon {
     daemon_with(cfg, ids)
 }
 
-/// `other-lamp` gets a classic shadow (by the witness, over HTTPS): the update probe only
-/// ever touches an existing shadow.
-async fn seed_shadow(lab: &RunningLab) {
+/// The witness's iot-data client (the test's own view of the lab's shadows).
+fn ops_data(lab: &RunningLab) -> aws_sdk_iotdataplane::Client {
     let creds = aws_credential_types::Credentials::new(
         "AKIALABOPS0000000001",
         "lab-secret-ops",
@@ -317,6 +316,24 @@ async fn seed_shadow(lab: &RunningLab) {
         .endpoint_url(&lab.endpoints.iot_data)
         .build();
     aws_sdk_iotdataplane::Client::from_conf(conf)
+}
+
+/// A thing's classic shadow document as the witness reads it (`None`: there is none).
+async fn shadow_doc(lab: &RunningLab, thing: &str) -> Option<String> {
+    let out = ops_data(lab)
+        .get_thing_shadow()
+        .thing_name(thing)
+        .send()
+        .await
+        .ok()?;
+    out.payload
+        .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
+}
+
+/// `other-lamp` gets a classic shadow (by the witness, over HTTPS): the update probe only
+/// ever touches an existing shadow.
+async fn seed_shadow(lab: &RunningLab) {
+    ops_data(lab)
         .update_thing_shadow()
         .thing_name("other-lamp")
         .payload(Blob::new(r#"{"state":{"reported":{"on":true}}}"#))
@@ -460,9 +477,17 @@ async fn every_door_by_identity_kind_tight_and_holey() {
     assert_tight(&t);
     assert_holey(&h);
 
-    // Harmless by construction: the update only removed a key nobody had, the attach probes
-    // named things and policies that do not exist, so nothing is attached anywhere.
+    // Harmless by construction: the update only removed a key nobody had (the holey world's
+    // update went through, and the document still holds only what the device reported), the
+    // attach probes named things and policies that do not exist, so nothing is attached.
     for lab in [&tight_lab, &holey_lab] {
+        let doc = shadow_doc(lab, "other-lamp")
+            .await
+            .expect("other-lamp's shadow");
+        assert!(!doc.contains("iot_canary"), "{doc}");
+        assert!(doc.contains("\"on\":true"), "{doc}");
+        // No probe ever created a shadow: dev-lamp had none, and has none.
+        assert_eq!(shadow_doc(lab, "dev-lamp").await, None);
         let state = lab::Admin::of(lab).state().await;
         let text = state.to_string();
         assert!(!text.contains("iot-canary-probe-"), "{text}");
@@ -564,5 +589,57 @@ async fn a_forbidden_answer_without_a_working_https_control_is_never_a_denial() 
             "{n}\n{table}"
         );
     }
+    lab.shutdown().await;
+}
+
+/// The update probe never creates a shadow: on a thing without one it does not send the
+/// update (`no_shadow`), whoever may write there; the thing still has no shadow afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_update_never_creates_a_shadow() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = start(HOLE_POLICY, dir.path()).await;
+    let canaries = canary(
+        "static-ctl",
+        "static",
+        "https-shadow-get",
+        &[("thing", "dev-lamp")],
+        true,
+    ) + &canary(
+        "static-update-none",
+        "static",
+        "https-shadow-update",
+        &[("thing", "dev-lamp")],
+        false,
+    ) + &canary(
+        "static-update-named-none",
+        "static",
+        "https-shadow-update",
+        &[
+            ("thing", "other-lamp"),
+            ("shadow", "config"),
+            ("witness", "ops"),
+        ],
+        false,
+    );
+    let d = daemon(&lab, &canaries);
+    let rs = round(&d).await;
+    let table = report::table(&rs);
+    for n in ["static-update-none", "static-update-named-none"] {
+        let r = rs.iter().find(|r| r.canary == n).unwrap();
+        assert_eq!(
+            r.verdict,
+            Verdict::Inconclusive(Reason::NoShadow),
+            "{n}\n{table}"
+        );
+        assert_eq!(r.evidence.observation, Observation::ShadowAbsent, "{n}");
+    }
+    assert_eq!(shadow_doc(&lab, "dev-lamp").await, None);
+    let named = ops_data(&lab)
+        .get_thing_shadow()
+        .thing_name("other-lamp")
+        .shadow_name("config")
+        .send()
+        .await;
+    assert!(named.is_err(), "a named shadow was created: {named:?}");
     lab.shutdown().await;
 }
