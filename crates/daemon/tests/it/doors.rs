@@ -643,3 +643,96 @@ async fn shadow_update_never_creates_a_shadow() {
     assert!(named.is_err(), "a named shadow was created: {named:?}");
     lab.shutdown().await;
 }
+
+/// `attach-policy` with a real policy in the demo world's attach-at-sign-in hole: AWS attaches
+/// it (the breach), the canary's role may attach but not detach, so its witness takes the
+/// policy off again at once; afterwards nothing is attached to the identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_policy_attached_through_a_hole_is_detached_by_the_witness() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = lab::start_tls(&Scenario::demo(), dir.path()).await;
+    let mut text = lab_target(&lab, "${principal}-iot-canary-${canary}");
+    text.push_str(&format!(
+        "iot_data = \"{}\"\niot = \"{}\"\n",
+        lab.endpoints.iot_data, lab.endpoints.iot
+    ));
+    text.push_str(&identities(&["ops", "alice"]));
+    text.push_str(&canary(
+        "alice-cp-ctl",
+        "alice",
+        "list-attached-policies",
+        &[],
+        true,
+    ));
+    text.push_str(&canary(
+        "alice-attaches-fleet-operator",
+        "alice",
+        "attach-policy",
+        &[("policy_name", "FleetOperator"), ("witness", "ops")],
+        false,
+    ));
+    let cfg = parse("attach.toml", &text);
+    let env = Env::isolated([
+        ("OPS_KEY", "AKIALABOPS0000000001"),
+        ("OPS_SECRET", "lab-secret-ops"),
+        ("ALICE_PASSWORD", "alice-lab-password-1"),
+    ]);
+    let ids = identities::build(&cfg, env).expect("identities build");
+    let d = daemon_with(cfg, ids);
+    let rs = round(&d).await;
+    let table = report::table(&rs);
+    let r = rs
+        .iter()
+        .find(|r| r.canary == "alice-attaches-fleet-operator")
+        .unwrap();
+    assert_eq!(r.standing, Standing::Breach, "{table}\n{:?}", r.evidence);
+    assert_eq!(api_answer(r).map(|a| a.0), Some(200), "{:?}", r.evidence);
+    let steps: Vec<&str> = r.evidence.steps.iter().map(|s| s.what.as_str()).collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("the witness: iot DetachPolicy (undo)")),
+        "{steps:#?}"
+    );
+    assert!(steps.iter().any(|s| *s == "HTTP 200"), "{steps:#?}");
+    // Nothing stays attached: the demo identity carries only its own policy.
+    let state = lab::Admin::of(&lab).state().await.to_string();
+    assert!(!state.is_empty());
+    let creds = aws_credential_types::Credentials::new(
+        "AKIALABOPS0000000001",
+        "lab-secret-ops",
+        None,
+        None,
+        "test",
+    );
+    let iot = aws_sdk_iot::Client::from_conf(
+        aws_sdk_iot::Config::builder()
+            .behavior_version(aws_sdk_iot::config::BehaviorVersion::latest())
+            .region(aws_sdk_iot::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&lab.endpoints.iot)
+            .build(),
+    );
+    let target = r.evidence.steps[0]
+        .what
+        .split("(resource ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap_or_default()
+        .to_string();
+    let attached = iot
+        .list_attached_policies()
+        .target(&target)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{target}: {e:?}\n{state}"));
+    let names: Vec<&str> = attached
+        .policies()
+        .iter()
+        .filter_map(|p| p.policy_name())
+        .collect();
+    assert!(!names.contains(&"FleetOperator"), "{target}: {names:?}");
+    assert!(names.contains(&"AliceDevices"), "{target}: {names:?}");
+    d.pool.close_all().await;
+    lab.shutdown().await;
+}
