@@ -1,6 +1,9 @@
 //! The `iot-data` HTTP service (restJson1, SigV4 header auth, signing name `iotdata`, the
-//! name aws-sdk-iotdataplane and botocore sign with; the Device Shadow REST page's
-//! `iotdevicegateway` is accepted too). Order per call: authenticate, parse and validate,
+//! name aws-sdk-iotdataplane and botocore sign with; `iotdevicegateway`, the name the Device
+//! Shadow REST API page gives (https://docs.aws.amazon.com/iot/latest/developerguide/thing-shadow-rest-api.html),
+//! is accepted too). Operations and routes: the AWS IoT API Reference, "AWS IoT data plane"
+//! (API_iotdata_Publish, _GetThingShadow, _UpdateThingShadow, _DeleteThingShadow,
+//! _ListNamedShadowsForThing, _GetRetainedMessage, _ListRetainedMessages, _DeleteConnection). Order per call: authenticate, parse and validate,
 //! authorize ([`super::data_plane::decide`]), then run the operation against the broker the
 //! MQTT gateway uses, so an HTTPS publish reaches MQTT subscribers and both doors share one
 //! shadow store and one retained-message store.
