@@ -182,12 +182,20 @@ fn canary(name: &str, identity: &str, action: &str, keys: &[(&str, &str)], allow
     t
 }
 
+/// One canary row: name suffix, action, keys, whether it is a control.
+type Row = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    bool,
+);
+
 /// Every HTTPS and control-plane action for `id`: two HTTPS controls and one control-plane
 /// control on its own `dev-lamp`, and a deny canary per action on `other-lamp` (or the
 /// account-wide listing, or a probe-named resource).
 fn door_canaries(id: &str) -> String {
     let w = ("witness", "ops");
-    let rows: Vec<(&str, &str, Vec<(&str, &str)>, bool)> = vec![
+    let rows: Vec<Row> = vec![
         (
             "https-ctl",
             "https-shadow-get",
@@ -694,7 +702,7 @@ async fn a_real_policy_attached_through_a_hole_is_detached_by_the_witness() {
             .any(|s| s.starts_with("the witness: iot DetachPolicy (undo)")),
         "{steps:#?}"
     );
-    assert!(steps.iter().any(|s| *s == "HTTP 200"), "{steps:#?}");
+    assert!(steps.contains(&"HTTP 200"), "{steps:#?}");
     // Nothing stays attached: the demo identity carries only its own policy.
     let state = lab::Admin::of(&lab).state().await.to_string();
     assert!(!state.is_empty());
