@@ -1,5 +1,6 @@
 //! `demo` as a user runs it: the built binary, the repo's canaries.toml, the embedded lab.
-//! `--once` must find exactly the demo world's one hole; plain `demo` must keep probing,
+//! `--once` must find exactly the demo world's two holes (the wildcard past a Deny, and the
+//! authenticated role's attach-at-sign-in `iot:AttachPolicy` on `*`); plain `demo` must keep probing,
 //! print verdicts and the metrics URL, serve /metrics, and stop cleanly on SIGTERM. A reader
 //! that goes away (`demo --once | head -1`, `demo | head`) ends either quietly: no panic, the
 //! round's exit code, and the private temp directory (the lab's CA) removed.
@@ -11,9 +12,32 @@ use iot_canary_testkit::{WAIT, net};
 use crate::support::{BIN, DEMO_ONCE_JSON, repo, run_bin};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-/// The demo world's one hole: bob's fleet filter `devices/+/telemetry` past a Deny on
+/// The demo world's first hole: bob's fleet filter `devices/+/telemetry` past a Deny on
 /// alice-thermostat's topic filters.
 const HOLE: &str = "bob-cannot-read-alice-thermostat-via-wildcard";
+
+/// The second hole (issue 15): the authenticated role's `iot:AttachPolicy` on `*` lets bob
+/// attach any policy to his own identity; the probe names a policy that cannot exist, so the
+/// 404 after authorization is the evidence.
+const ATTACH_HOLE: &str = "bob-cannot-attach-policies-to-himself";
+
+/// bob's control-plane control, and the control-plane deny canaries it vouches for. It needs
+/// the demo role's `iot:ListAttachedPolicies` (the check-before-attach half of
+/// attach-at-sign-in, requested in notes/probes-request-lab.md); until the demo world grants
+/// it the control fails and those canaries are honestly `control_failed`, never denied.
+const BOB_CP_CONTROL: &str = "bob-can-list-own-policies";
+const BOB_CP_DENIES: [&str; 2] = [
+    "bob-cannot-list-things",
+    "bob-cannot-read-fleet-operator-policy",
+];
+
+/// Whether bob's control-plane control works in this build's demo world.
+fn bob_cp_control_ok(reports: &[serde_json::Value]) -> bool {
+    reports
+        .iter()
+        .find(|r| r["canary"] == BOB_CP_CONTROL)
+        .is_some_and(|r| r["verdict"] == "allowed")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_once_finds_exactly_the_wildcard_hole() {
@@ -37,10 +61,30 @@ async fn demo_once_finds_exactly_the_wildcard_hole() {
     assert_eq!(names, want, "every canary of canaries.toml reported once");
 
     let mut kinds = std::collections::BTreeSet::new();
+    let cp_blind = !bob_cp_control_ok(reports);
     for r in reports {
         let name = r["canary"].as_str().unwrap();
         kinds.insert(r["identity"].as_str().unwrap().to_string());
-        if name == HOLE {
+        if name == ATTACH_HOLE {
+            assert_eq!(r["verdict"], "allowed", "{r:#}");
+            assert_eq!(r["standing"], "breach", "{r:#}");
+            assert_eq!(r["evidence"]["observation"]["kind"], "api_answer", "{r:#}");
+            assert_eq!(
+                r["evidence"]["observation"]["error_type"],
+                "ResourceNotFoundException"
+            );
+            assert!(
+                r["evidence"]["observation"]["resource"]
+                    .as_str()
+                    .unwrap()
+                    .contains(":policy/iot-canary-probe-"),
+                "{r:#}"
+            );
+        } else if cp_blind && name == BOB_CP_CONTROL {
+            assert_eq!(r["standing"], "control_failed", "{r:#}");
+        } else if cp_blind && BOB_CP_DENIES.contains(&name) {
+            assert_eq!(r["reason"], "control_failed", "{name}: {r:#}");
+        } else if name == HOLE {
             assert_eq!(r["verdict"], "allowed", "{r:#}");
             assert_eq!(r["standing"], "breach", "{r:#}");
             assert_eq!(r["evidence"]["observation"]["kind"], "delivered", "{r:#}");
@@ -64,9 +108,10 @@ async fn demo_once_finds_exactly_the_wildcard_hole() {
     for id in ["alice", "bob", "carol", "guest", "bob-app"] {
         assert!(kinds.contains(id), "no canary for identity {id}");
     }
-    assert_eq!(v["summary"]["breach"], 1);
-    assert_eq!(v["summary"]["blind"], 0);
-    assert_eq!(v["summary"]["control_failed"], 0);
+    assert_eq!(v["summary"]["breach"], 2);
+    let cp_ok = bob_cp_control_ok(reports);
+    assert_eq!(v["summary"]["blind"], if cp_ok { 0 } else { 2 });
+    assert_eq!(v["summary"]["control_failed"], if cp_ok { 0 } else { 1 });
     // Secrets of the demo world never reach the report or the logs.
     for secret in [
         "lab-secret-ops",
@@ -92,13 +137,32 @@ async fn demo_once_table_prints_each_verdict_and_the_summary() {
         .find(|l| l.contains(HOLE))
         .unwrap_or_else(|| panic!("no line for the hole:\n{}", run.stdout));
     assert!(breach_line.starts_with("BREACH"), "{breach_line}");
-    assert!(run.stdout.starts_with("STANDING"), "{}", run.stdout);
-    assert!(
+    let attach_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(ATTACH_HOLE))
+        .unwrap_or_else(|| panic!("no line for the second hole:\n{}", run.stdout));
+    assert!(attach_line.starts_with("BREACH"), "{attach_line}");
+    assert_eq!(
         run.stdout
-            .contains("1 breach, 0 control failed, 0 blind -> exit 1"),
+            .lines()
+            .filter(|l| l.starts_with("BREACH"))
+            .count(),
+        2,
         "{}",
         run.stdout
     );
+    assert!(run.stdout.starts_with("STANDING"), "{}", run.stdout);
+    let cp_ok = run
+        .stdout
+        .lines()
+        .any(|l| l.contains(BOB_CP_CONTROL) && l.starts_with("ok"));
+    let summary = if cp_ok {
+        "2 breach, 0 control failed, 0 blind -> exit 1"
+    } else {
+        "2 breach, 1 control failed, 2 blind (2 control_failed) -> exit 1"
+    };
+    assert!(run.stdout.contains(summary), "{}", run.stdout);
 }
 
 /// The binary with `args` from the repository root, stdin closed, stdout piped, killed when
@@ -278,7 +342,16 @@ async fn demo_logs_pure_json_with_breaches_at_error() {
     let canaries = report["results"].as_array().expect("results").len();
     assert_eq!(verdicts.len(), canaries, "{}", run.stderr);
     for v in verdicts {
-        let want = if v["canary"] == HOLE { "ERROR" } else { "INFO" };
+        // Breaches at ERROR; a failed control or a blind canary (bob's control plane until the
+        // demo world grants his control) at WARN; the rest at INFO.
+        let want = match v["standing"].as_str() {
+            Some("breach") => "ERROR",
+            Some("control_failed" | "blind") => "WARN",
+            _ => "INFO",
+        };
         assert_eq!(v["level"], want, "{v}");
+        if v["canary"] == HOLE || v["canary"] == ATTACH_HOLE {
+            assert_eq!(v["level"], "ERROR", "{v}");
+        }
     }
 }

@@ -80,7 +80,7 @@ fn shipped_examples_all_agree() {
     assert!(summary.ends_with("agree, 0 disagree"), "{summary}");
 }
 
-/// The demo-hole example proves the demo world's policies, not a copy that drifted.
+/// The demo-hole examples prove the demo world's policies, not copies that drifted.
 #[test]
 fn demo_hole_example_uses_the_demo_policies() {
     let policies = |path: &Path| -> toml::Table {
@@ -88,14 +88,25 @@ fn demo_hole_example_uses_the_demo_policies() {
         let table: toml::Table = text.parse().expect("TOML");
         table["policies"].as_table().expect("[policies]").clone()
     };
-    let example = policies(&examples().join("demo-wildcard-past-deny.toml"));
     let demo =
         policies(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/lab/src/demo/scenario.toml"));
-    for name in ["BobDevices", "CognitoAuthIot"] {
-        assert_eq!(
-            example[name], demo[name],
-            "{name} differs from the demo scenario's"
-        );
+    for (file, names) in [
+        (
+            "demo-wildcard-past-deny.toml",
+            &["BobDevices", "CognitoAuthIot"][..],
+        ),
+        (
+            "demo-attach-at-sign-in.toml",
+            &["BobDevices", "CognitoAuthIot", "FleetOperator"][..],
+        ),
+    ] {
+        let example = policies(&examples().join(file));
+        for name in names {
+            assert_eq!(
+                example[*name], demo[*name],
+                "{file}: {name} differs from the demo scenario's"
+            );
+        }
     }
 }
 

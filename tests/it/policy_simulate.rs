@@ -15,11 +15,26 @@ fn demo_scenario() -> PathBuf {
     root().join("crates/lab/src/demo/scenario.toml")
 }
 
+/// The repo's canaries.toml up to its HTTPS and control-plane block. Issue 15 placeholder
+/// (the coordinator replaces it when `simulate` models the doors): those canaries are "not
+/// simulated yet" (blind), so these tests keep to the MQTT canaries they were written for.
+fn mqtt_canaries(dir: &Path) -> PathBuf {
+    let text = std::fs::read_to_string(root().join("canaries.toml")).expect("canaries.toml");
+    let mqtt = text
+        .split("# ---- the other doors (issue 15)")
+        .next()
+        .unwrap_or_default();
+    let path = dir.join("canaries-mqtt.toml");
+    std::fs::write(&path, mqtt).expect("write the MQTT canaries");
+    path
+}
+
 fn simulate(args: &[&std::ffi::OsStr]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
     Command::new(crate::support::BIN)
         .arg("simulate")
         .arg("-c")
-        .arg(root().join("canaries.toml"))
+        .arg(mqtt_canaries(dir.path()))
         .args(args)
         .output()
         .expect("run iot-canary simulate")

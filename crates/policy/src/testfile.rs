@@ -472,12 +472,26 @@ fn case_action(name: &str, resource: &str) -> Result<CaseAction, String> {
     if !known || action.is_empty() || action.contains(['*', '?']) {
         return Err(unknown());
     }
-    if !resource.starts_with("arn:") {
+    // A full ARN; `*` for actions without a resource type (`iot:ListThings`); or a Cognito
+    // identity id, the bare resource AWS evaluates for an AttachPolicy to an identity.
+    if !(resource.starts_with("arn:") || resource == "*" || is_identity_id(resource)) {
         return Err(format!(
-            "`{name}` is not an AWS IoT data-plane action: `resource` must be a full ARN, not `{resource}`"
+            "`{name}` is not an AWS IoT data-plane action: `resource` must be a full ARN, `*` or a Cognito identity id, not `{resource}`"
         ));
     }
     Ok(CaseAction::Named(name.to_owned()))
+}
+
+/// `REGION:8-4-4-4-12 hex`, a Cognito identity id.
+fn is_identity_id(s: &str) -> bool {
+    s.split_once(':').is_some_and(|(region, id)| {
+        !region.is_empty()
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && id.len() == 36
+            && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+    })
 }
 
 pub fn run(file: &TestFile) -> Vec<CaseOutcome> {

@@ -782,15 +782,22 @@ fn keys(action: ProbeAction) -> Keys {
             client_id: Need,
             ..none
         },
+        // The witness detaches what a hole let the canary attach when the canary itself may
+        // not (an attach-at-sign-in role grants AttachPolicy, rarely DetachPolicy).
         AttachPolicy => Keys {
             policy: May,
+            witness: May,
             ..none
         },
         GetPolicy => Keys {
             policy: Need,
             ..none
         },
-        AttachThingPrincipal => Keys { thing: May, ..none },
+        AttachThingPrincipal => Keys {
+            thing: May,
+            witness: May,
+            ..none
+        },
         AssumeRole | WebIdentity | CustomRole => Keys { role: Need, ..none },
     }
 }
@@ -921,9 +928,22 @@ fn check_fields(is: &mut Issues<'_>, rc: &RawCanary, action: ProbeAction) {
     }
     if present(is, rc.policy_name.as_ref(), "policy_name", k.policy)
         && let Some(p) = &rc.policy_name
-        && let Some(msg) = probe_names::policy_problem(p.get_ref())
     {
-        is.at(p, "policy_name", msg);
+        if let Some(msg) = probe_names::policy_problem(p.get_ref()) {
+            is.at(p, "policy_name", msg);
+        } else if action == AttachPolicy
+            && !probe_names::has_nonce(p.get_ref())
+            && rc.witness.is_none()
+        {
+            is.at(
+                p,
+                "policy_name",
+                format!(
+                    "`{}` names a real policy: if the hole exists the probe attaches it to the canary's own identity, so it needs a `witness` that may iot:DetachPolicy to take it off again (the identity may be able to attach but not detach); or leave `policy_name` out for a probe-named policy that cannot exist",
+                    p.get_ref()
+                ),
+            );
+        }
     }
     if present(is, rc.role_arn.as_ref(), "role_arn", k.role)
         && let Some(r) = &rc.role_arn

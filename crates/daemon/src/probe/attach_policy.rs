@@ -4,7 +4,8 @@
 //! `ResourceNotFoundException` (W4) and nothing changes. A hole here is the classic Cognito
 //! self-escalation (an app role with `iot:AttachPolicy` on `*` lets the user attach *any*
 //! policy to herself). With a real `policy_name` the probe is mutating if allowed: the policy
-//! is detached again at once (docs/doors.md).
+//! is detached again at once — by the canary, else by its `witness` (which `check` requires
+//! for a real policy) — docs/doors.md.
 
 use super::ProbeCtx;
 use iot_canary_core::config::probe_names;
@@ -47,7 +48,7 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
             .target(&target)
             .send();
         let (undone, ok) = ctx.call("iot DetachPolicy (undo)", &resource, undo).await;
-        if ok.is_none() {
+        if ok.is_none() && !witness_detaches(ctx, &policy, &target, &resource).await {
             tracing::error!(
                 canary = %ctx.canary.name,
                 policy = %policy,
@@ -61,4 +62,31 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         }
     }
     obs
+}
+
+/// The witness takes the policy off when the canary's own DetachPolicy failed (an
+/// attach-at-sign-in role grants AttachPolicy, rarely DetachPolicy); `false` if there is no
+/// witness or it could not either.
+async fn witness_detaches(
+    ctx: &mut ProbeCtx<'_>,
+    policy: &str,
+    target: &str,
+    resource: &str,
+) -> bool {
+    if ctx.witness.is_none() {
+        return false;
+    }
+    let Ok(w) = ctx.witness_clients().await else {
+        return false;
+    };
+    let undo = w
+        .iot
+        .detach_policy()
+        .policy_name(policy)
+        .target(target)
+        .send();
+    ctx.call("the witness: iot DetachPolicy (undo)", resource, undo)
+        .await
+        .1
+        .is_some()
 }

@@ -2,7 +2,8 @@
 //! probe-named thing (it holds `${nonce}`; `check` refuses any other), which cannot exist:
 //! authorized, AWS answers 404 `ResourceNotFoundException` (W4). A hole here lets the
 //! identity bind itself to devices whose names the pattern covers (`iot:Connection.Thing.*`
-//! policies then treat it as that device). Anything attached is detached at once.
+//! policies then treat it as that device). Anything attached is detached at once, by the
+//! canary or else its optional `witness`.
 
 use super::ProbeCtx;
 use iot_canary_core::config::probe_names;
@@ -44,7 +45,28 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         let (undone, ok) = ctx
             .call("iot DetachThingPrincipal (undo)", &resource, undo)
             .await;
-        if ok.is_none() {
+        let witness_undid = ok.is_none()
+            && ctx.witness.is_some()
+            && match ctx.witness_clients().await {
+                Ok(w) => {
+                    let undo = w
+                        .iot
+                        .detach_thing_principal()
+                        .thing_name(&thing)
+                        .principal(&principal)
+                        .send();
+                    ctx.call(
+                        "the witness: iot DetachThingPrincipal (undo)",
+                        &resource,
+                        undo,
+                    )
+                    .await
+                    .1
+                    .is_some()
+                }
+                Err(_) => false,
+            };
+        if ok.is_none() && !witness_undid {
             tracing::error!(
                 canary = %ctx.canary.name,
                 thing = %thing,

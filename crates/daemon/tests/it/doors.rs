@@ -182,12 +182,20 @@ fn canary(name: &str, identity: &str, action: &str, keys: &[(&str, &str)], allow
     t
 }
 
+/// One canary row: name suffix, action, keys, whether it is a control.
+type Row = (
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    bool,
+);
+
 /// Every HTTPS and control-plane action for `id`: two HTTPS controls and one control-plane
 /// control on its own `dev-lamp`, and a deny canary per action on `other-lamp` (or the
 /// account-wide listing, or a probe-named resource).
 fn door_canaries(id: &str) -> String {
     let w = ("witness", "ops");
-    let rows: Vec<(&str, &str, Vec<(&str, &str)>, bool)> = vec![
+    let rows: Vec<Row> = vec![
         (
             "https-ctl",
             "https-shadow-get",
@@ -300,9 +308,8 @@ fn daemon(lab: &RunningLab, canaries: &str) -> Daemon {
     daemon_with(cfg, ids)
 }
 
-/// `other-lamp` gets a classic shadow (by the witness, over HTTPS): the update probe only
-/// ever touches an existing shadow.
-async fn seed_shadow(lab: &RunningLab) {
+/// The witness's iot-data client (the test's own view of the lab's shadows).
+fn ops_data(lab: &RunningLab) -> aws_sdk_iotdataplane::Client {
     let creds = aws_credential_types::Credentials::new(
         "AKIALABOPS0000000001",
         "lab-secret-ops",
@@ -317,6 +324,24 @@ async fn seed_shadow(lab: &RunningLab) {
         .endpoint_url(&lab.endpoints.iot_data)
         .build();
     aws_sdk_iotdataplane::Client::from_conf(conf)
+}
+
+/// A thing's classic shadow document as the witness reads it (`None`: there is none).
+async fn shadow_doc(lab: &RunningLab, thing: &str) -> Option<String> {
+    let out = ops_data(lab)
+        .get_thing_shadow()
+        .thing_name(thing)
+        .send()
+        .await
+        .ok()?;
+    out.payload
+        .map(|p| String::from_utf8_lossy(p.as_ref()).into_owned())
+}
+
+/// `other-lamp` gets a classic shadow (by the witness, over HTTPS): the update probe only
+/// ever touches an existing shadow.
+async fn seed_shadow(lab: &RunningLab) {
+    ops_data(lab)
         .update_thing_shadow()
         .thing_name("other-lamp")
         .payload(Blob::new(r#"{"state":{"reported":{"on":true}}}"#))
@@ -460,9 +485,17 @@ async fn every_door_by_identity_kind_tight_and_holey() {
     assert_tight(&t);
     assert_holey(&h);
 
-    // Harmless by construction: the update only removed a key nobody had, the attach probes
-    // named things and policies that do not exist, so nothing is attached anywhere.
+    // Harmless by construction: the update only removed a key nobody had (the holey world's
+    // update went through, and the document still holds only what the device reported), the
+    // attach probes named things and policies that do not exist, so nothing is attached.
     for lab in [&tight_lab, &holey_lab] {
+        let doc = shadow_doc(lab, "other-lamp")
+            .await
+            .expect("other-lamp's shadow");
+        assert!(!doc.contains("iot_canary"), "{doc}");
+        assert!(doc.contains("\"on\":true"), "{doc}");
+        // No probe ever created a shadow: dev-lamp had none, and has none.
+        assert_eq!(shadow_doc(lab, "dev-lamp").await, None);
         let state = lab::Admin::of(lab).state().await;
         let text = state.to_string();
         assert!(!text.contains("iot-canary-probe-"), "{text}");
@@ -564,5 +597,150 @@ async fn a_forbidden_answer_without_a_working_https_control_is_never_a_denial() 
             "{n}\n{table}"
         );
     }
+    lab.shutdown().await;
+}
+
+/// The update probe never creates a shadow: on a thing without one it does not send the
+/// update (`no_shadow`), whoever may write there; the thing still has no shadow afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_update_never_creates_a_shadow() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = start(HOLE_POLICY, dir.path()).await;
+    let canaries = canary(
+        "static-ctl",
+        "static",
+        "https-shadow-get",
+        &[("thing", "dev-lamp")],
+        true,
+    ) + &canary(
+        "static-update-none",
+        "static",
+        "https-shadow-update",
+        &[("thing", "dev-lamp")],
+        false,
+    ) + &canary(
+        "static-update-named-none",
+        "static",
+        "https-shadow-update",
+        &[
+            ("thing", "other-lamp"),
+            ("shadow", "config"),
+            ("witness", "ops"),
+        ],
+        false,
+    );
+    let d = daemon(&lab, &canaries);
+    let rs = round(&d).await;
+    let table = report::table(&rs);
+    for n in ["static-update-none", "static-update-named-none"] {
+        let r = rs.iter().find(|r| r.canary == n).unwrap();
+        assert_eq!(
+            r.verdict,
+            Verdict::Inconclusive(Reason::NoShadow),
+            "{n}\n{table}"
+        );
+        assert_eq!(r.evidence.observation, Observation::ShadowAbsent, "{n}");
+    }
+    assert_eq!(shadow_doc(&lab, "dev-lamp").await, None);
+    let named = ops_data(&lab)
+        .get_thing_shadow()
+        .thing_name("other-lamp")
+        .shadow_name("config")
+        .send()
+        .await;
+    assert!(named.is_err(), "a named shadow was created: {named:?}");
+    lab.shutdown().await;
+}
+
+/// `attach-policy` with a real policy in the demo world's attach-at-sign-in hole: AWS attaches
+/// it (the breach), the canary's role may attach but not detach, so its witness takes the
+/// policy off again at once; afterwards nothing is attached to the identity.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_policy_attached_through_a_hole_is_detached_by_the_witness() {
+    let dir = tempfile::tempdir().unwrap();
+    let lab = lab::start_tls(&Scenario::demo(), dir.path()).await;
+    let mut text = lab_target(&lab, "${principal}-iot-canary-${canary}");
+    text.push_str(&format!(
+        "iot_data = \"{}\"\niot = \"{}\"\n",
+        lab.endpoints.iot_data, lab.endpoints.iot
+    ));
+    text.push_str(&identities(&["ops", "alice"]));
+    text.push_str(&canary(
+        "alice-cp-ctl",
+        "alice",
+        "list-attached-policies",
+        &[],
+        true,
+    ));
+    text.push_str(&canary(
+        "alice-attaches-fleet-operator",
+        "alice",
+        "attach-policy",
+        &[("policy_name", "FleetOperator"), ("witness", "ops")],
+        false,
+    ));
+    let cfg = parse("attach.toml", &text);
+    let env = Env::isolated([
+        ("OPS_KEY", "AKIALABOPS0000000001"),
+        ("OPS_SECRET", "lab-secret-ops"),
+        ("ALICE_PASSWORD", "alice-lab-password-1"),
+    ]);
+    let ids = identities::build(&cfg, env).expect("identities build");
+    let d = daemon_with(cfg, ids);
+    let rs = round(&d).await;
+    let table = report::table(&rs);
+    let r = rs
+        .iter()
+        .find(|r| r.canary == "alice-attaches-fleet-operator")
+        .unwrap();
+    assert_eq!(r.standing, Standing::Breach, "{table}\n{:?}", r.evidence);
+    assert_eq!(api_answer(r).map(|a| a.0), Some(200), "{:?}", r.evidence);
+    let steps: Vec<&str> = r.evidence.steps.iter().map(|s| s.what.as_str()).collect();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.starts_with("the witness: iot DetachPolicy (undo)")),
+        "{steps:#?}"
+    );
+    assert!(steps.contains(&"HTTP 200"), "{steps:#?}");
+    // Nothing stays attached: the demo identity carries only its own policy.
+    let state = lab::Admin::of(&lab).state().await.to_string();
+    assert!(!state.is_empty());
+    let creds = aws_credential_types::Credentials::new(
+        "AKIALABOPS0000000001",
+        "lab-secret-ops",
+        None,
+        None,
+        "test",
+    );
+    let iot = aws_sdk_iot::Client::from_conf(
+        aws_sdk_iot::Config::builder()
+            .behavior_version(aws_sdk_iot::config::BehaviorVersion::latest())
+            .region(aws_sdk_iot::config::Region::new("us-east-1"))
+            .credentials_provider(creds)
+            .endpoint_url(&lab.endpoints.iot)
+            .build(),
+    );
+    let target = r.evidence.steps[0]
+        .what
+        .split("(resource ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap_or_default()
+        .to_string();
+    let attached = iot
+        .list_attached_policies()
+        .target(&target)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{target}: {e:?}\n{state}"));
+    let names: Vec<&str> = attached
+        .policies()
+        .iter()
+        .filter_map(|p| p.policy_name())
+        .collect();
+    assert!(!names.contains(&"FleetOperator"), "{target}: {names:?}");
+    assert!(names.contains(&"AliceDevices"), "{target}: {names:?}");
+    d.pool.close_all().await;
     lab.shutdown().await;
 }

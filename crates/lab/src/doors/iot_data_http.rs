@@ -1,6 +1,9 @@
 //! The `iot-data` HTTP service (restJson1, SigV4 header auth, signing name `iotdata`, the
-//! name aws-sdk-iotdataplane and botocore sign with; the Device Shadow REST page's
-//! `iotdevicegateway` is accepted too). Order per call: authenticate, parse and validate,
+//! name aws-sdk-iotdataplane and botocore sign with; `iotdevicegateway`, the name the Device
+//! Shadow REST API page gives (https://docs.aws.amazon.com/iot/latest/developerguide/thing-shadow-rest-api.html),
+//! is accepted too). Operations and routes: the AWS IoT API Reference, "AWS IoT data plane"
+//! (API_iotdata_Publish, _GetThingShadow, _UpdateThingShadow, _DeleteThingShadow,
+//! _ListNamedShadowsForThing, _GetRetainedMessage, _ListRetainedMessages, _DeleteConnection). Order per call: authenticate, parse and validate,
 //! authorize ([`super::data_plane::decide`]), then run the operation against the broker the
 //! MQTT gateway uses, so an HTTPS publish reaches MQTT subscribers and both doors share one
 //! shadow store and one retained-message store.
@@ -238,6 +241,15 @@ async fn serve(
     let now = state.now();
     let creds = auth::authenticate(state, SIGNING_NAMES, method, uri, headers, body, now)
         .map_err(auth_error)?;
+    // Admin fault `quota_exceeded`: the account's API rate is exhausted (what a client must
+    // report as inconclusive, never as a refusal).
+    if state.faults().quota_exceeded {
+        return Err(RestError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingException",
+            "Rate exceeded",
+        ));
+    }
     let Parsed { op, qos } = parse(method, uri)?;
     let authz = state.principal_authz(&creds.principal, now);
     let decision = data_plane::decide(

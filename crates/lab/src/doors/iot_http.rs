@@ -254,6 +254,15 @@ fn serve(
     let now = state.now();
     let creds = auth::authenticate(state, SIGNING_NAMES, method, uri, headers, body, now)
         .map_err(auth_error)?;
+    // Admin fault `quota_exceeded`: the account's API rate is exhausted (what a client must
+    // report as inconclusive, never as a refusal).
+    if state.faults().quota_exceeded {
+        return Err(RestError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingException",
+            "Rate exceeded",
+        ));
+    }
     let op = parse(method, uri, headers, body)?;
     let authz = state.principal_authz(&creds.principal, now);
     let decision = control_plane::decide(

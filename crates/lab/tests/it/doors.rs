@@ -470,6 +470,8 @@ pub fn data_client(lab: &RunningLab, c: &Creds) -> aws_sdk_iotdataplane::Client 
         .region(aws_sdk_iotdataplane::config::Region::new("us-east-1"))
         .endpoint_url(&lab.endpoints.iot_data)
         .credentials_provider(sdk_credentials(c))
+        // One call, one request: a throttled answer is reported, not retried.
+        .retry_config(aws_sdk_iotdataplane::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_iotdataplane::Client::from_conf(conf)
 }
@@ -480,6 +482,7 @@ pub fn iot_client(lab: &RunningLab, c: &Creds) -> aws_sdk_iot::Client {
         .region(aws_sdk_iot::config::Region::new("us-east-1"))
         .endpoint_url(&lab.endpoints.iot)
         .credentials_provider(sdk_credentials(c))
+        .retry_config(aws_sdk_iot::config::retry::RetryConfig::disabled())
         .build();
     aws_sdk_iot::Client::from_conf(conf)
 }
@@ -939,5 +942,17 @@ async fn signature_and_credential_errors_have_the_aws_types() {
     .await;
     assert_eq!(status, 403);
     assert!(body.contains("scoped to correct service: 'iot'"), "{body}");
+
+    // The admin fault `quota_exceeded`: both doors answer 429 ThrottlingException.
+    lab.state().set_faults(iot_canary_lab::state::Faults {
+        quota_exceeded: true,
+        ..Default::default()
+    });
+    let narrow = Creds::from(NARROW);
+    assert_eq!(call_rust(&lab, &narrow, &get).await, "ThrottlingException");
+    assert_eq!(
+        call_rust(&lab, &narrow, &Call::ListThings).await,
+        "ThrottlingException"
+    );
     lab.shutdown().await;
 }
