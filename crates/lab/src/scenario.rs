@@ -732,6 +732,55 @@ policies = ["P"]
         assert_eq!(e.key, "latency", "{e}");
     }
 
+    const POOL: &str = r#"
+[[role]]
+name = "Auth"
+[cognito]
+user_pool_id = "us-east-1_P"
+app_client_id = "c"
+identity_pool_id = "us-east-1:pool"
+authenticated_role = "Auth"
+[[cognito.user]]
+username = "alice"
+password = "pw"
+"#;
+
+    #[test]
+    fn role_path_keys_are_validated_with_line_and_key() {
+        // A trust policy without Principal.
+        let e = err(&format!(
+            "{OK}[[role]]\nname = \"R\"\ntrust_policy = '{{\"Version\":\"2012-10-17\",\"Statement\":[{{\"Effect\":\"Allow\",\"Action\":\"sts:AssumeRole\"}}]}}'\n"
+        ));
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("role[0].trust_policy", 12),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("Missing required field Principal"),
+            "{e}"
+        );
+        // A group member who is not a user, a group role that is not a role.
+        let e = err(&format!(
+            "{OK}{POOL}[[cognito.group]]\nname = \"g\"\nusers = [\"mallory\"]\n"
+        ));
+        assert_eq!(e.key, "cognito.group[0].users[0]", "{e}");
+        let e = err(&format!(
+            "{OK}{POOL}[[cognito.group]]\nname = \"g\"\nrole = \"Nope\"\n"
+        ));
+        assert_eq!(e.key, "cognito.group[0].role", "{e}");
+        // An auth flow Cognito does not have.
+        let e = err(&format!("{OK}{POOL}").replace(
+            "authenticated_role = \"Auth\"",
+            "authenticated_role = \"Auth\"\nexplicit_auth_flows = [\"ALLOW_MAGIC\"]",
+        ));
+        assert_eq!(e.key, "cognito.explicit_auth_flows", "{e}");
+        assert!(e.message.contains("ALLOW_MAGIC"), "{e}");
+        // Valid: derived trust for the pool role, written trust for another.
+        let l = parse(&format!("{OK}{POOL}"), "s.toml", Path::new(".")).unwrap();
+        assert!(l.trust.contains_key("Auth"));
+    }
+
     #[test]
     fn unreadable_file_is_an_error_not_a_panic() {
         let e = load(Path::new("/nonexistent/s.toml")).unwrap_err();

@@ -456,3 +456,61 @@ async fn user_srp_auth_signs_in_and_a_wrong_password_is_refused() {
     );
     lab.shutdown().await;
 }
+
+/// The guest role may call sts:AssumeRole on a role that trusts the account. Enhanced-flow
+/// guests lose sts:* through Cognito's scope-down; the same role reached by the basic flow
+/// (GetOpenIdToken + AssumeRoleWithWebIdentity) has no scope-down and gets in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guest_scope_down_removes_sts_but_the_basic_flow_does_not() {
+    let mut text = DEMO_SCENARIO.replace(
+        "policies = [\"GuestStatusFeed\"]",
+        "policies = [\"GuestStatusFeed\", \"GuestMayAssume\"]",
+    );
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"123456789012"},"Action":"sts:AssumeRole"}]}"#;
+    text.push_str(&format!(
+        "\n[[role]]\nname = \"Target\"\npolicies = [\"GuestStatusFeed\"]\ntrust_policy = '{trust}'\n"
+    ));
+    let world = Scenario::from_text("guest-sts", &text)
+        .policy(
+            "GuestMayAssume",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::123456789012:role/Target"}]}"#,
+        )
+        .set("cognito", "allow_classic_flow", true);
+    let lab = start_plain(&world).await;
+    // Enhanced flow: the scope-down has no sts:*.
+    let (gid, guest, _) = identity_credentials(&lab, POOL, None).await;
+    assert_eq!(
+        assume(&lab, &guest, "Target").await.unwrap_err().0,
+        "AccessDenied"
+    );
+    // Basic flow: the same guest, the same role, no scope-down.
+    let token = open_id_token(&lab, &gid, None).await.unwrap();
+    let unsigned = aws_sdk_sts::Client::from_conf(
+        aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(aws_sdk_sts::config::Region::new("us-east-1"))
+            .endpoint_url(&lab.endpoints.sts)
+            .build(),
+    );
+    let out = unsigned
+        .assume_role_with_web_identity()
+        .role_arn(role_arn("CognitoGuestRole"))
+        .role_session_name("basic-guest")
+        .web_identity_token(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.subject_from_web_identity_token(), Some(gid.as_str()));
+    let c = out.credentials().unwrap();
+    let basic = Creds {
+        akid: c.access_key_id().into(),
+        secret: c.secret_access_key().into(),
+        token: Some(c.session_token().into()),
+    };
+    let arn = assume(&lab, &basic, "Target").await.unwrap();
+    assert_eq!(
+        arn,
+        "arn:aws:sts::123456789012:assumed-role/Target/canary-probe"
+    );
+    lab.shutdown().await;
+}
