@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use iot_canary_core::config::IdentitySpec;
+use iot_canary_core::verdict::ProbeAction;
 use iot_canary_daemon::identity::config::{EndpointAuth, IdentityKind, SessionPolicy};
+use iot_canary_lab::identity::role_paths::{self, RolePath};
 use iot_canary_lab::identity::vending;
 use iot_canary_lab::scenario::LoadedScenario;
 use iot_canary_lab::state::{LabState, Principal, cognito_identity_id};
-use iot_canary_policy::Policy;
+use iot_canary_policy::{Decision, Policy};
 
 pub use iot_canary_audit::simulate::*;
 
@@ -28,7 +30,7 @@ pub fn identities_from_scenario(
     read: &dyn Fn(&Path) -> Result<String, String>,
 ) -> SimIdentities {
     let sc = &loaded.scenario;
-    let lab = LabState::new(loaded.clone());
+    let lab = Arc::new(LabState::new(loaded.clone()));
     let mut out = SimIdentities::new();
     for spec in identities {
         let name = spec.name.clone();
@@ -167,6 +169,24 @@ pub fn identities_from_scenario(
                 other.as_str()
             )),
         };
+        // Role paths of a credential-endpoint identity that names an identity pool go
+        // through its user's Cognito identity (its sign-in), not the vended session.
+        let cognito_user = match (&spec.config.kind, &sc.cognito) {
+            (IdentityKind::CredentialEndpoint(c), Some(pool)) if c.identity_pool_id.is_some() => {
+                match &c.auth {
+                    EndpointAuth::Cognito { login, .. } => Some(Principal::CognitoAuthenticated {
+                        identity_id: cognito_identity_id(
+                            &sc.region,
+                            &pool.identity_pool_id,
+                            &login.username,
+                        ),
+                        username: login.username.clone(),
+                    }),
+                    EndpointAuth::Bearer(_) => None,
+                }
+            }
+            _ => None,
+        };
         let entry = built.map(|(principal, identity_id, username)| {
             let authz = lab.principal_authz(&principal, now);
             SimIdentity {
@@ -175,10 +195,73 @@ pub fn identities_from_scenario(
                 identity_id,
                 username,
                 caller_arn: Some(iot_canary_lab::doors::auth::caller_arn(&lab, &principal)),
-                role_paths: None,
+                role_paths: Some(Arc::new(LabRolePaths {
+                    lab: lab.clone(),
+                    cognito: cognito_user.unwrap_or_else(|| principal.clone()),
+                    principal,
+                })),
             }
         });
         out.insert(name, entry);
     }
     out
+}
+
+/// A principal's role paths decided by the lab's own `identity::role_paths::decide` (the
+/// scenario's trust policies, identity pool settings and groups).
+struct LabRolePaths {
+    lab: Arc<LabState>,
+    /// Whose credentials `assume-role` signs with.
+    principal: Principal,
+    /// Whose Cognito identity the pool flows (`web-identity`, `custom-role`) sign in as.
+    cognito: Principal,
+}
+
+impl std::fmt::Debug for LabRolePaths {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabRolePaths")
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RolePathOracle for LabRolePaths {
+    fn decide(
+        &self,
+        action: ProbeAction,
+        role_arn: &str,
+        now: SystemTime,
+    ) -> Result<SimCheck, String> {
+        let (path, api) = match action {
+            ProbeAction::AssumeRole => (RolePath::AssumeRole, "sts:AssumeRole"),
+            ProbeAction::WebIdentity => (RolePath::WebIdentity, "sts:AssumeRoleWithWebIdentity"),
+            ProbeAction::CustomRole => (
+                RolePath::CustomRole,
+                "cognito-identity:GetCredentialsForIdentity",
+            ),
+            other => return Err(format!("`{other}` is not a role path")),
+        };
+        let who = match path {
+            RolePath::AssumeRole => &self.principal,
+            RolePath::WebIdentity | RolePath::CustomRole => &self.cognito,
+        };
+        let d = role_paths::decide(&self.lab, who, path, role_arn, now)?;
+        let decision = if d.allowed {
+            Decision::Allowed
+        } else if d.explanation.starts_with("explicit deny") {
+            Decision::ExplicitDeny
+        } else {
+            Decision::ImplicitDeny
+        };
+        Ok(SimCheck {
+            action: api,
+            resource: role_arn.to_string(),
+            decision: decision.as_str(),
+            deciding: None,
+            explanation: match d.error {
+                Some(e) => format!("{e}: {}", d.explanation),
+                None => d.explanation,
+            },
+        })
+    }
 }

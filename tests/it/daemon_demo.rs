@@ -21,24 +21,6 @@ const HOLE: &str = "bob-cannot-read-alice-thermostat-via-wildcard";
 /// 404 after authorization is the evidence.
 const ATTACH_HOLE: &str = "bob-cannot-attach-policies-to-himself";
 
-/// bob's control-plane control, and the control-plane deny canaries it vouches for. It needs
-/// the demo role's `iot:ListAttachedPolicies` (the check-before-attach half of
-/// attach-at-sign-in, requested in notes/probes-request-lab.md); until the demo world grants
-/// it the control fails and those canaries are honestly `control_failed`, never denied.
-const BOB_CP_CONTROL: &str = "bob-can-list-own-policies";
-const BOB_CP_DENIES: [&str; 2] = [
-    "bob-cannot-list-things",
-    "bob-cannot-read-fleet-operator-policy",
-];
-
-/// Whether bob's control-plane control works in this build's demo world.
-fn bob_cp_control_ok(reports: &[serde_json::Value]) -> bool {
-    reports
-        .iter()
-        .find(|r| r["canary"] == BOB_CP_CONTROL)
-        .is_some_and(|r| r["verdict"] == "allowed")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_once_finds_exactly_the_wildcard_hole() {
     let run = run_bin(&DEMO_ONCE_JSON, &repo(""), &[]).await;
@@ -61,7 +43,6 @@ async fn demo_once_finds_exactly_the_wildcard_hole() {
     assert_eq!(names, want, "every canary of canaries.toml reported once");
 
     let mut kinds = std::collections::BTreeSet::new();
-    let cp_blind = !bob_cp_control_ok(reports);
     for r in reports {
         let name = r["canary"].as_str().unwrap();
         kinds.insert(r["identity"].as_str().unwrap().to_string());
@@ -80,10 +61,6 @@ async fn demo_once_finds_exactly_the_wildcard_hole() {
                     .contains(":policy/iot-canary-probe-"),
                 "{r:#}"
             );
-        } else if cp_blind && name == BOB_CP_CONTROL {
-            assert_eq!(r["standing"], "control_failed", "{r:#}");
-        } else if cp_blind && BOB_CP_DENIES.contains(&name) {
-            assert_eq!(r["reason"], "control_failed", "{name}: {r:#}");
         } else if name == HOLE {
             assert_eq!(r["verdict"], "allowed", "{r:#}");
             assert_eq!(r["standing"], "breach", "{r:#}");
@@ -109,9 +86,45 @@ async fn demo_once_finds_exactly_the_wildcard_hole() {
         assert!(kinds.contains(id), "no canary for identity {id}");
     }
     assert_eq!(v["summary"]["breach"], 2);
-    let cp_ok = bob_cp_control_ok(reports);
-    assert_eq!(v["summary"]["blind"], if cp_ok { 0 } else { 2 });
-    assert_eq!(v["summary"]["control_failed"], if cp_ok { 0 } else { 1 });
+    assert_eq!(v["summary"]["blind"], 0);
+    assert_eq!(v["summary"]["control_failed"], 0);
+    // `simulate` predicts the live round canary by canary, every door included: the same
+    // canaries allowed and denied, so the same two holes.
+    let sim = std::process::Command::new(BIN)
+        .args(["simulate", "--format", "json", "-c"])
+        .arg(repo("canaries.toml"))
+        .arg("--lab-scenario")
+        .arg(repo("crates/lab/src/demo/scenario.toml"))
+        .output()
+        .expect("run simulate");
+    assert_eq!(
+        sim.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&sim.stderr)
+    );
+    let sim: serde_json::Value = serde_json::from_slice(&sim.stdout).expect("simulate JSON");
+    let predicted: std::collections::BTreeMap<&str, &str> = sim["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["canary"].as_str().unwrap(),
+                r["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(predicted.len(), reports.len());
+    for r in reports {
+        let name = r["canary"].as_str().unwrap();
+        assert_eq!(
+            predicted.get(name).copied(),
+            r["verdict"].as_str(),
+            "{name}: simulate and the live round disagree"
+        );
+    }
+    assert_eq!(sim["summary"]["breach"], 2);
     // Secrets of the demo world never reach the report or the logs.
     for secret in [
         "lab-secret-ops",
@@ -153,16 +166,12 @@ async fn demo_once_table_prints_each_verdict_and_the_summary() {
         run.stdout
     );
     assert!(run.stdout.starts_with("STANDING"), "{}", run.stdout);
-    let cp_ok = run
-        .stdout
-        .lines()
-        .any(|l| l.contains(BOB_CP_CONTROL) && l.starts_with("ok"));
-    let summary = if cp_ok {
-        "2 breach, 0 control failed, 0 blind -> exit 1"
-    } else {
-        "2 breach, 1 control failed, 2 blind (2 control_failed) -> exit 1"
-    };
-    assert!(run.stdout.contains(summary), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("2 breach, 0 control failed, 0 blind -> exit 1"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// The binary with `args` from the repository root, stdin closed, stdout piped, killed when

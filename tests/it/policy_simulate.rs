@@ -15,26 +15,11 @@ fn demo_scenario() -> PathBuf {
     root().join("crates/lab/src/demo/scenario.toml")
 }
 
-/// The repo's canaries.toml up to its HTTPS and control-plane block. Issue 15 placeholder
-/// (the coordinator replaces it when `simulate` models the doors): those canaries are "not
-/// simulated yet" (blind), so these tests keep to the MQTT canaries they were written for.
-fn mqtt_canaries(dir: &Path) -> PathBuf {
-    let text = std::fs::read_to_string(root().join("canaries.toml")).expect("canaries.toml");
-    let mqtt = text
-        .split("# ---- the other doors (issue 15)")
-        .next()
-        .unwrap_or_default();
-    let path = dir.join("canaries-mqtt.toml");
-    std::fs::write(&path, mqtt).expect("write the MQTT canaries");
-    path
-}
-
 fn simulate(args: &[&std::ffi::OsStr]) -> Output {
-    let dir = tempfile::tempdir().unwrap();
     Command::new(crate::support::BIN)
         .arg("simulate")
         .arg("-c")
-        .arg(mqtt_canaries(dir.path()))
+        .arg(root().join("canaries.toml"))
         .args(args)
         .output()
         .expect("run iot-canary simulate")
@@ -45,13 +30,20 @@ fn simulate(args: &[&std::ffi::OsStr]) -> Output {
 const HOLE: &str = r#"{"Sid":"NotAliceThermostat","Effect":"Deny","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/alice-thermostat/*"}"#;
 const FIXED: &str = r#"{"Sid":"NotAliceThermostat","Effect":"Deny","Action":["iot:Subscribe","iot:Receive"],"Resource":["arn:aws:iot:us-east-1:123456789012:topicfilter/devices/alice-thermostat/*","arn:aws:iot:us-east-1:123456789012:topic/devices/alice-thermostat/*"]}"#;
 const BREACH: &str = "bob-cannot-read-alice-thermostat-via-wildcard";
+/// The second demo hole: the authenticated role's attach-at-sign-in `iot:AttachPolicy` on `*`.
+const ATTACH: &str = r#"  {"Sid":"AttachAtSignIn","Effect":"Allow","Action":"iot:AttachPolicy","Resource":"*"},
+"#;
+const ATTACH_BREACH: &str = "bob-cannot-attach-policies-to-himself";
 
-/// The demo scenario with the Deny extended to iot:Receive on the thermostat's topics.
+/// The demo scenario with the Deny extended to iot:Receive on the thermostat's topics and the
+/// authenticated role's AttachAtSignIn statement gone.
 fn fixed_scenario(dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(demo_scenario()).expect("demo scenario");
     assert!(text.contains(HOLE), "the demo hole moved");
+    assert!(text.contains(ATTACH), "the attach-at-sign-in hole moved");
     let path = dir.join("fixed.toml");
-    std::fs::write(&path, text.replace(HOLE, FIXED)).expect("write fixed scenario");
+    std::fs::write(&path, text.replace(HOLE, FIXED).replace(ATTACH, ""))
+        .expect("write fixed scenario");
     path
 }
 
@@ -75,6 +67,9 @@ fn finds_the_demo_hole_as_a_breach() {
             &format!("BREACH  {BREACH}  (receive by bob)  expect=deny  allowed"),
             "iot:Subscribe devices/+/telemetry: ALLOWED by BobDevices/FleetTelemetryFilter",
             "iot:Receive devices/alice-thermostat/telemetry: ALLOWED by BobDevices/FleetTelemetryReceive",
+            &format!("BREACH  {ATTACH_BREACH}  (attach-policy by bob)  expect=deny  allowed"),
+            "iot:AttachPolicy us-east-1:",
+            "ALLOWED by CognitoAuthIot/AttachAtSignIn",
         ],
     );
     // Controls allowed, other canaries denied: nothing else is flagged.
@@ -92,7 +87,7 @@ fn finds_the_demo_hole_as_a_breach() {
         text.lines()
             .last()
             .unwrap_or_default()
-            .contains("1 breach, 0 blind"),
+            .contains("2 breach, 0 blind"),
         "{text}"
     );
 }
@@ -120,7 +115,7 @@ fn fixed_policies_pass_and_baseline_reports_new_access() {
         (&v["schema_version"], &v["command"]),
         (&1.into(), &"simulate".into())
     );
-    assert_eq!(v["summary"]["new_access"], 1);
+    assert_eq!(v["summary"]["new_access"], 2);
     let new: Vec<&str> = v["results"]
         .as_array()
         .unwrap()
@@ -128,7 +123,7 @@ fn fixed_policies_pass_and_baseline_reports_new_access() {
         .filter(|r| r["new_access"] == true)
         .map(|r| r["canary"].as_str().unwrap())
         .collect();
-    assert_eq!(new, [BREACH]);
+    assert_eq!(new, [BREACH, ATTACH_BREACH]);
 }
 
 #[test]

@@ -135,9 +135,13 @@ impl DataPlaneOp {
             DataPlaneOp::GetThingShadow { thing, shadow }
             | DataPlaneOp::UpdateThingShadow { thing, shadow }
             | DataPlaneOp::DeleteThingShadow { thing, shadow } => thing_arn(thing, shadow),
-            DataPlaneOp::ListNamedShadowsForThing { thing } => iot_arn(region, account, "thing", thing),
+            DataPlaneOp::ListNamedShadowsForThing { thing } => {
+                iot_arn(region, account, "thing", thing)
+            }
             DataPlaneOp::ListRetainedMessages => "*".to_string(),
-            DataPlaneOp::DeleteConnection { client_id } => iot_arn(region, account, "client", client_id),
+            DataPlaneOp::DeleteConnection { client_id } => {
+                iot_arn(region, account, "client", client_id)
+            }
         }
     }
 }

@@ -73,8 +73,12 @@ pub(super) fn evaluate(
         Call::Data(op) => calls::decide_data(&who.set, &ctx, op),
         Call::Control(op) => calls::decide_control(&who.set, &ctx, op),
     };
-    let applied =
-        iot_canary_policy::applicable_statements(&who.set, decision.action, &decision.resource, &ctx);
+    let applied = iot_canary_policy::applicable_statements(
+        &who.set,
+        decision.action,
+        &decision.resource,
+        &ctx,
+    );
     Ok(Evaluation {
         client_id: String::new(),
         checks: vec![check_of(decision)],

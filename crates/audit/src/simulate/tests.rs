@@ -195,9 +195,15 @@ fn https_calls_need_role_and_iot_policy_control_plane_calls_the_role_alone() {
     assert_eq!(by("other-shadow").standing, SimStanding::Ok);
     // The IoT policy has no AttachPolicy, and it does not matter: the control plane is IAM.
     let a = by("attach");
-    assert_eq!((a.outcome, a.standing), (SimOutcome::Allowed, SimStanding::Breach));
+    assert_eq!(
+        (a.outcome, a.standing),
+        (SimOutcome::Allowed, SimStanding::Breach)
+    );
     assert_eq!(a.checks[0].action, "iot:AttachPolicy");
-    assert_eq!(a.checks[0].resource, "us-east-1:0a1b2c3d-0000-4000-8000-000000000001");
+    assert_eq!(
+        a.checks[0].resource,
+        "us-east-1:0a1b2c3d-0000-4000-8000-000000000001"
+    );
     assert_eq!(by("https-pub").outcome, SimOutcome::Allowed);
     // No connection over HTTPS: the probe needs no iot:Connect.
     assert_eq!(by("https-pub").checks.len(), 1);

@@ -8,7 +8,6 @@ use std::time::SystemTime;
 
 use http::{HeaderMap, Method, Uri, header};
 
-use crate::identity::sts::Caller;
 use crate::sigv4::verify::constant_time_eq;
 use crate::sigv4::verify_header::{self, HeaderSigError, SignedRequest};
 use crate::state::{IssuedCredentials, LabState, Principal};
@@ -105,27 +104,5 @@ pub fn authenticate(
 
 /// The caller's ARN as AWS names it in an AccessDenied message.
 pub fn caller_arn(lab: &LabState, principal: &Principal) -> String {
-    let cognito = lab.scenario().cognito.as_ref();
-    let caller = match principal {
-        Principal::IamUser { name } => Caller::IamUser { name: name.clone() },
-        Principal::AssumedRole {
-            role, session_name, ..
-        } => Caller::AssumedRole {
-            role: role.clone(),
-            session_name: session_name.clone(),
-        },
-        Principal::CognitoAuthenticated { identity_id, .. } => Caller::Cognito {
-            role: cognito
-                .map(|c| c.authenticated_role.clone())
-                .unwrap_or_default(),
-            identity_id: identity_id.clone(),
-        },
-        Principal::CognitoUnauthenticated { identity_id } => Caller::Cognito {
-            role: cognito
-                .and_then(|c| c.unauthenticated_role.clone())
-                .unwrap_or_default(),
-            identity_id: identity_id.clone(),
-        },
-    };
-    caller.arn(lab.account_id())
+    crate::identity::role_paths::caller_of(lab, principal).arn(lab.account_id())
 }

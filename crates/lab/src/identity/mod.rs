@@ -10,6 +10,7 @@ pub mod cognito_identity;
 pub mod cognito_idp;
 pub mod errors;
 pub mod jwt;
+pub mod role_paths;
 pub mod srp;
 pub mod sts;
 pub mod trust;
@@ -374,28 +375,7 @@ fn parse_session_policy(json: Option<&str>) -> Result<Option<Arc<Policy>>, AwsEr
 }
 
 fn caller_of(p: &Plane, principal: &Principal) -> Caller {
-    let cognito = p.lab.scenario().cognito.as_ref();
-    match principal {
-        Principal::IamUser { name } => Caller::IamUser { name: name.clone() },
-        Principal::AssumedRole {
-            role, session_name, ..
-        } => Caller::AssumedRole {
-            role: role.clone(),
-            session_name: session_name.clone(),
-        },
-        Principal::CognitoAuthenticated { identity_id, .. } => Caller::Cognito {
-            role: cognito
-                .map(|c| c.authenticated_role.clone())
-                .unwrap_or_default(),
-            identity_id: identity_id.clone(),
-        },
-        Principal::CognitoUnauthenticated { identity_id } => Caller::Cognito {
-            role: cognito
-                .and_then(|c| c.unauthenticated_role.clone())
-                .unwrap_or_default(),
-            identity_id: identity_id.clone(),
-        },
-    }
+    role_paths::caller_of(&p.lab, principal)
 }
 
 /// SigV4 header authentication with the lab's credential registry, answering as STS does.

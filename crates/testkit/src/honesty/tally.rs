@@ -67,8 +67,7 @@ impl Tally {
         // Identities with no control the engine allows.
         let mut can_act: BTreeMap<&str, bool> = BTreeMap::new();
         for c in &world.canaries {
-            let allowed_control =
-                c.expect == Expect::Allow && c.truth.is_some_and(|t| t.allowed);
+            let allowed_control = c.expect == Expect::Allow && c.truth.is_some_and(|t| t.allowed);
             *can_act.entry(c.identity.as_str()).or_default() |= allowed_control;
         }
         for r in reports {
