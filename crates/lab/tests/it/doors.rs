@@ -369,11 +369,8 @@ pub fn steps(bob_id: &str, guest_id: &str) -> Vec<Step> {
             FORBIDDEN,
         ),
         step("bob", Call::ListThings, DENIED),
-        step(
-            "bob",
-            Call::ListAttachedPolicies { target: s(bob_id) },
-            DENIED,
-        ),
+        // CheckBeforeAttach: the app lists the identity's policies before attaching.
+        step("bob", Call::ListAttachedPolicies { target: s(bob_id) }, OK),
         // The attach-at-sign-in hole: AttachPolicy passes IAM for any policy and target.
         step("bob", attach("probe-no-such-policy", bob_id), NOT_FOUND),
         step("bob", attach("FleetOperator", bob_id), OK),
