@@ -29,7 +29,7 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::CallFacts;
-use super::auth::{self, AuthFailure};
+use super::auth::AuthFailure;
 use super::data_plane::{self, DataPlaneOp};
 use super::rest::{self, RestError};
 use crate::broker::{Broker, decide as broker_decide};
@@ -239,17 +239,13 @@ async fn serve(
 ) -> Result<Response, RestError> {
     let state = &door.state;
     let now = state.now();
-    let creds = auth::authenticate(state, SIGNING_NAMES, method, uri, headers, body, now)
-        .map_err(auth_error)?;
-    // Admin fault `quota_exceeded`: the account's API rate is exhausted (what a client must
-    // report as inconclusive, never as a refusal).
-    if state.faults().quota_exceeded {
-        return Err(RestError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ThrottlingException",
-            "Rate exceeded",
-        ));
-    }
+    let creds = super::admit(
+        state,
+        SIGNING_NAMES,
+        (method, uri, headers, body),
+        now,
+        auth_error,
+    )?;
     let Parsed { op, qos } = parse(method, uri)?;
     let authz = state.principal_authz(&creds.principal, now);
     let decision = data_plane::decide(

@@ -252,17 +252,13 @@ fn serve(
 ) -> Result<Response, RestError> {
     let state = &door.state;
     let now = state.now();
-    let creds = auth::authenticate(state, SIGNING_NAMES, method, uri, headers, body, now)
-        .map_err(auth_error)?;
-    // Admin fault `quota_exceeded`: the account's API rate is exhausted (what a client must
-    // report as inconclusive, never as a refusal).
-    if state.faults().quota_exceeded {
-        return Err(RestError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "ThrottlingException",
-            "Rate exceeded",
-        ));
-    }
+    let creds = super::admit(
+        state,
+        SIGNING_NAMES,
+        (method, uri, headers, body),
+        now,
+        auth_error,
+    )?;
     let op = parse(method, uri, headers, body)?;
     let authz = state.principal_authz(&creds.principal, now);
     let decision = control_plane::decide(

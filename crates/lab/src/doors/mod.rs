@@ -50,3 +50,26 @@ fn context(authz: &PrincipalAuthz, facts: &CallFacts) -> RequestContext {
     ctx.source_ip = facts.source_ip;
     ctx
 }
+
+/// One door request's admission: SigV4 header authentication (its failures worded by the
+/// door's `auth_error`), then the admin fault `quota_exceeded` — the account's API rate is
+/// exhausted, what a client must report as inconclusive, never as a refusal.
+pub(super) fn admit(
+    state: &crate::state::LabState,
+    signing_names: &[&str],
+    request: (&http::Method, &http::Uri, &http::HeaderMap, &[u8]),
+    now: SystemTime,
+    auth_error: fn(auth::AuthFailure) -> rest::RestError,
+) -> Result<crate::state::IssuedCredentials, rest::RestError> {
+    let (method, uri, headers, body) = request;
+    let creds = auth::authenticate(state, signing_names, method, uri, headers, body, now)
+        .map_err(auth_error)?;
+    if state.faults().quota_exceeded {
+        return Err(rest::RestError::new(
+            http::StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingException",
+            "Rate exceeded",
+        ));
+    }
+    Ok(creds)
+}
