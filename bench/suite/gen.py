@@ -43,12 +43,13 @@ USER_POLICY = {
          "Resource": [f"{ARN}:topicfilter/devices/${{aws:username}}-*",
                       f"{ARN}:topicfilter/$aws/things/${{aws:username}}-*",
                       f"{ARN}:topicfilter/shared/*"]},
-        # The doors share's controls: its own things' shadows over HTTPS, its own things in
-        # the registry. Neither touches the MQTT share's canaries.
-        {"Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:DescribeThing"],
-         "Resource": f"{ARN}:thing/${{aws:username}}-*"},
     ],
 }
+# With --doors, the users may also read their own things' shadows over HTTPS and their own
+# things in the registry: the doors share's controls. Neither touches the MQTT share's
+# canaries; without --doors the scenario is exactly the MQTT share's.
+DOORS_STATEMENT = {"Effect": "Allow", "Action": ["iot:GetThingShadow", "iot:DescribeThing"],
+                   "Resource": f"{ARN}:thing/${{aws:username}}-*"}
 WITNESS_POLICY = {"Version": "2012-10-17",
                   "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}
 
@@ -76,10 +77,13 @@ def keys_for(i):
     return (f"AKIALABSUITE{i:08d}", f"lab-suite-secret-{i:03d}-0123456789abcdef")
 
 
-def scenario(n_users):
+def scenario(n_users, doors=False):
+    policy = dict(USER_POLICY)
+    if doors:
+        policy["Statement"] = [*USER_POLICY["Statement"], DOORS_STATEMENT]
     lines = [
         'region = "us-east-1"', f'account_id = "{ACCOUNT}"', "", "[policies]",
-        f"User = '''{json.dumps(USER_POLICY)}'''",
+        f"User = '''{json.dumps(policy)}'''",
         f"Witness = '''{json.dumps(WITNESS_POLICY)}'''", "",
         "[[iam_user]]", 'name = "ops"', 'access_key_id = "AKIALABSUITEOPS00001"',
         'secret_access_key = "lab-suite-secret-ops-0123456789abcdef"',
@@ -248,7 +252,7 @@ def main():
         ap.error("--users must be at least 2 (deny canaries target another user)")
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "scenario.toml"), "w") as f:
-        f.write(scenario(a.users))
+        f.write(scenario(a.users, doors=a.doors > 0))
     with open(os.path.join(a.out, "canaries.in.toml"), "w") as f:
         f.write(canaries(a.users, a.deny, a.concurrency))
     if a.doors > 0:
