@@ -159,8 +159,11 @@ secret_access_key_env = "SUITE_{user(i).upper()}_SECRET"
                 c = canary(name, me, "receive", topic=f"devices/{other}-dev/telemetry",
                            witness="ops")
             elif kind == "receive-bait":
+                # The liveness marker must come through `shared/#` itself (evidence rule
+                # R7): a topic it matches that the user may receive, its own shared topic.
                 c = canary(name, me, "receive", topic=f"shared/{other}/news",
-                           topic_filter="shared/#", witness="ops")
+                           topic_filter="shared/#", witness="ops",
+                           marker_topic=f"shared/{me}/iot-canary-marker")
             else:
                 c = canary(name, me, kind, thing=f"{other}-dev")
             parts.append(c)
