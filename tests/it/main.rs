@@ -8,6 +8,8 @@
 //! - deploy artefacts: `deploy_cloudformation` (cfn-lint, parliament), `deploy_docker` (the
 //!   image's completions and man pages), `deploy_rules` (promtool), `deploy_systemd`
 //!   (systemd-analyze);
+//! - the suite benchmark's generator: `bench_doors` (gen.py's MQTT and doors configs pass
+//!   `check`; the doors share's per-family controls are what make it pass);
 //! - the operator's surface: `cli_check` (check's offline checks, --credentials), `cli_gate`
 //!   (fail-closed selection, --output, SIGINT partial reports, concurrent gates),
 //!   `cli_transport` (dns / tcp_refused / timeout, progress, colour);
@@ -26,6 +28,7 @@
 
 mod alert_alertmanager;
 mod audit_cli;
+mod bench_doors;
 mod calibrate_cli;
 mod cli_check;
 mod cli_gate;
