@@ -33,36 +33,15 @@ pub fn decide(authz: &PrincipalAuthz, op: &ControlPlaneOp, facts: &CallFacts) ->
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
     use std::time::SystemTime;
 
-    use iot_canary_policy::{Decision, Policy, PolicySet, RequestContext};
+    use iot_canary_policy::{Decision, PolicySet};
 
+    use super::super::test_support::{authz, policy};
     use super::*;
     use iot_canary_policy::plane::{Plane, plane_of};
 
     const ID: &str = "us-east-1:0a1b2c3d-0000-4000-8000-000000000001";
-
-    fn authz(set: PolicySet) -> PrincipalAuthz {
-        PrincipalAuthz {
-            set,
-            context: RequestContext {
-                region: "us-east-1".into(),
-                account_id: "123456789012".into(),
-                ..Default::default()
-            },
-        }
-    }
-
-    fn policy(name: &str, statements: &str) -> Arc<Policy> {
-        Arc::new(
-            Policy::parse(
-                name,
-                &format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#),
-            )
-            .unwrap(),
-        )
-    }
 
     fn ops() -> Vec<ControlPlaneOp> {
         vec![

@@ -73,3 +73,34 @@ pub(super) fn admit(
     }
     Ok(creds)
 }
+
+/// What the doors' unit tests build principals from (us-east-1, account 123456789012).
+#[cfg(test)]
+mod test_support {
+    use std::sync::Arc;
+
+    use iot_canary_policy::{Policy, PolicySet, RequestContext};
+
+    use crate::authz::PrincipalAuthz;
+
+    pub(super) fn authz(set: PolicySet) -> PrincipalAuthz {
+        PrincipalAuthz {
+            set,
+            context: RequestContext {
+                region: "us-east-1".into(),
+                account_id: "123456789012".into(),
+                ..Default::default()
+            },
+        }
+    }
+
+    pub(super) fn policy(name: &str, statements: &str) -> Arc<Policy> {
+        Arc::new(
+            Policy::parse(
+                name,
+                &format!(r#"{{"Version":"2012-10-17","Statement":[{statements}]}}"#),
+            )
+            .unwrap(),
+        )
+    }
+}
