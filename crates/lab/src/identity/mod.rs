@@ -111,6 +111,14 @@ pub(crate) fn hyphenated(b: &[u8; 16]) -> String {
     )
 }
 
+/// A new opaque refresh token (64 URL-safe characters).
+fn refresh_token() -> String {
+    random_from(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
+        64,
+    )
+}
+
 fn random_from(alphabet: &[u8], n: usize) -> String {
     let mut rng = rand::rng();
     (0..n)
@@ -479,10 +487,7 @@ fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, Aw
     match (service, op) {
         ("AWSCognitoIdentityProviderService", "InitiateAuth") => {
             let req: InitiateAuthRequest = parse_json(body)?;
-            let refresh = random_from(
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                64,
-            );
+            let refresh = refresh_token();
             let signer = p.signer()?;
             let mut s = p.sessions();
             let s = &mut *s;
@@ -499,10 +504,7 @@ fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, Aw
         }
         ("AWSCognitoIdentityProviderService", "RespondToAuthChallenge") => {
             let req: RespondToAuthChallengeRequest = parse_json(body)?;
-            let refresh = random_from(
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_",
-                64,
-            );
+            let refresh = refresh_token();
             let signer = p.signer()?;
             let mut s = p.sessions();
             let s = &mut *s;

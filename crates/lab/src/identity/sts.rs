@@ -299,6 +299,20 @@ pub fn assume_role(
     } else {
         max.min(3600)
     };
+    grant_within(scenario, role, input, max, &lookup, &check_policy, now)
+}
+
+/// The session of `role` for the requested duration (default one hour, capped by `max`):
+/// the step both AssumeRole flows end with.
+fn grant_within(
+    scenario: &Scenario,
+    role: &Role,
+    input: &AssumeRoleInput,
+    max: u64,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    check_policy: &dyn Fn(&str) -> Result<(), String>,
+    now: SystemTime,
+) -> Result<SessionGrant, AwsError> {
     let duration = input.duration_seconds.unwrap_or(DEFAULT_DURATION.min(max));
     if duration > max {
         return Err(AwsError::validation(
@@ -338,20 +352,7 @@ pub fn assume_role_with_web_identity(
         return Err(denied());
     }
     let max = role.max_session_duration.unwrap_or(DEFAULT_DURATION);
-    let duration = input.duration_seconds.unwrap_or(DEFAULT_DURATION.min(max));
-    if duration > max {
-        return Err(AwsError::validation(
-            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-        ));
-    }
-    session_grant(
-        scenario,
-        role,
-        input,
-        &lookup,
-        &check_policy,
-        now + Duration::from_secs(duration),
-    )
+    grant_within(scenario, role, input, max, &lookup, &check_policy, now)
 }
 
 /// The checks that follow trust; shared with the vending API, which assumes its own role.
