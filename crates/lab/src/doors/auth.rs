@@ -40,11 +40,21 @@ pub enum AuthFailure {
     Expired,
 }
 
-/// Authenticates a header-signed request whose credential scope must name one of
-/// `services` in the lab's region; returns the credentials (and so the principal).
+/// Which credential scopes a door accepts.
+#[derive(Debug, Clone, Copy)]
+pub struct Scope<'a> {
+    /// Signing names; the first is the one error messages name.
+    pub services: &'a [&'a str],
+    /// Whether the scope's region must be the lab's (STS answers any region's signature:
+    /// its global endpoint and the regional ones are one service to the lab).
+    pub lab_region: bool,
+}
+
+/// Authenticates a header-signed request whose credential scope `scope` accepts; returns
+/// the credentials (and so the principal).
 pub fn authenticate(
     lab: &LabState,
-    services: &[&str],
+    scope: Scope<'_>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
@@ -60,13 +70,13 @@ pub fn authenticate(
         HeaderSigError::Incomplete(m) => AuthFailure::Incomplete(m),
         other => AuthFailure::Incomplete(other.to_string()),
     })?;
-    if !services.contains(&parsed.service.as_str()) {
+    if !scope.services.contains(&parsed.service.as_str()) {
         return Err(AuthFailure::WrongScope(format!(
             "Credential should be scoped to correct service: '{}'.",
-            services.first().copied().unwrap_or_default()
+            scope.services.first().copied().unwrap_or_default()
         )));
     }
-    if parsed.region != lab.region() {
+    if scope.lab_region && parsed.region != lab.region() {
         return Err(AuthFailure::WrongScope(format!(
             "Credential should be scoped to a valid region, not '{}'.",
             parsed.region

@@ -62,8 +62,19 @@ pub(super) fn admit(
     auth_error: fn(auth::AuthFailure) -> rest::RestError,
 ) -> Result<crate::state::IssuedCredentials, rest::RestError> {
     let (method, uri, headers, body) = request;
-    let creds = auth::authenticate(state, signing_names, method, uri, headers, body, now)
-        .map_err(auth_error)?;
+    let creds = auth::authenticate(
+        state,
+        auth::Scope {
+            services: signing_names,
+            lab_region: true,
+        },
+        method,
+        uri,
+        headers,
+        body,
+        now,
+    )
+    .map_err(auth_error)?;
     if state.faults().quota_exceeded {
         return Err(rest::RestError::new(
             http::StatusCode::TOO_MANY_REQUESTS,

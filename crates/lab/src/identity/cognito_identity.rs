@@ -517,14 +517,16 @@ mod tests {
                 .collect(),
         };
         let out = initiate_auth(
-            &scenario(true),
-            signer(),
+            crate::identity::cognito_idp::PoolCall {
+                scenario: &scenario(true),
+                signer: signer(),
+                refresh: &mut RefreshTokens::new(),
+                srp: &mut crate::identity::cognito_idp::SrpChallenges::default(),
+                new_refresh_token: "rt".into(),
+                jti: "j",
+                now: now(),
+            },
             &r,
-            &mut RefreshTokens::new(),
-            &mut crate::identity::cognito_idp::SrpChallenges::default(),
-            "rt".into(),
-            "j",
-            now(),
         )
         .unwrap();
         out["AuthenticationResult"]["IdToken"]

@@ -147,19 +147,32 @@ fn app_client<'a>(
     Ok((pool, client_id.to_string()))
 }
 
-/// `InitiateAuth`. `new_refresh_token` is a fresh random opaque token (used by the flows that
-/// sign in); `refresh` is the pool's token store, `srp` its challenges in progress.
-#[allow(clippy::too_many_arguments)]
-pub fn initiate_auth(
-    scenario: &Scenario,
-    signer: &JwtSigner,
-    req: &InitiateAuthRequest,
-    refresh: &mut RefreshTokens,
-    srp: &mut SrpChallenges,
-    new_refresh_token: String,
-    jti: &str,
-    now: SystemTime,
-) -> Result<Value, AwsError> {
+/// What one user-pool call works with: the pool's stores and the call's fresh values.
+pub struct PoolCall<'a> {
+    pub scenario: &'a Scenario,
+    pub signer: &'a JwtSigner,
+    /// The pool's refresh-token store.
+    pub refresh: &'a mut RefreshTokens,
+    /// The pool's SRP challenges in progress.
+    pub srp: &'a mut SrpChallenges,
+    /// A fresh random opaque token, issued by the flows that sign in.
+    pub new_refresh_token: String,
+    /// The tokens' `jti`.
+    pub jti: &'a str,
+    pub now: SystemTime,
+}
+
+/// `InitiateAuth`.
+pub fn initiate_auth(call: PoolCall<'_>, req: &InitiateAuthRequest) -> Result<Value, AwsError> {
+    let PoolCall {
+        scenario,
+        signer,
+        refresh,
+        srp,
+        new_refresh_token,
+        jti,
+        now,
+    } = call;
     let (pool, client_id) = app_client(scenario, req.client_id.as_deref())?;
     let flow_name = req
         .auth_flow
@@ -285,17 +298,19 @@ pub struct RespondToAuthChallengeRequest {
 }
 
 /// `RespondToAuthChallenge` with `PASSWORD_VERIFIER` (the second half of `USER_SRP_AUTH`).
-#[allow(clippy::too_many_arguments)]
 pub fn respond_to_auth_challenge(
-    scenario: &Scenario,
-    signer: &JwtSigner,
+    call: PoolCall<'_>,
     req: &RespondToAuthChallengeRequest,
-    refresh: &mut RefreshTokens,
-    srp: &mut SrpChallenges,
-    new_refresh_token: String,
-    jti: &str,
-    now: SystemTime,
 ) -> Result<Value, AwsError> {
+    let PoolCall {
+        scenario,
+        signer,
+        refresh,
+        srp,
+        new_refresh_token,
+        jti,
+        now,
+    } = call;
     let (pool, client_id) = app_client(scenario, req.client_id.as_deref())?;
     match req.challenge_name.as_deref() {
         Some("PASSWORD_VERIFIER") => {}
@@ -564,14 +579,16 @@ mod tests {
 
     fn auth(r: &InitiateAuthRequest, store: &mut RefreshTokens) -> Result<Value, AwsError> {
         initiate_auth(
-            &scenario(),
-            signer(),
+            PoolCall {
+                scenario: &scenario(),
+                signer: signer(),
+                refresh: store,
+                srp: &mut SrpChallenges::default(),
+                new_refresh_token: "rt-1".into(),
+                jti: "j",
+                now: UNIX_EPOCH + Duration::from_secs(T),
+            },
             r,
-            store,
-            &mut SrpChallenges::default(),
-            "rt-1".into(),
-            "j",
-            UNIX_EPOCH + Duration::from_secs(T),
         )
     }
 

@@ -29,14 +29,12 @@ use http::{HeaderMap, Method, StatusCode, Uri, header};
 use rand::Rng;
 use serde_json::json;
 
-use crate::sigv4::verify_header::{self, HeaderSigError, SignedRequest};
+use crate::sigv4::verify_header::HeaderSigError;
 use crate::state::{IssuedCredentials, LabState, Principal};
 use cognito_identity::{
     GetCredentialsRequest, GetIdRequest, GetOpenIdTokenRequest, GuestIds, IdentityKind,
 };
-use cognito_idp::{
-    InitiateAuthRequest, RefreshTokens, RespondToAuthChallengeRequest, SrpChallenges,
-};
+use cognito_idp::{RefreshTokens, SrpChallenges};
 use errors::AwsError;
 use iot_canary_policy::Policy;
 use jwt::JwtSigner;
@@ -386,7 +384,8 @@ fn caller_of(p: &Plane, principal: &Principal) -> Caller {
     role_paths::caller_of(&p.lab, principal)
 }
 
-/// SigV4 header authentication with the lab's credential registry, answering as STS does.
+/// SigV4 header authentication with the lab's credential registry (the doors' own check),
+/// answering as STS does.
 fn authenticate(
     p: &Plane,
     method: &Method,
@@ -395,65 +394,23 @@ fn authenticate(
     body: &[u8],
     now: SystemTime,
 ) -> Result<IssuedCredentials, AwsError> {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| {
-            AwsError::forbidden(
-                "MissingAuthenticationToken",
-                HeaderSigError::Missing.to_string(),
-            )
-        })?
-        .to_str()
-        .map_err(|_| {
-            AwsError::bad_request("IncompleteSignature", "Authorization header is not ASCII")
-        })?;
-    let parsed = verify_header::parse_authorization(auth)
-        .map_err(|e| AwsError::bad_request("IncompleteSignature", e.to_string()))?;
-    if parsed.service != "sts" {
-        return Err(AwsError::forbidden(
-            "SignatureDoesNotMatch",
-            format!(
-                "Credential should be scoped to correct service: 'sts'. (got '{}')",
-                parsed.service
-            ),
-        ));
-    }
-    let invalid = || {
-        AwsError::forbidden(
-            "InvalidClientTokenId",
-            "The security token included in the request is invalid.",
-        )
+    use crate::doors::auth::{self, AuthFailure};
+    let scope = auth::Scope {
+        services: &["sts"],
+        lab_region: false,
     };
-    let creds = p
-        .lab
-        .lookup_access_key(&parsed.access_key_id)
-        .ok_or_else(invalid)?;
-    let req = SignedRequest {
-        method: method.as_str(),
-        path: uri.path(),
-        query: uri.query().unwrap_or(""),
-        headers,
-        body,
-    };
-    verify_header::verify(&parsed, &req, &creds.secret_access_key, now).map_err(|e| match e {
-        HeaderSigError::Incomplete(m) => AwsError::bad_request("IncompleteSignature", m),
-        other => AwsError::forbidden("SignatureDoesNotMatch", other.to_string()),
-    })?;
-    let sent_token = headers
-        .get("x-amz-security-token")
-        .and_then(|v| v.to_str().ok());
-    match (&creds.session_token, sent_token) {
-        (None, None) => {}
-        (Some(t), Some(s)) if crate::sigv4::verify::constant_time_eq(t, s) => {}
-        _ => return Err(invalid()),
-    }
-    if creds.expiration.is_some_and(|exp| now >= exp) {
-        return Err(AwsError::bad_request(
-            "ExpiredToken",
-            "The security token included in the request is expired",
-        ));
-    }
-    Ok(creds)
+    auth::authenticate(&p.lab, scope, method, uri, headers, body, now).map_err(|e| match e {
+        AuthFailure::Missing => AwsError::forbidden(
+            "MissingAuthenticationToken",
+            HeaderSigError::Missing.to_string(),
+        ),
+        AuthFailure::Incomplete(m) => AwsError::bad_request("IncompleteSignature", m),
+        AuthFailure::UnknownKey => AwsError::forbidden("InvalidClientTokenId", e.to_string()),
+        AuthFailure::Expired => AwsError::bad_request("ExpiredToken", e.to_string()),
+        AuthFailure::WrongScope(_) | AuthFailure::Mismatch | AuthFailure::Skewed(_) => {
+            AwsError::forbidden("SignatureDoesNotMatch", e.to_string())
+        }
+    })
 }
 
 // --- Cognito ---------------------------------------------------------------------------------
@@ -485,39 +442,25 @@ fn cognito(p: &Plane, target: &str, body: &[u8]) -> Result<serde_json::Value, Aw
     };
     let (service, op) = target.split_once('.').ok_or_else(unknown)?;
     match (service, op) {
-        ("AWSCognitoIdentityProviderService", "InitiateAuth") => {
-            let req: InitiateAuthRequest = parse_json(body)?;
-            let refresh = refresh_token();
+        ("AWSCognitoIdentityProviderService", "InitiateAuth" | "RespondToAuthChallenge") => {
             let signer = p.signer()?;
             let mut s = p.sessions();
             let s = &mut *s;
-            cognito_idp::initiate_auth(
-                lab.scenario(),
+            let jti = uuid_v4();
+            let call = cognito_idp::PoolCall {
+                scenario: lab.scenario(),
                 signer,
-                &req,
-                &mut s.refresh,
-                &mut s.srp,
-                refresh,
-                &uuid_v4(),
+                refresh: &mut s.refresh,
+                srp: &mut s.srp,
+                new_refresh_token: refresh_token(),
+                jti: &jti,
                 now,
-            )
-        }
-        ("AWSCognitoIdentityProviderService", "RespondToAuthChallenge") => {
-            let req: RespondToAuthChallengeRequest = parse_json(body)?;
-            let refresh = refresh_token();
-            let signer = p.signer()?;
-            let mut s = p.sessions();
-            let s = &mut *s;
-            cognito_idp::respond_to_auth_challenge(
-                lab.scenario(),
-                signer,
-                &req,
-                &mut s.refresh,
-                &mut s.srp,
-                refresh,
-                &uuid_v4(),
-                now,
-            )
+            };
+            if op == "InitiateAuth" {
+                cognito_idp::initiate_auth(call, &parse_json(body)?)
+            } else {
+                cognito_idp::respond_to_auth_challenge(call, &parse_json(body)?)
+            }
         }
         ("AWSCognitoIdentityService", "GetOpenIdToken") => {
             let req: GetOpenIdTokenRequest = parse_json(body)?;

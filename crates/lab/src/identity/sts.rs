@@ -481,27 +481,7 @@ pub fn assume_role_xml(
     creds: &MintedCredentials,
     request_id: &str,
 ) -> String {
-    let caller = Caller::AssumedRole {
-        role: grant.role.clone(),
-        session_name: grant.session_name.clone(),
-    };
-    let packed = grant
-        .packed_policy_percent
-        .map(|p| format!("<PackedPolicySize>{p}</PackedPolicySize>"))
-        .unwrap_or_default();
-    format!(
-        "<AssumeRoleResponse xmlns=\"{NS}\"><AssumeRoleResult><AssumedRoleUser><AssumedRoleId>{}</AssumedRoleId>\
-         <Arn>{}</Arn></AssumedRoleUser><Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
-         <SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>{packed}</AssumeRoleResult>\
-         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleResponse>",
-        xml_escape(&caller.user_id()),
-        xml_escape(&caller.arn(account)),
-        xml_escape(&creds.access_key_id),
-        xml_escape(&creds.secret_access_key),
-        xml_escape(&creds.session_token),
-        iso(creds.expiration),
-        xml_escape(request_id),
-    )
+    role_session_xml("AssumeRole", account, grant, creds, None, request_id)
 }
 
 pub fn assume_role_with_web_identity_xml(
@@ -509,6 +489,26 @@ pub fn assume_role_with_web_identity_xml(
     grant: &SessionGrant,
     creds: &MintedCredentials,
     token: &super::trust::WebIdentity,
+    request_id: &str,
+) -> String {
+    role_session_xml(
+        "AssumeRoleWithWebIdentity",
+        account,
+        grant,
+        creds,
+        Some(token),
+        request_id,
+    )
+}
+
+/// The answer of an `AssumeRole*` operation: the session's user and credentials, and for
+/// web identities the token's subject, audience (first) and provider (last), in STS's order.
+fn role_session_xml(
+    operation: &str,
+    account: &str,
+    grant: &SessionGrant,
+    creds: &MintedCredentials,
+    web: Option<&super::trust::WebIdentity>,
     request_id: &str,
 ) -> String {
     let caller = Caller::AssumedRole {
@@ -519,23 +519,29 @@ pub fn assume_role_with_web_identity_xml(
         .packed_policy_percent
         .map(|p| format!("<PackedPolicySize>{p}</PackedPolicySize>"))
         .unwrap_or_default();
+    let (subject, provider) = web.map_or_else(Default::default, |t| {
+        (
+            format!(
+                "<SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience>",
+                xml_escape(&t.sub),
+                xml_escape(&t.aud)
+            ),
+            format!("<Provider>{}</Provider>", xml_escape(&t.provider)),
+        )
+    });
     format!(
-        "<AssumeRoleWithWebIdentityResponse xmlns=\"{NS}\"><AssumeRoleWithWebIdentityResult>\
-         <SubjectFromWebIdentityToken>{}</SubjectFromWebIdentityToken><Audience>{}</Audience>\
+        "<{operation}Response xmlns=\"{NS}\"><{operation}Result>{subject}\
          <AssumedRoleUser><AssumedRoleId>{}</AssumedRoleId><Arn>{}</Arn></AssumedRoleUser>\
          <Credentials><AccessKeyId>{}</AccessKeyId><SecretAccessKey>{}</SecretAccessKey>\
-         <SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>{packed}\
-         <Provider>{}</Provider></AssumeRoleWithWebIdentityResult>\
-         <ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata></AssumeRoleWithWebIdentityResponse>",
-        xml_escape(&token.sub),
-        xml_escape(&token.aud),
+         <SessionToken>{}</SessionToken><Expiration>{}</Expiration></Credentials>{packed}{provider}\
+         </{operation}Result><ResponseMetadata><RequestId>{}</RequestId></ResponseMetadata>\
+         </{operation}Response>",
         xml_escape(&caller.user_id()),
         xml_escape(&caller.arn(account)),
         xml_escape(&creds.access_key_id),
         xml_escape(&creds.secret_access_key),
         xml_escape(&creds.session_token),
         iso(creds.expiration),
-        xml_escape(&token.provider),
         xml_escape(request_id),
     )
 }

@@ -15,5 +15,5 @@
 mod tally;
 mod world;
 
-pub use tally::{Failure, Summary, Tally};
+pub use tally::{Case, Summary, Tally};
 pub use world::{Identity, Planned, Truth, World, WorldSize};

@@ -6,14 +6,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use iot_canary_core::store::CanaryReport;
-use iot_canary_core::verdict::{Expect, Verdict};
+use iot_canary_core::verdict::{Expect, ProbeAction, Verdict};
 use serde::Serialize;
 
-use super::World;
+use super::{Planned, World};
 
-/// One verdict that contradicts the engine, with what is needed to reproduce it.
+/// One verdict with what is needed to reproduce it: a verdict that contradicts the engine,
+/// or an example of an `inconclusive` reason.
 #[derive(Debug, Clone, Serialize)]
-pub struct Failure {
+pub struct Case {
     pub seed: u64,
     pub canary: String,
     pub identity: String,
@@ -25,6 +26,29 @@ pub struct Failure {
     pub verdict: String,
     pub observation: String,
     pub steps: Vec<String>,
+}
+
+impl Case {
+    fn of(world: &World, planned: &Planned, r: &CanaryReport, engine_allows: bool) -> Case {
+        Case {
+            seed: world.seed,
+            canary: r.canary.clone(),
+            identity: r.identity.clone(),
+            action: r.action.as_str().to_string(),
+            mqtt_version: planned.version.to_string(),
+            client_id: planned.client_id.clone(),
+            subject: r.subject.clone(),
+            engine_allows,
+            verdict: r.verdict.label().to_string(),
+            observation: format!("{:?}", r.evidence.observation),
+            steps: r
+                .evidence
+                .steps
+                .iter()
+                .map(|s| format!("{} ms: {}", s.at_ms, s.what))
+                .collect(),
+        }
+    }
 }
 
 /// Counts over any number of worlds.
@@ -49,9 +73,22 @@ pub struct Tally {
     /// Every verdict of such identities (decided ones are their controls' refusals and any
     /// breach, which stands whatever the controls say).
     pub locked_out_verdicts: u64,
-    pub failures: Vec<Failure>,
+    /// Inconclusive verdicts, outside locked-out identities, of canaries whose own CONNECT
+    /// (their client id) the engine refuses: nothing the probe does after CONNECT can happen,
+    /// so no observer could decide them; the daemon says `connect_refused` (MQTT 5) or sees
+    /// the close (3.1.1).
+    pub inconclusive_own_connect_refused: u64,
+    /// Every verdict of such canaries.
+    pub own_connect_refused_verdicts: u64,
+    pub failures: Vec<Case>,
+    /// The first few `inconclusive` verdicts of each reason, so a share can be read back to
+    /// what the probe saw.
+    pub inconclusive_examples: BTreeMap<String, Vec<Case>>,
     pub worlds: u64,
 }
+
+/// Examples kept per `inconclusive` reason.
+const EXAMPLES_PER_REASON: usize = 4;
 
 impl Tally {
     /// Compares one world's reports with its truth. Panics on a report for an unplanned
@@ -78,8 +115,14 @@ impl Tally {
             let truth = planned.truth.expect("truth decided before the round");
             self.verdicts += 1;
             let locked_out = !can_act.get(r.identity.as_str()).copied().unwrap_or(false);
+            // Not a connect canary: its CONNECT is what it tests, and a refusal decides it.
+            let own_connect_refused =
+                !locked_out && !truth.connect && r.action != ProbeAction::Connect;
             if locked_out {
                 self.locked_out_verdicts += 1;
+            }
+            if own_connect_refused {
+                self.own_connect_refused_verdicts += 1;
             }
             if truth.allowed {
                 self.engine_allowed += 1;
@@ -103,7 +146,17 @@ impl Tally {
                     if locked_out {
                         self.inconclusive_locked_out += 1;
                     }
+                    if own_connect_refused {
+                        self.inconclusive_own_connect_refused += 1;
+                    }
                     *self.reasons.entry(reason.as_str().to_string()).or_default() += 1;
+                    let examples = self
+                        .inconclusive_examples
+                        .entry(reason.as_str().to_string())
+                        .or_default();
+                    if examples.len() < EXAMPLES_PER_REASON {
+                        examples.push(Case::of(world, planned, r, truth.allowed));
+                    }
                     false
                 }
             };
@@ -115,24 +168,8 @@ impl Tally {
             } else {
                 self.false_allowed += 1;
             }
-            self.failures.push(Failure {
-                seed: world.seed,
-                canary: r.canary.clone(),
-                identity: r.identity.clone(),
-                action: r.action.as_str().to_string(),
-                mqtt_version: planned.version.to_string(),
-                client_id: planned.client_id.clone(),
-                subject: r.subject.clone(),
-                engine_allows: truth.allowed,
-                verdict: r.verdict.label().to_string(),
-                observation: format!("{:?}", r.evidence.observation),
-                steps: r
-                    .evidence
-                    .steps
-                    .iter()
-                    .map(|s| format!("{} ms: {}", s.at_ms, s.what))
-                    .collect(),
-            });
+            self.failures
+                .push(Case::of(world, planned, r, truth.allowed));
         }
     }
 
@@ -221,7 +258,6 @@ impl Summary {
             t.inconclusive,
             t.inconclusive_percent()
         );
-        let acting = t.verdicts - t.locked_out_verdicts;
         let _ = writeln!(
             s,
             "| inconclusive of identities locked out by the world (every control refused by the engine) | {} ({:.2} %) |",
@@ -230,9 +266,17 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "| inconclusive of identities that can act | {} ({:.2} %) |",
-            t.inconclusive - t.inconclusive_locked_out,
-            percent(t.inconclusive - t.inconclusive_locked_out, acting)
+            "| inconclusive of other canaries whose own CONNECT the engine refuses | {} ({:.2} %) |",
+            t.inconclusive_own_connect_refused,
+            percent(t.inconclusive_own_connect_refused, t.verdicts)
+        );
+        let able = t.verdicts - t.locked_out_verdicts - t.own_connect_refused_verdicts;
+        let able_inconclusive =
+            t.inconclusive - t.inconclusive_locked_out - t.inconclusive_own_connect_refused;
+        let _ = writeln!(
+            s,
+            "| inconclusive of the {able} canaries that can act (a control of the identity and their own CONNECT allowed) | {able_inconclusive} ({:.2} % of them) |",
+            percent(able_inconclusive, able)
         );
         for (reason, n) in &t.reasons {
             let _ = writeln!(
@@ -240,6 +284,25 @@ impl Summary {
                 "| inconclusive: {reason} | {n} ({:.2} %) |",
                 percent(*n, t.verdicts)
             );
+        }
+        let _ = writeln!(
+            s,
+            "\n| reason | an example: seed, canary (engine), what the probe saw |\n|---|---|"
+        );
+        for (reason, cases) in &t.inconclusive_examples {
+            if let Some(c) = cases.first() {
+                let _ = writeln!(
+                    s,
+                    "| {reason} | {} `{}` ({} v{} as `{}`, engine {}): `{}` |",
+                    c.seed,
+                    c.canary,
+                    c.action,
+                    c.mqtt_version,
+                    c.client_id,
+                    if c.engine_allows { "allows" } else { "denies" },
+                    c.observation.replace('|', "\\|")
+                );
+            }
         }
         let _ = writeln!(
             s,
