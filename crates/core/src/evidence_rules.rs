@@ -42,7 +42,8 @@ const V5_CONNECTION_RATE_EXCEEDED: u8 = 0x9F;
 const V311_BAD_USER_PASSWORD: u8 = 4;
 const V311_NOT_AUTHORIZED: u8 = 5;
 const V311_SERVER_UNAVAILABLE: u8 = 3;
-const V311_SUBACK_FAILURE: u8 = 0x80;
+/// 3.1.1 SUBACK "failure": AWS's answer to a refused *and* to a throttled subscription.
+pub const V311_SUBACK_FAILURE: u8 = 0x80;
 
 /// The MQTT 5 reason codes AWS uses for quotas and throttling (never a denial).
 pub fn is_throttle(code: u8) -> bool {

@@ -11,15 +11,9 @@ use super::ProbeCtx;
 use iot_canary_core::config::probe_names;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
-    let target = match ctx.own_principal(&clients).await {
-        Ok(t) => t,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
+    let target = ctx.own_principal(&clients).await?;
     let template = ctx
         .canary
         .policy_name
@@ -61,7 +55,7 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
             ));
         }
     }
-    obs
+    Ok(obs)
 }
 
 /// The witness takes the policy off when the canary's own DetachPolicy failed (an

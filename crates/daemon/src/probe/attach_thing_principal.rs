@@ -9,15 +9,9 @@ use super::ProbeCtx;
 use iot_canary_core::config::probe_names;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
-    let principal = match ctx.own_principal(&clients).await {
-        Ok(p) => p,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
+    let principal = ctx.own_principal(&clients).await?;
     let template = ctx
         .canary
         .thing
@@ -78,5 +72,5 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
             ));
         }
     }
-    obs
+    Ok(obs)
 }

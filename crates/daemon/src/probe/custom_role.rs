@@ -16,13 +16,7 @@ use super::ProbeCtx;
 use super::role_paths::{PoolIdentity, RoleCall, call, granted, pool_session, role_arn, role_ctx};
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    match attempt(ctx).await {
-        Ok(obs) | Err(obs) => obs,
-    }
-}
-
-async fn attempt(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
     let role_arn = role_arn(ctx)?;
     let roles = role_ctx(ctx)?;
     let who = match PoolIdentity::of(roles.identity) {

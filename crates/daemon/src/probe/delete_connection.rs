@@ -6,11 +6,8 @@
 use super::ProbeCtx;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
     // The daemon expanded `${nonce}` and the other placeholders into the actor's client id.
     let client_id = ctx.actor.client_id.clone();
     let account = ctx.account(&clients).await;
@@ -30,5 +27,5 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
             "a connection as `{client_id}` existed and was dropped (nothing of the canary's own)"
         ));
     }
-    obs
+    Ok(obs)
 }

@@ -6,11 +6,8 @@ use super::ProbeCtx;
 use iot_canary_core::config::probe_names;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
     let policy = probe_names::expand(
         ctx.canary.policy_name.as_deref().unwrap_or_default(),
         &ctx.token(),
@@ -18,5 +15,5 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
     let account = ctx.account(&clients).await;
     let resource = ctx.iot_arn(account.as_deref(), "policy", &policy);
     let send = clients.iot.get_policy().policy_name(&policy).send();
-    ctx.call("iot GetPolicy", &resource, send).await.0
+    Ok(ctx.call("iot GetPolicy", &resource, send).await.0)
 }

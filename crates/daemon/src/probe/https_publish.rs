@@ -10,19 +10,13 @@ use super::publish::seen_by_witness;
 use super::{ProbeCtx, witness_subscribe};
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
     let topic = ctx.canary.topic.clone().unwrap_or_default();
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
-    let mut w = match ctx.open_witness().await {
-        Ok(w) => w,
-        Err(o) => return o,
-    };
+    let clients = ctx.api_clients().await?;
+    let mut w = ctx.open_witness().await?;
     if let Err(o) = witness_subscribe(ctx, &mut w, &topic).await {
         w.release().await;
-        return o;
+        return Err(o);
     }
     let account = ctx.account(&clients).await;
     let resource = ctx.iot_arn(account.as_deref(), "topic", &topic);
@@ -42,5 +36,5 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         None => obs,
     };
     w.release().await;
-    obs
+    Ok(obs)
 }

@@ -4,11 +4,8 @@
 use super::ProbeCtx;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
     let send = clients.data.list_retained_messages().max_results(1).send();
-    ctx.call("iot-data ListRetainedMessages", "*", send).await.0
+    Ok(ctx.call("iot-data ListRetainedMessages", "*", send).await.0)
 }

@@ -8,11 +8,8 @@ use super::https_shadow_get::shadow_arn;
 use iot_canary_core::config::probe_names;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
     let thing = ctx.canary.thing.clone().unwrap_or_default();
     let template = ctx
         .canary
@@ -28,7 +25,8 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         .thing_name(&thing)
         .shadow_name(&shadow)
         .send();
-    ctx.call("iot-data DeleteThingShadow", &resource, send)
+    Ok(ctx
+        .call("iot-data DeleteThingShadow", &resource, send)
         .await
-        .0
+        .0)
 }

@@ -5,11 +5,8 @@
 use super::ProbeCtx;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
     let thing = ctx.canary.thing.clone().unwrap_or_default();
     let shadow = ctx.canary.shadow.clone();
     let account = ctx.account(&clients).await;
@@ -20,7 +17,7 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         .thing_name(&thing)
         .set_shadow_name(shadow)
         .send();
-    ctx.call("iot-data GetThingShadow", &resource, send).await.0
+    Ok(ctx.call("iot-data GetThingShadow", &resource, send).await.0)
 }
 
 /// The resource a shadow call is authorized on: `thing/T`, a named shadow `thing/T/S`.

@@ -4,11 +4,8 @@
 use super::ProbeCtx;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
     let thing = ctx.canary.thing.clone().unwrap_or_default();
     let account = ctx.account(&clients).await;
     let resource = ctx.iot_arn(account.as_deref(), "thing", &thing);
@@ -18,7 +15,8 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         .thing_name(&thing)
         .page_size(1)
         .send();
-    ctx.call("iot-data ListNamedShadowsForThing", &resource, send)
+    Ok(ctx
+        .call("iot-data ListNamedShadowsForThing", &resource, send)
         .await
-        .0
+        .0)
 }

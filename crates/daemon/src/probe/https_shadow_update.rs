@@ -13,22 +13,15 @@ use super::https_shadow_get::shadow_arn;
 use iot_canary_core::evidence_rules::classify_api;
 use iot_canary_core::verdict::{Classified, Observation, ProbeAction, Verdict};
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
     let thing = ctx.canary.thing.clone().unwrap_or_default();
     let shadow = ctx.canary.shadow.clone();
     let account = ctx.account(&clients).await;
     let resource = shadow_arn(ctx, account.as_deref(), &thing, shadow.as_deref());
-    match exists(ctx, &clients, &thing, shadow.as_deref(), &resource).await {
-        Ok(true) => {}
-        Ok(false) => {
-            ctx.note("no such shadow: the probe never creates one, so the update was not sent");
-            return Observation::ShadowAbsent;
-        }
-        Err(o) => return o,
+    if !exists(ctx, &clients, &thing, shadow.as_deref(), &resource).await? {
+        ctx.note("no such shadow: the probe never creates one, so the update was not sent");
+        return Ok(Observation::ShadowAbsent);
     }
     let body = serde_json::json!({
         "state": {"desired": {format!("iot_canary_{}", ctx.token()): null}},
@@ -41,13 +34,14 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         .set_shadow_name(shadow)
         .payload(Blob::new(body.to_string()))
         .send();
-    ctx.call(
-        "iot-data UpdateThingShadow removing the canary-owned key",
-        &resource,
-        send,
-    )
-    .await
-    .0
+    Ok(ctx
+        .call(
+            "iot-data UpdateThingShadow removing the canary-owned key",
+            &resource,
+            send,
+        )
+        .await
+        .0)
 }
 
 /// Whether the shadow exists: the canary's own read if it is allowed, else the witness's.

@@ -8,11 +8,8 @@
 use super::ProbeCtx;
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    let clients = match ctx.api_clients().await {
-        Ok(c) => c,
-        Err(o) => return o,
-    };
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    let clients = ctx.api_clients().await?;
     let target = match ctx.actor.identity_id.clone() {
         Some(id) => id,
         None => {
@@ -27,9 +24,10 @@ pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
         .target(&target)
         .page_size(1)
         .send();
-    ctx.call("iot ListAttachedPolicies", &resource, send)
+    Ok(ctx
+        .call("iot ListAttachedPolicies", &resource, send)
         .await
-        .0
+        .0)
 }
 
 /// A certificate id (64 hex digits) no certificate has: the run's nonce, hex only, padded.

@@ -42,7 +42,9 @@ use crate::mqtt::{
 };
 use iot_canary_core::config::Canary;
 use iot_canary_core::evidence::{Evidence, Step, describe};
-use iot_canary_core::evidence_rules::{after_repeat, close_needs_repeat, is_throttle};
+use iot_canary_core::evidence_rules::{
+    V311_SUBACK_FAILURE, after_repeat, close_needs_repeat, is_throttle,
+};
 use iot_canary_core::verdict::{MqttVersion, Observation, ProbeAction, Waiting};
 
 pub use marks::Mark;
@@ -144,6 +146,14 @@ async fn run_kind(ctx: &mut ProbeCtx<'_>) -> Observation {
         ProbeAction::ShadowGet | ProbeAction::ShadowUpdate | ProbeAction::ShadowDelete => {
             shadow::run(ctx).await
         }
+        api => api_door(api, ctx).await.unwrap_or_else(|stopped| stopped),
+    }
+}
+
+/// The HTTPS, control-plane and role-path probes: each stops early with `Err(observation)`
+/// (no credentials, no witness, a failed preparatory call), so either side is the answer.
+async fn api_door(action: ProbeAction, ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+    match action {
         ProbeAction::HttpsPublish => https_publish::run(ctx).await,
         ProbeAction::HttpsShadowGet => https_shadow_get::run(ctx).await,
         ProbeAction::HttpsShadowUpdate => https_shadow_update::run(ctx).await,
@@ -161,6 +171,12 @@ async fn run_kind(ctx: &mut ProbeCtx<'_>) -> Observation {
         ProbeAction::AssumeRole => assume_role::run(ctx).await,
         ProbeAction::WebIdentity => web_identity::run(ctx).await,
         ProbeAction::CustomRole => custom_role::run(ctx).await,
+        mqtt => Err(Observation::Unexpected {
+            detail: format!(
+                "`{}` is no HTTPS, control-plane or role-path action",
+                mqtt.as_str()
+            ),
+        }),
     }
 }
 
@@ -560,14 +576,29 @@ fn close_observation(cause: CloseCause, waiting: Waiting, after_ms: u64) -> Obse
     }
 }
 
-/// The witness subscribes to `topic` (to observe, or to prove routing); any refusal is
-/// `WitnessFailed`, saying which.
+/// Whether a witness's refusal may be throttling (3.1.1 SUBACK 0x80 is also AWS's answer to a
+/// throttled subscription; MQTT 5 says so with its own codes).
+fn witness_throttled(version: MqttVersion, code: u8) -> bool {
+    is_throttle(code) || (version == MqttVersion::V311 && code == V311_SUBACK_FAILURE)
+}
+
+/// The witness subscribes to `topic` (to observe, or to prove routing); a refusal that may be
+/// throttling is tried once more after [`THROTTLE_BACKOFF`] (the witness is the operator's own
+/// identity: its refusal says nothing about the canary, and waiting costs only time); any
+/// other refusal, or the second, is `WitnessFailed`, saying which.
 async fn witness_subscribe(
     ctx: &mut ProbeCtx<'_>,
     w: &mut Lease,
     topic: &str,
 ) -> Result<(), Observation> {
-    match ctx.subscribe(w, &[topic], Waiting::Witness).await {
+    let mut outcome = ctx.subscribe(w, &[topic], Waiting::Witness).await;
+    if let Ok(codes) = &outcome
+        && codes.iter().any(|c| witness_throttled(ctx.version(), *c))
+        && ctx.backoff().await
+    {
+        outcome = ctx.subscribe(w, &[topic], Waiting::Witness).await;
+    }
+    match outcome {
         Ok(codes) if codes.iter().all(|c| *c <= 2) => Ok(()),
         Ok(codes) => Err(ctx.witness_failed(format!(
             "witness subscription refused (SUBACK 0x{:02X})",
@@ -581,7 +612,7 @@ async fn witness_subscribe(
 }
 
 /// The witness publishes at QoS 1 (bait, markers, cleanup); anything but an accepting PUBACK
-/// is `WitnessFailed`, saying which.
+/// (after one more try where it was throttled) is `WitnessFailed`, saying which.
 async fn witness_publish(
     ctx: &mut ProbeCtx<'_>,
     w: &mut Lease,
@@ -589,10 +620,19 @@ async fn witness_publish(
     payload: Bytes,
     retain: bool,
 ) -> Result<(), Observation> {
-    match ctx
-        .publish(w, topic, payload, retain, Waiting::Witness)
-        .await
+    let mut outcome = ctx
+        .publish(w, topic, payload.clone(), retain, Waiting::Witness)
+        .await;
+    // As for its subscriptions: a throttled witness publish is tried once more.
+    if let Ok(code) = outcome
+        && is_throttle(code)
+        && ctx.backoff().await
     {
+        outcome = ctx
+            .publish(w, topic, payload, retain, Waiting::Witness)
+            .await;
+    }
+    match outcome {
         Ok(code) if iot_canary_core::evidence_rules::puback_ok(code) => Ok(()),
         Ok(code) => {
             Err(ctx.witness_failed(format!("witness publish refused (PUBACK 0x{code:02X})")))

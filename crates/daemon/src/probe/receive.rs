@@ -9,7 +9,9 @@
 //!    does not say filters of one packet become active together: a marker through another
 //!    filter proves only that one live);
 //! 3. the witness (QoS 1 subscription to the topic) publishes markers until the canary
-//!    receives one: the filter under test is active;
+//!    receives one: the filter under test is active (after 2 s without one it publishes the
+//!    bait beside them: a marker topic the identity may not receive would otherwise hide a
+//!    receive the policy allows);
 //! 4. the witness publishes the QoS 1 bait until it sees it itself: the bait was routed;
 //! 5. the witness publishes a marker after the bait's PUBACK until the canary receives it:
 //!    the canary's delivery has caught up past the bait;
@@ -193,7 +195,7 @@ async fn bait(
     mut proof: Proof,
 ) -> Observation {
     // Step 3: markers until the canary receives one.
-    match markers_until_seen(ctx, canary, w, marker).await {
+    match markers_until_seen(ctx, canary, w, marker, Some(topic)).await {
         Ok(true) => {
             ctx.note("the canary received the liveness marker: its subscription is active");
             proof.live = true;
@@ -205,7 +207,9 @@ async fn bait(
         Err(Step::Delivered) => return delivered(ctx),
         Err(Step::Failed(o)) => return o,
     }
-    // Step 4: the bait until the witness sees it (the canary seeing it is the answer).
+    // Step 4: the bait until the witness sees it (the canary seeing it is the answer). Only
+    // this step's baits count as routed: an early bait of step 3 may still be on its way.
+    let first_bait = ctx.seq + 1;
     loop {
         let payload = ctx.mark("bait").bytes();
         ctx.note("witness publishes the bait");
@@ -215,7 +219,9 @@ async fn bait(
         let until = (Instant::now() + MARKER_RETRY).min(ctx.deadline);
         let nonce = ctx.nonce.clone();
         let witness_saw = w.session().wait_for(until, |_, ev| match ev {
-            Event::Publish { payload, .. } if marks::is(payload, &nonce, "bait", 0) => Some(()),
+            Event::Publish { payload, .. } if marks::is(payload, &nonce, "bait", first_bait) => {
+                Some(())
+            }
             _ => None,
         });
         let from = u32::MAX;
@@ -245,7 +251,7 @@ async fn bait(
         }
     }
     // Step 5: a marker published after the bait's PUBACK, until the canary receives it.
-    match markers_until_seen(ctx, canary, w, marker).await {
+    match markers_until_seen(ctx, canary, w, marker, None).await {
         Ok(true) => {
             ctx.note("the canary received a marker published after the bait: it has caught up");
             proof.caught_up = true;
@@ -304,21 +310,50 @@ async fn bait_unproven(
 /// How often the bait is republished when no marker can show the subscription active.
 const BAIT_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
+/// How long the liveness wait goes without a marker before the bait is sent beside them:
+/// longer than AWS's usual delay after SUBACK (docs/realism.md), so a quick broker costs no
+/// extra message.
+const EARLY_BAIT_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 enum Step {
     Delivered,
     Failed(Observation),
 }
 
 /// Publishes markers (from the witness, every [`MARKER_RETRY`]) until the canary receives one of
-/// them: `Ok(false)` at the deadline.
+/// them: `Ok(false)` at the deadline. With `early_bait` (the liveness wait, step 3), once no
+/// marker has arrived for [`EARLY_BAIT_AFTER`] the witness also publishes the bait there every
+/// [`BAIT_RETRY`]: a marker the identity may not receive never arrives, and without the bait
+/// a receive the policy allows (a breach, or a control) would stay unseen. A delivered bait is
+/// the answer whenever it comes; a bait sent before liveness was shown never counts towards a
+/// denial (step 4 sends its own).
 async fn markers_until_seen(
     ctx: &mut ProbeCtx<'_>,
     canary: &mut Lease,
     w: &mut Lease,
     marker: &Marker,
+    early_bait: Option<&str>,
 ) -> Result<bool, Step> {
     let from = ctx.seq + 1;
+    let started = Instant::now();
+    let mut last_bait: Option<Instant> = None;
     while Instant::now() < ctx.deadline {
+        if let Some(topic) = early_bait
+            && started.elapsed() >= EARLY_BAIT_AFTER
+            && last_bait.is_none_or(|t| t.elapsed() >= BAIT_RETRY)
+        {
+            if last_bait.is_none() {
+                ctx.note(format!(
+                    "no marker yet after {} ms: the witness also publishes the bait (a delivery answers on its own; it proves no absence)",
+                    EARLY_BAIT_AFTER.as_millis()
+                ));
+            }
+            let payload = ctx.mark("bait").bytes();
+            witness_publish(ctx, w, topic, payload, false)
+                .await
+                .map_err(Step::Failed)?;
+            last_bait = Some(Instant::now());
+        }
         let payload = ctx.mark("marker").bytes();
         witness_publish(ctx, w, &marker.topic, payload, false)
             .await

@@ -12,13 +12,7 @@ use super::role_paths::{
 };
 use iot_canary_core::verdict::Observation;
 
-pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Observation {
-    match attempt(ctx).await {
-        Ok(obs) | Err(obs) => obs,
-    }
-}
-
-async fn attempt(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
+pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
     let role_arn = role_arn(ctx)?;
     let roles = role_ctx(ctx)?;
     let Some(who) = PoolIdentity::of(roles.identity) else {

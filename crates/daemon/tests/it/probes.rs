@@ -441,3 +441,62 @@ topic = "devices/dev-lamp/telemetry"
     );
     lab.shutdown().await;
 }
+
+/// A marker the identity may not receive never arrives, so the subscription is never shown
+/// live; the bait the witness then sends beside the markers still answers: a receive the
+/// policy allows (here through a wildcard past a Deny on the marker's topic) is `allowed`,
+/// not hidden as inconclusive, and a receive it refuses stays unproven (no denial without
+/// liveness).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreceivable_marker_does_not_hide_an_allowed_receive() {
+    const POLICY: &str = r#"{"Version":"2012-10-17","Statement":[
+ {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:us-east-1:123456789012:client/dev-*"},
+ {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:us-east-1:123456789012:topicfilter/devices/*"},
+ {"Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:us-east-1:123456789012:topic/devices/other-lamp/telemetry"}]}"#;
+    let lab = lab::start_plain(&Scenario::fixture("dev-lamp").policy("Dev", POLICY)).await;
+    let text = ops_dev(&lab.endpoints.mqtt, "", PACE)
+        + r#"
+[[canary]]
+name = "dev-connects"
+identity = "dev"
+action = "connect"
+client_id = "dev-${canary}"
+expect = "allow"
+
+[[canary]]
+name = "reads-other-telemetry-through-hash"
+identity = "dev"
+action = "receive"
+witness = "ops"
+topic = "devices/other-lamp/telemetry"
+topic_filter = "devices/#"
+marker_topic = "devices/iot-canary/marker"
+
+[[canary]]
+name = "cannot-read-other-cmd-through-hash"
+identity = "dev"
+action = "receive"
+witness = "ops"
+topic = "devices/other-lamp/cmd"
+topic_filter = "devices/#"
+marker_topic = "devices/iot-canary/marker"
+"#;
+    let reports = ops_dev_round("early-bait.toml", &text).await;
+    let by = |name: &str| reports.iter().find(|r| r.canary == name).unwrap();
+    let hole = by("reads-other-telemetry-through-hash");
+    assert_eq!(hole.verdict, Verdict::Allowed, "{}", show(&reports));
+    let steps = serde_json::to_string(&hole.evidence.steps).unwrap();
+    assert!(
+        steps.contains("the witness also publishes the bait"),
+        "{}",
+        show(&reports)
+    );
+    let refused = by("cannot-read-other-cmd-through-hash");
+    assert_eq!(
+        refused.verdict,
+        Verdict::Inconclusive(Reason::NoDeliveryProof),
+        "{}",
+        show(&reports)
+    );
+    lab.shutdown().await;
+}

@@ -257,6 +257,27 @@ async fn throttled_subscriptions_suback_0x80_and_0x97() {
             "{}",
             report::table(&reports)
         );
+        // A throttled witness subscription is tried once more after a backoff before the
+        // witness gives up (both attempts throttled here).
+        let retried = reports.iter().any(|r| {
+            r.evidence.mqtt_version == v
+                && matches!(r.evidence.observation, Observation::WitnessFailed { .. })
+                && r.evidence
+                    .steps
+                    .iter()
+                    .filter(|s| s.what.starts_with("SUBACK"))
+                    .count()
+                    >= 2
+                && r.evidence
+                    .steps
+                    .iter()
+                    .any(|s| s.what.starts_with("throttling code: trying again"))
+        });
+        assert!(
+            retried,
+            "{v:?}: no witness retried\n{}",
+            report::table(&reports)
+        );
     }
 }
 

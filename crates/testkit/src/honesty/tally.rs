@@ -84,6 +84,9 @@ pub struct Tally {
     /// The first few `inconclusive` verdicts of each reason, so a share can be read back to
     /// what the probe saw.
     pub inconclusive_examples: BTreeMap<String, Vec<Case>>,
+    /// Controls the engine allows whose verdict is not `allowed` (each one downgrades its
+    /// identity's denials to `control_failed`), by verdict label or reason: the first few.
+    pub failed_control_examples: BTreeMap<String, Vec<Case>>,
     pub worlds: u64,
 }
 
@@ -160,6 +163,19 @@ impl Tally {
                     false
                 }
             };
+            if r.expect == Expect::Allow && truth.allowed && r.verdict != Verdict::Allowed {
+                let key = match r.verdict {
+                    Verdict::Inconclusive(reason) => reason.as_str(),
+                    v => v.label(),
+                };
+                let examples = self
+                    .failed_control_examples
+                    .entry(key.to_string())
+                    .or_default();
+                if examples.len() < EXAMPLES_PER_REASON {
+                    examples.push(Case::of(world, planned, r, truth.allowed));
+                }
+            }
             if !wrong {
                 continue;
             }
