@@ -302,16 +302,7 @@ pub fn respond_to_auth_challenge(
     call: PoolCall<'_>,
     req: &RespondToAuthChallengeRequest,
 ) -> Result<Value, AwsError> {
-    let PoolCall {
-        scenario,
-        signer,
-        refresh,
-        srp,
-        new_refresh_token,
-        jti,
-        now,
-    } = call;
-    let (pool, client_id) = app_client(scenario, req.client_id.as_deref())?;
+    let (pool, client_id) = app_client(call.scenario, req.client_id.as_deref())?;
     match req.challenge_name.as_deref() {
         Some("PASSWORD_VERIFIER") => {}
         None => {
@@ -347,8 +338,8 @@ pub fn respond_to_auth_challenge(
         return Err(invalid(format!("Invalid TIMESTAMP: {timestamp}")));
     }
     // One answer per challenge, right or wrong (as Cognito: a new sign-in needs a new SRP_A).
-    let pending = match srp.pending.remove(block) {
-        Some((p, exp)) if exp > now => p,
+    let pending = match call.srp.pending.remove(block) {
+        Some((p, exp)) if exp > call.now => p,
         _ => {
             return Err(not_authorized(
                 "Invalid session for the user, session is expired.",
@@ -360,16 +351,17 @@ pub fn respond_to_auth_challenge(
     {
         return Err(not_authorized("Incorrect username or password."));
     }
-    refresh.insert(new_refresh_token.clone(), username.to_string());
+    call.refresh
+        .insert(call.new_refresh_token.clone(), username.to_string());
     sign_in(
-        scenario,
-        signer,
+        call.scenario,
+        call.signer,
         pool,
         &client_id,
         username,
-        Some(new_refresh_token),
-        jti,
-        now,
+        Some(call.new_refresh_token),
+        call.jti,
+        call.now,
     )
 }
 
