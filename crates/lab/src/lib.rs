@@ -144,8 +144,9 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, LabError> {
         .map_err(|source| LabError::Bind { addr, source })
 }
 
-/// Like [`serve_http`], with the peer address available to handlers (`aws:SourceIp`).
-fn serve_http_with_peer(
+/// Serves `router` until shutdown, with the peer address available to handlers
+/// (`aws:SourceIp`; the handlers that do not need it ignore it).
+fn serve_http(
     listener: TcpListener,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
@@ -160,24 +161,6 @@ fn serve_http_with_peer(
         )
         .with_graceful_shutdown(graceful)
         .await
-        {
-            tracing::warn!(error = %e, "lab HTTP listener failed");
-        }
-    })
-}
-
-fn serve_http(
-    listener: TcpListener,
-    router: axum::Router,
-    mut shutdown: watch::Receiver<bool>,
-) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let graceful = async move {
-            let _ = shutdown.changed().await;
-        };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(graceful)
-            .await
         {
             tracing::warn!(error = %e, "lab HTTP listener failed");
         }
@@ -261,12 +244,12 @@ pub async fn start(config: LabConfig) -> Result<RunningLab, LabError> {
             admin::router(state.clone(), broker.clone()),
             shutdown_rx.clone(),
         ),
-        serve_http_with_peer(
+        serve_http(
             iot_data_listener,
             doors::iot_data_http::router(state.clone(), broker.clone()),
             shutdown_rx.clone(),
         ),
-        serve_http_with_peer(
+        serve_http(
             iot_listener,
             doors::iot_http::router(state.clone()),
             shutdown_rx,

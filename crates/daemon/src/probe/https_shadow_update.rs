@@ -9,16 +9,14 @@ use aws_smithy_types::Blob;
 
 use super::ProbeCtx;
 use super::api::Clients;
-use super::https_shadow_get::shadow_arn;
+use super::https_shadow_get::target;
 use iot_canary_core::evidence_rules::classify_api;
 use iot_canary_core::verdict::{Classified, Observation, ProbeAction, Verdict};
 
 pub(super) async fn run(ctx: &mut ProbeCtx<'_>) -> Result<Observation, Observation> {
-    let clients = ctx.api_clients().await?;
-    let thing = ctx.canary.thing.clone().unwrap_or_default();
-    let shadow = ctx.canary.shadow.clone();
-    let account = ctx.account(&clients).await;
-    let resource = shadow_arn(ctx, account.as_deref(), &thing, shadow.as_deref());
+    let t = target(ctx).await?;
+    let (clients, thing, resource) = (t.clients, t.thing, t.resource);
+    let shadow = t.shadow;
     if !exists(ctx, &clients, &thing, shadow.as_deref(), &resource).await? {
         ctx.note("no such shadow: the probe never creates one, so the update was not sent");
         return Ok(Observation::ShadowAbsent);

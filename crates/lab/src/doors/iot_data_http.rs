@@ -16,7 +16,7 @@
 //! over 128 KiB 413 `RequestEntityTooLargeException`; wrong verb 405
 //! `MethodNotAllowedException`.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -28,10 +28,10 @@ use base64::Engine;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
-use super::CallFacts;
 use super::auth::AuthFailure;
 use super::data_plane::{self, DataPlaneOp};
 use super::rest::{self, RestError};
+use super::{Admitted, DoorRequest};
 use crate::broker::{Broker, decide as broker_decide};
 use crate::shadow::{self, ShadowTopic};
 use crate::state::LabState;
@@ -64,7 +64,19 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let rid = rest::request_id();
-    match serve(&door, peer.ip(), &method, &uri, &headers, &body, &rid).await {
+    match serve(
+        &door,
+        &DoorRequest {
+            source_ip: peer.ip(),
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        },
+        &rid,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(code = e.code, path = %uri.path(), "iot-data error");
@@ -227,35 +239,11 @@ fn parse(method: &Method, uri: &Uri) -> Result<Parsed, RestError> {
     ))
 }
 
-#[allow(clippy::too_many_arguments)] // one request's independent parts
-async fn serve(
-    door: &Door,
-    source_ip: IpAddr,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    rid: &str,
-) -> Result<Response, RestError> {
+async fn serve(door: &Door, req: &DoorRequest<'_>, rid: &str) -> Result<Response, RestError> {
     let state = &door.state;
-    let now = state.now();
-    let creds = super::admit(
-        state,
-        SIGNING_NAMES,
-        (method, uri, headers, body),
-        now,
-        auth_error,
-    )?;
-    let Parsed { op, qos } = parse(method, uri)?;
-    let authz = state.principal_authz(&creds.principal, now);
-    let decision = data_plane::decide(
-        &authz,
-        &op,
-        &CallFacts {
-            now,
-            source_ip: Some(source_ip),
-        },
-    );
+    let Admitted { authz, facts, .. } = super::admit(state, SIGNING_NAMES, req, auth_error)?;
+    let Parsed { op, qos } = parse(req.method, req.uri)?;
+    let decision = data_plane::decide(&authz, &op, &facts);
     if !decision.allowed() {
         tracing::debug!(
             op = op.name(),
@@ -266,7 +254,7 @@ async fn serve(
         );
         return Err(forbidden("Forbidden"));
     }
-    run(door, op, qos, body, now, rid).await
+    run(door, op, qos, req.body, facts.now, rid).await
 }
 
 fn epoch_secs(t: SystemTime) -> u64 {

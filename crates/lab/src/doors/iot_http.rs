@@ -16,7 +16,7 @@
 //! `UnrecognizedClientException` (unknown key or token), 403 `ExpiredTokenException`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -27,10 +27,10 @@ use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::CallFacts;
 use super::auth::{self, AuthFailure};
 use super::control_plane::{self, ControlPlaneOp};
 use super::rest::{self, RestError};
+use super::{Admitted, DoorRequest};
 use crate::state::{LabState, Target};
 
 /// The signing name aws-sdk-iot and botocore use.
@@ -59,7 +59,17 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let rid = rest::request_id();
-    match serve(&door, peer.ip(), &method, &uri, &headers, &body, &rid) {
+    match serve(
+        &door,
+        &DoorRequest {
+            source_ip: peer.ip(),
+            method: &method,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+        },
+        &rid,
+    ) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(code = e.code, path = %uri.path(), "iot control plane error");
@@ -241,34 +251,15 @@ fn identity_target(target: &str) -> Result<Target, RestError> {
     )))
 }
 
-fn serve(
-    door: &Door,
-    source_ip: IpAddr,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-    rid: &str,
-) -> Result<Response, RestError> {
+fn serve(door: &Door, req: &DoorRequest<'_>, rid: &str) -> Result<Response, RestError> {
     let state = &door.state;
-    let now = state.now();
-    let creds = super::admit(
-        state,
-        SIGNING_NAMES,
-        (method, uri, headers, body),
-        now,
-        auth_error,
-    )?;
-    let op = parse(method, uri, headers, body)?;
-    let authz = state.principal_authz(&creds.principal, now);
-    let decision = control_plane::decide(
-        &authz,
-        &op,
-        &CallFacts {
-            now,
-            source_ip: Some(source_ip),
-        },
-    );
+    let Admitted {
+        creds,
+        authz,
+        facts,
+    } = super::admit(state, SIGNING_NAMES, req, auth_error)?;
+    let op = parse(req.method, req.uri, req.headers, req.body)?;
+    let decision = control_plane::decide(&authz, &op, &facts);
     if !decision.allowed() {
         tracing::debug!(
             op = op.name(),
@@ -287,7 +278,7 @@ fn serve(
             ),
         ));
     }
-    run(door, op, now, rid)
+    run(door, op, facts.now, rid)
 }
 
 fn policy_arn(state: &LabState, name: &str) -> String {

@@ -51,27 +51,44 @@ fn context(authz: &PrincipalAuthz, facts: &CallFacts) -> RequestContext {
     ctx
 }
 
+/// One HTTPS request to a door, as its handler received it.
+pub(super) struct DoorRequest<'a> {
+    pub source_ip: std::net::IpAddr,
+    pub method: &'a http::Method,
+    pub uri: &'a http::Uri,
+    pub headers: &'a http::HeaderMap,
+    pub body: &'a [u8],
+}
+
+/// What an admitted request is decided with.
+pub(super) struct Admitted {
+    pub creds: crate::state::IssuedCredentials,
+    /// The principal's policies and request context (`LabState::principal_authz`).
+    pub authz: PrincipalAuthz,
+    pub facts: CallFacts,
+}
+
 /// One door request's admission: SigV4 header authentication (its failures worded by the
 /// door's `auth_error`), then the admin fault `quota_exceeded` — the account's API rate is
-/// exhausted, what a client must report as inconclusive, never as a refusal.
+/// exhausted, what a client must report as inconclusive, never as a refusal — and the
+/// principal's authorization context at this moment.
 pub(super) fn admit(
     state: &crate::state::LabState,
     signing_names: &[&str],
-    request: (&http::Method, &http::Uri, &http::HeaderMap, &[u8]),
-    now: SystemTime,
+    req: &DoorRequest<'_>,
     auth_error: fn(auth::AuthFailure) -> rest::RestError,
-) -> Result<crate::state::IssuedCredentials, rest::RestError> {
-    let (method, uri, headers, body) = request;
+) -> Result<Admitted, rest::RestError> {
+    let now = state.now();
     let creds = auth::authenticate(
         state,
         auth::Scope {
             services: signing_names,
             lab_region: true,
         },
-        method,
-        uri,
-        headers,
-        body,
+        req.method,
+        req.uri,
+        req.headers,
+        req.body,
         now,
     )
     .map_err(auth_error)?;
@@ -82,7 +99,15 @@ pub(super) fn admit(
             "Rate exceeded",
         ));
     }
-    Ok(creds)
+    let authz = state.principal_authz(&creds.principal, now);
+    Ok(Admitted {
+        creds,
+        authz,
+        facts: CallFacts {
+            now,
+            source_ip: Some(req.source_ip),
+        },
+    })
 }
 
 /// What the doors' unit tests build principals from (us-east-1, account 123456789012).

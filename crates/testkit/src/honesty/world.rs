@@ -824,19 +824,11 @@ fn home(identity: &str) -> &'static str {
 
 const PROBING: [&str; 5] = ["alpha", "beta", "vend", "cog", "guest"];
 
-/// The MQTT probe kinds the honesty worlds draw from (the HTTPS, control-plane and role-path
-/// doors have their own end-to-end tests; drawing from these eight keeps every seed's world
-/// as it was).
-const MQTT_ACTIONS: [ProbeAction; 8] = [
-    ProbeAction::Connect,
-    ProbeAction::Publish,
-    ProbeAction::Subscribe,
-    ProbeAction::Receive,
-    ProbeAction::Retain,
-    ProbeAction::ShadowGet,
-    ProbeAction::ShadowUpdate,
-    ProbeAction::ShadowDelete,
-];
+/// The MQTT probe kinds the honesty worlds draw from: the first eight of `ProbeAction::ALL`,
+/// in its order, which every seed's world depends on (the HTTPS, control-plane and
+/// role-path doors have their own end-to-end tests; drawing from these eight keeps every
+/// seed's world as it was).
+const MQTT_ACTIONS: &[ProbeAction] = ProbeAction::ALL.split_at(8).0;
 
 fn plan_canaries(g: &mut Gen, world: &World, size: WorldSize, cog_sub: &str) -> Vec<Planned> {
     let mut out = Vec::new();
@@ -859,7 +851,7 @@ fn plan_canaries(g: &mut Gen, world: &World, size: WorldSize, cog_sub: &str) -> 
                 let action = if k == 0 {
                     ProbeAction::Connect
                 } else {
-                    *g.pick(&MQTT_ACTIONS)
+                    *g.pick(MQTT_ACTIONS)
                 };
                 let mut client_id = format!("{identity}-{n}");
                 if k > 0 && !specials.is_empty() && g.chance(0.08) {
@@ -969,5 +961,33 @@ fn random_filter(g: &mut Gen, topic: &str) -> String {
             p.join("/")
         }
         _ => format!("{}/#", parts[0]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use iot_canary_core::verdict::ProbeFamily;
+
+    #[test]
+    fn worlds_draw_from_exactly_the_mqtt_actions_in_their_old_order() {
+        assert_eq!(
+            MQTT_ACTIONS.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+            [
+                "connect",
+                "publish",
+                "subscribe",
+                "receive",
+                "retain",
+                "shadow-get",
+                "shadow-update",
+                "shadow-delete"
+            ]
+        );
+        let mqtt = ProbeAction::ALL
+            .iter()
+            .filter(|a| a.family() == ProbeFamily::Mqtt)
+            .count();
+        assert_eq!(mqtt, MQTT_ACTIONS.len());
     }
 }
