@@ -2,8 +2,6 @@
 //! GetCredentialsForIdentity and the error codes it parses, against the in-process lab. The
 //! credentials boto3 obtained are then proven on SigV4 MQTT from Rust.
 
-use std::process::Stdio;
-
 use iot_canary_testkit::lab::start_plain;
 use iot_canary_testkit::mqtt::connect_ok;
 use iot_canary_testkit::scenario::{
@@ -35,42 +33,27 @@ fn scenario() -> Scenario {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_assume_role_and_cognito_against_the_lab() {
-    let py = tools::python();
     let lab = start_plain(&scenario()).await;
     let script = repo("tests/python/test_boto3_identity.py");
-    let mut cmd = std::process::Command::new(py);
-    cmd.arg(script)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("LAB_STS", &lab.endpoints.sts)
-        .env("LAB_COGNITO_IDP", &lab.endpoints.cognito_idp)
-        .env("LAB_COGNITO_IDENTITY", &lab.endpoints.cognito_identity)
-        .env("LAB_AKID", "AKIALABINTEGRATOR001")
-        .env("LAB_SECRET", "lab-secret-integrator")
-        .env("LAB_ROLE_ARN", ROLE)
-        .env("LAB_SESSION_POLICY", SESSION_POLICY)
-        .env("LAB_CLIENT_ID", CLIENT)
-        .env("LAB_ALICE_PASSWORD", "alice-lab-password-1")
-        .env("LAB_POOL", POOL)
-        .env("LAB_PROVIDER", PROVIDER)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // The lab runs on this runtime's workers; the script blocks only a blocking-pool thread.
-    let out = tokio::time::timeout(
+    let v: serde_json::Value = tools::python_json(
+        &script,
+        &[
+            ("LAB_STS", &lab.endpoints.sts),
+            ("LAB_COGNITO_IDP", &lab.endpoints.cognito_idp),
+            ("LAB_COGNITO_IDENTITY", &lab.endpoints.cognito_identity),
+            ("LAB_AKID", "AKIALABINTEGRATOR001"),
+            ("LAB_SECRET", "lab-secret-integrator"),
+            ("LAB_ROLE_ARN", ROLE),
+            ("LAB_SESSION_POLICY", SESSION_POLICY),
+            ("LAB_CLIENT_ID", CLIENT),
+            ("LAB_ALICE_PASSWORD", "alice-lab-password-1"),
+            ("LAB_POOL", POOL),
+            ("LAB_PROVIDER", PROVIDER),
+        ],
+        None,
         std::time::Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || cmd.output()),
     )
-    .await
-    .expect("boto3 script finishes within 120 s")
-    .expect("join")
-    .expect("run the boto3 script");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "boto3 script failed: {stderr}");
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    .await;
 
     assert_eq!(
         v["sts"]["Arn"],

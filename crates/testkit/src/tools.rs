@@ -58,3 +58,50 @@ pub fn package_dir(package: &str) -> PathBuf {
         .expect("a manifest has a directory")
         .to_path_buf()
 }
+
+/// Runs `script` with the test venv's Python as an independent AWS client: a clean
+/// environment (PATH only, no instance metadata, no config or credentials files) plus `env`,
+/// `stdin` written to it, at most `limit`; returns its stdout parsed as JSON. The script runs
+/// on a blocking-pool thread, so labs on the caller's runtime keep answering it.
+pub async fn python_json<T: serde::de::DeserializeOwned + Send + 'static>(
+    script: &std::path::Path,
+    env: &[(&str, &str)],
+    stdin: Option<String>,
+    limit: std::time::Duration,
+) -> T {
+    use std::io::Write as _;
+    use std::process::Stdio;
+    let name = script.display().to_string();
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg(script)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .envs(env.iter().copied())
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = tokio::time::timeout(
+        limit,
+        tokio::task::spawn_blocking(move || {
+            let mut child = cmd.spawn()?;
+            if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+                pipe.write_all(text.as_bytes())?;
+            }
+            child.wait_with_output()
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{name} finishes within {limit:?}"))
+    .expect("join")
+    .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{name} failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{name}: {e}: {stderr}"))
+}

@@ -3,9 +3,6 @@
 //! IAM user, a role session, a Cognito identity and a guest) against a fresh lab, and must get
 //! exactly the answers the Rust SDK gets against another fresh lab of the same world.
 
-use std::io::Write;
-use std::process::Stdio;
-
 use iot_canary_testkit::lab::start_plain;
 use iot_canary_testkit::tools;
 use serde_json::json;
@@ -27,7 +24,8 @@ fn identities_json(ids: &Identities) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn boto3_gets_the_same_answers_as_the_rust_sdk_for_every_door_operation() {
-    let py = tools::python();
+    // Fails at once, with the install command, when the venv is missing.
+    tools::python();
     // The Rust SDK's answers, in a lab of their own.
     let rust_lab = start_plain(&world()).await;
     let rust_ids = sign_in(&rust_lab).await;
@@ -47,37 +45,13 @@ async fn boto3_gets_the_same_answers_as_the_rust_sdk_for_every_door_operation() 
     .to_string();
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/doors_boto3.py");
-    let mut cmd = std::process::Command::new(py);
-    cmd.arg(script)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // The lab runs on this runtime's workers; the script blocks only a blocking-pool thread.
-    let out = tokio::time::timeout(
+    let boto3_answers: Vec<String> = tools::python_json(
+        &script,
+        &[],
+        Some(spec),
         std::time::Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || {
-            let mut child = cmd.spawn()?;
-            child
-                .stdin
-                .take()
-                .expect("piped stdin")
-                .write_all(spec.as_bytes())?;
-            child.wait_with_output()
-        }),
     )
-    .await
-    .expect("boto3 script finishes within 120 s")
-    .expect("join")
-    .expect("run the boto3 script");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "boto3 script failed: {stderr}");
-    let boto3_answers: Vec<String> =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    .await;
     lab.shutdown().await;
 
     assert_eq!(boto3_answers.len(), steps.len());

@@ -3,8 +3,6 @@
 //! `role_paths` asks with the Rust SDK crates; each case must get the same answer (`ok`, or
 //! the same error code and message).
 
-use std::process::Stdio;
-
 use iot_canary_testkit::lab::start_plain;
 use iot_canary_testkit::scenario::{
     DEMO_APP_CLIENT as CLIENT, DEMO_POOL as POOL, DEMO_PROVIDER as PROVIDER,
@@ -32,41 +30,28 @@ async fn boto3_and_pycognito_get_the_rust_sdks_answers() {
     let strict = start_plain(&Scenario::demo()).await;
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests/python/test_role_paths.py");
-    let mut cmd = std::process::Command::new(tools::python());
-    cmd.arg(script)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("LOOSE_STS", &loose.endpoints.sts)
-        .env("LOOSE_COGNITO_IDP", &loose.endpoints.cognito_idp)
-        .env("LOOSE_COGNITO_IDENTITY", &loose.endpoints.cognito_identity)
-        .env(
-            "STRICT_COGNITO_IDENTITY",
-            &strict.endpoints.cognito_identity,
-        )
-        .env("LAB_OPS_AKID", OPS.0)
-        .env("LAB_OPS_SECRET", OPS.1)
-        .env("LAB_USER_POOL", USER_POOL)
-        .env("LAB_CLIENT_ID", CLIENT)
-        .env("LAB_ALICE_PASSWORD", "alice-lab-password-1")
-        .env("LAB_POOL", POOL)
-        .env("LAB_PROVIDER", PROVIDER)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // The labs run on this runtime's workers; the script blocks only a blocking-pool thread.
-    let out = tokio::time::timeout(
+    let py: Value = tools::python_json(
+        &script,
+        &[
+            ("LOOSE_STS", &loose.endpoints.sts),
+            ("LOOSE_COGNITO_IDP", &loose.endpoints.cognito_idp),
+            ("LOOSE_COGNITO_IDENTITY", &loose.endpoints.cognito_identity),
+            (
+                "STRICT_COGNITO_IDENTITY",
+                &strict.endpoints.cognito_identity,
+            ),
+            ("LAB_OPS_AKID", OPS.0),
+            ("LAB_OPS_SECRET", OPS.1),
+            ("LAB_USER_POOL", USER_POOL),
+            ("LAB_CLIENT_ID", CLIENT),
+            ("LAB_ALICE_PASSWORD", "alice-lab-password-1"),
+            ("LAB_POOL", POOL),
+            ("LAB_PROVIDER", PROVIDER),
+        ],
+        None,
         std::time::Duration::from_secs(120),
-        tokio::task::spawn_blocking(move || cmd.output()),
     )
-    .await
-    .expect("the Python clients finish within 120 s")
-    .expect("join")
-    .expect("run test_role_paths.py");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "test_role_paths.py failed: {stderr}");
-    let py: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    .await;
 
     // The same questions through the Rust SDK (and the aws-cognito-srp client).
     let lab = &loose;
