@@ -16,16 +16,15 @@
 //! over 128 KiB 413 `RequestEntityTooLargeException`; wrong verb 405
 //! `MethodNotAllowedException`.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::Response;
 use base64::Engine;
-use http::{HeaderMap, Method, StatusCode, Uri};
+use http::{Method, StatusCode, Uri};
 use serde_json::{Value, json};
 
 use super::auth::AuthFailure;
@@ -55,34 +54,12 @@ pub fn router(state: Arc<LabState>, broker: Arc<Broker>) -> Router {
         .with_state(Arc::new(Door { state, broker }))
 }
 
-async fn handle(
-    State(door): State<Arc<Door>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(State(door): State<Arc<Door>>, req: DoorRequest) -> Response {
     let rid = rest::request_id();
-    match serve(
-        &door,
-        &DoorRequest {
-            source_ip: peer.ip(),
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            body: &body,
-        },
-        &rid,
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(code = e.code, path = %uri.path(), "iot-data error");
-            e.into_response_with(&rid)
-        }
-    }
+    serve(&door, &req, &rid).await.unwrap_or_else(|e| {
+        tracing::debug!(code = e.code, path = %req.uri.path(), "iot-data error");
+        e.into_response_with(&rid)
+    })
 }
 
 fn forbidden(message: impl Into<String>) -> RestError {
@@ -239,10 +216,10 @@ fn parse(method: &Method, uri: &Uri) -> Result<Parsed, RestError> {
     ))
 }
 
-async fn serve(door: &Door, req: &DoorRequest<'_>, rid: &str) -> Result<Response, RestError> {
+async fn serve(door: &Door, req: &DoorRequest, rid: &str) -> Result<Response, RestError> {
     let state = &door.state;
     let Admitted { authz, facts, .. } = super::admit(state, SIGNING_NAMES, req, auth_error)?;
-    let Parsed { op, qos } = parse(req.method, req.uri)?;
+    let Parsed { op, qos } = parse(&req.method, &req.uri)?;
     let decision = data_plane::decide(&authz, &op, &facts);
     if !decision.allowed() {
         tracing::debug!(
@@ -254,7 +231,7 @@ async fn serve(door: &Door, req: &DoorRequest<'_>, rid: &str) -> Result<Response
         );
         return Err(forbidden("Forbidden"));
     }
-    run(door, op, qos, req.body, facts.now, rid).await
+    run(door, op, qos, &req.body, facts.now, rid).await
 }
 
 fn epoch_secs(t: SystemTime) -> u64 {

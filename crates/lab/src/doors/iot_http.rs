@@ -16,12 +16,10 @@
 //! `UnrecognizedClientException` (unknown key or token), 403 `ExpiredTokenException`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, Method, StatusCode, Uri};
 use serde_json::{Value, json};
@@ -50,32 +48,12 @@ pub fn router(state: Arc<LabState>) -> Router {
     }))
 }
 
-async fn handle(
-    State(door): State<Arc<Door>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn handle(State(door): State<Arc<Door>>, req: DoorRequest) -> Response {
     let rid = rest::request_id();
-    match serve(
-        &door,
-        &DoorRequest {
-            source_ip: peer.ip(),
-            method: &method,
-            uri: &uri,
-            headers: &headers,
-            body: &body,
-        },
-        &rid,
-    ) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(code = e.code, path = %uri.path(), "iot control plane error");
-            e.into_response_with(&rid)
-        }
-    }
+    serve(&door, &req, &rid).unwrap_or_else(|e| {
+        tracing::debug!(code = e.code, path = %req.uri.path(), "iot control plane error");
+        e.into_response_with(&rid)
+    })
 }
 
 fn auth_error(f: AuthFailure) -> RestError {
@@ -251,14 +229,14 @@ fn identity_target(target: &str) -> Result<Target, RestError> {
     )))
 }
 
-fn serve(door: &Door, req: &DoorRequest<'_>, rid: &str) -> Result<Response, RestError> {
+fn serve(door: &Door, req: &DoorRequest, rid: &str) -> Result<Response, RestError> {
     let state = &door.state;
     let Admitted {
         creds,
         authz,
         facts,
     } = super::admit(state, SIGNING_NAMES, req, auth_error)?;
-    let op = parse(req.method, req.uri, req.headers, req.body)?;
+    let op = parse(&req.method, &req.uri, &req.headers, &req.body)?;
     let decision = control_plane::decide(&authz, &op, &facts);
     if !decision.allowed() {
         tracing::debug!(

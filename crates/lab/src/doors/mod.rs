@@ -51,13 +51,47 @@ fn context(authz: &PrincipalAuthz, facts: &CallFacts) -> RequestContext {
     ctx
 }
 
-/// One HTTPS request to a door, as its handler received it.
-pub(super) struct DoorRequest<'a> {
+/// One HTTPS request to a door, as its handler receives it (an axum extractor: the peer's
+/// address — `aws:SourceIp` —, method, URI, headers and body).
+pub(super) struct DoorRequest {
     pub source_ip: std::net::IpAddr,
-    pub method: &'a http::Method,
-    pub uri: &'a http::Uri,
-    pub headers: &'a http::HeaderMap,
-    pub body: &'a [u8],
+    pub method: http::Method,
+    pub uri: http::Uri,
+    pub headers: http::HeaderMap,
+    pub body: bytes::Bytes,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for DoorRequest {
+    type Rejection = axum::response::Response;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        use axum::response::IntoResponse;
+        let (parts, body) = req.into_parts();
+        let Some(axum::extract::ConnectInfo(peer)) = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .copied()
+        else {
+            // The lab serves every door with the peer's address (`serve_http`).
+            return Err(http::StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        };
+        let (method, uri, headers) = (
+            parts.method.clone(),
+            parts.uri.clone(),
+            parts.headers.clone(),
+        );
+        let body =
+            bytes::Bytes::from_request(axum::extract::Request::from_parts(parts, body), state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        Ok(DoorRequest {
+            source_ip: peer.ip(),
+            method,
+            uri,
+            headers,
+            body,
+        })
+    }
 }
 
 /// What an admitted request is decided with.
@@ -75,7 +109,7 @@ pub(super) struct Admitted {
 pub(super) fn admit(
     state: &crate::state::LabState,
     signing_names: &[&str],
-    req: &DoorRequest<'_>,
+    req: &DoorRequest,
     auth_error: fn(auth::AuthFailure) -> rest::RestError,
 ) -> Result<Admitted, rest::RestError> {
     let now = state.now();
@@ -85,10 +119,10 @@ pub(super) fn admit(
             services: signing_names,
             lab_region: true,
         },
-        req.method,
-        req.uri,
-        req.headers,
-        req.body,
+        &req.method,
+        &req.uri,
+        &req.headers,
+        &req.body,
         now,
     )
     .map_err(auth_error)?;
