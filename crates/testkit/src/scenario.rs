@@ -20,6 +20,8 @@ pub const DEMO_POOL: &str = "us-east-1:0a1b2c3d-0000-4000-8000-00000000c0de";
 pub const DEMO_USER_POOL: &str = "us-east-1_LabPool01";
 pub const DEMO_APP_CLIENT: &str = "labappclient00000000000001";
 pub const DEMO_PROVIDER: &str = "cognito-idp.us-east-1.amazonaws.com/us-east-1_LabPool01";
+/// The app client secret of [`Scenario::demo_srp_only`].
+pub const DEMO_CLIENT_SECRET: &str = "lab-client-secret";
 
 /// A lab scenario being prepared for a test.
 #[derive(Debug, Clone)]
@@ -37,6 +39,21 @@ impl Scenario {
     /// The lab's embedded demo world.
     pub fn demo() -> Scenario {
         Scenario::from_text("demo", iot_canary_lab::demo::DEMO_SCENARIO)
+    }
+
+    /// The demo world with a production-like app client: `USER_SRP_AUTH` and refresh only,
+    /// with the client secret [`DEMO_CLIENT_SECRET`].
+    pub fn demo_srp_only() -> Scenario {
+        Scenario::demo()
+            .set(
+                "cognito",
+                "explicit_auth_flows",
+                Value::Array(vec![
+                    "ALLOW_USER_SRP_AUTH".into(),
+                    "ALLOW_REFRESH_TOKEN_AUTH".into(),
+                ]),
+            )
+            .set("cognito", "app_client_secret", DEMO_CLIENT_SECRET)
     }
 
     pub fn from_text(name: &str, text: &str) -> Scenario {

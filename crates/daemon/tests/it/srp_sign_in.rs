@@ -35,16 +35,7 @@ app_client_secret_env = "CLIENT_SECRET"
 #[tokio::test]
 async fn the_daemon_signs_in_with_srp_and_the_password_flow_is_refused_where_the_client_forbids_it()
 {
-    let world = Scenario::demo()
-        .set(
-            "cognito",
-            "explicit_auth_flows",
-            toml::Value::Array(vec![
-                "ALLOW_USER_SRP_AUTH".into(),
-                "ALLOW_REFRESH_TOKEN_AUTH".into(),
-            ]),
-        )
-        .set("cognito", "app_client_secret", "lab-client-secret");
+    let world = Scenario::demo_srp_only();
     let lab = start_plain(&world).await;
     let url = lab.endpoints.sts.clone();
     let ctx = IdentityContext::new(

@@ -20,13 +20,12 @@ use crate::state::cognito_identity_id;
 
 pub const DEFAULT_CREDENTIALS_TTL: u64 = 3600;
 
+/// Missing `Option` members are `None` (serde's derive), as the service treats them.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct GetIdRequest {
     pub identity_pool_id: Option<String>,
-    #[serde(default)]
     pub logins: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub account_id: Option<String>,
 }
 
@@ -34,9 +33,7 @@ pub struct GetIdRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct GetCredentialsRequest {
     pub identity_id: Option<String>,
-    #[serde(default)]
     pub logins: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub custom_role_arn: Option<String>,
 }
 

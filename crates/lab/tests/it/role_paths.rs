@@ -393,16 +393,7 @@ pub(crate) async fn srp_sign_in(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn user_srp_auth_signs_in_and_a_wrong_password_is_refused() {
     // A production-like app client: SRP and refresh only, with a client secret.
-    let world = Scenario::demo()
-        .set(
-            "cognito",
-            "explicit_auth_flows",
-            toml::Value::Array(vec![
-                "ALLOW_USER_SRP_AUTH".into(),
-                "ALLOW_REFRESH_TOKEN_AUTH".into(),
-            ]),
-        )
-        .set("cognito", "app_client_secret", "lab-client-secret");
+    let world = Scenario::demo_srp_only();
     let lab = start_plain(&world).await;
     let secret = Some("lab-client-secret");
     let tok = srp_sign_in(&lab, "alice", "alice-lab-password-1", secret)
