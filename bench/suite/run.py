@@ -47,6 +47,23 @@ def measure(cmd, env, stdout):
     return p.returncode, wall, user + sys_, maxrss_kb / 1024.0
 
 
+def run_iot_canary(a, cfg, out, env):
+    """One `iot-canary once` run on cfg: (exit, wall, cpu, rss, {canary: verdict})."""
+    cmd = [a.bin, "once", "-c", cfg, "--format", "json", "--output", out]
+    rc, wall, cpu, rss = measure(cmd, env, subprocess.DEVNULL)
+    with open(out) as f:
+        got = {c["canary"]: c["verdict"] for c in json.load(f)["results"]}
+    return rc, wall, cpu, rss, got
+
+
+def run_peer(cmd, out, env):
+    """One peer run, its JSON stdout kept in out: (exit, wall, cpu, rss, parsed output)."""
+    with open(out, "w") as f:
+        rc, wall, cpu, rss = measure(cmd, env, f)
+    with open(out) as f:
+        return rc, wall, cpu, rss, json.load(f)
+
+
 def lab_state(admin):
     with urllib.request.urlopen(admin + "/state", timeout=10) as r:
         return json.load(r)
@@ -125,19 +142,14 @@ def main():
                 before = lab_state(ready["admin"])["connects_total"]
                 out = os.path.join(work, f"{who}-{i}.json")
                 if who == "iot-canary":
-                    cmd = [a.bin, "once", "-c", canaries, "--format", "json", "--output", out]
-                    rc, wall, cpu, rss = measure(cmd, env, subprocess.DEVNULL)
-                    with open(out) as f:
-                        got = {c["canary"]: c["verdict"] for c in json.load(f)["results"]}
+                    rc, wall, cpu, rss, got = run_iot_canary(a, canaries, out, env)
                 else:
                     cmd = [a.python, os.path.join(HERE, "peer.py"), canaries, keys_path,
                            "--concurrency", str(a.concurrency)]
                     if who == "peer-reuse":
                         cmd.append("--reuse")
-                    with open(out, "w") as f:
-                        rc, wall, cpu, rss = measure(cmd, env, f)
-                    with open(out) as f:
-                        got = json.load(f)["verdicts"]
+                    rc, wall, cpu, rss, peer_out = run_peer(cmd, out, env)
+                    got = peer_out["verdicts"]
                 connects = lab_state(ready["admin"])["connects_total"] - before
                 counts = collections.Counter(got.values())
                 verdicts[(who, i)] = got
@@ -173,17 +185,11 @@ def run_doors(a, work, doors_cfg, keys_path, env):
             time.sleep(1.5)
             out = os.path.join(work, f"doors-{who}-{i}.json")
             if who == "iot-canary":
-                cmd = [a.bin, "once", "-c", doors_cfg, "--format", "json", "--output", out]
-                rc, wall, cpu, rss = measure(cmd, env, subprocess.DEVNULL)
-                with open(out) as f:
-                    got = {c["canary"]: c["verdict"] for c in json.load(f)["results"]}
+                rc, wall, cpu, rss, got = run_iot_canary(a, doors_cfg, out, env)
             else:
                 cmd = [a.python, os.path.join(HERE, "peer_boto3.py"), doors_cfg, keys_path,
                        "--concurrency", str(a.concurrency)]
-                with open(out, "w") as f:
-                    rc, wall, cpu, rss = measure(cmd, env, f)
-                with open(out) as f:
-                    peer_out = json.load(f)
+                rc, wall, cpu, rss, peer_out = run_peer(cmd, out, env)
                 got = peer_out["verdicts"]
             counts = collections.Counter(got.values())
             verdicts[(who, i)] = got
