@@ -43,86 +43,11 @@ fn tight_policy() -> String {
 const HOLE_POLICY: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
 
-/// Static keys with no HTTPS grant at all (the failed-control world).
-const MQTT_ONLY_POLICY: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}"#;
 
-/// One principal of each kind, all carrying `policy`; `ops` is the witness.
+/// One principal of each kind, all carrying `policy`; `ops` is the witness
+/// (fixtures/scenarios/doors.toml).
 fn world(policy: &str) -> Scenario {
-    let text = format!(
-        r#"region = "us-east-1"
-account_id = "123456789012"
-
-[policies]
-Witness = '''{HOLE_POLICY}'''
-Doors = '''{policy}'''
-Broad = '''{HOLE_POLICY}'''
-MqttOnly = '''{MQTT_ONLY_POLICY}'''
-
-[[iam_user]]
-name = "ops"
-access_key_id = "AKIALABOPS0000000001"
-secret_access_key = "lab-secret-ops"
-policies = ["Witness"]
-
-[[iam_user]]
-name = "dev"
-access_key_id = "AKIALABDEV0000000001"
-secret_access_key = "lab-secret-dev"
-policies = ["Doors"]
-
-[[iam_user]]
-name = "mqtt-only"
-access_key_id = "AKIALABMQTT000000001"
-secret_access_key = "lab-secret-mqtt"
-policies = ["MqttOnly"]
-
-[[role]]
-name = "DevRole"
-policies = ["Doors"]
-trusted = ["ops"]
-
-[[role]]
-name = "CogAuth"
-policies = ["Doors"]
-
-[[role]]
-name = "CogGuest"
-policies = ["Doors"]
-
-[[role]]
-name = "Vending"
-policies = ["Doors"]
-
-[cognito]
-user_pool_id = "us-east-1_LabPool01"
-app_client_id = "labappclient00000000000001"
-identity_pool_id = "{POOL}"
-authenticated_role = "CogAuth"
-unauthenticated_role = "CogGuest"
-
-[[cognito.user]]
-username = "cog"
-password = "pw-cog"
-iot_policies = ["Doors"]
-
-[[cognito.user]]
-username = "ven"
-password = "pw-ven"
-
-[[thing]]
-name = "dev-lamp"
-owner = "dev"
-
-[[thing]]
-name = "other-lamp"
-owner = "ops"
-
-[vending]
-role = "Vending"
-session_policy_template = '''{HOLE_POLICY}'''
-"#
-    );
-    Scenario::from_text("doors", &text)
+    Scenario::fixture("doors").policy("Doors", policy)
 }
 
 /// The identities probed: one per kind.
