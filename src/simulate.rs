@@ -138,6 +138,7 @@ pub fn identities_from_scenario(
                             region: &sc.region,
                             account: &sc.account_id,
                             things: &things,
+                            ..Default::default()
                         },
                     )
                     .map_err(|e| format!("identity `{name}`: {e}"))

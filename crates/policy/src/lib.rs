@@ -26,6 +26,7 @@ mod document;
 mod eval;
 mod matching;
 pub mod plane;
+pub mod session_template;
 pub mod size;
 pub mod testfile;
 mod variables;

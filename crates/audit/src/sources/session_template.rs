@@ -2,7 +2,8 @@
 //! a user who owns N devices. STS refuses a session policy over 2,048 plaintext characters, so
 //! a template that grows with the device count breaks AssumeRole at some N.
 //!
-//! Expansion rules (the canary's `session_policy` placeholders and the lab's vending ones):
+//! Expansion rules: the lab's vending template language (`iot_canary_policy::session_template`,
+//! shared), sized at its worst case:
 //! - an array element containing `${device}` or `${thing}` is repeated once per device, with
 //!   device names `device-…` padded to `device_name_len` characters (36 by default, the length
 //!   of a UUID, a common thing-name scheme);
@@ -13,6 +14,7 @@
 //!
 //! The size is measured on the minified expansion: the smallest text that could be sent.
 
+use iot_canary_policy::session_template::{self, TemplateVars};
 use serde_json::Value;
 
 use super::{LoadOptions, PolicyKind, PolicySource, SourceSet};
@@ -36,90 +38,25 @@ fn device_name(i: usize, len: usize) -> String {
     }
 }
 
-struct Ctx<'a> {
-    /// The things `${device}` / `${thing}` elements repeat over.
-    names: Vec<String>,
-    username: String,
-    session_name: String,
-    role_arn: String,
-    account: &'a str,
-    region: &'a str,
-}
-
-fn scalars(s: &str, c: &Ctx<'_>) -> String {
-    s.replace("${session_name}", &c.session_name)
-        .replace("${role_arn}", &c.role_arn)
-        .replace("${username}", &c.username)
-        .replace("${region}", c.region)
-        .replace("${account}", c.account)
-}
-
-fn expand_value(v: &Value, c: &Ctx<'_>) -> Value {
-    match v {
-        Value::String(s) => Value::String(scalars(s, c)),
-        Value::Array(items) => {
-            let mut out = Vec::new();
-            for item in items {
-                match item.as_str() {
-                    Some(s) if s.contains("${device}") || s.contains("${thing}") => {
-                        for name in &c.names {
-                            out.push(Value::String(scalars(
-                                &s.replace("${device}", name).replace("${thing}", name),
-                                c,
-                            )));
-                        }
-                    }
-                    _ => out.push(expand_value(item, c)),
-                }
-            }
-            Value::Array(out)
-        }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, val)| {
-                    // A lone per-device string (not in an array) becomes an array.
-                    let expanded = match val.as_str() {
-                        Some(s) if s.contains("${device}") || s.contains("${thing}") => {
-                            expand_value(&Value::Array(vec![val.clone()]), c)
-                        }
-                        _ => expand_value(val, c),
-                    };
-                    (k.clone(), expanded)
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// The session policy a credential-vending API would send for `username` with these things
-/// (the lab's vending template language): a statement left without any resource (zero
-/// things) is dropped, as the vending API drops it.
+/// The session policy a credential-vending API would send for `username` with these things:
+/// the lab's own renderer (a statement left without any resource, zero things, is dropped).
 pub fn render_for(
     template: &str,
     username: &str,
     things: &[String],
     options: &crate::AuditOptions,
 ) -> Result<String, serde_json::Error> {
-    let v: Value = serde_json::from_str(template)?;
-    let c = Ctx {
-        names: things.to_vec(),
-        username: username.to_owned(),
-        session_name: "${session_name}".into(),
-        role_arn: "${role_arn}".into(),
-        account: &options.account_id,
-        region: &options.region,
-    };
-    let mut out = expand_value(&v, &c);
-    if let Some(Value::Array(stmts)) = out.get_mut("Statement") {
-        stmts.retain(|st| {
-            ["Resource", "NotResource"].iter().any(|k| {
-                st.get(k)
-                    .is_some_and(|r| r.as_array().is_none_or(|a| !a.is_empty()))
-            })
-        });
-    }
-    serde_json::to_string(&out)
+    session_template::render(
+        template,
+        &TemplateVars {
+            username,
+            region: &options.region,
+            account: &options.account_id,
+            things,
+            session_name: None,
+            role_arn: None,
+        },
+    )
 }
 
 impl Expansion {
@@ -130,21 +67,25 @@ impl Expansion {
         options: &crate::AuditOptions,
     ) -> Result<String, serde_json::Error> {
         let v: Value = serde_json::from_str(&self.template)?;
-        let c = Ctx {
-            names: (1..=devices)
-                .map(|i| device_name(i, self.device_name_len))
-                .collect(),
-            username: "u".repeat(128),
-            session_name: "s".repeat(64),
-            role_arn: format!(
-                "arn:aws:iam::{}:role/{}",
-                options.account_id,
-                "r".repeat(64)
-            ),
-            account: &options.account_id,
+        let names: Vec<String> = (1..=devices)
+            .map(|i| device_name(i, self.device_name_len))
+            .collect();
+        let username = "u".repeat(128);
+        let session_name = "s".repeat(64);
+        let role_arn = format!(
+            "arn:aws:iam::{}:role/{}",
+            options.account_id,
+            "r".repeat(64)
+        );
+        let vars = TemplateVars {
+            username: &username,
             region: &options.region,
+            account: &options.account_id,
+            things: &names,
+            session_name: Some(&session_name),
+            role_arn: Some(&role_arn),
         };
-        serde_json::to_string(&expand_value(&v, &c))
+        serde_json::to_string(&session_template::expand(&v, &vars))
     }
 }
 

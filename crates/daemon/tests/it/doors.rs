@@ -43,7 +43,6 @@ fn tight_policy() -> String {
 const HOLE_POLICY: &str =
     r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#;
 
-
 /// One principal of each kind, all carrying `policy`; `ops` is the witness
 /// (fixtures/scenarios/doors.toml).
 fn world(policy: &str) -> Scenario {

@@ -624,6 +624,7 @@ async fn vend(State(p): State<Arc<Plane>>, method: Method, headers: HeaderMap) -
             region: lab.region(),
             account: lab.account_id(),
             things: &things,
+            ..Default::default()
         },
     ) {
         Ok(p) => p,

@@ -1,13 +1,9 @@
 //! The credential-vending API's pure core: render the session policy template over the
 //! caller's reachable things, then the same AssumeRole checks STS applies.
 //!
-//! Template language (JSON text, see docs/lab-identity.md): `${username}`, `${region}` and
-//! `${account}` are substituted everywhere; an array element string containing `${thing}` is
-//! repeated once per thing the caller owns or was shared (zero things: the element goes, and
-//! a statement left without any `Resource` goes too). IAM policy variables (`${iot:ClientId}`,
-//! `${cognito-identity.amazonaws.com:sub}`) are namespaced with `:` and left alone.
-
-use serde_json::Value;
+//! Template language: `iot_canary_policy::session_template` (one for the lab, `simulate` and
+//! the audit; docs/lab-identity.md). `${thing}` repeats over the things the caller owns or was
+//! shared; `${session_name}` and `${role_arn}` stay as written.
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
@@ -15,62 +11,12 @@ pub enum TemplateError {
     Json(String),
 }
 
-pub struct TemplateVars<'a> {
-    pub username: &'a str,
-    pub region: &'a str,
-    pub account: &'a str,
-    pub things: &'a [String],
-}
-
-fn subst(s: &str, v: &TemplateVars<'_>) -> String {
-    s.replace("${username}", v.username)
-        .replace("${region}", v.region)
-        .replace("${account}", v.account)
-}
-
-fn expand(value: &Value, v: &TemplateVars<'_>) -> Value {
-    match value {
-        Value::String(s) => Value::String(subst(s, v)),
-        Value::Array(items) => {
-            let mut out = Vec::new();
-            for item in items {
-                match item {
-                    Value::String(s) if s.contains("${thing}") => {
-                        for t in v.things {
-                            out.push(Value::String(subst(&s.replace("${thing}", t), v)));
-                        }
-                    }
-                    other => out.push(expand(other, v)),
-                }
-            }
-            Value::Array(out)
-        }
-        Value::Object(m) => {
-            Value::Object(m.iter().map(|(k, x)| (k.clone(), expand(x, v))).collect())
-        }
-        other => other.clone(),
-    }
-}
-
-fn has_resource(stmt: &Value) -> bool {
-    ["Resource", "NotResource"]
-        .iter()
-        .any(|k| match stmt.get(k) {
-            Some(Value::Array(a)) => !a.is_empty(),
-            Some(_) => true,
-            None => false,
-        })
-}
+pub use iot_canary_policy::session_template::TemplateVars;
 
 /// Renders the session policy (minified JSON) for one caller.
 pub fn render(template: &str, vars: &TemplateVars<'_>) -> Result<String, TemplateError> {
-    let t: Value =
-        serde_json::from_str(template).map_err(|e| TemplateError::Json(e.to_string()))?;
-    let mut out = expand(&t, vars);
-    if let Some(Value::Array(stmts)) = out.get_mut("Statement") {
-        stmts.retain(has_resource);
-    }
-    Ok(out.to_string())
+    iot_canary_policy::session_template::render(template, vars)
+        .map_err(|e| TemplateError::Json(e.to_string()))
 }
 
 /// The role session name for a user: STS allows `[\w+=,.@-]{2,64}`.
@@ -95,6 +41,7 @@ pub fn session_name(username: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     const T: &str = r#"{"Version":"2012-10-17","Statement":[
         {"Effect":"Allow","Action":"iot:Connect","Resource":["arn:aws:iot:${region}:${account}:client/${username}","arn:aws:iot:${region}:${account}:client/${username}-*"]},
@@ -109,6 +56,7 @@ mod tests {
             region: "us-east-1",
             account: "123456789012",
             things,
+            ..TemplateVars::default()
         }
     }
 

@@ -424,6 +424,7 @@ impl World {
                 region: REGION,
                 account: ACCOUNT,
                 things: &owned,
+                ..Default::default()
             },
         )
         .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
