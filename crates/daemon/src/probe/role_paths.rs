@@ -18,7 +18,7 @@ use crate::identity::{IdentityConfig, IdentityContext, Secret};
 use iot_canary_core::verdict::{ApiAnswer, Observation, Waiting};
 
 /// What a probe waits for while an AWS API call is in flight (the answer to its request).
-const ANSWER: Waiting = Waiting::Delivery;
+const ANSWER: Waiting = Waiting::Response;
 
 /// The AWS calls of the role paths (for the evidence trail).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,9 +127,10 @@ where
     }
 }
 
-/// An SDK error as evidence: a service answer keeps its HTTP status, error type and message
-/// (AWS's messages name ARNs and actions, never secrets); transport failures map onto the
-/// transport observations every probe shares.
+/// An SDK error as evidence, read as every API probe reads one (`api::sdk_observation`: a
+/// service answer keeps its HTTP status, error type and message — AWS's messages name ARNs
+/// and actions, never secrets —, transport failures become the transport observations); a
+/// refusal of a preparatory call (`what` does not decide) is no answer about the role.
 fn sdk_failure<E>(
     ctx: &mut ProbeCtx<'_>,
     what: RoleCall,
@@ -139,67 +140,15 @@ fn sdk_failure<E>(
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match err {
-        SdkError::ServiceError(s) => {
-            let status = s.raw().status().as_u16();
-            let code = err.code().map(str::to_owned);
-            let message = err.message().map(str::to_owned);
-            ctx.note(format!(
-                "{}: HTTP {status} {}: {}",
-                what.as_str(),
-                code.as_deref().unwrap_or("(no error type)"),
-                message.as_deref().unwrap_or("(no message)")
-            ));
-            if !what.decides() {
-                return Observation::CredentialsUnavailable;
-            }
-            Observation::ApiAnswer(ApiAnswer::new(
-                status,
-                code.as_deref(),
-                message.as_deref(),
-                role_arn,
-            ))
-        }
-        SdkError::TimeoutError(_) => {
-            ctx.note(format!("{}: timed out", what.as_str()));
-            Observation::TimedOut {
-                waiting_for: ANSWER,
-            }
-        }
-        SdkError::DispatchFailure(d) => {
-            let text = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-            ctx.note(format!("{}: request failed: {text}", what.as_str()));
-            if d.is_timeout() {
-                Observation::TimedOut {
-                    waiting_for: ANSWER,
-                }
-            } else if text.contains("dns error") || text.contains("failed to lookup address") {
-                Observation::DnsFailed
-            } else if text.contains("Connection refused") {
-                Observation::TcpRefused
-            } else if text.to_ascii_lowercase().contains("tls") || text.contains("certificate") {
-                Observation::TlsFailed
-            } else {
-                Observation::NetworkFailed
-            }
-        }
-        SdkError::ResponseError(r) => {
-            let status = r.raw().status().as_u16();
-            ctx.note(format!(
-                "{}: unreadable answer (HTTP {status})",
-                what.as_str()
-            ));
-            Observation::Unexpected {
-                detail: format!("{}: unreadable answer (HTTP {status})", what.as_str()),
-            }
-        }
-        _ => {
-            let text = aws_smithy_types::error::display::DisplayErrorContext(err).to_string();
-            ctx.note(format!("{}: {text}", what.as_str()));
-            Observation::Unexpected {
-                detail: format!("{}: request could not be sent", what.as_str()),
-            }
-        }
+    let obs = super::api::sdk_observation(err, role_arn);
+    ctx.note(format!(
+        "{}: {}",
+        what.as_str(),
+        iot_canary_core::evidence::describe(&obs)
+    ));
+    match obs {
+        Observation::ApiAnswer(_) if !what.decides() => Observation::CredentialsUnavailable,
+        other => other,
     }
 }
 
